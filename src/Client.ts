@@ -1,0 +1,260 @@
+/**
+ * A Node.js game client speaking firefly's frame, typed from the same `Command` definitions as
+ * the server. For games, bots, load tools and tests.
+ *
+ * ```ts
+ * const client = yield* Client.connect({ host: "127.0.0.1", port: 10001 })
+ * const reply = yield* client.call(Echo, "msgdata") // typed by Echo's Schemas
+ * ```
+ *
+ * Replies are matched the firefly way: the server answers one connection's requests in order,
+ * so a frame is the reply of the oldest waiting call with the same command id (or an error frame
+ * naming that command); any other frame is a push, delivered on `pushes`.
+ *
+ * @since 0.1.0
+ */
+
+import * as Net from "node:net"
+import { Data, Deferred, Duration, Effect, Either, Option, Queue, Scope, Stream } from "effect"
+import { identity } from "effect/Function"
+import * as Command from "./Command.js"
+import * as Frame from "./internal/frame.js"
+
+/** The connection failed, closed, timed out, or a body did not encode/decode. */
+export class ClientError extends Data.TaggedError("ClientError")<{
+  readonly reason: "Connect" | "Closed" | "Timeout" | "Encode" | "Decode"
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `client: ${this.reason}: ${this.detail}`
+  }
+}
+
+/** The server answered an error frame (see `Command.ErrorBody`). */
+export class CommandFailed extends Data.TaggedError("CommandFailed")<{
+  readonly command: number
+  readonly error: Command.ErrorBody["error"]
+  readonly detail: string
+  readonly tag: string | undefined
+}> {
+  override get message(): string {
+    return `command ${this.command} failed: ${this.error}${this.tag ? ` (${this.tag})` : ""}: ${this.detail}`
+  }
+}
+
+/** A frame the server sent that answers no call. */
+export interface Push {
+  readonly command: number
+  readonly body: Uint8Array
+}
+
+export interface Options {
+  readonly host: string
+  readonly port: number
+  readonly frame?: Partial<Frame.FrameOptions>
+  /** Default timeout of `call` (default 30 s). */
+  readonly timeout?: Duration.DurationInput
+}
+
+interface Pending {
+  readonly command: number
+  readonly resolve: (result: Either.Either<Uint8Array, CommandFailed | ClientError>) => void
+}
+
+/** A connected client. */
+export interface Client {
+  /** Send a request and wait for its reply. */
+  readonly call: <Name extends string, Req, Res>(
+    command: Command.Command<Name, Req, Res>,
+    request: Req,
+    options?: { readonly timeout?: Duration.DurationInput }
+  ) => Effect.Effect<Res, ClientError | CommandFailed>
+  /** Send a request whose handler answers nothing. */
+  readonly send: <Name extends string, Req, Res>(
+    command: Command.Command<Name, Req, Res>,
+    request: Req
+  ) => Effect.Effect<void, ClientError>
+  /** Send raw bytes under any command id and wait for the frame that answers it. */
+  readonly callRaw: (
+    command: number,
+    body: Uint8Array,
+    options?: { readonly timeout?: Duration.DurationInput }
+  ) => Effect.Effect<Uint8Array, ClientError | CommandFailed>
+  /** Write raw bytes to the socket as they are (tests of bad frames). */
+  readonly writeBytes: (bytes: Uint8Array) => Effect.Effect<void, ClientError>
+  /** Frames that answered no call (server pushes). */
+  readonly pushes: Stream.Stream<Push>
+  /** Typed pushes of one command. Bodies that do not decode are dropped and logged. */
+  readonly pushesOf: <Name extends string, Req, Res>(
+    command: Command.Command<Name, Req, Res>
+  ) => Stream.Stream<Res>
+  /** Completes when the server closed the connection (or it failed). */
+  readonly closed: Effect.Effect<void>
+  /** Close the connection. */
+  readonly close: Effect.Effect<void>
+}
+
+/** Connect; the connection closes with the scope. */
+export const connect = (options: Options): Effect.Effect<Client, ClientError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const frame = Frame.frameOptions(options.frame)
+    const defaultTimeout = options.timeout ?? Duration.seconds(30)
+    const pushes = yield* Queue.unbounded<Push>()
+    const closed = yield* Deferred.make<void>()
+    const pending: Array<Pending> = []
+    let closedReason: string | undefined
+
+    const socket = yield* Effect.acquireRelease(
+      Effect.async<Net.Socket, ClientError>((resume) => {
+        const socket = Net.connect({ host: options.host, port: options.port, noDelay: true })
+        const onError = (e: Error) =>
+          resume(
+            Effect.fail(
+              new ClientError({ reason: "Connect", detail: `${options.host}:${options.port}: ${e.message}` })
+            )
+          )
+        socket.once("error", onError)
+        socket.once("connect", () => {
+          socket.off("error", onError)
+          resume(Effect.succeed(socket))
+        })
+        return Effect.sync(() => socket.destroy())
+      }),
+      (socket) => Effect.sync(() => socket.destroy())
+    )
+
+    const failAll = (reason: string) => {
+      closedReason ??= reason
+      const error = new ClientError({ reason: "Closed", detail: closedReason })
+      for (const p of pending.splice(0)) p.resolve(Either.left(error))
+      Deferred.unsafeDone(closed, Effect.void)
+    }
+
+    const decoder = new Frame.Decoder(frame)
+    const onFrame = (command: number, body: Uint8Array) => {
+      if (command === Command.ERROR_COMMAND) {
+        const decoded = decodeError(body)
+        if (Either.isRight(decoded)) {
+          const index = pending.findIndex((p) => p.command === decoded.right.command)
+          if (index >= 0) {
+            const [p] = pending.splice(index, 1)
+            const e = decoded.right
+            p!.resolve(
+              Either.left(
+                new CommandFailed({ command: e.command, error: e.error, detail: e.message, tag: e.tag })
+              )
+            )
+            return
+          }
+        }
+      } else {
+        const index = pending.findIndex((p) => p.command === command)
+        if (index >= 0) {
+          const [p] = pending.splice(index, 1)
+          p!.resolve(Either.right(body))
+          return
+        }
+      }
+      Queue.unsafeOffer(pushes, { command, body })
+    }
+    socket.on("data", (chunk: Buffer) => {
+      const violation = decoder.push(chunk, onFrame)
+      if (violation !== undefined) {
+        failAll(`bad frame from server: ${violation.detail}`)
+        socket.destroy()
+      }
+    })
+    socket.on("error", (e) => failAll(e.message))
+    socket.on("close", () => failAll("connection closed"))
+
+    const write = (bytes: Uint8Array) =>
+      Effect.suspend(() => {
+        if (closedReason !== undefined || socket.destroyed) {
+          return Effect.fail(
+            new ClientError({ reason: "Closed", detail: closedReason ?? "connection closed" })
+          )
+        }
+        socket.write(bytes)
+        return Effect.void
+      })
+
+    const callRaw = (
+      command: number,
+      body: Uint8Array,
+      opts?: { readonly timeout?: Duration.DurationInput }
+    ) =>
+      Effect.async<Uint8Array, ClientError | CommandFailed>((resume) => {
+        if (closedReason !== undefined || socket.destroyed) {
+          resume(
+            Effect.fail(new ClientError({ reason: "Closed", detail: closedReason ?? "connection closed" }))
+          )
+          return
+        }
+        const entry: Pending = { command, resolve: (r) => resume(r) }
+        pending.push(entry)
+        socket.write(Frame.encode(frame, command, body))
+        return Effect.sync(() => {
+          const i = pending.indexOf(entry)
+          if (i >= 0) pending.splice(i, 1)
+        })
+      }).pipe(
+        Effect.timeoutFail({
+          duration: opts?.timeout ?? defaultTimeout,
+          onTimeout: () => new ClientError({ reason: "Timeout", detail: `no reply to command ${command}` })
+        })
+      )
+
+    const encode = <Req>(
+      command: {
+        readonly id: number
+        readonly encodeRequest: (r: Req) => Either.Either<Uint8Array, Command.BodyError>
+      },
+      request: Req
+    ) =>
+      Either.mapLeft(
+        command.encodeRequest(request),
+        (e) => new ClientError({ reason: "Encode", detail: e.message })
+      )
+
+    const client: Client = {
+      call: (command, request, opts) =>
+        Effect.flatMap(encode(command, request), (body) =>
+          Effect.flatMap(callRaw(command.id, body, opts), (reply) =>
+            Either.mapLeft(
+              command.decodeResponse(reply),
+              (e) => new ClientError({ reason: "Decode", detail: e.message })
+            )
+          )
+        ),
+      send: (command, request) =>
+        Effect.flatMap(encode(command, request), (body) => write(Frame.encode(frame, command.id, body))),
+      callRaw,
+      writeBytes: write,
+      pushes: Stream.fromQueue(pushes),
+      pushesOf: (command) =>
+        Stream.fromQueue(pushes).pipe(
+          Stream.filter((p) => p.command === command.id),
+          Stream.mapEffect((p) =>
+            Either.match(command.decodeResponse(p.body), {
+              onLeft: (e) => Effect.as(Effect.logWarning(`dropped push: ${e.message}`), Option.none()),
+              onRight: (value) => Effect.succeed(Option.some(value))
+            })
+          ),
+          Stream.filterMap(identity)
+        ),
+      closed: Deferred.await(closed),
+      close: Effect.sync(() => socket.destroy())
+    }
+    return client
+  })
+
+const decodeError = (body: Uint8Array): Either.Either<Command.ErrorBody, unknown> => {
+  try {
+    const json: unknown = JSON.parse(
+      Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8")
+    )
+    return Either.mapLeft(Command.decodeErrorBody(json), (e) => e)
+  } catch (e) {
+    return Either.left(e)
+  }
+}

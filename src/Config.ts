@@ -1,0 +1,365 @@
+/**
+ * The topology file: firefly's `config.json`, read as-is, plus a few optional hotaru keys.
+ *
+ * ```json
+ * {
+ *   "master":  { "roothost": "127.0.0.1", "rootport": 9999, "webport": 9998 },
+ *   "servers": {
+ *     "gate":  { "name": "gate",  "rootport": 10000, "app": "app.gateserver" },
+ *     "net":   { "name": "net",   "netport": 10001,
+ *                "remoteport": [{ "rootport": 10000, "rootname": "gate" }], "app": "app.netserver" }
+ *   },
+ *   "db":        { "host": "127.0.0.1", "user": "root", "passwd": "", "port": 3306, "db": "test" },
+ *   "memcached": { "urls": ["127.0.0.1:11211"], "hostname": "test" }
+ * }
+ * ```
+ *
+ * hotaru's own optional keys are documented on each schema below (`frame`, `idleTimeout`,
+ * `maxInFlight` per server; `cache`, `supervisor`, `adminToken` at the top level; `driver` and
+ * `filename` inside `db`).
+ *
+ * @since 0.1.0
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { Data, Effect, Either, ParseResult, Schema } from "effect"
+
+const got = (issue: ParseResult.ParseIssue): string => {
+  const actual = issue.actual
+  return actual === undefined ? "nothing" : JSON.stringify(actual)
+}
+
+const described = <S extends Schema.Schema.Any>(schema: S, expected: string, override = true) =>
+  schema.annotations({
+    message: (issue) => ({ message: `expected ${expected}, got ${got(issue)}`, override })
+  }) as unknown as S
+
+/** An optional key: absent is fine, `null` or a wrong type is not. */
+const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
+
+/** A TCP port: an integer 1..65535. */
+export const Port = described(Schema.Int.pipe(Schema.between(1, 65535)), "a port number 1-65535")
+
+const Str = described(Schema.String, "a string")
+const Bool = described(Schema.Boolean, "true or false")
+const PositiveNumber = described(Schema.Number.pipe(Schema.positive()), "a positive number")
+const Byte = described(Schema.Int.pipe(Schema.between(0, 255)), "a byte 0-255")
+const UInt32 = described(Schema.Int.pipe(Schema.between(0, 0xffffffff)), "an unsigned 32-bit integer")
+
+/** One parent link of a server: firefly's `remoteport` entry. */
+export const RemotePort = Schema.Struct({
+  rootport: Port,
+  rootname: Str,
+  roothost: opt(Str)
+})
+export type RemotePort = typeof RemotePort.Type
+
+/**
+ * The client frame settings of a `netport` (hotaru key `frame`): the four head bytes and the two
+ * versions every frame must carry, and the largest body length accepted (default 1 MiB).
+ */
+export const FrameConfig = Schema.Struct({
+  head: opt(described(Schema.Tuple(Byte, Byte, Byte, Byte), "four bytes 0-255")),
+  protoVersion: opt(Byte),
+  serverVersion: opt(UInt32),
+  maxLength: opt(described(Schema.Int.pipe(Schema.between(4, 0x7fffffff)), "a length 4..2^31-1"))
+})
+export type FrameConfig = typeof FrameConfig.Type
+
+/** One entry of `servers`. */
+export const ServerConfig = described(
+  Schema.Struct({
+    name: opt(Str),
+    netport: opt(Port),
+    webport: opt(Port),
+    rootport: opt(Port),
+    roothost: opt(Str),
+    remoteport: opt(described(Schema.Array(RemotePort), "a list of {rootport, rootname}", false)),
+    db: opt(Bool),
+    mem: opt(Bool),
+    app: opt(Str),
+    log: opt(Str),
+    cpu: opt(Schema.Unknown),
+    reload: opt(Str),
+    /** hotaru: client frame settings of the netport. */
+    frame: opt(FrameConfig),
+    /** hotaru: close a client connection that sent nothing for this many seconds (default: never). */
+    idleTimeout: opt(PositiveNumber),
+    /** hotaru: requests of one connection handled at once, beyond which reading pauses (default 32). */
+    maxInFlight: opt(described(Schema.Int.pipe(Schema.between(1, 65535)), "an integer 1-65535"))
+  }),
+  "an object",
+  false
+)
+export type ServerConfig = typeof ServerConfig.Type
+
+/** The `master` block. */
+export const MasterConfig = Schema.Struct({
+  roothost: opt(Str),
+  rootport: Port,
+  webport: opt(Port)
+})
+export type MasterConfig = typeof MasterConfig.Type
+
+/**
+ * firefly's top-level `db` block (MySQL), accepted as-is. hotaru adds `driver`
+ * (`"mysql"` default when `host` is given, `"pg"`, `"sqlite"`) and `filename` for SQLite.
+ */
+export const DbConfig = Schema.Struct({
+  driver: opt(described(Schema.Literal("mysql", "pg", "sqlite"), '"mysql", "pg" or "sqlite"')),
+  host: opt(Str),
+  user: opt(Str),
+  passwd: opt(Str),
+  port: opt(Port),
+  db: opt(Str),
+  charset: opt(Str),
+  filename: opt(Str)
+})
+export type DbConfig = typeof DbConfig.Type
+
+/** firefly's top-level `memcached` block, accepted as-is. */
+export const MemcachedConfig = Schema.Struct({
+  urls: described(Schema.Array(Str), "a list of host:port strings", false),
+  hostname: opt(Str)
+})
+export type MemcachedConfig = typeof MemcachedConfig.Type
+
+/**
+ * hotaru's `cache` block: which `mem` backend nodes with `"mem": true` use. Without it, the
+ * `memcached` block selects memcached, and otherwise an in-process memory cache is used.
+ */
+export const CacheConfig = Schema.Struct({
+  driver: described(Schema.Literal("memory", "redis", "memcached"), '"memory", "redis" or "memcached"'),
+  url: opt(Str),
+  prefix: opt(Str)
+})
+export type CacheConfig = typeof CacheConfig.Type
+
+/** hotaru's `supervisor` block: restart policy of the master. */
+export const SupervisorConfig = Schema.Struct({
+  maxRestarts: opt(described(Schema.Int.pipe(Schema.between(0, 1000)), "an integer 0-1000")),
+  withinSeconds: opt(PositiveNumber),
+  graceSeconds: opt(PositiveNumber)
+})
+export type SupervisorConfig = typeof SupervisorConfig.Type
+
+/** The whole file. */
+export const HotaruConfig = described(
+  Schema.Struct({
+    master: opt(MasterConfig),
+    servers: described(
+      Schema.Record({ key: Schema.String, value: ServerConfig }),
+      "an object of servers",
+      false
+    ),
+    db: opt(DbConfig),
+    memcached: opt(MemcachedConfig),
+    cache: opt(CacheConfig),
+    supervisor: opt(SupervisorConfig),
+    /** hotaru: token required by the admin endpoints that change state (or env HOTARU_ADMIN_TOKEN). */
+    adminToken: opt(Str)
+  }),
+  'a JSON object with "servers"',
+  false
+)
+export type HotaruConfig = typeof HotaruConfig.Type
+
+/**
+ * A loaded, checked topology: the decoded file plus where it came from (relative paths such as
+ * `app` resolve against `dir`).
+ */
+export interface Loaded {
+  readonly file: string
+  readonly dir: string
+  readonly config: HotaruConfig
+}
+
+/** A config file that cannot be used. `issues` holds one line per problem. */
+export class ConfigError extends Data.TaggedError("ConfigError")<{
+  readonly reason: "NotFound" | "InvalidJson" | "Invalid"
+  readonly file: string
+  readonly issues: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `${this.file}: ${this.issues.join("; ")}`
+  }
+}
+
+const fmtPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (acc, key) =>
+      typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`,
+    ""
+  )
+
+/** Decode a parsed JSON value; every problem becomes one `path: message` line. */
+export const decode = (file: string, json: unknown): Either.Either<HotaruConfig, ConfigError> =>
+  Schema.decodeUnknownEither(HotaruConfig, { errors: "all", onExcessProperty: "ignore" })(json).pipe(
+    Either.mapLeft(
+      (error) =>
+        new ConfigError({
+          reason: "Invalid",
+          file,
+          issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+            issue.path.length === 0 ? issue.message : `${fmtPath(issue.path)}: ${issue.message}`
+          )
+        })
+    ),
+    Either.flatMap((config) => {
+      const issues = crossCheck(config)
+      return issues.length === 0
+        ? Either.right(config)
+        : Either.left(new ConfigError({ reason: "Invalid", file, issues }))
+    })
+  )
+
+/** The checks no single field can make: parents that exist, ports used once, no parent cycle. */
+export const crossCheck = (config: HotaruConfig): ReadonlyArray<string> => {
+  const issues: Array<string> = []
+  const names = Object.keys(config.servers)
+  const ports = new Map<number, string>()
+  const usePort = (port: number | undefined, where: string) => {
+    if (port === undefined) return
+    const first = ports.get(port)
+    if (first !== undefined) issues.push(`${where}: port ${port} is already used by ${first}`)
+    else ports.set(port, where)
+  }
+  if (config.master) {
+    usePort(config.master.rootport, "master.rootport")
+    usePort(config.master.webport, "master.webport")
+  }
+  for (const [key, server] of Object.entries(config.servers)) {
+    if (server.name !== undefined && server.name !== key) {
+      issues.push(`servers.${key}.name: "${server.name}" differs from its key "${key}"`)
+    }
+    if (key === "master") issues.push(`servers.master: "master" is reserved for the master`)
+    usePort(server.netport, `servers.${key}.netport`)
+    usePort(server.webport, `servers.${key}.webport`)
+    usePort(server.rootport, `servers.${key}.rootport`)
+    server.remoteport?.forEach((link, i) => {
+      const where = `servers.${key}.remoteport[${i}]`
+      const parent = config.servers[link.rootname]
+      if (parent === undefined) {
+        issues.push(`${where}.rootname: "${link.rootname}" names no server (servers: ${names.join(", ")})`)
+      } else if (parent.rootport === undefined) {
+        issues.push(`${where}.rootname: "${link.rootname}" has no rootport to connect to`)
+      } else if (parent.rootport !== link.rootport) {
+        issues.push(
+          `${where}.rootport: ${link.rootport} is not ${link.rootname}'s rootport (${parent.rootport})`
+        )
+      }
+      if (link.rootname === key) issues.push(`${where}.rootname: "${key}" cannot be its own parent`)
+    })
+  }
+  // cycle of parents: depth-first search over remoteport edges
+  const state = new Map<string, "visiting" | "done">()
+  const visit = (name: string, trail: Array<string>): void => {
+    const s = state.get(name)
+    if (s === "done") return
+    if (s === "visiting") {
+      const cycle = [...trail.slice(trail.indexOf(name)), name]
+      issues.push(`servers.${name}.remoteport: cycle of parents ${cycle.join(" -> ")}`)
+      return
+    }
+    state.set(name, "visiting")
+    for (const link of config.servers[name]?.remoteport ?? []) {
+      if (link.rootname !== name && config.servers[link.rootname] !== undefined) {
+        visit(link.rootname, [...trail, name])
+      }
+    }
+    state.set(name, "done")
+  }
+  for (const name of names) visit(name, [])
+  return issues
+}
+
+/**
+ * Candidate files of an `app` / `reload` entry: firefly's dotted module name
+ * (`app.gateserver` → `app/gateserver.ts`, `.js`) or a path, relative to the config's directory.
+ */
+export const moduleCandidates = (dir: string, spec: string, path: Path.Path): ReadonlyArray<string> => {
+  const looksLikePath = spec.includes("/") || /\.(m|c)?(t|j)s$/.test(spec)
+  if (looksLikePath) return [path.resolve(dir, spec)]
+  const base = path.resolve(dir, ...spec.split("."))
+  return [
+    `${base}.ts`,
+    `${base}.js`,
+    `${base}.mts`,
+    `${base}.mjs`,
+    path.join(base, "index.ts"),
+    path.join(base, "index.js")
+  ]
+}
+
+/** Resolve a server's `app` (or `reload`) module to an existing file. */
+export const resolveModule = (
+  loaded: Loaded,
+  server: string,
+  key: "app" | "reload"
+): Effect.Effect<string | undefined, ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const spec = loaded.config.servers[server]?.[key]
+    if (spec === undefined) return undefined
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const candidates = moduleCandidates(loaded.dir, spec, path)
+    for (const candidate of candidates) {
+      if (yield* fs.exists(candidate).pipe(Effect.orElseSucceed(() => false))) return candidate
+    }
+    return yield* new ConfigError({
+      reason: "Invalid",
+      file: loaded.file,
+      issues: [
+        `servers.${server}.${key}: "${spec}" resolves to no file (tried ${candidates
+          .map((c) => path.relative(loaded.dir, c))
+          .join(", ")})`
+      ]
+    })
+  })
+
+/** Check every server's `app` and `reload` module exists. */
+const checkModules = (loaded: Loaded) =>
+  Effect.forEach(
+    Object.keys(loaded.config.servers),
+    (name) => Effect.zipRight(resolveModule(loaded, name, "app"), resolveModule(loaded, name, "reload")),
+    { discard: true }
+  )
+
+/** Read, decode and check a config file. */
+export const load = (file: string): Effect.Effect<Loaded, ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const absolute = path.resolve(file)
+    const text = yield* fs
+      .readFileString(absolute)
+      .pipe(
+        Effect.mapError(
+          (e) =>
+            new ConfigError({ reason: "NotFound", file, issues: [`cannot read the file (${e.message})`] })
+        )
+      )
+    const json = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (e) =>
+        new ConfigError({ reason: "InvalidJson", file, issues: [`not valid JSON: ${(e as Error).message}`] })
+    })
+    const config = yield* decode(file, json)
+    const loaded: Loaded = { file: absolute, dir: path.dirname(absolute), config }
+    yield* checkModules(loaded)
+    return loaded
+  })
+
+/** Build a `Loaded` from an in-memory object (tests, embedded defaults). */
+export const fromObject = (
+  json: unknown,
+  options: { readonly dir: string; readonly file?: string }
+): Either.Either<Loaded, ConfigError> => {
+  const file = options.file ?? "<inline config>"
+  return decode(file, json).pipe(Either.map((config) => ({ file, dir: options.dir, config })))
+}
+
+/** Names of the servers that list `parent` in their `remoteport`. */
+export const childrenOf = (config: HotaruConfig, parent: string): ReadonlyArray<string> =>
+  Object.entries(config.servers)
+    .filter(([, server]) => server.remoteport?.some((link) => link.rootname === parent) ?? false)
+    .map(([name]) => name)
