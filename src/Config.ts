@@ -199,9 +199,10 @@ export const decode = (file: string, json: unknown): Either.Either<HotaruConfig,
         new ConfigError({
           reason: "Invalid",
           file,
-          issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
-            issue.path.length === 0 ? issue.message : `${fmtPath(issue.path)}: ${issue.message}`
-          )
+          issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+            const message = issue._tag === "Missing" ? "is required but missing" : issue.message
+            return issue.path.length === 0 ? message : `${fmtPath(issue.path)}: ${message}`
+          })
         })
     ),
     Either.flatMap((config) => {

@@ -1,0 +1,138 @@
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import * as Config from "../src/Config.js"
+
+const seed = {
+  master: { rootport: 9999, webport: 9998 },
+  servers: {
+    gate: { name: "gate", rootport: 10000, app: "app.gateserver" },
+    net: {
+      name: "net",
+      netport: 10001,
+      remoteport: [{ rootport: 10000, rootname: "gate" }],
+      app: "app.netserver"
+    },
+    game1: { name: "game1", remoteport: [{ rootport: 10000, rootname: "gate" }], app: "app.game1server" }
+  }
+}
+
+const issues = (json: unknown) => {
+  const r = Config.decode("config.json", json)
+  return Either.isLeft(r) ? r.left.issues : []
+}
+
+const tmpProject = (files: Record<string, string>) => {
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-config-"))
+  for (const [name, text] of Object.entries(files)) {
+    Fs.mkdirSync(Path.dirname(Path.join(dir, name)), { recursive: true })
+    Fs.writeFileSync(Path.join(dir, name), text)
+  }
+  return dir
+}
+
+describe("Config", () => {
+  it("reads the seed's config.json as-is", () => {
+    const r = Config.decode("config.json", seed)
+    expect(Either.isRight(r)).toBe(true)
+    expect(Config.childrenOf(Either.getOrThrow(r), "gate")).toEqual(["net", "game1"])
+  })
+
+  it("reads firefly's db and memcached blocks as-is", () => {
+    const r = Config.decode("config.json", {
+      ...seed,
+      db: { host: "localhost", user: "root", passwd: "111", port: 3306, db: "test", charset: "utf8" },
+      memcached: { urls: ["127.0.0.1:11211"], hostname: "test" }
+    })
+    expect(Either.isRight(r)).toBe(true)
+  })
+
+  it("names the file, the server and the field of a bad value", () => {
+    const r = Config.decode("config.json", { ...seed, servers: { ...seed.servers, net: { netport: "abc" } } })
+    expect(Either.isLeft(r) && r.left.message).toBe(
+      'config.json: servers.net.netport: expected a port number 1-65535, got "abc"'
+    )
+    expect(issues({ servers: { a: { rootport: 70000 } } })).toEqual([
+      "servers.a.rootport: expected a port number 1-65535, got 70000"
+    ])
+    expect(issues({ servers: { a: { remoteport: [{ rootport: 1 }] } } })).toEqual([
+      "servers.a.remoteport[0].rootname: is required but missing"
+    ])
+    expect(issues({ servers: { a: { db: "yes" } } })).toEqual([
+      'servers.a.db: expected true or false, got "yes"'
+    ])
+    expect(issues([])).toEqual(['expected a JSON object with "servers", got []'])
+  })
+
+  it("reports every problem at once", () => {
+    expect(issues({ servers: { a: { netport: 0, webport: "x" } } })).toHaveLength(2)
+  })
+
+  it("cross-checks parents, ports and cycles", () => {
+    expect(
+      issues({ servers: { net: { netport: 1, remoteport: [{ rootport: 10000, rootname: "gatee" }] } } })
+    ).toEqual(['servers.net.remoteport[0].rootname: "gatee" names no server (servers: net)'])
+    expect(issues({ servers: { a: { netport: 5000 }, b: { rootport: 5000 } } })).toEqual([
+      "servers.b.rootport: port 5000 is already used by servers.a.netport"
+    ])
+    expect(issues({ master: { rootport: 9999 }, servers: { a: { webport: 9999 } } })).toEqual([
+      "servers.a.webport: port 9999 is already used by master.rootport"
+    ])
+    expect(
+      issues({
+        servers: {
+          a: { rootport: 1, remoteport: [{ rootport: 2, rootname: "b" }] },
+          b: { rootport: 2, remoteport: [{ rootport: 1, rootname: "a" }] }
+        }
+      })
+    ).toEqual(["servers.a.remoteport: cycle of parents a -> b -> a"])
+    expect(
+      issues({ servers: { a: { rootport: 1 }, b: { remoteport: [{ rootport: 2, rootname: "a" }] } } })
+    ).toEqual(["servers.b.remoteport[0].rootport: 2 is not a's rootport (1)"])
+    expect(issues({ servers: { a: { name: "b" } } })).toEqual([
+      'servers.a.name: "b" differs from its key "a"'
+    ])
+  })
+
+  it.effect("loads a file and resolves firefly's dotted app names", () =>
+    Effect.gen(function* () {
+      const dir = tmpProject({
+        "config.json": JSON.stringify(seed),
+        "app/gateserver.ts": "export {}",
+        "app/netserver.js": "export {}",
+        "app/game1server.ts": "export {}"
+      })
+      const loaded = yield* Config.load(Path.join(dir, "config.json"))
+      expect(loaded.dir).toBe(dir)
+      expect(yield* Config.resolveModule(loaded, "gate", "app")).toBe(Path.join(dir, "app/gateserver.ts"))
+      expect(yield* Config.resolveModule(loaded, "net", "app")).toBe(Path.join(dir, "app/netserver.js"))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
+  it.effect("a missing app module is a clear error", () =>
+    Effect.gen(function* () {
+      const dir = tmpProject({
+        "config.json": JSON.stringify({ servers: { gate: { rootport: 1, app: "app.nope" } } })
+      })
+      const error = yield* Effect.flip(Config.load(Path.join(dir, "config.json")))
+      expect(error.issues).toEqual([
+        'servers.gate.app: "app.nope" resolves to no file (tried app/nope.ts, app/nope.js, app/nope.mts, app/nope.mjs, app/nope/index.ts, app/nope/index.js)'
+      ])
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
+  it.effect("unreadable files and bad JSON are clear errors", () =>
+    Effect.gen(function* () {
+      const missing = yield* Effect.flip(Config.load("/nonexistent/config.json"))
+      expect(missing.reason).toBe("NotFound")
+      expect(missing.message).toContain("/nonexistent/config.json")
+      const dir = tmpProject({ "config.json": "{ nope" })
+      const bad = yield* Effect.flip(Config.load(Path.join(dir, "config.json")))
+      expect(bad.reason).toBe("InvalidJson")
+      expect(bad.message).toMatch(/config\.json: not valid JSON/)
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+})
