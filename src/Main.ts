@@ -1,0 +1,121 @@
+/**
+ * Running one node as a program: what `hotaru node NAME CONFIG` does, and what a user's own
+ * entry file (firefly's `appmain.py`) calls after its per-node set-up:
+ *
+ * ```ts
+ * // appmain.ts — started by the master as `node --import tsx appmain.ts NAME CONFIG`
+ * import { Main } from "hotaru"
+ * // … per-node set-up …
+ * Main.runNode({ name: process.argv[2]!, config: process.argv[3]! })
+ * ```
+ *
+ * A node started by the master (`supervised`) links to the master, offers it the admin
+ * services, and exits by itself when the master is gone: its stdin pipe from the master closes
+ * (even when the master was SIGKILLed), or its master link stays down for `masterLossTimeout`.
+ *
+ * @since 0.1.0
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Context, Duration, Effect, Layer, LogLevel, Option, Stream } from "effect"
+import * as Config from "./Config.js"
+import { orphanGuard } from "./internal/orphanGuard.js"
+import * as Log from "./Log.js"
+import * as Node from "./Node.js"
+import * as Remote from "./Remote.js"
+import { Transport } from "./Transport.js"
+
+export interface NodeMainOptions {
+  /** The node's name in the config. */
+  readonly name: string
+  /** Path of the config file. */
+  readonly config: string
+  /** Started by the master: link to it and exit when it is gone (default: env HOTARU_SUPERVISED=1). */
+  readonly supervised?: boolean
+  /** Bind listeners to this interface (default `0.0.0.0`). */
+  readonly bindHost?: string
+  /** A supervised node exits when its master link is down this long (default 10 s). */
+  readonly masterLossTimeout?: Duration.DurationInput
+  /** Use this app instead of the config's `app` module. */
+  readonly app?: Node.App
+}
+
+/** Exit when the master link, once up, stays down for `timeout`. */
+const watchMaster = (timeout: Duration.DurationInput) =>
+  Effect.gen(function* () {
+    const remote = yield* Remote.Remote
+    const lifecycle = yield* Node.Lifecycle
+    yield* remote.awaitConnected("master")
+    yield* remote.changes("master").pipe(
+      Stream.filter((s) => s._tag !== "Connected"),
+      Stream.mapEffect(() =>
+        remote.awaitConnected("master").pipe(
+          Effect.timeout(timeout),
+          Effect.catchTag("TimeoutException", () =>
+            Effect.zipRight(Effect.logWarning("the master link is gone: stopping"), lifecycle.shutdown)
+          )
+        )
+      ),
+      Stream.runDrain
+    )
+  })
+
+/** Run node `name` until it is asked to stop (scope close, Admin `Stop`, SIGTERM via runMain). */
+export const node = (
+  options: NodeMainOptions
+): Effect.Effect<void, Node.NodeError | Config.ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const loaded = yield* Config.load(options.config)
+      const supervised = options.supervised ?? false
+      const master = loaded.config.master
+      const masterLink =
+        supervised && master !== undefined
+          ? { host: master.roothost ?? "127.0.0.1", port: master.rootport }
+          : undefined
+      if (supervised) yield* orphanGuard()
+      const context = yield* Layer.build(
+        Node.layer(loaded, options.name, {
+          ...(options.bindHost === undefined ? {} : { bindHost: options.bindHost }),
+          ...(options.app === undefined ? {} : { app: options.app }),
+          ...(masterLink === undefined ? {} : { master: masterLink })
+        }).pipe(Layer.provide(Transport.layerTcp()))
+      )
+      const lifecycle = Context.get(context, Node.Lifecycle)
+      if (masterLink !== undefined) {
+        yield* watchMaster(options.masterLossTimeout ?? Duration.seconds(10)).pipe(
+          Effect.provide(context),
+          Effect.forkScoped
+        )
+      }
+      const info = Context.get(context, Node.NodeInfo)
+      yield* Effect.log(`node ${info.name} up: ${info.capabilities.join(", ") || "no listeners"}`)
+      yield* lifecycle.awaitShutdown
+      yield* Effect.log(`node ${info.name} stopping`)
+    }).pipe(Effect.annotateLogs({ node: options.name }))
+  )
+
+/** Log and platform layers a node program runs with. */
+export const runtimeLayer = (level?: LogLevel.LogLevel): Layer.Layer<FileSystem.FileSystem | Path.Path> =>
+  Layer.merge(NodeContext.layer, Log.layer(level === undefined ? {} : { level }))
+
+/** Run a node as this process's program (exit code 1 on a start error, printed clearly). */
+export const runNode = (options: NodeMainOptions): void =>
+  NodeRuntime.runMain(
+    node({ ...options, supervised: options.supervised ?? process.env.HOTARU_SUPERVISED === "1" }).pipe(
+      Effect.tapErrorCause((cause) => Effect.logError("node failed to start", cause)),
+      Effect.provide(runtimeLayer(levelFromEnv()))
+    ),
+    { disableErrorReporting: true, disablePrettyLogger: true }
+  )
+
+/** HOTARU_LOG=debug|info|warning|error (read only by program entry points). */
+export const levelFromEnv = (): LogLevel.LogLevel =>
+  Option.getOrElse(
+    Option.fromNullable(
+      LogLevel.allLevels.find(
+        (l) => l.label.toLowerCase() === (process.env.HOTARU_LOG ?? "info").toLowerCase()
+      )
+    ),
+    () => LogLevel.Info
+  )

@@ -1,0 +1,432 @@
+/**
+ * A node: the capability Layers its config entry names, composed at start-up, plus its `app`.
+ *
+ * | config key   | capability (service)      |
+ * |--------------|---------------------------|
+ * | `rootport`   | `Root.Root`               |
+ * | `remoteport` | `Remote.Remote`           |
+ * | `netport`    | `NetServer.NetServer`     |
+ *
+ * The `app` module's default export is a Layer of handlers (`NetServer.handle`,
+ * `Root.serve`, `Remote.serve`, …); it may use any capability its node has. Capabilities the
+ * config does not name are not built at all. The client listener starts only after the app's
+ * handlers are registered, so no client ever sees a half-started node.
+ *
+ * @since 0.1.0
+ */
+
+import { pathToFileURL } from "node:url"
+import { FileSystem, Path } from "@effect/platform"
+import {
+  Cause,
+  Clock,
+  Context,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  ExecutionStrategy,
+  Exit,
+  Layer,
+  Option,
+  Scope
+} from "effect"
+import { AdminService, ReloadFailed } from "./Admin.js"
+import * as Config from "./Config.js"
+import * as NetServer from "./NetServer.js"
+import * as Remote from "./Remote.js"
+import * as Root from "./Root.js"
+import type { Transport } from "./Transport.js"
+import * as Web from "./Web.js"
+
+/** Services an app layer may require: the capabilities of its node. */
+export type Capabilities =
+  | Root.Root
+  | Remote.Remote
+  | NetServer.NetRouter
+  | Web.Router
+  | Web.WebAddress
+  | NodeInfo
+  | Lifecycle
+
+/** Services a running node provides. */
+export type Services = Capabilities | NetServer.NetServer | AppHost
+
+/** An app: a layer of handlers over the node's capabilities. */
+export type App = Layer.Layer<never, unknown, Capabilities>
+
+/** Type an app module's default export (checks it only needs node capabilities). */
+export const app = <E, R extends Capabilities>(layer: Layer.Layer<never, E, R>): Layer.Layer<never, E, R> =>
+  layer
+
+/** What every node knows about itself. */
+export class NodeInfo extends Context.Tag("hotaru/Node/NodeInfo")<
+  NodeInfo,
+  {
+    readonly name: string
+    readonly config: Config.Loaded
+    readonly server: Config.ServerConfig
+    /** The capabilities this node was built with, e.g. `["rootport", "netport"]`. */
+    readonly capabilities: ReadonlyArray<string>
+    /** Epoch millis of the start. */
+    readonly startedAt: number
+  }
+>() {}
+
+/** Ask the node to stop, or wait for that request (what a node's main does). */
+export class Lifecycle extends Context.Tag("hotaru/Node/Lifecycle")<
+  Lifecycle,
+  {
+    /** Request a clean stop (the node's main closes its scope). */
+    readonly shutdown: Effect.Effect<void>
+    /** Completes when a stop was requested. */
+    readonly awaitShutdown: Effect.Effect<void>
+  }
+>() {}
+
+/** Holds the node's app; `reload` swaps it for a freshly imported one without closing any client. */
+export class AppHost extends Context.Tag("hotaru/Node/AppHost")<
+  AppHost,
+  {
+    /** Re-import the node's `reload` module (else its `app`) and swap the handlers; returns the file. */
+    readonly reload: Effect.Effect<string, NodeError>
+    /** How many reloads succeeded. */
+    readonly reloads: Effect.Effect<number>
+  }
+>() {}
+
+/** A node that could not start. */
+export class NodeError extends Data.TaggedError("NodeError")<{
+  readonly reason: "UnknownNode" | "AppLoad" | "MissingCapability" | "Start" | "Reload"
+  readonly node: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `node ${this.node}: ${this.detail}`
+  }
+}
+
+/** How a node is built; everything has a default. */
+export interface Options {
+  /** Interface the node's listeners bind to (default `0.0.0.0`). */
+  readonly bindHost?: string
+  /** Host children dial when a `remoteport` has no `roothost` (default `127.0.0.1`). */
+  readonly parentHost?: string
+  /** Use this app instead of importing the config's `app` module. */
+  readonly app?: Layer.Layer<never, unknown, never> | App
+  /** Map a configured port to the one to bind (tests bind client ports to 0). */
+  readonly netPort?: (configured: number) => number
+  /** The same for the webport. */
+  readonly webPort?: (configured: number) => number
+  readonly heartbeat?: {
+    readonly interval?: Duration.DurationInput
+    readonly timeout?: Duration.DurationInput
+  }
+  readonly reconnect?: { readonly base?: Duration.DurationInput; readonly max?: Duration.DurationInput }
+  /** How long calls to a parent wait for its link (default 0: fail fast with NodeUnavailable). */
+  readonly callTimeout?: Duration.DurationInput
+  /** Link to the master (as parent `master`) and offer it `Admin.AdminService`. */
+  readonly master?: MasterLink
+}
+
+/**
+ * Import a node's `app` module (or, with `key: "reload"`, its `reload` module, falling back to
+ * `app`) and check its default export is a Layer. `fresh` bypasses the module cache (reload).
+ */
+export const importApp = (
+  loaded: Config.Loaded,
+  name: string,
+  options: { readonly key?: "app" | "reload"; readonly fresh?: string } = {}
+): Effect.Effect<
+  { readonly file: string; readonly app: App } | undefined,
+  NodeError,
+  FileSystem.FileSystem | Path.Path
+> =>
+  Effect.gen(function* () {
+    const reason = options.key === "reload" ? "Reload" : "AppLoad"
+    const fromReload =
+      options.key === "reload" ? yield* Config.resolveModule(loaded, name, "reload") : undefined
+    const file = fromReload ?? (yield* Config.resolveModule(loaded, name, "app"))
+    if (file === undefined) return undefined
+    const url = pathToFileURL(file).href + (options.fresh === undefined ? "" : `?reload=${options.fresh}`)
+    const module = yield* Effect.tryPromise({
+      try: () => import(url) as Promise<{ readonly default?: unknown }>,
+      catch: (e) =>
+        new NodeError({ reason, node: name, detail: `cannot import ${file}: ${(e as Error).message}` })
+    })
+    if (!Layer.isLayer(module.default)) {
+      return yield* new NodeError({
+        reason,
+        node: name,
+        detail: `${file} must export default a Layer (e.g. NetServer.handle(...)), got ${typeof module.default}`
+      })
+    }
+    return { file, app: module.default as App }
+  }).pipe(
+    Effect.catchTag("ConfigError", (e) =>
+      Effect.fail(new NodeError({ reason: "AppLoad", node: name, detail: e.message }))
+    )
+  )
+
+const capabilityOfService: Record<string, string> = {
+  "hotaru/Root": "rootport",
+  "hotaru/Remote": "remoteport",
+  "hotaru/NetServer": "netport"
+}
+
+/** Turn "Service not found: hotaru/Root" at build time into a clear start error. */
+const explainMissing = (name: string) => (cause: Cause.Cause<unknown>) => {
+  const text = Cause.pretty(cause)
+  const missing = /Service not found: ([^\s(]+)/.exec(text)
+  if (missing !== null) {
+    const key = missing[1]!
+    const capability = capabilityOfService[key]
+    return new NodeError({
+      reason: "MissingCapability",
+      node: name,
+      detail:
+        capability === undefined
+          ? `its app needs the service ${key}, which no capability of this node provides`
+          : `its app needs ${key}, but the config gives "${name}" no ${capability}`
+    })
+  }
+  return new NodeError({ reason: "Start", node: name, detail: text })
+}
+
+/** Build an app into its own scope with a fresh router, then make its routes the live ones. */
+const makeAppHost = (
+  loaded: Config.Loaded,
+  name: string,
+  initial: { readonly file: string; readonly app: App } | undefined
+) =>
+  Effect.gen(function* () {
+    const context = yield* Effect.context<Capabilities | FileSystem.FileSystem | Path.Path>()
+    const live = Context.get(context, NetServer.NetRouter)
+    const hostScope = yield* Effect.scope
+    let reloads = 0
+    const install = (app: App) =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.fork(hostScope, ExecutionStrategy.sequential)
+        const staging: Context.Tag.Service<NetServer.NetRouter> = {
+          routes: new Map(),
+          onConnect: [],
+          onDisconnect: []
+        }
+        yield* Layer.buildWithScope(app, scope).pipe(
+          Effect.provide(Context.add(context, NetServer.NetRouter, staging)),
+          Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+        )
+        // one synchronous swap: no request ever sees half of the old and half of the new routes
+        live.routes.clear()
+        for (const [id, route] of staging.routes) live.routes.set(id, route)
+        live.onConnect.splice(0, live.onConnect.length, ...staging.onConnect)
+        live.onDisconnect.splice(0, live.onDisconnect.length, ...staging.onDisconnect)
+        return scope
+      })
+    let current = initial
+    let currentScope = yield* install(initial?.app ?? Layer.empty)
+    const lock = yield* Effect.makeSemaphore(1)
+    const service: Context.Tag.Service<AppHost> = {
+      reloads: Effect.sync(() => reloads),
+      reload: lock.withPermits(1)(
+        Effect.gen(function* () {
+          const next = yield* importApp(loaded, name, { key: "reload", fresh: String(Date.now()) })
+          if (next === undefined) {
+            return yield* new NodeError({
+              reason: "Reload",
+              node: name,
+              detail: "it has no app or reload module"
+            })
+          }
+          // RPC groups are registered per scope: the old app must let go of them first
+          yield* Scope.close(currentScope, Exit.void)
+          const installed = yield* Effect.either(install(next.app))
+          if (installed._tag === "Left") {
+            currentScope = yield* install(current?.app ?? Layer.empty).pipe(Effect.orDie)
+            return yield* new NodeError({
+              reason: "Reload",
+              node: name,
+              detail: `the new handlers did not start, the old ones are back: ${Cause.pretty(Cause.fail(installed.left))}`
+            })
+          }
+          currentScope = installed.right
+          current = next
+          reloads++
+          yield* Effect.log(`reloaded ${next.file}`)
+          return next.file
+        }).pipe(Effect.provide(context))
+      )
+    }
+    return service
+  })
+
+/** The master link: where the master listens, and the admin services offered to it. */
+export interface MasterLink {
+  readonly host: string
+  readonly port: number
+}
+
+const adminHandlers = AdminService.toLayer(
+  Effect.gen(function* () {
+    const info = yield* NodeInfo
+    const lifecycle = yield* Lifecycle
+    const host = yield* AppHost
+    const context = yield* Effect.context<never>()
+    const root = Context.getOption(context as Context.Context<Root.Root>, Root.Root)
+    const remote = Context.getOption(context as Context.Context<Remote.Remote>, Remote.Remote)
+    const net = Context.getOption(context as Context.Context<NetServer.NetServer>, NetServer.NetServer)
+    return {
+      Status: () =>
+        Effect.gen(function* () {
+          const parents = yield* Effect.forEach(info.server.remoteport ?? [], (link) =>
+            Option.match(remote, {
+              onNone: () => Effect.succeed({ name: link.rootname, connected: false }),
+              onSome: (r) =>
+                Effect.map(r.status(link.rootname), (s) => ({
+                  name: link.rootname,
+                  connected: s._tag === "Connected"
+                }))
+            })
+          )
+          const children = Option.isSome(root) ? yield* root.value.children : []
+          const connections = Option.isSome(net) ? (yield* net.value.connections).length : 0
+          const now = yield* Clock.currentTimeMillis
+          return {
+            name: info.name,
+            pid: process.pid,
+            uptimeMs: now - info.startedAt,
+            capabilities: info.capabilities,
+            parents,
+            children,
+            connections,
+            reloads: yield* host.reloads
+          }
+        }),
+      Stop: () => lifecycle.shutdown,
+      Reload: () =>
+        host.reload.pipe(
+          Effect.map((module) => ({ module })),
+          Effect.mapError((e) => new ReloadFailed({ node: info.name, detail: e.detail }))
+        )
+    }
+  })
+)
+
+/**
+ * The layer of node `name` of a loaded config. It needs a `Transport` (TCP between processes,
+ * memory inside one) and provides the node's capabilities.
+ */
+export const layer = (
+  loaded: Config.Loaded,
+  name: string,
+  options: Options = {}
+): Layer.Layer<Services, NodeError, Transport | FileSystem.FileSystem | Path.Path> =>
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const server = loaded.config.servers[name]
+      if (server === undefined) {
+        return yield* new NodeError({
+          reason: "UnknownNode",
+          node: name,
+          detail: `no server "${name}" in ${loaded.file} (servers: ${Object.keys(loaded.config.servers).join(", ")})`
+        })
+      }
+      const initial =
+        options.app === undefined
+          ? yield* importApp(loaded, name)
+          : { file: "<given app>", app: options.app as App }
+      const bindHost = options.bindHost ?? "0.0.0.0"
+      const capabilities: Array<string> = []
+      const heartbeat = options.heartbeat
+      const parents = [
+        ...(server.remoteport ?? []).map((link) => ({
+          name: link.rootname,
+          host: link.roothost ?? options.parentHost ?? "127.0.0.1",
+          port: link.rootport
+        })),
+        ...(options.master === undefined ? [] : [{ name: "master", ...options.master }])
+      ]
+      const root =
+        server.rootport === undefined
+          ? Layer.empty
+          : Root.Root.layer({
+              name,
+              host: bindHost,
+              port: server.rootport,
+              accept: Config.childrenOf(loaded.config, name),
+              heartbeat
+            }).pipe(
+              Layer.mapError(
+                (e) =>
+                  new NodeError({
+                    reason: "Start",
+                    node: name,
+                    detail: `rootport ${server.rootport}: ${e.message}`
+                  })
+              )
+            )
+      if (server.rootport !== undefined) capabilities.push("rootport")
+      const remote =
+        parents.length === 0
+          ? Layer.empty
+          : Remote.Remote.layer({
+              name,
+              parents,
+              heartbeat,
+              reconnect: options.reconnect,
+              callTimeout: options.callTimeout
+            })
+      if ((server.remoteport?.length ?? 0) > 0) capabilities.push("remoteport")
+      if (server.netport !== undefined) capabilities.push("netport")
+      const web =
+        server.webport === undefined
+          ? Layer.empty
+          : Web.layer({
+              host: bindHost,
+              port: options.webPort ? options.webPort(server.webport) : server.webport
+            })
+      if (server.webport !== undefined) capabilities.push("webport")
+
+      const startedAt = yield* Clock.currentTimeMillis
+      const shutdown = yield* Deferred.make<void>()
+      const base = Layer.mergeAll(
+        Layer.succeed(NodeInfo, { name, config: loaded, server, capabilities, startedAt }),
+        Layer.succeed(Lifecycle, {
+          shutdown: Effect.asVoid(Deferred.succeed(shutdown, undefined)),
+          awaitShutdown: Deferred.await(shutdown)
+        }),
+        NetServer.NetRouter.layer,
+        root,
+        remote,
+        web
+      ) as Layer.Layer<Capabilities, NodeError, Transport>
+
+      const host = Layer.scoped(AppHost, makeAppHost(loaded, name, initial))
+      const net =
+        server.netport === undefined
+          ? Layer.empty
+          : NetServer.layer({
+              host: bindHost,
+              port: options.netPort ? options.netPort(server.netport) : server.netport,
+              node: name,
+              ...(server.frame === undefined ? {} : { frame: server.frame }),
+              ...(server.idleTimeout === undefined
+                ? {}
+                : { idleTimeout: Duration.seconds(server.idleTimeout) }),
+              ...(server.maxInFlight === undefined ? {} : { maxInFlight: server.maxInFlight })
+            })
+      const admin =
+        options.master === undefined
+          ? Layer.empty
+          : Remote.Remote.serve("master", AdminService, adminHandlers)
+
+      // the app's handlers are in place before the client listener opens; admin comes last
+      return admin.pipe(
+        Layer.provideMerge(net),
+        Layer.provideMerge(host),
+        Layer.provideMerge(base),
+        Layer.catchAllCause((cause) => Layer.fail(explainMissing(name)(cause))),
+        Layer.annotateLogs({ node: name })
+      ) as Layer.Layer<Services, NodeError, Transport | FileSystem.FileSystem | Path.Path>
+    })
+  )

@@ -1,0 +1,380 @@
+/**
+ * The `web` capability (firefly's `webport` / `@webserviceHandle('path')`): typed HTTP routes
+ * served on a port.
+ *
+ * - A route is a `Layer`: app modules declare their own (`Web.get`, `Web.post`, ...) and the
+ *   node merges them; `Web.layer({ port })` provides the router they register into and serves it.
+ * - Input (`body`, `query`, `params`) is checked with `Schema`: bad input is a 400 with a JSON
+ *   error; an unknown path (or method) is a 404 JSON error. A handler's result is sent as JSON
+ *   (`undefined`: 204; an `HttpServerResponse`: as is).
+ * - A handler may fail with {@link WebError} to choose the status; any other failure or defect is
+ *   a 500 whose body says only "internal error" (the cause is logged).
+ * - `Web.requireToken(token)` guards routes with a bearer token (401 without it).
+ *
+ * ```ts
+ * const Routes = Layer.mergeAll(
+ *   Web.get("/status", () => Effect.succeed({ ok: true })),
+ *   Web.post("/stop", { body: Schema.Struct({ node: Schema.String }) }, ({ body }) => stop(body.node)).pipe(Web.requireToken(token))
+ * )
+ * const WebLive = Routes.pipe(Layer.provideMerge(Web.layer({ port: 9998 })))
+ * ```
+ *
+ * @since 0.1.0
+ */
+
+import { timingSafeEqual } from "node:crypto"
+import { createServer } from "node:http"
+import {
+  FileSystem,
+  HttpIncomingMessage,
+  HttpLayerRouter,
+  HttpServer,
+  HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Context, Data, Effect, Layer, Option, ParseResult, Schema } from "effect"
+
+/** The HTTP status a {@link WebError} reason stands for. */
+const statusOf = {
+  BadRequest: 400,
+  Unauthorized: 401,
+  Forbidden: 403,
+  NotFound: 404,
+  Conflict: 409,
+  PayloadTooLarge: 413,
+  Internal: 500,
+  Unavailable: 503
+} as const
+
+/**
+ * An HTTP-level failure. Handlers fail with it to answer with its status and a JSON body
+ * `{ "error": reason, "message": message }`.
+ */
+export class WebError extends Data.TaggedError("WebError")<{
+  readonly reason: keyof typeof statusOf
+  readonly message: string
+  /** Per-field problems of a bad input (sent as `issues`). */
+  readonly issues?: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>
+}> {
+  /** The HTTP status of this error. */
+  get status(): number {
+    return statusOf[this.reason]
+  }
+}
+
+/** The web server could not listen. */
+export class WebListenError extends Data.TaggedError("WebListenError")<{
+  readonly reason: "ListenFailed"
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** Where the web server listens (port 0 is resolved to the real port). */
+export class WebAddress extends Context.Tag("hotaru/Web/WebAddress")<
+  WebAddress,
+  { readonly host: string; readonly port: number; readonly url: string }
+>() {}
+
+/** The router routes register into (provided by {@link layer}). */
+export const Router = HttpLayerRouter.HttpRouter
+export type Router = HttpLayerRouter.HttpRouter
+
+/** A route path (`/status`, `/users/:id`, `*`). */
+export type Path = HttpLayerRouter.PathInput
+
+/** The Schemas checking a route's input; each is optional. */
+export interface RouteSchemas {
+  readonly body?: Schema.Schema.AnyNoContext
+  readonly query?: Schema.Schema.AnyNoContext
+  readonly params?: Schema.Schema.AnyNoContext
+}
+
+/** What a handler receives: the decoded input, and the raw request. */
+export interface RouteInput<O extends RouteSchemas> {
+  /** The decoded JSON body (`undefined` when the route declares no `body` schema). */
+  readonly body: O extends { readonly body: infer S extends Schema.Schema.AnyNoContext }
+    ? Schema.Schema.Type<S>
+    : undefined
+  /** The decoded query string (raw values when no `query` schema). */
+  readonly query: O extends { readonly query: infer S extends Schema.Schema.AnyNoContext }
+    ? Schema.Schema.Type<S>
+    : Readonly<Record<string, string | ReadonlyArray<string>>>
+  /** The decoded path parameters (raw values when no `params` schema). */
+  readonly params: O extends { readonly params: infer S extends Schema.Schema.AnyNoContext }
+    ? Schema.Schema.Type<S>
+    : Readonly<Record<string, string | undefined>>
+  readonly request: HttpServerRequest.HttpServerRequest
+}
+
+/** A route handler; the request's `Scope`, `HttpServerRequest`, `ParsedSearchParams` and `RouteContext` are provided. */
+export type Handler<O extends RouteSchemas, A, E, R> = (input: RouteInput<O>) => Effect.Effect<A, E, R>
+
+/** A route registration: a layer needing the {@link Router} and the handler's services. */
+export type Route<R> = Layer.Layer<never, never, Router | Exclude<R, HttpLayerRouter.Provided>>
+
+/** An HTTP method accepted by {@link route}. */
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "*"
+
+type Guard = (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void, WebError>
+
+/** The guards applying to the routes built under them (see {@link requireToken}). */
+class Guards extends Context.Tag("hotaru/Web/Guards")<Guards, ReadonlyArray<Guard>>() {}
+
+const badInput = (what: string, error: ParseResult.ParseError) =>
+  new WebError({
+    reason: "BadRequest",
+    message: `invalid ${what}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`,
+    issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((i) => ({
+      path: i.path,
+      message: i.message
+    }))
+  })
+
+const decode = (
+  what: string,
+  schema: Schema.Schema.AnyNoContext | undefined,
+  value: Effect.Effect<unknown, WebError>
+) =>
+  schema === undefined
+    ? Effect.succeed(undefined)
+    : Effect.flatMap(value, (raw) =>
+        Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })(raw).pipe(
+          Effect.mapError((e) => badInput(what, e))
+        )
+      )
+
+const tooLarge = new WebError({ reason: "PayloadTooLarge", message: "request body too large" })
+
+const readBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<unknown, WebError> =>
+  Effect.flatMap(HttpIncomingMessage.MaxBodySize, (max) => {
+    // Refuse by the announced length before reading: a body cut off mid-read kills the connection.
+    const length = Number(request.headers["content-length"])
+    return Option.isSome(max) && Number.isFinite(length) && length > Number(max.value)
+      ? Effect.fail(tooLarge)
+      : readJson(request)
+  })
+
+const readJson = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<unknown, WebError> =>
+  Effect.mapError(request.json, (e) => {
+    const cause = e.cause instanceof Error ? e.cause.message : ""
+    return cause.includes("maxBytes")
+      ? tooLarge
+      : new WebError({ reason: "BadRequest", message: `invalid body: not JSON (${cause || e.message})` })
+  })
+
+const errorResponse = (error: WebError) =>
+  HttpServerResponse.unsafeJson(
+    {
+      error: error.reason,
+      message: error.message,
+      ...(error.issues === undefined ? {} : { issues: error.issues })
+    },
+    {
+      status: error.status,
+      ...(error.reason === "Unauthorized" ? { headers: { "www-authenticate": "Bearer" } } : {})
+    }
+  )
+
+const internalError = HttpServerResponse.unsafeJson(
+  { error: "Internal", message: "internal error" },
+  { status: 500 }
+)
+
+const toResponse = (result: unknown): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.isServerResponse(result)
+    ? result
+    : result === undefined
+      ? HttpServerResponse.empty({ status: 204 })
+      : HttpServerResponse.unsafeJson(result)
+
+/**
+ * Declares a route. The other constructors (`get`, `post`, ...) are shorthands for it.
+ *
+ * ```ts
+ * const Echo = Web.route("POST", "/echo", { body: Schema.Struct({ text: Schema.String }) }, ({ body }) => Effect.succeed(body))
+ * ```
+ */
+export const route = <const O extends RouteSchemas, A, E, R>(
+  method: Method,
+  path: Path,
+  schemas: O,
+  handler: Handler<O, A, E, R>
+): Route<R> =>
+  Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const router = yield* Router
+      const guards = Option.getOrElse(yield* Effect.serviceOption(Guards), (): ReadonlyArray<Guard> => [])
+      const context = yield* Effect.context<Exclude<R, HttpLayerRouter.Provided>>()
+      const handle = Effect.gen(function* () {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        for (const guard of guards) yield* guard(request)
+        const params = yield* HttpLayerRouter.params
+        const searchParams = yield* HttpServerRequest.ParsedSearchParams
+        const input = {
+          body: yield* decode("body", schemas.body, readBody(request)),
+          query:
+            schemas.query === undefined
+              ? searchParams
+              : yield* decode("query", schemas.query, Effect.succeed(searchParams)),
+          params:
+            schemas.params === undefined
+              ? params
+              : yield* decode("params", schemas.params, Effect.succeed(params)),
+          request
+        } as RouteInput<O>
+        const result: unknown = yield* handler(input)
+        return toResponse(result)
+      }).pipe(
+        Effect.catchAll((error: unknown) =>
+          error instanceof WebError
+            ? Effect.succeed(errorResponse(error))
+            : Effect.as(Effect.logError(`${method} ${path} failed`, error), internalError)
+        ),
+        Effect.catchAllDefect((defect) =>
+          Effect.as(Effect.logError(`${method} ${path} died`, defect), internalError)
+        )
+      ) as Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpLayerRouter.Provided>
+      // the services the route was built with, under the request's own
+      const withServices = Effect.mapInputContext(
+        handle,
+        (request: Context.Context<HttpLayerRouter.Provided>) =>
+          Context.merge(context as Context.Context<never>, request)
+      )
+      yield* router.add(method, path, withServices)
+    })
+  )
+
+/** A route constructor for one method: `(path, handler)` or `(path, schemas, handler)`. */
+export interface RouteConstructor {
+  <A, E, R>(path: Path, handler: Handler<{}, A, E, R>): Route<R>
+  <const O extends RouteSchemas, A, E, R>(path: Path, schemas: O, handler: Handler<O, A, E, R>): Route<R>
+}
+
+const forMethod =
+  (method: Method): RouteConstructor =>
+  <const O extends RouteSchemas, A, E, R>(
+    path: Path,
+    schemasOrHandler: O | Handler<{}, A, E, R>,
+    handler?: Handler<O, A, E, R>
+  ): Route<R> =>
+    typeof schemasOrHandler === "function"
+      ? route(method, path, {}, schemasOrHandler)
+      : route(method, path, schemasOrHandler, handler!)
+
+/** `GET path`. `Web.get("/status", () => Effect.succeed({ ok: true }))` */
+export const get: RouteConstructor = forMethod("GET")
+/** `POST path`. `Web.post("/echo", { body: Schema.Struct({ text: Schema.String }) }, ({ body }) => Effect.succeed(body))` */
+export const post: RouteConstructor = forMethod("POST")
+/** `PUT path`. */
+export const put: RouteConstructor = forMethod("PUT")
+/** `PATCH path`. */
+export const patch: RouteConstructor = forMethod("PATCH")
+/** `DELETE path` (`delete` is a reserved word). */
+export const del: RouteConstructor = forMethod("DELETE")
+
+const sameText = (a: string, b: string) => {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/**
+ * Guards every route built inside `self` (one route or several merged): a request without
+ * `Authorization: Bearer <token>` gets a 401 before its input is even read. Guards nest (all
+ * must pass). An empty token refuses every request.
+ *
+ * ```ts
+ * const Admin = Layer.mergeAll(StopRoute, ReloadRoute).pipe(Web.requireToken(config.adminToken))
+ * ```
+ */
+export const requireToken =
+  (token: string) =>
+  <A, E, R>(self: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> => {
+    const guard: Guard = (request) => {
+      const header = request.headers.authorization ?? ""
+      const match = /^Bearer\s+(.+)$/i.exec(header)
+      return token !== "" && match !== null && sameText(match[1]!.trim(), token)
+        ? Effect.void
+        : Effect.fail(
+            new WebError({
+              reason: "Unauthorized",
+              message:
+                match === null
+                  ? "missing bearer token (Authorization: Bearer <token>)"
+                  : "invalid bearer token"
+            })
+          )
+    }
+    const guards = Layer.effect(
+      Guards,
+      Effect.map(Effect.serviceOption(Guards), (outer) => [...Option.getOrElse(outer, () => []), guard])
+    )
+    return Layer.provide(self, guards)
+  }
+
+/** Options of {@link layer}. */
+export interface WebOptions {
+  /** Interface to bind (default `127.0.0.1`). */
+  readonly host?: string
+  /** Port to bind; 0 picks a free one (see {@link WebAddress}). */
+  readonly port: number
+  /** Largest request body accepted, in bytes (default 1 MiB); larger gets a 413. */
+  readonly maxBodySize?: number
+}
+
+const notFound = (request: HttpServerRequest.HttpServerRequest) =>
+  HttpServerResponse.unsafeJson(
+    { error: "NotFound", message: `no route for ${request.method} ${request.url.split("?")[0]}` },
+    { status: 404 }
+  )
+
+/**
+ * Listens on `host:port` and serves every route registered into the {@link Router} it provides.
+ * Requests that arrive before a route's layer is built get a 404.
+ *
+ * ```ts
+ * const WebLive = Layer.mergeAll(StatusRoute, EchoRoute).pipe(Layer.provideMerge(Web.layer({ port: 0 })))
+ * const { url } = yield* Web.WebAddress
+ * ```
+ */
+export const layer = (options: WebOptions): Layer.Layer<Router | WebAddress, WebListenError> => {
+  const host = options.host ?? "127.0.0.1"
+  const maxBodySize = FileSystem.Size(options.maxBodySize ?? 1024 * 1024)
+  const serve = Layer.scopedContext(
+    Effect.gen(function* () {
+      const router = yield* HttpLayerRouter.make
+      const app = router.asHttpEffect().pipe(
+        Effect.catchAll((error) =>
+          error instanceof HttpServerError.RouteNotFound
+            ? Effect.succeed(notFound(error.request))
+            : Effect.as(Effect.logError("web request failed", error), internalError)
+        ),
+        Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(maxBodySize))
+      )
+      yield* HttpServer.serveEffect(app)
+      const server = yield* HttpServer.HttpServer
+      const address = server.address
+      const bound =
+        address._tag === "TcpAddress"
+          ? { host: address.hostname, port: address.port }
+          : { host, port: options.port }
+      const urlHost = bound.host.includes(":") ? `[${bound.host}]` : bound.host
+      return Context.make(Router, router).pipe(
+        Context.add(WebAddress, { ...bound, url: `http://${urlHost}:${bound.port}` })
+      )
+    })
+  )
+  return serve.pipe(
+    Layer.provide(NodeHttpServer.layer(() => createServer(), { host, port: options.port })),
+    Layer.mapError(
+      (cause) =>
+        new WebListenError({
+          reason: "ListenFailed",
+          message: `cannot listen on ${host}:${options.port}: ${cause.cause instanceof Error ? cause.cause.message : String(cause.cause)}`,
+          cause
+        })
+    )
+  )
+}

@@ -1,0 +1,212 @@
+/**
+ * The master end to end: the real CLI, real processes, real sockets.
+ */
+
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { promisify } from "node:util"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
+import * as Client from "../src/Client.js"
+import type * as Master from "../src/Master.js"
+
+const repo = Path.resolve(__dirname, "..")
+const bin = Path.join(repo, "bin/hotaru.js")
+const demoApp = Path.join(repo, "examples/demo/app")
+const run = promisify(execFile)
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = Net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address() as Net.AddressInfo
+      server.close(() => resolve(address.port))
+    })
+  })
+
+/** The seed's demo topology on free ports, in a fresh directory. */
+const demoConfig = async (extra: Record<string, unknown> = {}) => {
+  const [rootport, webport, gateport, netport] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort()
+  ]
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-master-"))
+  const config = {
+    master: { rootport, webport },
+    servers: {
+      gate: { name: "gate", rootport: gateport, app: Path.join(demoApp, "gateserver.ts") },
+      net: {
+        name: "net",
+        netport,
+        remoteport: [{ rootport: gateport, rootname: "gate" }],
+        app: Path.join(demoApp, "netserver.ts")
+      },
+      game1: {
+        name: "game1",
+        remoteport: [{ rootport: gateport, rootname: "gate" }],
+        app: Path.join(demoApp, "game1server.ts")
+      }
+    },
+    supervisor: { graceSeconds: 2 },
+    ...extra
+  }
+  const file = Path.join(dir, "config.json")
+  Fs.writeFileSync(file, JSON.stringify(config))
+  return { file, dir, netport, webport }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  // a zombie is not alive
+  try {
+    return !/\) Z /.test(Fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return false
+  }
+}
+
+const waitFor = async <A>(what: string, f: () => Promise<A | undefined>, timeoutMs: number): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await f()
+      if (value !== undefined) return value
+    } catch (e) {
+      last = e
+    }
+    await new Promise((r) => setTimeout(r, 150))
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`)
+}
+
+const status = async (webport: number): Promise<Master.StatusReport> => {
+  const response = await fetch(`http://127.0.0.1:${webport}/status`)
+  return (await response.json()) as Master.StatusReport
+}
+
+const call300 = (netport: number) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.flatMap(Client.connect({ host: "127.0.0.1", port: netport, timeout: "2 seconds" }), (c) =>
+        Effect.all([c.call(NetHandle100, "msgdata"), c.call(NetHandle300, "msgdata")])
+      )
+    )
+  )
+
+const startMaster = (file: string, args: ReadonlyArray<string> = []): ChildProcess => {
+  const child = spawn(process.execPath, [bin, "start", file, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, HOTARU_LOG: "warning" }
+  })
+  child.stdout?.resume()
+  child.stderr?.resume()
+  return child
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode)
+    else child.once("exit", (code) => resolve(code))
+  })
+
+describe("master (process mode, through the CLI)", () => {
+  it("restarts a SIGKILLed node, reports it, and stops the whole tree", { timeout: 90_000 }, async () => {
+    const { file, netport, webport } = await demoConfig()
+    const master = startMaster(file)
+    try {
+      const replies = await waitFor("the demo to answer", () => call300(netport), 45_000)
+      expect(replies).toEqual(["netHandle_100 completed", "game1Handle completed"])
+
+      const before = await status(webport)
+      const pids = before.nodes.map((n) => n.pid!)
+      expect(before.nodes.map((n) => n.state)).toEqual(["running", "running", "running"])
+      const game1 = before.nodes.find((n) => n.name === "game1")!
+      expect(game1.restarts).toBe(0)
+
+      process.kill(game1.pid!, "SIGKILL")
+      const killedAt = Date.now()
+      await waitFor(
+        "command 300 to be answered again",
+        async () => {
+          const r = await call300(netport)
+          return r[1] === "game1Handle completed" ? r : undefined
+        },
+        10_000
+      )
+      expect(Date.now() - killedAt).toBeLessThan(10_000)
+      const after = await waitFor(
+        "status to show the restart",
+        async () => {
+          const s = await status(webport)
+          const g = s.nodes.find((n) => n.name === "game1")
+          return g?.restarts === 1 && g.state === "running" && g.pid !== game1.pid ? s : undefined
+        },
+        10_000
+      )
+      const newPid = after.nodes.find((n) => n.name === "game1")!.pid!
+
+      // the readable table and the JSON document
+      const table = await run(process.execPath, [bin, "status", file])
+      expect(table.stdout).toMatch(/game1\s+running\s+\d+\s+1\s/)
+      const json = JSON.parse((await run(process.execPath, [bin, "status", file, "--json"])).stdout)
+      expect(json.nodes).toHaveLength(3)
+
+      // the admin endpoints that change state need the token
+      const refused = await fetch(`http://127.0.0.1:${webport}/stop`, { method: "POST" })
+      expect(refused.status).toBe(401)
+
+      await run(process.execPath, [bin, "stop", file], { timeout: 60_000 })
+      expect(await exited(master)).toBe(0)
+      for (const pid of [...pids, newPid, master.pid!]) expect(alive(pid), `pid ${pid}`).toBe(false)
+    } finally {
+      master.kill("SIGKILL")
+    }
+  })
+
+  it("nodes exit by themselves when the master is SIGKILLed", { timeout: 60_000 }, async () => {
+    const { file, netport, webport } = await demoConfig()
+    const master = startMaster(file)
+    try {
+      await waitFor("the demo to answer", () => call300(netport), 45_000)
+      const pids = (await status(webport)).nodes.map((n) => n.pid!)
+      expect(pids.every(alive)).toBe(true)
+      master.kill("SIGKILL")
+      await waitFor("every node to exit", async () => (pids.some(alive) ? undefined : true), 15_000)
+    } finally {
+      master.kill("SIGKILL")
+    }
+  })
+})
+
+describe("master (in-process mode)", () => {
+  it("runs the same topology with the same behaviour", { timeout: 60_000 }, async () => {
+    const { file, netport, webport } = await demoConfig({ adminToken: "s3cret" })
+    const master = startMaster(file, ["--in-process"])
+    try {
+      const replies = await waitFor("the demo to answer", () => call300(netport), 45_000)
+      expect(replies).toEqual(["netHandle_100 completed", "game1Handle completed"])
+      const report = await status(webport)
+      expect(report.master.mode).toBe("in-process")
+      expect(report.nodes.every((n) => n.pid === master.pid && n.state === "running")).toBe(true)
+      const stop = await fetch(`http://127.0.0.1:${webport}/stop`, {
+        method: "POST",
+        headers: { authorization: "Bearer s3cret" }
+      })
+      expect(stop.status).toBe(200)
+      expect(await exited(master)).toBe(0)
+    } finally {
+      master.kill("SIGKILL")
+    }
+  })
+})
