@@ -23,7 +23,7 @@ import { Context, Data, Deferred, Duration, Effect, Layer, Option, Scope, Stream
 import type * as Admin from "./Admin.js"
 import { AdminService } from "./Admin.js"
 import * as Config from "./Config.js"
-import { spawnNode } from "./internal/process.js"
+import { runNode } from "./internal/process.js"
 import * as Node from "./Node.js"
 import * as Root from "./Root.js"
 import * as Supervisor from "./Supervisor.js"
@@ -205,19 +205,17 @@ export const make = (
     const entry = options.entry ?? defaultEntry()
     const incarnation = (name: string): Effect.Effect<void, string, Scope.Scope> =>
       mode === "process"
-        ? Effect.gen(function* () {
-            const child = yield* spawnNode({
+        ? Effect.raceFirst(
+            runNode({
               name,
               command: entry[0]!,
               args: [...entry.slice(1), name, loaded.file],
               cwd: loaded.dir,
               env: { HOTARU_SUPERVISED: "1" },
               grace
-            }).pipe(Effect.mapError((e) => e.message))
-            yield* Supervisor.reportPid(child.pid)
-            const exited = Effect.flatMap(child.exitCode, (code) => Effect.fail(`exited with code ${code}`))
-            return yield* Effect.raceFirst(exited, watchLink(name))
-          })
+            }).pipe(Effect.mapError((e) => e.message)),
+            watchLink(name)
+          )
         : Effect.gen(function* () {
             const context = yield* Layer.build(
               Node.layer(loaded, name, {

@@ -1,0 +1,276 @@
+/**
+ * The child side of hotaru's node links (firefly's `remoteport` /
+ * `callRemote`).
+ *
+ * A Remote dials each of its parents once, registers under its own name and
+ * keeps every link up forever (exponential backoff with jitter, heartbeat).
+ * Over that one link it calls the parent's groups (`remote.parent(name,
+ * group)`) and serves its own groups to that parent (`Remote.serve`).
+ *
+ * @since 0.1.0
+ */
+import type * as Rpc from "@effect/rpc/Rpc"
+import type * as RpcClient from "@effect/rpc/RpcClient"
+import type * as RpcGroup from "@effect/rpc/RpcGroup"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as internal from "./internal/bilateral.js"
+import { NodeUnavailable, RegistrationRefused } from "./NodeError.js"
+import type { HeartbeatOptions } from "./Root.js"
+import { Transport, TransportError } from "./Transport.js"
+
+/**
+ * The state of the link to one parent.
+ *
+ * `Connecting` carries why the last attempt (or the last link) ended, if any.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ParentStatus =
+  | { readonly _tag: "Connected" }
+  | {
+      readonly _tag: "Connecting"
+      readonly lastError: RegistrationRefused | TransportError | NodeUnavailable | undefined
+    }
+
+/**
+ * One parent to connect to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ParentOptions {
+  readonly name: string
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * Options of `Remote.layer`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RemoteOptions {
+  /** This node's name, registered at every parent. */
+  readonly name: string
+  readonly parents: ReadonlyArray<ParentOptions>
+  readonly heartbeat?: HeartbeatOptions | undefined
+  /** Reconnect backoff: exponential from `base` (default 100 ms), capped at `max` (default 5 s), jittered. */
+  readonly reconnect?:
+    | {
+        readonly base?: Duration.DurationInput | undefined
+        readonly max?: Duration.DurationInput | undefined
+      }
+    | undefined
+  /**
+   * What a call does while the parent's link is down: 0 (default) fails at
+   * once with `NodeUnavailable("NotConnected")`; otherwise wait up to this
+   * long for the link, then fail with `NodeUnavailable("Timeout")`.
+   */
+  readonly callTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * The child role of a node.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Remote extends Context.Tag("hotaru/Remote")<
+  Remote,
+  {
+    /** This node's name. */
+    readonly name: string
+    /**
+     * A typed client of `group` served by parent `name` (`Root.serve` there).
+     * Calls fail with `NodeUnavailable` while the link is down ("NotConnected",
+     * or "Timeout" with `callTimeout`) or when it drops mid-call ("LinkLost").
+     */
+    readonly parent: <Rpcs extends Rpc.Any>(
+      name: string,
+      group: RpcGroup.RpcGroup<Rpcs>
+    ) => Effect.Effect<RpcClient.RpcClient<Rpcs, NodeUnavailable>>
+    /** The link state of parent `name` (dies for a name not in `parents`). */
+    readonly status: (name: string) => Effect.Effect<ParentStatus>
+    /** The current state of parent `name`, then every change. */
+    readonly changes: (name: string) => Stream.Stream<ParentStatus>
+    /** Waits until the link to parent `name` is registered. */
+    readonly awaitConnected: (name: string) => Effect.Effect<void>
+    /** @internal */
+    readonly endpoint: internal.Endpoint
+  }
+>() {
+  /**
+   * Connect to every parent of `options.parents` and keep the links up until
+   * the layer's scope closes. Never fails: a parent that is down, unknown or
+   * refusing is retried with backoff (see `status`).
+   *
+   * @since 0.1.0
+   */
+  static readonly layer = (options: RemoteOptions): Layer.Layer<Remote, never, Transport> =>
+    Layer.scoped(Remote, make(options))
+
+  /**
+   * Serve `group` to parent `parentName` over its link (firefly's
+   * `remoteserviceHandle`); the parent calls it with `root.child(me, group)`.
+   *
+   * @since 0.1.0
+   */
+  static readonly serve = <Rpcs extends Rpc.Any, E, R>(
+    parentName: string,
+    group: RpcGroup.RpcGroup<Rpcs>,
+    handlers: Layer.Layer<Rpc.ToHandler<Rpcs>, E, R>
+  ): Layer.Layer<never, E, Remote | R | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
+    Layer.scopedDiscard(
+      Effect.flatMap(Remote, (remote) => internal.serve(remote.endpoint, group, parentName))
+    ).pipe(Layer.provide(handlers))
+}
+
+interface ParentState {
+  readonly options: ParentOptions
+  readonly status: SubscriptionRef.SubscriptionRef<ParentStatus>
+  session: internal.Session | undefined
+}
+
+const make = (options: RemoteOptions) =>
+  Effect.gen(function* () {
+    const transport = yield* Transport
+    const heartbeat = internal.resolveHeartbeat(options.heartbeat)
+    const endpoint = new internal.Endpoint(options.name)
+    const base = Duration.decode(options.reconnect?.base ?? "100 millis")
+    const max = Duration.decode(options.reconnect?.max ?? "5 seconds")
+    const callTimeout = Duration.decode(options.callTimeout ?? Duration.zero)
+    const backoff = Schedule.exponential(base).pipe(Schedule.jittered, Schedule.union(Schedule.spaced(max)))
+    const parents = new Map<string, ParentState>()
+
+    /** One attempt: dial, register, run the session until the link ends. */
+    const connectOnce = (state: ParentState) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { host, name, port } = state.options
+          const link = yield* transport.dial({ host, port }).pipe(
+            Effect.timeoutFail({
+              duration: heartbeat.timeout,
+              onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
+            })
+          )
+          link.unsafeSend([internal.F_HELLO, options.name, name])
+          const reply = yield* link.incoming.take.pipe(
+            Effect.timeoutFail({
+              duration: heartbeat.timeout,
+              onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
+            }),
+            Effect.catchTag("NoSuchElementException", () =>
+              Effect.flatMap(link.closed, (error) => Effect.fail(error))
+            )
+          )
+          if (Array.isArray(reply) && reply[0] === internal.F_REFUSED) {
+            const reason = reply[1] as RegistrationRefused["reason"]
+            return yield* new RegistrationRefused({ node: options.name, parent: name, reason })
+          }
+          if (!Array.isArray(reply) || reply[0] !== internal.F_WELCOME) {
+            return yield* new TransportError({ reason: "BadFrame", address: link.peer })
+          }
+          const closed = yield* internal.runSession({
+            endpoint,
+            link,
+            peerName: name,
+            heartbeat,
+            onReady: (session) =>
+              Effect.suspend(() => {
+                state.session = session
+                return SubscriptionRef.set(state.status, { _tag: "Connected" })
+              }),
+            onClose: (session) =>
+              Effect.sync(() => {
+                if (state.session === session) state.session = undefined
+              })
+          })
+          return closed
+        })
+      )
+
+    /** Keep the link to one parent up forever. */
+    const keepUp = (state: ParentState) =>
+      Effect.gen(function* () {
+        const driver = yield* Schedule.driver(backoff)
+        while (true) {
+          const result = yield* Effect.either(connectOnce(state))
+          const wasConnected = result._tag === "Right"
+          const lastError = wasConnected ? result.right : result.left
+          yield* SubscriptionRef.set(state.status, { _tag: "Connecting", lastError })
+          if (wasConnected) yield* driver.reset
+          yield* driver.next(undefined).pipe(Effect.ignore)
+        }
+      })
+
+    for (const parent of options.parents) {
+      const state: ParentState = {
+        options: parent,
+        status: yield* SubscriptionRef.make<ParentStatus>({ _tag: "Connecting", lastError: undefined }),
+        session: undefined
+      }
+      parents.set(parent.name, state)
+    }
+    for (const state of parents.values()) yield* Effect.forkScoped(keepUp(state))
+
+    const stateOf = (name: string) =>
+      Effect.suspend(() => {
+        const state = parents.get(name)
+        return state === undefined
+          ? Effect.dieMessage(`hotaru: node "${options.name}" has no parent named "${name}"`)
+          : Effect.succeed(state)
+      })
+
+    const current = (state: ParentState | undefined): internal.Session | undefined =>
+      state?.session?.live ? state.session : undefined
+
+    const awaitConnected = (name: string) =>
+      Effect.flatMap(stateOf(name), (state) =>
+        state.status.changes.pipe(
+          Stream.filter((status) => status._tag === "Connected" && current(state) !== undefined),
+          Stream.take(1),
+          Stream.runDrain
+        )
+      )
+
+    const parent = <Rpcs extends Rpc.Any>(name: string, group: RpcGroup.RpcGroup<Rpcs>) =>
+      Effect.sync(() => {
+        const state = parents.get(name)
+        const notConnected = Effect.suspend(() =>
+          Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
+        )
+        const resolve: Effect.Effect<internal.Session, NodeUnavailable> = Effect.suspend(() => {
+          const session = current(state)
+          if (session !== undefined) return Effect.succeed(session)
+          if (state === undefined || Duration.toMillis(callTimeout) <= 0) return notConnected
+          return awaitConnected(name).pipe(
+            Effect.timeoutFail({
+              duration: callTimeout,
+              onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
+            }),
+            Effect.flatMap(() => {
+              const session = current(state)
+              return session !== undefined ? Effect.succeed(session) : notConnected
+            })
+          )
+        })
+        return internal.makeNodeClient(name, group, resolve)
+      })
+
+    return Remote.of({
+      name: options.name,
+      parent,
+      status: (name) => Effect.flatMap(stateOf(name), (state) => SubscriptionRef.get(state.status)),
+      changes: (name) => Stream.unwrap(Effect.map(stateOf(name), (state) => state.status.changes)),
+      awaitConnected,
+      endpoint
+    })
+  })

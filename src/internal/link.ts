@@ -1,0 +1,530 @@
+/**
+ * Links and the two transports (TCP and in-memory) behind `Transport`.
+ *
+ * Hot path is plain callbacks: `unsafeSend` queues a message and one flush per
+ * tick writes them all; received messages go straight into the link's mailbox,
+ * which the session drains in batches from one fiber.
+ *
+ * @internal
+ */
+import * as Net from "node:net"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Mailbox from "effect/Mailbox"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Msgpackr from "msgpackr"
+
+/** Why a transport operation failed or why a link closed. */
+export type TransportErrorReason =
+  | "ListenFailed"
+  | "DialFailed"
+  | "Closed"
+  | "PeerClosed"
+  | "SocketError"
+  | "FrameTooLarge"
+  | "BadFrame"
+  | "Cut"
+  | "HeartbeatTimeout"
+
+/**
+ * A local transport failure (not sent over the wire).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TransportError extends Data.TaggedError("TransportError")<{
+  readonly reason: TransportErrorReason
+  readonly address: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    const detail = this.cause instanceof Error ? `: ${this.cause.message}` : ""
+    return `transport ${this.reason} (${this.address})${detail}`
+  }
+}
+
+/** A host and port. Port 0 on `listen` means "pick a free one". */
+export interface Address {
+  readonly host: string
+  readonly port: number
+}
+
+/** `host:port`. */
+export const addressKey = (address: Address): string => `${address.host}:${address.port}`
+
+/**
+ * A bidirectional pipe of structured messages (JSON-like values and
+ * `Uint8Array`s). Over TCP every message is one msgpack frame; in memory the
+ * values themselves are handed over (no copy: do not mutate what you sent).
+ */
+export interface Link {
+  /** Unique per Transport instance. */
+  readonly id: number
+  /** The remote end, for messages. */
+  readonly peer: string
+  /**
+   * Queue one message. Synchronous; sends within the same tick are coalesced
+   * into one write. Silently dropped once the link is closed.
+   */
+  readonly unsafeSend: (message: unknown) => void
+  /** Received messages, in order; done (after the last message) when the link closes. */
+  readonly incoming: Mailbox.ReadonlyMailbox<unknown>
+  /** Waits until the link is closed; yields why. */
+  readonly closed: Effect.Effect<TransportError>
+  /** Whether the link is closed. */
+  readonly isClosed: () => boolean
+  /**
+   * Close the link. Pending sends are flushed first (the peer sees them, then
+   * EOF) unless `reason` says the link is broken ("Cut", "HeartbeatTimeout").
+   */
+  readonly unsafeClose: (reason?: TransportErrorReason) => void
+  /** `unsafeClose` as an Effect. */
+  readonly close: Effect.Effect<void>
+}
+
+/** A bound listener. */
+export interface Listener {
+  /** The bound address (port 0 resolved). */
+  readonly address: Address
+  /** Accepted links, each once. Links live until closed or the listener's scope closes. */
+  readonly accept: Stream.Stream<Link>
+}
+
+/** The Transport service shape. */
+export interface TransportShape {
+  readonly listen: (address: Address) => Effect.Effect<Listener, TransportError, Scope.Scope>
+  readonly dial: (address: Address) => Effect.Effect<Link, TransportError, Scope.Scope>
+}
+
+/** Fault injection of the memory transport. */
+export interface MemoryNetworkShape {
+  /** Close every live link to the listener at `address` (both ends see "Cut"). */
+  readonly cut: (address: Address) => Effect.Effect<void>
+  /** Dials to `address` fail with `DialFailed` and live links are cut, until `unblock`. */
+  readonly block: (address: Address) => Effect.Effect<void>
+  /** Undo `block`. */
+  readonly unblock: (address: Address) => Effect.Effect<void>
+  /**
+   * Delay every message on links to `address` (both directions) by `duration`
+   * (uses `Effect.sleep`, so `TestClock` drives it). `Duration.zero` clears it.
+   */
+  readonly delay: (address: Address, duration: Duration.DurationInput) => Effect.Effect<void>
+}
+
+/** Link bookkeeping shared by both transports. */
+abstract class BaseLink implements Link {
+  readonly incoming: Mailbox.Mailbox<unknown>
+  private readonly done: Deferred.Deferred<TransportError>
+  private closedReason: TransportError | undefined = undefined
+  readonly closed: Effect.Effect<TransportError>
+  readonly close: Effect.Effect<void>
+
+  constructor(
+    readonly id: number,
+    readonly peer: string
+  ) {
+    this.incoming = Effect.runSync(Mailbox.make<unknown>())
+    this.done = Deferred.unsafeMake<TransportError>(FiberId.none)
+    this.closed = Deferred.await(this.done)
+    this.close = Effect.sync(() => this.unsafeClose())
+  }
+
+  isClosed = (): boolean => this.closedReason !== undefined
+
+  abstract unsafeSend: (message: unknown) => void
+  protected abstract teardown(graceful: boolean): void
+
+  unsafeClose = (reason: TransportErrorReason = "Closed", cause?: unknown): void => {
+    if (this.closedReason !== undefined) return
+    const error = new TransportError(
+      cause === undefined ? { reason, address: this.peer } : { reason, address: this.peer, cause }
+    )
+    this.closedReason = error
+    this.teardown(reason === "Closed" || reason === "PeerClosed")
+    this.incoming.unsafeDone(Exit.void)
+    Deferred.unsafeDone(this.done, Exit.succeed(error))
+  }
+
+  /** Deliver one received message. */
+  protected receive(message: unknown): void {
+    if (this.closedReason === undefined) this.incoming.unsafeOffer(message)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// TCP
+// ---------------------------------------------------------------------------
+
+/** Options of the TCP transport. */
+export interface TcpOptions {
+  /** Largest accepted frame body, in bytes; a larger announced length closes the link. Default 16 MiB. */
+  readonly maxFrameBytes?: number | undefined
+}
+
+class TcpLink extends BaseLink {
+  private readonly packr = new Msgpackr.Packr()
+  private readonly unpackr = new Msgpackr.Unpackr()
+  private pending: Array<Buffer> = []
+  private pendingBytes = 0
+  private scheduled = false
+  // partial input: chunks not yet forming a complete frame
+  private partial: Array<Buffer> = []
+  private partialBytes = 0
+  private needed = 4
+
+  constructor(
+    id: number,
+    peer: string,
+    private readonly socket: Net.Socket,
+    private readonly maxFrameBytes: number
+  ) {
+    super(id, peer)
+    socket.setNoDelay(true)
+    socket.on("data", (chunk: Buffer) => this.onData(chunk))
+    socket.on("end", () => this.unsafeClose("PeerClosed"))
+    socket.on("close", () => this.unsafeClose("PeerClosed"))
+    socket.on("error", (cause) => this.unsafeClose("SocketError", cause))
+  }
+
+  unsafeSend = (message: unknown): void => {
+    if (this.isClosed()) return
+    const body = this.packr.pack(message)
+    const frame = Buffer.allocUnsafe(4 + body.length)
+    frame.writeUInt32BE(body.length, 0)
+    frame.set(body, 4)
+    this.pending.push(frame)
+    this.pendingBytes += frame.length
+    if (!this.scheduled) {
+      this.scheduled = true
+      process.nextTick(this.flush)
+    }
+  }
+
+  private flush = (): void => {
+    this.scheduled = false
+    if (this.pending.length === 0 || this.socket.destroyed) return
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes)
+    this.pending = []
+    this.pendingBytes = 0
+    this.socket.write(data)
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.isClosed()) return
+    let buf: Buffer
+    if (this.partialBytes > 0) {
+      this.partial.push(chunk)
+      this.partialBytes += chunk.length
+      if (this.partialBytes < this.needed) return
+      buf = Buffer.concat(this.partial, this.partialBytes)
+      this.partial = []
+      this.partialBytes = 0
+    } else {
+      buf = chunk
+    }
+    let offset = 0
+    while (!this.isClosed()) {
+      const remaining = buf.length - offset
+      if (remaining < 4) {
+        this.needed = 4
+        break
+      }
+      const length = buf.readUInt32BE(offset)
+      if (length > this.maxFrameBytes) {
+        this.unsafeClose("FrameTooLarge")
+        return
+      }
+      if (remaining < 4 + length) {
+        this.needed = 4 + length
+        break
+      }
+      let message: unknown
+      try {
+        message = this.unpackr.unpack(buf.subarray(offset + 4, offset + 4 + length))
+      } catch (cause) {
+        this.unsafeClose("BadFrame", cause)
+        return
+      }
+      offset += 4 + length
+      this.receive(message)
+    }
+    if (offset < buf.length && !this.isClosed()) {
+      const rest = offset === 0 ? buf : buf.subarray(offset)
+      this.partial.push(rest)
+      this.partialBytes += rest.length
+    }
+  }
+
+  protected teardown(graceful: boolean): void {
+    if (graceful && !this.socket.destroyed) {
+      this.flush()
+      this.socket.end()
+      this.socket.destroySoon()
+    } else {
+      this.pending = []
+      this.socket.destroy()
+    }
+    this.partial = []
+  }
+}
+
+/** The TCP transport (node:net, uint32 BE length + msgpack frames, Nagle off). */
+export const makeTcp = (options?: TcpOptions): TransportShape => {
+  const maxFrameBytes = options?.maxFrameBytes ?? 16 * 1024 * 1024
+  let nextId = 1
+
+  const listen = (address: Address): Effect.Effect<Listener, TransportError, Scope.Scope> =>
+    Effect.gen(function* () {
+      const queue = yield* Queue.unbounded<Link>()
+      const live = new Set<Link>()
+      const sockets = new Set<Net.Socket>()
+      const server = Net.createServer()
+      yield* Effect.acquireRelease(
+        Effect.async<void, TransportError>((resume) => {
+          const onError = (cause: Error) =>
+            resume(
+              Effect.fail(new TransportError({ reason: "ListenFailed", address: addressKey(address), cause }))
+            )
+          server.once("error", onError)
+          server.listen(address.port, address.host, () => {
+            server.off("error", onError)
+            resume(Effect.void)
+          })
+        }),
+        () =>
+          Effect.async<void>((resume) => {
+            for (const link of live) link.unsafeClose("Closed")
+            server.close(() => resume(Effect.void))
+          }).pipe(
+            // a peer that does not read must not hold the shutdown
+            Effect.timeoutTo({ duration: "1 second", onSuccess: () => {}, onTimeout: () => {} }),
+            Effect.zipRight(
+              Effect.sync(() => {
+                for (const socket of sockets) socket.destroy()
+              })
+            ),
+            Effect.zipRight(Queue.shutdown(queue))
+          )
+      )
+      server.on("error", () => {})
+      server.on("connection", (socket) => {
+        sockets.add(socket)
+        const link = new TcpLink(
+          nextId++,
+          `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`,
+          socket,
+          maxFrameBytes
+        )
+        live.add(link)
+        socket.once("close", () => {
+          sockets.delete(socket)
+          live.delete(link)
+        })
+        Queue.unsafeOffer(queue, link)
+      })
+      const bound = server.address()
+      const port = typeof bound === "object" && bound !== null ? bound.port : address.port
+      return { address: { host: address.host, port }, accept: Stream.fromQueue(queue) }
+    })
+
+  const dial = (address: Address): Effect.Effect<Link, TransportError, Scope.Scope> =>
+    Effect.acquireRelease(
+      Effect.async<Link, TransportError>((resume) => {
+        const socket = Net.connect({ host: address.host, port: address.port })
+        const onError = (cause: Error) => {
+          socket.destroy()
+          resume(
+            Effect.fail(new TransportError({ reason: "DialFailed", address: addressKey(address), cause }))
+          )
+        }
+        socket.once("error", onError)
+        socket.once("connect", () => {
+          socket.off("error", onError)
+          resume(Effect.succeed(new TcpLink(nextId++, addressKey(address), socket, maxFrameBytes)))
+        })
+        return Effect.sync(() => socket.destroy())
+      }),
+      (link) => link.close
+    )
+
+  return { listen, dial }
+}
+
+// ---------------------------------------------------------------------------
+// Memory
+// ---------------------------------------------------------------------------
+
+const EOF: unique symbol = Symbol("hotaru/link/EOF")
+
+interface MemListener {
+  readonly queue: Queue.Queue<Link>
+  readonly links: Set<MemLink>
+}
+
+interface Hub {
+  readonly scope: Scope.Scope
+  readonly listeners: Map<string, MemListener>
+  readonly blocked: Set<string>
+  readonly delays: Map<string, Duration.Duration>
+  readonly nextId: () => number
+  nextPort: number
+}
+
+class MemLink extends BaseLink {
+  /** The peer end, set right after construction. */
+  other!: MemLink
+  /** Outgoing messages (and EOF), pumped to `other` by one fiber. */
+  readonly outbox: Queue.Queue<unknown>
+
+  constructor(
+    id: number,
+    peer: string,
+    private readonly onTeardown: () => void
+  ) {
+    super(id, peer)
+    this.outbox = Effect.runSync(Queue.unbounded<unknown>())
+  }
+
+  unsafeSend = (message: unknown): void => {
+    if (!this.isClosed()) Queue.unsafeOffer(this.outbox, message)
+  }
+
+  deliver(message: unknown): void {
+    this.receive(message)
+  }
+
+  protected teardown(graceful: boolean): void {
+    if (graceful) {
+      // the peer sees every message sent so far, then EOF
+      Queue.unsafeOffer(this.outbox, EOF)
+    } else {
+      Effect.runFork(Queue.shutdown(this.outbox))
+      this.other.unsafeClose("Cut")
+    }
+    this.onTeardown()
+  }
+}
+
+/** The memory transport and its fault-injection controls; lives in the given scope. */
+export const makeMemory: Effect.Effect<
+  { readonly transport: TransportShape; readonly network: MemoryNetworkShape },
+  never,
+  Scope.Scope
+> = Effect.gen(function* () {
+  const scope = yield* Effect.scope
+  let counter = 1
+  const hub: Hub = {
+    scope,
+    listeners: new Map(),
+    blocked: new Set(),
+    delays: new Map(),
+    nextId: () => counter++,
+    nextPort: 1
+  }
+
+  /** One direction: from `from.outbox` into `to`'s mailbox, in order, delayed if asked. */
+  const pump = (from: MemLink, to: MemLink, key: string): Effect.Effect<void> =>
+    Effect.gen(function* () {
+      while (true) {
+        const batch = yield* Queue.takeBetween(from.outbox, 1, Number.POSITIVE_INFINITY)
+        const delay = hub.delays.get(key)
+        if (delay !== undefined) yield* Effect.sleep(delay)
+        for (const message of batch) {
+          if (message === EOF) {
+            to.unsafeClose("PeerClosed")
+            return
+          }
+          to.deliver(message)
+        }
+      }
+    }).pipe(Effect.interruptible)
+
+  const dial = (address: Address): Effect.Effect<Link, TransportError, Scope.Scope> => {
+    const key = addressKey(address)
+    return Effect.acquireRelease(
+      Effect.gen(function* () {
+        const listener = hub.listeners.get(key)
+        if (listener === undefined || hub.blocked.has(key)) {
+          return yield* new TransportError({
+            reason: "DialFailed",
+            address: key,
+            cause: new Error(listener === undefined ? "connection refused" : "blocked")
+          })
+        }
+        const id = hub.nextId()
+        let pair: MemLink | undefined
+        const client: MemLink = new MemLink(id, key, () => {
+          if (pair !== undefined) listener.links.delete(pair)
+        })
+        const server: MemLink = new MemLink(hub.nextId(), `memory-client-${id}`, () => {})
+        pair = client
+        client.other = server
+        server.other = client
+        listener.links.add(client)
+        yield* Effect.forkIn(pump(client, server, key), hub.scope)
+        yield* Effect.forkIn(pump(server, client, key), hub.scope)
+        Queue.unsafeOffer(listener.queue, server)
+        return client as Link
+      }),
+      (link) => link.close
+    )
+  }
+
+  const listen = (address: Address): Effect.Effect<Listener, TransportError, Scope.Scope> =>
+    Effect.gen(function* () {
+      let port = address.port
+      if (port === 0) {
+        while (hub.listeners.has(addressKey({ host: address.host, port: hub.nextPort }))) hub.nextPort++
+        port = hub.nextPort++
+      }
+      const bound = { host: address.host, port }
+      const key = addressKey(bound)
+      if (hub.listeners.has(key)) {
+        return yield* new TransportError({
+          reason: "ListenFailed",
+          address: key,
+          cause: new Error("address in use")
+        })
+      }
+      const queue = yield* Queue.unbounded<Link>()
+      const listener: MemListener = { queue, links: new Set() }
+      hub.listeners.set(key, listener)
+      yield* Effect.addFinalizer(() =>
+        Effect.suspend(() => {
+          hub.listeners.delete(key)
+          for (const link of [...listener.links]) link.unsafeClose("Closed")
+          return Queue.shutdown(queue)
+        })
+      )
+      return { address: bound, accept: Stream.fromQueue(queue) }
+    })
+
+  const cutAll = (key: string) => {
+    const listener = hub.listeners.get(key)
+    if (listener !== undefined) for (const link of [...listener.links]) link.unsafeClose("Cut")
+  }
+
+  const network: MemoryNetworkShape = {
+    cut: (address) => Effect.sync(() => cutAll(addressKey(address))),
+    block: (address) =>
+      Effect.sync(() => {
+        hub.blocked.add(addressKey(address))
+        cutAll(addressKey(address))
+      }),
+    unblock: (address) => Effect.sync(() => void hub.blocked.delete(addressKey(address))),
+    delay: (address, duration) =>
+      Effect.sync(() => {
+        const d = Duration.decode(duration)
+        if (Duration.toMillis(d) <= 0) hub.delays.delete(addressKey(address))
+        else hub.delays.set(addressKey(address), d)
+      })
+  }
+
+  return { transport: { listen, dial }, network }
+})

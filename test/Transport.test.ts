@@ -1,0 +1,186 @@
+import * as Net from "node:net"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { type Link, MemoryNetwork, Transport } from "../src/Transport.js"
+
+const local = { host: "127.0.0.1", port: 0 }
+
+/** Take `n` messages from a link. */
+const receive = (link: Link, n: number) => Effect.forEach(Array.from({ length: n }), () => link.incoming.take)
+
+/** Listen, dial, and return both ends (accepted end first). */
+const pair = Effect.gen(function* () {
+  const transport = yield* Transport
+  const listener = yield* transport.listen(local)
+  const client = yield* transport.dial(listener.address)
+  const server = yield* listener.accept.pipe(Stream.runHead, Effect.flatten)
+  return { listener, client, server }
+})
+
+const sample = {
+  text: "héllo",
+  n: 42,
+  float: 1.5,
+  list: [1, "two", null, true],
+  nested: { deep: { bytes: new Uint8Array([1, 2, 3, 255]) } }
+}
+
+const roundtrip = Effect.gen(function* () {
+  const { client, server, listener } = yield* pair
+  expect(listener.address.port).toBeGreaterThan(0)
+  for (let i = 0; i < 500; i++) client.unsafeSend({ i, sample })
+  const got = yield* receive(server, 500)
+  expect(got.map((m) => (m as { i: number }).i)).toEqual(Array.from({ length: 500 }, (_, i) => i))
+  const first = got[0] as { sample: typeof sample }
+  expect(first.sample.text).toBe("héllo")
+  expect(first.sample.list).toEqual([1, "two", null, true])
+  expect([...first.sample.nested.deep.bytes]).toEqual([1, 2, 3, 255])
+  // and back
+  server.unsafeSend(["pong", 1])
+  expect(yield* client.incoming.take).toEqual(["pong", 1])
+})
+
+const gracefulClose = Effect.gen(function* () {
+  const { client, server } = yield* pair
+  client.unsafeSend("last words")
+  client.unsafeClose()
+  expect(client.isClosed()).toBe(true)
+  expect(yield* server.incoming.take).toBe("last words")
+  const why = yield* server.closed
+  expect(why.reason).toBe("PeerClosed")
+  expect((yield* client.closed).reason).toBe("Closed")
+  // sends after close are dropped, never thrown
+  client.unsafeSend("ignored")
+})
+
+const dialNowhere = Effect.gen(function* () {
+  const transport = yield* Transport
+  const scope = yield* Scope.make()
+  const listener = yield* transport.listen(local).pipe(Scope.extend(scope))
+  yield* Scope.close(scope, Exit.void)
+  const error = yield* Effect.flip(transport.dial(listener.address))
+  expect(error._tag).toBe("TransportError")
+  expect(error.reason).toBe("DialFailed")
+})
+
+const contract = (name: string, effect: Effect.Effect<void, unknown, Scope.Scope | Transport>) => {
+  describe(name, () => {
+    it.scoped("memory transport", () => effect.pipe(Effect.provide(Transport.layerMemory)))
+    it.scopedLive("tcp transport", () =>
+      effect.pipe(Effect.provide(Transport.layerTcp()), Effect.timeout("10 seconds"))
+    )
+  })
+}
+
+contract("Transport: messages arrive intact and in order, both ways", roundtrip)
+contract("Transport: close flushes pending messages, then the peer sees EOF", gracefulClose)
+contract("Transport: dialing a closed listener fails with DialFailed", dialNowhere)
+
+describe("Transport.layerTcp", () => {
+  it.scopedLive("sends in the same tick are coalesced into one socket write", () =>
+    Effect.gen(function* () {
+      const chunks: Array<Buffer> = []
+      const server = Net.createServer((socket) => socket.on("data", (chunk: Buffer) => chunks.push(chunk)))
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => {
+          server.listen(0, "127.0.0.1", () => resume(Effect.void))
+        }),
+        () => Effect.sync(() => void server.close())
+      )
+      const port = (server.address() as Net.AddressInfo).port
+      const transport = yield* Transport
+      const link = yield* transport.dial({ host: "127.0.0.1", port })
+      for (let i = 0; i < 100; i++) link.unsafeSend({ i })
+      yield* Effect.sleep("200 millis")
+      const all = Buffer.concat(chunks)
+      let frames = 0
+      for (let offset = 0; offset < all.length; frames++) offset += 4 + all.readUInt32BE(offset)
+      expect(frames).toBe(100)
+      expect(chunks.length).toBe(1)
+    }).pipe(Effect.provide(Transport.layerTcp()))
+  )
+
+  it.scopedLive("a frame longer than maxFrameBytes closes the link", () =>
+    Effect.gen(function* () {
+      const { client, server } = yield* pair
+      client.unsafeSend("x".repeat(2000))
+      const why = yield* server.closed
+      expect(why.reason).toBe("FrameTooLarge")
+      expect((yield* client.closed).reason).toBe("PeerClosed")
+    }).pipe(Effect.provide(Transport.layerTcp({ maxFrameBytes: 1024 })), Effect.timeout("5 seconds"))
+  )
+
+  it.scopedLive("a 4 GiB announcement closes the link at once (default max 16 MiB)", () =>
+    Effect.gen(function* () {
+      const transport = yield* Transport
+      const listener = yield* transport.listen(local)
+      const socket = Net.connect(listener.address.port, "127.0.0.1")
+      yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
+      socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0]))
+      const server = yield* listener.accept.pipe(Stream.runHead, Effect.flatten)
+      expect((yield* server.closed).reason).toBe("FrameTooLarge")
+    }).pipe(Effect.provide(Transport.layerTcp()), Effect.timeout("5 seconds"))
+  )
+
+  it.scopedLive("listening on a port in use fails with ListenFailed", () =>
+    Effect.gen(function* () {
+      const transport = yield* Transport
+      const first = yield* transport.listen(local)
+      const error = yield* Effect.flip(transport.listen(first.address))
+      expect(error.reason).toBe("ListenFailed")
+    }).pipe(Effect.provide(Transport.layerTcp()))
+  )
+})
+
+describe("Transport.layerMemory", () => {
+  it.scoped("messages are handed over without serialization", () =>
+    Effect.gen(function* () {
+      const { client, server } = yield* pair
+      const message = { big: new Uint8Array(16) }
+      client.unsafeSend(message)
+      expect(yield* server.incoming.take).toBe(message)
+    }).pipe(Effect.provide(Transport.layerMemory))
+  )
+
+  it.scoped("cut closes both ends; block refuses dials until unblock", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryNetwork
+      const transport = yield* Transport
+      const { client, listener, server } = yield* pair
+      yield* network.cut(listener.address)
+      expect((yield* client.closed).reason).toBe("Cut")
+      expect((yield* server.closed).reason).toBe("Cut")
+
+      const again = yield* transport.dial(listener.address)
+      yield* network.block(listener.address)
+      expect((yield* again.closed).reason).toBe("Cut")
+      const error = yield* Effect.flip(transport.dial(listener.address))
+      expect(error.reason).toBe("DialFailed")
+      yield* network.unblock(listener.address)
+      const back = yield* transport.dial(listener.address)
+      expect(back.isClosed()).toBe(false)
+    }).pipe(Effect.provide(Transport.layerMemory))
+  )
+
+  it.scoped("delay holds messages until the TestClock passes it", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryNetwork
+      const { client, listener, server } = yield* pair
+      yield* network.delay(listener.address, "5 seconds")
+      client.unsafeSend("slow")
+      const received = yield* Effect.fork(server.incoming.take)
+      yield* TestClock.adjust("4 seconds")
+      expect(received.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* Fiber.join(received)).toBe("slow")
+      yield* network.delay(listener.address, 0)
+      client.unsafeSend("fast")
+      expect(yield* server.incoming.take).toBe("fast")
+    }).pipe(Effect.provide(Transport.layerMemory))
+  )
+})
