@@ -162,6 +162,15 @@ describe("master (process mode, through the CLI)", () => {
       const json = JSON.parse((await run(process.execPath, [bin, "status", file, "--json"])).stdout)
       expect(json.nodes).toHaveLength(3)
 
+      // every node re-imports its app and swaps its handlers; clients keep being served
+      const reloaded = await run(process.execPath, [bin, "reload", file], { timeout: 60_000 })
+      expect(reloaded.stdout.trim().split("\n").sort()).toEqual([
+        `game1: reloaded ${Path.join(demoApp, "game1server.ts")}`,
+        `gate: reloaded ${Path.join(demoApp, "gateserver.ts")}`,
+        `net: reloaded ${Path.join(demoApp, "netserver.ts")}`
+      ])
+      expect(await call300(netport)).toEqual(["netHandle_100 completed", "game1Handle completed"])
+
       // the admin endpoints that change state need the token
       const refused = await fetch(`http://127.0.0.1:${webport}/stop`, { method: "POST" })
       expect(refused.status).toBe(401)
@@ -183,6 +192,50 @@ describe("master (process mode, through the CLI)", () => {
       expect(pids.every(alive)).toBe(true)
       master.kill("SIGKILL")
       await waitFor("every node to exit", async () => (pids.some(alive) ? undefined : true), 15_000)
+    } finally {
+      master.kill("SIGKILL")
+    }
+  })
+})
+
+describe("master (process mode): signals and frozen nodes", () => {
+  it("SIGTERM to the master stops every node and exits 0", { timeout: 60_000 }, async () => {
+    const { file, netport, webport } = await demoConfig()
+    const master = startMaster(file)
+    try {
+      await waitFor("the demo to answer", () => call300(netport), 45_000)
+      const pids = (await status(webport)).nodes.map((n) => n.pid!)
+      master.kill("SIGTERM")
+      expect(await exited(master)).toBe(0)
+      for (const pid of pids) expect(alive(pid), `pid ${pid}`).toBe(false)
+    } finally {
+      master.kill("SIGKILL")
+    }
+  })
+
+  it("a node that stops answering heartbeats is killed and restarted", { timeout: 90_000 }, async () => {
+    const { file, netport, webport } = await demoConfig()
+    const master = startMaster(file)
+    try {
+      await waitFor("the demo to answer", () => call300(netport), 45_000)
+      const game1 = (await status(webport)).nodes.find((n) => n.name === "game1")!
+      process.kill(game1.pid!, "SIGSTOP") // frozen: no FIN, no heartbeat
+      const after = await waitFor(
+        "the frozen node to be replaced",
+        async () => {
+          const g = (await status(webport)).nodes.find((n) => n.name === "game1")
+          return g?.restarts === 1 && g.state === "running" ? g : undefined
+        },
+        40_000
+      )
+      expect(after.pid).not.toBe(game1.pid)
+      expect(after.lastExit).toMatch(/heartbeat/)
+      await waitFor(
+        "the frozen process to be gone",
+        async () => (alive(game1.pid!) ? undefined : true),
+        10_000
+      )
+      await waitFor("command 300 to be answered again", () => call300(netport), 15_000)
     } finally {
       master.kill("SIGKILL")
     }
