@@ -17,6 +17,7 @@
 
 import { pathToFileURL } from "node:url"
 import { FileSystem, Path } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
 import {
   Cause,
   Clock,
@@ -33,6 +34,8 @@ import {
 } from "effect"
 import { AdminService, ReloadFailed } from "./Admin.js"
 import * as Config from "./Config.js"
+import * as Db from "./Db.js"
+import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
 import * as Remote from "./Remote.js"
 import * as Root from "./Root.js"
@@ -41,6 +44,9 @@ import * as Web from "./Web.js"
 
 /** Services an app layer may require: the capabilities of its node. */
 export type Capabilities =
+  | Db.Db
+  | SqlClient.SqlClient
+  | Mem.Mem
   | Root.Root
   | Remote.Remote
   | NetServer.NetRouter
@@ -260,6 +266,26 @@ const makeAppHost = (
     return service
   })
 
+/** The database of `db: true` nodes: the top-level `db` block, or an SQLite file under the project. */
+export const dbOptions = (loaded: Config.Loaded): Db.DbOptions =>
+  Db.fromFirefly(loaded.config.db ?? { driver: "sqlite" }, loaded.dir)
+
+/** The cache of `mem: true` nodes: `cache`, else firefly's `memcached` block, else in-process memory. */
+export const memOptions = (loaded: Config.Loaded): Mem.MemOptions => {
+  const { cache, memcached } = loaded.config
+  if (cache?.driver === "redis") {
+    return { driver: "redis", url: cache.url ?? "redis://127.0.0.1:6379", prefix: cache.prefix }
+  }
+  if (cache?.driver === "memcached" || (cache === undefined && memcached !== undefined)) {
+    return {
+      driver: "memcached",
+      urls: cache?.url?.split(",") ?? memcached?.urls ?? ["127.0.0.1:11211"],
+      hostname: cache?.prefix ?? memcached?.hostname ?? "hotaru"
+    }
+  }
+  return { driver: "memory", prefix: cache?.prefix }
+}
+
 /** The master link: where the master listens, and the admin services offered to it. */
 export interface MasterLink {
   readonly host: string
@@ -386,6 +412,20 @@ export const layer = (
               port: options.webPort ? options.webPort(server.webport) : server.webport
             })
       if (server.webport !== undefined) capabilities.push("webport")
+      const failStart = (what: string) => (e: { readonly message: string }) =>
+        new NodeError({ reason: "Start", node: name, detail: `${what}: ${e.message}` })
+      const db =
+        server.db === true
+          ? Db.layer(dbOptions(loaded)).pipe(
+              Layer.mapError(failStart(`db (${Db.describe(dbOptions(loaded))})`))
+            )
+          : Layer.empty
+      if (server.db === true) capabilities.push("db")
+      const mem =
+        server.mem === true
+          ? Mem.layer(memOptions(loaded)).pipe(Layer.mapError(failStart("mem")))
+          : Layer.empty
+      if (server.mem === true) capabilities.push("mem")
 
       const startedAt = yield* Clock.currentTimeMillis
       const shutdown = yield* Deferred.make<void>()
@@ -398,7 +438,9 @@ export const layer = (
         NetServer.NetRouter.layer,
         root,
         remote,
-        web
+        web,
+        db,
+        mem
       ) as Layer.Layer<Capabilities, NodeError, Transport>
 
       const host = Layer.scoped(AppHost, makeAppHost(loaded, name, initial))

@@ -3,12 +3,21 @@
  *
  * @since 0.1.0
  */
+export * as Admin from "./Admin.js"
 export * as Client from "./Client.js"
 export * as Command from "./Command.js"
 export * as Config from "./Config.js"
+export * as Db from "./Db.js"
 export * as Log from "./Log.js"
+export * as Main from "./Main.js"
+export * as Master from "./Master.js"
+export * as Mem from "./Mem.js"
 export * as NetServer from "./NetServer.js"
+export * as Node from "./Node.js"
 export * as NodeError from "./NodeError.js"
 export * as Remote from "./Remote.js"
+export * as Repository from "./Repository.js"
 export * as Root from "./Root.js"
+export * as Supervisor from "./Supervisor.js"
 export * as Transport from "./Transport.js"
+export * as Web from "./Web.js"

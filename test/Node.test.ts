@@ -3,6 +3,7 @@ import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, Schema } from "effect"
 import * as Command from "../src/Command.js"
+import * as Config from "../src/Config.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Node from "../src/Node.js"
 import * as Root from "../src/Root.js"
@@ -11,6 +12,44 @@ import * as Web from "../src/Web.js"
 
 const repo = Path.resolve(__dirname, "..")
 const Hello = Command.text(1)
+
+const loadedOf = (json: Record<string, unknown>) =>
+  Either.getOrThrow(
+    Config.fromObject({ servers: { a: { db: true, mem: true } }, ...json }, { dir: "/project" })
+  )
+
+describe("Node data capabilities from the config", () => {
+  it("db: an SQLite file under the project by default, firefly's db block means MySQL", () => {
+    expect(Node.dbOptions(loadedOf({}))).toEqual({
+      driver: "sqlite",
+      filename: "/project/data/hotaru.sqlite"
+    })
+    expect(
+      Node.dbOptions(
+        loadedOf({
+          db: { host: "127.0.0.1", user: "root", passwd: "", port: 3306, db: "test", charset: "utf8" }
+        })
+      )
+    ).toMatchObject({ driver: "mysql", host: "127.0.0.1", user: "root", db: "test" })
+    expect(
+      Node.dbOptions(loadedOf({ db: { driver: "pg", host: "127.0.0.1", user: "postgres", db: "test" } }))
+    ).toMatchObject({ driver: "pg" })
+  })
+
+  it("mem: cache block, else firefly's memcached block, else in-process memory", () => {
+    expect(Node.memOptions(loadedOf({}))).toMatchObject({ driver: "memory" })
+    expect(Node.memOptions(loadedOf({ memcached: { urls: ["127.0.0.1:11211"], hostname: "test" } }))).toEqual(
+      {
+        driver: "memcached",
+        urls: ["127.0.0.1:11211"],
+        hostname: "test"
+      }
+    )
+    expect(
+      Node.memOptions(loadedOf({ cache: { driver: "redis", url: "redis://127.0.0.1:6379", prefix: "g:" } }))
+    ).toEqual({ driver: "redis", url: "redis://127.0.0.1:6379", prefix: "g:" })
+  })
+})
 
 describe("Node", () => {
   it.scopedLive("a webport node serves the app's typed routes over real HTTP", () =>

@@ -1,0 +1,121 @@
+/**
+ * The accounts example: a write-behind cached `accounts` table (Repository over Db + Mem) and the
+ * three client commands on the net port.
+ */
+import { randomBytes, scrypt } from "node:crypto"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as NetServer from "../../src/NetServer.js"
+import * as Repository from "../../src/Repository.js"
+import { AccountNotFound, Get, Register, Rename } from "./commands.js"
+
+/** A row of the `accounts` table. `password` holds `scrypt$<salt>$<hash>`, never the password. */
+export const Account = Schema.Struct({
+  id: Schema.Int,
+  username: Schema.String,
+  password: Schema.String
+})
+export type Account = typeof Account.Type
+
+export interface AccountsOptions {
+  /** Default `accounts`. */
+  readonly table?: string | undefined
+  readonly flushInterval?: Repository.RepositoryOptions<
+    Account,
+    typeof Account.Encoded,
+    "id"
+  >["flushInterval"]
+  readonly idleTimeout?: Repository.RepositoryOptions<Account, typeof Account.Encoded, "id">["idleTimeout"]
+}
+
+/** Creates the table if it is missing (portable DDL: SQLite, MySQL/MariaDB, PostgreSQL). */
+export const ensureTable = (table: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.asVoid(
+      sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+        id INTEGER PRIMARY KEY,
+        username VARCHAR(255) NOT NULL,
+        password VARCHAR(255) NOT NULL
+      )`
+    )
+  )
+
+/** The accounts repository of this node. */
+export class Accounts extends Context.Tag("examples/accounts/Accounts")<
+  Accounts,
+  Repository.Repository<Account, "id">
+>() {
+  static readonly layer = (options: AccountsOptions = {}) =>
+    Layer.scoped(
+      Accounts,
+      Effect.gen(function* () {
+        const table = options.table ?? "accounts"
+        yield* ensureTable(table).pipe(
+          Effect.mapError(
+            (e) => new Repository.RepositoryError({ reason: "Database", table, message: e.message, cause: e })
+          )
+        )
+        return yield* Repository.make({
+          table,
+          schema: Account,
+          primaryKey: "id",
+          autoIncrement: true,
+          flushInterval: options.flushInterval ?? "10 seconds",
+          idleTimeout: options.idleTimeout ?? "30 minutes"
+        })
+      })
+    )
+}
+
+/**
+ * scrypt with a small cost (N = 1024) so the example registers thousands of accounts quickly;
+ * a real game would raise it (N = 16384 or more).
+ */
+const hashPassword = (password: string) =>
+  Effect.async<string, never>((resume) => {
+    const salt = randomBytes(16)
+    scrypt(password, salt, 32, { N: 1024 }, (error, key) => {
+      if (error) resume(Effect.die(error))
+      else resume(Effect.succeed(`scrypt$${salt.toString("base64")}$${key.toString("base64")}`))
+    })
+  })
+
+const toPublic = (a: Account) => ({ id: a.id, username: a.username })
+
+/** The three command handlers, as a Layer for `NetServer.serve`. */
+export const App = Layer.mergeAll(
+  NetServer.handle(Register, ({ username, password }) =>
+    Effect.gen(function* () {
+      const accounts = yield* Accounts
+      const hash = yield* hashPassword(password)
+      const row = yield* accounts.insert({ username, password: hash })
+      return { id: row.value.id }
+    })
+  ),
+  NetServer.handle(Get, ({ id }) =>
+    Effect.gen(function* () {
+      const accounts = yield* Accounts
+      const row = yield* accounts.get(id)
+      if (Option.isNone(row)) return yield* new AccountNotFound({ id })
+      return toPublic(row.value)
+    })
+  ),
+  NetServer.handle(Rename, ({ id, username }) =>
+    Effect.gen(function* () {
+      const accounts = yield* Accounts
+      const row = yield* accounts
+        .modify(id, (a) => ({ ...a, username }))
+        .pipe(
+          Effect.catchIf(
+            (e) => e.reason === "NotFound",
+            () => new AccountNotFound({ id })
+          )
+        )
+      return toPublic(row.value)
+    })
+  )
+)

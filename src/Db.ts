@@ -1,0 +1,190 @@
+/**
+ * The `db` capability: a `SqlClient` (from `@effect/sql`) on SQLite (the embedded default, a file
+ * under the project), MySQL/MariaDB or PostgreSQL, plus a small `Db` service naming the dialect.
+ *
+ * ```ts
+ * const program = Effect.gen(function* () {
+ *   const sql = yield* SqlClient.SqlClient
+ *   return yield* sql`SELECT ${1} AS one`
+ * }).pipe(Effect.provide(Db.layer({ driver: "sqlite", filename: "data/game.sqlite" })))
+ * ```
+ */
+import { mkdirSync } from "node:fs"
+import * as path from "node:path"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { MysqlClient } from "@effect/sql-mysql2"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import type { ConfigError } from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+
+export type Dialect = "sqlite" | "mysql" | "pg"
+
+export interface SqliteOptions {
+  readonly driver: "sqlite"
+  /** Path of the database file (its directory is created if missing), or `":memory:"`. */
+  readonly filename: string
+}
+
+/** firefly's `db` block: `{ host, user, passwd, port, db, charset }`. */
+export interface MysqlOptions {
+  readonly driver: "mysql"
+  readonly host: string
+  readonly port?: number | undefined
+  readonly user: string
+  readonly passwd?: string | undefined
+  readonly db: string
+  /** firefly writes `"utf8"`; it is read as `utf8mb4` (MySQL's 3-byte `utf8` cannot store emoji). */
+  readonly charset?: string | undefined
+  readonly maxConnections?: number | undefined
+}
+
+export interface PgOptions {
+  readonly driver: "pg"
+  readonly host: string
+  readonly port?: number | undefined
+  readonly user: string
+  readonly passwd?: string | undefined
+  readonly db: string
+  readonly maxConnections?: number | undefined
+}
+
+export type DbOptions = SqliteOptions | MysqlOptions | PgOptions
+
+/** What the node's database is. */
+export class Db extends Context.Tag("hotaru/Db")<
+  Db,
+  {
+    readonly dialect: Dialect
+    /** A human description without the password, e.g. `mysql://root@127.0.0.1:3306/test`. */
+    readonly description: string
+  }
+>() {}
+
+/** A description of the options without the password. */
+export const describe = (options: DbOptions): string => {
+  switch (options.driver) {
+    case "sqlite":
+      return `sqlite:${options.filename}`
+    case "mysql":
+      return `mysql://${options.user}@${options.host}:${options.port ?? 3306}/${options.db}`
+    case "pg":
+      return `postgres://${options.user}@${options.host}:${options.port ?? 5432}/${options.db}`
+  }
+}
+
+const dbLayer = (options: DbOptions) =>
+  Layer.succeed(Db, { dialect: options.driver, description: describe(options) })
+
+export const layerSqlite = (
+  options: Omit<SqliteOptions, "driver">
+): Layer.Layer<Db | SqlClient.SqlClient, ConfigError> =>
+  Layer.merge(
+    Layer.unwrapEffect(
+      Effect.sync(() => {
+        if (options.filename !== ":memory:")
+          mkdirSync(path.dirname(path.resolve(options.filename)), { recursive: true })
+        return SqliteClient.layer({ filename: options.filename })
+      })
+    ),
+    dbLayer({ driver: "sqlite", ...options })
+  )
+
+const mysqlCharset = (charset: string | undefined): string => {
+  if (charset === undefined) return "UTF8MB4_GENERAL_CI"
+  const upper = charset.toUpperCase()
+  return upper === "UTF8" || upper === "UTF8MB3" ? "UTF8MB4_GENERAL_CI" : upper
+}
+
+export const layerMysql = (
+  options: Omit<MysqlOptions, "driver">
+): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError> =>
+  Layer.merge(
+    MysqlClient.layer({
+      host: options.host,
+      port: options.port ?? 3306,
+      username: options.user,
+      database: options.db,
+      maxConnections: options.maxConnections ?? 10,
+      poolConfig: { charset: mysqlCharset(options.charset) },
+      ...(options.passwd !== undefined && options.passwd !== ""
+        ? { password: Redacted.make(options.passwd) }
+        : {})
+    }),
+    dbLayer({ driver: "mysql", ...options })
+  )
+
+export const layerPg = (
+  options: Omit<PgOptions, "driver">
+): Layer.Layer<Db | SqlClient.SqlClient, SqlError> =>
+  Layer.merge(
+    PgClient.layer({
+      host: options.host,
+      port: options.port ?? 5432,
+      username: options.user,
+      database: options.db,
+      maxConnections: options.maxConnections ?? 10,
+      ...(options.passwd !== undefined && options.passwd !== ""
+        ? { password: Redacted.make(options.passwd) }
+        : {})
+    }),
+    dbLayer({ driver: "pg", ...options })
+  )
+
+/** The `Db` and `SqlClient` services for the driver the options name. */
+export const layer = (options: DbOptions): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError> => {
+  switch (options.driver) {
+    case "sqlite":
+      return layerSqlite(options)
+    case "mysql":
+      return layerMysql(options)
+    case "pg":
+      return layerPg(options)
+  }
+}
+
+/**
+ * firefly's top-level `db` block, plus hotaru's optional `driver` (default `"mysql"`, as in
+ * firefly) and `filename` (SQLite only, relative to the config file's directory).
+ */
+export const FireflyDbBlock = Schema.Struct({
+  driver: Schema.optional(Schema.Literal("mysql", "pg", "sqlite")),
+  host: Schema.optional(Schema.String),
+  port: Schema.optional(Schema.Int),
+  user: Schema.optional(Schema.String),
+  passwd: Schema.optional(Schema.String),
+  db: Schema.optional(Schema.String),
+  charset: Schema.optional(Schema.String),
+  filename: Schema.optional(Schema.String)
+})
+export type FireflyDbBlock = typeof FireflyDbBlock.Type
+
+/** The default SQLite file, relative to the config file's directory. */
+export const defaultSqliteFile = "data/hotaru.sqlite"
+
+/**
+ * Reads a firefly `db` block: no `driver` key means MySQL (firefly's only database); `driver:
+ * "pg"` or `"sqlite"` select the others. Missing MySQL/pg fields get firefly's defaults
+ * (`localhost`, `root`, database `test`).
+ */
+export const fromFirefly = (block: FireflyDbBlock, configDir: string): DbOptions => {
+  const driver = block.driver ?? "mysql"
+  if (driver === "sqlite") {
+    const file = block.filename ?? defaultSqliteFile
+    return { driver, filename: file === ":memory:" ? file : path.resolve(configDir, file) }
+  }
+  return {
+    driver,
+    host: block.host ?? "localhost",
+    user: block.user ?? "root",
+    db: block.db ?? "test",
+    ...(block.port !== undefined ? { port: block.port } : {}),
+    ...(block.passwd !== undefined ? { passwd: block.passwd } : {}),
+    ...(driver === "mysql" && block.charset !== undefined ? { charset: block.charset } : {})
+  }
+}

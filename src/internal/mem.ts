@@ -1,0 +1,57 @@
+/**
+ * The contract shared by every `Mem` backend (in-memory, Redis, memcached).
+ * Public names are re-exported from `src/Mem.ts`.
+ */
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+
+/** A failed cache command (backend unreachable, protocol error, bad value). */
+export class MemError extends Data.TaggedError("MemError")<{
+  readonly reason: "Unavailable" | "CommandFailed"
+  readonly backend: "memory" | "redis" | "memcached"
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** Options of a write: `ttl` absent = the key never expires on its own. */
+export interface SetOptions {
+  readonly ttl?: Duration.DurationInput | undefined
+}
+
+/**
+ * A small key/value cache. Keys given to it are relative: every backend puts its `prefix` in front
+ * (firefly's memcached `hostname:`). Values are strings (callers encode JSON themselves).
+ */
+export interface MemService {
+  readonly backend: "memory" | "redis" | "memcached"
+  /** The prefix put in front of every key, e.g. `"test:"`. */
+  readonly prefix: string
+  readonly get: (key: string) => Effect.Effect<Option.Option<string>, MemError>
+  /** One result per key, in the order asked. */
+  readonly getMany: (
+    keys: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<string>>, MemError>
+  readonly set: (key: string, value: string, options?: SetOptions) => Effect.Effect<void, MemError>
+  readonly setMany: (
+    entries: ReadonlyArray<readonly [key: string, value: string]>,
+    options?: SetOptions
+  ) => Effect.Effect<void, MemError>
+  /** Sets the key only if it is absent (Redis `SET NX`, memcached `add`); `true` when it was set. */
+  readonly add: (key: string, value: string, options?: SetOptions) => Effect.Effect<boolean, MemError>
+  /** `true` when the key existed. */
+  readonly delete: (key: string) => Effect.Effect<boolean, MemError>
+  readonly deleteMany: (keys: ReadonlyArray<string>) => Effect.Effect<void, MemError>
+  /**
+   * Adds `by` (default 1, must be >= 0) to an integer counter and returns the new value; an absent
+   * key counts as 0. The counter never expires.
+   */
+  readonly incr: (key: string, by?: number) => Effect.Effect<number, MemError>
+  /** Sets a new time-to-live on an existing key; `false` when the key is absent. */
+  readonly expire: (key: string, ttl: Duration.DurationInput) => Effect.Effect<boolean, MemError>
+}
+
+/** Milliseconds of a ttl, at least 1; `undefined` when no ttl. */
+export const ttlMillis = (ttl: Duration.DurationInput | undefined): number | undefined =>
+  ttl === undefined ? undefined : Math.max(1, Math.ceil(Duration.toMillis(Duration.decode(ttl))))

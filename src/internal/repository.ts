@@ -1,0 +1,709 @@
+/**
+ * The write-behind repository engine (firefly's dbentrust `MAdmin`, done right).
+ * Public names are re-exported from `src/Repository.ts`; the design is described there.
+ */
+import { randomUUID } from "node:crypto"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { ParseError } from "effect/ParseResult"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import { Mem } from "../Mem.js"
+import type { MemError, MemService } from "./mem.js"
+
+// ---------------------------------------------------------------------------------------------
+// Errors and public types
+
+/** A local failure of a repository operation. */
+export class RepositoryError extends Data.TaggedError("RepositoryError")<{
+  readonly reason:
+    | "Database"
+    | "Cache"
+    | "Decode"
+    | "LockTimeout"
+    | "NotFound"
+    | "DuplicateKey"
+    | "InvalidRow"
+  readonly table: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/**
+ * An update or delete carried a version that is no longer the row's current one: another writer
+ * (maybe on another node) changed the row since it was read. Read it again and retry.
+ */
+export class Conflict extends Data.TaggedError("Conflict")<{
+  readonly reason: "StaleVersion"
+  readonly table: string
+  readonly key: string
+  readonly expected: string
+  readonly actual: string
+  readonly message: string
+}> {}
+
+/** A row together with its version (an opaque token, new on every write and every load). */
+export interface Versioned<A> {
+  readonly value: A
+  readonly version: string
+}
+
+/** A `Schema.Struct` (its fields are the table's columns) whose row needs no services. */
+export type RowSchema<A, I> = Schema.Schema<A, I, never> & { readonly fields: Schema.Struct.Fields }
+
+export interface RepositoryOptions<A, I, K extends keyof A & string> {
+  /** The SQL table (also the cache namespace unless `namespace` is given). */
+  readonly table: string
+  /** One field per column; the row's encoded form is what the database stores. */
+  readonly schema: RowSchema<A, I>
+  readonly primaryKey: K
+  /** The primary key is an integer allocated from a cache counter seeded with `MAX(pk)`. */
+  readonly autoIncrement?: boolean | undefined
+  /** A column with an index kept in the cache: `getByForeignKey(value)` lists its rows. */
+  readonly foreignKey?: (keyof A & string) | undefined
+  /** How often the background flusher writes dirty rows (default 10 seconds). */
+  readonly flushInterval?: Duration.DurationInput | undefined
+  /**
+   * A clean row not read or written for this long leaves the cache (default 30 minutes; raised to
+   * at least twice `flushInterval`).
+   */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /** Rows per database transaction (default 500). */
+  readonly batchSize?: number | undefined
+  /** How long a write waits for a row lock held by another writer (default 5 seconds). */
+  readonly lockTimeout?: Duration.DurationInput | undefined
+  /** Cache key namespace (default `table`); keys look like `<mem prefix>repo:<namespace>:row:<pk>`. */
+  readonly namespace?: string | undefined
+}
+
+export interface FlushResult {
+  /** Rows written (upserted or deleted) by this call. */
+  readonly written: number
+}
+
+export interface Repository<A, K extends keyof A & string> {
+  readonly table: string
+  /** The row from the cache, else from the database (then cached). */
+  readonly get: (key: A[K]) => Effect.Effect<Option.Option<A>, RepositoryError>
+  readonly getVersioned: (key: A[K]) => Effect.Effect<Option.Option<Versioned<A>>, RepositoryError>
+  /** Every row whose foreign key equals `value` (fails when no `foreignKey` was declared). */
+  readonly getByForeignKey: (value: unknown) => Effect.Effect<ReadonlyArray<A>, RepositoryError>
+  /**
+   * Adds a row (in the cache at once, in the database at the next flush). With `autoIncrement` the
+   * primary key may be left out and is allocated. Fails with `DuplicateKey` if the key exists.
+   */
+  readonly insert: (row: Omit<A, K> & Partial<Pick<A, K>>) => Effect.Effect<Versioned<A>, RepositoryError>
+  /** Replaces the row if its version is still `row.version` (compare-and-set), else `Conflict`. */
+  readonly update: (row: Versioned<A>) => Effect.Effect<Versioned<A>, RepositoryError | Conflict>
+  /** Read-modify-write under the row lock: `f` sees the latest row, so no change is lost. */
+  readonly modify: (key: A[K], f: (row: A) => A) => Effect.Effect<Versioned<A>, RepositoryError>
+  /** Deletes the row (with `version`: only if unchanged). `false` when there was no row. */
+  readonly delete: (key: A[K], version?: string) => Effect.Effect<boolean, RepositoryError | Conflict>
+  /** Writes every change made before this call to the database. */
+  readonly flush: Effect.Effect<FlushResult, RepositoryError>
+  /** Journal entries not yet flushed (an upper bound of the dirty rows). */
+  readonly pending: Effect.Effect<number, RepositoryError>
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache entries
+
+/** `c` clean (same as the database), `d` dirty (to upsert), `x` deleted (to delete). */
+type State = "c" | "d" | "x"
+
+interface Entry {
+  readonly v: string
+  readonly s: State
+  readonly d: Record<string, unknown> | null
+}
+
+const parseEntry = (raw: string): Entry | undefined => {
+  try {
+    const value: unknown = JSON.parse(raw)
+    if (
+      typeof value === "object" &&
+      value !== null &&
+      "v" in value &&
+      "s" in value &&
+      "d" in value &&
+      typeof value.v === "string" &&
+      (value.s === "c" || value.s === "d" || value.s === "x")
+    ) {
+      return value as Entry
+    }
+    return undefined
+  } catch {
+    return undefined
+  }
+}
+
+const newVersion = () => randomUUID()
+
+// ---------------------------------------------------------------------------------------------
+// The engine
+
+export const make = <A, I, K extends keyof A & string>(
+  options: RepositoryOptions<A, I, K>
+): Effect.Effect<Repository<A, K>, RepositoryError, SqlClient.SqlClient | Mem | Scope.Scope> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const mem: MemService = yield* Mem
+    const table = options.table
+    const pkColumn = options.primaryKey
+    const fkColumn = options.foreignKey
+    const schema = options.schema as unknown as Schema.Schema<A, Record<string, unknown>>
+    const columns = Object.keys(options.schema.fields)
+    const nonKeyColumns = columns.filter((c) => c !== pkColumn)
+    const flushInterval = Duration.decode(options.flushInterval ?? "10 seconds")
+    // A clean row must outlive a flush interval (the foreign-key index relies on it): raise it.
+    const idleTimeout = Duration.max(
+      Duration.decode(options.idleTimeout ?? "30 minutes"),
+      Duration.times(flushInterval, 2)
+    )
+    const batchSize = Math.max(1, options.batchSize ?? 500)
+    const lockTimeout = Duration.decode(options.lockTimeout ?? "5 seconds")
+    /** A row lock lives at most this long (a crashed holder releases it by expiry). */
+    const lockTtl = Duration.max(Duration.times(lockTimeout, 2), Duration.seconds(10))
+    /** The flusher lease (one batch at a time, across all nodes). */
+    const leaseTtl = Duration.seconds(60)
+    /** A journal slot allocated but never written is skipped after this long (its writer died). */
+    const holeTimeout = lockTtl
+
+    const ns = `repo:${options.namespace ?? table}:`
+    const keys = {
+      row: (pk: string) => `${ns}row:${pk}`,
+      lock: (pk: string) => `${ns}lock:${pk}`,
+      fk: (value: string) => `${ns}fk:${value}`,
+      fkLock: (value: string) => `${ns}fklock:${value}`,
+      journal: (n: number) => `${ns}j:${n}`,
+      seq: `${ns}seq`,
+      done: `${ns}done`,
+      lease: `${ns}flusher`,
+      id: `${ns}id`
+    }
+
+    if (!columns.includes(pkColumn)) {
+      return yield* fail("InvalidRow", `primary key "${pkColumn}" is not a field of the schema`)
+    }
+    if (fkColumn !== undefined && !columns.includes(fkColumn)) {
+      return yield* fail("InvalidRow", `foreign key "${fkColumn}" is not a field of the schema`)
+    }
+
+    function fail(reason: RepositoryError["reason"], message: string, cause?: unknown) {
+      return Effect.fail(
+        new RepositoryError({
+          reason,
+          table,
+          message: `${table}: ${message}`,
+          ...(cause !== undefined ? { cause } : {})
+        })
+      )
+    }
+    const cacheError = (e: MemError) =>
+      new RepositoryError({ reason: "Cache", table, message: e.message, cause: e })
+    const dbError = (e: SqlError) =>
+      new RepositoryError({
+        reason: "Database",
+        table,
+        message: `${table}: ${e.message}: ${String(e.cause)}`,
+        cause: e
+      })
+    const decodeError = (e: ParseError) =>
+      new RepositoryError({ reason: "Decode", table, message: `${table}: ${e.message}`, cause: e })
+    const m = <X>(eff: Effect.Effect<X, MemError>) => Effect.mapError(eff, cacheError)
+    const q = <X>(eff: Effect.Effect<X, SqlError>) => Effect.mapError(eff, dbError)
+
+    const encodeRow = (row: A) => Effect.mapError(Schema.encode(schema)(row), decodeError)
+    const decodeRow = (row: unknown) => Effect.mapError(Schema.decodeUnknown(schema)(row), decodeError)
+    /** The database/cache form of a row: the encoded row, only the schema's columns. */
+    const normalize = (row: unknown) => Effect.flatMap(decodeRow(row), encodeRow)
+    const keyOf = (encoded: Record<string, unknown>) => String(encoded[pkColumn])
+    const pkSchema = Schema.Struct({
+      [pkColumn]: options.schema.fields[pkColumn]!
+    }) as unknown as Schema.Schema<Record<string, unknown>, Record<string, unknown>>
+    const encodeKey = (key: unknown) =>
+      Effect.map(
+        Effect.mapError(Schema.encodeUnknown(pkSchema)({ [pkColumn]: key }), decodeError),
+        (e) => e[pkColumn]
+      )
+
+    // -- locks ------------------------------------------------------------------------------
+
+    /**
+     * Takes a lock key (`add` with a ttl), retrying until `lockTimeout`. Runs inside
+     * `acquireUseRelease` (uninterruptible): each `add` completes, so a lock that was set is always
+     * returned and released; only the pauses between attempts can be interrupted.
+     */
+    const acquire = (key: string, ttl: Duration.Duration) =>
+      Effect.gen(function* () {
+        const token = newVersion()
+        const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(lockTimeout)
+        while (!(yield* m(mem.add(key, token, { ttl })))) {
+          if ((yield* Clock.currentTimeMillis) >= deadline) {
+            return yield* fail(
+              "LockTimeout",
+              `lock "${key}" still held after ${Duration.format(lockTimeout)}`
+            )
+          }
+          yield* Effect.interruptible(Effect.sleep(Duration.millis(2 + Math.random() * 4)))
+        }
+        return token
+      })
+    const release = (key: string, token: string) =>
+      mem.get(key).pipe(
+        Effect.flatMap((held) =>
+          Option.contains(held, token) ? Effect.asVoid(mem.delete(key)) : Effect.void
+        ),
+        Effect.catchAll((e) => Effect.logWarning(`${table}: could not release lock ${key}: ${e.message}`))
+      )
+    const withLock = <X, E, R>(key: string, use: Effect.Effect<X, E, R>) =>
+      Effect.acquireUseRelease(
+        acquire(key, lockTtl),
+        () => use,
+        (token) => release(key, token)
+      )
+
+    // -- cache rows -------------------------------------------------------------------------
+
+    const readEntry = (pk: string) =>
+      m(mem.get(keys.row(pk))).pipe(Effect.map((raw) => Option.flatMapNullable(raw, parseEntry)))
+    const writeEntry = (pk: string, entry: Entry) =>
+      m(mem.set(keys.row(pk), JSON.stringify(entry), entry.s === "c" ? { ttl: idleTimeout } : undefined))
+    /** Appends `pk` to the dirty journal. Called under the row lock, before the row is written. */
+    const journal = (pk: string) =>
+      Effect.gen(function* () {
+        const n = yield* m(mem.incr(keys.seq))
+        yield* m(mem.set(keys.journal(n), pk))
+      })
+
+    const loadFromDb = (
+      pk: string,
+      encodedKey: unknown
+    ): Effect.Effect<Option.Option<Entry>, RepositoryError> =>
+      Effect.gen(function* () {
+        const rows = yield* q(
+          sql<Record<string, unknown>>`SELECT * FROM ${sql(table)} WHERE ${sql(pkColumn)} = ${encodedKey}`
+        )
+        if (rows.length === 0) return Option.none()
+        const d = yield* normalize(rows[0])
+        if (keyOf(d) !== pk) return yield* fail("InvalidRow", `row loaded for key ${pk} has key ${keyOf(d)}`)
+        return Option.some<Entry>({ v: newVersion(), s: "c", d })
+      })
+
+    /** The current entry: from the cache, else loaded from the database and cached (`add`). */
+    const current = (key: unknown) =>
+      Effect.gen(function* () {
+        const encodedKey = yield* encodeKey(key)
+        const pk = String(encodedKey)
+        const cached = yield* readEntry(pk)
+        if (Option.isSome(cached)) {
+          if (cached.value.s === "c") yield* m(mem.expire(keys.row(pk), idleTimeout))
+          return { pk, encodedKey, entry: cached }
+        }
+        const loaded = yield* loadFromDb(pk, encodedKey)
+        if (Option.isNone(loaded)) return { pk, encodedKey, entry: loaded }
+        const added = yield* m(mem.add(keys.row(pk), JSON.stringify(loaded.value), { ttl: idleTimeout }))
+        // Somebody cached (or wrote) the row meanwhile: theirs is newer or equal.
+        return { pk, encodedKey, entry: added ? loaded : yield* readEntry(pk) }
+      })
+
+    /** The entry of a row that exists (not a tombstone). */
+    const live = (entry: Option.Option<Entry>): Option.Option<Entry> =>
+      Option.filter(entry, (e) => e.s !== "x" && e.d !== null)
+
+    const toVersioned = (entry: Entry) =>
+      Effect.map(decodeRow(entry.d), (value): Versioned<A> => ({ value, version: entry.v }))
+
+    /**
+     * Writes a changed entry (under the row lock): journal first if the row was clean. Not
+     * interruptible, so an interrupted writer leaves no journal slot without its row.
+     */
+    const commit = (pk: string, before: Option.Option<Entry>, after: Entry) =>
+      Effect.uninterruptible(
+        Effect.gen(function* () {
+          if (Option.isNone(before) || before.value.s === "c") yield* journal(pk)
+          yield* writeEntry(pk, after)
+        })
+      )
+
+    // -- foreign-key index ------------------------------------------------------------------
+
+    const indexAdd = (fkValue: unknown, encodedKey: unknown) =>
+      fkColumn === undefined
+        ? Effect.void
+        : withLock(
+            keys.fkLock(String(fkValue)),
+            Effect.gen(function* () {
+              const list = yield* indexRead(fkValue)
+              if (!list.some((k) => String(k) === String(encodedKey))) list.push(encodedKey)
+              yield* m(mem.set(keys.fk(String(fkValue)), JSON.stringify(list), { ttl: idleTimeout }))
+            })
+          )
+    const indexRead = (fkValue: unknown): Effect.Effect<Array<unknown>, RepositoryError> =>
+      Effect.gen(function* () {
+        const raw = yield* m(mem.get(keys.fk(String(fkValue))))
+        if (Option.isSome(raw)) return JSON.parse(raw.value) as Array<unknown>
+        const rows = yield* q(
+          sql<
+            Record<string, unknown>
+          >`SELECT ${sql(pkColumn)} FROM ${sql(table)} WHERE ${sql(fkColumn!)} = ${fkValue}`
+        )
+        return rows.map((r) => r[pkColumn])
+      })
+
+    // -- operations -------------------------------------------------------------------------
+
+    const getVersioned = (key: A[K]) =>
+      Effect.flatMap(current(key), ({ entry }) => {
+        const e = live(entry)
+        return Option.isNone(e) ? Effect.succeedNone : Effect.map(toVersioned(e.value), Option.some)
+      })
+
+    const get = (key: A[K]) =>
+      Effect.map(
+        getVersioned(key),
+        Option.map((v) => v.value)
+      )
+
+    const getByForeignKey = (value: unknown) =>
+      Effect.gen(function* () {
+        if (fkColumn === undefined) return yield* fail("InvalidRow", "no foreignKey was declared")
+        const list = yield* indexRead(value)
+        yield* m(mem.set(keys.fk(String(value)), JSON.stringify(list), { ttl: idleTimeout }))
+        const rows = yield* Effect.forEach(list, (k) => getVersioned(k as A[K]), { concurrency: 16 })
+        const out: Array<A> = []
+        for (const row of rows) {
+          if (
+            Option.isSome(row) &&
+            String((row.value.value as Record<string, unknown>)[fkColumn]) === String(value)
+          ) {
+            out.push(row.value.value)
+          }
+        }
+        return out
+      })
+
+    const seedCounter = Effect.gen(function* () {
+      const rows = yield* q(sql<{ m: unknown }>`SELECT MAX(${sql(pkColumn)}) AS m FROM ${sql(table)}`)
+      const max = Number(rows[0]?.m ?? 0)
+      return Number.isFinite(max) ? max : 0
+    })
+
+    const allocateKey = Effect.gen(function* () {
+      const n = yield* m(mem.incr(keys.id))
+      if (n !== 1) return n
+      // The counter was absent: a fresh table, or a cache that lost the key. Ask the database.
+      const max = yield* seedCounter
+      return max === 0 ? n : yield* m(mem.incr(keys.id, max))
+    })
+
+    const insert = (input: Omit<A, K> & Partial<Pick<A, K>>) =>
+      Effect.gen(function* () {
+        const given = (input as Record<string, unknown>)[pkColumn]
+        const allocated = given === undefined
+        if (allocated && options.autoIncrement !== true) {
+          return yield* fail("InvalidRow", `insert without a primary key "${pkColumn}" (no autoIncrement)`)
+        }
+        const keyValue = allocated ? yield* allocateKey : given
+        const d = yield* encodeRow({ ...input, [pkColumn]: keyValue } as unknown as A)
+        const pk = keyOf(d)
+        const entry: Entry = { v: newVersion(), s: "d", d }
+        yield* withLock(
+          keys.lock(pk),
+          Effect.gen(function* () {
+            const before = allocated ? yield* readEntry(pk) : (yield* current(keyValue)).entry
+            if (Option.isSome(live(before))) return yield* fail("DuplicateKey", `a row with key ${pk} exists`)
+            yield* commit(pk, before, entry)
+          })
+        )
+        if (fkColumn !== undefined) yield* indexAdd(d[fkColumn], d[pkColumn])
+        return yield* toVersioned(entry)
+      })
+
+    const replaceWith = (pk: string, before: Option.Option<Entry>, value: A) =>
+      Effect.gen(function* () {
+        const d = yield* encodeRow(value)
+        if (keyOf(d) !== pk)
+          return yield* fail("InvalidRow", `the primary key cannot change (${pk} → ${keyOf(d)})`)
+        const entry: Entry = { v: newVersion(), s: "d", d }
+        yield* commit(pk, before, entry)
+        const old = Option.isSome(before) ? before.value.d : null
+        return {
+          entry,
+          fkChanged: fkColumn !== undefined && old !== null && String(old[fkColumn]) !== String(d[fkColumn])
+        }
+      })
+
+    const afterWrite = (r: { readonly entry: Entry; readonly fkChanged: boolean }) =>
+      Effect.gen(function* () {
+        if (r.fkChanged && fkColumn !== undefined) yield* indexAdd(r.entry.d![fkColumn], r.entry.d![pkColumn])
+        return yield* toVersioned(r.entry)
+      })
+
+    const notFound = (pk: string) => fail("NotFound", `no row with key ${pk}`)
+
+    const update = (row: Versioned<A>) =>
+      Effect.gen(function* () {
+        const encodedKey = yield* encodeKey((row.value as Record<string, unknown>)[pkColumn])
+        const pk = String(encodedKey)
+        const r = yield* withLock(
+          keys.lock(pk),
+          Effect.gen(function* () {
+            const { entry } = yield* current((row.value as Record<string, unknown>)[pkColumn])
+            const e = live(entry)
+            if (Option.isNone(e)) return yield* notFound(pk)
+            if (e.value.v !== row.version) {
+              return yield* Effect.fail(
+                new Conflict({
+                  reason: "StaleVersion",
+                  table,
+                  key: pk,
+                  expected: row.version,
+                  actual: e.value.v,
+                  message: `${table}: row ${pk} changed since it was read (version ${row.version} is stale)`
+                })
+              )
+            }
+            return yield* replaceWith(pk, entry, row.value)
+          })
+        )
+        return yield* afterWrite(r)
+      })
+
+    const modify = (key: A[K], f: (row: A) => A) =>
+      Effect.gen(function* () {
+        const pk = String(yield* encodeKey(key))
+        const r = yield* withLock(
+          keys.lock(pk),
+          Effect.gen(function* () {
+            const { entry } = yield* current(key)
+            const e = live(entry)
+            if (Option.isNone(e)) return yield* notFound(pk)
+            const value = yield* decodeRow(e.value.d)
+            return yield* replaceWith(pk, entry, f(value))
+          })
+        )
+        return yield* afterWrite(r)
+      })
+
+    const remove = (key: A[K], version?: string) =>
+      Effect.gen(function* () {
+        const pk = String(yield* encodeKey(key))
+        return yield* withLock(
+          keys.lock(pk),
+          Effect.gen(function* () {
+            const { entry } = yield* current(key)
+            const e = live(entry)
+            if (Option.isNone(e)) return false
+            if (version !== undefined && e.value.v !== version) {
+              return yield* Effect.fail(
+                new Conflict({
+                  reason: "StaleVersion",
+                  table,
+                  key: pk,
+                  expected: version,
+                  actual: e.value.v,
+                  message: `${table}: row ${pk} changed since it was read (version ${version} is stale)`
+                })
+              )
+            }
+            // The tombstone keeps the old row: the flusher takes the key to delete from it.
+            yield* commit(pk, entry, { v: newVersion(), s: "x", d: e.value.d })
+            return true
+          })
+        )
+      })
+
+    // -- the flusher ------------------------------------------------------------------------
+
+    const readCounter = (key: string) =>
+      Effect.map(m(mem.get(key)), (raw) => (Option.isSome(raw) ? Number(raw.value) || 0 : 0))
+
+    const upsert = (rows: ReadonlyArray<Record<string, unknown>>) => {
+      const values = rows
+      const updates = (fn: (c: string) => Statement.Fragment) =>
+        nonKeyColumns.length === 0
+          ? sql.csv([sql`${sql(pkColumn)} = ${sql(pkColumn)}`])
+          : sql.csv(nonKeyColumns.map(fn))
+      return sql.onDialectOrElse({
+        mysql: () =>
+          sql`INSERT INTO ${sql(table)} ${sql.insert(values)} ON DUPLICATE KEY UPDATE ${updates((c) => sql`${sql(c)} = VALUES(${sql(c)})`)}`,
+        orElse: () =>
+          nonKeyColumns.length === 0
+            ? sql`INSERT INTO ${sql(table)} ${sql.insert(values)} ON CONFLICT (${sql(pkColumn)}) DO NOTHING`
+            : sql`INSERT INTO ${sql(table)} ${sql.insert(values)} ON CONFLICT (${sql(pkColumn)}) DO UPDATE SET ${updates((c) => sql`${sql(c)} = excluded.${sql(c)}`)}`
+      })
+    }
+
+    /** The oldest journal slot seen allocated but unwritten, and since when (node-local). */
+    const hole = yield* Ref.make(Option.none<{ readonly n: number; readonly since: number }>())
+    const localLock = yield* Effect.makeSemaphore(1)
+
+    type Batch = {
+      readonly written: number
+      readonly done: number
+      readonly seq: number
+      readonly blocked: boolean
+    }
+
+    /** One batch: journal slots (done, done + batchSize] → rows → one transaction → clean. */
+    const flushBatch: Effect.Effect<Batch, RepositoryError> = Effect.gen(function* () {
+      const done = yield* readCounter(keys.done)
+      const seq = yield* readCounter(keys.seq)
+      if (seq <= done) return { written: 0, done, seq, blocked: false }
+      let upto = Math.min(seq, done + batchSize)
+      const slots: Array<number> = []
+      for (let n = done + 1; n <= upto; n++) slots.push(n)
+      const raw = yield* m(mem.getMany(slots.map(keys.journal)))
+      const pks: Array<string> = []
+      let blocked = false
+      for (let i = 0; i < slots.length; i++) {
+        const slot = raw[i]!
+        if (Option.isSome(slot)) {
+          pks.push(slot.value)
+          continue
+        }
+        // A slot allocated but not (yet) written: its writer is mid-write or died.
+        const n = slots[i]!
+        const now = yield* Clock.currentTimeMillis
+        const seen = yield* Ref.get(hole)
+        if (Option.isSome(seen) && seen.value.n === n) {
+          if (now - seen.value.since >= Duration.toMillis(holeTimeout)) {
+            yield* Effect.logWarning(`${table}: journal slot ${n} was never written (writer died?); skipped`)
+            continue
+          }
+        } else {
+          yield* Ref.set(hole, Option.some({ n, since: now }))
+        }
+        upto = n - 1
+        blocked = true
+        break
+      }
+      if (upto <= done) return { written: 0, done, seq, blocked }
+      const unique = [...new Set(pks)]
+      const snapshots = yield* Effect.forEach(
+        unique,
+        (pk) => Effect.map(withLock(keys.lock(pk), readEntry(pk)), (e) => [pk, e] as const),
+        { concurrency: 16 }
+      )
+      const dirty = snapshots.flatMap(([pk, e]) =>
+        Option.isSome(e) && e.value.s !== "c" ? [[pk, e.value] as const] : []
+      )
+      const upserts = dirty.flatMap(([, e]) => (e.s === "d" && e.d !== null ? [e.d] : []))
+      const deleteKeys = dirty.flatMap(([, e]) => (e.s === "x" && e.d !== null ? [e.d[pkColumn]] : []))
+      if (dirty.length > 0) {
+        yield* q(
+          sql.withTransaction(
+            Effect.all(
+              [
+                upserts.length > 0 ? upsert(upserts) : Effect.void,
+                deleteKeys.length > 0
+                  ? sql`DELETE FROM ${sql(table)} WHERE ${sql(pkColumn)} IN ${sql.in(deleteKeys)}`
+                  : Effect.void
+              ],
+              { discard: true }
+            )
+          )
+        )
+        // Mark clean what did not change meanwhile; re-journal what did.
+        yield* Effect.forEach(
+          dirty,
+          ([pk, snap]) =>
+            withLock(
+              keys.lock(pk),
+              Effect.gen(function* () {
+                const now = yield* readEntry(pk)
+                if (Option.isNone(now)) return
+                if (now.value.v === snap.v) {
+                  if (snap.s === "x") yield* m(mem.delete(keys.row(pk)))
+                  else yield* writeEntry(pk, { ...snap, s: "c" })
+                } else if (now.value.s !== "c") {
+                  yield* journal(pk)
+                }
+              })
+            ),
+          { concurrency: 16, discard: true }
+        )
+      }
+      yield* m(mem.set(keys.done, String(upto)))
+      yield* m(mem.deleteMany(slots.filter((n) => n <= upto).map(keys.journal)))
+      yield* Ref.update(hole, (h) => Option.filter(h, (x) => x.n > upto))
+      return { written: dirty.length, done: upto, seq, blocked }
+    })
+
+    /** One batch under the flusher lease; `undefined` when another node holds the lease. */
+    const leasedBatch = localLock.withPermits(1)(
+      Effect.acquireUseRelease(
+        Effect.suspend(() => {
+          const token = newVersion()
+          return Effect.map(m(mem.add(keys.lease, token, { ttl: leaseTtl })), (got) =>
+            got ? token : undefined
+          )
+        }),
+        (token) => (token === undefined ? Effect.succeed(undefined) : flushBatch),
+        (token) => (token === undefined ? Effect.void : release(keys.lease, token))
+      )
+    )
+
+    /** Flushes until the journal slots that existed at the start are done. */
+    const flush: Effect.Effect<FlushResult, RepositoryError> = Effect.gen(function* () {
+      const target = yield* readCounter(keys.seq)
+      let written = 0
+      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(holeTimeout) + 60_000
+      while (true) {
+        const batch = yield* leasedBatch
+        if (batch !== undefined) {
+          written += batch.written
+          if (batch.done >= target) return { written }
+          if (!batch.blocked) continue
+        }
+        if ((yield* Clock.currentTimeMillis) > deadline) {
+          return yield* fail(
+            "LockTimeout",
+            "flush did not finish (flusher lease held elsewhere or a journal hole)"
+          )
+        }
+        yield* Effect.sleep("10 millis")
+      }
+    })
+
+    const pending = Effect.map(Effect.all([readCounter(keys.seq), readCounter(keys.done)]), ([seq, done]) =>
+      Math.max(0, seq - done)
+    )
+
+    // Clean stop: the last finalizer to run (added first) flushes what is left.
+    yield* Effect.addFinalizer(() =>
+      flush.pipe(
+        Effect.catchAll((e) => Effect.logError(`${table}: final flush failed: ${String(e)}`)),
+        Effect.asVoid
+      )
+    )
+    yield* flush.pipe(
+      Effect.catchAll((e) => Effect.logError(`${table}: background flush failed: ${e.message}`)),
+      Effect.repeat(Schedule.spaced(flushInterval)),
+      Effect.delay(flushInterval),
+      Effect.forkScoped
+    )
+
+    const repository: Repository<A, K> = {
+      table,
+      get,
+      getVersioned,
+      getByForeignKey,
+      insert,
+      update,
+      modify,
+      delete: remove,
+      flush,
+      pending
+    }
+    return repository
+  })
