@@ -201,49 +201,28 @@ export const bytes = <Name extends string = DefaultName>(
     Schema.Uint8ArrayFromSelf as Schema.Schema<Uint8Array, unknown>
   )
 
+const structured =
+  (codec: "json" | "msgpack") =>
+  <Name extends string = DefaultName, Req = unknown, ReqI = unknown, Res = unknown, ResI = unknown>(
+    id: number,
+    options: Named<Name> & {
+      readonly request: Schema.Schema<Req, ReqI>
+      readonly response: Schema.Schema<Res, ResI>
+    }
+  ): Command<Name, Req, Res> =>
+    make(
+      id,
+      (options.name ?? `command_${id}`) as Name,
+      codec,
+      options.request as Schema.Schema<Req, unknown>,
+      options.response as Schema.Schema<Res, unknown>
+    )
+
 /** A JSON command: the body is UTF-8 JSON checked by the Schemas. */
-export const json = <
-  Name extends string = DefaultName,
-  Req = unknown,
-  ReqI = unknown,
-  Res = unknown,
-  ResI = unknown
->(
-  id: number,
-  options: Named<Name> & {
-    readonly request: Schema.Schema<Req, ReqI>
-    readonly response: Schema.Schema<Res, ResI>
-  }
-): Command<Name, Req, Res> =>
-  make(
-    id,
-    (options.name ?? `command_${id}`) as Name,
-    "json",
-    options.request as Schema.Schema<Req, unknown>,
-    options.response as Schema.Schema<Res, unknown>
-  )
+export const json = structured("json")
 
 /** A msgpack command: the body is msgpack checked by the Schemas. */
-export const msgpack = <
-  Name extends string = DefaultName,
-  Req = unknown,
-  ReqI = unknown,
-  Res = unknown,
-  ResI = unknown
->(
-  id: number,
-  options: Named<Name> & {
-    readonly request: Schema.Schema<Req, ReqI>
-    readonly response: Schema.Schema<Res, ResI>
-  }
-): Command<Name, Req, Res> =>
-  make(
-    id,
-    (options.name ?? `command_${id}`) as Name,
-    "msgpack",
-    options.request as Schema.Schema<Req, unknown>,
-    options.response as Schema.Schema<Res, unknown>
-  )
+export const msgpack = structured("msgpack")
 
 /**
  * The command id of hotaru's error frame: the server answers it, in the failed request's place,
