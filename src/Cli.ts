@@ -66,7 +66,7 @@ const start = Command.make(
         config: loaded,
         mode: inProcess ? "in-process" : "process",
         ...(Option.isSome(entry)
-          ? { entry: [process.execPath, "--import", "tsx", path.resolve(entry.value)] }
+          ? { entry: [process.execPath, "--import", import.meta.resolve("tsx"), path.resolve(entry.value)] }
           : {}),
         ...(process.env.HOTARU_ADMIN_TOKEN ? { token: process.env.HOTARU_ADMIN_TOKEN } : {})
       })

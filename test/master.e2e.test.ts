@@ -242,6 +242,34 @@ describe("master (process mode): signals and frozen nodes", () => {
   })
 })
 
+describe("master with the user's own node entry file", () => {
+  it("spawns every node through the entry file", { timeout: 60_000 }, async () => {
+    const { file, netport } = await demoConfig()
+    const master = spawn(
+      process.execPath,
+      [bin, "start", file, "--entry", Path.join(repo, "test/fixtures/appmain.ts")],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, HOTARU_LOG: "warning" }
+      }
+    )
+    let output = ""
+    master.stdout?.on("data", (chunk) => {
+      output += String(chunk)
+    })
+    master.stderr?.resume()
+    try {
+      await waitFor("the demo to answer", () => call300(netport), 45_000)
+      for (const name of ["gate", "net", "game1"])
+        expect(output).toContain(`[${name}] appmain: setting up ${name}`)
+      master.kill("SIGTERM")
+      expect(await exited(master)).toBe(0)
+    } finally {
+      master.kill("SIGKILL")
+    }
+  })
+})
+
 describe("master (in-process mode)", () => {
   it("runs the same topology with the same behaviour", { timeout: 60_000 }, async () => {
     const { file, netport, webport } = await demoConfig({ adminToken: "s3cret" })
