@@ -472,3 +472,17 @@ export const layer = (
       ) as Layer.Layer<Services, NodeError, Transport | FileSystem.FileSystem | Path.Path>
     })
   )
+
+/**
+ * Build node `name` in the current scope and return its services (what `layer` provides):
+ * `Node.make(loaded, "gate")` is firefly's `FFServer` for that entry of the config.
+ */
+export const make = (
+  loaded: Config.Loaded,
+  name: string,
+  options: Options = {}
+): Effect.Effect<
+  Context.Context<Services>,
+  NodeError,
+  Scope.Scope | Transport | FileSystem.FileSystem | Path.Path
+> => Layer.build(layer(loaded, name, options))

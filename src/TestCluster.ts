@@ -176,17 +176,16 @@ export const make = (
     const names = options.nodes ?? Object.keys(loaded.config.servers)
     const running = new Map<string, Running>()
 
-    const nodeLayer = (name: string) =>
-      Node.layer(loaded, name, {
-        bindHost: "127.0.0.1",
-        parentHost: "127.0.0.1",
-        netPort: () => 0,
-        webPort: () => 0,
-        ...(options.apps?.[name] === undefined ? {} : { app: options.apps[name] }),
-        ...(options.heartbeat === undefined ? {} : { heartbeat: options.heartbeat }),
-        ...(options.reconnect === undefined ? {} : { reconnect: options.reconnect }),
-        ...(options.callTimeout === undefined ? {} : { callTimeout: options.callTimeout })
-      })
+    const nodeOptions = (name: string): Node.Options => ({
+      bindHost: "127.0.0.1",
+      parentHost: "127.0.0.1",
+      netPort: () => 0,
+      webPort: () => 0,
+      ...(options.apps?.[name] === undefined ? {} : { app: options.apps[name] }),
+      ...(options.heartbeat === undefined ? {} : { heartbeat: options.heartbeat }),
+      ...(options.reconnect === undefined ? {} : { reconnect: options.reconnect }),
+      ...(options.callTimeout === undefined ? {} : { callTimeout: options.callTimeout })
+    })
 
     const known = (name: string) =>
       loaded.config.servers[name] === undefined
@@ -200,7 +199,7 @@ export const make = (
         yield* known(name)
         if (running.has(name)) return
         const scope = yield* Scope.fork(clusterScope, ExecutionStrategy.sequential)
-        const context = yield* Layer.buildWithScope(nodeLayer(name), scope).pipe(
+        const context = yield* Scope.extend(Node.make(loaded, name, nodeOptions(name)), scope).pipe(
           Effect.provide(Context.merge(transportContext, platform)),
           Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
         )
