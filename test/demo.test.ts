@@ -6,7 +6,7 @@ import * as TestCluster from "../src/TestCluster.js"
 const config = new URL("../examples/demo/config.json", import.meta.url).pathname
 
 describe.each(["memory", "tcp"] as const)("the seed's demo on the %s transport", (transport) => {
-  const run = it.scopedLive
+  const run = transport === "memory" ? it.scoped : it.scopedLive
   run("net -> gate -> game1 and back for commands 100, 200, 300", () =>
     Effect.gen(function* () {
       const cluster = yield* TestCluster.make({ config, transport })
