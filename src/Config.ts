@@ -15,7 +15,8 @@
  * ```
  *
  * hotaru's own optional keys are documented on each schema below (`frame`, `idleTimeout`,
- * `maxInFlight` per server; `cache`, `supervisor`, `adminToken` at the top level; `driver` and
+ * `maxInFlight`, `callTimeout` per server; `cache`, `supervisor`, `heartbeat`, `adminToken` at the
+ * top level; `driver` and
  * `filename` inside `db`).
  *
  * @since 0.1.0
@@ -84,6 +85,11 @@ export const ServerConfig = described(
     frame: opt(FrameConfig),
     /** hotaru: close a client connection that sent nothing for this many seconds (default: never). */
     idleTimeout: opt(PositiveNumber),
+    /**
+     * hotaru: seconds a call to a parent waits for its link to come back before failing with
+     * `NodeUnavailable` (default 0: fail at once).
+     */
+    callTimeout: opt(described(Schema.Number.pipe(Schema.nonNegative()), "a number of seconds >= 0")),
     /** hotaru: requests of one connection handled at once, beyond which reading pauses (default 32). */
     maxInFlight: opt(described(Schema.Int.pipe(Schema.between(1, 65535)), "an integer 1-65535"))
   }),
@@ -142,6 +148,13 @@ export const SupervisorConfig = Schema.Struct({
 })
 export type SupervisorConfig = typeof SupervisorConfig.Type
 
+/** hotaru's `heartbeat` block: how node links detect a frozen peer (seconds; default 2 and 6). */
+export const HeartbeatConfig = Schema.Struct({
+  interval: opt(PositiveNumber),
+  timeout: opt(PositiveNumber)
+})
+export type HeartbeatConfig = typeof HeartbeatConfig.Type
+
 /** The whole file. */
 export const HotaruConfig = described(
   Schema.Struct({
@@ -155,6 +168,7 @@ export const HotaruConfig = described(
     memcached: opt(MemcachedConfig),
     cache: opt(CacheConfig),
     supervisor: opt(SupervisorConfig),
+    heartbeat: opt(HeartbeatConfig),
     /** hotaru: token required by the admin endpoints that change state (or env HOTARU_ADMIN_TOKEN). */
     adminToken: opt(Str)
   }),

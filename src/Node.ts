@@ -363,7 +363,20 @@ export const layer = (
           : { file: "<given app>", app: options.app as App }
       const bindHost = options.bindHost ?? "0.0.0.0"
       const capabilities: Array<string> = []
-      const heartbeat = options.heartbeat
+      const configured = loaded.config.heartbeat
+      const heartbeat =
+        options.heartbeat ??
+        (configured === undefined
+          ? undefined
+          : {
+              ...(configured.interval === undefined
+                ? {}
+                : { interval: Duration.seconds(configured.interval) }),
+              ...(configured.timeout === undefined ? {} : { timeout: Duration.seconds(configured.timeout) })
+            })
+      const callTimeout =
+        options.callTimeout ??
+        (server.callTimeout === undefined ? undefined : Duration.seconds(server.callTimeout))
       const parents = [
         ...(server.remoteport ?? []).map((link) => ({
           name: link.rootname,
@@ -400,7 +413,7 @@ export const layer = (
               parents,
               heartbeat,
               reconnect: options.reconnect,
-              callTimeout: options.callTimeout
+              callTimeout
             })
       if ((server.remoteport?.length ?? 0) > 0) capabilities.push("remoteport")
       if (server.netport !== undefined) capabilities.push("netport")

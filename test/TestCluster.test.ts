@@ -1,6 +1,9 @@
 /**
  * Distributed flows of the seed's demo, deterministic under TestClock, through `hotaru/testing`.
  */
+
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Fiber, Stream, TestClock } from "effect"
 import { Game1Service, NetHandle200, NetHandle300 } from "../examples/demo/app/protocol.js"
@@ -41,6 +44,36 @@ describe("TestCluster", () => {
       yield* cluster.awaitLinks
       expect(yield* client.call(NetHandle200, "msgdata")).toBe("gateHandle Completed")
       expect(yield* client.call(NetHandle300, "msgdata")).toBe("game1Handle completed")
+    })
+  )
+
+  it.scoped("with callTimeout in the config, a call waits for the link to come back", () =>
+    Effect.gen(function* () {
+      const demo = JSON.parse(Fs.readFileSync(config, "utf8"))
+      demo.servers.net.callTimeout = 5
+      const cluster = yield* TestCluster.make({ config: demo, dir: Path.dirname(config) })
+      yield* cluster.awaitLinks
+      const client = yield* cluster.client("net")
+      yield* cluster.block("gate")
+      yield* cluster.node("net").use(
+        Effect.flatMap(Remote.Remote, (r) =>
+          r.changes("gate").pipe(
+            Stream.filter((s) => s._tag === "Connecting"),
+            Stream.runHead
+          )
+        )
+      )
+      const call = yield* Effect.fork(client.call(NetHandle200, "msgdata"))
+      yield* cluster.unblock("gate")
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* Fiber.join(call)).toBe("gateHandle Completed")
+      // and past the timeout it fails typed
+      yield* cluster.block("gate")
+      yield* TestClock.adjust("1 second")
+      const late = yield* Effect.fork(Effect.either(client.call(NetHandle200, "msgdata")))
+      yield* TestClock.adjust("6 seconds")
+      const result = yield* Fiber.join(late)
+      expectUnavailable(result)
     })
   )
 
