@@ -262,7 +262,7 @@ const make = (options: RemoteOptions) =>
             })
           )
         })
-        return internal.makeNodeClient(name, group, resolve)
+        return internal.makeNodeClient(name, group, resolve, () => current(state))
       })
 
     return Remote.of({

@@ -215,7 +215,11 @@ const make = (options: RootOptions) =>
             return session?.live
               ? Effect.succeed(session)
               : Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
-          })
+          }),
+          () => {
+            const session = connected.get(name)
+            return session?.live ? session : undefined
+          }
         )
       )
 

@@ -1,9 +1,10 @@
 /**
  * Links and the two transports (TCP and in-memory) behind `Transport`.
  *
- * Hot path is plain callbacks: `unsafeSend` queues a message and one flush per
- * tick writes them all; received messages go straight into the link's mailbox,
- * which the session drains in batches from one fiber.
+ * Hot path is plain callbacks: `unsafeSend` queues a message (over TCP packed
+ * at once, in place behind its length) and one flush per tick writes them all;
+ * received messages go into the link's mailbox until its owner installs a
+ * receiver (`unsafeSetReceiver`), then straight to that callback.
  *
  * @internal
  */
@@ -73,8 +74,18 @@ export interface Link {
    * into one write. Silently dropped once the link is closed.
    */
   readonly unsafeSend: (message: unknown) => void
-  /** Received messages, in order; done (after the last message) when the link closes. */
+  /**
+   * Received messages, in order; done (after the last message) when the link
+   * closes. Empty for good once `unsafeSetReceiver` was called.
+   */
   readonly incoming: Mailbox.ReadonlyMailbox<unknown>
+  /**
+   * From now on hand every received message straight to `receiver`, on the
+   * transport's own callback (no fiber in between), starting with the ones
+   * already queued in `incoming`. `incoming` still ends when the link closes.
+   * For the one consumer that owns the link; call it at most once.
+   */
+  readonly unsafeSetReceiver: (receiver: (message: unknown) => void) => void
   /** Waits until the link is closed; yields why. */
   readonly closed: Effect.Effect<TransportError>
   /** Whether the link is closed. */
@@ -122,6 +133,7 @@ abstract class BaseLink implements Link {
   readonly incoming: Mailbox.Mailbox<unknown>
   private readonly done: Deferred.Deferred<TransportError>
   private closedReason: TransportError | undefined = undefined
+  private receiver: ((message: unknown) => void) | undefined = undefined
   readonly closed: Effect.Effect<TransportError>
   readonly close: Effect.Effect<void>
 
@@ -151,9 +163,17 @@ abstract class BaseLink implements Link {
     Deferred.unsafeDone(this.done, Exit.succeed(error))
   }
 
+  unsafeSetReceiver = (receiver: (message: unknown) => void): void => {
+    const queued = Effect.runSync(this.incoming.clear)
+    this.receiver = receiver
+    for (const message of queued) receiver(message)
+  }
+
   /** Deliver one received message. */
   protected receive(message: unknown): void {
-    if (this.closedReason === undefined) this.incoming.unsafeOffer(message)
+    if (this.closedReason !== undefined) return
+    if (this.receiver !== undefined) this.receiver(message)
+    else this.incoming.unsafeOffer(message)
   }
 }
 
@@ -166,6 +186,9 @@ export interface TcpOptions {
   /** Largest accepted frame body, in bytes; a larger announced length closes the link. Default 16 MiB. */
   readonly maxFrameBytes?: number | undefined
 }
+
+/** `pack` option: reserve 4 bytes (the frame's length) in front of the packed message. */
+const RESERVE_HEADER = Msgpackr.RESERVE_START_SPACE | 4
 
 class TcpLink extends BaseLink {
   private readonly packr = new Msgpackr.Packr()
@@ -194,10 +217,11 @@ class TcpLink extends BaseLink {
 
   unsafeSend = (message: unknown): void => {
     if (this.isClosed()) return
-    const body = this.packr.pack(message)
-    const frame = Buffer.allocUnsafe(4 + body.length)
-    frame.writeUInt32BE(body.length, 0)
-    frame.set(body, 4)
+    // msgpackr packs successive messages one after the other into its own
+    // buffer (never over an earlier result) and leaves the 4 reserved bytes in
+    // front of each: the length goes there, no copy
+    const frame = this.packr.pack(message, RESERVE_HEADER) as Buffer
+    frame.writeUInt32BE(frame.length - 4, 0)
     this.pending.push(frame)
     this.pendingBytes += frame.length
     if (!this.scheduled) {
@@ -246,7 +270,8 @@ class TcpLink extends BaseLink {
       }
       let message: unknown
       try {
-        message = this.unpackr.unpack(buf.subarray(offset + 4, offset + 4 + length))
+        // read in place (no per-frame view of the chunk)
+        message = this.unpackr.unpack(buf, { start: offset + 4, end: offset + 4 + length })
       } catch (cause) {
         this.unsafeClose("BadFrame", cause)
         return
