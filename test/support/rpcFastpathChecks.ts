@@ -2,7 +2,7 @@
  * Behaviour checks of the inter-node RPC fast path that the test suite does not reach (headers,
  * `discard`, interruption reaching the handler, typed failures, defects, transforming schemas,
  * stream rpcs on the stock path), on both transports.
- *   node --import tsx bench/rpc/fastpath-check.ts
+ *   node --import tsx test/support/rpcFastpathChecks.ts (run by test/rpcFastpath.test.ts)
  * Prints one line per check and exits non-zero on the first failure.
  */
 import { Rpc, RpcClient, RpcGroup } from "@effect/rpc"
