@@ -21,12 +21,15 @@
  *   (logged), never buffering the body; an idle connection is closed after `idleTimeout`;
  * - a handler runs to completion even if its client leaves (no half-done writes).
  *
+ * Performance (see BENCHMARKS.md): connections are plain `node:net` callbacks (no fiber, scope
+ * or timer per connection); a handler whose Effect is already an `Exit` (`Effect.succeed`,
+ * `fail`, `void`…) is answered without a fiber, any other runs in its own fiber; the replies and
+ * pushes one connection gets within a tick leave in one write.
+ *
  * @since 0.1.0
  */
 
-import type * as Net from "node:net"
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import * as Net from "node:net"
 import {
   Cause,
   Context,
@@ -35,10 +38,17 @@ import {
   Effect,
   Either,
   Exit,
+  type Fiber,
+  FiberId,
+  FiberRef,
+  FiberRefs,
   FiberSet,
+  HashMap,
   Layer,
+  LogLevel,
   Option,
   Runtime,
+  Schedule,
   Scope
 } from "effect"
 import * as Command from "./Command.js"
@@ -71,7 +81,10 @@ export class NetServerError extends Data.TaggedError("NetServerError")<{
 
 interface Route {
   readonly command: Command.Any
-  readonly run: (request: unknown, connection: Connection) => Effect.Effect<unknown, unknown, NetServer>
+  /** The handler as written; it may need `Provided` and what `context` holds. */
+  readonly handler: (request: unknown, connection: Connection) => Effect.Effect<unknown, unknown, unknown>
+  /** What the handler's layer captured when it was built. */
+  readonly context: Context.Context<never>
 }
 
 type Hook = (connection: Connection) => Effect.Effect<void, never, NetServer>
@@ -115,19 +128,8 @@ export const handle = <Name extends string, Req, Res, E, R>(
       }
       router.routes.set(command.id, {
         command: command as unknown as Command.Any,
-        run: (request, connection) =>
-          Effect.provideService(
-            Effect.mapInputContext(
-              handler(request as Req, connection) as Effect.Effect<
-                unknown,
-                E,
-                Provided | Exclude<R, Provided>
-              >,
-              (ctx: Context.Context<Provided>) => Context.merge(context, ctx)
-            ),
-            CurrentConnection,
-            connection
-          ) as Effect.Effect<unknown, unknown, NetServer>
+        handler: handler as Route["handler"],
+        context: context as Context.Context<never>
       })
     })
   )
@@ -208,13 +210,25 @@ interface Slot {
   out: Buffer | undefined
 }
 
+type Fork = (effect: Effect.Effect<unknown, unknown>) => Fiber.RuntimeFiber<unknown, unknown>
+
+/**
+ * One connection, in plain code: no fiber, scope or timer per connection (an idle connection
+ * costs little more than its Node socket), and replies of one tick leave in one write.
+ */
 class ConnectionState {
   readonly queue: Array<Slot> = []
   head = 0
   inFlight = 0
   paused = false
-  corked = false
+  /** Queued in the server's flush list for this tick, with the frames to write. */
+  dirty = false
+  first: Buffer | undefined = undefined
+  rest: Array<Buffer> | undefined = undefined
+  closed = false
   lastActivity: number
+  /** Per route, how this connection forks its handler fibers; made at the route's first fork. */
+  forkers: WeakMap<Route, Fork> | undefined = undefined
   constructor(
     readonly info: Connection,
     readonly socket: Net.Socket,
@@ -222,18 +236,6 @@ class ConnectionState {
     now: number
   ) {
     this.lastActivity = now
-  }
-  write(buf: Buffer): void {
-    if (this.socket.destroyed) return
-    if (!this.corked) {
-      this.corked = true
-      this.socket.cork()
-      process.nextTick(() => {
-        this.corked = false
-        this.socket.uncork()
-      })
-    }
-    this.socket.write(buf)
   }
 }
 
@@ -265,22 +267,48 @@ export const make = (
     const maxInFlight = options.maxInFlight ?? 32
     const idleMillis = options.idleTimeout === undefined ? undefined : Duration.toMillis(options.idleTimeout)
     const host = options.host ?? "0.0.0.0"
+    const noDelay = options.noDelay ?? true
     const node = options.node ?? "net"
     const clock = yield* Effect.clock
     const states = new Map<number, ConnectionState>()
     let nextId = 0
 
-    const server = yield* NodeSocketServer.make({
-      host,
-      port: options.port,
-      noDelay: options.noDelay ?? true
-    }).pipe(
-      Effect.mapError((cause) => new NetServerError({ reason: "Listen", host, port: options.port, cause }))
+    const runtime = yield* Effect.runtime<never>()
+    const runPlain = Runtime.runFork(runtime)
+    const debugEnabled = LogLevel.greaterThanEqual(
+      LogLevel.Debug,
+      FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMinimumLogLevel)
     )
-    const bound =
-      server.address._tag === "TcpAddress"
-        ? { host: server.address.hostname, port: server.address.port }
-        : { host, port: options.port }
+    const annotate = (info: Connection) => Effect.annotateLogs({ node, conn: info.id })
+
+    // -- writes: the frames a connection gets within a tick leave in one write, at the end of it
+    let flushList: Array<ConnectionState> = []
+    const flushOne = (state: ConnectionState) => {
+      const { first, rest } = state
+      state.dirty = false
+      state.first = undefined
+      state.rest = undefined
+      if (first === undefined || state.socket.destroyed) return
+      state.socket.write(rest === undefined ? first : Buffer.concat([first, ...rest]))
+    }
+    const flushAll = () => {
+      const list = flushList
+      flushList = []
+      for (const state of list) if (state.dirty) flushOne(state)
+    }
+    const write = (state: ConnectionState, buf: Buffer) => {
+      if (state.socket.destroyed) return
+      if (!state.dirty) {
+        state.dirty = true
+        state.first = buf
+        if (flushList.length === 0) process.nextTick(flushAll)
+        flushList.push(state)
+      } else if (state.rest === undefined) {
+        state.rest = [buf]
+      } else {
+        state.rest.push(buf)
+      }
+    }
 
     const deliver = (command: number, body: Uint8Array, to: Iterable<number>): number => {
       let buf: Buffer | undefined
@@ -289,11 +317,42 @@ export const make = (
         const state = states.get(id)
         if (state === undefined || state.socket.destroyed) continue
         buf ??= Frame.encode(frame, command, body)
-        state.write(buf)
+        write(state, buf)
         n++
       }
       return n
     }
+
+    // -- the listener
+    const server = Net.createServer({ noDelay })
+    server.maxConnections = 1_000_000
+    const bound = yield* Effect.acquireRelease(
+      Effect.async<{ readonly host: string; readonly port: number }, NetServerError>((resume) => {
+        const onError = (cause: Error) =>
+          resume(Effect.fail(new NetServerError({ reason: "Listen", host, port: options.port, cause })))
+        server.once("error", onError)
+        server.listen({ host, port: options.port, backlog: 4096 }, () => {
+          server.off("error", onError)
+          const address = server.address()
+          resume(
+            Effect.succeed(
+              typeof address === "object" && address !== null
+                ? { host: address.address, port: address.port }
+                : { host, port: options.port }
+            )
+          )
+        })
+      }),
+      () =>
+        Effect.gen(function* () {
+          server.close()
+          // connections close with the server: their disconnect hooks run here, in its scope
+          const open = [...states.values()]
+          for (const state of open) state.socket.destroy()
+          yield* Effect.forEach(open, disconnected, { discard: true })
+        })
+    )
+    server.on("error", (cause) => runPlain(Effect.logError("netport listener error", cause)))
 
     const service: Context.Tag.Service<NetServer> = {
       address: bound,
@@ -312,6 +371,7 @@ export const make = (
         Effect.sync(() => {
           const state = states.get(id)
           if (state === undefined) return false
+          flushOne(state)
           state.socket.end()
           state.socket.destroySoon()
           return true
@@ -319,12 +379,38 @@ export const make = (
       connections: Effect.sync(() => Array.from(states.values(), (s) => s.info))
     }
 
+    // -- handlers: a fiber only when the handler's Effect is not already an Exit
     const handlers = yield* FiberSet.make<unknown, unknown>()
-    const runtime = yield* Effect.runtime<never>()
-    const runHandler = yield* FiberSet.runtime(handlers)<NetServer>().pipe(
-      Effect.provideService(NetServer, service)
-    )
-    const runPlain = Runtime.runFork(runtime)
+    /** Per route (routes may be swapped at run time): its captured context plus `NetServer`. */
+    const routeContexts = new WeakMap<Route, Context.Context<never>>()
+    /**
+     * The fork of one connection's fibers for one route: a runtime holding the route's context
+     * + `NetServer` + `CurrentConnection` and the `{node, conn}` log annotations, built once.
+     */
+    const forkOf = (state: ConnectionState, route: Route): Fork => {
+      state.forkers ??= new WeakMap()
+      let fork = state.forkers.get(route)
+      if (fork === undefined) {
+        let base = routeContexts.get(route)
+        if (base === undefined) {
+          base = Context.add(route.context, NetServer, service) as Context.Context<never>
+          routeContexts.set(route, base)
+        }
+        fork = Runtime.runFork(
+          Runtime.make({
+            context: Context.add(base, CurrentConnection, state.info) as Context.Context<never>,
+            fiberRefs: FiberRefs.updateAs(runtime.fiberRefs, {
+              fiberId: FiberId.none,
+              fiberRef: FiberRef.currentLogAnnotations,
+              value: HashMap.make(["node", node as unknown], ["conn", state.info.id as unknown])
+            }),
+            runtimeFlags: runtime.runtimeFlags
+          })
+        ) as Fork
+        state.forkers.set(route, fork)
+      }
+      return fork
+    }
 
     const errorFrame = (body: Command.ErrorBody): Buffer =>
       Frame.encode(frame, Command.ERROR_COMMAND, Buffer.from(JSON.stringify(body), "utf8"))
@@ -333,7 +419,7 @@ export const make = (
       const q = state.queue
       while (state.head < q.length && q[state.head]!.done) {
         const slot = q[state.head]!
-        if (slot.out !== undefined) state.write(slot.out)
+        if (slot.out !== undefined) write(state, slot.out)
         state.head++
       }
       if (state.head === q.length) {
@@ -351,6 +437,35 @@ export const make = (
       slot.out = out
       state.inFlight--
       flush(state)
+    }
+
+    /** Turn a handler's Exit into the slot's reply (or error frame). */
+    const settle = (
+      state: ConnectionState,
+      slot: Slot,
+      route: Route,
+      command: number,
+      exit: Exit.Exit<unknown, unknown>
+    ) => {
+      if (Exit.isSuccess(exit)) {
+        const value = exit.value
+        if (value === undefined) return complete(state, slot, undefined)
+        const encoded = route.command.encodeResponse(value as never)
+        if (Either.isRight(encoded)) return complete(state, slot, Frame.encode(frame, command, encoded.right))
+        runPlain(Effect.logError(encoded.left.message).pipe(annotate(state.info)))
+        return complete(state, slot, errorFrame({ command, error: "Defect", message: encoded.left.message }))
+      }
+      if (Cause.isInterruptedOnly(exit.cause)) return complete(state, slot, undefined)
+      const { error, message, tag } = errorMessage(exit.cause)
+      runPlain(
+        (error === "Defect"
+          ? Effect.logError(`${route.command.name} died`, exit.cause)
+          : Effect.logWarning(`${route.command.name} failed: ${message}`)
+        ).pipe(annotate(state.info))
+      )
+      const errorBody: Command.ErrorBody =
+        tag === undefined ? { command, error, message } : { command, error, message, tag }
+      complete(state, slot, errorFrame(errorBody))
     }
 
     const onFrame = (state: ConnectionState) => (command: number, body: Uint8Array) => {
@@ -375,44 +490,23 @@ export const make = (
           errorFrame({ command, error: "BadRequest", message: request.left.message })
         )
       }
-      const effect = Effect.zipRight(
-        Effect.logDebug(`call method ${route.command.name}`),
-        route.run(request.right, state.info)
-      ).pipe(annotate(state.info))
-      const fiber = runHandler(effect)
-      fiber.addObserver((exit) => {
-        if (Exit.isSuccess(exit)) {
-          const value = exit.value
-          if (value === undefined) return complete(state, slot, undefined)
-          const encoded = route.command.encodeResponse(value as never)
-          if (Either.isRight(encoded))
-            return complete(state, slot, Frame.encode(frame, command, encoded.right))
-          runPlain(Effect.logError(encoded.left.message).pipe(annotate(state.info)))
-          return complete(
-            state,
-            slot,
-            errorFrame({ command, error: "Defect", message: encoded.left.message })
-          )
-        }
-        if (Cause.isInterruptedOnly(exit.cause)) return complete(state, slot, undefined)
-        const { error, message, tag } = errorMessage(exit.cause)
-        runPlain(
-          (error === "Defect"
-            ? Effect.logError(`${route.command.name} died`, exit.cause)
-            : Effect.logWarning(`${route.command.name} failed: ${message}`)
-          ).pipe(annotate(state.info))
-        )
-        const errorBody: Command.ErrorBody =
-          tag === undefined ? { command, error, message } : { command, error, message, tag }
-        complete(state, slot, errorFrame(errorBody))
-      })
+      let effect: Effect.Effect<unknown, unknown, unknown>
+      try {
+        effect = route.handler(request.right, state.info)
+      } catch (defect) {
+        return settle(state, slot, route, command, Exit.die(defect))
+      }
+      if (debugEnabled) effect = Effect.zipRight(Effect.logDebug(`call method ${route.command.name}`), effect)
+      // Effect.succeed / fail / die / void are already Exits: answer them without a fiber
+      if (Exit.isExit(effect)) return settle(state, slot, route, command, effect)
+      const fiber = forkOf(state, route)(effect as Effect.Effect<unknown, unknown>)
+      FiberSet.unsafeAdd(handlers, fiber)
+      fiber.addObserver((exit) => settle(state, slot, route, command, exit))
       if (state.inFlight >= maxInFlight && !state.paused) {
         state.paused = true
         state.socket.pause()
       }
     }
-
-    const annotate = (info: Connection) => Effect.annotateLogs({ node, conn: info.id })
 
     const runHooks = (hooks: ReadonlyArray<Hook>, info: Connection) =>
       Effect.forEach(hooks, (h) => h(info), { discard: true }).pipe(
@@ -420,83 +514,77 @@ export const make = (
         Effect.catchAllCause((cause) => Effect.logError("connection hook failed", cause))
       )
 
-    const serveConnection = (socket: Net.Socket) =>
-      Effect.gen(function* () {
-        const info: Connection = {
-          id: nextId++,
-          remoteAddress: normalizeAddress(socket.remoteAddress),
-          remotePort: socket.remotePort ?? 0
-        }
-        const state = new ConnectionState(
-          info,
-          socket,
-          new Frame.Decoder(frame),
-          clock.unsafeCurrentTimeMillis()
-        )
-        states.set(info.id, state)
-        yield* Effect.log(`Client ${info.id} login in.[${info.remoteAddress},${info.remotePort}]`).pipe(
-          annotate(info)
-        )
-        yield* runHooks(router.onConnect, info).pipe(annotate(info))
-        const handleFrame = onFrame(state)
-        const closed = Effect.async<void>((resume) => {
-          const onData = (chunk: Buffer) => {
-            state.lastActivity = clock.unsafeCurrentTimeMillis()
-            const violation = state.decoder.push(chunk, handleFrame)
-            if (violation !== undefined) {
-              runPlain(
-                Effect.logWarning(`closing connection: ${violation.reason}: ${violation.detail}`).pipe(
-                  annotate(info)
-                )
-              )
-              socket.destroy()
-            }
-          }
-          const onClose = () => resume(Effect.void)
-          socket.on("data", onData)
-          socket.on("close", onClose)
-          socket.on("error", () => {})
-          if (socket.destroyed) resume(Effect.void)
-          return Effect.sync(() => {
-            socket.off("data", onData)
-            socket.off("close", onClose)
-            socket.destroy()
-          })
-        })
-        const idle =
-          idleMillis === undefined
-            ? Effect.never
-            : Effect.suspend(() => {
-                const remaining = state.lastActivity + idleMillis - clock.unsafeCurrentTimeMillis()
-                return remaining > 0 ? Effect.as(Effect.sleep(remaining), false) : Effect.succeed(true)
-              }).pipe(
-                Effect.repeat({ until: (expired) => expired }),
-                Effect.zipRight(Effect.log(`closing idle connection ${info.id}`))
-              )
-        yield* Effect.raceFirst(closed, idle).pipe(
-          Effect.ensuring(
-            Effect.gen(function* () {
-              socket.destroy()
-              states.delete(info.id)
-              yield* Effect.log(`Client ${info.id} login out.`)
-              yield* runHooks(router.onDisconnect, info)
-            }).pipe(annotate(info))
-          )
-        )
-      })
+    /** Forget a closed connection, log it and run the disconnect hooks (once). */
+    function disconnected(state: ConnectionState): Effect.Effect<void> {
+      if (state.closed) return Effect.void
+      state.closed = true
+      states.delete(state.info.id)
+      return Effect.zipRight(
+        Effect.log(`Client ${state.info.id} login out.`),
+        router.onDisconnect.length === 0 ? Effect.void : runHooks(router.onDisconnect, state.info)
+      ).pipe(annotate(state.info))
+    }
 
-    yield* server
-      .run(() =>
-        Effect.serviceOption(NodeSocket.NetSocket).pipe(
-          Effect.flatMap(
-            Option.match({
-              onNone: () => Effect.logError("netport: connection without a Node socket"),
-              onSome: serveConnection
-            })
-          )
-        )
+    server.on("connection", (socket: Net.Socket) => {
+      const info: Connection = {
+        id: nextId++,
+        remoteAddress: normalizeAddress(socket.remoteAddress),
+        remotePort: socket.remotePort ?? 0
+      }
+      const state = new ConnectionState(
+        info,
+        socket,
+        new Frame.Decoder(frame),
+        clock.unsafeCurrentTimeMillis()
       )
-      .pipe(Effect.forkScoped)
+      states.set(info.id, state)
+      const handleFrame = onFrame(state)
+      socket.on("data", (chunk: Buffer) => {
+        state.lastActivity = clock.unsafeCurrentTimeMillis()
+        const violation = state.decoder.push(chunk, handleFrame)
+        if (violation !== undefined) {
+          runPlain(
+            Effect.logWarning(`closing connection: ${violation.reason}: ${violation.detail}`).pipe(
+              annotate(info)
+            )
+          )
+          socket.destroy()
+        }
+      })
+      socket.on("error", () => {})
+      socket.on("close", () => {
+        if (!state.closed) runPlain(disconnected(state))
+      })
+      const login = Effect.log(`Client ${info.id} login in.[${info.remoteAddress},${info.remotePort}]`)
+      if (router.onConnect.length === 0) {
+        runPlain(login.pipe(annotate(info)))
+        return
+      }
+      // requests wait until the connect hooks are done
+      socket.pause()
+      runPlain(Effect.zipRight(login, runHooks(router.onConnect, info)).pipe(annotate(info))).addObserver(
+        () => {
+          if (!socket.destroyed && !state.paused) socket.resume()
+        }
+      )
+    })
+
+    if (idleMillis !== undefined) {
+      const sweep = Effect.sync(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        for (const state of states.values()) {
+          if (!state.socket.destroyed && now - state.lastActivity >= idleMillis) {
+            runPlain(Effect.log(`closing idle connection ${state.info.id}`).pipe(annotate(state.info)))
+            state.socket.destroy()
+          }
+        }
+      })
+      yield* sweep.pipe(
+        Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Math.min(1000, idleMillis / 4))))),
+        Effect.forkScoped
+      )
+    }
+
     yield* Effect.log(`netport listening on ${bound.host}:${bound.port}`).pipe(Effect.annotateLogs({ node }))
     return service
   })

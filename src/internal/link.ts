@@ -226,7 +226,7 @@ class TcpLink extends BaseLink {
     this.pendingBytes += frame.length
     if (!this.scheduled) {
       this.scheduled = true
-      process.nextTick(this.flush)
+      setImmediate(this.flush)
     }
   }
 

@@ -1,0 +1,681 @@
+/**
+ * `npm run bench`: every workload against hotaru and its baselines, interleaved in one run, one
+ * line per cell.
+ *
+ *   npm run bench                      # 10 s per measurement, fresh server per measurement
+ *   npm run bench -- --quick           # 2 s per measurement, servers reused within a round
+ *   npm run bench -- --runs 3          # 3 interleaved rounds, then median (min..max) lines
+ *   npm run bench -- --only w1,w5      # some workloads
+ *   npm run bench -- --no-pinus        # skip Pinus (run through ../shared/bench/peers/run.sh)
+ *   npm run bench -- --profile DIR     # hotaru processes run with --cpu-prof into DIR
+ *   npm run bench -- --smoke           # CI: ~1 s per cell at tiny sizes, no Pinus
+ *
+ * Every server runs in its own process (`node --import tsx bench/servers/…`, 127.0.0.1, a free
+ * port), the W1–W4 load in another (`../shared/bench/peers/client/load.js`, the same client that
+ * measured Pinus), W5 in `bench/load/rpcLoad.ts`. Results are also appended as JSON lines to
+ * `--out` (default: a file in the OS temp dir, printed at the start).
+ */
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Readline from "node:readline"
+import { fileURLToPath } from "node:url"
+import { boolArg, numberArg, parseArgs } from "./args.js"
+
+const repo = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
+const args = parseArgs(process.argv.slice(2))
+const smoke = boolArg(args, "smoke", false)
+const quick = smoke || boolArg(args, "quick", false)
+const runs = numberArg(args, "runs", 1)
+const duration = numberArg(args, "duration", smoke ? 0.5 : quick ? 2 : 10)
+const warmup = numberArg(args, "warmup", smoke ? 0.2 : quick ? 0.3 : 2)
+const only = new Set((args.get("only") ?? "w1,w2,w3,w4,w5").split(",").map((s) => s.trim().toLowerCase()))
+const peers = Path.resolve(repo, args.get("peers") ?? "../shared/bench/peers")
+const loadJs = Path.join(peers, "client", "load.js")
+const pinusWanted = !smoke && !boolArg(args, "no-pinus", false) && Fs.existsSync(Path.join(peers, "run.sh"))
+const profileDir = args.get("profile") === undefined ? undefined : Path.resolve(args.get("profile")!)
+const reuse = quick
+const stamp = new Date().toISOString().replace(/[:.]/g, "-")
+const outFile = Path.resolve(args.get("out") ?? Path.join(Os.tmpdir(), "hotaru-bench", `${stamp}.jsonl`))
+const logDir = Path.join(Path.dirname(outFile), `logs-${stamp}`)
+
+const sizes = smoke
+  ? { w1: [2], w2: 2, w3: 20, w4: 200, w4Hold: 0.2, w5: [10] }
+  : { w1: [1, 100, 1000], w2: 100, w3: 1000, w4: 10_000, w4Hold: quick ? 1 : 15, w5: [1, 100] }
+
+// ---------------------------------------------------------------------------------------------
+// processes
+// ---------------------------------------------------------------------------------------------
+
+interface Server {
+  readonly name: string
+  readonly pid: number
+  readonly port: number
+  readonly stop: () => Promise<void>
+}
+
+const live = new Set<ChildProcess.ChildProcess>()
+
+const killAll = () => {
+  for (const child of live) child.kill("SIGKILL")
+}
+/** SIGTERM first (run.sh stops its Pinus processes on it), SIGKILL what is left after 5 s. */
+let stopping = false
+const shutdown = (code: number) => {
+  stopping = true
+  for (const child of live) child.kill("SIGTERM")
+  const deadline = Date.now() + 5000
+  const poll = setInterval(() => {
+    if (live.size === 0 || Date.now() > deadline) {
+      clearInterval(poll)
+      killAll()
+      process.exit(code)
+    }
+  }, 50)
+}
+process.on("exit", killAll)
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => shutdown(130))
+
+const tsNode = (
+  script: string,
+  extra: ReadonlyArray<string>,
+  profile: boolean,
+  nodeFlags: ReadonlyArray<string> = []
+): Array<string> => [
+  ...nodeFlags,
+  "--import",
+  "tsx",
+  ...(profile && profileDir !== undefined ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : []),
+  Path.join(repo, script),
+  ...extra
+]
+
+/** Wait for a child to exit, SIGKILL after `graceMs`. */
+const stopChild = (child: ChildProcess.ChildProcess, graceMs: number): Promise<void> =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      live.delete(child)
+      return resolve()
+    }
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs)
+    child.once("exit", () => {
+      clearTimeout(timer)
+      live.delete(child)
+      resolve()
+    })
+    child.kill("SIGTERM")
+  })
+
+/** Start a server script; resolves once it printed `READY port=N`. */
+const startServer = (
+  name: string,
+  script: string,
+  extra: ReadonlyArray<string>,
+  hotaru: boolean,
+  nodeFlags: ReadonlyArray<string> = []
+) =>
+  new Promise<Server>((resolve, reject) => {
+    if (stopping) return reject(new Error("stopping"))
+    Fs.mkdirSync(logDir, { recursive: true })
+    const log = Fs.createWriteStream(Path.join(logDir, `${name}.log`), { flags: "a" })
+    const child = ChildProcess.spawn(process.execPath, tsNode(script, extra, hotaru, nodeFlags), {
+      cwd: repo,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    live.add(child)
+    child.once("exit", () => live.delete(child))
+    child.stderr.pipe(log)
+    let ready = false
+    const timer = setTimeout(() => {
+      if (!ready) {
+        child.kill("SIGKILL")
+        reject(new Error(`${name} did not start in 30 s (see ${log.path})`))
+      }
+    }, 30_000)
+    child.once("exit", (code) => {
+      if (!ready) {
+        clearTimeout(timer)
+        reject(new Error(`${name} exited with ${code} before it was ready (see ${log.path})`))
+      }
+    })
+    Readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      log.write(`${line}\n`)
+      const m = /^READY port=(\d+)/.exec(line)
+      if (m !== null && !ready) {
+        ready = true
+        clearTimeout(timer)
+        resolve({ name, pid: child.pid!, port: Number(m[1]), stop: () => stopChild(child, 10_000) })
+      }
+    })
+  })
+
+/** Run a client process; resolves with the fields of its `RESULT` line. */
+const runResult = (cmd: string, argv: ReadonlyArray<string>, name: string, cwd = repo, env = process.env) =>
+  new Promise<Record<string, string>>((resolve, reject) => {
+    if (stopping) return reject(new Error("stopping"))
+    Fs.mkdirSync(logDir, { recursive: true })
+    const log = Fs.createWriteStream(Path.join(logDir, `${name}.log`), { flags: "a" })
+    const child = ChildProcess.spawn(cmd, argv, { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
+    live.add(child)
+    child.stderr.pipe(log)
+    let result: Record<string, string> | undefined
+    Readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      log.write(`${line}\n`)
+      if (line.startsWith("RESULT ") && !line.startsWith("RESULT FAILED")) {
+        result = Object.fromEntries(
+          line
+            .slice(7)
+            .split(" ")
+            .map((kv) => {
+              const i = kv.indexOf("=")
+              return [kv.slice(0, i), kv.slice(i + 1)]
+            })
+        )
+      }
+    })
+    const limit = setTimeout(
+      () => {
+        child.kill("SIGTERM")
+        setTimeout(() => child.kill("SIGKILL"), 5000).unref()
+      },
+      (warmup + duration) * 1000 + 120_000
+    )
+    child.once("exit", (code) => {
+      clearTimeout(limit)
+      live.delete(child)
+      if (result !== undefined) resolve(result)
+      else reject(new Error(`${name}: no RESULT line (exit ${code}; see ${log.path})`))
+    })
+  })
+
+// ---------------------------------------------------------------------------------------------
+// servers (reused within a round in --quick / --smoke, fresh per measurement otherwise)
+// ---------------------------------------------------------------------------------------------
+
+const onOff = (b: boolean) => (b ? "on" : "off")
+
+/** `gc`: W4 servers run with `--expose-gc` and collect once before READY, so RSS "before" is settled. */
+type Kind =
+  | { readonly _tag: "net"; readonly noDelay: boolean; readonly backend: boolean; readonly gc?: boolean }
+  | { readonly _tag: "raw"; readonly noDelay: boolean; readonly gc?: boolean }
+  | { readonly _tag: "backend" }
+  | { readonly _tag: "stock" }
+  | { readonly _tag: "rawRpc" }
+
+const keyOf = (k: Kind): string =>
+  k._tag === "net"
+    ? `net-nodelay-${onOff(k.noDelay)}${k.backend ? "-fwd" : ""}`
+    : k._tag === "raw"
+      ? `raw-nodelay-${onOff(k.noDelay)}`
+      : k._tag
+
+/** The processes behind one server kind (the forward net node needs its backend). */
+interface Started {
+  readonly main: Server
+  readonly all: ReadonlyArray<Server>
+}
+
+const gcFlags = (gc: boolean | undefined) => (gc === true ? ["--expose-gc"] : [])
+
+const launch = async (k: Kind): Promise<Started> => {
+  switch (k._tag) {
+    case "net": {
+      const extra = ["--nodelay", onOff(k.noDelay)]
+      if (!k.backend) {
+        const main = await startServer(keyOf(k), "bench/servers/hotaruNet.ts", extra, true, gcFlags(k.gc))
+        return { main, all: [main] }
+      }
+      // reused servers: the W5 backend is the W2 one too (a Root serves every child)
+      const backend = reuse
+        ? (await acquire({ _tag: "backend" })).main
+        : await startServer(`${keyOf(k)}-backend`, "bench/servers/hotaruBackend.ts", [], true)
+      const main = await startServer(
+        keyOf(k),
+        "bench/servers/hotaruNet.ts",
+        [...extra, "--backend", String(backend.port)],
+        true
+      )
+      return { main, all: reuse ? [main] : [main, backend] }
+    }
+    case "raw": {
+      const main = await startServer(
+        keyOf(k),
+        "bench/servers/raw.ts",
+        ["--nodelay", onOff(k.noDelay)],
+        false,
+        gcFlags(k.gc)
+      )
+      return { main, all: [main] }
+    }
+    case "backend": {
+      const main = await startServer("backend", "bench/servers/hotaruBackend.ts", [], true)
+      return { main, all: [main] }
+    }
+    case "stock": {
+      const main = await startServer("stock-rpc", "bench/servers/stockRpc.ts", [], false)
+      return { main, all: [main] }
+    }
+    case "rawRpc": {
+      const main = await startServer("raw-rpc", "bench/servers/rawRpc.ts", [], false)
+      return { main, all: [main] }
+    }
+  }
+}
+
+const pool = new Map<string, Promise<Started>>()
+/** Every kind a cell uses outside W4 (started together at the start of a round when reusing). */
+const kindsUsed = new Map<string, Kind>()
+
+const acquire = (k: Kind): Promise<Started> => {
+  const key = keyOf(k)
+  let started = pool.get(key)
+  if (started === undefined) {
+    started = launch(k)
+    pool.set(key, started)
+  }
+  return started
+}
+
+const stopStarted = async (s: Started) => {
+  for (const server of s.all) await server.stop()
+}
+
+/** Run `f` against a server of kind `k`; `fresh` forces a new process (W4 measures its RSS). */
+const withServer = async <A>(k: Kind, fresh: boolean, f: (s: Server) => Promise<A>): Promise<A> => {
+  if (!reuse || (fresh && !smoke)) {
+    const started = await launch(k)
+    try {
+      return await f(started.main)
+    } finally {
+      await stopStarted(started)
+    }
+  }
+  return f((await acquire(k)).main)
+}
+
+const drainPool = async () => {
+  const all = [...pool.values()]
+  pool.clear()
+  for (const p of all) await p.then(stopStarted, () => undefined)
+}
+
+// ---------------------------------------------------------------------------------------------
+// measurements
+// ---------------------------------------------------------------------------------------------
+
+interface Measured {
+  /** Filled in by the runner once measured. */
+  round: number
+  readonly value: number
+  readonly p50?: number | undefined
+  readonly p99?: number | undefined
+  readonly errors: number
+  readonly raw: Record<string, string>
+}
+
+const loadArgs = (label: string, port: number, rest: ReadonlyArray<string>) => [
+  loadJs,
+  "--proto",
+  "firefly",
+  "--label",
+  label,
+  "--port",
+  String(port),
+  "--duration",
+  String(duration),
+  "--warmup",
+  String(warmup),
+  ...rest
+]
+
+const measured = (r: Record<string, string>, metric: string): Measured => ({
+  round: 0,
+  value: Number(r[metric]),
+  p50: r.p50_ms === undefined ? undefined : Number(r.p50_ms),
+  p99: r.p99_ms === undefined ? undefined : Number(r.p99_ms),
+  errors: Number(r.errors ?? r.closed_during_hold ?? 0),
+  raw: r
+})
+
+const w1 = (k: Kind, label: string, op: "echo" | "forward", conns: number) => {
+  kindsUsed.set(keyOf(k), k)
+  return () =>
+    withServer(k, false, (s) =>
+      runResult(
+        process.execPath,
+        loadArgs(label, s.port, ["--workload", "w1", "--op", op, "--conns", String(conns)]),
+        `load-${label}-${op}-c${conns}`
+      )
+    ).then((r) => measured(r, "msgs_per_s"))
+}
+
+const w3 = (k: Kind, label: string) => {
+  kindsUsed.set(keyOf(k), k)
+  return () =>
+    withServer(k, false, (s) =>
+      runResult(
+        process.execPath,
+        loadArgs(label, s.port, ["--workload", "w3", "--conns", String(sizes.w3), "--window", "16"]),
+        `load-${label}-w3`
+      )
+    ).then((r) => measured(r, "deliveries_per_s"))
+}
+
+const w4 = (k: Kind, label: string) => () =>
+  withServer(k, true, (s) =>
+    runResult(
+      process.execPath,
+      loadArgs(label, s.port, [
+        "--workload",
+        "w4",
+        "--conns",
+        String(sizes.w4),
+        "--hold",
+        String(sizes.w4Hold),
+        "--server-pid",
+        String(s.pid)
+      ]),
+      `load-${label}-w4`
+    )
+  ).then((r) => measured(r, "bytes_per_conn"))
+
+const w5 = (k: Kind, target: "hotaru" | "stock" | "raw", inflight: number) => {
+  kindsUsed.set(keyOf(k), k)
+  return () =>
+    withServer(k, false, (s) =>
+      runResult(
+        process.execPath,
+        tsNode(
+          "bench/load/rpcLoad.ts",
+          [
+            "--target",
+            target,
+            "--port",
+            String(s.port),
+            "--inflight",
+            String(inflight),
+            "--duration",
+            String(duration),
+            "--warmup",
+            String(warmup)
+          ],
+          target === "hotaru"
+        ),
+        `load-w5-${target}-k${inflight}`
+      )
+    ).then((r) => measured(r, "calls_per_s"))
+}
+
+/** Pinus through the shared harness (fixed ports 4010/4005/4150/4250; its own npm ci on first use). */
+const pinus = (workload: string, env: Record<string, string>, metric: string) => () =>
+  runResult("bash", ["./run.sh", workload, "pinus", "1"], `pinus-${workload}`, peers, {
+    ...process.env,
+    DURATION: String(duration),
+    WARMUP: String(warmup),
+    ...env
+  }).then((r) => measured(r, metric))
+
+// ---------------------------------------------------------------------------------------------
+// cells
+// ---------------------------------------------------------------------------------------------
+
+interface Side {
+  readonly label: string
+  readonly run: () => Promise<Measured>
+}
+
+interface Cell {
+  readonly workload: string
+  readonly title: string
+  readonly unit: string
+  readonly sides: ReadonlyArray<Side>
+  /** ratio = sides[0] / the side labelled `versus` */
+  readonly versus: string
+  readonly target?: { readonly op: ">=" | "<="; readonly value: number; readonly of: "ratio" | "value" }
+  /** Printed when `versus` was not measured (Pinus skipped). */
+  readonly reference?: number
+}
+
+const hotaruNoDelay = true
+const cells: Array<Cell> = []
+
+if (only.has("w1")) {
+  for (const c of sizes.w1) {
+    cells.push({
+      workload: "w1",
+      title: `W1 echo c=${c} [nodelay hotaru=on raw=on]`,
+      unit: "msg/s",
+      sides: [
+        {
+          label: "hotaru",
+          run: w1({ _tag: "net", noDelay: hotaruNoDelay, backend: false }, "hotaru", "echo", c)
+        },
+        { label: "raw", run: w1({ _tag: "raw", noDelay: hotaruNoDelay }, "raw", "echo", c) },
+        ...(pinusWanted ? [{ label: "pinus", run: pinus("w1", { W1_CONNS: String(c) }, "msgs_per_s") }] : [])
+      ],
+      versus: "raw",
+      ...(c >= 100 ? { target: { op: ">=", value: 0.8, of: "ratio" } as const } : {})
+    })
+  }
+}
+if (only.has("w2")) {
+  cells.push({
+    workload: "w2",
+    title: `W2 forward c=${sizes.w2} [nodelay hotaru=on pinus=off]`,
+    unit: "msg/s",
+    sides: [
+      {
+        label: "hotaru",
+        run: w1({ _tag: "net", noDelay: true, backend: true }, "hotaru", "forward", sizes.w2)
+      },
+      ...(pinusWanted
+        ? [{ label: "pinus", run: pinus("w1fwd", { W1_CONNS: String(sizes.w2) }, "msgs_per_s") }]
+        : [])
+    ],
+    versus: "pinus",
+    target: { op: ">=", value: 1.5, of: "ratio" },
+    reference: 38_598
+  })
+}
+if (only.has("w3")) {
+  for (const noDelay of smoke ? [true] : [true, false]) {
+    cells.push({
+      workload: "w3",
+      title: `W3 fan-out n=${sizes.w3} [nodelay hotaru=${onOff(noDelay)} raw=${onOff(noDelay)}${noDelay ? "" : " pinus=off"}]`,
+      unit: "deliveries/s",
+      sides: [
+        { label: "hotaru", run: w3({ _tag: "net", noDelay, backend: false }, "hotaru") },
+        { label: "raw", run: w3({ _tag: "raw", noDelay }, "raw") },
+        ...(pinusWanted && !noDelay
+          ? [{ label: "pinus", run: pinus("w3", { W3_CONNS: String(sizes.w3) }, "deliveries_per_s") }]
+          : [])
+      ],
+      versus: "raw",
+      target: { op: ">=", value: 0.8, of: "ratio" }
+    })
+  }
+}
+if (only.has("w4")) {
+  cells.push({
+    workload: "w4",
+    title: `W4 idle n=${sizes.w4} hold=${sizes.w4Hold}s [nodelay hotaru=on raw=on]`,
+    unit: "B/conn",
+    sides: [
+      { label: "hotaru", run: w4({ _tag: "net", noDelay: true, backend: false, gc: true }, "hotaru") },
+      { label: "raw", run: w4({ _tag: "raw", noDelay: true, gc: true }, "raw") },
+      ...(pinusWanted
+        ? [
+            {
+              label: "pinus",
+              run: pinus(
+                "w4",
+                { W4_CONNS: String(sizes.w4), W4_HOLD: String(sizes.w4Hold) },
+                "bytes_per_conn"
+              )
+            }
+          ]
+        : [])
+    ],
+    versus: "raw",
+    target: { op: "<=", value: 4096, of: "value" }
+  })
+}
+if (only.has("w5")) {
+  for (const k of sizes.w5) {
+    cells.push({
+      workload: "w5",
+      title: `W5 rpc in-flight=${k} [nodelay hotaru=on stock=off raw=on]`,
+      unit: "calls/s",
+      sides: [
+        { label: "hotaru", run: w5({ _tag: "backend" }, "hotaru", k) },
+        { label: "stock @effect/rpc", run: w5({ _tag: "stock" }, "stock", k) },
+        { label: "raw", run: w5({ _tag: "rawRpc" }, "raw", k) }
+      ],
+      versus: "stock @effect/rpc",
+      ...(k >= 100 ? { target: { op: ">=", value: 4, of: "ratio" } as const } : {})
+    })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// output
+// ---------------------------------------------------------------------------------------------
+
+const fmtInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "n/a")
+const fmtMs = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? "" : n.toFixed(3))
+const median = (xs: ReadonlyArray<number>) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const n = s.length
+  return n === 0 ? Number.NaN : n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2
+}
+const spread = (xs: ReadonlyArray<number>, f: (n: number) => string) =>
+  xs.length > 1 ? `${f(median(xs))} (${f(Math.min(...xs))}..${f(Math.max(...xs))})` : f(xs[0] ?? Number.NaN)
+
+/** Per cell and side, the measurements of every round. */
+const results = new Map<Cell, Map<string, Array<Measured>>>()
+
+/** hotaru ÷ the `versus` side of the same round; ÷ the README figure only when that side is not run. */
+const ratioOf = (cell: Cell, hot: number, versus: number | undefined) =>
+  versus !== undefined
+    ? hot / versus
+    : cell.reference !== undefined && !cell.sides.some((s) => s.label === cell.versus)
+      ? hot / cell.reference
+      : Number.NaN
+
+const verdict = (cell: Cell, ratio: number, value: number) => {
+  const t = cell.target
+  if (t === undefined) return ""
+  const x = t.of === "ratio" ? ratio : value
+  if (!Number.isFinite(x)) return ""
+  const ok = t.op === ">=" ? x >= t.value : x <= t.value
+  return ` (target ${t.of === "ratio" ? "ratio" : cell.unit} ${t.op} ${t.value}: ${ok ? "met" : "MISSED"})`
+}
+
+const lineOf = (cell: Cell, perSide: Map<string, Array<Measured>>): string => {
+  const hot = perSide.get("hotaru") ?? []
+  const parts: Array<string> = []
+  for (const side of cell.sides) {
+    const ms = perSide.get(side.label) ?? []
+    if (ms.length === 0) {
+      parts.push(`${side.label} FAILED`)
+      continue
+    }
+    let s = `${side.label} ${spread(
+      ms.map((m) => m.value),
+      fmtInt
+    )} ${cell.unit}`
+    if (side.label === "hotaru" && ms[0]!.p50 !== undefined) {
+      s += ` p50 ${spread(
+        ms.map((m) => m.p50!),
+        fmtMs
+      )} ms p99 ${spread(
+        ms.map((m) => m.p99!),
+        fmtMs
+      )} ms`
+    }
+    const errors = ms.reduce((n, m) => n + m.errors, 0)
+    if (errors > 0) s += ` [${errors} errors]`
+    parts.push(s)
+  }
+  if (!cell.sides.some((s) => s.label === cell.versus) && cell.reference !== undefined) {
+    parts.push(`${cell.versus} not run (README figure ${fmtInt(cell.reference)})`)
+  }
+  const versus = perSide.get(cell.versus) ?? []
+  const ratios = hot.map((h) => ratioOf(cell, h.value, versus.find((v) => v.round === h.round)?.value))
+  const ratio = median(ratios)
+  const ratioText =
+    ratios.length === 0 ? "n/a" : spread(ratios, (n) => (Number.isFinite(n) ? n.toFixed(2) : "n/a"))
+  return `${cell.title}: ${parts.join(", ")}, ratio ${ratioText} vs ${cell.versus}${verdict(
+    cell,
+    ratio,
+    median(hot.map((m) => m.value))
+  )}`
+}
+
+const main = async () => {
+  Fs.mkdirSync(Path.dirname(outFile), { recursive: true })
+  if (!Fs.existsSync(loadJs)) {
+    throw new Error(`the shared load client is missing: ${loadJs} (pass --peers DIR)`)
+  }
+  if (profileDir !== undefined) Fs.mkdirSync(profileDir, { recursive: true })
+  const cpus = Os.cpus()
+  console.log(
+    `hotaru bench: ${cpus.length} x ${cpus[0]?.model ?? "?"}, ${Math.round(Os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ` +
+      `load ${Os.loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}, ${new Date().toISOString()}`
+  )
+  console.log(
+    `mode ${smoke ? "smoke" : quick ? "quick" : "full"}: ${runs} round(s), ${duration} s measured after ${warmup} s warm-up, ` +
+      `${reuse ? "servers reused within a round (W4: fresh)" : "a fresh server per measurement"}, ` +
+      `pinus ${pinusWanted ? "on" : "off"}; results ${outFile}`
+  )
+  const started = Date.now()
+  for (let round = 1; round <= runs; round++) {
+    if (reuse) await Promise.all([...kindsUsed.values()].map(acquire))
+    for (const cell of cells) {
+      let perSide = results.get(cell)
+      if (perSide === undefined) {
+        perSide = new Map()
+        results.set(cell, perSide)
+      }
+      // alternate who goes first, so slow drift does not favour one side
+      const order = round % 2 === 1 ? cell.sides : [...cell.sides].reverse()
+      const runSide = async (side: Side) => {
+        try {
+          const m = await side.run()
+          m.round = round
+          const list = perSide.get(side.label) ?? []
+          list.push(m)
+          perSide.set(side.label, list)
+          Fs.appendFileSync(
+            outFile,
+            `${JSON.stringify({ ts: new Date().toISOString(), round, cell: cell.title, side: side.label, ...m.raw })}\n`
+          )
+        } catch (e) {
+          console.error(`${cell.title} / ${side.label}: ${e instanceof Error ? e.message : String(e)}`)
+        }
+      }
+      // --smoke checks that every side answers, not how fast: its sides run at once
+      if (smoke) await Promise.all(order.map(runSide))
+      else for (const side of order) await runSide(side)
+      const single = new Map([...perSide].map(([k, v]) => [k, v.slice(-1)]))
+      console.log(runs > 1 ? `[round ${round}/${runs}] ${lineOf(cell, single)}` : lineOf(cell, perSide))
+    }
+    await drainPool()
+  }
+  if (runs > 1) {
+    console.log(`\nmedian (min..max) of ${runs} rounds:`)
+    for (const cell of cells) console.log(lineOf(cell, results.get(cell) ?? new Map()))
+  }
+  console.log(`done in ${Math.round((Date.now() - started) / 1000)} s`)
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e instanceof Error ? e.message : String(e))
+    shutdown(1)
+  }
+)
