@@ -21,7 +21,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
+import type { DbConfig } from "./Config.js"
 
 export type Dialect = "sqlite" | "mysql" | "pg"
 
@@ -149,20 +149,11 @@ export const layer = (options: DbOptions): Layer.Layer<Db | SqlClient.SqlClient,
 }
 
 /**
- * firefly's top-level `db` block, plus hotaru's optional `driver` (default `"mysql"`, as in
- * firefly) and `filename` (SQLite only, relative to the config file's directory).
+ * firefly's top-level `db` block, as the config reads it (`Config.DbConfig`): hotaru adds an
+ * optional `driver` (default `"mysql"`, as in firefly) and `filename` (SQLite only, relative to
+ * the config file's directory).
  */
-export const FireflyDbBlock = Schema.Struct({
-  driver: Schema.optional(Schema.Literal("mysql", "pg", "sqlite")),
-  host: Schema.optional(Schema.String),
-  port: Schema.optional(Schema.Int),
-  user: Schema.optional(Schema.String),
-  passwd: Schema.optional(Schema.String),
-  db: Schema.optional(Schema.String),
-  charset: Schema.optional(Schema.String),
-  filename: Schema.optional(Schema.String)
-})
-export type FireflyDbBlock = typeof FireflyDbBlock.Type
+export type FireflyDbBlock = DbConfig
 
 /** The default SQLite file, relative to the config file's directory. */
 export const defaultSqliteFile = "data/hotaru.sqlite"

@@ -430,7 +430,7 @@ export const layer = (
       const db =
         server.db === true
           ? Db.layer(dbOptions(loaded)).pipe(
-              Layer.mapError(failStart(`db (${Db.describe(dbOptions(loaded))})`))
+              Layer.mapError((e) => failStart(`db (${Db.describe(dbOptions(loaded))})`)(e))
             )
           : Layer.empty
       if (server.db === true) capabilities.push("db")
