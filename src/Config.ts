@@ -46,6 +46,38 @@ const PositiveNumber = described(Schema.Number.pipe(Schema.positive()), "a posit
 const Byte = described(Schema.Int.pipe(Schema.between(0, 255)), "a byte 0-255")
 const UInt32 = described(Schema.Int.pipe(Schema.between(0, 0xffffffff)), "an unsigned 32-bit integer")
 
+/**
+ * hotaru's `bind` key (per server and on the master): the address each listener binds. A string
+ * applies to the internal listeners (`root`, `web`); an object names each listener. Defaults: the
+ * public `net` edge on all interfaces (`0.0.0.0`), every other listener on `127.0.0.1`.
+ */
+export const BindConfig = described(
+  Schema.Union(Str, Schema.Struct({ net: opt(Str), root: opt(Str), web: opt(Str) })),
+  'an address string or {"net", "root", "web"} addresses',
+  false
+)
+export type BindConfig = typeof BindConfig.Type
+
+/** A listener of a server or of the master. */
+export type Listener = "net" | "root" | "web"
+
+/** Default address of a listener: the client edge is public, everything else is loopback. */
+export const defaultBind = (listener: Listener): string => (listener === "net" ? "0.0.0.0" : "127.0.0.1")
+
+/**
+ * The address a listener binds: `override` (the CLI's `--bind`, for internal listeners only),
+ * else the config's `bind`, else the default.
+ */
+export const bindAddress = (bind: BindConfig | undefined, listener: Listener, override?: string): string => {
+  if (override !== undefined && listener !== "net") return override
+  if (typeof bind === "string") return listener === "net" ? defaultBind("net") : bind
+  return bind?.[listener] ?? defaultBind(listener)
+}
+
+/** Whether an address is a loopback address (127.0.0.0/8, ::1, localhost). */
+export const isLoopback = (address: string): boolean =>
+  address === "localhost" || address === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)
+
 /** One parent link of a server: firefly's `remoteport` entry. */
 export const RemotePort = Schema.Struct({
   rootport: Port,
@@ -74,6 +106,8 @@ export const ServerConfig = described(
     webport: opt(Port),
     rootport: opt(Port),
     roothost: opt(Str),
+    /** hotaru: listen addresses (see `BindConfig`). */
+    bind: opt(BindConfig),
     remoteport: opt(described(Schema.Array(RemotePort), "a list of {rootport, rootname}", false)),
     db: opt(Bool),
     mem: opt(Bool),
@@ -102,7 +136,9 @@ export type ServerConfig = typeof ServerConfig.Type
 export const MasterConfig = Schema.Struct({
   roothost: opt(Str),
   rootport: Port,
-  webport: opt(Port)
+  webport: opt(Port),
+  /** hotaru: listen addresses of the master's rootport and admin web (see `BindConfig`). */
+  bind: opt(BindConfig)
 })
 export type MasterConfig = typeof MasterConfig.Type
 
