@@ -2,24 +2,28 @@
  * The `hotaru` command line (@effect/cli):
  *
  * ```
- * hotaru start [CONFIG] [--in-process] [--entry FILE]   run the master and every node
- * hotaru node NAME [CONFIG]                              run one node alone (firefly's "single")
+ * hotaru start [CONFIG] [--in-process] [--entry FILE] [--bind ADDR]   run the master and every node
+ * hotaru node NAME [CONFIG] [--bind ADDR]               run one node alone (firefly's "single")
  * hotaru stop [CONFIG] [--token T]                       ask the master to stop the whole tree
- * hotaru reload [CONFIG] [--token T]                     every node re-imports its app/reload module
- * hotaru status [CONFIG] [--json]                        the tree: nodes, pids, states, restarts
+ * hotaru reload [CONFIG] [--token T]                     validate CONFIG, then every node re-imports its app/reload module
+ * hotaru restart NAME [CONFIG] [--token T]               restart one node now (its restart count reset)
+ * hotaru status [CONFIG] [--json] [--token T]            the tree: nodes, pids, states, restarts
  * hotaru init DIR                                        scaffold a working project
  * ```
  *
  * CONFIG defaults to `config.json`. The admin token comes from `--token`, env
- * `HOTARU_ADMIN_TOKEN`, the config's `adminToken`, or the file a master writes beside the config.
+ * `HOTARU_ADMIN_TOKEN`, the config's `adminToken`, or the file a master writes beside the config
+ * (refused if others can read it). `--bind ADDR` sets the address of the internal listeners
+ * (rootports, webports, the admin web; never the public netport) over the config's `bind`.
  *
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
-import { FileSystem, Path } from "@effect/platform"
+import { Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Data, Effect, Layer, Option, Schedule } from "effect"
 import * as Config from "./Config.js"
+import * as PrivateFile from "./internal/privateFile.js"
 import { scaffold } from "./internal/scaffold.js"
 import * as Main from "./Main.js"
 import * as Master from "./Master.js"
@@ -45,6 +49,12 @@ const tokenOption = Options.text("token").pipe(
   ),
   Options.optional
 )
+const bindOption = Options.text("bind").pipe(
+  Options.withDescription(
+    "address of the internal listeners (rootports, webports, admin web; not the netport), over the config's bind"
+  ),
+  Options.optional
+)
 
 const start = Command.make(
   "start",
@@ -56,9 +66,10 @@ const start = Command.make(
     entry: Options.file("entry").pipe(
       Options.withDescription("a node entry file to run instead of `hotaru node` (firefly's appmain)"),
       Options.optional
-    )
+    ),
+    bind: bindOption
   },
-  ({ config, entry, inProcess }) =>
+  ({ bind, config, entry, inProcess }) =>
     Effect.gen(function* () {
       const loaded = yield* Config.load(config)
       const path = yield* Path.Path
@@ -68,7 +79,8 @@ const start = Command.make(
         ...(Option.isSome(entry)
           ? { entry: [process.execPath, "--import", import.meta.resolve("tsx"), path.resolve(entry.value)] }
           : {}),
-        ...(process.env.HOTARU_ADMIN_TOKEN ? { token: process.env.HOTARU_ADMIN_TOKEN } : {})
+        ...(process.env.HOTARU_ADMIN_TOKEN ? { token: process.env.HOTARU_ADMIN_TOKEN } : {}),
+        ...(Option.isSome(bind) ? { bind: bind.value } : {})
       })
       yield* master.awaitStop
     }).pipe(Effect.scoped, Effect.provide(Transport.layerTcp()))
@@ -78,32 +90,47 @@ const node = Command.make(
   "node",
   {
     name: Args.text({ name: "name" }).pipe(Args.withDescription("the server's name in CONFIG")),
-    config: configArg
+    config: configArg,
+    bind: bindOption
   },
-  ({ config, name }) => Main.node({ name, config, supervised: process.env.HOTARU_SUPERVISED === "1" })
+  ({ bind, config, name }) => {
+    const address = Option.getOrElse(bind, () => process.env.HOTARU_BIND ?? "")
+    return Main.node({
+      name,
+      config,
+      supervised: process.env.HOTARU_SUPERVISED === "1",
+      ...(address === "" ? {} : { bind: address })
+    })
+  }
 ).pipe(Command.withDescription("run one node of CONFIG alone (the master starts nodes this way)"))
 
 /** Find the master's admin URL and token for a config. */
 const adminOf = (configFile: string, token: Option.Option<string>) =>
   Effect.gen(function* () {
     const loaded = yield* Config.load(configFile)
-    const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const master = loaded.config.master
     if (master?.webport === undefined) {
       return yield* new AdminRequestError({ url: loaded.file, detail: "the config has no master.webport" })
     }
-    const host = master.roothost ?? "127.0.0.1"
-    const fromFile = yield* fs.readFileString(Master.tokenFile(loaded, path)).pipe(
-      Effect.map((t) => t.trim()),
-      Effect.option
+    // the admin web's own address, unless it listens on every interface
+    const bound = Config.bindAddress(master.bind, "web")
+    const host = bound === "0.0.0.0" || bound === "::" ? (master.roothost ?? "127.0.0.1") : bound
+    const given = Option.orElse(token, () =>
+      Option.fromNullable(process.env.HOTARU_ADMIN_TOKEN ?? loaded.config.adminToken)
     )
-    const resolved = Option.orElse(token, () =>
-      Option.fromNullable(process.env.HOTARU_ADMIN_TOKEN ?? loaded.config.adminToken).pipe(
-        Option.orElse(() => fromFile)
-      )
-    )
-    return { base: `http://${host}:${master.webport}`, token: resolved }
+    const resolved = Option.isSome(given)
+      ? given
+      : yield* PrivateFile.read(Master.tokenFile(loaded, path)).pipe(
+          Effect.map(Option.some),
+          Effect.catchTag("TokenFileError", (e) =>
+            e.reason === "Missing"
+              ? Effect.succeed(Option.none<string>())
+              : Effect.fail(new AdminRequestError({ url: loaded.file, detail: e.message }))
+          )
+        )
+    const urlHost = host.includes(":") ? `[${host}]` : host
+    return { base: `http://${urlHost}:${master.webport}`, token: resolved }
   })
 
 const request = (
@@ -132,7 +159,7 @@ const stop = Command.make("stop", { config: configArg, token: tokenOption }, ({ 
     yield* request(admin.base, "POST", "/stop", admin.token)
     yield* Console.log("stopping: the master stops every node, then exits")
     // the master has stopped every node when its admin port is gone
-    yield* request(admin.base, "GET", "/status", Option.none()).pipe(
+    yield* request(admin.base, "GET", "/status", admin.token).pipe(
       Effect.repeat(Schedule.spaced("200 millis")),
       Effect.ignore,
       Effect.timeout("2 minutes"),
@@ -150,7 +177,26 @@ const reload = Command.make("reload", { config: configArg, token: tokenOption },
     }
     for (const n of result.nodes) yield* Console.log(`${n.node}: ${n.result}`)
   })
-).pipe(Command.withDescription("make every node re-import its reload/app module"))
+).pipe(
+  Command.withDescription(
+    "validate CONFIG (refused if broken or if it changes the topology), then make every node re-import its reload/app module"
+  )
+)
+
+const restart = Command.make(
+  "restart",
+  {
+    name: Args.text({ name: "name" }).pipe(Args.withDescription("the node's name in CONFIG")),
+    config: configArg,
+    token: tokenOption
+  },
+  ({ config, name, token }) =>
+    Effect.gen(function* () {
+      const admin = yield* adminOf(config, token)
+      yield* request(admin.base, "POST", `/restart/${encodeURIComponent(name)}`, admin.token)
+      yield* Console.log(`${name}: restarted (restart count reset)`)
+    })
+).pipe(Command.withDescription("restart one node now, whatever its state (also a failed one)"))
 
 const duration = (ms: number | null) => {
   if (ms === null) return "-"
@@ -195,12 +241,13 @@ const status = Command.make(
   "status",
   {
     config: configArg,
-    json: Options.boolean("json").pipe(Options.withDescription("print the /status JSON"))
+    json: Options.boolean("json").pipe(Options.withDescription("print the /status JSON")),
+    token: tokenOption
   },
-  ({ config, json }) =>
+  ({ config, json, token }) =>
     Effect.gen(function* () {
-      const admin = yield* adminOf(config, Option.none())
-      const report = (yield* request(admin.base, "GET", "/status", Option.none())) as Master.StatusReport
+      const admin = yield* adminOf(config, token)
+      const report = (yield* request(admin.base, "GET", "/status", admin.token)) as Master.StatusReport
       yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report))
     })
 ).pipe(Command.withDescription("show every node of the running tree"))
@@ -222,7 +269,7 @@ const init = Command.make(
 
 const hotaru = Command.make("hotaru").pipe(
   Command.withDescription("hotaru: a distributed game-server runtime on Effect"),
-  Command.withSubcommands([start, node, stop, reload, status, init])
+  Command.withSubcommands([start, node, stop, reload, restart, status, init])
 )
 
 /** Parse `argv` (as `process.argv`) and run the command. */

@@ -98,6 +98,23 @@ export const FrameConfig = Schema.Struct({
 })
 export type FrameConfig = typeof FrameConfig.Type
 
+/**
+ * hotaru's `http` block (per server for its `webport`, and on the master for its admin web):
+ * limits of the HTTP listener. Defaults: 256 connections, headers within 10 s, the whole request
+ * within 30 s, bodies up to 1 MiB (64 KiB on the master's admin web).
+ */
+export const HttpConfig = Schema.Struct({
+  /** Open connections at once; more are closed as they arrive (default 256). */
+  maxConnections: opt(described(Schema.Int.pipe(Schema.between(1, 1000000)), "an integer 1-1000000")),
+  /** Seconds a client may take to send the request headers (default 10). */
+  headersTimeout: opt(PositiveNumber),
+  /** Seconds a client may take to send the whole request, body included (default 30). */
+  requestTimeout: opt(PositiveNumber),
+  /** Largest request body in bytes; larger gets a 413 (default 1 MiB; admin web 64 KiB). */
+  maxBodyBytes: opt(described(Schema.Int.pipe(Schema.between(0, 0x7fffffff)), "a byte count"))
+})
+export type HttpConfig = typeof HttpConfig.Type
+
 /** One entry of `servers`. */
 export const ServerConfig = described(
   Schema.Struct({
@@ -108,6 +125,8 @@ export const ServerConfig = described(
     roothost: opt(Str),
     /** hotaru: listen addresses (see `BindConfig`). */
     bind: opt(BindConfig),
+    /** hotaru: limits of the `webport` listener (see `HttpConfig`). */
+    http: opt(HttpConfig),
     remoteport: opt(described(Schema.Array(RemotePort), "a list of {rootport, rootname}", false)),
     db: opt(Bool),
     mem: opt(Bool),
@@ -138,7 +157,9 @@ export const MasterConfig = Schema.Struct({
   rootport: Port,
   webport: opt(Port),
   /** hotaru: listen addresses of the master's rootport and admin web (see `BindConfig`). */
-  bind: opt(BindConfig)
+  bind: opt(BindConfig),
+  /** hotaru: limits of the admin web (see `HttpConfig`). */
+  http: opt(HttpConfig)
 })
 export type MasterConfig = typeof MasterConfig.Type
 
@@ -180,7 +201,18 @@ export type CacheConfig = typeof CacheConfig.Type
 export const SupervisorConfig = Schema.Struct({
   maxRestarts: opt(described(Schema.Int.pipe(Schema.between(0, 1000)), "an integer 0-1000")),
   withinSeconds: opt(PositiveNumber),
-  graceSeconds: opt(PositiveNumber)
+  graceSeconds: opt(PositiveNumber),
+  /**
+   * What the master does with a node that restarted more than `maxRestarts` times within
+   * `withinSeconds` (state `failed`): `"retry"` (default) keeps trying it at a slow capped rate
+   * with jitter (state `failed-retrying`); `"exit"` stops every node and exits the master with a
+   * non-zero code, so systemd or Kubernetes restarts the whole tree.
+   */
+  onFailed: opt(described(Schema.Literal("retry", "exit"), '"retry" or "exit"')),
+  /** First delay, in seconds, before a `failed` node is retried (default 30; doubles per retry). */
+  retrySeconds: opt(PositiveNumber),
+  /** Largest delay, in seconds, between retries of a `failed` node (default 300). */
+  retryMaxSeconds: opt(PositiveNumber)
 })
 export type SupervisorConfig = typeof SupervisorConfig.Type
 

@@ -34,6 +34,8 @@ export interface NodeMainOptions {
   readonly supervised?: boolean
   /** Bind listeners to this interface (default `0.0.0.0`). */
   readonly bindHost?: string
+  /** The CLI's `--bind` (or env HOTARU_BIND): address of the internal listeners, over the config's `bind`. */
+  readonly bind?: string
   /** A supervised node exits when its master link is down this long (default 10 s). */
   readonly masterLossTimeout?: Duration.DurationInput
   /** Use this app instead of the config's `app` module. */
@@ -77,6 +79,7 @@ export const node = (
       const context = yield* Layer.build(
         Node.layer(loaded, options.name, {
           ...(options.bindHost === undefined ? {} : { bindHost: options.bindHost }),
+          ...(options.bind === undefined ? {} : { bind: options.bind }),
           ...(options.app === undefined ? {} : { app: options.app }),
           ...(masterLink === undefined ? {} : { master: masterLink })
         }).pipe(Layer.provide(Transport.layerTcp()))
@@ -102,7 +105,11 @@ export const runtimeLayer = (level?: LogLevel.LogLevel): Layer.Layer<FileSystem.
 /** Run a node as this process's program (exit code 1 on a start error, printed clearly). */
 export const runNode = (options: NodeMainOptions): void =>
   NodeRuntime.runMain(
-    node({ ...options, supervised: options.supervised ?? process.env.HOTARU_SUPERVISED === "1" }).pipe(
+    node({
+      ...options,
+      supervised: options.supervised ?? process.env.HOTARU_SUPERVISED === "1",
+      ...(options.bind === undefined && process.env.HOTARU_BIND ? { bind: process.env.HOTARU_BIND } : {})
+    }).pipe(
       Effect.tapErrorCause((cause) => Effect.logError("node failed to start", cause)),
       Effect.provide(runtimeLayer(levelFromEnv()))
     ),

@@ -8,21 +8,28 @@
  *   name; in `in-process` mode a fiber running the same node Layer. Same config, same app code.
  * - Restarts a node that exits, or whose master link stays down past `heartbeatGrace` (a frozen
  *   process), with exponential backoff; more than `maxRestarts` within `within` marks it failed.
+ *   A failed node is then retried at a slow capped rate (`supervisor.onFailed: "retry"`, state
+ *   `failed-retrying`), or the master stops everything and exits non-zero (`"exit"`).
+ * - Nodes run the config the master validated: a snapshot written beside the config file (mode
+ *   0600), never a re-read file; `reload` validates the file again and refuses a broken one.
  * - Stops cleanly: client-facing nodes first, then children before parents, each with a grace
  *   period (SIGTERM, then SIGKILL). Nodes exit by themselves when the master dies.
- * - Serves the admin web on `webport`: `GET /status`; `POST /stop`, `POST /reload` (also `GET`,
- *   as firefly's admin URLs) with `Authorization: Bearer <token>`.
+ * - Serves the admin web on `webport` (bound to 127.0.0.1 unless `bind` says otherwise), every
+ *   endpoint behind `Authorization: Bearer <token>`: `GET /status`; `POST /stop`, `POST /reload`
+ *   (also `GET /stop`, `GET /reloadmodule`, as firefly's admin URLs); `POST /restart/NAME`.
  *
  * @since 0.1.0
  */
 
 import { randomBytes } from "node:crypto"
+import { unlink } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
 import { FileSystem, Path } from "@effect/platform"
-import { Context, Data, Deferred, Duration, Effect, Layer, Option, Scope, Stream } from "effect"
+import { Context, Data, Deferred, Duration, Effect, Layer, Option, Ref, Scope, Stream } from "effect"
 import type * as Admin from "./Admin.js"
 import { AdminService } from "./Admin.js"
 import * as Config from "./Config.js"
+import * as PrivateFile from "./internal/privateFile.js"
 import { runNode } from "./internal/process.js"
 import * as Node from "./Node.js"
 import * as Root from "./Root.js"
@@ -42,10 +49,17 @@ export interface Options {
    * Default: this package's `hotaru node` (firefly's `appmain.py` is the user's own file here).
    */
   readonly entry?: ReadonlyArray<string>
-  /** Bearer token of the state-changing admin endpoints (default: config `adminToken`, else generated). */
+  /**
+   * Bearer token of every admin endpoint (default: config `adminToken`, else the one in the token
+   * file beside the config, else a generated one written there with mode 0600).
+   */
   readonly token?: string
-  /** Interface to bind the master's and the in-process nodes' listeners (default `0.0.0.0`). */
-  readonly bindHost?: string
+  /**
+   * The CLI's `--bind`: address of the internal listeners (the master's rootport and admin web,
+   * and every node's rootport and webport; not the public `netport`), over the config's `bind`.
+   * Passed on to node processes as env `HOTARU_BIND`. Default: the config's `bind`, else 127.0.0.1.
+   */
+  readonly bind?: string
   /** How long a node's master link may stay down before the node is restarted (default 5 s). */
   readonly heartbeatGrace?: Duration.DurationInput
   /** How long a node may take to register with the master after it starts (default 30 s). */
@@ -80,13 +94,27 @@ export interface StatusReport {
   readonly nodes: ReadonlyArray<NodeReport>
 }
 
-/** The master could not start. */
+/**
+ * The master could not start (`NoMaster`, `Listen`, `Token`, `Snapshot`), or stopped because a
+ * node failed under `supervisor.onFailed: "exit"` (`NodeFailed`).
+ */
 export class MasterError extends Data.TaggedError("MasterError")<{
-  readonly reason: "NoMaster" | "Listen"
+  readonly reason: "NoMaster" | "Listen" | "Token" | "Snapshot" | "NodeFailed"
   readonly detail: string
 }> {
   override get message(): string {
     return `master: ${this.detail}`
+  }
+}
+
+/** A `reload` that was refused before any node was touched: the config file is broken or changes the topology. */
+export class ReloadRefused extends Data.TaggedError("ReloadRefused")<{
+  readonly reason: "InvalidConfig" | "TopologyChanged"
+  readonly file: string
+  readonly issues: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `reload refused, ${this.file}: ${this.issues.join("; ")}`
   }
 }
 
@@ -95,12 +123,24 @@ export class Master extends Context.Tag("hotaru/Master")<
   Master,
   {
     readonly status: Effect.Effect<StatusReport>
-    /** Reload every linked node; per node the reloaded module or the error. */
-    readonly reload: Effect.Effect<ReadonlyArray<{ readonly node: string; readonly result: string }>>
+    /**
+     * Validate the config file again (refused, nodes untouched, when it is broken or changes the
+     * topology), make it the snapshot nodes start with from now on, and reload every linked node;
+     * per node the reloaded module or the error.
+     */
+    readonly reload: Effect.Effect<
+      ReadonlyArray<{ readonly node: string; readonly result: string }>,
+      ReloadRefused
+    >
+    /** Restart one node now, whatever its state, with its restart count and intensity reset. */
+    readonly restart: (name: string) => Effect.Effect<void, Supervisor.SupervisorError>
     /** Stop every node in order, then complete `awaitStop`. */
     readonly stop: Effect.Effect<void>
-    /** Completes when a stop was requested and done (the CLI exits then). */
-    readonly awaitStop: Effect.Effect<void>
+    /**
+     * Completes when a stop was requested and done (the CLI exits then); fails with `NodeFailed`
+     * when a node failed under `supervisor.onFailed: "exit"` (the CLI exits non-zero).
+     */
+    readonly awaitStop: Effect.Effect<void, MasterError>
     /** The admin token. */
     readonly token: string
     /** The bound admin web address, if the config has a `webport`. */
@@ -131,6 +171,37 @@ export const stopOrder = (config: Config.HotaruConfig): ReadonlyArray<string> =>
   return [...names].sort((a, b) => facing(b) - facing(a) || depthOf(b, new Set()) - depthOf(a, new Set()))
 }
 
+/**
+ * What differs between two configs in the parts the running master and nodes depend on (the
+ * master block, the server names, and each server's ports, parents and bind addresses); one line
+ * per difference.
+ */
+export const topologyChanges = (
+  before: Config.HotaruConfig,
+  after: Config.HotaruConfig
+): ReadonlyArray<string> => {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+  const changes: Array<string> = []
+  if (!same(before.master, after.master)) changes.push("master: changed")
+  const names = new Set([...Object.keys(before.servers), ...Object.keys(after.servers)])
+  for (const name of names) {
+    const a = before.servers[name]
+    const b = after.servers[name]
+    if (a === undefined) changes.push(`servers.${name}: added`)
+    else if (b === undefined) changes.push(`servers.${name}: removed`)
+    else {
+      for (const key of ["netport", "webport", "rootport", "roothost", "remoteport", "bind"] as const) {
+        if (!same(a[key], b[key])) changes.push(`servers.${name}.${key}: changed`)
+      }
+    }
+  }
+  return changes
+}
+
+/** Where a master keeps the config snapshot its nodes start with (beside the config, so relative `app` paths resolve). */
+export const snapshotFile = (loaded: Config.Loaded, path: Path.Path): string =>
+  path.join(loaded.dir, `.hotaru-config-${process.pid}.json`)
+
 /** The default node program: this package's CLI, `hotaru node NAME CONFIG`. */
 export const defaultEntry = (): ReadonlyArray<string> => {
   const bin = fileURLToPath(new URL("../bin/hotaru.js", import.meta.url))
@@ -153,20 +224,54 @@ export const make = (
       return yield* new MasterError({ reason: "NoMaster", detail: `${loaded.file} has no "master" block` })
     }
     const mode = options.mode ?? "process"
-    const bindHost = options.bindHost ?? "0.0.0.0"
     const names = Object.keys(config.servers)
     const heartbeatGrace = options.heartbeatGrace ?? Duration.seconds(5)
     const startTimeout = options.startTimeout ?? Duration.seconds(30)
     const policy = config.supervisor
     const grace = Duration.seconds(policy?.graceSeconds ?? 5)
-    const token = options.token ?? config.adminToken ?? randomBytes(18).toString("base64url")
     const startedAt = Date.now()
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const transport = yield* Transport
 
+    // the token: given, configured, or the one in the token file beside the config (0600)
+    const given = options.token ?? config.adminToken
+    let token: string
+    if (given !== undefined) token = given
+    else {
+      const file = tokenFile(loaded, path)
+      const ensured = yield* PrivateFile.ensure(file, () => randomBytes(18).toString("base64url")).pipe(
+        Effect.mapError((e) => new MasterError({ reason: "Token", detail: e.message }))
+      )
+      token = ensured.token
+      if (ensured.created) {
+        yield* Effect.addFinalizer(() => Effect.promise(() => unlink(file).catch(() => undefined)))
+      }
+    }
+
+    // the snapshot of the validated config that every (re)started node runs with
+    const snapshot = yield* Ref.make<Config.Loaded>(loaded)
+    const snapshotPath = snapshotFile(loaded, path)
+    if (mode === "process") {
+      yield* PrivateFile.writePrivate(snapshotPath, JSON.stringify(config, null, 2)).pipe(
+        Effect.mapError((e) => new MasterError({ reason: "Snapshot", detail: e.message }))
+      )
+      yield* Effect.addFinalizer(() =>
+        Effect.promise(() =>
+          Promise.all(
+            [unlink(snapshotPath), unlink(`${snapshotPath}.tmp`)].map((p) => p.catch(() => undefined))
+          )
+        )
+      )
+    }
+
     const rootContext = yield* Layer.build(
-      Root.Root.layer({ name: "master", host: bindHost, port: master.rootport, accept: names })
+      Root.Root.layer({
+        name: "master",
+        host: Config.bindAddress(master.bind, "root", options.bind),
+        port: master.rootport,
+        accept: names
+      })
     ).pipe(
       Effect.mapError(
         (e) => new MasterError({ reason: "Listen", detail: `rootport ${master.rootport}: ${e.message}` })
@@ -174,7 +279,8 @@ export const make = (
     )
     const root = Context.get(rootContext, Root.Root)
     const supervisor = yield* Supervisor.make
-    const stopped = yield* Deferred.make<void>()
+    const stopped = yield* Deferred.make<void, MasterError>()
+    const failure = yield* Ref.make(Option.none<MasterError>())
     const stopping = yield* Deferred.make<void>()
 
     /** Fails when the node's master link, once up, stays down past the grace. */
@@ -209,17 +315,21 @@ export const make = (
             runNode({
               name,
               command: entry[0]!,
-              args: [...entry.slice(1), name, loaded.file],
+              args: [...entry.slice(1), name, snapshotPath],
               cwd: loaded.dir,
-              env: { HOTARU_SUPERVISED: "1" },
+              env: {
+                HOTARU_SUPERVISED: "1",
+                ...(options.bind === undefined ? {} : { HOTARU_BIND: options.bind })
+              },
               grace
             }).pipe(Effect.mapError((e) => e.message)),
             watchLink(name)
           )
         : Effect.gen(function* () {
+            const current = yield* Ref.get(snapshot)
             const context = yield* Layer.build(
-              Node.layer(loaded, name, {
-                bindHost,
+              Node.layer(current, name, {
+                ...(options.bind === undefined ? {} : { bind: options.bind }),
                 master: { host: "127.0.0.1", port: master.rootport }
               })
             ).pipe(
@@ -237,6 +347,14 @@ export const make = (
             return yield* Effect.raceFirst(asked, watchLink(name))
           })
 
+    const onFailed = policy?.onFailed ?? "retry"
+    const retryFailed =
+      onFailed === "retry"
+        ? Supervisor.slowRetry(
+            Duration.seconds(policy?.retrySeconds ?? 30),
+            Duration.seconds(policy?.retryMaxSeconds ?? 300)
+          )
+        : undefined
     for (const name of names) {
       yield* supervisor
         .start({
@@ -246,7 +364,8 @@ export const make = (
           intensity: {
             maxRestarts: policy?.maxRestarts ?? 5,
             within: Duration.seconds(policy?.withinSeconds ?? 60)
-          }
+          },
+          ...(retryFailed === undefined ? {} : { retryFailed })
         })
         .pipe(Effect.orDie)
     }
@@ -296,7 +415,36 @@ export const make = (
       }
     })
 
+    // a reload re-reads and validates the file before anything uses it
+    const revalidate = Effect.gen(function* () {
+      if (!path.isAbsolute(loaded.file)) return // an in-memory config: nothing to re-read
+      const fresh = yield* Config.load(loaded.file).pipe(
+        Effect.provideService(FileSystem.FileSystem, fs),
+        Effect.provideService(Path.Path, path),
+        Effect.mapError(
+          (e) => new ReloadRefused({ reason: "InvalidConfig", file: loaded.file, issues: e.issues })
+        )
+      )
+      const changes = topologyChanges(config, fresh.config)
+      if (changes.length > 0) {
+        return yield* new ReloadRefused({
+          reason: "TopologyChanged",
+          file: loaded.file,
+          issues: [...changes, "ports, parents and bind addresses change only with a restart of the master"]
+        })
+      }
+      if (mode === "process") {
+        yield* PrivateFile.writePrivate(snapshotPath, JSON.stringify(fresh.config, null, 2)).pipe(
+          Effect.mapError(
+            (e) => new ReloadRefused({ reason: "InvalidConfig", file: loaded.file, issues: [e.message] })
+          )
+        )
+      }
+      yield* Ref.set(snapshot, fresh)
+    })
+
     const reload = Effect.gen(function* () {
+      yield* revalidate
       const linked = yield* root.children
       return yield* Effect.forEach(
         linked.filter((n) => names.includes(n)),
@@ -313,31 +461,82 @@ export const make = (
     })
 
     const stop = Effect.gen(function* () {
-      if (!(yield* Deferred.succeed(stopping, undefined))) return yield* Deferred.await(stopped)
+      if (!(yield* Deferred.succeed(stopping, undefined)))
+        return yield* Effect.ignore(Deferred.await(stopped))
       const order = stopOrder(config)
       yield* Effect.log(`stopping ${order.join(", ")}`)
       yield* supervisor.stopAll(order, Duration.sum(grace, Duration.seconds(1)))
       yield* Effect.log("every node stopped")
-      yield* Deferred.succeed(stopped, undefined)
+      const failed = yield* Ref.get(failure)
+      yield* Option.isSome(failed)
+        ? Deferred.fail(stopped, failed.value)
+        : Deferred.succeed(stopped, undefined)
     }).pipe(Effect.uninterruptible)
 
     yield* Effect.addFinalizer(() => stop)
 
+    // supervisor.onFailed "exit": the first failed node stops the tree and fails `awaitStop`
+    if (onFailed === "exit") {
+      yield* supervisor.changes.pipe(
+        Stream.filter((c) => c.state === "failed"),
+        Stream.take(1),
+        Stream.runForEach((c) =>
+          Effect.gen(function* () {
+            const detail = `node ${c.name} failed (${c.lastExit ?? "?"}); supervisor.onFailed is "exit": stopping everything`
+            yield* Effect.logError(detail)
+            yield* Ref.set(failure, Option.some(new MasterError({ reason: "NodeFailed", detail })))
+            yield* stop
+          })
+        ),
+        Effect.forkScoped
+      )
+    }
+
+    const restart = (name: string) =>
+      Effect.zipLeft(
+        supervisor.reset(name, Duration.sum(grace, Duration.seconds(1))),
+        Effect.log(`restarted ${name} by request`)
+      )
+
     // admin web
     let webAddress = Option.none<{ readonly host: string; readonly port: number }>()
     if (master.webport !== undefined) {
-      const guarded = Layer.mergeAll(
-        Web.post("/stop", () => Effect.as(Effect.forkDaemon(stop), { stopping: true })),
-        Web.get("/stop", () => Effect.as(Effect.forkDaemon(stop), { stopping: true })),
-        Web.post("/reload", () => Effect.map(reload, (nodes) => ({ nodes }))),
-        Web.get("/reloadmodule", () => Effect.map(reload, (nodes) => ({ nodes })))
-      ).pipe(Web.requireToken(token))
+      const reloaded = () =>
+        reload.pipe(
+          Effect.map((nodes) => ({ nodes })),
+          Effect.mapError(
+            (e) =>
+              new Web.WebError({
+                reason: "Conflict",
+                message: e.message,
+                issues: e.issues.map((message) => ({ path: [], message }))
+              })
+          )
+        )
       const routes = Layer.mergeAll(
         Web.get("/status", () => status),
-        guarded
-      )
+        Web.post("/stop", () => Effect.as(Effect.forkDaemon(stop), { stopping: true })),
+        Web.get("/stop", () => Effect.as(Effect.forkDaemon(stop), { stopping: true })),
+        Web.post("/reload", reloaded),
+        Web.get("/reloadmodule", reloaded),
+        Web.post("/restart/:node", ({ params }) =>
+          restart(params.node ?? "").pipe(
+            Effect.as({ restarted: params.node }),
+            Effect.mapError((e) => new Web.WebError({ reason: "NotFound", message: e.message }))
+          )
+        )
+      ).pipe(Web.requireToken(token))
       const webContext = yield* Layer.build(
-        routes.pipe(Layer.provideMerge(Web.layer({ host: bindHost, port: master.webport })))
+        routes.pipe(
+          Layer.provideMerge(
+            Web.layer({
+              host: Config.bindAddress(master.bind, "web", options.bind),
+              port: master.webport,
+              maxBodySize: 64 * 1024,
+              ...Web.limitsOf(master.http)
+            })
+          )
+        )
       ).pipe(
         Effect.mapError(
           (e) => new MasterError({ reason: "Listen", detail: `webport ${master.webport}: ${e.message}` })
@@ -345,13 +544,6 @@ export const make = (
       )
       const address = Context.get(webContext, Web.WebAddress)
       webAddress = Option.some({ host: address.host, port: address.port })
-    }
-
-    // the token where the CLI of the same project finds it (readable by this user only)
-    if (options.token === undefined && config.adminToken === undefined) {
-      const file = tokenFile(loaded, path)
-      yield* fs.writeFileString(file, `${token}\n`, { mode: 0o600 }).pipe(Effect.ignore)
-      yield* Effect.addFinalizer(() => fs.remove(file).pipe(Effect.ignore))
     }
 
     yield* Effect.log(
@@ -363,6 +555,7 @@ export const make = (
     return {
       status,
       reload,
+      restart,
       stop,
       awaitStop: Deferred.await(stopped),
       token,

@@ -116,6 +116,11 @@ export class NodeError extends Data.TaggedError("NodeError")<{
 export interface Options {
   /** Interface the node's listeners bind to (default `0.0.0.0`). */
   readonly bindHost?: string
+  /**
+   * The CLI's `--bind`: address of the internal listeners (rootport, webport), over the config's
+   * `bind` (see `Config.bindAddress`). The webport binds `bind ?? bindHost ?? config bind ?? 127.0.0.1`.
+   */
+  readonly bind?: string
   /** Host children dial when a `remoteport` has no `roothost` (default `127.0.0.1`). */
   readonly parentHost?: string
   /** Use this app instead of importing the config's `app` module. */
@@ -421,8 +426,9 @@ export const layer = (
         server.webport === undefined
           ? Layer.empty
           : Web.layer({
-              host: bindHost,
-              port: options.webPort ? options.webPort(server.webport) : server.webport
+              host: Config.bindAddress(server.bind, "web", options.bind ?? options.bindHost),
+              port: options.webPort ? options.webPort(server.webport) : server.webport,
+              ...Web.limitsOf(server.http)
             })
       if (server.webport !== undefined) capabilities.push("webport")
       const failStart = (what: string) => (e: { readonly message: string }) =>

@@ -32,13 +32,17 @@ import {
   Layer,
   Option,
   Random,
+  Schedule,
   type Scope,
   Stream,
   SubscriptionRef
 } from "effect"
 
-/** The lifecycle state of a supervised child. */
-export type ChildState = "starting" | "running" | "backoff" | "failed" | "stopped"
+/**
+ * The lifecycle state of a supervised child. `failed`: it restarted too often and is left down;
+ * `failed-retrying`: the same, but it is tried again later (see `ChildSpec.retryFailed`).
+ */
+export type ChildState = "starting" | "running" | "backoff" | "failed" | "failed-retrying" | "stopped"
 
 /** A snapshot of one child, as given by `status` and `changes`. */
 export interface ChildStatus {
@@ -80,7 +84,31 @@ export interface ChildSpec<E = unknown, R = never> {
    * `running` as soon as it starts. Default `false`.
    */
   readonly awaitReady?: boolean
+  /**
+   * When a child restarted more than the intensity allows: without this it stays `failed`; with
+   * it the child is `failed-retrying` and is started again (its intensity window cleared) after
+   * each delay of this schedule (driven by the Effect `Clock`), until the schedule ends (then
+   * `failed`). See {@link slowRetry}.
+   */
+  readonly retryFailed?: Schedule.Schedule<unknown, unknown>
 }
+
+/**
+ * The slow retry of a failed child: `base`, doubling per retry, capped at `max`, each delay
+ * scaled by a random 0.5..1 (so never above `max`, and a fleet of nodes does not retry in step).
+ *
+ * ```ts
+ * yield* sup.start({ name: "game1", run, retryFailed: Supervisor.slowRetry("30 seconds", "5 minutes") })
+ * ```
+ */
+export const slowRetry = (
+  base: Duration.DurationInput,
+  max: Duration.DurationInput
+): Schedule.Schedule<unknown, unknown> =>
+  Schedule.exponential(base).pipe(
+    Schedule.either(Schedule.spaced(max)),
+    Schedule.jitteredWith({ min: 0.5, max: 1 })
+  )
 
 /** Given to each incarnation: lets it report its OS pid and its readiness. */
 export class Incarnation extends Context.Tag("hotaru/Supervisor/Incarnation")<
@@ -133,6 +161,11 @@ export interface Supervisor {
   readonly stop: (name: string, grace?: Duration.DurationInput) => Effect.Effect<void, SupervisorError>
   /** Stops the child (if running) and starts a fresh incarnation at once, whatever its state. */
   readonly restart: (name: string, grace?: Duration.DurationInput) => Effect.Effect<void, SupervisorError>
+  /**
+   * As `restart`, and the child starts over: its restart count back to 0, its intensity window
+   * and its retry schedule cleared (an operator's "try this node again now").
+   */
+  readonly reset: (name: string, grace?: Duration.DurationInput) => Effect.Effect<void, SupervisorError>
   /**
    * Stops the named children one after another in `order` (unknown names are skipped), then any
    * other child still active in reverse start order; at most `grace` for each.
@@ -236,6 +269,7 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
       const maxRestarts = spec.intensity?.maxRestarts ?? 5
       const within = Duration.toMillis(spec.intensity?.within ?? "60 seconds")
       const restartTimes: Array<number> = []
+      const retry = spec.retryFailed === undefined ? undefined : yield* Schedule.driver(spec.retryFailed)
       const incarnation = Incarnation.of({
         name,
         reportPid: (pid) => update(name, generation, (c) => ({ ...c, pid: Option.some(pid) })),
@@ -259,16 +293,32 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
         const now = yield* Clock.currentTimeMillis
         while (restartTimes.length > 0 && restartTimes[0]! <= now - within) restartTimes.shift()
         if (restartTimes.length >= maxRestarts) {
+          const failed = (state: ChildState) =>
+            update(name, generation, (c) => ({
+              ...c,
+              state,
+              lastExit: Option.some(lastExit),
+              pid: Option.none()
+            }))
+          if (retry === undefined) {
+            yield* Effect.logError(
+              `child ${name} ${lastExit}; more than ${maxRestarts} restarts within ${within} ms: giving up`
+            )
+            return yield* failed("failed")
+          }
           yield* Effect.logError(
-            `child ${name} ${lastExit}; more than ${maxRestarts} restarts within ${within} ms: giving up`
+            `child ${name} ${lastExit}; more than ${maxRestarts} restarts within ${within} ms: failed, retrying later`
           )
-          yield* update(name, generation, (c) => ({
-            ...c,
-            state: "failed",
-            lastExit: Option.some(lastExit),
-            pid: Option.none()
-          }))
-          return
+          yield* failed("failed-retrying")
+          const again = yield* Effect.option(retry.next(undefined))
+          if (Option.isNone(again)) {
+            yield* Effect.logError(`child ${name}: no retry left, giving up`)
+            return yield* failed("failed")
+          }
+          restartTimes.length = 0
+          yield* Effect.logWarning(`child ${name}: retrying after failure`)
+          yield* update(name, generation, (c) => ({ ...c, restarts: c.restarts + 1 }))
+          continue
         }
         let delay = Math.min(max, base * 2 ** restartTimes.length)
         if (spec.backoff?.jitter === true) delay = Math.round(delay * (yield* Random.nextRange(0.5, 1.5)))
@@ -364,6 +414,12 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
       yield* launch(name, (child?.restarts ?? 0) + 1)
     }).pipe(lock.withPermits(1))
 
+  const reset = (name: string, grace: Duration.DurationInput = "10 seconds") =>
+    Effect.gen(function* () {
+      yield* stopOne(name, grace)
+      yield* launch(name, 0)
+    }).pipe(lock.withPermits(1))
+
   const stopAll = (order: ReadonlyArray<string>, grace: Duration.DurationInput) =>
     Effect.gen(function* () {
       for (const name of order) yield* Effect.ignore(stopOne(name, grace))
@@ -391,5 +447,5 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
     })
   )
 
-  return { start, stop, restart, stopAll, status, changes } satisfies Supervisor
+  return { start, stop, restart, reset, stopAll, status, changes } satisfies Supervisor
 })

@@ -33,8 +33,9 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Data, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import { Context, Data, Duration, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import type * as Config from "./Config.js"
 
 /** The HTTP status a {@link WebError} reason stands for. */
 const statusOf = {
@@ -147,21 +148,76 @@ const decode = (
 
 const tooLarge = new WebError({ reason: "PayloadTooLarge", message: "request body too large" })
 
-const readBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<unknown, WebError> =>
-  Effect.flatMap(HttpIncomingMessage.MaxBodySize, (max) => {
-    // Refuse by the announced length before reading: a body cut off mid-read kills the connection.
-    const length = Number(request.headers["content-length"])
-    return Option.isSome(max) && Number.isFinite(length) && length > Number(max.value)
-      ? Effect.fail(tooLarge)
-      : readJson(request)
+/** Whether the request announces a body longer than `max` bytes. */
+const declaredTooLarge = (request: HttpServerRequest.HttpServerRequest, max: number): boolean => {
+  const length = Number(request.headers["content-length"])
+  return Number.isFinite(length) && length > max
+}
+
+/**
+ * Reads the body of a Node request, at most `max` bytes. Past `max` the bytes are counted and
+ * dropped (nothing more is kept) until the body ends, so the client can read a clean 413; a body
+ * that goes on for another `max` (at least 64 KiB) gets its 413 at once and the connection is
+ * closed after it. A body that never ends is cut by the server's `requestTimeout`.
+ */
+const readLimited = (
+  request: HttpServerRequest.HttpServerRequest,
+  max: number
+): Effect.Effect<Buffer, WebError> =>
+  Effect.async<Buffer, WebError>((resume) => {
+    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+    const chunks: Array<Buffer> = []
+    const drainCap = max + Math.max(max, 64 * 1024)
+    let size = 0
+    let done = false
+    const finish = (result: Effect.Effect<Buffer, WebError>) => {
+      if (done) return
+      done = true
+      cleanup()
+      resume(result)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= max) chunks.push(chunk)
+      else {
+        chunks.length = 0
+        if (size > drainCap) finish(Effect.fail(tooLarge))
+      }
+    }
+    const onEnd = () =>
+      finish(size > max ? Effect.fail(tooLarge) : Effect.succeed(Buffer.concat(chunks, size)))
+    const onAbort = () =>
+      finish(Effect.fail(new WebError({ reason: "BadRequest", message: "request body not complete" })))
+    const cleanup = () => {
+      incoming.off("data", onData)
+      incoming.off("end", onEnd)
+      incoming.off("error", onAbort)
+      incoming.off("aborted", onAbort)
+      incoming.off("close", onAbort)
+    }
+    if (incoming.readableEnded) {
+      finish(Effect.succeed(Buffer.alloc(0)))
+      return
+    }
+    incoming.on("data", onData)
+    incoming.on("end", onEnd)
+    incoming.on("error", onAbort)
+    incoming.on("aborted", onAbort)
+    incoming.on("close", onAbort)
+    return Effect.sync(cleanup)
   })
 
-const readJson = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<unknown, WebError> =>
-  Effect.mapError(request.json, (e) => {
-    const cause = e.cause instanceof Error ? e.cause.message : ""
-    return cause.includes("maxBytes")
-      ? tooLarge
-      : new WebError({ reason: "BadRequest", message: `invalid body: not JSON (${cause || e.message})` })
+const readBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<unknown, WebError> =>
+  Effect.flatMap(HttpIncomingMessage.MaxBodySize, (maxOption) => {
+    const max = Option.match(maxOption, { onNone: () => 1024 * 1024, onSome: Number })
+    // Refuse by the announced length before reading a byte.
+    if (declaredTooLarge(request, max)) return Effect.fail(tooLarge)
+    return Effect.flatMap(readLimited(request, max), (bytes) =>
+      Effect.try({
+        try: () => JSON.parse(bytes.toString("utf8")) as unknown,
+        catch: () => new WebError({ reason: "BadRequest", message: "invalid body: not JSON" })
+      })
+    )
   })
 
 const errorResponse = (error: WebError) =>
@@ -173,7 +229,9 @@ const errorResponse = (error: WebError) =>
     },
     {
       status: error.status,
-      ...(error.reason === "Unauthorized" ? { headers: { "www-authenticate": "Bearer" } } : {})
+      ...(error.reason === "Unauthorized" ? { headers: { "www-authenticate": "Bearer" } } : {}),
+      // the rest of a too-large body is not read: the connection ends after the answer
+      ...(error.reason === "PayloadTooLarge" ? { headers: { connection: "close" } } : {})
     }
   )
 
@@ -322,6 +380,45 @@ export interface WebOptions {
   readonly port: number
   /** Largest request body accepted, in bytes (default 1 MiB); larger gets a 413. */
   readonly maxBodySize?: number
+  /** Open connections at once; connections past it are closed as they arrive (default 256). */
+  readonly maxConnections?: number
+  /** Time a client has to send the request headers; then a 408 and the connection closes (default 10 s). */
+  readonly headersTimeout?: Duration.DurationInput
+  /** Time a client has to send the whole request, body included (default 30 s). */
+  readonly requestTimeout?: Duration.DurationInput
+}
+
+/**
+ * The {@link WebOptions} limits a config `http` block sets (keys left out keep their defaults).
+ *
+ * ```ts
+ * Web.layer({ host, port, ...Web.limitsOf(server.http) })
+ * ```
+ */
+export const limitsOf = (
+  http: Config.HttpConfig | undefined
+): Pick<WebOptions, "maxBodySize" | "maxConnections" | "headersTimeout" | "requestTimeout"> => ({
+  ...(http?.maxBodyBytes === undefined ? {} : { maxBodySize: http.maxBodyBytes }),
+  ...(http?.maxConnections === undefined ? {} : { maxConnections: http.maxConnections }),
+  ...(http?.headersTimeout === undefined ? {} : { headersTimeout: Duration.seconds(http.headersTimeout) }),
+  ...(http?.requestTimeout === undefined ? {} : { requestTimeout: Duration.seconds(http.requestTimeout) })
+})
+
+/** A Node HTTP server with the header/request deadlines and the connection cap of `options`. */
+const makeNodeServer = (options: WebOptions) => {
+  const requestTimeout = Math.max(1, Duration.toMillis(options.requestTimeout ?? Duration.seconds(30)))
+  const headersTimeout = Math.min(
+    requestTimeout,
+    Math.max(1, Duration.toMillis(options.headersTimeout ?? Duration.seconds(10)))
+  )
+  const server = createServer({
+    headersTimeout,
+    requestTimeout,
+    // how often Node checks the two deadlines (its default is 30 s)
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4)))
+  })
+  server.maxConnections = options.maxConnections ?? 256
+  return server
 }
 
 const notFound = (request: HttpServerRequest.HttpServerRequest) =>
@@ -341,11 +438,16 @@ const notFound = (request: HttpServerRequest.HttpServerRequest) =>
  */
 export const layer = (options: WebOptions): Layer.Layer<Router | WebAddress, WebListenError> => {
   const host = options.host ?? "127.0.0.1"
-  const maxBodySize = FileSystem.Size(options.maxBodySize ?? 1024 * 1024)
+  const maxBody = options.maxBodySize ?? 1024 * 1024
+  const maxBodySize = FileSystem.Size(maxBody)
   const serve = Layer.scopedContext(
     Effect.gen(function* () {
       const router = yield* HttpLayerRouter.make
-      const app = router.asHttpEffect().pipe(
+      const routed = router.asHttpEffect()
+      // a body announced too large is refused before routing, whatever the route
+      const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        declaredTooLarge(request, maxBody) ? Effect.succeed(errorResponse(tooLarge)) : routed
+      ).pipe(
         Effect.catchAll((error) =>
           error instanceof HttpServerError.RouteNotFound
             ? Effect.succeed(notFound(error.request))
@@ -367,7 +469,7 @@ export const layer = (options: WebOptions): Layer.Layer<Router | WebAddress, Web
     })
   )
   return serve.pipe(
-    Layer.provide(NodeHttpServer.layer(() => createServer(), { host, port: options.port })),
+    Layer.provide(NodeHttpServer.layer(() => makeNodeServer(options), { host, port: options.port })),
     Layer.mapError(
       (cause) =>
         new WebListenError({
