@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Option, Ref, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Fiber, Layer, Option, Ref, Schedule, Stream, TestClock } from "effect"
 import * as Supervisor from "../src/Supervisor.js"
 
 /** Lets forked fibers run without moving the TestClock. */
@@ -264,6 +264,110 @@ describe("Supervisor", () => {
         "y:backoff:1",
         "y:running:1"
       ])
+    })
+  )
+
+  it.scoped("retryFailed: a failed child is failed-retrying, then started again on the schedule", () =>
+    Effect.gen(function* () {
+      const sup = yield* Supervisor.make
+      const runs = yield* Ref.make(0)
+      yield* sup.start({
+        name: "c",
+        run: crasher(runs),
+        backoff: { base: "100 millis", max: "100 millis" },
+        intensity: { maxRestarts: 1, within: "10 seconds" },
+        retryFailed: Schedule.spaced("30 seconds")
+      })
+      yield* settle
+      yield* adjust(100) // run 2 fails: over the intensity
+      expect(yield* Ref.get(runs)).toBe(2)
+      const failed = yield* statusOf(sup, "c")
+      expect(failed.state).toBe("failed-retrying")
+      expect(failed.lastExit).toBe("failed: boom")
+      yield* adjust(29_999)
+      expect(yield* Ref.get(runs)).toBe(2)
+      expect((yield* statusOf(sup, "c")).state).toBe("failed-retrying")
+      yield* adjust(1) // the retry: a fresh intensity window, so one more restart before failing again
+      expect(yield* Ref.get(runs)).toBe(3)
+      expect((yield* statusOf(sup, "c")).state).toBe("backoff")
+      yield* adjust(100)
+      expect(yield* Ref.get(runs)).toBe(4)
+      expect((yield* statusOf(sup, "c")).state).toBe("failed-retrying")
+      yield* adjust(30_000)
+      expect(yield* Ref.get(runs)).toBe(5)
+      // stopping a failed-retrying child ends its retries
+      yield* adjust(100)
+      yield* sup.stop("c")
+      expect((yield* statusOf(sup, "c")).state).toBe("stopped")
+      yield* adjust(120_000)
+      expect(yield* Ref.get(runs)).toBe(6)
+    })
+  )
+
+  it.scoped("retryFailed: a schedule that ends leaves the child failed", () =>
+    Effect.gen(function* () {
+      const sup = yield* Supervisor.make
+      const runs = yield* Ref.make(0)
+      yield* sup.start({
+        name: "c",
+        run: crasher(runs),
+        intensity: { maxRestarts: 0 },
+        retryFailed: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(1)))
+      })
+      yield* settle
+      expect((yield* statusOf(sup, "c")).state).toBe("failed-retrying")
+      yield* adjust(1000)
+      expect(yield* Ref.get(runs)).toBe(2)
+      expect((yield* statusOf(sup, "c")).state).toBe("failed")
+      yield* adjust(60_000)
+      expect(yield* Ref.get(runs)).toBe(2)
+    })
+  )
+
+  it("slowRetry: delays double from base, capped at max, jittered down to half", () => {
+    const delays = Chunk.toReadonlyArray(
+      Effect.runSync(
+        Schedule.run(Schedule.delays(Supervisor.slowRetry("30 seconds", "5 minutes")), 0, Array(10).fill(0))
+      )
+    ).map(Duration.toMillis)
+    expect(delays).toHaveLength(10)
+    delays.forEach((d, i) => {
+      const full = Math.min(30_000 * 2 ** i, 300_000)
+      expect(d).toBeGreaterThanOrEqual(full * 0.5)
+      expect(d).toBeLessThanOrEqual(full)
+    })
+    expect(Math.max(...delays)).toBeLessThanOrEqual(300_000)
+  })
+
+  it.scoped("reset: a failed child starts again now, its restart count back to 0", () =>
+    Effect.gen(function* () {
+      const sup = yield* Supervisor.make
+      const runs = yield* Ref.make(0)
+      const healthy = yield* Ref.make(false)
+      const run = Effect.gen(function* () {
+        yield* Ref.update(runs, (n) => n + 1)
+        if (yield* Ref.get(healthy)) return yield* Effect.never
+        return yield* Effect.fail("boom")
+      })
+      yield* sup.start({
+        name: "c",
+        run,
+        backoff: { base: "10 millis", max: "10 millis" },
+        intensity: { maxRestarts: 2 }
+      })
+      yield* settle
+      for (let i = 0; i < 3; i++) yield* adjust(10)
+      const failed = yield* statusOf(sup, "c")
+      expect(failed.state).toBe("failed")
+      expect(failed.restarts).toBe(2)
+      yield* Ref.set(healthy, true)
+      yield* sup.reset("c")
+      yield* settle
+      const back = yield* statusOf(sup, "c")
+      expect(back.state).toBe("running")
+      expect(back.restarts).toBe(0)
+      expect(yield* Ref.get(runs)).toBe(4)
+      expect((yield* Effect.flip(sup.reset("nope"))).reason).toBe("UnknownChild")
     })
   )
 })

@@ -1,3 +1,5 @@
+import * as Http from "node:http"
+import * as Net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, LogLevel, Ref, Schema } from "effect"
 import * as Web from "../src/Web.js"
@@ -141,6 +143,135 @@ describe("Web", () => {
     }).pipe(Effect.provide(SmallBodyLive))
   )
 
+  it.scopedLive("a chunked body larger than maxBodySize: a clean 413, and the server keeps serving", () =>
+    Effect.gen(function* () {
+      const { port } = yield* Web.WebAddress
+      const reply = yield* Effect.promise(
+        () =>
+          new Promise<{ status: number; body: string }>((resolve, reject) => {
+            const req = Http.request(
+              {
+                host: "127.0.0.1",
+                port,
+                method: "POST",
+                path: "/echo",
+                headers: { "content-type": "application/json", "transfer-encoding": "chunked" }
+              },
+              (res) => {
+                let body = ""
+                res.on("data", (c) => {
+                  body += String(c)
+                })
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+              }
+            )
+            req.on("error", reject)
+            req.write('{"text":"')
+            for (let i = 0; i < 50; i++) req.write("x".repeat(100))
+            req.end('"}')
+          })
+      )
+      expect(reply.status).toBe(413)
+      expect(JSON.parse(reply.body)).toMatchObject({ error: "PayloadTooLarge" })
+      const small = yield* postJson("/echo", { text: "x" })
+      expect(small.status).toBe(200)
+    }).pipe(Effect.provide(SmallBodyLive))
+  )
+
+  it.scopedLive("an endless chunked body: 413 and the connection closed, server alive", () =>
+    Effect.gen(function* () {
+      const { port } = yield* Web.WebAddress
+      // 1 MiB of chunks against a 100-byte limit: answered and closed long before the end
+      const outcome = yield* Effect.promise(
+        () =>
+          new Promise<string>((resolve) => {
+            const req = Http.request(
+              {
+                host: "127.0.0.1",
+                port,
+                method: "POST",
+                path: "/echo",
+                headers: { "transfer-encoding": "chunked" }
+              },
+              (res) => {
+                res.resume()
+                resolve(`status ${res.statusCode}`)
+              }
+            )
+            req.on("error", () => resolve("closed"))
+            const chunk = "y".repeat(16 * 1024)
+            let sent = 0
+            const pump = () => {
+              while (sent < 64) {
+                sent++
+                if (!req.write(chunk)) return void req.once("drain", pump)
+              }
+              req.end()
+            }
+            pump()
+          })
+      )
+      expect(["status 413", "closed"]).toContain(outcome)
+      expect((yield* postJson("/echo", { text: "x" })).status).toBe(200)
+    }).pipe(Effect.provide(SmallBodyLive))
+  )
+
+  it.scopedLive("a declared content-length over the limit: 413 before the body is sent, on any route", () =>
+    Effect.gen(function* () {
+      const { port } = yield* Web.WebAddress
+      const head = (path: string) =>
+        Effect.promise(() =>
+          rawExchange(
+            port,
+            `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n`
+          )
+        )
+      for (const path of ["/echo", "/status", "/nowhere"]) {
+        const answer = yield* head(path)
+        expect(answer).toMatch(/^HTTP\/1\.1 413 /)
+        expect(answer.toLowerCase()).toContain("connection: close")
+      }
+    }).pipe(Effect.provide(SmallBodyLive))
+  )
+
+  it.scopedLive("slow headers: the connection is closed after headersTimeout", () =>
+    Effect.gen(function* () {
+      const { port } = yield* Web.WebAddress
+      const started = Date.now()
+      const answer = yield* Effect.promise(() => rawExchange(port, "GET /status HTTP/1.1\r\nHost: x\r\n"))
+      const elapsed = Date.now() - started
+      expect(elapsed).toBeGreaterThanOrEqual(250)
+      expect(elapsed).toBeLessThan(3000)
+      expect(answer === "" || answer.startsWith("HTTP/1.1 408")).toBe(true)
+      expect((yield* call("/status")).status).toBe(200)
+    }).pipe(Effect.provide(LimitedLive))
+  )
+
+  it.scopedLive("over maxConnections: new connections are closed; served again once below", () =>
+    Effect.gen(function* () {
+      const { port } = yield* Web.WebAddress
+      const open = () =>
+        Effect.promise(
+          () =>
+            new Promise<Net.Socket>((resolve, reject) => {
+              const socket = Net.connect(port, "127.0.0.1", () => resolve(socket))
+              socket.on("error", reject)
+            })
+        )
+      const held = [yield* open(), yield* open()]
+      yield* Effect.sleep("100 millis")
+      // the third: accepted by the kernel, closed by the server without an answer
+      const answer = yield* Effect.promise(() => rawExchange(port, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n"))
+      expect(answer).toBe("")
+      for (const socket of held) socket.destroy()
+      yield* Effect.sleep("100 millis")
+      const reply = yield* Effect.promise(() =>
+        rawExchange(port, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+      )
+      expect(reply).toMatch(/^HTTP\/1\.1 200 /)
+    }).pipe(Effect.provide(LimitedLive))
+  )
+
   it.scopedLive("a port already in use: WebListenError", () =>
     Effect.gen(function* () {
       const { port } = yield* Web.WebAddress
@@ -190,3 +321,25 @@ const TestLive = Layer.mergeAll(Status, Echo, User, Incr, Failures).pipe(
 )
 
 const SmallBodyLive = Echo.pipe(Layer.provideMerge(Web.layer({ port: 0, maxBodySize: 100 })))
+
+const LimitedLive = Status.pipe(
+  Layer.provideMerge(
+    Web.layer({ port: 0, maxConnections: 2, headersTimeout: "300 millis", requestTimeout: "1 second" })
+  )
+)
+
+/** Writes `text` on a fresh connection and collects everything the server sends until it closes (5 s at most). */
+const rawExchange = (port: number, text: string) =>
+  new Promise<string>((resolve) => {
+    let received = ""
+    const socket = Net.connect(port, "127.0.0.1", () => socket.write(text))
+    const timer = setTimeout(() => socket.destroy(), 5000)
+    socket.on("data", (c) => {
+      received += String(c)
+    })
+    socket.on("error", () => undefined)
+    socket.on("close", () => {
+      clearTimeout(timer)
+      resolve(received)
+    })
+  })
