@@ -90,8 +90,21 @@ const waitFor = async <A>(what: string, f: () => Promise<A | undefined>, timeout
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`)
 }
 
-const status = async (webport: number): Promise<Master.StatusReport> => {
-  const response = await fetch(`http://127.0.0.1:${webport}/status`)
+/** The admin token: the master's token file beside the config, else the config's `adminToken`. */
+const adminToken = (dir: string): string => {
+  try {
+    return Fs.readFileSync(Path.join(dir, ".hotaru-admin-token"), "utf8").trim()
+  } catch {
+    return (JSON.parse(Fs.readFileSync(Path.join(dir, "config.json"), "utf8")) as { adminToken: string })
+      .adminToken
+  }
+}
+
+const status = async (webport: number, dir: string): Promise<Master.StatusReport> => {
+  const response = await fetch(`http://127.0.0.1:${webport}/status`, {
+    headers: { authorization: `Bearer ${adminToken(dir)}` }
+  })
+  if (!response.ok) throw new Error(`/status: HTTP ${response.status}`)
   return (await response.json()) as Master.StatusReport
 }
 
@@ -122,13 +135,13 @@ const exited = (child: ChildProcess) =>
 
 describe("master (process mode, through the CLI)", () => {
   it("restarts a SIGKILLed node, reports it, and stops the whole tree", { timeout: 90_000 }, async () => {
-    const { file, netport, webport } = await demoConfig()
+    const { dir, file, netport, webport } = await demoConfig()
     const master = startMaster(file)
     try {
       const replies = await waitFor("the demo to answer", () => call300(netport), 45_000)
       expect(replies).toEqual(["netHandle_100 completed", "game1Handle completed"])
 
-      const before = await status(webport)
+      const before = await status(webport, dir)
       const pids = before.nodes.map((n) => n.pid!)
       expect(before.nodes.map((n) => n.state)).toEqual(["running", "running", "running"])
       const game1 = before.nodes.find((n) => n.name === "game1")!
@@ -148,7 +161,7 @@ describe("master (process mode, through the CLI)", () => {
       const after = await waitFor(
         "status to show the restart",
         async () => {
-          const s = await status(webport)
+          const s = await status(webport, dir)
           const g = s.nodes.find((n) => n.name === "game1")
           return g?.restarts === 1 && g.state === "running" && g.pid !== game1.pid ? s : undefined
         },
@@ -184,11 +197,11 @@ describe("master (process mode, through the CLI)", () => {
   })
 
   it("nodes exit by themselves when the master is SIGKILLed", { timeout: 60_000 }, async () => {
-    const { file, netport, webport } = await demoConfig()
+    const { dir, file, netport, webport } = await demoConfig()
     const master = startMaster(file)
     try {
       await waitFor("the demo to answer", () => call300(netport), 45_000)
-      const pids = (await status(webport)).nodes.map((n) => n.pid!)
+      const pids = (await status(webport, dir)).nodes.map((n) => n.pid!)
       expect(pids.every(alive)).toBe(true)
       master.kill("SIGKILL")
       await waitFor("every node to exit", async () => (pids.some(alive) ? undefined : true), 15_000)
@@ -200,11 +213,11 @@ describe("master (process mode, through the CLI)", () => {
 
 describe("master (process mode): signals and frozen nodes", () => {
   it("SIGTERM to the master stops every node and exits 0", { timeout: 60_000 }, async () => {
-    const { file, netport, webport } = await demoConfig()
+    const { dir, file, netport, webport } = await demoConfig()
     const master = startMaster(file)
     try {
       await waitFor("the demo to answer", () => call300(netport), 45_000)
-      const pids = (await status(webport)).nodes.map((n) => n.pid!)
+      const pids = (await status(webport, dir)).nodes.map((n) => n.pid!)
       master.kill("SIGTERM")
       expect(await exited(master)).toBe(0)
       for (const pid of pids) expect(alive(pid), `pid ${pid}`).toBe(false)
@@ -214,16 +227,16 @@ describe("master (process mode): signals and frozen nodes", () => {
   })
 
   it("a node that stops answering heartbeats is killed and restarted", { timeout: 90_000 }, async () => {
-    const { file, netport, webport } = await demoConfig()
+    const { dir, file, netport, webport } = await demoConfig()
     const master = startMaster(file)
     try {
       await waitFor("the demo to answer", () => call300(netport), 45_000)
-      const game1 = (await status(webport)).nodes.find((n) => n.name === "game1")!
+      const game1 = (await status(webport, dir)).nodes.find((n) => n.name === "game1")!
       process.kill(game1.pid!, "SIGSTOP") // frozen: no FIN, no heartbeat
       const after = await waitFor(
         "the frozen node to be replaced",
         async () => {
-          const g = (await status(webport)).nodes.find((n) => n.name === "game1")
+          const g = (await status(webport, dir)).nodes.find((n) => n.name === "game1")
           return g?.restarts === 1 && g.state === "running" ? g : undefined
         },
         40_000
@@ -272,12 +285,12 @@ describe("master with the user's own node entry file", () => {
 
 describe("master (in-process mode)", () => {
   it("runs the same topology with the same behaviour", { timeout: 60_000 }, async () => {
-    const { file, netport, webport } = await demoConfig({ adminToken: "s3cret" })
+    const { dir, file, netport, webport } = await demoConfig({ adminToken: "s3cret" })
     const master = startMaster(file, ["--in-process"])
     try {
       const replies = await waitFor("the demo to answer", () => call300(netport), 45_000)
       expect(replies).toEqual(["netHandle_100 completed", "game1Handle completed"])
-      const report = await status(webport)
+      const report = await status(webport, dir)
       expect(report.master.mode).toBe("in-process")
       expect(report.nodes.every((n) => n.pid === master.pid && n.state === "running")).toBe(true)
       const stop = await fetch(`http://127.0.0.1:${webport}/stop`, {
@@ -286,6 +299,141 @@ describe("master (in-process mode)", () => {
       })
       expect(stop.status).toBe(200)
       expect(await exited(master)).toBe(0)
+    } finally {
+      master.kill("SIGKILL")
+    }
+  })
+})
+
+/** The local address of a listening TCP socket on `port`, from /proc/net/tcp (Linux). */
+const listeningAddress = (port: number): string | undefined => {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0")
+  for (const line of Fs.readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/)
+    const [address, portHex] = (fields[1] ?? "").split(":")
+    if (portHex === hexPort && fields[3] === "0A" && address !== undefined) {
+      const bytes = address.match(/../g)!.map((b) => Number.parseInt(b, 16))
+      return bytes.reverse().join(".")
+    }
+  }
+  return undefined
+}
+
+const reachable = (host: string, port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = Net.connect(port, host, () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.on("error", () => resolve(false))
+    socket.setTimeout(2000, () => {
+      socket.destroy()
+      resolve(false)
+    })
+  })
+
+describe("master (process mode): admin, snapshot, restart", () => {
+  it("admin web on 127.0.0.1 behind the token; restarted nodes ignore a half-edited config.json; reload refuses it; hotaru restart NAME", {
+    timeout: 120_000
+  }, async () => {
+    const { dir, file, netport, webport } = await demoConfig()
+    const original = Fs.readFileSync(file, "utf8")
+    const master = startMaster(file)
+    try {
+      await waitFor("the demo to answer", () => call300(netport), 45_000)
+
+      // the admin web listens on loopback only, and every endpoint needs the token
+      expect(listeningAddress(webport)).toBe("127.0.0.1")
+      const other = Object.values(Os.networkInterfaces())
+        .flat()
+        .find((i) => i !== undefined && i.family === "IPv4" && !i.internal)?.address
+      if (other !== undefined) expect(await reachable(other, webport)).toBe(false)
+      expect((await fetch(`http://127.0.0.1:${webport}/status`)).status).toBe(401)
+      const tokenStat = Fs.statSync(Path.join(dir, ".hotaru-admin-token"))
+      expect(tokenStat.mode & 0o777).toBe(0o600)
+      const snapshots = Fs.readdirSync(dir).filter((f) => f.startsWith(".hotaru-config-"))
+      expect(snapshots).toHaveLength(1)
+      expect(Fs.statSync(Path.join(dir, snapshots[0]!)).mode & 0o777).toBe(0o600)
+
+      const before = await status(webport, dir)
+      const pidOf = (s: Master.StatusReport, name: string) => s.nodes.find((n) => n.name === name)!.pid!
+
+      // a half-written config.json: reload is refused, nothing touched
+      Fs.writeFileSync(file, original.slice(0, Math.floor(original.length / 2)))
+      const reload = await fetch(`http://127.0.0.1:${webport}/reload`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken(dir)}` }
+      })
+      expect(reload.status).toBe(409)
+      expect(((await reload.json()) as { message: string }).message).toContain("not valid JSON")
+      const untouched = await status(webport, dir)
+      expect(untouched.nodes.map((n) => [n.pid, n.reloads])).toEqual(before.nodes.map((n) => [n.pid, 0]))
+
+      // a node restarted now runs the snapshot the master validated, not the broken file
+      process.kill(pidOf(before, "game1"), "SIGKILL")
+      const restarted = await waitFor(
+        "game1 to be restarted",
+        async () => {
+          const s = await status(webport, dir)
+          const g = s.nodes.find((n) => n.name === "game1")!
+          return g.restarts === 1 && g.state === "running" && g.pid !== pidOf(before, "game1") ? g : undefined
+        },
+        20_000
+      )
+      expect(restarted.linked).toBe(true)
+      await waitFor(
+        "command 300 to be answered again",
+        async () => ((await call300(netport))[1] === "game1Handle completed" ? true : undefined),
+        15_000
+      )
+
+      // hotaru restart NAME: a new process now, its restart count reset
+      Fs.writeFileSync(file, original)
+      const out = await run(process.execPath, [bin, "restart", "game1", file], { timeout: 60_000 })
+      expect(out.stdout).toContain("game1: restarted")
+      const reset = await waitFor(
+        "game1 to run again after hotaru restart",
+        async () => {
+          const g = (await status(webport, dir)).nodes.find((n) => n.name === "game1")!
+          return g.state === "running" && g.pid !== restarted.pid ? g : undefined
+        },
+        20_000
+      )
+      expect(reset.restarts).toBe(0)
+      await waitFor("command 300 after the restart", () => call300(netport), 15_000)
+      const unknown = await run(process.execPath, [bin, "restart", "nope", file]).catch(
+        (e: { stderr: string }) => e
+      )
+      expect(String((unknown as { stderr?: string }).stderr ?? "")).toContain("404")
+
+      master.kill("SIGTERM")
+      expect(await exited(master)).toBe(0)
+      expect(Fs.readdirSync(dir).filter((f) => f.startsWith(".hotaru-"))).toEqual([])
+    } finally {
+      master.kill("SIGKILL")
+    }
+  })
+})
+
+describe("master (process mode): supervisor.onFailed", () => {
+  it('"exit": a node that keeps failing stops the tree and the master exits non-zero', {
+    timeout: 60_000
+  }, async () => {
+    const { dir, file } = await demoConfig({
+      supervisor: { graceSeconds: 2, maxRestarts: 1, onFailed: "exit" }
+    })
+    const bad = Path.join(dir, "bad.ts")
+    Fs.writeFileSync(bad, 'throw new Error("this app cannot start")\n')
+    const config = JSON.parse(Fs.readFileSync(file, "utf8"))
+    config.servers.bad = { name: "bad", app: bad }
+    Fs.writeFileSync(file, JSON.stringify(config))
+    const master = startMaster(file)
+    try {
+      const started = Date.now()
+      const code = await exited(master)
+      expect(code).not.toBe(0)
+      expect(code).not.toBeNull()
+      expect(Date.now() - started).toBeLessThan(45_000)
     } finally {
       master.kill("SIGKILL")
     }
