@@ -10,6 +10,11 @@
  * - A handler may fail with {@link WebError} to choose the status; any other failure or defect is
  *   a 500 whose body says only "internal error" (the cause is logged).
  * - `Web.requireToken(token)` guards routes with a bearer token (401 without it).
+ * - Limits (config block `http`, see {@link limitsOf}): a connection cap (`maxConnections`,
+ *   default 256), header and request deadlines (`headersTimeout` 10 s, `requestTimeout` 30 s: a
+ *   408 and the connection closed), and a body cap (`maxBodySize`, 1 MiB): a body announced
+ *   larger is a 413 before it is read, on any route; a chunked one is counted as it arrives and
+ *   answered 413 too (with `Connection: close`).
  *
  * ```ts
  * const Routes = Layer.mergeAll(
