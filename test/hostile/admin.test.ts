@@ -8,10 +8,12 @@ import * as Os from "node:os"
 import * as NodePath from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Logger, LogLevel, Option } from "effect"
+import { Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
 import * as Config from "../../src/Config.js"
 import * as Master from "../../src/Master.js"
+import * as Node from "../../src/Node.js"
 import { Transport } from "../../src/Transport.js"
+import * as Web from "../../src/Web.js"
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -336,6 +338,65 @@ describe("master: reload validates the config file first", () => {
       const refused = yield* Effect.flip(master.reload)
       expect(refused._tag).toBe("ReloadRefused")
       expect(refused.reason).toBe("TopologyChanged")
+    })
+  )
+})
+
+describe("a node's webport", () => {
+  const Echo = Web.post("/echo", { body: Schema.Struct({ text: Schema.String }) }, ({ body }) =>
+    Effect.succeed(body)
+  )
+  /** Node `web` of a one-server config with a webport, built in this scope; its web address. */
+  const webNode = (server: Record<string, unknown>, options: Node.Options = {}) =>
+    Effect.gen(function* () {
+      const config = { servers: { web: { webport: 8080, ...server } } }
+      const loaded = Either.getOrThrow(Config.fromObject(config, { dir: Os.tmpdir() }))
+      const context = yield* Layer.build(
+        Node.layer(loaded, "web", { app: Echo, webPort: () => 0, ...options }).pipe(Layer.provide(Env))
+      )
+      return Context.get(context, Web.WebAddress)
+    })
+
+  it.scopedLive("binds 127.0.0.1 by default, the server's bind.web, or the --bind override", () =>
+    Effect.gen(function* () {
+      expect((yield* webNode({})).host).toBe("127.0.0.1")
+      expect((yield* webNode({ bind: { web: "127.0.0.2" } })).host).toBe("127.0.0.2")
+      expect((yield* webNode({ bind: "127.0.0.4" })).host).toBe("127.0.0.4")
+      expect((yield* webNode({ bind: { web: "127.0.0.2" } }, { bind: "127.0.0.3" })).host).toBe("127.0.0.3")
+    })
+  )
+
+  it.scopedLive("its http block: maxBodyBytes gives a 413, maxConnections refuses the next connection", () =>
+    Effect.gen(function* () {
+      const address = yield* webNode({ http: { maxBodyBytes: 64, maxConnections: 2 } })
+      const big = yield* send(`${address.url}/echo`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ text: "z".repeat(200) })
+      })
+      expect(big.status).toBe(413)
+      const held = yield* Effect.promise(() =>
+        Promise.all(
+          [0, 1].map(
+            () =>
+              new Promise<Net.Socket>((resolve, reject) => {
+                const socket = Net.connect(address.port, "127.0.0.1", () => resolve(socket))
+                socket.on("error", reject)
+              })
+          )
+        )
+      )
+      yield* Effect.sleep("100 millis")
+      expect(yield* rawExchange(address.port, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")).toBe("")
+      for (const socket of held) socket.destroy()
+      yield* Effect.sleep("100 millis")
+      const ok = yield* send(`${address.url}/echo`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ text: "z" })
+      })
+      expect(ok.status).toBe(200)
+      expect(JSON.parse(ok.text)).toEqual({ text: "z" })
     })
   )
 })
