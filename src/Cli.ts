@@ -14,7 +14,8 @@
  * CONFIG defaults to `config.json`. The admin token comes from `--token`, env
  * `HOTARU_ADMIN_TOKEN`, the config's `adminToken`, or the file a master writes beside the config
  * (refused if others can read it). `--bind ADDR` sets the address of the internal listeners
- * (rootports, webports, the admin web; never the public netport) over the config's `bind`.
+ * (rootports, webports, the admin web; never the public netport) over the config's `bind`; on
+ * `stop`, `reload`, `restart` and `status` it says where the master's admin web was bound.
  *
  * @since 0.1.0
  */
@@ -105,7 +106,7 @@ const node = Command.make(
 ).pipe(Command.withDescription("run one node of CONFIG alone (the master starts nodes this way)"))
 
 /** Find the master's admin URL and token for a config. */
-const adminOf = (configFile: string, token: Option.Option<string>) =>
+const adminOf = (configFile: string, token: Option.Option<string>, bind: Option.Option<string>) =>
   Effect.gen(function* () {
     const loaded = yield* Config.load(configFile)
     const path = yield* Path.Path
@@ -114,7 +115,7 @@ const adminOf = (configFile: string, token: Option.Option<string>) =>
       return yield* new AdminRequestError({ url: loaded.file, detail: "the config has no master.webport" })
     }
     // the admin web's own address, unless it listens on every interface
-    const bound = Config.bindAddress(master.bind, "web")
+    const bound = Config.bindAddress(master.bind, "web", Option.getOrUndefined(bind))
     const host = bound === "0.0.0.0" || bound === "::" ? (master.roothost ?? "127.0.0.1") : bound
     const given = Option.orElse(token, () =>
       Option.fromNullable(process.env.HOTARU_ADMIN_TOKEN ?? loaded.config.adminToken)
@@ -153,30 +154,36 @@ const request = (
     catch: (e) => new AdminRequestError({ url: `${base}${path}`, detail: (e as Error).message })
   })
 
-const stop = Command.make("stop", { config: configArg, token: tokenOption }, ({ config, token }) =>
-  Effect.gen(function* () {
-    const admin = yield* adminOf(config, token)
-    yield* request(admin.base, "POST", "/stop", admin.token)
-    yield* Console.log("stopping: the master stops every node, then exits")
-    // the master has stopped every node when its admin port is gone
-    yield* request(admin.base, "GET", "/status", admin.token).pipe(
-      Effect.repeat(Schedule.spaced("200 millis")),
-      Effect.ignore,
-      Effect.timeout("2 minutes"),
-      Effect.ignore
-    )
-    yield* Console.log("stopped")
-  })
+const stop = Command.make(
+  "stop",
+  { config: configArg, token: tokenOption, bind: bindOption },
+  ({ bind, config, token }) =>
+    Effect.gen(function* () {
+      const admin = yield* adminOf(config, token, bind)
+      yield* request(admin.base, "POST", "/stop", admin.token)
+      yield* Console.log("stopping: the master stops every node, then exits")
+      // the master has stopped every node when its admin port is gone
+      yield* request(admin.base, "GET", "/status", admin.token).pipe(
+        Effect.repeat(Schedule.spaced("200 millis")),
+        Effect.ignore,
+        Effect.timeout("2 minutes"),
+        Effect.ignore
+      )
+      yield* Console.log("stopped")
+    })
 ).pipe(Command.withDescription("stop the master of CONFIG and every node, in order"))
 
-const reload = Command.make("reload", { config: configArg, token: tokenOption }, ({ config, token }) =>
-  Effect.gen(function* () {
-    const admin = yield* adminOf(config, token)
-    const result = (yield* request(admin.base, "POST", "/reload", admin.token)) as {
-      readonly nodes: ReadonlyArray<{ readonly node: string; readonly result: string }>
-    }
-    for (const n of result.nodes) yield* Console.log(`${n.node}: ${n.result}`)
-  })
+const reload = Command.make(
+  "reload",
+  { config: configArg, token: tokenOption, bind: bindOption },
+  ({ bind, config, token }) =>
+    Effect.gen(function* () {
+      const admin = yield* adminOf(config, token, bind)
+      const result = (yield* request(admin.base, "POST", "/reload", admin.token)) as {
+        readonly nodes: ReadonlyArray<{ readonly node: string; readonly result: string }>
+      }
+      for (const n of result.nodes) yield* Console.log(`${n.node}: ${n.result}`)
+    })
 ).pipe(
   Command.withDescription(
     "validate CONFIG (refused if broken or if it changes the topology), then make every node re-import its reload/app module"
@@ -188,11 +195,12 @@ const restart = Command.make(
   {
     name: Args.text({ name: "name" }).pipe(Args.withDescription("the node's name in CONFIG")),
     config: configArg,
-    token: tokenOption
+    token: tokenOption,
+    bind: bindOption
   },
-  ({ config, name, token }) =>
+  ({ bind, config, name, token }) =>
     Effect.gen(function* () {
-      const admin = yield* adminOf(config, token)
+      const admin = yield* adminOf(config, token, bind)
       yield* request(admin.base, "POST", `/restart/${encodeURIComponent(name)}`, admin.token)
       yield* Console.log(`${name}: restarted (restart count reset)`)
     })
@@ -242,11 +250,12 @@ const status = Command.make(
   {
     config: configArg,
     json: Options.boolean("json").pipe(Options.withDescription("print the /status JSON")),
-    token: tokenOption
+    token: tokenOption,
+    bind: bindOption
   },
-  ({ config, json, token }) =>
+  ({ bind, config, json, token }) =>
     Effect.gen(function* () {
-      const admin = yield* adminOf(config, token)
+      const admin = yield* adminOf(config, token, bind)
       const report = (yield* request(admin.base, "GET", "/status", admin.token)) as Master.StatusReport
       yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report))
     })
