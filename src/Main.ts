@@ -21,6 +21,7 @@ import { Context, Duration, Effect, Layer, LogLevel, Option, Stream } from "effe
 import * as Config from "./Config.js"
 import { orphanGuard } from "./internal/orphanGuard.js"
 import * as Log from "./Log.js"
+import * as Master from "./Master.js"
 import * as Node from "./Node.js"
 import * as Remote from "./Remote.js"
 import { Transport } from "./Transport.js"
@@ -73,7 +74,7 @@ export const node = (
       const master = loaded.config.master
       const masterLink =
         supervised && master !== undefined
-          ? { host: master.roothost ?? "127.0.0.1", port: master.rootport }
+          ? { host: master.roothost ?? Master.dialAddress(master, options.bind), port: master.rootport }
           : undefined
       if (supervised) yield* orphanGuard()
       const context = yield* Layer.build(

@@ -198,6 +198,15 @@ export const topologyChanges = (
   return changes
 }
 
+/**
+ * The address nodes dial to reach the master's rootport: its bound address (config `bind`, or
+ * the `--bind` override), or 127.0.0.1 when it listens on every interface.
+ */
+export const dialAddress = (master: Config.MasterConfig, bind?: string): string => {
+  const bound = Config.bindAddress(master.bind, "root", bind)
+  return bound === "0.0.0.0" || bound === "::" ? "127.0.0.1" : bound
+}
+
 /** Where a master keeps the config snapshot its nodes start with (beside the config, so relative `app` paths resolve). */
 export const snapshotFile = (loaded: Config.Loaded, path: Path.Path): string =>
   path.join(loaded.dir, `.hotaru-config-${process.pid}.json`)
@@ -330,7 +339,7 @@ export const make = (
             const context = yield* Layer.build(
               Node.layer(current, name, {
                 ...(options.bind === undefined ? {} : { bind: options.bind }),
-                master: { host: "127.0.0.1", port: master.rootport }
+                master: { host: dialAddress(master, options.bind), port: master.rootport }
               })
             ).pipe(
               Effect.provideService(Transport, transport),
