@@ -452,6 +452,8 @@ export const make = (
       yield* Ref.set(snapshot, fresh)
     })
 
+    // one reload at a time (each may rewrite the snapshot)
+    const reloadLock = yield* Effect.makeSemaphore(1)
     const reload = Effect.gen(function* () {
       yield* revalidate
       const linked = yield* root.children
@@ -467,7 +469,7 @@ export const make = (
           ),
         { concurrency: "unbounded" }
       )
-    })
+    }).pipe(reloadLock.withPermits(1))
 
     const stop = Effect.gen(function* () {
       if (!(yield* Deferred.succeed(stopping, undefined)))
