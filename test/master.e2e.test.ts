@@ -416,6 +416,40 @@ describe("master (process mode): admin, snapshot, restart", () => {
 })
 
 describe("master (process mode): supervisor.onFailed", () => {
+  it('"retry" (default): a failed node is shown failed-retrying and tried again later; the master stays up', {
+    timeout: 60_000
+  }, async () => {
+    const { dir, file, webport } = await demoConfig()
+    const bad = Path.join(dir, "bad.ts")
+    Fs.writeFileSync(bad, 'throw new Error("this app cannot start")\n')
+    const config = JSON.parse(Fs.readFileSync(file, "utf8"))
+    config.servers = { bad: { name: "bad", app: bad } }
+    config.supervisor = { graceSeconds: 2, maxRestarts: 0, retrySeconds: 1, retryMaxSeconds: 2 }
+    Fs.writeFileSync(file, JSON.stringify(config))
+    const master = startMaster(file)
+    try {
+      const failed = await waitFor(
+        "bad to be failed-retrying",
+        async () => {
+          const node = (await status(webport, dir)).nodes[0]!
+          return node.state === "failed-retrying" ? node : undefined
+        },
+        30_000
+      )
+      expect(failed.lastExit).toMatch(/exited with code 1/)
+      await waitFor(
+        "bad to be retried",
+        async () => ((await status(webport, dir)).nodes[0]!.restarts >= 2 ? true : undefined),
+        30_000
+      )
+      expect(master.exitCode).toBeNull()
+      master.kill("SIGTERM")
+      expect(await exited(master)).toBe(0)
+    } finally {
+      master.kill("SIGKILL")
+    }
+  })
+
   it('"exit": a node that keeps failing stops the tree and the master exits non-zero', {
     timeout: 60_000
   }, async () => {
