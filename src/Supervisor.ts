@@ -7,7 +7,8 @@
  *   number of restarts inside the intensity window; so a child that stayed up for `within`
  *   restarts after `base` again).
  * - More than `maxRestarts` restarts within `within`: the child is marked `failed` and left
- *   alone (a manual `restart` brings it back).
+ *   alone (a manual `restart` or `reset` brings it back), or, with a `retryFailed` schedule,
+ *   `failed-retrying` and started again after each of the schedule's delays (`slowRetry`).
  * - `stop` interrupts the child's fiber: the incarnation's scope closes, which stops whatever it
  *   acquired (e.g. the process spawned by `spawnNode`). `stopAll` does that one child after the
  *   other in a given order, waiting at most `grace` for each.
