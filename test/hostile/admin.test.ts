@@ -2,6 +2,7 @@
  * The master's admin web against a hostile caller: real HTTP on 127.0.0.1, a real master (no
  * nodes, so no processes) built from a config in a fresh directory.
  */
+import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -196,6 +197,35 @@ describe("admin web: the token", () => {
       const dangling = yield* Effect.flip(start(loaded))
       expect(dangling.reason).toBe("Token")
       expect(Fs.existsSync(planted)).toBe(false)
+    })
+  )
+})
+
+describe("the CLI and the token file", () => {
+  it.live("hotaru status refuses a token file others can read, and a symlinked one", () =>
+    Effect.gen(function* () {
+      const { dir, file, tokenFile } = yield* setup()
+      const cli = () =>
+        Effect.promise(
+          () =>
+            new Promise<{ code: number | null; stderr: string }>((resolve) => {
+              const bin = NodePath.resolve(__dirname, "../../bin/hotaru.js")
+              execFile(process.execPath, [bin, "status", file], { timeout: 30_000 }, (error, _out, stderr) =>
+                resolve({ code: error === null ? 0 : (error.code as number | null), stderr })
+              )
+            })
+        )
+      Fs.writeFileSync(tokenFile, "leaked\n", { mode: 0o644 })
+      Fs.chmodSync(tokenFile, 0o644)
+      const open = yield* cli()
+      expect(open.code).not.toBe(0)
+      expect(open.stderr).toContain(`chmod 600 ${tokenFile}`)
+      Fs.unlinkSync(tokenFile)
+      Fs.writeFileSync(NodePath.join(dir, "other"), "x\n", { mode: 0o600 })
+      Fs.symlinkSync(NodePath.join(dir, "other"), tokenFile)
+      const linked = yield* cli()
+      expect(linked.code).not.toBe(0)
+      expect(linked.stderr).toContain("symlink")
     })
   )
 })
