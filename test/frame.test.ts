@@ -32,7 +32,9 @@ const decodeAll = (chunks: ReadonlyArray<Uint8Array>, opts = options) => {
   const frames: Array<{ command: number; body: Uint8Array }> = []
   let violation: Frame.FrameViolation | undefined
   for (const chunk of chunks) {
-    violation = decoder.push(chunk, (command, body) => frames.push({ command, body: Uint8Array.from(body) }))
+    violation = decoder.push(chunk, (command, body) => {
+      frames.push({ command, body: Uint8Array.from(body) })
+    })
     if (violation) break
   }
   return { frames, violation, decoder }
