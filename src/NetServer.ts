@@ -334,6 +334,7 @@ type Fork = (effect: Effect.Effect<unknown, unknown>) => Fiber.RuntimeFiber<unkn
 const HOLD_HOOKS = 1
 const HOLD_IN_FLIGHT = 2
 const HOLD_WRITE = 4
+const HOLD_CLOSED = 8
 
 /**
  * One connection, in plain code: no fiber, scope or timer per connection (an idle connection
@@ -357,8 +358,10 @@ class ConnectionState {
   lastActivity: number
   /** When the unfinished frame in the decoder started (0: none). */
   partialSince = 0
-  /** When the queue went above the high-water mark (0: it is not). */
+  /** When the socket's queue went above the high-water mark (0: it is not). */
   stalledSince = 0
+  /** Bytes of this tick's batch (`first` + `rest`). */
+  batchBytes = 0
   onFrame: Frame.OnFrame = () => false
   onDrain: (() => void) | undefined = undefined
   /** Per route, how this connection forks its handler fibers; made at the route's first fork. */
@@ -478,9 +481,15 @@ export const make = (
       })
     }
 
+    /** Stop reading and close the connection now (its close event does the rest). */
+    const close = (state: ConnectionState) => {
+      state.hold |= HOLD_CLOSED
+      state.socket.destroy()
+    }
+
     /** The connection could not be handled safely: close it, count and log (rate-limited). */
     const edgeDefect = (state: ConnectionState, defect: unknown) => {
-      state.socket.destroy()
+      close(state)
       report(
         "edgeDefects",
         state.info,
@@ -490,30 +499,41 @@ export const make = (
       )
     }
 
-    // -- writes: the frames a connection gets within a tick leave in one write, at the end of it
+    const slowConsumer = (state: ConnectionState, why: () => string) => {
+      close(state)
+      report("slowConsumers", state.info, "warning", () => `kicking slow consumer: ${why()}`)
+    }
+
+    // -- writes: the frames a connection gets within a tick leave in one write, at the end of it.
+    // Bytes queued for a connection (this tick's batch + what its socket holds) never pass
+    // `maxBuffered` (one buffer into an empty queue excepted): the connection is kicked instead;
+    // above `highWater` it stops being read and parsed until its socket drains.
     let flushList: Array<ConnectionState> = []
     const flushOne = (state: ConnectionState) => {
       const { first, rest } = state
       state.dirty = false
       state.first = undefined
       state.rest = undefined
+      state.batchBytes = 0
       const socket = state.socket
       if (first === undefined || socket.destroyed) return
-      const out = rest === undefined ? first : Buffer.concat([first, ...rest])
-      const queued = socket.writableLength
-      if (queued !== 0 && queued + out.length > maxBuffered) {
-        socket.destroy()
-        report(
-          "slowConsumers",
-          state.info,
-          "warning",
-          () => `kicking slow consumer: ${queued} bytes not read`
-        )
-        return
-      }
-      if (!socket.write(out)) blocked(state)
+      const ok = socket.write(rest === undefined ? first : Buffer.concat([first, ...rest]))
       const after = socket.writableLength
       if (after > peakBuffered) peakBuffered = after
+      if (!ok) {
+        hold(state, HOLD_WRITE)
+        if (state.stalledSince === 0) {
+          state.stalledSince = clock.unsafeCurrentTimeMillis()
+          state.onDrain ??= () => {
+            state.stalledSince = 0
+            release(state, HOLD_WRITE)
+          }
+          socket.once("drain", state.onDrain)
+        }
+      } else if ((state.hold & HOLD_WRITE) !== 0 && state.stalledSince === 0) {
+        // held for the size of this batch only: the socket took it
+        release(state, HOLD_WRITE)
+      }
     }
     const flushAll = () => {
       const list = flushList
@@ -528,7 +548,17 @@ export const make = (
       }
     }
     const write = (state: ConnectionState, buf: Buffer) => {
-      if (state.socket.destroyed) return
+      const socket = state.socket
+      if (socket.destroyed) return
+      const queued = state.batchBytes + socket.writableLength
+      const total = queued + buf.length
+      if (total > maxBuffered && queued !== 0) {
+        return slowConsumer(
+          state,
+          () => `${queued} bytes queued, ${buf.length} more (maxBuffered ${maxBuffered})`
+        )
+      }
+      state.batchBytes += buf.length
       if (!state.dirty) {
         state.dirty = true
         state.first = buf
@@ -539,6 +569,7 @@ export const make = (
       } else {
         state.rest.push(buf)
       }
+      if (total > highWater) hold(state, HOLD_WRITE)
     }
 
     // -- reading: paused while any hold bit is set; frames are parsed only while none is
@@ -570,21 +601,10 @@ export const make = (
         state.socket.resume()
       }
     }
-    /** The socket's queue is above the high-water mark: stop reading until it drains. */
-    const blocked = (state: ConnectionState) => {
-      if ((state.hold & HOLD_WRITE) !== 0) return
-      hold(state, HOLD_WRITE)
-      state.stalledSince = clock.unsafeCurrentTimeMillis()
-      state.onDrain ??= () => {
-        state.stalledSince = 0
-        release(state, HOLD_WRITE)
-      }
-      state.socket.once("drain", state.onDrain)
-    }
     /** After a parse: close on a violation, else track the unfinished frame's deadline. */
     const parsed = (state: ConnectionState, violation: Frame.FrameViolation | undefined, now: number) => {
       if (violation !== undefined) {
-        state.socket.destroy()
+        close(state)
         report(
           "frameViolations",
           state.info,
@@ -953,15 +973,10 @@ export const make = (
       for (const state of states.values()) {
         if (state.socket.destroyed) continue
         if (sendMillis > 0 && state.stalledSince !== 0 && now - state.stalledSince >= sendMillis) {
-          state.socket.destroy()
-          report(
-            "slowConsumers",
-            state.info,
-            "warning",
-            () => `kicking slow consumer: blocked ${now - state.stalledSince} ms`
-          )
+          const since = state.stalledSince
+          slowConsumer(state, () => `its replies were not read for ${now - since} ms (sendTimeout)`)
         } else if (frameMillis > 0 && state.partialSince !== 0 && now - state.partialSince >= frameMillis) {
-          state.socket.destroy()
+          close(state)
           report(
             "frameTimeouts",
             state.info,
@@ -969,7 +984,7 @@ export const make = (
             () => `closing connection: a frame took over ${frameMillis} ms`
           )
         } else if (idleMillis > 0 && state.inFlight === 0 && now - state.lastActivity >= idleMillis) {
-          state.socket.destroy()
+          close(state)
           ++counters.idleTimeouts
           if (debugEnabled)
             runPlain(Effect.logDebug(`closing idle connection ${state.info.id}`).pipe(annotate(state.info)))

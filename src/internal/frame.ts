@@ -236,7 +236,8 @@ export class Decoder {
         this.tailUsed += n
         chunks[chunks.length - 1] = tail.subarray(0, this.tailUsed)
       } else {
-        const fresh = Buffer.allocUnsafe(Math.max(COALESCE, n))
+        // small sizes come from Node's buffer pool; a trickle still costs O(bytes / 512) chunks
+        const fresh = Buffer.allocUnsafe(Math.min(COALESCE, Math.max(512, n * 2)))
         buf.copy(fresh, 0)
         this.tail = fresh
         this.tailUsed = n
