@@ -8,6 +8,7 @@ import { Duration, Effect, Either, Layer, Schedule, Schema, TestClock } from "ef
 import { Packr } from "msgpackr"
 import * as Client from "../../src/Client.js"
 import * as Command from "../../src/Command.js"
+import * as Config from "../../src/Config.js"
 import * as Frame from "../../src/internal/frame.js"
 import * as NetServer from "../../src/NetServer.js"
 
@@ -23,6 +24,13 @@ const Big = Command.text(5, { name: "big" })
 const Secret = Command.text(6, { name: "secret" })
 const SecretDie = Command.text(7, { name: "secretDie" })
 const Typed = Command.text(8, { name: "typed" })
+/** A command whose decoder throws, as a stack overflow deep in a codec would. */
+const Broken: Command.Command<"broken", string, string> = {
+  ...Command.text(9, { name: "broken" }),
+  decodeRequest: () => {
+    throw new RangeError("Maximum call stack size exceeded")
+  }
+}
 
 class Taken extends Schema.TaggedError<Taken>()("Taken", { detail: Schema.String }) {}
 
@@ -46,7 +54,8 @@ const App = Layer.mergeAll(
   NetServer.handle(Big, (body) => Effect.succeed("x".repeat(Number(body)))),
   NetServer.handle(Secret, () => Effect.fail(new Error("SELECT secret FROM users WHERE 1=1"))),
   NetServer.handle(SecretDie, () => Effect.die(new Error("SELECT secret FROM users: syntax error"))),
-  NetServer.handle(Typed, () => Effect.fail(new Taken({ detail: "SELECT secret" })))
+  NetServer.handle(Typed, () => Effect.fail(new Taken({ detail: "SELECT secret" }))),
+  NetServer.handle(Broken, (body) => Effect.succeed(body))
 )
 
 const serve = (options: Partial<NetServer.Options> = {}) =>
@@ -216,6 +225,58 @@ describe("client edge: hostile bodies", () => {
         expect(loud[0]?.detail).toContain("SELECT secret")
         expect(loud[1]?.detail).toContain("SELECT secret")
       })
+  )
+})
+
+describe("client edge: isolation", () => {
+  it.scopedLive("an error thrown while serving a connection closes that connection only, counted", () =>
+    Effect.gen(function* () {
+      const attackers = yield* Effect.forEach(Array.from({ length: 3 }), () => raw())
+      yield* Effect.forEach(attackers, (r) => send(r, frameOf(Broken.id, Buffer.from("x"))))
+      yield* Effect.forEach(attackers, (r) => closedWithin(r, "2 seconds"))
+      expect((yield* stats).edgeDefects).toBe(3)
+      yield* stillServes
+    }).pipe(Effect.provide(serve()))
+  )
+
+  it.scopedLive("a server's limits, debugErrors and idleTimeout come from its config entry", () =>
+    Effect.gen(function* () {
+      const loaded = Config.fromObject(
+        {
+          servers: {
+            net: {
+              netport: 10001,
+              debugErrors: true,
+              idleTimeout: 0,
+              limits: { maxDepth: 3, frameTimeout: 0.5, maxConnectionsPerIp: 2, perIpExempt: [] }
+            }
+          }
+        },
+        { dir: "." }
+      )
+      const server = Either.getOrThrow(loaded).config.servers.net!
+      const options = NetServer.configOptions(server)
+      expect(options.debugErrors).toBe(true)
+      expect(Duration.toMillis(options.idleTimeout!)).toBe(0)
+      expect(options.limits?.maxDepth).toBe(3)
+      expect(Duration.toMillis(options.limits!.frameTimeout!)).toBe(500)
+      const bad = Config.fromObject(
+        { servers: { net: { limits: { maxDepth: "deep", highWater: 10 } } } },
+        { dir: "." }
+      )
+      expect(Either.isLeft(bad) && bad.left.issues).toEqual([
+        "servers.net.limits.highWater: expected a byte count 1024..2^31-1, got 10",
+        'servers.net.limits.maxDepth: expected an integer 1-10000, got "deep"'
+      ])
+      // the options in force: depth 3, and internal text shown (debugErrors)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const client = yield* connect
+          const e = failure(yield* Effect.either(client.callRaw(Register.id, Buffer.from("[[[[]]]]"))))
+          expect(e.detail).toContain("nested deeper than 3")
+        }).pipe(Effect.provide(serve(options)))
+      )
+    })
   )
 })
 
