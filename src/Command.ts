@@ -294,7 +294,8 @@ export const ERROR_COMMAND = 0xffffffff
 /**
  * The body of an error frame: `{"command":100,"error":"UnknownCommand","message":"…"}`. `error`
  * is `UnknownCommand`, `BadRequest` (the body did not decode), `HandlerFailed` (with `tag` set
- * to the handler's typed error `_tag` when it has one), or `Defect`.
+ * to the handler's typed error `_tag` when it has one), or `Defect`. `message` carries no
+ * internal text (SQL, stacks, defects) unless the server runs with `debugErrors`.
  */
 export const ErrorBody = Schema.Struct({
   command: Schema.Number,
