@@ -4,7 +4,7 @@
  */
 import * as Net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Layer, Schedule, Schema, TestClock } from "effect"
+import { Duration, Effect, Either, Layer, Logger, Schedule, Schema, TestClock } from "effect"
 import { Packr } from "msgpackr"
 import * as Client from "../../src/Client.js"
 import * as Command from "../../src/Command.js"
@@ -277,6 +277,34 @@ describe("client edge: isolation", () => {
         }).pipe(Effect.provide(serve(options)))
       )
     })
+  )
+})
+
+describe("client edge: logs", () => {
+  it.scopedLive(
+    "a flood of bad requests is answered every time but logged 5 times per window, counted",
+    () => {
+      const lines: Array<string> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ message }) => {
+          lines.push(String(Array.isArray(message) ? message[0] : message))
+        })
+      )
+      return Effect.gen(function* () {
+        const client = yield* connect
+        for (let i = 0; i < 50; i++) {
+          expect(failure(yield* Effect.either(client.callRaw(Register.id, Buffer.from("{bad")))).error).toBe(
+            "BadRequest"
+          )
+        }
+        expect((yield* stats).badRequests).toBe(50)
+        const logged = lines.filter((l) => l.includes("badRequests"))
+        expect(logged).toHaveLength(5)
+        expect(logged[4]).toContain("[badRequests #5]")
+        yield* stillServes
+      }).pipe(Effect.provide(serve().pipe(Layer.provide(capture))))
+    }
   )
 })
 
