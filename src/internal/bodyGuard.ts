@@ -1,7 +1,7 @@
 /**
  * Checks a client body passes before any recursive decoder sees it: a linear scan of JSON for
  * its nesting depth, and an iterative walk of msgpack headers (depth, lengths that fit in the
- * body, and only the timestamp extension). Plain loops with an explicit stack, so a hostile body
+ * body, and only the timestamp and `undefined` extensions). Plain loops with an explicit stack, so a hostile body
  * cannot blow the call stack here either.
  */
 
@@ -38,8 +38,9 @@ export interface MsgpackProblem {
   readonly detail: string
 }
 
-/** msgpack's timestamp extension, the only one accepted from clients. */
+/** The extensions accepted from clients: msgpack's timestamp, and msgpackr's `undefined`. */
 const TIMESTAMP = 0xff
+const UNDEFINED = 0x00
 
 const uint = (b: Uint8Array, pos: number, size: number): number => {
   let v = 0
@@ -50,8 +51,9 @@ const uint = (b: Uint8Array, pos: number, size: number): number => {
 /**
  * Walk one msgpack value without building it. Refused: nesting deeper than `maxDepth`, a length
  * or element count the rest of the body cannot hold, the unused byte 0xc1, and every extension
- * but timestamps (so records, structures, shared references, bundles, errors and regexps of
- * msgpackr never reach its decoder). Returns undefined when the body may be decoded.
+ * but timestamps and msgpackr's `undefined` (so msgpackr's records, structures, shared
+ * references, bundles, errors and regexps never reach its decoder). Returns undefined when the
+ * body may be decoded.
  */
 export const msgpackProblem = (b: Uint8Array, maxDepth: number): MsgpackProblem | undefined => {
   const n = b.length
@@ -156,7 +158,7 @@ export const msgpackProblem = (b: Uint8Array, maxDepth: number): MsgpackProblem 
           return { kind: "Syntax", detail: `byte 0x${t.toString(16)} at ${pos - 1} is not msgpack` }
       }
     }
-    if (ext !== -1 && ext !== TIMESTAMP) {
+    if (ext !== -1 && ext !== TIMESTAMP && ext !== UNDEFINED) {
       return { kind: "Syntax", detail: `msgpack extension type ${ext} is not accepted` }
     }
     if (skip > n - pos) return truncated()

@@ -75,9 +75,12 @@ describe("body guards", () => {
     )
   })
 
-  it("msgpack extensions other than timestamps are refused", () => {
+  it("msgpack extensions other than timestamps and undefined are refused", () => {
     const date = new Packr({ useRecords: false }).pack(new Date(0))
     expect(Either.isRight(Pack.decodeRequest(date))).toBe(true)
+    // msgpackr writes undefined as extension 0
+    const undef = Pack.decodeRequest(new Packr({ useRecords: false }).pack([1, undefined]))
+    expect(Either.isRight(undef) && undef.right).toEqual([1, undefined])
     for (const value of [new Set([1]), /a+/, new Error("x"), new Uint16Array(2)]) {
       const bytes = new Packr({ useRecords: false, moreTypes: true }).pack(value)
       const result = Pack.decodeRequest(bytes)
