@@ -18,7 +18,10 @@
  *   handler failure/defect answers one error frame (command id `Command.ERROR_COMMAND` =
  *   0xFFFFFFFF, JSON body `Command.ErrorBody`) in that request's place; nothing else is affected.
  *   Its `message` carries no internal text (SQL, stacks, defects) unless `debugErrors` is on; a
- *   typed handler error keeps its `tag`;
+ *   typed handler error keeps its `tag`, and one the command declares (its `error` Schema) is
+ *   sent whole, encoded, in `value` (the client's `call` fails with it decoded);
+ * - a handler may fail only with its command's declared error or `Undeclared` (checked by the
+ *   compiler); `CommandGroup.toLayer` registers a group's handlers, demanding every one;
  * - a bad header, a length < 4 or a body above `frame.maxLength` closes that connection at once
  *   (logged), never buffering the body;
  * - nothing a client sends can throw out of a socket callback: an unexpected error while handling
