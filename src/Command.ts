@@ -252,8 +252,11 @@ const make = <Name extends string, Req, Res, Err>(
       try {
         const encoded = encodeErr(failure)
         if (Either.isLeft(encoded)) return Option.none()
-        // the value travels as JSON: what JSON cannot carry (bigint, cycles) is not sent
-        return Option.some(JSON.parse(JSON.stringify(encoded.right)) as unknown)
+        // the value travels as JSON: what JSON cannot carry (bigint, cycles) is not sent, nor a
+        // value nested deeper than a client accepts in the error frame (the value is one level in)
+        const text = JSON.stringify(encoded.right)
+        if (BodyGuard.jsonTooDeep(Buffer.from(text, "utf8"), DEFAULT_MAX_DEPTH - 1)) return Option.none()
+        return Option.some(JSON.parse(text) as unknown)
       } catch {
         return Option.none()
       }

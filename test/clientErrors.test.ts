@@ -6,7 +6,7 @@
  */
 import * as Net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Schema, Stream } from "effect"
+import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
 import * as Client from "../src/Client.js"
 import * as Command from "../src/Command.js"
 import * as CommandGroup from "../src/CommandGroup.js"
@@ -155,6 +155,23 @@ describe("typed client edge", () => {
         expect(body).not.toContain("rooms")
       }).pipe(Effect.provide(Server))
   )
+
+  it("encodeError sends only declared errors that JSON can carry and a client accepts", () => {
+    expect(Join.encodeError(new RoomFull({ room: "r", seats: 1 }))).toEqual(
+      Option.some({ _tag: "RoomFull", room: "r", seats: 1 })
+    )
+    expect(Join.encodeError(new NodeUnavailable({ node: "n", reason: "LinkLost" }))).toEqual(Option.none())
+    expect(Join.encodeError("RoomFull")).toEqual(Option.none())
+    expect(Leave.encodeError(new RoomFull({ room: "r", seats: 1 }))).toEqual(Option.none())
+    const Deep = Command.text(20, { error: Schema.Unknown })
+    let deep: unknown = 1
+    for (let i = 0; i < 100; i++) deep = [deep]
+    expect(Deep.encodeError(deep)).toEqual(Option.none())
+    expect(Deep.encodeError(10n)).toEqual(Option.none())
+    expect(Deep.encodeError([[1]])).toEqual(Option.some([[1]]))
+    expect(Either.isLeft(Join.decodeError({ _tag: "Banned" }))).toBe(true)
+    expect(Either.isLeft(Leave.decodeError({ _tag: "RoomFull", room: "r", seats: 1 }))).toBe(true)
+  })
 
   it("a group refuses two commands with one id or one name, and a missing handler at run time", () => {
     expect(() => CommandGroup.make(Join, Command.text(1, { name: "other" }))).toThrow(RangeError)
