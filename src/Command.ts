@@ -65,8 +65,12 @@ export interface Command<Name extends string, Req, Res, Err = never> {
   readonly codec: BodyCodec
   readonly request: Schema.Schema<Req, unknown>
   readonly response: Schema.Schema<Res, unknown>
-  /** The typed failures of the handler, sent in the error frame's `value`; none by default. */
-  readonly error: Schema.Schema<Err, unknown> | undefined
+  /**
+   * The typed failures of the handler (`Err`), sent in the error frame's `value`; none by
+   * default. Typed loosely so a command is covariant in `Err` (commands that declare different
+   * errors fit in one list); `decodeError` carries the type.
+   */
+  readonly error: Schema.Schema.AnyNoContext | undefined
   /** Bytes → request (server side). Never throws. */
   readonly decodeRequest: (body: Uint8Array, options?: DecodeOptions) => Either.Either<Req, BodyError>
   /** Request → bytes (client side). */

@@ -61,6 +61,8 @@ import {
   Schedule,
   Scope
 } from "effect"
+import { identity } from "effect/Function"
+import type * as Types from "effect/Types"
 import * as Command from "./Command.js"
 import type * as Config from "./Config.js"
 import * as Frame from "./internal/frame.js"
@@ -144,7 +146,10 @@ export type Handler<C, R = never> = (
  * its clients receive (`Layer<Handled<"join", RoomFull>, never, …>`).
  */
 export interface Handled<Name extends string, Err> {
-  readonly command: Command.Command<Name, unknown, unknown, Err>
+  readonly name: Name
+  readonly command: Command.Any
+  /** Type-level only: the error type of the command (kept exact). */
+  readonly error: Types.Invariant<Err>
 }
 
 /** The context key of `Handled<Name, Err>`. */
@@ -180,7 +185,9 @@ export const handle = <Name extends string, Req, Res, Err, R>(
         context: context as Context.Context<never>
       })
       return Context.make(Handled<Name, Err>(command.name), {
-        command: command as unknown as Command.Command<Name, unknown, unknown, Err>
+        name: command.name,
+        command: command as unknown as Command.Any,
+        error: identity
       })
     })
   )
