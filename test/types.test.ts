@@ -80,6 +80,12 @@ export const clientEdgeChecks = (client: Client.Client) => {
   const untyped: Effect.Effect<number, Client.ClientError | Client.CommandFailed> = client.call(Join, {
     room: "r"
   })
+  // commands declaring different errors fit one list; a call's failure is the union
+  const Shout = Command.text(4, { name: "shout", error: RoomFull })
+  const shouts: Array<Effect.Effect<string, RoomFull | Client.ClientError | Client.CommandFailed>> = [
+    Leave,
+    Shout
+  ].map((command) => client.call(command, "x"))
   // a declared error can be caught by tag …
   const caught: Effect.Effect<number, NotFound | Client.ClientError | Client.CommandFailed> = Effect.catchTag(
     client.call(Join, { room: "r1" }),
@@ -143,7 +149,7 @@ export const clientEdgeChecks = (client: Client.Client) => {
     leave: () => Effect.void,
     command_3: Effect.succeed
   })
-  return [joined, left, untyped, caught, joinLayer, erased, lobby, needs]
+  return [joined, left, untyped, shouts, caught, joinLayer, erased, lobby, needs]
 }
 
 describe("types", () => {
