@@ -5,13 +5,10 @@ import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
 import { Command, NodeError } from "hotaru"
 
-/**
- * Client commands of the `net` node (firefly's netHandle_100/200/300). 200 and 300 are forwarded
- * to `gate`: they declare `NodeUnavailable`, so a client receives a node outage typed.
- */
+/** Client commands of the `net` node (firefly's netHandle_100/200/300). */
 export const NetHandle100 = Command.text(100, { name: "netHandle_100" })
-export const NetHandle200 = Command.text(200, { name: "netHandle_200", error: NodeError.NodeUnavailable })
-export const NetHandle300 = Command.text(300, { name: "netHandle_300", error: NodeError.NodeUnavailable })
+export const NetHandle200 = Command.text(200, { name: "netHandle_200" })
+export const NetHandle300 = Command.text(300, { name: "netHandle_300" })
 
 /** What `gate` offers its children (firefly's `@rootserviceHandle`). */
 export class GateService extends RpcGroup.make(
