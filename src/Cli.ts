@@ -60,7 +60,9 @@ const start = Command.make(
   },
   ({ config, entry, inProcess }) =>
     Effect.gen(function* () {
-      const loaded = yield* Config.load(config)
+      const loaded = yield* Config.load(config).pipe(
+        Effect.flatMap((loaded) => Config.withSecret(loaded, process.env.HOTARU_SECRET))
+      )
       const path = yield* Path.Path
       const master = yield* Master.make({
         config: loaded,
@@ -69,9 +71,9 @@ const start = Command.make(
           ? { entry: [process.execPath, "--import", import.meta.resolve("tsx"), path.resolve(entry.value)] }
           : {}),
         ...(process.env.HOTARU_ADMIN_TOKEN ? { token: process.env.HOTARU_ADMIN_TOKEN } : {})
-      })
+      }).pipe(Effect.provide(Transport.layerConfig(loaded)))
       yield* master.awaitStop
-    }).pipe(Effect.scoped, Effect.provide(Transport.layerTcp()))
+    }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("start the master, which starts and supervises every node of CONFIG"))
 
 const node = Command.make(
@@ -80,7 +82,13 @@ const node = Command.make(
     name: Args.text({ name: "name" }).pipe(Args.withDescription("the server's name in CONFIG")),
     config: configArg
   },
-  ({ config, name }) => Main.node({ name, config, supervised: process.env.HOTARU_SUPERVISED === "1" })
+  ({ config, name }) =>
+    Main.node({
+      name,
+      config,
+      supervised: process.env.HOTARU_SUPERVISED === "1",
+      secret: process.env.HOTARU_SECRET
+    })
 ).pipe(Command.withDescription("run one node of CONFIG alone (the master starts nodes this way)"))
 
 /** Find the master's admin URL and token for a config. */

@@ -38,6 +38,8 @@ export interface NodeMainOptions {
   readonly masterLossTimeout?: Duration.DurationInput
   /** Use this app instead of the config's `app` module. */
   readonly app?: Node.App
+  /** The cluster secret, overriding the config's `secret` (what env HOTARU_SECRET gives). */
+  readonly secret?: string | undefined
 }
 
 /** Exit when the master link, once up, stays down for `timeout`. */
@@ -66,7 +68,9 @@ export const node = (
 ): Effect.Effect<void, Node.NodeError | Config.ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const loaded = yield* Config.load(options.config)
+      const loaded = yield* Config.load(options.config).pipe(
+        Effect.flatMap((loaded) => Config.withSecret(loaded, options.secret))
+      )
       const supervised = options.supervised ?? false
       const master = loaded.config.master
       const masterLink =
@@ -79,7 +83,7 @@ export const node = (
           ...(options.bindHost === undefined ? {} : { bindHost: options.bindHost }),
           ...(options.app === undefined ? {} : { app: options.app }),
           ...(masterLink === undefined ? {} : { master: masterLink })
-        }).pipe(Layer.provide(Transport.layerTcp()))
+        }).pipe(Layer.provide(Transport.layerConfig(loaded)))
       )
       const lifecycle = Context.get(context, Node.Lifecycle)
       if (masterLink !== undefined) {
@@ -102,7 +106,11 @@ export const runtimeLayer = (level?: LogLevel.LogLevel): Layer.Layer<FileSystem.
 /** Run a node as this process's program (exit code 1 on a start error, printed clearly). */
 export const runNode = (options: NodeMainOptions): void =>
   NodeRuntime.runMain(
-    node({ ...options, supervised: options.supervised ?? process.env.HOTARU_SUPERVISED === "1" }).pipe(
+    node({
+      ...options,
+      supervised: options.supervised ?? process.env.HOTARU_SUPERVISED === "1",
+      secret: options.secret ?? process.env.HOTARU_SECRET
+    }).pipe(
       Effect.tapErrorCause((cause) => Effect.logError("node failed to start", cause)),
       Effect.provide(runtimeLayer(levelFromEnv()))
     ),

@@ -44,7 +44,10 @@ export interface Options {
   readonly entry?: ReadonlyArray<string>
   /** Bearer token of the state-changing admin endpoints (default: config `adminToken`, else generated). */
   readonly token?: string
-  /** Interface to bind the master's and the in-process nodes' listeners (default `0.0.0.0`). */
+  /**
+   * Interface to bind the master's and the in-process nodes' listeners (default `0.0.0.0`); for
+   * rootports an override of the config's `bind` (default `127.0.0.1`).
+   */
   readonly bindHost?: string
   /** How long a node's master link may stay down before the node is restarted (default 5 s). */
   readonly heartbeatGrace?: Duration.DurationInput
@@ -166,13 +169,23 @@ export const make = (
     const transport = yield* Transport
 
     const rootContext = yield* Layer.build(
-      Root.Root.layer({ name: "master", host: bindHost, port: master.rootport, accept: names })
+      Root.Root.layer({
+        name: "master",
+        host: Config.bindAddress(master.bind, "root", options.bindHost),
+        port: master.rootport,
+        accept: names,
+        secret: config.secret,
+        helloTimeout:
+          config.links?.helloTimeout === undefined ? undefined : Duration.seconds(config.links.helloTimeout)
+      })
     ).pipe(
       Effect.mapError(
         (e) => new MasterError({ reason: "Listen", detail: `rootport ${master.rootport}: ${e.message}` })
       )
     )
     const root = Context.get(rootContext, Root.Root)
+    // where in-process nodes reach the master's rootport
+    const masterDialHost = ["0.0.0.0", "::"].includes(root.address.host) ? "127.0.0.1" : root.address.host
     const supervisor = yield* Supervisor.make
     const stopped = yield* Deferred.make<void>()
     const stopping = yield* Deferred.make<void>()
@@ -219,8 +232,8 @@ export const make = (
         : Effect.gen(function* () {
             const context = yield* Layer.build(
               Node.layer(loaded, name, {
-                bindHost,
-                master: { host: "127.0.0.1", port: master.rootport }
+                ...(options.bindHost === undefined ? {} : { bindHost: options.bindHost }),
+                master: { host: masterDialHost, port: master.rootport }
               })
             ).pipe(
               Effect.provideService(Transport, transport),

@@ -114,7 +114,10 @@ export class NodeError extends Data.TaggedError("NodeError")<{
 
 /** How a node is built; everything has a default. */
 export interface Options {
-  /** Interface the node's listeners bind to (default `0.0.0.0`). */
+  /**
+   * Interface the node's listeners bind to (default `0.0.0.0`); for the rootport an override of
+   * the config's `bind` (default `127.0.0.1`, see `Config.bindAddress`).
+   */
   readonly bindHost?: string
   /** Host children dial when a `remoteport` has no `roothost` (default `127.0.0.1`). */
   readonly parentHost?: string
@@ -377,6 +380,14 @@ export const layer = (
       const callTimeout =
         options.callTimeout ??
         (server.callTimeout === undefined ? undefined : Duration.seconds(server.callTimeout))
+      // every link proves the cluster secret (config `secret` / env HOTARU_SECRET) first
+      const linkAuth = {
+        secret: loaded.config.secret,
+        helloTimeout:
+          loaded.config.links?.helloTimeout === undefined
+            ? undefined
+            : Duration.seconds(loaded.config.links.helloTimeout)
+      }
       const parents = [
         ...(server.remoteport ?? []).map((link) => ({
           name: link.rootname,
@@ -390,10 +401,11 @@ export const layer = (
           ? Layer.empty
           : Root.Root.layer({
               name,
-              host: bindHost,
+              host: Config.bindAddress(server.bind, "root", options.bindHost),
               port: server.rootport,
               accept: Config.childrenOf(loaded.config, name),
-              heartbeat
+              heartbeat,
+              ...linkAuth
             }).pipe(
               Layer.mapError(
                 (e) =>
@@ -413,7 +425,8 @@ export const layer = (
               parents,
               heartbeat,
               reconnect: options.reconnect,
-              callTimeout
+              callTimeout,
+              ...linkAuth
             })
       if ((server.remoteport?.length ?? 0) > 0) capabilities.push("remoteport")
       if (server.netport !== undefined) capabilities.push("netport")
