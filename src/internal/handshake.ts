@@ -140,7 +140,14 @@ export const accept = (
       proof(options.secret, "acceptor", dialerNonce, acceptorNonce, dialer, options.name)
     ])
     const answer = yield* next(link)
-    if (Option.isNone(answer)) return { _tag: "BadHello", detail: "closed during the handshake" } as const
+    if (Option.isNone(answer)) {
+      // a dialer that finds our proof wrong (another secret) hangs up here
+      return {
+        _tag: "Unauthenticated",
+        name: dialer,
+        detail: "closed without proving the cluster secret"
+      } as const
+    }
     const a = answer.value
     const expected = proof(options.secret, "dialer", dialerNonce, acceptorNonce, dialer, options.name)
     if (!Array.isArray(a) || a[0] !== F_PROOF || !verify(expected, a[1])) {
