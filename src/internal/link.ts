@@ -273,6 +273,10 @@ const extensionWraps = (type: number): boolean | undefined => {
   }
 }
 
+const u16 = (buf: Uint8Array, pos: number): number => (buf[pos]! << 8) | buf[pos + 1]!
+const u32 = (buf: Uint8Array, pos: number): number =>
+  buf[pos]! * 0x1000000 + ((buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!)
+
 /**
  * Check one msgpack value in `buf[start, end)` without building it: well
  * formed, exactly `end - start` bytes, nesting at most `maxDepth` deep, only
@@ -285,38 +289,37 @@ export const checkFrame = (
   start: number,
   end: number,
   maxDepth: number,
-  stack: Array<number>
+  stack: Float64Array
 ): string | undefined => {
   let pos = start
   let depth = 0
-  stack[0] = 1
-  const u16 = () => (buf[pos]! << 8) | buf[pos + 1]!
-  const u32 = () => buf[pos]! * 0x1000000 + ((buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!)
+  // values still to read at each open level; level 0 holds the one top value
+  let left = 1
   while (true) {
-    while (stack[depth] === 0) {
+    while (left === 0) {
       if (depth === 0) return pos === end ? undefined : "trailing bytes after the value"
-      depth--
+      left = stack[--depth]!
     }
-    stack[depth]!--
+    left--
     if (pos >= end) return "truncated value"
     const token = buf[pos++]!
     let skip = 0
     let items = 0
     if (token < 0x80 || token >= 0xe0) {
-      // fixint
-    } else if (token < 0x90) {
-      items = (token & 0x0f) * 2
+      continue // fixint
     } else if (token < 0xa0) {
-      items = token & 0x0f
+      // fixmap, fixarray
+      items = token < 0x90 ? (token & 0x0f) * 2 : token & 0x0f
+      if (items === 0) continue
     } else if (token < 0xc0) {
-      skip = token & 0x1f
+      skip = token & 0x1f // fixstr
     } else {
-      const left = end - pos
+      const room = end - pos
       switch (token) {
         case 0xc0:
         case 0xc2:
         case 0xc3:
-          break
+          continue
         case 0xcc:
         case 0xd0:
           skip = 1
@@ -337,29 +340,29 @@ export const checkFrame = (
           break
         case 0xc4:
         case 0xd9:
-          if (left < 1) return "truncated length"
+          if (room < 1) return "truncated length"
           skip = 1 + buf[pos]!
           break
         case 0xc5:
         case 0xda:
-          if (left < 2) return "truncated length"
-          skip = 2 + u16()
+          if (room < 2) return "truncated length"
+          skip = 2 + u16(buf, pos)
           break
         case 0xc6:
         case 0xdb:
-          if (left < 4) return "truncated length"
-          skip = 4 + u32()
+          if (room < 4) return "truncated length"
+          skip = 4 + u32(buf, pos)
           break
         case 0xdc:
         case 0xde:
-          if (left < 2) return "truncated length"
-          items = u16() * (token === 0xde ? 2 : 1)
+          if (room < 2) return "truncated length"
+          items = u16(buf, pos) * (token === 0xde ? 2 : 1)
           pos += 2
           break
         case 0xdd:
         case 0xdf:
-          if (left < 4) return "truncated length"
-          items = u32() * (token === 0xdf ? 2 : 1)
+          if (room < 4) return "truncated length"
+          items = u32(buf, pos) * (token === 0xdf ? 2 : 1)
           pos += 4
           break
         case 0xd4:
@@ -370,17 +373,16 @@ export const checkFrame = (
         case 0xc7:
         case 0xc8:
         case 0xc9: {
-          let length: number
-          let header: number
-          if (token >= 0xd4) {
-            length = 1 << (token - 0xd4)
-            header = 0
-          } else {
-            header = token === 0xc7 ? 1 : token === 0xc8 ? 2 : 4
-            if (left < header + 1) return "truncated extension"
-            length = token === 0xc7 ? buf[pos]! : token === 0xc8 ? u16() : u32()
-          }
-          if (left < header + 1) return "truncated extension"
+          const header = token >= 0xd4 ? 0 : token === 0xc7 ? 1 : token === 0xc8 ? 2 : 4
+          if (room < header + 1) return "truncated extension"
+          const length =
+            token >= 0xd4
+              ? 1 << (token - 0xd4)
+              : token === 0xc7
+                ? buf[pos]!
+                : token === 0xc8
+                  ? u16(buf, pos)
+                  : u32(buf, pos)
           const type = buf[pos + header]!
           const wraps = extensionWraps(type)
           if (wraps === undefined) return `msgpack extension ${type} is not accepted`
@@ -399,8 +401,9 @@ export const checkFrame = (
     if (items > 0) {
       // every item takes at least one byte
       if (items > end - pos) return "a count larger than the frame"
-      if (++depth > maxDepth) return `nested deeper than ${maxDepth}`
-      stack[depth] = items
+      if (depth >= maxDepth) return `nested deeper than ${maxDepth}`
+      stack[depth++] = left
+      left = items
     }
   }
 }
@@ -408,7 +411,7 @@ export const checkFrame = (
 class TcpLink extends BaseLink {
   private readonly packr = new Msgpackr.Packr(packrOptions)
   private readonly unpackr = new Msgpackr.Unpackr(unpackrOptions)
-  private readonly stack: Array<number>
+  private readonly stack: Float64Array
   private pending: Array<Buffer> = []
   private pendingBytes = 0
   private scheduled = false
@@ -430,7 +433,7 @@ class TcpLink extends BaseLink {
   ) {
     super(id, peer)
     this.frameLimit = Math.min(limits.helloFrameBytes, limits.maxFrameBytes)
-    this.stack = new Array<number>(limits.maxDepth + 2).fill(0)
+    this.stack = new Float64Array(limits.maxDepth + 1)
     socket.setNoDelay(true)
     socket.on("data", (chunk: Buffer) => this.onData(chunk))
     socket.on("end", () => this.unsafeClose("PeerClosed"))

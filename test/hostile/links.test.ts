@@ -322,7 +322,7 @@ describe("hostile: node links (rootport)", () => {
     "fast-check: garbage into the link decoder never throws and never takes the node down",
     Effect.gen(function* () {
       // the decoder itself: any bytes are accepted or rejected, never thrown out
-      const stack = new Array<number>(102).fill(0)
+      const stack = new Float64Array(101)
       const unpackr = new Msgpackr.Unpackr({ useRecords: false, structuredClone: false, mapsAsObjects: true })
       const decode = (bytes: Uint8Array) => {
         if (checkFrame(bytes, 0, bytes.length, 100, stack) !== undefined) return "rejected"
