@@ -416,6 +416,9 @@ class TcpLink extends BaseLink {
   private pendingBytes = 0
   private scheduled = false
   private paused = false
+  private awaitingDrain = false
+  /** What the socket held unwritten at the last flush (0 again once it drained). */
+  private written = 0
   // partial input: chunks not yet forming a complete frame
   private partial: Array<Buffer> = []
   private partialBytes = 0
@@ -468,7 +471,7 @@ class TcpLink extends BaseLink {
     frame.writeUInt32BE(frame.length - 4, 0)
     this.pending.push(frame)
     this.pendingBytes += frame.length
-    if (this.pendingBytes > this.limits.maxQueuedBytes) {
+    if (this.pendingBytes + this.written > this.limits.maxQueuedBytes) {
       this.unsafeClose("SlowPeer")
       return
     }
@@ -484,28 +487,36 @@ class TcpLink extends BaseLink {
     const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes)
     this.pending = []
     this.pendingBytes = 0
-    if (!this.socket.write(data)) this.congested()
+    const flowing = this.socket.write(data)
+    this.written = this.socket.writableLength
+    if (!flowing) this.congested()
   }
 
   /** The socket holds unwritten data: past the high-water mark stop reading the peer, past the cap drop it. */
   private congested(): void {
-    const queued = this.socket.writableLength
-    if (queued > this.limits.maxQueuedBytes) {
+    if (this.written > this.limits.maxQueuedBytes) {
       this.unsafeClose("SlowPeer")
       return
     }
-    if (!this.paused && queued >= this.limits.highWaterBytes) {
+    if (!this.awaitingDrain) {
+      this.awaitingDrain = true
+      this.socket.once("drain", this.onDrain)
+    }
+    if (!this.paused && this.written >= this.limits.highWaterBytes) {
       // a peer that does not take our replies gets no more requests read;
       // paused past the heartbeat timeout, the session drops it
       this.paused = true
       this.socket.pause()
-      this.socket.once("drain", this.onDrain)
     }
   }
 
   private onDrain = (): void => {
-    this.paused = false
-    if (!this.isClosed()) this.socket.resume()
+    this.awaitingDrain = false
+    this.written = 0
+    if (this.paused) {
+      this.paused = false
+      if (!this.isClosed()) this.socket.resume()
+    }
   }
 
   private onData(chunk: Buffer): void {

@@ -419,7 +419,8 @@ describe("hostile: node links (rootport)", () => {
       }
       const why = yield* session.link.closed
       expect(why.reason).toBe("SlowPeer")
-      expect(maxQueued).toBeLessThanOrEqual(4 * 1024 * 1024 + 8 * 70 * 1024)
+      expect(maxQueued).toBeGreaterThan(1024 * 1024)
+      expect(maxQueued).toBeLessThanOrEqual(4 * 1024 * 1024)
       peer.destroy()
 
       // 2. a child that sends calls with big replies and never reads them
