@@ -178,6 +178,22 @@ describe("hostile: node links in real processes", () => {
           await fetch(`http://127.0.0.1:${webport}/status`, { headers: { authorization: `Bearer ${token}` } })
         ).json()) as Master.StatusReport
 
+      // a rogue node process: game1's config, a wrong secret
+      const rogue = background(["node", "game1", file], { HOTARU_SECRET: "the wrong secret, long enough" })
+      try {
+        await waitFor(
+          "gate to turn the rogue node away",
+          async () =>
+            /rootport of "gate": turned away .*Unauthenticated as "game1"/.test(master.output())
+              ? true
+              : undefined,
+          20_000
+        )
+        expect(rogue.child.exitCode).toBeNull()
+      } finally {
+        rogue.child.kill("SIGKILL")
+      }
+
       // rogues: no secret, a wrong secret, under a live child's name and a free one, at both rootports
       for (const secret of [undefined, "the wrong secret, long enough"]) {
         for (const [port, parent, name] of [
