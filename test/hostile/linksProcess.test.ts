@@ -85,9 +85,9 @@ const background = (args: ReadonlyArray<string>, env: Record<string, string>) =>
   return { child, output: () => output }
 }
 
-const connectable = (port: number) =>
+const connectable = (port: number, host = "127.0.0.1") =>
   new Promise<true | undefined>((resolve) => {
-    const socket = Net.connect(port, "127.0.0.1")
+    const socket = Net.connect(port, host)
     socket.once("connect", () => {
       socket.destroy()
       resolve(true)
@@ -177,6 +177,17 @@ describe("hostile: node links in real processes", () => {
         (await (
           await fetch(`http://127.0.0.1:${webport}/status`, { headers: { authorization: `Bearer ${token}` } })
         ).json()) as Master.StatusReport
+
+      // rootports listen on loopback only: not reachable on this host's other addresses
+      const external = Object.values(Os.networkInterfaces())
+        .flat()
+        .filter((a) => a !== undefined && a.family === "IPv4" && !a.internal)
+        .map((a) => a!.address)
+      for (const address of external) {
+        expect(await connectable(gateport, address), `gate on ${address}`).toBeUndefined()
+        expect(await connectable(rootport, address), `master on ${address}`).toBeUndefined()
+        expect(await connectable(netport, address), `net on ${address}`).toBe(true)
+      }
 
       // a rogue node process: game1's config, a wrong secret
       const rogue = background(["node", "game1", file], { HOTARU_SECRET: "the wrong secret, long enough" })
