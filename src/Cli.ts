@@ -72,7 +72,9 @@ const start = Command.make(
   },
   ({ bind, config, entry, inProcess }) =>
     Effect.gen(function* () {
-      const loaded = yield* Config.load(config)
+      const loaded = yield* Config.load(config).pipe(
+        Effect.flatMap((loaded) => Config.withSecret(loaded, process.env.HOTARU_SECRET))
+      )
       const path = yield* Path.Path
       const master = yield* Master.make({
         config: loaded,
@@ -82,9 +84,9 @@ const start = Command.make(
           : {}),
         ...(process.env.HOTARU_ADMIN_TOKEN ? { token: process.env.HOTARU_ADMIN_TOKEN } : {}),
         ...(Option.isSome(bind) ? { bind: bind.value } : {})
-      })
+      }).pipe(Effect.provide(Transport.layerConfig(loaded)))
       yield* master.awaitStop
-    }).pipe(Effect.scoped, Effect.provide(Transport.layerTcp()))
+    }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("start the master, which starts and supervises every node of CONFIG"))
 
 const node = Command.make(
@@ -100,6 +102,7 @@ const node = Command.make(
       name,
       config,
       supervised: process.env.HOTARU_SUPERVISED === "1",
+      secret: process.env.HOTARU_SECRET,
       ...(address === "" ? {} : { bind: address })
     })
   }

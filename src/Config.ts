@@ -14,9 +14,10 @@
  * }
  * ```
  *
- * hotaru's own optional keys are documented on each schema below (`frame`, `limits`,
- * `debugErrors`, `idleTimeout`, `maxInFlight`, `callTimeout` per server; `cache`, `supervisor`,
- * `heartbeat`, `adminToken` at the top level; `driver` and `filename` inside `db`).
+ * hotaru's own optional keys are documented on each schema below (`bind`, `frame`, `limits`,
+ * `debugErrors`, `idleTimeout`, `maxInFlight`, `callTimeout`, `http` per server; `cache`,
+ * `supervisor`, `heartbeat`, `adminToken`, `secret`, `tls`, `links` at the top level; `driver` and
+ * `filename` inside `db`).
  *
  * @since 0.1.0
  */
@@ -113,6 +114,7 @@ export const HttpConfig = Schema.Struct({
   maxBodyBytes: opt(described(Schema.Int.pipe(Schema.between(0, 0x7fffffff)), "a byte count"))
 })
 export type HttpConfig = typeof HttpConfig.Type
+
 const Count = described(Schema.Int.pipe(Schema.between(1, 10_000_000)), "an integer >= 1")
 const Bytes = described(Schema.Int.pipe(Schema.between(1024, 0x7fffffff)), "a byte count 1024..2^31-1")
 const Seconds = described(Schema.Number.pipe(Schema.nonNegative()), "a number of seconds >= 0 (0: off)")
@@ -261,6 +263,34 @@ export const HeartbeatConfig = Schema.Struct({
 })
 export type HeartbeatConfig = typeof HeartbeatConfig.Type
 
+/** The shortest cluster secret accepted (`secret` key or env HOTARU_SECRET). */
+export const MIN_SECRET_LENGTH = 16
+
+/** hotaru's `secret`: the cluster secret every node link proves it holds (see SECURITY.md). */
+export const Secret = described(
+  Schema.String.pipe(Schema.minLength(MIN_SECRET_LENGTH)),
+  `a string of at least ${MIN_SECRET_LENGTH} characters`
+)
+
+/**
+ * hotaru's `tls` block: mutual TLS on every node link. PEM files, relative to the config's
+ * directory: this node's `cert` and `key`, and the cluster `ca` every peer must chain to.
+ */
+export const TlsConfig = Schema.Struct({ cert: Str, key: Str, ca: Str })
+export type TlsConfig = typeof TlsConfig.Type
+
+/**
+ * hotaru's `links` block: limits of node links. `helloTimeout` (seconds a new link has to finish
+ * its handshake, default 5), `maxFrameBytes` (largest frame after it, default 4 MiB),
+ * `maxQueuedBytes` (unwritten bytes for one peer before the link is dropped, default 16 MiB).
+ */
+export const LinksConfig = Schema.Struct({
+  helloTimeout: opt(PositiveNumber),
+  maxFrameBytes: opt(Bytes),
+  maxQueuedBytes: opt(Bytes)
+})
+export type LinksConfig = typeof LinksConfig.Type
+
 /** The whole file. */
 export const HotaruConfig = described(
   Schema.Struct({
@@ -276,7 +306,13 @@ export const HotaruConfig = described(
     supervisor: opt(SupervisorConfig),
     heartbeat: opt(HeartbeatConfig),
     /** hotaru: token required by the admin endpoints that change state (or env HOTARU_ADMIN_TOKEN). */
-    adminToken: opt(Str)
+    adminToken: opt(Str),
+    /** hotaru: the cluster secret of node links (env HOTARU_SECRET wins); required beyond loopback. */
+    secret: opt(Secret),
+    /** hotaru: mutual TLS on node links (see `TlsConfig`). */
+    tls: opt(TlsConfig),
+    /** hotaru: node link limits (see `LinksConfig`). */
+    links: opt(LinksConfig)
   }),
   'a JSON object with "servers"',
   false
@@ -477,6 +513,27 @@ export const fromObject = (
 ): Either.Either<Loaded, ConfigError> => {
   const file = options.file ?? "<inline config>"
   return decode(file, json).pipe(Either.map((config) => ({ file, dir: options.dir, config })))
+}
+
+/**
+ * The config with its `secret` replaced by `secret` (env HOTARU_SECRET, read by the CLI and
+ * `Main`), checked like the key; `undefined` or empty leaves the config as it is.
+ */
+export const withSecret = (
+  loaded: Loaded,
+  secret: string | undefined
+): Either.Either<Loaded, ConfigError> => {
+  if (secret === undefined || secret === "") return Either.right(loaded)
+  if (secret.length < MIN_SECRET_LENGTH) {
+    return Either.left(
+      new ConfigError({
+        reason: "Invalid",
+        file: loaded.file,
+        issues: [`env HOTARU_SECRET: expected a string of at least ${MIN_SECRET_LENGTH} characters`]
+      })
+    )
+  }
+  return Either.right({ ...loaded, config: { ...loaded.config, secret } })
 }
 
 /** Names of the servers that list `parent` in their `remoteport`. */

@@ -33,7 +33,7 @@ export interface NodeMainOptions {
   readonly config: string
   /** Started by the master: link to it and exit when it is gone (default: env HOTARU_SUPERVISED=1). */
   readonly supervised?: boolean
-  /** Bind listeners to this interface (default `0.0.0.0`). */
+  /** Address every listener binds, the netport included, over the config (tests). */
   readonly bindHost?: string
   /** The CLI's `--bind` (or env HOTARU_BIND): address of the internal listeners, over the config's `bind`. */
   readonly bind?: string
@@ -41,6 +41,8 @@ export interface NodeMainOptions {
   readonly masterLossTimeout?: Duration.DurationInput
   /** Use this app instead of the config's `app` module. */
   readonly app?: Node.App
+  /** The cluster secret, overriding the config's `secret` (what env HOTARU_SECRET gives). */
+  readonly secret?: string | undefined
 }
 
 /** Exit when the master link, once up, stays down for `timeout`. */
@@ -69,7 +71,9 @@ export const node = (
 ): Effect.Effect<void, Node.NodeError | Config.ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const loaded = yield* Config.load(options.config)
+      const loaded = yield* Config.load(options.config).pipe(
+        Effect.flatMap((loaded) => Config.withSecret(loaded, options.secret))
+      )
       const supervised = options.supervised ?? false
       const master = loaded.config.master
       const masterLink =
@@ -83,7 +87,7 @@ export const node = (
           ...(options.bind === undefined ? {} : { bind: options.bind }),
           ...(options.app === undefined ? {} : { app: options.app }),
           ...(masterLink === undefined ? {} : { master: masterLink })
-        }).pipe(Layer.provide(Transport.layerTcp()))
+        }).pipe(Layer.provide(Transport.layerConfig(loaded)))
       )
       const lifecycle = Context.get(context, Node.Lifecycle)
       if (masterLink !== undefined) {
@@ -109,7 +113,8 @@ export const runNode = (options: NodeMainOptions): void =>
     node({
       ...options,
       supervised: options.supervised ?? process.env.HOTARU_SUPERVISED === "1",
-      ...(options.bind === undefined && process.env.HOTARU_BIND ? { bind: process.env.HOTARU_BIND } : {})
+      ...(options.bind === undefined && process.env.HOTARU_BIND ? { bind: process.env.HOTARU_BIND } : {}),
+      secret: options.secret ?? process.env.HOTARU_SECRET
     }).pipe(
       Effect.tapErrorCause((cause) => Effect.logError("node failed to start", cause)),
       Effect.provide(runtimeLayer(levelFromEnv()))

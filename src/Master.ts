@@ -279,7 +279,10 @@ export const make = (
         name: "master",
         host: Config.bindAddress(master.bind, "root", options.bind),
         port: master.rootport,
-        accept: names
+        accept: names,
+        secret: config.secret,
+        helloTimeout:
+          config.links?.helloTimeout === undefined ? undefined : Duration.seconds(config.links.helloTimeout)
       })
     ).pipe(
       Effect.mapError(

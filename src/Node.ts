@@ -114,11 +114,14 @@ export class NodeError extends Data.TaggedError("NodeError")<{
 
 /** How a node is built; everything has a default. */
 export interface Options {
-  /** Interface the node's listeners bind to (default `0.0.0.0`). */
+  /**
+   * Address EVERY listener of the node binds, the public netport included, over the config's
+   * `bind` (tests put a whole topology on loopback this way).
+   */
   readonly bindHost?: string
   /**
    * The CLI's `--bind`: address of the internal listeners (rootport, webport), over the config's
-   * `bind` (see `Config.bindAddress`). The webport binds `bind ?? bindHost ?? config bind ?? 127.0.0.1`.
+   * `bind` (see `Config.bindAddress`); the netport keeps its own. `bindHost` wins over it.
    */
   readonly bind?: string
   /** Host children dial when a `remoteport` has no `roothost` (default `127.0.0.1`). */
@@ -366,7 +369,7 @@ export const layer = (
         options.app === undefined
           ? yield* importApp(loaded, name)
           : { file: "<given app>", app: options.app as App }
-      const bindHost = options.bindHost ?? "0.0.0.0"
+      const internalBind = options.bindHost ?? options.bind
       const capabilities: Array<string> = []
       const configured = loaded.config.heartbeat
       const heartbeat =
@@ -382,6 +385,14 @@ export const layer = (
       const callTimeout =
         options.callTimeout ??
         (server.callTimeout === undefined ? undefined : Duration.seconds(server.callTimeout))
+      // every link proves the cluster secret (config `secret` / env HOTARU_SECRET) first
+      const linkAuth = {
+        secret: loaded.config.secret,
+        helloTimeout:
+          loaded.config.links?.helloTimeout === undefined
+            ? undefined
+            : Duration.seconds(loaded.config.links.helloTimeout)
+      }
       const parents = [
         ...(server.remoteport ?? []).map((link) => ({
           name: link.rootname,
@@ -395,10 +406,11 @@ export const layer = (
           ? Layer.empty
           : Root.Root.layer({
               name,
-              host: bindHost,
+              host: Config.bindAddress(server.bind, "root", internalBind),
               port: server.rootport,
               accept: Config.childrenOf(loaded.config, name),
-              heartbeat
+              heartbeat,
+              ...linkAuth
             }).pipe(
               Layer.mapError(
                 (e) =>
@@ -418,7 +430,8 @@ export const layer = (
               parents,
               heartbeat,
               reconnect: options.reconnect,
-              callTimeout
+              callTimeout,
+              ...linkAuth
             })
       if ((server.remoteport?.length ?? 0) > 0) capabilities.push("remoteport")
       if (server.netport !== undefined) capabilities.push("netport")
@@ -426,7 +439,7 @@ export const layer = (
         server.webport === undefined
           ? Layer.empty
           : Web.layer({
-              host: Config.bindAddress(server.bind, "web", options.bind ?? options.bindHost),
+              host: Config.bindAddress(server.bind, "web", internalBind),
               port: options.webPort ? options.webPort(server.webport) : server.webport,
               ...Web.limitsOf(server.http)
             })
