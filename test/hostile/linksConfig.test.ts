@@ -30,7 +30,7 @@ describe("config keys of node links", () => {
     const issues = Either.isLeft(bad) ? bad.left.issues.join("\n") : ""
     expect(issues).toContain("secret: expected a string of at least 16 characters")
     expect(issues).toContain("tls.key: is required but missing")
-    expect(issues).toContain("links.maxFrameBytes: expected a number of bytes 1024..2^31-1")
+    expect(issues).toContain("links.maxFrameBytes: expected a byte count 1024..2^31-1")
     expect(issues).toContain("links.helloTimeout: expected a positive number")
   })
 
