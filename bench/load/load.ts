@@ -170,13 +170,14 @@ const w3 = async () => {
   measuring = true
   const done0 = done
   const t0 = performance.now()
-  // a second with no completed round means lost pushes
+  // a whole second with no completed round means lost pushes
   let stalls = 0
   let last = done
   const end = t0 + durationMs
   while (performance.now() < end) {
-    await sleep(Math.min(1000, end - performance.now()))
-    if (done === last) stalls++
+    const step = Math.min(1000, end - performance.now())
+    await sleep(step)
+    if (step >= 1000 && done === last) stalls++
     last = done
   }
   measuring = false
