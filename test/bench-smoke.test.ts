@@ -96,7 +96,7 @@ describe("bench", () => {
         )
         return Effect.sync(() => child.kill("SIGKILL"))
       }).pipe(
-        Effect.timeout("55 seconds"),
+        Effect.timeout("110 seconds"),
         Effect.andThen(({ stderr, stdout }) => {
           // a failed side prints its reason on stderr: show it with any failed expectation
           const why = `stderr:\n${stderr}\nstdout:\n${stdout}`
@@ -124,6 +124,6 @@ describe("bench", () => {
           return lines.length
         })
       ),
-    60_000
+    120_000
   )
 })
