@@ -13,27 +13,35 @@
  * CONFIG defaults to `config.json`. The admin token comes from `--token`, env
  * `HOTARU_ADMIN_TOKEN`, the config's `adminToken`, or the file a master writes beside the config.
  *
+ * A user error (no config, a bad config, no master running, …) prints one or two lines and
+ * exits 1; `--verbose` anywhere on the command line (or `HOTARU_LOG=debug`) prints the whole
+ * cause with its stack trace instead.
+ *
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Data, Effect, Layer, Option, Schedule } from "effect"
+import { Cause, Console, Effect, Layer, LogLevel, Option, Schedule } from "effect"
 import * as Config from "./Config.js"
+import { AdminRequestError, explain, isConnectionRefused } from "./internal/cliError.js"
 import { scaffold } from "./internal/scaffold.js"
 import * as Main from "./Main.js"
 import * as Master from "./Master.js"
 import { Transport } from "./Transport.js"
 
-/** An admin request to a master that failed. */
-export class AdminRequestError extends Data.TaggedError("AdminRequestError")<{
-  readonly url: string
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `${this.url}: ${this.detail}`
-  }
-}
+export {
+  /** An admin request to a master that failed. */
+  AdminRequestError
+} from "./internal/cliError.js"
+
+/** Name the command's config in a "no master is running" error. */
+const namingConfig = (config: string) =>
+  Effect.mapError(<E>(e: E) =>
+    e instanceof AdminRequestError && e.reason === "NoMaster"
+      ? new AdminRequestError({ reason: e.reason, url: e.url, detail: e.detail, config })
+      : e
+  )
 
 const configArg = Args.file({ name: "config" }).pipe(
   Args.withDescription("the config.json of the cluster"),
@@ -61,6 +69,7 @@ const start = Command.make(
   ({ config, entry, inProcess }) =>
     Effect.gen(function* () {
       const loaded = yield* Config.load(config)
+      yield* Main.logWarnings(loaded)
       const path = yield* Path.Path
       const master = yield* Master.make({
         config: loaded,
@@ -120,10 +129,23 @@ const request = (
         signal: AbortSignal.timeout(60_000)
       })
       const text = await response.text()
-      if (!response.ok) throw new Error(`HTTP ${response.status}: ${text}`)
+      if (!response.ok) {
+        throw new AdminRequestError({
+          reason: response.status === 401 || response.status === 403 ? "Unauthorized" : "Failed",
+          url: `${base}${path}`,
+          detail: `HTTP ${response.status}: ${text}`
+        })
+      }
       return text === "" ? undefined : (JSON.parse(text) as unknown)
     },
-    catch: (e) => new AdminRequestError({ url: `${base}${path}`, detail: (e as Error).message })
+    catch: (e) =>
+      e instanceof AdminRequestError
+        ? e
+        : new AdminRequestError({
+            reason: isConnectionRefused(e) ? "NoMaster" : "Failed",
+            url: `${base}${path}`,
+            detail: (e as Error).message
+          })
   })
 
 const stop = Command.make("stop", { config: configArg, token: tokenOption }, ({ config, token }) =>
@@ -139,7 +161,7 @@ const stop = Command.make("stop", { config: configArg, token: tokenOption }, ({ 
       Effect.ignore
     )
     yield* Console.log("stopped")
-  })
+  }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("stop the master of CONFIG and every node, in order"))
 
 const reload = Command.make("reload", { config: configArg, token: tokenOption }, ({ config, token }) =>
@@ -149,7 +171,7 @@ const reload = Command.make("reload", { config: configArg, token: tokenOption },
       readonly nodes: ReadonlyArray<{ readonly node: string; readonly result: string }>
     }
     for (const n of result.nodes) yield* Console.log(`${n.node}: ${n.result}`)
-  })
+  }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("make every node re-import its reload/app module"))
 
 const duration = (ms: number | null) => {
@@ -202,7 +224,7 @@ const status = Command.make(
       const admin = yield* adminOf(config, Option.none())
       const report = (yield* request(admin.base, "GET", "/status", Option.none())) as Master.StatusReport
       yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report))
-    })
+    }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("show every node of the running tree"))
 
 const init = Command.make(
@@ -228,12 +250,24 @@ const hotaru = Command.make("hotaru").pipe(
 /** Parse `argv` (as `process.argv`) and run the command. */
 export const run = Command.run(hotaru, { name: "hotaru", version: "0.1.0" })
 
-/** The program of `bin/hotaru.js`. */
-export const main = (argv: ReadonlyArray<string>): void =>
+/**
+ * A failed command: with `verbose`, the whole cause (stack traces included) as an error log;
+ * otherwise what went wrong and what to do, on stderr (`internal/cliError.ts`).
+ */
+const report = (verbose: boolean) => (cause: Cause.Cause<unknown>) =>
+  verbose
+    ? Effect.logError(cause)
+    : Effect.forEach(explain(cause), (line) => Console.error(line), { discard: true })
+
+/** The program of `bin/hotaru.js`. `--verbose` (anywhere) is taken out before parsing. */
+export const main = (argv: ReadonlyArray<string>): void => {
+  const level = Main.levelFromEnv()
+  const verbose = argv.includes("--verbose") || LogLevel.lessThanEqual(level, LogLevel.Debug)
   NodeRuntime.runMain(
-    run(argv).pipe(
-      Effect.tapErrorCause((cause) => Effect.logError(cause)),
-      Effect.provide(Layer.merge(NodeContext.layer, Main.runtimeLayer(Main.levelFromEnv())))
+    run(argv.filter((a) => a !== "--verbose")).pipe(
+      Effect.tapErrorCause(report(verbose)),
+      Effect.provide(Layer.merge(NodeContext.layer, Main.runtimeLayer(level)))
     ),
     { disableErrorReporting: true, disablePrettyLogger: true }
   )
+}
