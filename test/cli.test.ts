@@ -142,6 +142,22 @@ describe("hotaru CLI user errors", () => {
   )
 
   it.live(
+    "init: the project ignores the token file and data; a second init is refused in two lines",
+    () =>
+      Effect.gen(function* () {
+        const dir = Path.join(tempDir(), "mygame")
+        const created = yield* hotaru(["init", dir], repo)
+        expect(created.code, created.stderr).toBe(0)
+        const ignored = Fs.readFileSync(Path.join(dir, ".gitignore"), "utf8").split("\n")
+        expect(ignored).toEqual(expect.arrayContaining([".hotaru-admin-token", "data/", "node_modules/"]))
+        const again = yield* hotaru(["init", dir], repo)
+        expectUserError(again)
+        expect(again.stderr).toContain(`hotaru: ${dir} is not empty`)
+      }),
+    60_000
+  )
+
+  it.live(
     "--verbose (or HOTARU_LOG=debug) prints the stack trace",
     () =>
       Effect.gen(function* () {
