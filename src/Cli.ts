@@ -130,10 +130,18 @@ const request = (
       })
       const text = await response.text()
       if (!response.ok) {
+        // the admin web answers errors as {"error", "message"}
+        const said = (() => {
+          try {
+            return (JSON.parse(text) as { readonly message?: unknown }).message
+          } catch {
+            return undefined
+          }
+        })()
         throw new AdminRequestError({
           reason: response.status === 401 || response.status === 403 ? "Unauthorized" : "Failed",
           url: `${base}${path}`,
-          detail: `HTTP ${response.status}: ${text}`
+          detail: `HTTP ${response.status}: ${typeof said === "string" ? said : text}`
         })
       }
       return text === "" ? undefined : (JSON.parse(text) as unknown)

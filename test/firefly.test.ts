@@ -5,7 +5,7 @@
  * `localhost` / `111`) loads with a warning for the `net` server's `"name": "gate"`, and its
  * nodes run through the real CLI and answer an echo on command 1 (firefly's `echo_1`).
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -108,6 +108,26 @@ describe("firefly's createproject config", () => {
         const reply = yield* Effect.raceFirst(echo, exited)
         expect(Buffer.from(reply).toString("latin1")).toBe("asdfe")
         expect(stdout() + stderr()).toContain(nameWarning)
+
+        // a refused admin token is a user error too: two lines, no stack, exit 1
+        const refused = yield* Effect.async<{ readonly code: number | null; readonly stderr: string }>(
+          (resume) => {
+            const child = execFile(
+              process.execPath,
+              [bin, "stop", "config.json", "--token", "wrong"],
+              { cwd: dir, timeout: 40_000 },
+              (_, __, err) => resume(Effect.succeed({ code: child.exitCode, stderr: err }))
+            )
+          }
+        )
+        expect(refused.code, refused.stderr).toBe(1)
+        expect(refused.stderr).not.toMatch(/^\s+at /m)
+        expect(refused.stderr.trimEnd().split("\n")).toEqual([
+          expect.stringMatching(
+            /^hotaru: the master at localhost:\d+ refused the admin token \(HTTP 401: invalid bearer token\)$/
+          ),
+          expect.stringContaining("--token")
+        ])
 
         master.kill("SIGTERM")
         const code = yield* Effect.async<number | null>((resume) => {

@@ -28,6 +28,9 @@ export class AdminRequestError extends Data.TaggedError("AdminRequestError")<{
       const { host } = new URL(this.url)
       return `No master is running at ${host}${this.config === undefined ? "" : ` (config ${this.config})`}`
     }
+    if (this.reason === "Unauthorized") {
+      return `the master at ${new URL(this.url).host} refused the admin token (${this.detail})`
+    }
     return `${this.url}: ${this.detail}`
   }
 }
