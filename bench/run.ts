@@ -302,12 +302,12 @@ const startPinus = async (name: string): Promise<Server> => {
 }
 
 /** Run a client process; resolves with the fields of its `RESULT` line. */
-const runResult = (cmd: string, argv: ReadonlyArray<string>, name: string, cwd = repo, env = process.env) =>
+const runResult = (cmd: string, argv: ReadonlyArray<string>, name: string) =>
   new Promise<Record<string, string>>((resolve, reject) => {
     if (stopping) return reject(new Error("stopping"))
     Fs.mkdirSync(logDir, { recursive: true })
     const log = Fs.createWriteStream(Path.join(logDir, `${name}.log`), { flags: "a" })
-    const child = ChildProcess.spawn(cmd, argv, { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
+    const child = ChildProcess.spawn(cmd, argv, { cwd: repo, stdio: ["ignore", "pipe", "pipe"] })
     live.add(child)
     child.stderr.pipe(log)
     let result: Record<string, string> | undefined

@@ -251,7 +251,9 @@ const init = Command.make(
 ).pipe(Command.withDescription("create a project: config, an echo app, a client script and a test"))
 
 const hotaru = Command.make("hotaru").pipe(
-  Command.withDescription("hotaru: a distributed game-server runtime on Effect"),
+  Command.withDescription(
+    "hotaru: a distributed game-server runtime on Effect (--verbose on any command: errors with their stack trace)"
+  ),
   Command.withSubcommands([start, node, stop, reload, status, init])
 )
 
