@@ -85,7 +85,14 @@ const hintOf = (error: unknown): string | undefined => {
   }
   if (error instanceof ScaffoldError) return "choose a new or empty directory"
   if (error instanceof MasterError) {
-    return error.reason === "Listen" ? "is another master running? (`hotaru status` shows it)" : undefined
+    switch (error.reason) {
+      case "Listen":
+        return "is another master running? (`hotaru status` shows it)"
+      case "NoMaster":
+        return 'add a "master" block ({"rootport": 9999, "webport": 9998}), or run one node with `hotaru node NAME CONFIG`'
+      default:
+        return undefined
+    }
   }
   return undefined
 }
