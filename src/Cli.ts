@@ -17,28 +17,36 @@
  * (rootports, webports, the admin web; never the public netport) over the config's `bind`; on
  * `stop`, `reload`, `restart` and `status` it says where the master's admin web was bound.
  *
+ * A user error (no config, a bad config, no master running, …) prints one or two lines and
+ * exits 1; `--verbose` anywhere on the command line (or `HOTARU_LOG=debug`) prints the whole
+ * cause with its stack trace instead.
+ *
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
 import { Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Data, Effect, Layer, Option, Schedule } from "effect"
+import { Cause, Console, Effect, Layer, LogLevel, Option, Schedule } from "effect"
 import * as Config from "./Config.js"
+import { AdminRequestError, explain, isConnectionRefused } from "./internal/cliError.js"
 import * as PrivateFile from "./internal/privateFile.js"
 import { scaffold } from "./internal/scaffold.js"
 import * as Main from "./Main.js"
 import * as Master from "./Master.js"
 import { Transport } from "./Transport.js"
 
-/** An admin request to a master that failed. */
-export class AdminRequestError extends Data.TaggedError("AdminRequestError")<{
-  readonly url: string
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `${this.url}: ${this.detail}`
-  }
-}
+export {
+  /** An admin request to a master that failed. */
+  AdminRequestError
+} from "./internal/cliError.js"
+
+/** Name the command's config in a "no master is running" error. */
+const namingConfig = (config: string) =>
+  Effect.mapError(<E>(e: E) =>
+    e instanceof AdminRequestError && e.reason === "NoMaster"
+      ? new AdminRequestError({ reason: e.reason, url: e.url, detail: e.detail, config })
+      : e
+  )
 
 const configArg = Args.file({ name: "config" }).pipe(
   Args.withDescription("the config.json of the cluster"),
@@ -75,6 +83,7 @@ const start = Command.make(
       const loaded = yield* Config.load(config).pipe(
         Effect.flatMap((loaded) => Config.withSecret(loaded, process.env.HOTARU_SECRET))
       )
+      yield* Main.logWarnings(loaded)
       const path = yield* Path.Path
       const master = yield* Master.make({
         config: loaded,
@@ -151,10 +160,31 @@ const request = (
         signal: AbortSignal.timeout(60_000)
       })
       const text = await response.text()
-      if (!response.ok) throw new Error(`HTTP ${response.status}: ${text}`)
+      if (!response.ok) {
+        // the admin web answers errors as {"error", "message"}
+        const said = (() => {
+          try {
+            return (JSON.parse(text) as { readonly message?: unknown }).message
+          } catch {
+            return undefined
+          }
+        })()
+        throw new AdminRequestError({
+          reason: response.status === 401 || response.status === 403 ? "Unauthorized" : "Failed",
+          url: `${base}${path}`,
+          detail: `HTTP ${response.status}: ${typeof said === "string" ? said : text}`
+        })
+      }
       return text === "" ? undefined : (JSON.parse(text) as unknown)
     },
-    catch: (e) => new AdminRequestError({ url: `${base}${path}`, detail: (e as Error).message })
+    catch: (e) =>
+      e instanceof AdminRequestError
+        ? e
+        : new AdminRequestError({
+            reason: isConnectionRefused(e) ? "NoMaster" : "Failed",
+            url: `${base}${path}`,
+            detail: (e as Error).message
+          })
   })
 
 const stop = Command.make(
@@ -173,7 +203,7 @@ const stop = Command.make(
         Effect.ignore
       )
       yield* Console.log("stopped")
-    })
+    }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("stop the master of CONFIG and every node, in order"))
 
 const reload = Command.make(
@@ -186,7 +216,7 @@ const reload = Command.make(
         readonly nodes: ReadonlyArray<{ readonly node: string; readonly result: string }>
       }
       for (const n of result.nodes) yield* Console.log(`${n.node}: ${n.result}`)
-    })
+    }).pipe(namingConfig(config))
 ).pipe(
   Command.withDescription(
     "validate CONFIG (refused if broken or if it changes the topology), then make every node re-import its reload/app module"
@@ -206,7 +236,7 @@ const restart = Command.make(
       const admin = yield* adminOf(config, token, bind)
       yield* request(admin.base, "POST", `/restart/${encodeURIComponent(name)}`, admin.token)
       yield* Console.log(`${name}: restarted (restart count reset)`)
-    })
+    }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("restart one node now, whatever its state (also a failed one)"))
 
 const duration = (ms: number | null) => {
@@ -261,7 +291,7 @@ const status = Command.make(
       const admin = yield* adminOf(config, token, bind)
       const report = (yield* request(admin.base, "GET", "/status", admin.token)) as Master.StatusReport
       yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report))
-    })
+    }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("show every node of the running tree"))
 
 const init = Command.make(
@@ -280,19 +310,33 @@ const init = Command.make(
 ).pipe(Command.withDescription("create a project: config, an echo app, a client script and a test"))
 
 const hotaru = Command.make("hotaru").pipe(
-  Command.withDescription("hotaru: a distributed game-server runtime on Effect"),
+  Command.withDescription(
+    "hotaru: a distributed game-server runtime on Effect (--verbose on any command: errors with their stack trace)"
+  ),
   Command.withSubcommands([start, node, stop, reload, restart, status, init])
 )
 
 /** Parse `argv` (as `process.argv`) and run the command. */
 export const run = Command.run(hotaru, { name: "hotaru", version: "0.1.0" })
 
-/** The program of `bin/hotaru.js`. */
-export const main = (argv: ReadonlyArray<string>): void =>
+/**
+ * A failed command: with `verbose`, the whole cause (stack traces included) as an error log;
+ * otherwise what went wrong and what to do, on stderr (`internal/cliError.ts`).
+ */
+const report = (verbose: boolean) => (cause: Cause.Cause<unknown>) =>
+  verbose
+    ? Effect.logError(cause)
+    : Effect.forEach(explain(cause), (line) => Console.error(line), { discard: true })
+
+/** The program of `bin/hotaru.js`. `--verbose` (anywhere) is taken out before parsing. */
+export const main = (argv: ReadonlyArray<string>): void => {
+  const level = Main.levelFromEnv()
+  const verbose = argv.includes("--verbose") || LogLevel.lessThanEqual(level, LogLevel.Debug)
   NodeRuntime.runMain(
-    run(argv).pipe(
-      Effect.tapErrorCause((cause) => Effect.logError(cause)),
-      Effect.provide(Layer.merge(NodeContext.layer, Main.runtimeLayer(Main.levelFromEnv())))
+    run(argv.filter((a) => a !== "--verbose")).pipe(
+      Effect.tapErrorCause(report(verbose)),
+      Effect.provide(Layer.merge(NodeContext.layer, Main.runtimeLayer(level)))
     ),
     { disableErrorReporting: true, disablePrettyLogger: true }
   )
+}

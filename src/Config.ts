@@ -17,7 +17,8 @@
  * hotaru's own optional keys are documented on each schema below (`bind`, `frame`, `limits`,
  * `debugErrors`, `idleTimeout`, `maxInFlight`, `callTimeout`, `http` per server; `cache`,
  * `supervisor`, `heartbeat`, `adminToken`, `secret`, `tls`, `links` at the top level; `driver` and
- * `filename` inside `db`).
+ * `filename` inside `db`). A config firefly accepts, hotaru accepts: what it reads differently or
+ * ignores (a `name` other than the key, `log`, `cpu`, unknown keys) comes back as warnings.
  *
  * @since 0.1.0
  */
@@ -327,6 +328,11 @@ export interface Loaded {
   readonly file: string
   readonly dir: string
   readonly config: HotaruConfig
+  /**
+   * What the file says that hotaru reads differently from firefly or ignores (`warningsOf`), one
+   * line each; the CLI prints them at start.
+   */
+  readonly warnings?: ReadonlyArray<string>
 }
 
 /** A config file that cannot be used. `issues` holds one line per problem. */
@@ -385,9 +391,6 @@ export const crossCheck = (config: HotaruConfig): ReadonlyArray<string> => {
     usePort(config.master.webport, "master.webport")
   }
   for (const [key, server] of Object.entries(config.servers)) {
-    if (server.name !== undefined && server.name !== key) {
-      issues.push(`servers.${key}.name: "${server.name}" differs from its key "${key}"`)
-    }
     if (key === "master") issues.push(`servers.master: "master" is reserved for the master`)
     usePort(server.netport, `servers.${key}.netport`)
     usePort(server.webport, `servers.${key}.webport`)
@@ -427,6 +430,48 @@ export const crossCheck = (config: HotaruConfig): ReadonlyArray<string> => {
   }
   for (const name of names) visit(name, [])
   return issues
+}
+
+const unknownKeys = (json: unknown, known: object, where: string): ReadonlyArray<string> =>
+  typeof json === "object" && json !== null && !Array.isArray(json)
+    ? Object.keys(json)
+        .filter((key) => !Object.hasOwn(known, key))
+        .map((key) => `${where}${key}: unknown key, ignored`)
+    : []
+
+/**
+ * The notes a config that firefly accepts gets from hotaru, which accepts it too: a server's
+ * `name` differing from its key (firefly and hotaru name a node by its key, as `appmain.py NAME`
+ * does), firefly keys hotaru does not apply (`log`: hotaru logs to stdout; `cpu`: no CPU pinning),
+ * and keys neither knows (with `json`, the file as parsed). One line each, as `path: note`.
+ */
+export const warningsOf = (config: HotaruConfig, json?: unknown): ReadonlyArray<string> => {
+  const warnings: Array<string> = [...unknownKeys(json, HotaruConfig.fields, "")]
+  const raw = (json ?? {}) as {
+    readonly master?: unknown
+    readonly servers?: Readonly<Record<string, unknown>>
+  }
+  warnings.push(...unknownKeys(raw.master, MasterConfig.fields, "master."))
+  for (const [key, server] of Object.entries(config.servers)) {
+    const where = `servers.${key}`
+    if (server.name !== undefined && server.name !== key) {
+      warnings.push(
+        `${where}.name: "${server.name}" differs from its key; the node is named "${key}" (by its key, as in firefly)`
+      )
+    }
+    if (server.log !== undefined) {
+      warnings.push(
+        `${where}.log: not written; hotaru logs to stdout (the master prefixes each node's lines), redirect it to keep a file`
+      )
+    }
+    if (server.cpu !== undefined) {
+      warnings.push(
+        `${where}.cpu: ignored; hotaru does not pin CPUs (start the master under taskset instead)`
+      )
+    }
+    warnings.push(...unknownKeys(raw.servers?.[key], ServerConfig.fields, `${where}.`))
+  }
+  return warnings
 }
 
 /**
@@ -487,21 +532,29 @@ export const load = (file: string): Effect.Effect<Loaded, ConfigError, FileSyste
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const absolute = path.resolve(file)
-    const text = yield* fs
-      .readFileString(absolute)
-      .pipe(
-        Effect.mapError(
-          (e) =>
-            new ConfigError({ reason: "NotFound", file, issues: [`cannot read the file (${e.message})`] })
-        )
-      )
+    const text = yield* fs.readFileString(absolute).pipe(
+      Effect.mapError((e) => {
+        const why =
+          e._tag === "SystemError" && e.reason === "NotFound"
+            ? `no such file: ${absolute}`
+            : e._tag === "SystemError" && e.reason === "PermissionDenied"
+              ? `permission denied: ${absolute}`
+              : e.message
+        return new ConfigError({ reason: "NotFound", file, issues: [`cannot read the file (${why})`] })
+      })
+    )
     const json = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: (e) =>
         new ConfigError({ reason: "InvalidJson", file, issues: [`not valid JSON: ${(e as Error).message}`] })
     })
     const config = yield* decode(file, json)
-    const loaded: Loaded = { file: absolute, dir: path.dirname(absolute), config }
+    const loaded: Loaded = {
+      file: absolute,
+      dir: path.dirname(absolute),
+      config,
+      warnings: warningsOf(config, json)
+    }
     yield* checkModules(loaded)
     return loaded
   })
@@ -512,7 +565,9 @@ export const fromObject = (
   options: { readonly dir: string; readonly file?: string }
 ): Either.Either<Loaded, ConfigError> => {
   const file = options.file ?? "<inline config>"
-  return decode(file, json).pipe(Either.map((config) => ({ file, dir: options.dir, config })))
+  return decode(file, json).pipe(
+    Either.map((config) => ({ file, dir: options.dir, config, warnings: warningsOf(config, json) }))
+  )
 }
 
 /**

@@ -75,6 +75,8 @@ export const node = (
         Effect.flatMap((loaded) => Config.withSecret(loaded, options.secret))
       )
       const supervised = options.supervised ?? false
+      // a supervised node's master has printed them already
+      if (!supervised) yield* logWarnings(loaded)
       const master = loaded.config.master
       const masterLink =
         supervised && master !== undefined
@@ -102,6 +104,12 @@ export const node = (
       yield* Effect.log(`node ${info.name} stopping`)
     }).pipe(Effect.annotateLogs({ node: options.name }))
   )
+
+/** Log the config's warnings (`Config.warningsOf`), one line each, naming the file. */
+export const logWarnings = (loaded: Config.Loaded): Effect.Effect<void> =>
+  Effect.forEach(loaded.warnings ?? [], (warning) => Effect.logWarning(`${loaded.file}: ${warning}`), {
+    discard: true
+  })
 
 /** Log and platform layers a node program runs with. */
 export const runtimeLayer = (level?: LogLevel.LogLevel): Layer.Layer<FileSystem.FileSystem | Path.Path> =>

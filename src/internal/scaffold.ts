@@ -91,7 +91,7 @@ it.scopedLive("the game node echoes", () =>
     null,
     2
   )}\n`,
-  ".gitignore": "node_modules/\n.hotaru-admin-token\n"
+  ".gitignore": "node_modules/\n.hotaru-admin-token\ndata/\n"
 })
 
 /** Write the project into `dir` (which must be empty or absent); returns the files written. */
