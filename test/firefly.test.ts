@@ -124,7 +124,7 @@ describe("firefly's createproject config", () => {
         expect(refused.stderr).not.toMatch(/^\s+at /m)
         expect(refused.stderr.trimEnd().split("\n")).toEqual([
           expect.stringMatching(
-            /^hotaru: the master at localhost:\d+ refused the admin token \(HTTP 401: invalid bearer token\)$/
+            /^hotaru: the master at 127\.0\.0\.1:\d+ refused the admin token \(HTTP 401: invalid bearer token\)$/
           ),
           expect.stringContaining("--token")
         ])
