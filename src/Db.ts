@@ -8,20 +8,24 @@
  *   return yield* sql`SELECT ${1} AS one`
  * }).pipe(Effect.provide(Db.layer({ driver: "sqlite", filename: "data/game.sqlite" })))
  * ```
+ *
+ * The drivers are optional peer dependencies, imported only when a layer of theirs is built:
+ * `@effect/sql-sqlite-node` (SQLite), `@effect/sql-mysql2` (MySQL/MariaDB), `@effect/sql-pg`
+ * (PostgreSQL). A missing one fails the layer with `MissingPackageError` naming it.
  */
 import { mkdirSync } from "node:fs"
 import * as path from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { MysqlClient } from "@effect/sql-mysql2"
-import { PgClient } from "@effect/sql-pg"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import type { ConfigError } from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { DbConfig } from "./Config.js"
+import { importOptional, MissingPackageError } from "./internal/optionalPackage.js"
+
+export { MissingPackageError }
 
 export type Dialect = "sqlite" | "mysql" | "pg"
 
@@ -83,14 +87,17 @@ const dbLayer = (options: DbOptions) =>
 
 export const layerSqlite = (
   options: Omit<SqliteOptions, "driver">
-): Layer.Layer<Db | SqlClient.SqlClient, ConfigError> =>
+): Layer.Layer<Db | SqlClient.SqlClient, ConfigError | MissingPackageError> =>
   Layer.merge(
     Layer.unwrapEffect(
-      Effect.sync(() => {
-        if (options.filename !== ":memory:")
-          mkdirSync(path.dirname(path.resolve(options.filename)), { recursive: true })
-        return SqliteClient.layer({ filename: options.filename })
-      })
+      Effect.map(
+        importOptional("@effect/sql-sqlite-node", "an SQLite db", () => import("@effect/sql-sqlite-node")),
+        ({ SqliteClient }) => {
+          if (options.filename !== ":memory:")
+            mkdirSync(path.dirname(path.resolve(options.filename)), { recursive: true })
+          return SqliteClient.layer({ filename: options.filename })
+        }
+      )
     ),
     dbLayer({ driver: "sqlite", ...options })
   )
@@ -103,41 +110,55 @@ const mysqlCharset = (charset: string | undefined): string => {
 
 export const layerMysql = (
   options: Omit<MysqlOptions, "driver">
-): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError> =>
+): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError | MissingPackageError> =>
   Layer.merge(
-    MysqlClient.layer({
-      host: options.host,
-      port: options.port ?? 3306,
-      username: options.user,
-      database: options.db,
-      maxConnections: options.maxConnections ?? 10,
-      poolConfig: { charset: mysqlCharset(options.charset) },
-      ...(options.passwd !== undefined && options.passwd !== ""
-        ? { password: Redacted.make(options.passwd) }
-        : {})
-    }),
+    Layer.unwrapEffect(
+      Effect.map(
+        importOptional("@effect/sql-mysql2", "a MySQL/MariaDB db", () => import("@effect/sql-mysql2")),
+        ({ MysqlClient }) =>
+          MysqlClient.layer({
+            host: options.host,
+            port: options.port ?? 3306,
+            username: options.user,
+            database: options.db,
+            maxConnections: options.maxConnections ?? 10,
+            poolConfig: { charset: mysqlCharset(options.charset) },
+            ...(options.passwd !== undefined && options.passwd !== ""
+              ? { password: Redacted.make(options.passwd) }
+              : {})
+          })
+      )
+    ),
     dbLayer({ driver: "mysql", ...options })
   )
 
 export const layerPg = (
   options: Omit<PgOptions, "driver">
-): Layer.Layer<Db | SqlClient.SqlClient, SqlError> =>
+): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError | MissingPackageError> =>
   Layer.merge(
-    PgClient.layer({
-      host: options.host,
-      port: options.port ?? 5432,
-      username: options.user,
-      database: options.db,
-      maxConnections: options.maxConnections ?? 10,
-      ...(options.passwd !== undefined && options.passwd !== ""
-        ? { password: Redacted.make(options.passwd) }
-        : {})
-    }),
+    Layer.unwrapEffect(
+      Effect.map(
+        importOptional("@effect/sql-pg", "a PostgreSQL db", () => import("@effect/sql-pg")),
+        ({ PgClient }) =>
+          PgClient.layer({
+            host: options.host,
+            port: options.port ?? 5432,
+            username: options.user,
+            database: options.db,
+            maxConnections: options.maxConnections ?? 10,
+            ...(options.passwd !== undefined && options.passwd !== ""
+              ? { password: Redacted.make(options.passwd) }
+              : {})
+          })
+      )
+    ),
     dbLayer({ driver: "pg", ...options })
   )
 
 /** The `Db` and `SqlClient` services for the driver the options name. */
-export const layer = (options: DbOptions): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError> => {
+export const layer = (
+  options: DbOptions
+): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError | MissingPackageError> => {
   switch (options.driver) {
     case "sqlite":
       return layerSqlite(options)

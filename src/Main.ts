@@ -4,7 +4,7 @@
  *
  * ```ts
  * // appmain.ts — started by the master as `node --import tsx appmain.ts NAME CONFIG`
- * import { Main } from "hotaru"
+ * import { Main } from "hotaru-rt"
  * // … per-node set-up …
  * Main.runNode({ name: process.argv[2]!, config: process.argv[3]! })
  * ```

@@ -35,6 +35,7 @@ import {
 import { AdminService, ReloadFailed } from "./Admin.js"
 import * as Config from "./Config.js"
 import * as Db from "./Db.js"
+import { ensureLoadable } from "./internal/typescript.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
 import * as Remote from "./Remote.js"
@@ -154,6 +155,11 @@ export const importApp = (
       options.key === "reload" ? yield* Config.resolveModule(loaded, name, "reload") : undefined
     const file = fromReload ?? (yield* Config.resolveModule(loaded, name, "app"))
     if (file === undefined) return undefined
+    yield* ensureLoadable(file).pipe(
+      Effect.mapError(
+        (e) => new NodeError({ reason, node: name, detail: `cannot import ${file}: ${e.message}` })
+      )
+    )
     const url = pathToFileURL(file).href + (options.fresh === undefined ? "" : `?reload=${options.fresh}`)
     const module = yield* Effect.tryPromise({
       try: () => import(url) as Promise<{ readonly default?: unknown }>,

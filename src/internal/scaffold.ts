@@ -36,13 +36,13 @@ const files = (name: string): Record<string, string> => ({
     null,
     2
   )}\n`,
-  "app/protocol.ts": `import { Command } from "hotaru"
+  "app/protocol.ts": `import { Command } from "hotaru-rt"
 
 /** Command 1: the server answers the same text. Shared by the app, the client and the test. */
 export const Echo = Command.text(1, { name: "echo" })
 `,
   "app/game.ts": `import { Effect } from "effect"
-import { NetServer } from "hotaru"
+import { NetServer } from "hotaru-rt"
 import { Echo } from "./protocol.js"
 
 /** The game node's handlers (firefly's @netserviceHandle). */
@@ -52,7 +52,7 @@ export default NetServer.handle(Echo, (text, connection) =>
 `,
   "client.ts": `import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
-import { Client } from "hotaru"
+import { Client } from "hotaru-rt"
 import { Echo } from "./app/protocol.js"
 
 const program = Effect.gen(function* () {
@@ -64,7 +64,7 @@ NodeRuntime.runMain(program)
 `,
   "test/echo.test.ts": `import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { TestCluster } from "hotaru/testing"
+import { TestCluster } from "hotaru-rt/testing"
 import { Echo } from "../app/protocol.js"
 
 const config = new URL("../config.json", import.meta.url).pathname
