@@ -7,7 +7,7 @@
  * hotaru stop [CONFIG] [--token T]                       ask the master to stop the whole tree
  * hotaru reload [CONFIG] [--token T]                     every node re-imports its app/reload module
  * hotaru status [CONFIG] [--json]                        the tree: nodes, pids, states, restarts
- * hotaru init DIR                                        scaffold a working project
+ * hotaru init DIR [--from TGZ|RANGE]                    scaffold a working project
  * ```
  *
  * CONFIG defaults to `config.json`. The admin token comes from `--token`, env
@@ -210,11 +210,17 @@ const init = Command.make(
   {
     dir: Args.directory({ name: "dir", exists: "either" }).pipe(
       Args.withDescription("where to create the project")
+    ),
+    from: Options.text("from").pipe(
+      Options.withDescription(
+        "the hotaru-rt to depend on: a packed .tgz (copied into vendor/) or a version range (default: this hotaru, packed)"
+      ),
+      Options.optional
     )
   },
-  ({ dir }) =>
+  ({ dir, from }) =>
     Effect.gen(function* () {
-      const written = yield* scaffold(dir)
+      const written = yield* scaffold(dir, { from: Option.getOrUndefined(from) })
       for (const file of written) yield* Console.log(`created ${file}`)
       yield* Console.log(`\nnext: cd ${dir} && npm install && npm start   (npm test runs its test)`)
     })

@@ -56,9 +56,15 @@ export const logger = Logger.make<unknown, void>((options) => {
   else process.stdout.write(line)
 })
 
-/** Print hotaru lines to stdout (errors to stderr), from `level` up (default Info). */
+/**
+ * Print hotaru lines to stdout (errors to stderr), from `level` up (default Info), instead of
+ * Effect's default logger — and instead of the pretty logger `NodeRuntime.runMain` installs, so a
+ * program run that way does not print every line twice.
+ */
 export const layer = (options?: { readonly level?: LogLevel.LogLevel }): Layer.Layer<never> =>
   Layer.merge(
-    Logger.replace(Logger.defaultLogger, logger),
+    Layer.flatMap(Logger.remove(Logger.prettyLoggerDefault), () =>
+      Logger.replace(Logger.defaultLogger, logger)
+    ),
     Logger.minimumLogLevel(options?.level ?? LogLevel.Info)
   )
