@@ -34,7 +34,8 @@ const files = (name: string, versions: Versions): Record<string, string> => ({
       scripts: {
         start: "hotaru start config.json",
         client: "node --import tsx client.ts",
-        test: "vitest run"
+        test: "vitest run",
+        typecheck: "tsc"
       },
       dependencies: {
         "hotaru-rt": versions.hotaru,
@@ -104,6 +105,7 @@ it.scopedLive("the game node echoes", () =>
         module: "NodeNext",
         moduleResolution: "NodeNext",
         strict: true,
+        skipLibCheck: true,
         noEmit: true
       }
     },
