@@ -12,9 +12,9 @@ const isBun = "Bun" in globalThis
 const isDeno = "Deno" in globalThis
 
 let cli
-if (checkout && isBun) {
+if (checkout && (isBun || isDeno)) {
   cli = await import("../src/Cli.ts")
-} else if (checkout && !isDeno) {
+} else if (checkout) {
   const { register } = await import("tsx/esm/api")
   register({ tsconfig: here("../tsconfig.json").pathname })
   // tell hotaru tsx is in (see src/internal/typescript.ts)
