@@ -20,7 +20,9 @@ import { FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Data, Effect, Layer, Option, Schedule } from "effect"
 import * as Config from "./Config.js"
+import { MissingPackageError } from "./internal/optionalPackage.js"
 import { scaffold } from "./internal/scaffold.js"
+import { needsTsx } from "./internal/typescript.js"
 import * as Main from "./Main.js"
 import * as Master from "./Master.js"
 import { Transport } from "./Transport.js"
@@ -46,6 +48,20 @@ const tokenOption = Options.text("token").pipe(
   Options.optional
 )
 
+/** The command running a user's entry file: TypeScript on Node goes through tsx (an optional peer). */
+const entryCommand = (file: string) =>
+  needsTsx(file)
+    ? Effect.try({
+        try: () => [process.execPath, "--import", import.meta.resolve("tsx"), file],
+        catch: (cause) =>
+          new MissingPackageError({
+            package: "tsx",
+            feature: `running the TypeScript entry ${file} on Node`,
+            cause
+          })
+      })
+    : Effect.succeed([process.execPath, file])
+
 const start = Command.make(
   "start",
   {
@@ -65,9 +81,7 @@ const start = Command.make(
       const master = yield* Master.make({
         config: loaded,
         mode: inProcess ? "in-process" : "process",
-        ...(Option.isSome(entry)
-          ? { entry: [process.execPath, "--import", import.meta.resolve("tsx"), path.resolve(entry.value)] }
-          : {}),
+        ...(Option.isSome(entry) ? { entry: yield* entryCommand(path.resolve(entry.value)) } : {}),
         ...(process.env.HOTARU_ADMIN_TOKEN ? { token: process.env.HOTARU_ADMIN_TOKEN } : {})
       })
       yield* master.awaitStop
