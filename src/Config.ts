@@ -37,7 +37,12 @@ const described = <S extends Schema.Schema.Any>(schema: S, expected: string, ove
 /** An optional key: absent is fine, `null` or a wrong type is not. */
 const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
 
-/** A TCP port: an integer 1..65535. */
+/**
+ * A TCP port: an integer 1..65535.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const Port = described(Schema.Int.pipe(Schema.between(1, 65535)), "a port number 1-65535")
 
 const Str = described(Schema.String, "a string")
@@ -50,6 +55,9 @@ const UInt32 = described(Schema.Int.pipe(Schema.between(0, 0xffffffff)), "an uns
  * hotaru's `bind` key (per server and on the master): the address each listener binds. A string
  * applies to the internal listeners (`root`, `web`); an object names each listener. Defaults: the
  * public `net` edge on all interfaces (`0.0.0.0`), every other listener on `127.0.0.1`.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const BindConfig = described(
   Schema.Union(Str, Schema.Struct({ net: opt(Str), root: opt(Str), web: opt(Str) })),
@@ -58,15 +66,28 @@ export const BindConfig = described(
 )
 export type BindConfig = typeof BindConfig.Type
 
-/** A listener of a server or of the master. */
+/**
+ * A listener of a server or of the master.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Listener = "net" | "root" | "web"
 
-/** Default address of a listener: the client edge is public, everything else is loopback. */
+/**
+ * Default address of a listener: the client edge is public, everything else is loopback.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const defaultBind = (listener: Listener): string => (listener === "net" ? "0.0.0.0" : "127.0.0.1")
 
 /**
  * The address a listener binds: `override` (the CLI's `--bind`, for internal listeners only),
  * else the config's `bind`, else the default.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const bindAddress = (bind: BindConfig | undefined, listener: Listener, override?: string): string => {
   if (override !== undefined && listener !== "net") return override
@@ -74,11 +95,21 @@ export const bindAddress = (bind: BindConfig | undefined, listener: Listener, ov
   return bind?.[listener] ?? defaultBind(listener)
 }
 
-/** Whether an address is a loopback address (127.0.0.0/8, ::1, localhost). */
+/**
+ * Whether an address is a loopback address (127.0.0.0/8, ::1, localhost).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const isLoopback = (address: string): boolean =>
   address === "localhost" || address === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)
 
-/** One parent link of a server: firefly's `remoteport` entry. */
+/**
+ * One parent link of a server: firefly's `remoteport` entry.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const RemotePort = Schema.Struct({
   rootport: Port,
   rootname: Str,
@@ -89,6 +120,9 @@ export type RemotePort = typeof RemotePort.Type
 /**
  * The client frame settings of a `netport` (hotaru key `frame`): the four head bytes and the two
  * versions every frame must carry, and the largest body length accepted (default 1 MiB).
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const FrameConfig = Schema.Struct({
   head: opt(described(Schema.Tuple(Byte, Byte, Byte, Byte), "four bytes 0-255")),
@@ -98,7 +132,12 @@ export const FrameConfig = Schema.Struct({
 })
 export type FrameConfig = typeof FrameConfig.Type
 
-/** One entry of `servers`. */
+/**
+ * One entry of `servers`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const ServerConfig = described(
   Schema.Struct({
     name: opt(Str),
@@ -132,7 +171,12 @@ export const ServerConfig = described(
 )
 export type ServerConfig = typeof ServerConfig.Type
 
-/** The `master` block. */
+/**
+ * The `master` block.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const MasterConfig = Schema.Struct({
   roothost: opt(Str),
   rootport: Port,
@@ -145,6 +189,9 @@ export type MasterConfig = typeof MasterConfig.Type
 /**
  * firefly's top-level `db` block (MySQL), accepted as-is. hotaru adds `driver`
  * (`"mysql"` default when `host` is given, `"pg"`, `"sqlite"`) and `filename` for SQLite.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const DbConfig = Schema.Struct({
   driver: opt(described(Schema.Literal("mysql", "pg", "sqlite"), '"mysql", "pg" or "sqlite"')),
@@ -158,7 +205,12 @@ export const DbConfig = Schema.Struct({
 })
 export type DbConfig = typeof DbConfig.Type
 
-/** firefly's top-level `memcached` block, accepted as-is. */
+/**
+ * firefly's top-level `memcached` block, accepted as-is.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const MemcachedConfig = Schema.Struct({
   urls: described(Schema.Array(Str), "a list of host:port strings", false),
   hostname: opt(Str)
@@ -168,6 +220,9 @@ export type MemcachedConfig = typeof MemcachedConfig.Type
 /**
  * hotaru's `cache` block: which `mem` backend nodes with `"mem": true` use. Without it, the
  * `memcached` block selects memcached, and otherwise an in-process memory cache is used.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const CacheConfig = Schema.Struct({
   driver: described(Schema.Literal("memory", "redis", "memcached"), '"memory", "redis" or "memcached"'),
@@ -176,7 +231,12 @@ export const CacheConfig = Schema.Struct({
 })
 export type CacheConfig = typeof CacheConfig.Type
 
-/** hotaru's `supervisor` block: restart policy of the master. */
+/**
+ * hotaru's `supervisor` block: restart policy of the master.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const SupervisorConfig = Schema.Struct({
   maxRestarts: opt(described(Schema.Int.pipe(Schema.between(0, 1000)), "an integer 0-1000")),
   withinSeconds: opt(PositiveNumber),
@@ -184,14 +244,24 @@ export const SupervisorConfig = Schema.Struct({
 })
 export type SupervisorConfig = typeof SupervisorConfig.Type
 
-/** hotaru's `heartbeat` block: how node links detect a frozen peer (seconds; default 2 and 6). */
+/**
+ * hotaru's `heartbeat` block: how node links detect a frozen peer (seconds; default 2 and 6).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const HeartbeatConfig = Schema.Struct({
   interval: opt(PositiveNumber),
   timeout: opt(PositiveNumber)
 })
 export type HeartbeatConfig = typeof HeartbeatConfig.Type
 
-/** The whole file. */
+/**
+ * The whole file.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const HotaruConfig = described(
   Schema.Struct({
     master: opt(MasterConfig),
@@ -216,6 +286,9 @@ export type HotaruConfig = typeof HotaruConfig.Type
 /**
  * A loaded, checked topology: the decoded file plus where it came from (relative paths such as
  * `app` resolve against `dir`).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Loaded {
   readonly file: string
@@ -223,7 +296,12 @@ export interface Loaded {
   readonly config: HotaruConfig
 }
 
-/** A config file that cannot be used. `issues` holds one line per problem. */
+/**
+ * A config file that cannot be used. `issues` holds one line per problem.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ConfigError extends Data.TaggedError("ConfigError")<{
   readonly reason: "NotFound" | "InvalidJson" | "Invalid"
   readonly file: string
@@ -241,7 +319,12 @@ const fmtPath = (path: ReadonlyArray<PropertyKey>): string =>
     ""
   )
 
-/** Decode a parsed JSON value; every problem becomes one `path: message` line. */
+/**
+ * Decode a parsed JSON value; every problem becomes one `path: message` line.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const decode = (file: string, json: unknown): Either.Either<HotaruConfig, ConfigError> =>
   Schema.decodeUnknownEither(HotaruConfig, { errors: "all", onExcessProperty: "ignore" })(json).pipe(
     Either.mapLeft(
@@ -263,7 +346,12 @@ export const decode = (file: string, json: unknown): Either.Either<HotaruConfig,
     })
   )
 
-/** The checks no single field can make: parents that exist, ports used once, no parent cycle. */
+/**
+ * The checks no single field can make: parents that exist, ports used once, no parent cycle.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const crossCheck = (config: HotaruConfig): ReadonlyArray<string> => {
   const issues: Array<string> = []
   const names = Object.keys(config.servers)
@@ -326,6 +414,9 @@ export const crossCheck = (config: HotaruConfig): ReadonlyArray<string> => {
 /**
  * Candidate files of an `app` / `reload` entry: firefly's dotted module name
  * (`app.gateserver` → `app/gateserver.ts`, `.js`) or a path, relative to the config's directory.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const moduleCandidates = (dir: string, spec: string, path: Path.Path): ReadonlyArray<string> => {
   const looksLikePath = spec.includes("/") || /\.(m|c)?(t|j)s$/.test(spec)
@@ -341,7 +432,12 @@ export const moduleCandidates = (dir: string, spec: string, path: Path.Path): Re
   ]
 }
 
-/** Resolve a server's `app` (or `reload`) module to an existing file. */
+/**
+ * Resolve a server's `app` (or `reload`) module to an existing file.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const resolveModule = (
   loaded: Loaded,
   server: string,
@@ -375,7 +471,12 @@ const checkModules = (loaded: Loaded) =>
     { discard: true }
   )
 
-/** Read, decode and check a config file. */
+/**
+ * Read, decode and check a config file.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const load = (file: string): Effect.Effect<Loaded, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -400,7 +501,12 @@ export const load = (file: string): Effect.Effect<Loaded, ConfigError, FileSyste
     return loaded
   })
 
-/** Build a `Loaded` from an in-memory object (tests, embedded defaults). */
+/**
+ * Build a `Loaded` from an in-memory object (tests, embedded defaults).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const fromObject = (
   json: unknown,
   options: { readonly dir: string; readonly file?: string }
@@ -409,7 +515,12 @@ export const fromObject = (
   return decode(file, json).pipe(Either.map((config) => ({ file, dir: options.dir, config })))
 }
 
-/** Names of the servers that list `parent` in their `remoteport`. */
+/**
+ * Names of the servers that list `parent` in their `remoteport`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const childrenOf = (config: HotaruConfig, parent: string): ReadonlyArray<string> =>
   Object.entries(config.servers)
     .filter(([, server]) => server.remoteport?.some((link) => link.rootname === parent) ?? false)

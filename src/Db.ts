@@ -27,15 +27,28 @@ import { importOptional, MissingPackageError } from "./internal/optionalPackage.
 
 export { MissingPackageError }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type Dialect = "sqlite" | "mysql" | "pg"
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface SqliteOptions {
   readonly driver: "sqlite"
   /** Path of the database file (its directory is created if missing), or `":memory:"`. */
   readonly filename: string
 }
 
-/** firefly's `db` block: `{ host, user, passwd, port, db, charset }`. */
+/**
+ * firefly's `db` block: `{ host, user, passwd, port, db, charset }`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MysqlOptions {
   readonly driver: "mysql"
   readonly host: string
@@ -48,6 +61,10 @@ export interface MysqlOptions {
   readonly maxConnections?: number | undefined
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface PgOptions {
   readonly driver: "pg"
   readonly host: string
@@ -58,9 +75,18 @@ export interface PgOptions {
   readonly maxConnections?: number | undefined
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type DbOptions = SqliteOptions | MysqlOptions | PgOptions
 
-/** What the node's database is. */
+/**
+ * What the node's database is.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class Db extends Context.Tag("hotaru/Db")<
   Db,
   {
@@ -70,7 +96,12 @@ export class Db extends Context.Tag("hotaru/Db")<
   }
 >() {}
 
-/** A description of the options without the password. */
+/**
+ * A description of the options without the password.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const describe = (options: DbOptions): string => {
   switch (options.driver) {
     case "sqlite":
@@ -85,6 +116,10 @@ export const describe = (options: DbOptions): string => {
 const dbLayer = (options: DbOptions) =>
   Layer.succeed(Db, { dialect: options.driver, description: describe(options) })
 
+/**
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerSqlite = (
   options: Omit<SqliteOptions, "driver">
 ): Layer.Layer<Db | SqlClient.SqlClient, ConfigError | MissingPackageError> =>
@@ -108,6 +143,10 @@ const mysqlCharset = (charset: string | undefined): string => {
   return upper === "UTF8" || upper === "UTF8MB3" ? "UTF8MB4_GENERAL_CI" : upper
 }
 
+/**
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerMysql = (
   options: Omit<MysqlOptions, "driver">
 ): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError | MissingPackageError> =>
@@ -132,6 +171,10 @@ export const layerMysql = (
     dbLayer({ driver: "mysql", ...options })
   )
 
+/**
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerPg = (
   options: Omit<PgOptions, "driver">
 ): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError | MissingPackageError> =>
@@ -155,7 +198,12 @@ export const layerPg = (
     dbLayer({ driver: "pg", ...options })
   )
 
-/** The `Db` and `SqlClient` services for the driver the options name. */
+/**
+ * The `Db` and `SqlClient` services for the driver the options name.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (
   options: DbOptions
 ): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError | MissingPackageError> => {
@@ -173,16 +221,27 @@ export const layer = (
  * firefly's top-level `db` block, as the config reads it (`Config.DbConfig`): hotaru adds an
  * optional `driver` (default `"mysql"`, as in firefly) and `filename` (SQLite only, relative to
  * the config file's directory).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type FireflyDbBlock = DbConfig
 
-/** The default SQLite file, relative to the config file's directory. */
+/**
+ * The default SQLite file, relative to the config file's directory.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const defaultSqliteFile = "data/hotaru.sqlite"
 
 /**
  * Reads a firefly `db` block: no `driver` key means MySQL (firefly's only database); `driver:
  * "pg"` or `"sqlite"` select the others. Missing MySQL/pg fields get firefly's defaults
  * (`localhost`, `root`, database `test`).
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const fromFirefly = (block: FireflyDbBlock, configDir: string): DbOptions => {
   const driver = block.driver ?? "mysql"

@@ -25,6 +25,10 @@ import * as Node from "./Node.js"
 import * as Remote from "./Remote.js"
 import { Transport } from "./Transport.js"
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface NodeMainOptions {
   /** The node's name in the config. */
   readonly name: string
@@ -60,7 +64,12 @@ const watchMaster = (timeout: Duration.DurationInput) =>
     )
   })
 
-/** Run node `name` until it is asked to stop (scope close, Admin `Stop`, SIGTERM via runMain). */
+/**
+ * Run node `name` until it is asked to stop (scope close, Admin `Stop`, SIGTERM via runMain).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const node = (
   options: NodeMainOptions
 ): Effect.Effect<void, Node.NodeError | Config.ConfigError, FileSystem.FileSystem | Path.Path> =>
@@ -95,11 +104,21 @@ export const node = (
     }).pipe(Effect.annotateLogs({ node: options.name }))
   )
 
-/** Log and platform layers a node program runs with. */
+/**
+ * Log and platform layers a node program runs with.
+ *
+ * @since 0.1.0
+ * @category running
+ */
 export const runtimeLayer = (level?: LogLevel.LogLevel): Layer.Layer<FileSystem.FileSystem | Path.Path> =>
   Layer.merge(NodeContext.layer, Log.layer(level === undefined ? {} : { level }))
 
-/** Run a node as this process's program (exit code 1 on a start error, printed clearly). */
+/**
+ * Run a node as this process's program (exit code 1 on a start error, printed clearly).
+ *
+ * @since 0.1.0
+ * @category running
+ */
 export const runNode = (options: NodeMainOptions): void =>
   NodeRuntime.runMain(
     node({ ...options, supervised: options.supervised ?? process.env.HOTARU_SUPERVISED === "1" }).pipe(
@@ -109,7 +128,12 @@ export const runNode = (options: NodeMainOptions): void =>
     { disableErrorReporting: true, disablePrettyLogger: true }
   )
 
-/** HOTARU_LOG=debug|info|warning|error (read only by program entry points). */
+/**
+ * HOTARU_LOG=debug|info|warning|error (read only by program entry points).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const levelFromEnv = (): LogLevel.LogLevel =>
   Option.getOrElse(
     Option.fromNullable(

@@ -30,9 +30,18 @@ import * as Supervisor from "./Supervisor.js"
 import { Transport } from "./Transport.js"
 import * as Web from "./Web.js"
 
-/** How nodes run. */
+/**
+ * How nodes run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Mode = "process" | "in-process"
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   readonly config: Config.Loaded
   /** Default `process`. */
@@ -52,7 +61,12 @@ export interface Options {
   readonly startTimeout?: Duration.DurationInput
 }
 
-/** One node in `/status`. */
+/**
+ * One node in `/status`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface NodeReport {
   readonly name: string
   readonly state: Supervisor.ChildState
@@ -68,7 +82,12 @@ export interface NodeReport {
   readonly reloads: number
 }
 
-/** The `/status` document. */
+/**
+ * The `/status` document.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface StatusReport {
   readonly master: {
     readonly pid: number
@@ -80,7 +99,12 @@ export interface StatusReport {
   readonly nodes: ReadonlyArray<NodeReport>
 }
 
-/** The master could not start. */
+/**
+ * The master could not start.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class MasterError extends Data.TaggedError("MasterError")<{
   readonly reason: "NoMaster" | "Listen"
   readonly detail: string
@@ -90,7 +114,12 @@ export class MasterError extends Data.TaggedError("MasterError")<{
   }
 }
 
-/** A running master. */
+/**
+ * A running master.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class Master extends Context.Tag("hotaru/Master")<
   Master,
   {
@@ -111,6 +140,9 @@ export class Master extends Context.Tag("hotaru/Master")<
 /**
  * The order of a clean stop: client-facing nodes (netport, webport) first, then children before
  * their parents.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const stopOrder = (config: Config.HotaruConfig): ReadonlyArray<string> => {
   const names = Object.keys(config.servers)
@@ -131,13 +163,23 @@ export const stopOrder = (config: Config.HotaruConfig): ReadonlyArray<string> =>
   return [...names].sort((a, b) => facing(b) - facing(a) || depthOf(b, new Set()) - depthOf(a, new Set()))
 }
 
-/** The default node program: this package's CLI, `hotaru node NAME CONFIG`. */
+/**
+ * The default node program: this package's CLI, `hotaru node NAME CONFIG`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const defaultEntry = (): ReadonlyArray<string> => {
   const bin = fileURLToPath(new URL("../bin/hotaru.js", import.meta.url))
   return [process.execPath, bin, "node"]
 }
 
-/** Start the master and every node; everything stops when the scope closes. */
+/**
+ * Start the master and every node; everything stops when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = (
   options: Options
 ): Effect.Effect<
@@ -370,11 +412,21 @@ export const make = (
     }
   }).pipe(Effect.annotateLogs({ node: "master" }))
 
-/** Where a master without a configured token keeps its generated one. */
+/**
+ * Where a master without a configured token keeps its generated one.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const tokenFile = (loaded: Config.Loaded, path: Path.Path): string =>
   path.join(loaded.dir, ".hotaru-admin-token")
 
-/** The master as a Layer (library use: `Layer.launch(Master.layer(...))`). */
+/**
+ * The master as a Layer (library use: `Layer.launch(Master.layer(...))`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (
   options: Options
 ): Layer.Layer<Master, MasterError, Transport | FileSystem.FileSystem | Path.Path> =>

@@ -54,20 +54,35 @@ import {
 import * as Command from "./Command.js"
 import * as Frame from "./internal/frame.js"
 
-/** One client connection, as handlers and hooks see it. */
+/**
+ * One client connection, as handlers and hooks see it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Connection {
   readonly id: number
   readonly remoteAddress: string
   readonly remotePort: number
 }
 
-/** The connection of the request being handled (also passed to handlers as an argument). */
+/**
+ * The connection of the request being handled (also passed to handlers as an argument).
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class CurrentConnection extends Context.Tag("hotaru/NetServer/CurrentConnection")<
   CurrentConnection,
   Connection
 >() {}
 
-/** The listener could not start. */
+/**
+ * The listener could not start.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class NetServerError extends Data.TaggedError("NetServerError")<{
   readonly reason: "Listen"
   readonly host: string
@@ -89,7 +104,12 @@ interface Route {
 
 type Hook = (connection: Connection) => Effect.Effect<void, never, NetServer>
 
-/** The routes and hooks of a node, filled by `handle` / `onConnect` / `onDisconnect` layers. */
+/**
+ * The routes and hooks of a node, filled by `handle` / `onConnect` / `onDisconnect` layers.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<
   NetRouter,
   {
@@ -106,12 +126,20 @@ export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<
   }))
 }
 
-/** Context a handler may use without declaring it: provided per request by the server. */
+/**
+ * Context a handler may use without declaring it: provided per request by the server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Provided = NetServer | CurrentConnection
 
 /**
  * Register the handler of a command. The handler's other requirements are captured when the
  * layer is built. Registering the same command id twice is a defect at start-up.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const handle = <Name extends string, Req, Res, E, R>(
   command: Command.Command<Name, Req, Res>,
@@ -157,12 +185,27 @@ const hook =
       })
     )
 
-/** Run an Effect when a client connects (after it is registered: `push` reaches it). */
+/**
+ * Run an Effect when a client connects (after it is registered: `push` reaches it).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const onConnect = hook("onConnect")
-/** Run an Effect when a client's connection is gone. */
+/**
+ * Run an Effect when a client's connection is gone.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const onDisconnect = hook("onDisconnect")
 
-/** The running client listener. */
+/**
+ * The running client listener.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class NetServer extends Context.Tag("hotaru/NetServer")<
   NetServer,
   {
@@ -188,7 +231,12 @@ export class NetServer extends Context.Tag("hotaru/NetServer")<
   }
 >() {}
 
-/** Options of the listener. */
+/**
+ * Options of the listener.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   /** Default `0.0.0.0`. */
   readonly host?: string
@@ -257,7 +305,12 @@ const errorMessage = (
   return { error: "Defect", message: Cause.pretty(cause).split("\n")[0] ?? "defect" }
 }
 
-/** Start the listener; routes come from the `NetRouter` in context (filled before this is built). */
+/**
+ * Start the listener; routes come from the `NetRouter` in context (filled before this is built).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = (
   options: Options
 ): Effect.Effect<Context.Tag.Service<NetServer>, NetServerError, NetRouter | Scope.Scope> =>
@@ -589,12 +642,20 @@ export const make = (
     return service
   })
 
-/** The listener as a Layer; it needs the `NetRouter` its handlers were registered in. */
+/**
+ * The listener as a Layer; it needs the `NetRouter` its handlers were registered in.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (options: Options): Layer.Layer<NetServer, NetServerError, NetRouter> =>
   Layer.scoped(NetServer, make(options))
 
 /**
  * The listener with its app: builds a router, the app's handler layers into it, then listens.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const serve = <E, R>(
   app: Layer.Layer<never, E, R>,

@@ -5,6 +5,10 @@ import type * as Scope from "effect/Scope"
 import { MemError, type MemService, type SetOptions, ttlMillis } from "./mem.js"
 import { importOptional } from "./optionalPackage.js"
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface MemcachedOptions {
   /** firefly's `memcached.urls`, e.g. `["127.0.0.1:11211"]`. */
   readonly urls: ReadonlyArray<string>

@@ -5,7 +5,12 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 
-/** An optional package hotaru needs for what the config asks is not installed. */
+/**
+ * An optional package hotaru needs for what the config asks is not installed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class MissingPackageError extends Data.TaggedError("MissingPackageError")<{
   /** The npm package to install, e.g. `"ioredis"`. */
   readonly package: string
