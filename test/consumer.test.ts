@@ -1,7 +1,8 @@
 /**
  * hotaru-rt as a consumer gets it: the packed tarball installed (`npm install`, no symlink) into a
  * temp project outside the repository, compiled by the consumer's strict NodeNext `tsc`
- * (`skipLibCheck: false`, `exactOptionalPropertyTypes`, `noPropertyAccessFromIndexSignature`)
+ * (`skipLibCheck: false`, `exactOptionalPropertyTypes`, `noPropertyAccessFromIndexSignature`,
+ * `erasableSyntaxOnly`, `verbatimModuleSyntax`)
  * and run with plain `node`: a netport node forwarding to a rootport node answers a client; a
  * node whose config wants a database driver the consumer did not install says which to install.
  */
