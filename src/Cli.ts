@@ -8,7 +8,7 @@
  * hotaru reload [CONFIG] [--token T]                     validate CONFIG, then every node re-imports its app/reload module
  * hotaru restart NAME [CONFIG] [--token T]               restart one node now (its restart count reset)
  * hotaru status [CONFIG] [--json] [--token T]            the tree: nodes, pids, states, restarts
- * hotaru init DIR                                        scaffold a working project
+ * hotaru init DIR [--from TGZ|RANGE]                     scaffold a working project
  * ```
  *
  * CONFIG defaults to `config.json`. The admin token comes from `--token`, env
@@ -29,8 +29,10 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Layer, LogLevel, Option, Schedule } from "effect"
 import * as Config from "./Config.js"
 import { AdminRequestError, explain, isConnectionRefused } from "./internal/cliError.js"
+import { MissingPackageError } from "./internal/optionalPackage.js"
 import * as PrivateFile from "./internal/privateFile.js"
 import { scaffold } from "./internal/scaffold.js"
+import { needsTsx } from "./internal/typescript.js"
 import * as Main from "./Main.js"
 import * as Master from "./Master.js"
 import { Transport } from "./Transport.js"
@@ -65,6 +67,20 @@ const bindOption = Options.text("bind").pipe(
   Options.optional
 )
 
+/** The command running a user's entry file: TypeScript on Node goes through tsx (an optional peer). */
+const entryCommand = (file: string) =>
+  needsTsx(file)
+    ? Effect.try({
+        try: () => [process.execPath, "--import", import.meta.resolve("tsx"), file],
+        catch: (cause) =>
+          new MissingPackageError({
+            package: "tsx",
+            feature: `running the TypeScript entry ${file} on Node`,
+            cause
+          })
+      })
+    : Effect.succeed([process.execPath, file])
+
 const start = Command.make(
   "start",
   {
@@ -88,9 +104,7 @@ const start = Command.make(
       const master = yield* Master.make({
         config: loaded,
         mode: inProcess ? "in-process" : "process",
-        ...(Option.isSome(entry)
-          ? { entry: [process.execPath, "--import", import.meta.resolve("tsx"), path.resolve(entry.value)] }
-          : {}),
+        ...(Option.isSome(entry) ? { entry: yield* entryCommand(path.resolve(entry.value)) } : {}),
         ...(process.env.HOTARU_ADMIN_TOKEN ? { token: process.env.HOTARU_ADMIN_TOKEN } : {}),
         ...(Option.isSome(bind) ? { bind: bind.value } : {})
       }).pipe(Effect.provide(Transport.layerConfig(loaded)))
@@ -299,11 +313,17 @@ const init = Command.make(
   {
     dir: Args.directory({ name: "dir", exists: "either" }).pipe(
       Args.withDescription("where to create the project")
+    ),
+    from: Options.text("from").pipe(
+      Options.withDescription(
+        "the hotaru-rt to depend on: a packed .tgz (copied into vendor/) or a version range (default: this hotaru, packed)"
+      ),
+      Options.optional
     )
   },
-  ({ dir }) =>
+  ({ dir, from }) =>
     Effect.gen(function* () {
-      const written = yield* scaffold(dir)
+      const written = yield* scaffold(dir, { from: Option.getOrUndefined(from) })
       for (const file of written) yield* Console.log(`created ${file}`)
       yield* Console.log(`\nnext: cd ${dir} && npm install && npm start   (npm test runs its test)`)
     })

@@ -4,7 +4,7 @@
  *
  * ```ts
  * // appmain.ts — started by the master as `node --import tsx appmain.ts NAME CONFIG`
- * import { Main } from "hotaru"
+ * import { Main } from "hotaru-rt"
  * // … per-node set-up …
  * Main.runNode({ name: process.argv[2]!, config: process.argv[3]! })
  * ```
@@ -26,6 +26,10 @@ import * as Node from "./Node.js"
 import * as Remote from "./Remote.js"
 import { Transport } from "./Transport.js"
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface NodeMainOptions {
   /** The node's name in the config. */
   readonly name: string
@@ -65,7 +69,12 @@ const watchMaster = (timeout: Duration.DurationInput) =>
     )
   })
 
-/** Run node `name` until it is asked to stop (scope close, Admin `Stop`, SIGTERM via runMain). */
+/**
+ * Run node `name` until it is asked to stop (scope close, Admin `Stop`, SIGTERM via runMain).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const node = (
   options: NodeMainOptions
 ): Effect.Effect<void, Node.NodeError | Config.ConfigError, FileSystem.FileSystem | Path.Path> =>
@@ -105,17 +114,32 @@ export const node = (
     }).pipe(Effect.annotateLogs({ node: options.name }))
   )
 
-/** Log the config's warnings (`Config.warningsOf`), one line each, naming the file. */
+/**
+ * Log the config's warnings (`Config.warningsOf`), one line each, naming the file.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const logWarnings = (loaded: Config.Loaded): Effect.Effect<void> =>
   Effect.forEach(loaded.warnings ?? [], (warning) => Effect.logWarning(`${loaded.file}: ${warning}`), {
     discard: true
   })
 
-/** Log and platform layers a node program runs with. */
+/**
+ * Log and platform layers a node program runs with.
+ *
+ * @since 0.1.0
+ * @category running
+ */
 export const runtimeLayer = (level?: LogLevel.LogLevel): Layer.Layer<FileSystem.FileSystem | Path.Path> =>
   Layer.merge(NodeContext.layer, Log.layer(level === undefined ? {} : { level }))
 
-/** Run a node as this process's program (exit code 1 on a start error, printed clearly). */
+/**
+ * Run a node as this process's program (exit code 1 on a start error, printed clearly).
+ *
+ * @since 0.1.0
+ * @category running
+ */
 export const runNode = (options: NodeMainOptions): void =>
   NodeRuntime.runMain(
     node({
@@ -130,7 +154,12 @@ export const runNode = (options: NodeMainOptions): void =>
     { disableErrorReporting: true, disablePrettyLogger: true }
   )
 
-/** HOTARU_LOG=debug|info|warning|error (read only by program entry points). */
+/**
+ * HOTARU_LOG=debug|info|warning|error (read only by program entry points).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const levelFromEnv = (): LogLevel.LogLevel =>
   Option.getOrElse(
     Option.fromNullable(

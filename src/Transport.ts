@@ -132,6 +132,8 @@ export class MemoryNetwork extends Context.Tag("hotaru/Transport/MemoryNetwork")
  * (a file that cannot be read is a `ConfigError` naming the key).
  *
  * @since 0.1.0
+ *
+ * @category utils
  */
 export const tcpOptions = (
   loaded: Loaded

@@ -10,7 +10,7 @@ import * as Path from "node:path"
 import * as Readline from "node:readline"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Scope, Stream } from "effect"
-import { Client } from "hotaru"
+import { Client } from "hotaru-rt"
 import { Echo, Fanout, Forward, Push } from "../bench/app/protocol.js"
 import { exitReport, tailOf } from "./support/child.js"
 

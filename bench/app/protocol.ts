@@ -5,7 +5,7 @@
  * reply; the body goes out as a push 3 to every connection), 3 the push, 4 forward (echo through
  * a second node over hotaru's inter-node RPC).
  */
-import { Command } from "hotaru"
+import { Command } from "hotaru-rt"
 
 /** 1: answer the same body under the same id. */
 export const Echo = Command.bytes(1, { name: "echo" })
