@@ -8,7 +8,7 @@
  * hotaru reload [CONFIG] [--token T]                     validate CONFIG, then every node re-imports its app/reload module
  * hotaru restart NAME [CONFIG] [--token T]               restart one node now (its restart count reset)
  * hotaru status [CONFIG] [--json] [--token T]            the tree: nodes, pids, states, restarts
- * hotaru init DIR                                        scaffold a working project
+ * hotaru init DIR [--from TGZ|RANGE]                     scaffold a working project
  * ```
  *
  * CONFIG defaults to `config.json`. The admin token comes from `--token`, env
@@ -17,28 +17,38 @@
  * (rootports, webports, the admin web; never the public netport) over the config's `bind`; on
  * `stop`, `reload`, `restart` and `status` it says where the master's admin web was bound.
  *
+ * A user error (no config, a bad config, no master running, …) prints one or two lines and
+ * exits 1; `--verbose` anywhere on the command line (or `HOTARU_LOG=debug`) prints the whole
+ * cause with its stack trace instead.
+ *
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
 import { Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Data, Effect, Layer, Option, Schedule } from "effect"
+import { Cause, Console, Effect, Layer, LogLevel, Option, Schedule } from "effect"
 import * as Config from "./Config.js"
+import { AdminRequestError, explain, isConnectionRefused } from "./internal/cliError.js"
+import { MissingPackageError } from "./internal/optionalPackage.js"
 import * as PrivateFile from "./internal/privateFile.js"
 import { scaffold } from "./internal/scaffold.js"
+import { needsTsx } from "./internal/typescript.js"
 import * as Main from "./Main.js"
 import * as Master from "./Master.js"
 import { Transport } from "./Transport.js"
 
-/** An admin request to a master that failed. */
-export class AdminRequestError extends Data.TaggedError("AdminRequestError")<{
-  readonly url: string
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `${this.url}: ${this.detail}`
-  }
-}
+export {
+  /** An admin request to a master that failed. */
+  AdminRequestError
+} from "./internal/cliError.js"
+
+/** Name the command's config in a "no master is running" error. */
+const namingConfig = (config: string) =>
+  Effect.mapError(<E>(e: E) =>
+    e instanceof AdminRequestError && e.reason === "NoMaster"
+      ? new AdminRequestError({ reason: e.reason, url: e.url, detail: e.detail, config })
+      : e
+  )
 
 const configArg = Args.file({ name: "config" }).pipe(
   Args.withDescription("the config.json of the cluster"),
@@ -57,6 +67,20 @@ const bindOption = Options.text("bind").pipe(
   Options.optional
 )
 
+/** The command running a user's entry file: TypeScript on Node goes through tsx (an optional peer). */
+const entryCommand = (file: string) =>
+  needsTsx(file)
+    ? Effect.try({
+        try: () => [process.execPath, "--import", import.meta.resolve("tsx"), file],
+        catch: (cause) =>
+          new MissingPackageError({
+            package: "tsx",
+            feature: `running the TypeScript entry ${file} on Node`,
+            cause
+          })
+      })
+    : Effect.succeed([process.execPath, file])
+
 const start = Command.make(
   "start",
   {
@@ -72,19 +96,20 @@ const start = Command.make(
   },
   ({ bind, config, entry, inProcess }) =>
     Effect.gen(function* () {
-      const loaded = yield* Config.load(config)
+      const loaded = yield* Config.load(config).pipe(
+        Effect.flatMap((loaded) => Config.withSecret(loaded, process.env.HOTARU_SECRET))
+      )
+      yield* Main.logWarnings(loaded)
       const path = yield* Path.Path
       const master = yield* Master.make({
         config: loaded,
         mode: inProcess ? "in-process" : "process",
-        ...(Option.isSome(entry)
-          ? { entry: [process.execPath, "--import", import.meta.resolve("tsx"), path.resolve(entry.value)] }
-          : {}),
+        ...(Option.isSome(entry) ? { entry: yield* entryCommand(path.resolve(entry.value)) } : {}),
         ...(process.env.HOTARU_ADMIN_TOKEN ? { token: process.env.HOTARU_ADMIN_TOKEN } : {}),
         ...(Option.isSome(bind) ? { bind: bind.value } : {})
-      })
+      }).pipe(Effect.provide(Transport.layerConfig(loaded)))
       yield* master.awaitStop
-    }).pipe(Effect.scoped, Effect.provide(Transport.layerTcp()))
+    }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("start the master, which starts and supervises every node of CONFIG"))
 
 const node = Command.make(
@@ -100,6 +125,7 @@ const node = Command.make(
       name,
       config,
       supervised: process.env.HOTARU_SUPERVISED === "1",
+      secret: process.env.HOTARU_SECRET,
       ...(address === "" ? {} : { bind: address })
     })
   }
@@ -148,10 +174,31 @@ const request = (
         signal: AbortSignal.timeout(60_000)
       })
       const text = await response.text()
-      if (!response.ok) throw new Error(`HTTP ${response.status}: ${text}`)
+      if (!response.ok) {
+        // the admin web answers errors as {"error", "message"}
+        const said = (() => {
+          try {
+            return (JSON.parse(text) as { readonly message?: unknown }).message
+          } catch {
+            return undefined
+          }
+        })()
+        throw new AdminRequestError({
+          reason: response.status === 401 || response.status === 403 ? "Unauthorized" : "Failed",
+          url: `${base}${path}`,
+          detail: `HTTP ${response.status}: ${typeof said === "string" ? said : text}`
+        })
+      }
       return text === "" ? undefined : (JSON.parse(text) as unknown)
     },
-    catch: (e) => new AdminRequestError({ url: `${base}${path}`, detail: (e as Error).message })
+    catch: (e) =>
+      e instanceof AdminRequestError
+        ? e
+        : new AdminRequestError({
+            reason: isConnectionRefused(e) ? "NoMaster" : "Failed",
+            url: `${base}${path}`,
+            detail: (e as Error).message
+          })
   })
 
 const stop = Command.make(
@@ -170,7 +217,7 @@ const stop = Command.make(
         Effect.ignore
       )
       yield* Console.log("stopped")
-    })
+    }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("stop the master of CONFIG and every node, in order"))
 
 const reload = Command.make(
@@ -183,7 +230,7 @@ const reload = Command.make(
         readonly nodes: ReadonlyArray<{ readonly node: string; readonly result: string }>
       }
       for (const n of result.nodes) yield* Console.log(`${n.node}: ${n.result}`)
-    })
+    }).pipe(namingConfig(config))
 ).pipe(
   Command.withDescription(
     "validate CONFIG (refused if broken or if it changes the topology), then make every node re-import its reload/app module"
@@ -203,7 +250,7 @@ const restart = Command.make(
       const admin = yield* adminOf(config, token, bind)
       yield* request(admin.base, "POST", `/restart/${encodeURIComponent(name)}`, admin.token)
       yield* Console.log(`${name}: restarted (restart count reset)`)
-    })
+    }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("restart one node now, whatever its state (also a failed one)"))
 
 const duration = (ms: number | null) => {
@@ -258,7 +305,7 @@ const status = Command.make(
       const admin = yield* adminOf(config, token, bind)
       const report = (yield* request(admin.base, "GET", "/status", admin.token)) as Master.StatusReport
       yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report))
-    })
+    }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("show every node of the running tree"))
 
 const init = Command.make(
@@ -266,30 +313,50 @@ const init = Command.make(
   {
     dir: Args.directory({ name: "dir", exists: "either" }).pipe(
       Args.withDescription("where to create the project")
+    ),
+    from: Options.text("from").pipe(
+      Options.withDescription(
+        "the hotaru-rt to depend on: a packed .tgz (copied into vendor/) or a version range (default: this hotaru, packed)"
+      ),
+      Options.optional
     )
   },
-  ({ dir }) =>
+  ({ dir, from }) =>
     Effect.gen(function* () {
-      const written = yield* scaffold(dir)
+      const written = yield* scaffold(dir, { from: Option.getOrUndefined(from) })
       for (const file of written) yield* Console.log(`created ${file}`)
       yield* Console.log(`\nnext: cd ${dir} && npm install && npm start   (npm test runs its test)`)
     })
 ).pipe(Command.withDescription("create a project: config, an echo app, a client script and a test"))
 
 const hotaru = Command.make("hotaru").pipe(
-  Command.withDescription("hotaru: a distributed game-server runtime on Effect"),
+  Command.withDescription(
+    "hotaru: a distributed game-server runtime on Effect (--verbose on any command: errors with their stack trace)"
+  ),
   Command.withSubcommands([start, node, stop, reload, restart, status, init])
 )
 
 /** Parse `argv` (as `process.argv`) and run the command. */
 export const run = Command.run(hotaru, { name: "hotaru", version: "0.1.0" })
 
-/** The program of `bin/hotaru.js`. */
-export const main = (argv: ReadonlyArray<string>): void =>
+/**
+ * A failed command: with `verbose`, the whole cause (stack traces included) as an error log;
+ * otherwise what went wrong and what to do, on stderr (`internal/cliError.ts`).
+ */
+const report = (verbose: boolean) => (cause: Cause.Cause<unknown>) =>
+  verbose
+    ? Effect.logError(cause)
+    : Effect.forEach(explain(cause), (line) => Console.error(line), { discard: true })
+
+/** The program of `bin/hotaru.js`. `--verbose` (anywhere) is taken out before parsing. */
+export const main = (argv: ReadonlyArray<string>): void => {
+  const level = Main.levelFromEnv()
+  const verbose = argv.includes("--verbose") || LogLevel.lessThanEqual(level, LogLevel.Debug)
   NodeRuntime.runMain(
-    run(argv).pipe(
-      Effect.tapErrorCause((cause) => Effect.logError(cause)),
-      Effect.provide(Layer.merge(NodeContext.layer, Main.runtimeLayer(Main.levelFromEnv())))
+    run(argv.filter((a) => a !== "--verbose")).pipe(
+      Effect.tapErrorCause(report(verbose)),
+      Effect.provide(Layer.merge(NodeContext.layer, Main.runtimeLayer(level)))
     ),
     { disableErrorReporting: true, disablePrettyLogger: true }
   )
+}

@@ -28,6 +28,9 @@ import * as Frame from "./internal/frame.js"
 /**
  * The connection failed, closed, timed out, or a body did not encode/decode (`Decode` also: an
  * error frame that does not decode, whose `value` does not match the command's error Schema).
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class ClientError extends Data.TaggedError("ClientError")<{
   readonly reason: "Connect" | "Closed" | "Timeout" | "Encode" | "Decode"
@@ -41,6 +44,9 @@ export class ClientError extends Data.TaggedError("ClientError")<{
 /**
  * The server answered an error frame (see `Command.ErrorBody`) that carries no declared error:
  * an unknown command, a bad request, a defect, or a failure the command does not declare.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class CommandFailed extends Data.TaggedError("CommandFailed")<{
   readonly command: number
@@ -53,12 +59,21 @@ export class CommandFailed extends Data.TaggedError("CommandFailed")<{
   }
 }
 
-/** A frame the server sent that answers no call. */
+/**
+ * A frame the server sent that answers no call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Push {
   readonly command: number
   readonly body: Uint8Array
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   readonly host: string
   readonly port: number
@@ -79,7 +94,12 @@ interface Pending {
   readonly resolve: (result: Either.Either<Uint8Array, Failed | ClientError>) => void
 }
 
-/** A connected client. */
+/**
+ * A connected client.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Client {
   /** Send a request and wait for its reply; fails with the command's declared error, typed. */
   readonly call: <Name extends string, Req, Res, Err>(
@@ -112,7 +132,12 @@ export interface Client {
   readonly close: Effect.Effect<void>
 }
 
-/** Connect; the connection closes with the scope. */
+/**
+ * Connect; the connection closes with the scope.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const connect = (options: Options): Effect.Effect<Client, ClientError, Scope.Scope> =>
   Effect.gen(function* () {
     const frame = Frame.frameOptions(options.frame)

@@ -29,13 +29,21 @@ import { Data, Either, Option, ParseResult, Schema } from "effect"
 import { Packr } from "msgpackr"
 import * as BodyGuard from "./internal/bodyGuard.js"
 
-/** How a frame body turns into the value a Schema decodes. */
+/**
+ * How a frame body turns into the value a Schema decodes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type BodyCodec = "text" | "bytes" | "json" | "msgpack"
 
 /**
  * A body that could not be decoded or encoded. `problem` says what was wrong with a decoded body:
  * `Depth` (nested deeper than allowed), `Syntax` (not valid JSON / msgpack, or a msgpack
  * extension that is not accepted) or `Schema` (the value does not match the Schema).
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class BodyError extends Data.TaggedError("BodyError")<{
   readonly reason: "Decode" | "Encode"
@@ -48,16 +56,31 @@ export class BodyError extends Data.TaggedError("BodyError")<{
   }
 }
 
-/** The nesting depth accepted in a JSON or msgpack body by default. */
+/**
+ * The nesting depth accepted in a JSON or msgpack body by default.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const DEFAULT_MAX_DEPTH = BodyGuard.DEFAULT_MAX_DEPTH
 
-/** Limits of decoding a body that came from outside. */
+/**
+ * Limits of decoding a body that came from outside.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface DecodeOptions {
   /** Deepest nesting of arrays/objects accepted in a JSON or msgpack body (default 64). */
   readonly maxDepth?: number
 }
 
-/** A declared command; `Err` is what its handler may fail with, for the client to receive typed. */
+/**
+ * A declared command; `Err` is what its handler may fail with, for the client to receive typed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Command<Name extends string, Req, Res, Err = never> {
   readonly _tag: "Command"
   readonly id: number
@@ -88,7 +111,12 @@ export interface Command<Name extends string, Req, Res, Err = never> {
   readonly decodeError: (value: unknown) => Either.Either<Err, BodyError>
 }
 
-/** Any command. */
+/**
+ * Any command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Any {
   readonly _tag: "Command"
   readonly id: number
@@ -99,11 +127,26 @@ export interface Any {
   readonly encodeError: (failure: unknown) => Option.Option<unknown>
 }
 
-/** The request type of a command. */
+/**
+ * The request type of a command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Request<C> = C extends Command<string, infer Req, infer _Res, infer _Err> ? Req : never
-/** The response type of a command. */
+/**
+ * The response type of a command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Response<C> = C extends Command<string, infer _Req, infer Res, infer _Err> ? Res : never
-/** The declared error type of a command (`never` when it declares none). */
+/**
+ * The declared error type of a command (`never` when it declares none).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Failure<C> = C extends Command<string, infer _Req, infer _Res, infer Err> ? Err : never
 
 interface RawCodec {
@@ -297,7 +340,12 @@ interface Named<Name extends string, Err, ErrI> {
   readonly error?: Schema.Schema<Err, ErrI>
 }
 
-/** A UTF-8 text command; the Schemas (default `Schema.String`) decode from a string. */
+/**
+ * A UTF-8 text command; the Schemas (default `Schema.String`) decode from a string.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const text = <
   const Id extends number,
   Name extends string = `command_${Id}`,
@@ -321,7 +369,12 @@ export const text = <
     options?.error as Schema.Schema<Err, unknown> | undefined
   )
 
-/** A raw-bytes command: the handler sees the body as it came. */
+/**
+ * A raw-bytes command: the handler sees the body as it came.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const bytes = <
   const Id extends number,
   Name extends string = `command_${Id}`,
@@ -367,16 +420,29 @@ const structured =
       options.error as Schema.Schema<Err, unknown> | undefined
     )
 
-/** A JSON command: the body is UTF-8 JSON checked by the Schemas. */
+/**
+ * A JSON command: the body is UTF-8 JSON checked by the Schemas.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const json = structured("json")
 
-/** A msgpack command: the body is msgpack checked by the Schemas. */
+/**
+ * A msgpack command: the body is msgpack checked by the Schemas.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const msgpack = structured("msgpack")
 
 /**
  * The command id of hotaru's error frame: the server answers it, in the failed request's place,
  * when a handler fails, a body does not decode, or a command is unknown. Its body is UTF-8 JSON,
  * see `ErrorBody`.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const ERROR_COMMAND = 0xffffffff
 
@@ -390,6 +456,9 @@ export const ERROR_COMMAND = 0xffffffff
  * the body also has `value`: that error encoded by the Schema, as JSON
  * (`{"command":1,"error":"HandlerFailed","message":"join failed","tag":"RoomFull","value":{"_tag":"RoomFull","room":"r1"}}`).
  * Commands without one never get `value`: their frame is what it always was.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const ErrorBody = Schema.Struct({
   command: Schema.Number,
@@ -400,5 +469,10 @@ export const ErrorBody = Schema.Struct({
 })
 export type ErrorBody = typeof ErrorBody.Type
 
-/** Decode the JSON value of an error frame body. */
+/**
+ * Decode the JSON value of an error frame body.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const decodeErrorBody = Schema.decodeUnknownEither(ErrorBody)

@@ -21,23 +21,43 @@ import * as Layer from "effect/Layer"
 import type * as Command from "./Command.js"
 import * as NetServer from "./NetServer.js"
 
-/** The handlers of a group's commands, keyed by command name. */
+/**
+ * The handlers of a group's commands, keyed by command name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Handlers<Commands extends Command.Any> = {
   readonly [C in Commands as C["name"]]: NetServer.Handler<C, unknown>
 }
 
-/** What the handlers in `H` require (beyond what the server provides). */
+/**
+ * What the handlers in `H` require (beyond what the server provides).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type HandlersContext<H> = {
   [K in keyof H]: H[K] extends (...args: never) => Effect.Effect<unknown, unknown, infer R> ? R : never
 }[keyof H]
 
-/** What a group's handler layer provides: one `NetServer.Handled` per command. */
+/**
+ * What a group's handler layer provides: one `NetServer.Handled` per command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type HandledBy<Commands extends Command.Any> =
   Commands extends Command.Command<infer Name, infer _Req, infer _Res, infer Err>
     ? NetServer.Handled<Name, Err>
     : never
 
-/** A group of commands. */
+/**
+ * A group of commands.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface CommandGroup<Commands extends Command.Any> {
   readonly _tag: "CommandGroup"
   readonly commands: ReadonlyArray<Commands>
@@ -57,6 +77,9 @@ export interface CommandGroup<Commands extends Command.Any> {
 /**
  * Group commands. Throws a `RangeError` if two commands share an id or a name (a mistake in the
  * protocol's definition, found when its module loads).
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make = <const Commands extends ReadonlyArray<Command.Any>>(
   ...commands: Commands

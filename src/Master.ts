@@ -37,9 +37,18 @@ import * as Supervisor from "./Supervisor.js"
 import { Transport } from "./Transport.js"
 import * as Web from "./Web.js"
 
-/** How nodes run. */
+/**
+ * How nodes run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Mode = "process" | "in-process"
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   readonly config: Config.Loaded
   /** Default `process`. */
@@ -66,7 +75,12 @@ export interface Options {
   readonly startTimeout?: Duration.DurationInput
 }
 
-/** One node in `/status`. */
+/**
+ * One node in `/status`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface NodeReport {
   readonly name: string
   readonly state: Supervisor.ChildState
@@ -82,7 +96,12 @@ export interface NodeReport {
   readonly reloads: number
 }
 
-/** The `/status` document. */
+/**
+ * The `/status` document.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface StatusReport {
   readonly master: {
     readonly pid: number
@@ -97,6 +116,9 @@ export interface StatusReport {
 /**
  * The master could not start (`NoMaster`, `Listen`, `Token`, `Snapshot`), or stopped because a
  * node failed under `supervisor.onFailed: "exit"` (`NodeFailed`).
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class MasterError extends Data.TaggedError("MasterError")<{
   readonly reason: "NoMaster" | "Listen" | "Token" | "Snapshot" | "NodeFailed"
@@ -107,7 +129,12 @@ export class MasterError extends Data.TaggedError("MasterError")<{
   }
 }
 
-/** A `reload` that was refused before any node was touched: the config file is broken or changes the topology. */
+/**
+ * A `reload` that was refused before any node was touched: the config file is broken or changes the topology.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ReloadRefused extends Data.TaggedError("ReloadRefused")<{
   readonly reason: "InvalidConfig" | "TopologyChanged"
   readonly file: string
@@ -118,7 +145,12 @@ export class ReloadRefused extends Data.TaggedError("ReloadRefused")<{
   }
 }
 
-/** A running master. */
+/**
+ * A running master.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class Master extends Context.Tag("hotaru/Master")<
   Master,
   {
@@ -151,6 +183,9 @@ export class Master extends Context.Tag("hotaru/Master")<
 /**
  * The order of a clean stop: client-facing nodes (netport, webport) first, then children before
  * their parents.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const stopOrder = (config: Config.HotaruConfig): ReadonlyArray<string> => {
   const names = Object.keys(config.servers)
@@ -175,6 +210,9 @@ export const stopOrder = (config: Config.HotaruConfig): ReadonlyArray<string> =>
  * What differs between two configs in the parts the running master and nodes depend on (the
  * master block, the server names, and each server's ports, parents and bind addresses); one line
  * per difference.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const topologyChanges = (
   before: Config.HotaruConfig,
@@ -201,23 +239,41 @@ export const topologyChanges = (
 /**
  * The address nodes dial to reach the master's rootport: its bound address (config `bind`, or
  * the `--bind` override), or 127.0.0.1 when it listens on every interface.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const dialAddress = (master: Config.MasterConfig, bind?: string): string => {
   const bound = Config.bindAddress(master.bind, "root", bind)
   return bound === "0.0.0.0" || bound === "::" ? "127.0.0.1" : bound
 }
 
-/** Where a master keeps the config snapshot its nodes start with (beside the config, so relative `app` paths resolve). */
+/**
+ * Where a master keeps the config snapshot its nodes start with (beside the config, so relative `app` paths resolve).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const snapshotFile = (loaded: Config.Loaded, path: Path.Path): string =>
   path.join(loaded.dir, `.hotaru-config-${process.pid}.json`)
 
-/** The default node program: this package's CLI, `hotaru node NAME CONFIG`. */
+/**
+ * The default node program: this package's CLI, `hotaru node NAME CONFIG`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const defaultEntry = (): ReadonlyArray<string> => {
   const bin = fileURLToPath(new URL("../bin/hotaru.js", import.meta.url))
   return [process.execPath, bin, "node"]
 }
 
-/** Start the master and every node; everything stops when the scope closes. */
+/**
+ * Start the master and every node; everything stops when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = (
   options: Options
 ): Effect.Effect<
@@ -279,7 +335,10 @@ export const make = (
         name: "master",
         host: Config.bindAddress(master.bind, "root", options.bind),
         port: master.rootport,
-        accept: names
+        accept: names,
+        secret: config.secret,
+        helloTimeout:
+          config.links?.helloTimeout === undefined ? undefined : Duration.seconds(config.links.helloTimeout)
       })
     ).pipe(
       Effect.mapError(
@@ -574,11 +633,21 @@ export const make = (
     }
   }).pipe(Effect.annotateLogs({ node: "master" }))
 
-/** Where a master without a configured token keeps its generated one. */
+/**
+ * Where a master without a configured token keeps its generated one.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const tokenFile = (loaded: Config.Loaded, path: Path.Path): string =>
   path.join(loaded.dir, ".hotaru-admin-token")
 
-/** The master as a Layer (library use: `Layer.launch(Master.layer(...))`). */
+/**
+ * The master as a Layer (library use: `Layer.launch(Master.layer(...))`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (
   options: Options
 ): Layer.Layer<Master, MasterError, Transport | FileSystem.FileSystem | Path.Path> =>

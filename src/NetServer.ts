@@ -69,20 +69,35 @@ import * as Frame from "./internal/frame.js"
 import * as LogLimit from "./internal/logLimit.js"
 import type { NodeUnavailable } from "./NodeError.js"
 
-/** One client connection, as handlers and hooks see it. */
+/**
+ * One client connection, as handlers and hooks see it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Connection {
   readonly id: number
   readonly remoteAddress: string
   readonly remotePort: number
 }
 
-/** The connection of the request being handled (also passed to handlers as an argument). */
+/**
+ * The connection of the request being handled (also passed to handlers as an argument).
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class CurrentConnection extends Context.Tag("hotaru/NetServer/CurrentConnection")<
   CurrentConnection,
   Connection
 >() {}
 
-/** The listener could not start. */
+/**
+ * The listener could not start.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class NetServerError extends Data.TaggedError("NetServerError")<{
   readonly reason: "Listen"
   readonly host: string
@@ -104,7 +119,12 @@ interface Route {
 
 type Hook = (connection: Connection) => Effect.Effect<void, never, NetServer>
 
-/** The routes and hooks of a node, filled by `handle` / `onConnect` / `onDisconnect` layers. */
+/**
+ * The routes and hooks of a node, filled by `handle` / `onConnect` / `onDisconnect` layers.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<
   NetRouter,
   {
@@ -121,7 +141,12 @@ export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<
   }))
 }
 
-/** Context a handler may use without declaring it: provided per request by the server. */
+/**
+ * Context a handler may use without declaring it: provided per request by the server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Provided = NetServer | CurrentConnection
 
 /**
@@ -129,12 +154,18 @@ export type Provided = NetServer | CurrentConnection
  * down (`NodeUnavailable`), or a value it pushes does not encode (`Command.BodyError`). The
  * client receives them typed when the command declares them, else as `HandlerFailed` with their
  * `tag` and no text.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type Undeclared = NodeUnavailable | Command.BodyError
 
 /**
  * The handler of command `C`: it answers the command's response (or `undefined`: no reply) and
  * fails only with the command's declared error or `Undeclared`.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type Handler<C, R = never> = (
   request: Command.Request<C>,
@@ -144,6 +175,9 @@ export type Handler<C, R = never> = (
 /**
  * What a handler layer provides: the proof that command `Name` is handled, with the error type
  * its clients receive (`Layer<Handled<"join", RoomFull>, never, …>`).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Handled<Name extends string, Err> {
   readonly name: Name
@@ -162,6 +196,9 @@ export const Handled = <Name extends string, Err>(
  * Register the handler of a command. The handler fails only with the command's declared `error`
  * (or `Undeclared`): anything else does not compile. Its other requirements are captured when
  * the layer is built. Registering the same command id twice is a defect at start-up.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const handle = <Name extends string, Req, Res, Err, R>(
   command: Command.Command<Name, Req, Res, Err>,
@@ -215,12 +252,27 @@ const hook =
       })
     )
 
-/** Run an Effect when a client connects (after it is registered: `push` reaches it). */
+/**
+ * Run an Effect when a client connects (after it is registered: `push` reaches it).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const onConnect = hook("onConnect")
-/** Run an Effect when a client's connection is gone. */
+/**
+ * Run an Effect when a client's connection is gone.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const onDisconnect = hook("onDisconnect")
 
-/** The running client listener. */
+/**
+ * The running client listener.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class NetServer extends Context.Tag("hotaru/NetServer")<
   NetServer,
   {
@@ -251,6 +303,9 @@ export class NetServer extends Context.Tag("hotaru/NetServer")<
 /**
  * Limits of the client edge. Every one has a default; the config file sets them in a server's
  * `limits` block (times there in seconds). A time of 0 turns that timer off.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Limits {
   /** Connections open at once on this netport; more are closed at once (default 20,000). */
@@ -277,7 +332,12 @@ export interface Limits {
   readonly maxDepth?: number
 }
 
-/** The defaults of `Limits` and of `idleTimeout` / `maxInFlight`. */
+/**
+ * The defaults of `Limits` and of `idleTimeout` / `maxInFlight`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const defaults = {
   maxConnections: 20_000,
   maxConnectionsPerIp: 128,
@@ -291,7 +351,12 @@ export const defaults = {
   maxInFlight: 32
 } as const
 
-/** Options of the listener. */
+/**
+ * Options of the listener.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   /** Default `0.0.0.0`. */
   readonly host?: string
@@ -315,7 +380,12 @@ export interface Options {
   readonly debugErrors?: boolean
 }
 
-/** The options a server entry of the config file gives its netport (all but host and port). */
+/**
+ * The options a server entry of the config file gives its netport (all but host and port).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const configOptions = (server: Config.ServerConfig): Omit<Options, "port" | "host" | "node"> => {
   const l = server.limits
   const limits: Limits | undefined =
@@ -340,7 +410,12 @@ export const configOptions = (server: Config.ServerConfig): Omit<Options, "port"
   }
 }
 
-/** What the edge counted since it started. */
+/**
+ * What the edge counted since it started.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Stats {
   /** Connections open now. */
   readonly connections: number
@@ -458,7 +533,12 @@ const millisOf = (d: Duration.DurationInput): number => {
   return Number.isFinite(ms) && ms > 0 ? ms : 0
 }
 
-/** Start the listener; routes come from the `NetRouter` in context (filled before this is built). */
+/**
+ * Start the listener; routes come from the `NetRouter` in context (filled before this is built).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = (
   options: Options
 ): Effect.Effect<Context.Tag.Service<NetServer>, NetServerError, NetRouter | Scope.Scope> =>
@@ -1067,12 +1147,20 @@ export const make = (
     return service
   })
 
-/** The listener as a Layer; it needs the `NetRouter` its handlers were registered in. */
+/**
+ * The listener as a Layer; it needs the `NetRouter` its handlers were registered in.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (options: Options): Layer.Layer<NetServer, NetServerError, NetRouter> =>
   Layer.scoped(NetServer, make(options))
 
 /**
  * The listener with its app: builds a router, the app's handler layers into it, then listens.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const serve = <E, R>(
   app: Layer.Layer<never, E, R>,
