@@ -1,0 +1,267 @@
+/**
+ * The master's admin API as an `@effect/platform` `HttpApi`: the one definition the master
+ * serves on its `webport` and the CLI calls through the derived `HttpApiClient`.
+ *
+ * Every endpoint is behind `Authorization: Bearer <token>` ({@link Authorization}, a security
+ * middleware comparing the token in constant time): without it or with a wrong one, a 401
+ * `Unauthorized` before anything else runs.
+ *
+ * | endpoint | answer | errors |
+ * |---|---|---|
+ * | `GET /status` | {@link StatusReport} | |
+ * | `POST /stop` (and `GET /stop`, firefly's URL) | `{ "stopping": true }` | |
+ * | `POST /reload` (and `GET /reloadmodule`) | {@link ReloadReport} | 409 {@link ReloadRefused} |
+ * | `POST /restart/:node` | `{ "restarted": node }` | 404 {@link UnknownNode} |
+ *
+ * Errors are JSON `{ "_tag": ..., "message": ..., ... }`. The web server under it keeps the
+ * limits of `Web.layerServer` (connection cap, header and request deadlines) and `Web.edge`
+ * (413 for a body announced too large, a JSON 404 for an unknown path).
+ *
+ * ```ts
+ * const admin = yield* AdminApi.client({ baseUrl: "http://127.0.0.1:9998", token })
+ * const report = yield* admin.admin.status()
+ * ```
+ *
+ * @since 0.1.0
+ */
+import {
+  HttpApi,
+  HttpApiBuilder,
+  HttpApiClient,
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  HttpApiSecurity,
+  HttpClient,
+  HttpClientRequest,
+  HttpServerResponse
+} from "@effect/platform"
+import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import * as Admin from "./Admin.js"
+import { sameText } from "./internal/sameText.js"
+import * as Supervisor from "./Supervisor.js"
+import * as Web from "./Web.js"
+
+/** How the master runs its nodes. */
+export const Mode = Schema.Literal("process", "in-process")
+export type Mode = typeof Mode.Type
+
+/** The master itself in `/status`. */
+export const MasterReport = Schema.Struct({
+  pid: Schema.Number,
+  mode: Mode,
+  uptimeMs: Schema.Number,
+  rootport: Schema.Number,
+  webport: Schema.NullOr(Schema.Number)
+})
+export type MasterReport = typeof MasterReport.Type
+
+/** One node in `/status`: the supervisor's view, and what the node says of itself when linked. */
+export const NodeReport = Schema.Struct({
+  name: Schema.String,
+  state: Supervisor.ChildState,
+  pid: Schema.NullOr(Schema.Number),
+  restarts: Schema.Number,
+  uptimeMs: Schema.NullOr(Schema.Number),
+  lastExit: Schema.NullOr(Schema.String),
+  linked: Schema.Boolean,
+  capabilities: Schema.Array(Schema.String),
+  parents: Schema.Array(Admin.ParentLink),
+  children: Schema.Array(Schema.String),
+  connections: Schema.Number,
+  reloads: Schema.Number
+})
+export type NodeReport = typeof NodeReport.Type
+
+/** The `/status` document. */
+export const StatusReport = Schema.Struct({
+  master: MasterReport,
+  nodes: Schema.Array(NodeReport)
+})
+export type StatusReport = typeof StatusReport.Type
+
+/** The answer of a reload: per linked node, `reloaded <module>` or `failed: <why>`. */
+export const ReloadReport = Schema.Struct({
+  nodes: Schema.Array(Schema.Struct({ node: Schema.String, result: Schema.String }))
+})
+export type ReloadReport = typeof ReloadReport.Type
+
+/** 401: no bearer token, or a wrong one. */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
+  "Unauthorized",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 401 })
+) {}
+
+/** 404: `restart` named no node of the config. */
+export class UnknownNode extends Schema.TaggedError<UnknownNode>()(
+  "UnknownNode",
+  { node: Schema.String, message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
+/**
+ * 409: a `reload` refused before any node was touched: the config file is broken
+ * (`InvalidConfig`) or changes the topology (`TopologyChanged`); one line per problem in `issues`.
+ */
+export class ReloadRefused extends Schema.TaggedError<ReloadRefused>()(
+  "ReloadRefused",
+  {
+    reason: Schema.Literal("InvalidConfig", "TopologyChanged"),
+    file: Schema.String,
+    issues: Schema.Array(Schema.String),
+    message: Schema.String
+  },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  /** A refusal with its `message` written from the file and the issues. */
+  static refuse(reason: ReloadRefused["reason"], file: string, issues: ReadonlyArray<string>): ReloadRefused {
+    return new ReloadRefused({
+      reason,
+      file,
+      issues,
+      message: `reload refused, ${file}: ${issues.join("; ")}`
+    })
+  }
+}
+
+/** The bearer-token guard of every admin endpoint. */
+export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("hotaru/AdminApi/Authorization", {
+  failure: Unauthorized,
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+const Stopping = Schema.Struct({ stopping: Schema.Literal(true) })
+const Restarted = Schema.Struct({ restarted: Schema.String })
+
+/** The admin endpoints (all behind {@link Authorization}). */
+export class AdminGroup extends HttpApiGroup.make("admin")
+  .add(HttpApiEndpoint.get("status", "/status").addSuccess(StatusReport))
+  .add(HttpApiEndpoint.post("stop", "/stop").addSuccess(Stopping))
+  .add(HttpApiEndpoint.get("stopGet", "/stop").addSuccess(Stopping))
+  .add(HttpApiEndpoint.post("reload", "/reload").addSuccess(ReloadReport).addError(ReloadRefused))
+  .add(HttpApiEndpoint.get("reloadModule", "/reloadmodule").addSuccess(ReloadReport).addError(ReloadRefused))
+  .add(
+    HttpApiEndpoint.post("restart", "/restart/:node")
+      .setPath(Schema.Struct({ node: Schema.String }))
+      .addSuccess(Restarted)
+      .addError(UnknownNode)
+  )
+  .middleware(Authorization) {}
+
+/** The master's admin API. */
+export class AdminApi extends HttpApi.make("hotaru-admin").add(AdminGroup) {}
+
+/** What the admin API does, given by the master. */
+export interface Handlers {
+  readonly status: Effect.Effect<StatusReport>
+  /** Starts a stop of every node (it goes on after the answer). */
+  readonly stop: Effect.Effect<void>
+  readonly reload: Effect.Effect<ReloadReport["nodes"], ReloadRefused>
+  readonly restart: (node: string) => Effect.Effect<void, Supervisor.SupervisorError>
+}
+
+/**
+ * The {@link Authorization} middleware for `token`: the bearer token must be exactly it
+ * (compared in constant time); an empty `token` refuses everything.
+ */
+export const layerAuthorization = (token: string): Layer.Layer<Authorization> =>
+  Layer.succeed(
+    Authorization,
+    Authorization.of({
+      bearer: (given) => {
+        const value = Redacted.value(given)
+        return token !== "" && sameText(value, token)
+          ? Effect.void
+          : Effect.fail(
+              new Unauthorized({
+                message:
+                  value === ""
+                    ? "missing bearer token (Authorization: Bearer <token>)"
+                    : "invalid bearer token"
+              })
+            )
+      }
+    })
+  )
+
+/** The admin endpoints implemented by `handlers`. */
+export const layerHandlers = (
+  handlers: Handlers
+): Layer.Layer<HttpApiGroup.ApiGroup<"hotaru-admin", "admin">, never, Authorization> => {
+  const stop = Effect.as(Effect.forkDaemon(handlers.stop), { stopping: true } as const)
+  const reload = Effect.map(handlers.reload, (nodes) => ({ nodes }))
+  return HttpApiBuilder.group(AdminApi, "admin", (h) =>
+    h
+      .handle("status", () => handlers.status)
+      .handle("stop", () => stop)
+      .handle("stopGet", () => stop)
+      .handle("reload", () => reload)
+      .handle("reloadModule", () => reload)
+      .handle("restart", ({ path }) =>
+        handlers.restart(path.node).pipe(
+          Effect.as({ restarted: path.node }),
+          Effect.mapError((e) => new UnknownNode({ node: path.node, message: e.message }))
+        )
+      )
+  )
+}
+
+/** Options of {@link layer}: where to listen, the web limits, and the token. */
+export interface Options extends Web.WebOptions {
+  readonly token: string
+}
+
+/** A 401 says which scheme it wants. */
+const challenge = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
+  Effect.map(app, (response) =>
+    response.status === 401 ? HttpServerResponse.setHeader(response, "www-authenticate", "Bearer") : response
+  )
+
+/**
+ * Serves the admin API on `host:port` with `handlers`, behind the token and the web limits of
+ * `options` (see `Web.layerServer` and `Web.edge`).
+ *
+ * ```ts
+ * const AdminLive = AdminApi.layer({ status, stop, reload, restart }, { port: 9998, token })
+ * ```
+ */
+export const layer = (handlers: Handlers, options: Options): Layer.Layer<Web.WebAddress, Web.WebListenError> => {
+  const api = HttpApiBuilder.api(AdminApi).pipe(
+    Layer.provide(layerHandlers(handlers)),
+    Layer.provide(layerAuthorization(options.token))
+  )
+  return HttpApiBuilder.serve((app) => Web.edge(options)(challenge(app))).pipe(
+    Layer.provide(api),
+    Layer.provideMerge(Web.layerServer(options)),
+    Layer.map(Context.pick(Web.WebAddress))
+  )
+}
+
+/**
+ * The admin client derived from {@link AdminApi}, sending `token` (when given) as the bearer
+ * token. Answers are decoded with the same Schemas the master encodes with: a document that does
+ * not match fails with a `ParseError`, an error answer with its typed error.
+ *
+ * ```ts
+ * const admin = yield* AdminApi.client({ baseUrl: "http://127.0.0.1:9998", token: "..." })
+ * const report = yield* admin.admin.status()
+ * ```
+ */
+export const client = (options: {
+  readonly baseUrl: string
+  readonly token?: string | undefined
+}) =>
+  HttpApiClient.make(AdminApi, {
+    baseUrl: options.baseUrl,
+    transformClient: (c) =>
+      options.token === undefined
+        ? c
+        : HttpClient.mapRequest(c, HttpClientRequest.bearerToken(options.token))
+  })
+
+/** The typed admin client: `client.admin.status()`, `client.admin.restart({ path: { node } })`, ... */
+export type Client = Effect.Effect.Success<ReturnType<typeof client>>
