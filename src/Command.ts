@@ -18,19 +18,34 @@
  */
 import { Data, Either, ParseResult, Schema } from "effect"
 import { Packr } from "msgpackr"
+import * as BodyGuard from "./internal/bodyGuard.js"
 
 /** How a frame body turns into the value a Schema decodes. */
 export type BodyCodec = "text" | "bytes" | "json" | "msgpack"
 
-/** A body that could not be decoded or encoded. */
+/**
+ * A body that could not be decoded or encoded. `problem` says what was wrong with a decoded body:
+ * `Depth` (nested deeper than allowed), `Syntax` (not valid JSON / msgpack, or a msgpack
+ * extension that is not accepted) or `Schema` (the value does not match the Schema).
+ */
 export class BodyError extends Data.TaggedError("BodyError")<{
   readonly reason: "Decode" | "Encode"
   readonly command: number
   readonly detail: string
+  readonly problem?: "Depth" | "Syntax" | "Schema"
 }> {
   override get message(): string {
     return `command ${this.command}: cannot ${this.reason === "Decode" ? "decode" : "encode"} body: ${this.detail}`
   }
+}
+
+/** The nesting depth accepted in a JSON or msgpack body by default. */
+export const DEFAULT_MAX_DEPTH = BodyGuard.DEFAULT_MAX_DEPTH
+
+/** Limits of decoding a body that came from outside. */
+export interface DecodeOptions {
+  /** Deepest nesting of arrays/objects accepted in a JSON or msgpack body (default 64). */
+  readonly maxDepth?: number
 }
 
 /** A declared command. */
@@ -41,14 +56,14 @@ export interface Command<Name extends string, Req, Res> {
   readonly codec: BodyCodec
   readonly request: Schema.Schema<Req, unknown>
   readonly response: Schema.Schema<Res, unknown>
-  /** Bytes → request (server side). */
-  readonly decodeRequest: (body: Uint8Array) => Either.Either<Req, BodyError>
+  /** Bytes → request (server side). Never throws. */
+  readonly decodeRequest: (body: Uint8Array, options?: DecodeOptions) => Either.Either<Req, BodyError>
   /** Request → bytes (client side). */
   readonly encodeRequest: (value: Req) => Either.Either<Uint8Array, BodyError>
   /** Response → bytes (server side). */
   readonly encodeResponse: (value: Res) => Either.Either<Uint8Array, BodyError>
-  /** Bytes → response (client side). */
-  readonly decodeResponse: (body: Uint8Array) => Either.Either<Res, BodyError>
+  /** Bytes → response (client side). Never throws. */
+  readonly decodeResponse: (body: Uint8Array, options?: DecodeOptions) => Either.Either<Res, BodyError>
 }
 
 /** Any command. */
@@ -57,7 +72,7 @@ export interface Any {
   readonly id: number
   readonly name: string
   readonly codec: BodyCodec
-  readonly decodeRequest: (body: Uint8Array) => Either.Either<unknown, BodyError>
+  readonly decodeRequest: (body: Uint8Array, options?: DecodeOptions) => Either.Either<unknown, BodyError>
   readonly encodeResponse: (value: never) => Either.Either<Uint8Array, BodyError>
 }
 
@@ -67,8 +82,17 @@ export type Request<C> = C extends Command<string, infer Req, infer _Res> ? Req 
 export type Response<C> = C extends Command<string, infer _Req, infer Res> ? Res : never
 
 interface RawCodec {
-  readonly toValue: (body: Uint8Array) => unknown
+  /** Bytes → value, or the reason the body is refused before a recursive decoder sees it. */
+  readonly toValue: (body: Uint8Array, maxDepth: number) => unknown
   readonly fromValue: (value: unknown) => Uint8Array
+}
+
+/** Thrown by `toValue` for a body refused by its pre-check (caught in `decoder`). */
+class Refused {
+  constructor(
+    readonly problem: "Depth" | "Syntax",
+    readonly detail: string
+  ) {}
 }
 
 const utf8 = new TextDecoder("utf-8")
@@ -86,25 +110,52 @@ const rawCodec = (codec: BodyCodec): RawCodec => {
       return { toValue: (b) => b, fromValue: (v) => v as Uint8Array }
     case "json":
       return {
-        toValue: (b) => (b.length === 0 ? undefined : JSON.parse(utf8.decode(b))),
+        toValue: (b, maxDepth) => {
+          if (b.length === 0) return undefined
+          if (BodyGuard.jsonTooDeep(b, maxDepth))
+            throw new Refused("Depth", `JSON nested deeper than ${maxDepth}`)
+          return JSON.parse(utf8.decode(b))
+        },
         fromValue: (v) => Buffer.from(v === undefined ? "" : JSON.stringify(v), "utf8")
       }
     case "msgpack": {
-      const packr = new Packr({ useRecords: false, moreTypes: false })
+      // no records, structures, shared references or bundled strings (see BodyGuard.msgpackProblem)
+      const packr = new Packr({
+        useRecords: false,
+        moreTypes: false,
+        structuredClone: false,
+        bundleStrings: false
+      })
       return {
-        toValue: (b) => (b.length === 0 ? undefined : packr.unpack(asBuffer(b))),
+        toValue: (b, maxDepth) => {
+          if (b.length === 0) return undefined
+          const problem = BodyGuard.msgpackProblem(b, maxDepth)
+          if (problem !== undefined) throw new Refused(problem.kind, problem.detail)
+          return packr.unpack(asBuffer(b))
+        },
         fromValue: (v) => packr.pack(v)
       }
     }
   }
 }
 
-const detail = (e: unknown): string =>
-  ParseResult.isParseError(e)
-    ? ParseResult.TreeFormatter.formatErrorSync(e)
-    : e instanceof Error
-      ? e.message
-      : String(e)
+/** Longest detail kept in a `BodyError` (Schema messages quote the value they got). */
+const MAX_DETAIL = 500
+
+/** A short description of a decode/encode failure; never throws (formatting a hostile value may). */
+const detail = (e: unknown): string => {
+  let text: string
+  try {
+    text = ParseResult.isParseError(e)
+      ? ParseResult.TreeFormatter.formatErrorSync(e)
+      : e instanceof Error
+        ? e.message
+        : String(e)
+  } catch {
+    text = "the value could not be described"
+  }
+  return text.length > MAX_DETAIL ? `${text.slice(0, MAX_DETAIL)}…` : text
+}
 
 const make = <Name extends string, Req, Res>(
   id: number,
@@ -123,34 +174,43 @@ const make = <Name extends string, Req, Res>(
   const encodeRes = Schema.encodeEither(response)
   const decoder =
     <A>(decode: (u: unknown) => Either.Either<A, ParseResult.ParseError>) =>
-    (body: Uint8Array): Either.Either<A, BodyError> => {
+    (body: Uint8Array, options?: DecodeOptions): Either.Either<A, BodyError> => {
       let value: unknown
       try {
-        value = raw.toValue(body)
+        value = raw.toValue(body, options?.maxDepth ?? DEFAULT_MAX_DEPTH)
       } catch (e) {
-        return Either.left(new BodyError({ reason: "Decode", command: id, detail: detail(e) }))
+        return Either.left(
+          e instanceof Refused
+            ? new BodyError({ reason: "Decode", command: id, detail: e.detail, problem: e.problem })
+            : new BodyError({ reason: "Decode", command: id, detail: detail(e), problem: "Syntax" })
+        )
+      }
+      let decoded: Either.Either<A, ParseResult.ParseError>
+      try {
+        decoded = decode(value)
+      } catch (e) {
+        return Either.left(
+          new BodyError({ reason: "Decode", command: id, detail: detail(e), problem: "Schema" })
+        )
       }
       return Either.mapLeft(
-        decode(value),
-        (e) => new BodyError({ reason: "Decode", command: id, detail: detail(e) })
+        decoded,
+        (e) => new BodyError({ reason: "Decode", command: id, detail: detail(e), problem: "Schema" })
       )
     }
   const encoder =
     <A>(encode: (a: A) => Either.Either<unknown, ParseResult.ParseError>) =>
-    (value: A): Either.Either<Uint8Array, BodyError> =>
-      Either.flatMap(
-        Either.mapLeft(
-          encode(value),
-          (e) => new BodyError({ reason: "Encode", command: id, detail: detail(e) })
-        ),
-        (encoded) => {
-          try {
-            return Either.right(raw.fromValue(encoded))
-          } catch (e) {
-            return Either.left(new BodyError({ reason: "Encode", command: id, detail: detail(e) }))
-          }
+    (value: A): Either.Either<Uint8Array, BodyError> => {
+      try {
+        const encoded = encode(value)
+        if (Either.isLeft(encoded)) {
+          return Either.left(new BodyError({ reason: "Encode", command: id, detail: detail(encoded.left) }))
         }
-      )
+        return Either.right(raw.fromValue(encoded.right))
+      } catch (e) {
+        return Either.left(new BodyError({ reason: "Encode", command: id, detail: detail(e) }))
+      }
+    }
   return {
     _tag: "Command",
     id,
@@ -234,7 +294,8 @@ export const ERROR_COMMAND = 0xffffffff
 /**
  * The body of an error frame: `{"command":100,"error":"UnknownCommand","message":"…"}`. `error`
  * is `UnknownCommand`, `BadRequest` (the body did not decode), `HandlerFailed` (with `tag` set
- * to the handler's typed error `_tag` when it has one), or `Defect`.
+ * to the handler's typed error `_tag` when it has one), or `Defect`. `message` carries no
+ * internal text (SQL, stacks, defects) unless the server runs with `debugErrors`.
  */
 export const ErrorBody = Schema.Struct({
   command: Schema.Number,

@@ -14,10 +14,9 @@
  * }
  * ```
  *
- * hotaru's own optional keys are documented on each schema below (`frame`, `idleTimeout`,
- * `maxInFlight`, `callTimeout` per server; `cache`, `supervisor`, `heartbeat`, `adminToken` at the
- * top level; `driver` and
- * `filename` inside `db`).
+ * hotaru's own optional keys are documented on each schema below (`frame`, `limits`,
+ * `debugErrors`, `idleTimeout`, `maxInFlight`, `callTimeout` per server; `cache`, `supervisor`,
+ * `heartbeat`, `adminToken` at the top level; `driver` and `filename` inside `db`).
  *
  * @since 0.1.0
  */
@@ -114,6 +113,38 @@ export const HttpConfig = Schema.Struct({
   maxBodyBytes: opt(described(Schema.Int.pipe(Schema.between(0, 0x7fffffff)), "a byte count"))
 })
 export type HttpConfig = typeof HttpConfig.Type
+const Count = described(Schema.Int.pipe(Schema.between(1, 10_000_000)), "an integer >= 1")
+const Bytes = described(Schema.Int.pipe(Schema.between(1024, 0x7fffffff)), "a byte count 1024..2^31-1")
+const Seconds = described(Schema.Number.pipe(Schema.nonNegative()), "a number of seconds >= 0 (0: off)")
+
+/**
+ * hotaru's `limits` block of a server: the limits of its client edge (`netport`). Every key is
+ * optional; times are seconds, 0 turns a timer off.
+ *
+ * - `maxConnections` (20000): connections open at once; more are closed at once (counted, logged
+ *   rate-limited).
+ * - `maxConnectionsPerIp` (128): connections open at once from one IP address.
+ * - `perIpExempt` (`["127.0.0.1", "::1"]`): addresses the per-IP cap does not apply to (a local
+ *   proxy or load tool).
+ * - `highWater` (65536 bytes): bytes queued for a client above which the server stops reading
+ *   from it until they drain.
+ * - `maxBuffered` (4194304 bytes): bytes queued for a client beyond which it is kicked as a slow
+ *   consumer.
+ * - `sendTimeout` (10): seconds a client may stay above `highWater` before it is kicked.
+ * - `frameTimeout` (30): seconds a started frame has to complete (slowloris).
+ * - `maxDepth` (64): deepest nesting of arrays/objects accepted in a JSON or msgpack body.
+ */
+export const LimitsConfig = Schema.Struct({
+  maxConnections: opt(Count),
+  maxConnectionsPerIp: opt(Count),
+  perIpExempt: opt(described(Schema.Array(Str), "a list of addresses", false)),
+  highWater: opt(Bytes),
+  maxBuffered: opt(Bytes),
+  sendTimeout: opt(Seconds),
+  frameTimeout: opt(Seconds),
+  maxDepth: opt(described(Schema.Int.pipe(Schema.between(1, 10_000)), "an integer 1-10000"))
+})
+export type LimitsConfig = typeof LimitsConfig.Type
 
 /** One entry of `servers`. */
 export const ServerConfig = described(
@@ -136,8 +167,15 @@ export const ServerConfig = described(
     reload: opt(Str),
     /** hotaru: client frame settings of the netport. */
     frame: opt(FrameConfig),
-    /** hotaru: close a client connection that sent nothing for this many seconds (default: never). */
-    idleTimeout: opt(PositiveNumber),
+    /** hotaru: limits of the netport (see `LimitsConfig`). */
+    limits: opt(LimitsConfig),
+    /**
+     * hotaru: put internal error text (handler failure messages, defects) in the error frames
+     * sent to clients (default false; for development only).
+     */
+    debugErrors: opt(Bool),
+    /** hotaru: close a client connection that sent nothing for this many seconds (default 60; 0: never). */
+    idleTimeout: opt(Seconds),
     /**
      * hotaru: seconds a call to a parent waits for its link to come back before failing with
      * `NodeUnavailable` (default 0: fail at once).

@@ -14,11 +14,18 @@
  *   nothing (firefly's `None`);
  * - requests of one connection run concurrently up to `maxInFlight` (reading pauses beyond that)
  *   and are answered in the order they arrived;
- * - an unknown command, a body that does not decode, or a handler failure/defect answers one
- *   error frame (command id `Command.ERROR_COMMAND` = 0xFFFFFFFF, JSON body `Command.ErrorBody`)
- *   in that request's place; nothing else is affected;
+ * - an unknown command, a body that does not decode (or nests deeper than `limits.maxDepth`), or a
+ *   handler failure/defect answers one error frame (command id `Command.ERROR_COMMAND` =
+ *   0xFFFFFFFF, JSON body `Command.ErrorBody`) in that request's place; nothing else is affected.
+ *   Its `message` carries no internal text (SQL, stacks, defects) unless `debugErrors` is on; a
+ *   typed handler error keeps its `tag`;
  * - a bad header, a length < 4 or a body above `frame.maxLength` closes that connection at once
- *   (logged), never buffering the body; an idle connection is closed after `idleTimeout`;
+ *   (logged), never buffering the body;
+ * - nothing a client sends can throw out of a socket callback: an unexpected error while handling
+ *   one connection closes that connection (counted, logged rate-limited);
+ * - limits (see `Limits`): connections node-wide and per IP, outbound bytes per connection (reading
+ *   pauses above `highWater`; a client past `maxBuffered` or blocked longer than `sendTimeout` is
+ *   kicked), a deadline for a started frame, and `idleTimeout` (default 60 s);
  * - a handler runs to completion even if its client leaves (no half-done writes).
  *
  * Performance (see BENCHMARKS.md): connections are plain `node:net` callbacks (no fiber, scope
@@ -52,7 +59,9 @@ import {
   Scope
 } from "effect"
 import * as Command from "./Command.js"
+import type * as Config from "./Config.js"
 import * as Frame from "./internal/frame.js"
+import * as LogLimit from "./internal/logLimit.js"
 
 /** One client connection, as handlers and hooks see it. */
 export interface Connection {
@@ -185,8 +194,53 @@ export class NetServer extends Context.Tag("hotaru/NetServer")<
     readonly kick: (id: number) => Effect.Effect<boolean>
     /** The connections open now. */
     readonly connections: Effect.Effect<ReadonlyArray<Connection>>
+    /** Counters of the edge's limits and guards (for monitoring and tests). */
+    readonly stats: Effect.Effect<Stats>
   }
 >() {}
+
+/**
+ * Limits of the client edge. Every one has a default; the config file sets them in a server's
+ * `limits` block (times there in seconds). A time of 0 turns that timer off.
+ */
+export interface Limits {
+  /** Connections open at once on this netport; more are closed at once (default 20,000). */
+  readonly maxConnections?: number
+  /** Connections open at once from one IP address (default 128). */
+  readonly maxConnectionsPerIp?: number
+  /** Addresses the per-IP cap does not apply to (default loopback: `127.0.0.1`, `::1`). */
+  readonly perIpExempt?: ReadonlyArray<string>
+  /**
+   * Bytes queued for a client above which the server stops reading from it until they drain
+   * (default 64 KiB).
+   */
+  readonly highWater?: number
+  /**
+   * Bytes queued for a client beyond which it is kicked as a slow consumer (default 4 MiB). One
+   * batch written into an empty queue is always accepted, so replies larger than this still go.
+   */
+  readonly maxBuffered?: number
+  /** A client whose queue stays above `highWater` this long is kicked (default 10 s). */
+  readonly sendTimeout?: Duration.DurationInput
+  /** A frame whose first byte arrived must be complete within this (default 30 s). */
+  readonly frameTimeout?: Duration.DurationInput
+  /** Deepest nesting of arrays/objects accepted in a JSON or msgpack body (default 64). */
+  readonly maxDepth?: number
+}
+
+/** The defaults of `Limits` and of `idleTimeout` / `maxInFlight`. */
+export const defaults = {
+  maxConnections: 20_000,
+  maxConnectionsPerIp: 128,
+  perIpExempt: ["127.0.0.1", "::1"] as ReadonlyArray<string>,
+  highWater: 64 * 1024,
+  maxBuffered: 4 * 1024 * 1024,
+  sendTimeout: Duration.seconds(10),
+  frameTimeout: Duration.seconds(30),
+  maxDepth: Command.DEFAULT_MAX_DEPTH,
+  idleTimeout: Duration.seconds(60),
+  maxInFlight: 32
+} as const
 
 /** Options of the listener. */
 export interface Options {
@@ -197,13 +251,77 @@ export interface Options {
   /** Node name used in log annotations. */
   readonly node?: string
   readonly frame?: Partial<Frame.FrameOptions>
-  /** Close a connection that sent nothing for this long (default: never). */
+  /** Close a connection that sent nothing (and waits for nothing) this long (default 60 s; 0: never). */
   readonly idleTimeout?: Duration.DurationInput
-  /** Requests of one connection handled at once before reading pauses (default 32). */
+  /** Requests of one connection handled at once; parsing and reading pause there (default 32). */
   readonly maxInFlight?: number
   /** TCP_NODELAY on client sockets (default true). */
   readonly noDelay?: boolean
+  /** Limits of the edge (each has a default). */
+  readonly limits?: Limits
+  /**
+   * Put internal error text (handler failure messages, defects, encode errors) in error frames.
+   * For development only (default false: the `error` kind, the typed error's `tag`, no text).
+   */
+  readonly debugErrors?: boolean
 }
+
+/** The options a server entry of the config file gives its netport (all but host and port). */
+export const configOptions = (server: Config.ServerConfig): Omit<Options, "port" | "host" | "node"> => {
+  const l = server.limits
+  const limits: Limits | undefined =
+    l === undefined
+      ? undefined
+      : {
+          ...(l.maxConnections === undefined ? {} : { maxConnections: l.maxConnections }),
+          ...(l.maxConnectionsPerIp === undefined ? {} : { maxConnectionsPerIp: l.maxConnectionsPerIp }),
+          ...(l.perIpExempt === undefined ? {} : { perIpExempt: l.perIpExempt }),
+          ...(l.highWater === undefined ? {} : { highWater: l.highWater }),
+          ...(l.maxBuffered === undefined ? {} : { maxBuffered: l.maxBuffered }),
+          ...(l.sendTimeout === undefined ? {} : { sendTimeout: Duration.seconds(l.sendTimeout) }),
+          ...(l.frameTimeout === undefined ? {} : { frameTimeout: Duration.seconds(l.frameTimeout) }),
+          ...(l.maxDepth === undefined ? {} : { maxDepth: l.maxDepth })
+        }
+  return {
+    ...(server.frame === undefined ? {} : { frame: server.frame }),
+    ...(server.idleTimeout === undefined ? {} : { idleTimeout: Duration.seconds(server.idleTimeout) }),
+    ...(server.maxInFlight === undefined ? {} : { maxInFlight: server.maxInFlight }),
+    ...(server.debugErrors === undefined ? {} : { debugErrors: server.debugErrors }),
+    ...(limits === undefined ? {} : { limits })
+  }
+}
+
+/** What the edge counted since it started. */
+export interface Stats {
+  /** Connections open now. */
+  readonly connections: number
+  /** Connections accepted since start. */
+  readonly accepted: number
+  /** Connections refused by `maxConnections`. */
+  readonly refusedMaxConnections: number
+  /** Connections refused by `maxConnectionsPerIp`. */
+  readonly refusedPerIp: number
+  /** Connections closed for a bad header or length. */
+  readonly frameViolations: number
+  /** Connections closed because a started frame missed `frameTimeout`. */
+  readonly frameTimeouts: number
+  /** Connections closed by `idleTimeout`. */
+  readonly idleTimeouts: number
+  /** Connections kicked as slow consumers (`maxBuffered` or `sendTimeout`). */
+  readonly slowConsumers: number
+  /** Requests answered `BadRequest` / `UnknownCommand`. */
+  readonly badRequests: number
+  readonly unknownCommands: number
+  /** Requests whose handler failed / died. */
+  readonly handlerFailures: number
+  readonly handlerDefects: number
+  /** Connections closed by an unexpected error in the edge itself. */
+  readonly edgeDefects: number
+  /** Largest number of bytes seen queued for one live connection. */
+  readonly peakBuffered: number
+}
+
+type Counter = Exclude<keyof Stats, "connections" | "peakBuffered">
 
 interface Slot {
   done: boolean
@@ -211,6 +329,12 @@ interface Slot {
 }
 
 type Fork = (effect: Effect.Effect<unknown, unknown>) => Fiber.RuntimeFiber<unknown, unknown>
+
+/** Why a connection does not read: bits of `ConnectionState.hold`. */
+const HOLD_HOOKS = 1
+const HOLD_IN_FLIGHT = 2
+const HOLD_WRITE = 4
+const HOLD_CLOSED = 8
 
 /**
  * One connection, in plain code: no fiber, scope or timer per connection (an idle connection
@@ -220,13 +344,26 @@ class ConnectionState {
   readonly queue: Array<Slot> = []
   head = 0
   inFlight = 0
-  paused = false
+  /** `HOLD_*` bits: while non-zero, the socket is paused and no frame is parsed. */
+  hold = 0
+  socketPaused = false
+  parsing = false
   /** Queued in the server's flush list for this tick, with the frames to write. */
   dirty = false
   first: Buffer | undefined = undefined
   rest: Array<Buffer> | undefined = undefined
   closed = false
+  /** Counted in the per-IP table. */
+  perIp = false
   lastActivity: number
+  /** When the unfinished frame in the decoder started (0: none). */
+  partialSince = 0
+  /** When the socket's queue went above the high-water mark (0: it is not). */
+  stalledSince = 0
+  /** Bytes of this tick's batch (`first` + `rest`). */
+  batchBytes = 0
+  onFrame: Frame.OnFrame = () => false
+  onDrain: (() => void) | undefined = undefined
   /** Per route, how this connection forks its handler fibers; made at the route's first fork. */
   forkers: WeakMap<Route, Fork> | undefined = undefined
   constructor(
@@ -242,19 +379,34 @@ class ConnectionState {
 const normalizeAddress = (address: string | undefined): string =>
   address === undefined ? "unknown" : address.startsWith("::ffff:") ? address.slice(7) : address
 
+/** The error kind, message and tag of a failed handler; never throws. */
 const errorMessage = (
   cause: Cause.Cause<unknown>
 ): { error: Command.ErrorBody["error"]; message: string; tag?: string } => {
-  const failure = Cause.failureOption(cause)
-  if (Option.isSome(failure)) {
-    const e = failure.value
-    const tag =
-      typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string" ? e._tag : undefined
-    const message =
-      e instanceof Error ? e.message : typeof e === "string" ? e : (JSON.stringify(e) ?? String(e))
-    return tag === undefined ? { error: "HandlerFailed", message } : { error: "HandlerFailed", message, tag }
+  try {
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure)) {
+      const e = failure.value
+      const tag =
+        typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string" ? e._tag : undefined
+      const message =
+        e instanceof Error ? String(e.message) : typeof e === "string" ? e : (JSON.stringify(e) ?? String(e))
+      return tag === undefined
+        ? { error: "HandlerFailed", message }
+        : { error: "HandlerFailed", message, tag }
+    }
+    return { error: "Defect", message: Cause.pretty(cause).split("\n")[0] ?? "defect" }
+  } catch {
+    return {
+      error: Cause.isFailure(cause) ? "HandlerFailed" : "Defect",
+      message: "the error could not be described"
+    }
   }
-  return { error: "Defect", message: Cause.pretty(cause).split("\n")[0] ?? "defect" }
+}
+
+const millisOf = (d: Duration.DurationInput): number => {
+  const ms = Duration.toMillis(d)
+  return Number.isFinite(ms) && ms > 0 ? ms : 0
 }
 
 /** Start the listener; routes come from the `NetRouter` in context (filled before this is built). */
@@ -264,14 +416,40 @@ export const make = (
   Effect.gen(function* () {
     const router = yield* NetRouter
     const frame = Frame.frameOptions(options.frame)
-    const maxInFlight = options.maxInFlight ?? 32
-    const idleMillis = options.idleTimeout === undefined ? undefined : Duration.toMillis(options.idleTimeout)
+    const limits = options.limits ?? {}
+    const maxInFlight = options.maxInFlight ?? defaults.maxInFlight
+    const idleMillis = millisOf(options.idleTimeout ?? defaults.idleTimeout)
+    const frameMillis = millisOf(limits.frameTimeout ?? defaults.frameTimeout)
+    const sendMillis = millisOf(limits.sendTimeout ?? defaults.sendTimeout)
+    const maxConnections = limits.maxConnections ?? defaults.maxConnections
+    const maxPerIp = limits.maxConnectionsPerIp ?? defaults.maxConnectionsPerIp
+    const exempt = new Set(limits.perIpExempt ?? defaults.perIpExempt)
+    const highWater = limits.highWater ?? defaults.highWater
+    const maxBuffered = limits.maxBuffered ?? defaults.maxBuffered
+    const decodeOptions: Command.DecodeOptions = { maxDepth: limits.maxDepth ?? defaults.maxDepth }
+    const debugErrors = options.debugErrors ?? false
     const host = options.host ?? "0.0.0.0"
     const noDelay = options.noDelay ?? true
     const node = options.node ?? "net"
     const clock = yield* Effect.clock
     const states = new Map<number, ConnectionState>()
+    const perIp = new Map<string, number>()
     let nextId = 0
+    let peakBuffered = 0
+    const counters: Record<Counter, number> = {
+      accepted: 0,
+      refusedMaxConnections: 0,
+      refusedPerIp: 0,
+      frameViolations: 0,
+      frameTimeouts: 0,
+      idleTimeouts: 0,
+      slowConsumers: 0,
+      badRequests: 0,
+      unknownCommands: 0,
+      handlerFailures: 0,
+      handlerDefects: 0,
+      edgeDefects: 0
+    }
 
     const runtime = yield* Effect.runtime<never>()
     const runPlain = Runtime.runFork(runtime)
@@ -281,23 +459,106 @@ export const make = (
     )
     const annotate = (info: Connection) => Effect.annotateLogs({ node, conn: info.id })
 
-    // -- writes: the frames a connection gets within a tick leave in one write, at the end of it
+    // -- logs a client can trigger are rate-limited per kind, with the count of what was left out
+    const logLimit = LogLimit.make({ clock })
+    const report = (
+      counter: Counter,
+      info: Connection | undefined,
+      level: "warning" | "error",
+      message: () => string,
+      cause?: Cause.Cause<unknown>
+    ) => {
+      const count = ++counters[counter]
+      logLimit.report(counter, (suppressed) => {
+        const text = `${message()} [${counter} #${count}${suppressed > 0 ? `, ${suppressed} similar not logged` : ""}]`
+        const log =
+          level === "error"
+            ? cause === undefined
+              ? Effect.logError(text)
+              : Effect.logError(text, cause)
+            : Effect.logWarning(text)
+        runPlain(info === undefined ? log.pipe(Effect.annotateLogs({ node })) : log.pipe(annotate(info)))
+      })
+    }
+
+    /** Stop reading and close the connection now (its close event does the rest). */
+    const close = (state: ConnectionState) => {
+      state.hold |= HOLD_CLOSED
+      state.socket.destroy()
+    }
+
+    /** The connection could not be handled safely: close it, count and log (rate-limited). */
+    const edgeDefect = (state: ConnectionState, defect: unknown) => {
+      close(state)
+      report(
+        "edgeDefects",
+        state.info,
+        "error",
+        () => "closing connection after an internal error",
+        Cause.die(defect)
+      )
+    }
+
+    const slowConsumer = (state: ConnectionState, why: () => string) => {
+      close(state)
+      report("slowConsumers", state.info, "warning", () => `kicking slow consumer: ${why()}`)
+    }
+
+    // -- writes: the frames a connection gets within a tick leave in one write, at the end of it.
+    // Bytes queued for a connection (this tick's batch + what its socket holds) never pass
+    // `maxBuffered` (one buffer into an empty queue excepted): the connection is kicked instead;
+    // above `highWater` it stops being read and parsed until its socket drains.
     let flushList: Array<ConnectionState> = []
     const flushOne = (state: ConnectionState) => {
       const { first, rest } = state
       state.dirty = false
       state.first = undefined
       state.rest = undefined
-      if (first === undefined || state.socket.destroyed) return
-      state.socket.write(rest === undefined ? first : Buffer.concat([first, ...rest]))
+      state.batchBytes = 0
+      const socket = state.socket
+      if (first === undefined || socket.destroyed) return
+      const ok = socket.write(rest === undefined ? first : Buffer.concat([first, ...rest]))
+      const after = socket.writableLength
+      if (after > peakBuffered) peakBuffered = after
+      if (!ok) {
+        hold(state, HOLD_WRITE)
+        if (state.stalledSince === 0) {
+          state.stalledSince = clock.unsafeCurrentTimeMillis()
+          state.onDrain ??= () => {
+            state.stalledSince = 0
+            release(state, HOLD_WRITE)
+          }
+          socket.once("drain", state.onDrain)
+        }
+      } else if ((state.hold & HOLD_WRITE) !== 0 && state.stalledSince === 0) {
+        // held for the size of this batch only: the socket took it
+        release(state, HOLD_WRITE)
+      }
     }
     const flushAll = () => {
       const list = flushList
       flushList = []
-      for (const state of list) if (state.dirty) flushOne(state)
+      for (const state of list) {
+        if (!state.dirty) continue
+        try {
+          flushOne(state)
+        } catch (defect) {
+          edgeDefect(state, defect)
+        }
+      }
     }
     const write = (state: ConnectionState, buf: Buffer) => {
-      if (state.socket.destroyed) return
+      const socket = state.socket
+      if (socket.destroyed) return
+      const queued = state.batchBytes + socket.writableLength
+      const total = queued + buf.length
+      if (total > maxBuffered && queued !== 0) {
+        return slowConsumer(
+          state,
+          () => `${queued} bytes queued, ${buf.length} more (maxBuffered ${maxBuffered})`
+        )
+      }
+      state.batchBytes += buf.length
       if (!state.dirty) {
         state.dirty = true
         state.first = buf
@@ -308,6 +569,52 @@ export const make = (
       } else {
         state.rest.push(buf)
       }
+      if (total > highWater) hold(state, HOLD_WRITE)
+    }
+
+    // -- reading: paused while any hold bit is set; frames are parsed only while none is
+    const hold = (state: ConnectionState, bit: number) => {
+      state.hold |= bit
+      if (!state.socketPaused && !state.socket.destroyed) {
+        state.socketPaused = true
+        state.socket.pause()
+      }
+    }
+    const release = (state: ConnectionState, bit: number) => {
+      if ((state.hold & bit) === 0) return
+      state.hold &= ~bit
+      if (state.hold !== 0 || state.socket.destroyed || state.parsing) return
+      // the unfinished frame's deadline restarts: the client could not send while we did not read
+      state.partialSince = 0
+      if (state.decoder.buffered !== 0) {
+        state.parsing = true
+        try {
+          parsed(state, state.decoder.resume(state.onFrame), clock.unsafeCurrentTimeMillis())
+        } catch (defect) {
+          edgeDefect(state, defect)
+        } finally {
+          state.parsing = false
+        }
+      }
+      if (state.hold === 0 && state.socketPaused && !state.socket.destroyed) {
+        state.socketPaused = false
+        state.socket.resume()
+      }
+    }
+    /** After a parse: close on a violation, else track the unfinished frame's deadline. */
+    const parsed = (state: ConnectionState, violation: Frame.FrameViolation | undefined, now: number) => {
+      if (violation !== undefined) {
+        close(state)
+        report(
+          "frameViolations",
+          state.info,
+          "warning",
+          () => `closing connection: ${violation.reason}: ${violation.detail}`
+        )
+        return
+      }
+      if (state.decoder.buffered === 0 || state.decoder.isStopped) state.partialSince = 0
+      else if (state.partialSince === 0) state.partialSince = now
     }
 
     const deliver = (command: number, body: Uint8Array, to: Iterable<number>): number => {
@@ -323,9 +630,8 @@ export const make = (
       return n
     }
 
-    // -- the listener
-    const server = Net.createServer({ noDelay })
-    server.maxConnections = 1_000_000
+    // -- the listener; its sockets' write high-water mark is `highWater` (write() says when to hold)
+    const server = Net.createServer({ noDelay, highWaterMark: highWater })
     const bound = yield* Effect.acquireRelease(
       Effect.async<{ readonly host: string; readonly port: number }, NetServerError>((resume) => {
         const onError = (cause: Error) =>
@@ -376,7 +682,8 @@ export const make = (
           state.socket.destroySoon()
           return true
         }),
-      connections: Effect.sync(() => Array.from(states.values(), (s) => s.info))
+      connections: Effect.sync(() => Array.from(states.values(), (s) => s.info)),
+      stats: Effect.sync(() => ({ connections: states.size, peakBuffered, ...counters }))
     }
 
     // -- handlers: a fiber only when the handler's Effect is not already an Exit
@@ -426,10 +733,6 @@ export const make = (
         q.length = 0
         state.head = 0
       }
-      if (state.paused && state.inFlight < maxInFlight && !state.socket.destroyed) {
-        state.paused = false
-        state.socket.resume()
-      }
     }
 
     const complete = (state: ConnectionState, slot: Slot, out: Buffer | undefined) => {
@@ -437,6 +740,7 @@ export const make = (
       slot.out = out
       state.inFlight--
       flush(state)
+      if ((state.hold & HOLD_IN_FLIGHT) !== 0 && state.inFlight < maxInFlight) release(state, HOLD_IN_FLIGHT)
     }
 
     /** Turn a handler's Exit into the slot's reply (or error frame). */
@@ -452,60 +756,108 @@ export const make = (
         if (value === undefined) return complete(state, slot, undefined)
         const encoded = route.command.encodeResponse(value as never)
         if (Either.isRight(encoded)) return complete(state, slot, Frame.encode(frame, command, encoded.right))
-        runPlain(Effect.logError(encoded.left.message).pipe(annotate(state.info)))
-        return complete(state, slot, errorFrame({ command, error: "Defect", message: encoded.left.message }))
+        report("handlerDefects", state.info, "error", () => encoded.left.message)
+        return complete(
+          state,
+          slot,
+          errorFrame({
+            command,
+            error: "Defect",
+            message: debugErrors ? encoded.left.message : "internal error"
+          })
+        )
       }
       if (Cause.isInterruptedOnly(exit.cause)) return complete(state, slot, undefined)
       const { error, message, tag } = errorMessage(exit.cause)
-      runPlain(
-        (error === "Defect"
-          ? Effect.logError(`${route.command.name} died`, exit.cause)
-          : Effect.logWarning(`${route.command.name} failed: ${message}`)
-        ).pipe(annotate(state.info))
-      )
+      if (error === "Defect") {
+        report("handlerDefects", state.info, "error", () => `${route.command.name} died`, exit.cause)
+      } else {
+        report("handlerFailures", state.info, "warning", () => `${route.command.name} failed: ${message}`)
+      }
+      const shown = debugErrors
+        ? message
+        : error === "Defect"
+          ? "internal error"
+          : `${route.command.name} failed`
       const errorBody: Command.ErrorBody =
-        tag === undefined ? { command, error, message } : { command, error, message, tag }
+        tag === undefined ? { command, error, message: shown } : { command, error, message: shown, tag }
       complete(state, slot, errorFrame(errorBody))
     }
+    const settleGuarded = (
+      state: ConnectionState,
+      slot: Slot,
+      route: Route,
+      command: number,
+      exit: Exit.Exit<unknown, unknown>
+    ) => {
+      try {
+        settle(state, slot, route, command, exit)
+      } catch (defect) {
+        edgeDefect(state, defect)
+      }
+    }
 
-    const onFrame = (state: ConnectionState) => (command: number, body: Uint8Array) => {
+    const badRequest = (route: Route, e: Command.BodyError): string => {
+      if (debugErrors) return e.message
+      const what =
+        e.problem === "Depth"
+          ? `nests deeper than ${decodeOptions.maxDepth}`
+          : e.problem === "Schema"
+            ? "does not match the request schema"
+            : `is not valid ${route.command.codec}`
+      return `the body of command ${e.command} ${what}`
+    }
+
+    /** One frame of a connection; returns whether parsing may go on (no hold). */
+    const dispatch = (state: ConnectionState, command: number, body: Uint8Array): boolean => {
       const slot: Slot = { done: false, out: undefined }
       state.queue.push(slot)
       state.inFlight++
       const route = router.routes.get(command)
       if (route === undefined) {
-        runPlain(Effect.logWarning(`unknown command ${command}`).pipe(annotate(state.info)))
-        return complete(
+        report("unknownCommands", state.info, "warning", () => `unknown command ${command}`)
+        complete(
           state,
           slot,
           errorFrame({ command, error: "UnknownCommand", message: `no handler for command ${command}` })
         )
+        return state.hold === 0
       }
-      const request = route.command.decodeRequest(body)
+      const request = route.command.decodeRequest(body, decodeOptions)
       if (Either.isLeft(request)) {
-        runPlain(Effect.logWarning(request.left.message).pipe(annotate(state.info)))
-        return complete(
-          state,
-          slot,
-          errorFrame({ command, error: "BadRequest", message: request.left.message })
-        )
+        const e = request.left
+        report("badRequests", state.info, "warning", () => e.message)
+        complete(state, slot, errorFrame({ command, error: "BadRequest", message: badRequest(route, e) }))
+        return state.hold === 0
       }
       let effect: Effect.Effect<unknown, unknown, unknown>
       try {
         effect = route.handler(request.right, state.info)
       } catch (defect) {
-        return settle(state, slot, route, command, Exit.die(defect))
+        settle(state, slot, route, command, Exit.die(defect))
+        return state.hold === 0
       }
       if (debugEnabled) effect = Effect.zipRight(Effect.logDebug(`call method ${route.command.name}`), effect)
       // Effect.succeed / fail / die / void are already Exits: answer them without a fiber
-      if (Exit.isExit(effect)) return settle(state, slot, route, command, effect)
+      if (Exit.isExit(effect)) {
+        settle(state, slot, route, command, effect)
+        return state.hold === 0
+      }
+      if (!Effect.isEffect(effect)) {
+        settle(
+          state,
+          slot,
+          route,
+          command,
+          Exit.die(new TypeError(`${route.command.name}: handler returned no Effect`))
+        )
+        return state.hold === 0
+      }
       const fiber = forkOf(state, route)(effect as Effect.Effect<unknown, unknown>)
       FiberSet.unsafeAdd(handlers, fiber)
-      fiber.addObserver((exit) => settle(state, slot, route, command, exit))
-      if (state.inFlight >= maxInFlight && !state.paused) {
-        state.paused = true
-        state.socket.pause()
-      }
+      fiber.addObserver((exit) => settleGuarded(state, slot, route, command, exit))
+      if (state.inFlight >= maxInFlight) hold(state, HOLD_IN_FLIGHT)
+      return state.hold === 0
     }
 
     const runHooks = (hooks: ReadonlyArray<Hook>, info: Connection) =>
@@ -519,36 +871,75 @@ export const make = (
       if (state.closed) return Effect.void
       state.closed = true
       states.delete(state.info.id)
+      if (state.perIp) {
+        const ip = state.info.remoteAddress
+        const n = (perIp.get(ip) ?? 1) - 1
+        if (n <= 0) perIp.delete(ip)
+        else perIp.set(ip, n)
+      }
       return Effect.zipRight(
         Effect.log(`Client ${state.info.id} login out.`),
         router.onDisconnect.length === 0 ? Effect.void : runHooks(router.onDisconnect, state.info)
       ).pipe(annotate(state.info))
     }
 
-    server.on("connection", (socket: Net.Socket) => {
-      const info: Connection = {
-        id: nextId++,
-        remoteAddress: normalizeAddress(socket.remoteAddress),
-        remotePort: socket.remotePort ?? 0
+    const refuse = (socket: Net.Socket, counter: Counter, why: () => string) => {
+      socket.on("error", () => {})
+      socket.destroy()
+      report(counter, undefined, "warning", why)
+    }
+
+    const accept = (socket: Net.Socket) => {
+      const remoteAddress = normalizeAddress(socket.remoteAddress)
+      if (states.size >= maxConnections) {
+        return refuse(
+          socket,
+          "refusedMaxConnections",
+          () =>
+            `refusing a connection from ${remoteAddress}: ${maxConnections} connections open (maxConnections)`
+        )
       }
+      const counted = !exempt.has(remoteAddress)
+      if (counted) {
+        const n = perIp.get(remoteAddress) ?? 0
+        if (n >= maxPerIp) {
+          return refuse(
+            socket,
+            "refusedPerIp",
+            () => `refusing a connection from ${remoteAddress}: ${n} open from it (maxConnectionsPerIp)`
+          )
+        }
+        perIp.set(remoteAddress, n + 1)
+      }
+      counters.accepted++
+      const info: Connection = { id: nextId++, remoteAddress, remotePort: socket.remotePort ?? 0 }
       const state = new ConnectionState(
         info,
         socket,
         new Frame.Decoder(frame),
         clock.unsafeCurrentTimeMillis()
       )
+      state.perIp = counted
+      state.onFrame = (command, body) => dispatch(state, command, body)
       states.set(info.id, state)
-      const handleFrame = onFrame(state)
       socket.on("data", (chunk: Buffer) => {
-        state.lastActivity = clock.unsafeCurrentTimeMillis()
-        const violation = state.decoder.push(chunk, handleFrame)
-        if (violation !== undefined) {
-          runPlain(
-            Effect.logWarning(`closing connection: ${violation.reason}: ${violation.detail}`).pipe(
-              annotate(info)
-            )
-          )
-          socket.destroy()
+        const now = clock.unsafeCurrentTimeMillis()
+        state.lastActivity = now
+        if (state.hold !== 0 || state.parsing) {
+          state.decoder.append(chunk)
+          return
+        }
+        state.parsing = true
+        try {
+          parsed(state, state.decoder.push(chunk, state.onFrame), now)
+        } catch (defect) {
+          edgeDefect(state, defect)
+        } finally {
+          state.parsing = false
+        }
+        if (state.hold === 0 && state.socketPaused && !socket.destroyed) {
+          state.socketPaused = false
+          socket.resume()
         }
       })
       socket.on("error", () => {})
@@ -561,26 +952,58 @@ export const make = (
         return
       }
       // requests wait until the connect hooks are done
-      socket.pause()
+      hold(state, HOLD_HOOKS)
       runPlain(Effect.zipRight(login, runHooks(router.onConnect, info)).pipe(annotate(info))).addObserver(
-        () => {
-          if (!socket.destroyed && !state.paused) socket.resume()
-        }
+        () => release(state, HOLD_HOOKS)
       )
+    }
+    server.on("connection", (socket: Net.Socket) => {
+      try {
+        accept(socket)
+      } catch (defect) {
+        socket.destroy()
+        report("edgeDefects", undefined, "error", () => "could not accept a connection", Cause.die(defect))
+      }
     })
 
-    if (idleMillis !== undefined) {
-      const sweep = Effect.sync(() => {
-        const now = clock.unsafeCurrentTimeMillis()
-        for (const state of states.values()) {
-          if (!state.socket.destroyed && now - state.lastActivity >= idleMillis) {
-            runPlain(Effect.log(`closing idle connection ${state.info.id}`).pipe(annotate(state.info)))
-            state.socket.destroy()
-          }
+    // -- one sweep for every connection's timers (no timer per connection)
+    const timers = [idleMillis, frameMillis, sendMillis].filter((ms) => ms > 0)
+    const sweep = Effect.sync(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const state of states.values()) {
+        if (state.socket.destroyed) continue
+        if (sendMillis > 0 && state.stalledSince !== 0 && now - state.stalledSince >= sendMillis) {
+          const since = state.stalledSince
+          slowConsumer(state, () => `its replies were not read for ${now - since} ms (sendTimeout)`)
+        } else if (frameMillis > 0 && state.partialSince !== 0 && now - state.partialSince >= frameMillis) {
+          close(state)
+          report(
+            "frameTimeouts",
+            state.info,
+            "warning",
+            () => `closing connection: a frame took over ${frameMillis} ms`
+          )
+        } else if (idleMillis > 0 && state.inFlight === 0 && now - state.lastActivity >= idleMillis) {
+          close(state)
+          ++counters.idleTimeouts
+          if (debugEnabled)
+            runPlain(Effect.logDebug(`closing idle connection ${state.info.id}`).pipe(annotate(state.info)))
         }
-      })
+      }
+      logLimit.flush((key, suppressed) =>
+        runPlain(
+          Effect.logWarning(`${suppressed} more ${key} not logged in the last window`).pipe(
+            Effect.annotateLogs({ node })
+          )
+        )
+      )
+    })
+    if (timers.length > 0) {
       yield* sweep.pipe(
-        Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Math.min(1000, idleMillis / 4))))),
+        Effect.catchAllDefect((defect) => Effect.logError("netport sweep failed", defect)),
+        Effect.repeat(
+          Schedule.spaced(Duration.millis(Math.max(10, Math.min(1000, Math.min(...timers) / 4))))
+        ),
         Effect.forkScoped
       )
     }

@@ -467,14 +467,10 @@ export const layer = (
         server.netport === undefined
           ? Layer.empty
           : NetServer.layer({
-              host: bindHost,
+              ...NetServer.configOptions(server),
+              host: options.bindHost ?? Config.bindAddress(server.bind, "net"),
               port: options.netPort ? options.netPort(server.netport) : server.netport,
-              node: name,
-              ...(server.frame === undefined ? {} : { frame: server.frame }),
-              ...(server.idleTimeout === undefined
-                ? {}
-                : { idleTimeout: Duration.seconds(server.idleTimeout) }),
-              ...(server.maxInFlight === undefined ? {} : { maxInFlight: server.maxInFlight })
+              node: name
             })
       const admin =
         options.master === undefined

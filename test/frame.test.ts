@@ -32,7 +32,9 @@ const decodeAll = (chunks: ReadonlyArray<Uint8Array>, opts = options) => {
   const frames: Array<{ command: number; body: Uint8Array }> = []
   let violation: Frame.FrameViolation | undefined
   for (const chunk of chunks) {
-    violation = decoder.push(chunk, (command, body) => frames.push({ command, body: Uint8Array.from(body) }))
+    violation = decoder.push(chunk, (command, body) => {
+      frames.push({ command, body: Uint8Array.from(body) })
+    })
     if (violation) break
   }
   return { frames, violation, decoder }
@@ -126,5 +128,74 @@ describe("frame codec", () => {
     // exactly the maximum is fine
     const max = Frame.encode(options, 5, Buffer.alloc(options.maxLength, 7))
     expect(decodeAll([max]).frames).toHaveLength(1)
+  })
+
+  it("a stop leaves the rest buffered; resume decodes the same frames, whatever the split and stops", () => {
+    fc.assert(
+      fc.property(
+        fc.array(frameArb, { maxLength: 20 }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        fc.array(fc.boolean(), { maxLength: 60 }),
+        (frames, cuts, stops) => {
+          const stream = Buffer.concat(frames.map((f) => Frame.encode(options, f.command, f.body)))
+          const decoder = new Frame.Decoder(options)
+          const got: Array<{ command: number; body: Uint8Array }> = []
+          let i = 0
+          const onFrame = (command: number, body: Uint8Array) => {
+            got.push({ command, body: Uint8Array.from(body) })
+            return stops[i++ % Math.max(1, stops.length)] !== true
+          }
+          for (const chunk of split(stream, cuts)) {
+            if (decoder.isStopped) decoder.append(Buffer.from(chunk))
+            else expect(decoder.push(chunk, onFrame)).toBeUndefined()
+          }
+          for (let guard = 0; decoder.isStopped && guard < 1000; guard++) {
+            expect(decoder.resume(onFrame)).toBeUndefined()
+          }
+          expect(decoder.buffered).toBe(0)
+          expect(got).toEqual(frames.map((f) => ({ command: f.command, body: Uint8Array.from(f.body) })))
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+
+  it("garbage with random stops never throws and never buffers past one frame plus one chunk", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 20 }),
+        fc.array(fc.boolean(), { maxLength: 20 }),
+        (chunks, stops) => {
+          const decoder = new Frame.Decoder(options)
+          let i = 0
+          const onFrame = () => stops[i++ % Math.max(1, stops.length)] !== true
+          for (const chunk of chunks) {
+            const violation = decoder.isStopped ? decoder.resume(onFrame) : decoder.push(chunk, onFrame)
+            if (violation) {
+              expect(decoder.buffered).toBe(0)
+              break
+            }
+            expect(decoder.buffered).toBeLessThanOrEqual(Frame.HEADER_SIZE + options.maxLength + 300)
+          }
+        }
+      ),
+      { numRuns: 500 }
+    )
+  })
+
+  it("reassembles a large frame sent one byte at a time in linear time", () => {
+    const big = Frame.encode(Frame.defaultFrameOptions, 7, Buffer.alloc(512 * 1024, 0x5a))
+    const decoder = new Frame.Decoder(Frame.defaultFrameOptions)
+    const got: Array<number> = []
+    const start = performance.now()
+    for (let i = 0; i < big.length; i++) {
+      decoder.push(big.subarray(i, i + 1), (command, body) => {
+        got.push(command, body.length)
+      })
+    }
+    // quadratic copying would move ~137 GB here
+    expect(performance.now() - start).toBeLessThan(5000)
+    expect(got).toEqual([7, 512 * 1024])
+    expect(decoder.buffered).toBe(0)
   })
 })

@@ -42,6 +42,9 @@ export interface FrameViolation {
 
 const EMPTY = Buffer.alloc(0)
 
+/** Chunks smaller than this are copied into an owned buffer rather than kept (see `Decoder`). */
+const COALESCE = 4096
+
 /** Encode one frame. */
 export const encode = (options: FrameOptions, command: number, body: Uint8Array): Buffer => {
   const out = Buffer.allocUnsafe(HEADER_SIZE + body.length)
@@ -57,13 +60,82 @@ export const encode = (options: FrameOptions, command: number, body: Uint8Array)
   return out
 }
 
+/** The violation of a complete header at `off`, if any (no allocation when it is fine). */
+const headerViolation = (o: FrameOptions, buf: Uint8Array, off: number): FrameViolation | undefined => {
+  if (
+    buf[off] !== o.head[0] ||
+    buf[off + 1] !== o.head[1] ||
+    buf[off + 2] !== o.head[2] ||
+    buf[off + 3] !== o.head[3] ||
+    buf[off + 4] !== o.protoVersion ||
+    readU32(buf, off + 5) !== o.serverVersion >>> 0
+  ) {
+    return {
+      reason: "BadHeader",
+      detail: `header ${Buffer.from(buf.subarray(off, off + 9)).toString("hex")} does not match head ${o.head.join(",")} / versions ${o.protoVersion},${o.serverVersion}`
+    }
+  }
+  const length = readU32(buf, off + 9)
+  if (length < 4) return { reason: "LengthTooSmall", detail: `length ${length} < 4` }
+  if (length - 4 > o.maxLength) {
+    return {
+      reason: "LengthTooLarge",
+      detail: `body of ${length - 4} bytes exceeds the maximum of ${o.maxLength}`
+    }
+  }
+  return undefined
+}
+
+/** The violation of the first `n` (< 5) bytes of a header, if any. */
+const partialViolation = (
+  o: FrameOptions,
+  buf: Uint8Array,
+  off: number,
+  n: number
+): FrameViolation | undefined => {
+  for (let i = 0; i < n && i < 5; i++) {
+    const expected = i < 4 ? o.head[i] : o.protoVersion
+    if (buf[off + i] !== expected) {
+      return {
+        reason: "BadHeader",
+        detail: `byte ${i} of the header is ${buf[off + i]}, expected ${expected}`
+      }
+    }
+  }
+  return undefined
+}
+
+const readU32 = (b: Uint8Array, off: number): number =>
+  (b[off]! * 0x1000000 + ((b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!)) >>> 0
+
+/**
+ * Called for each complete frame; return `false` to stop (the rest stays buffered until
+ * `resume`). The body is a view that stays valid after the call.
+ */
+export type OnFrame = (command: number, body: Buffer) => boolean | void
+
 /**
  * A streaming decoder: feed it chunks in any split, get whole frames back. A header that does
  * not match, a length < 4 or a length above the maximum is reported at once, as soon as the
  * 17 header bytes are in: the body is never buffered.
+ *
+ * Reassembly is linear: pending bytes are a list of chunks (small ones coalesced into an owned
+ * buffer, so a byte-at-a-time sender costs no more than its bytes) and a frame split across
+ * chunks is copied once, when it is complete. Chunks are kept, not copied: the caller must not
+ * reuse a buffer it pushed.
  */
 export class Decoder {
-  private buffer: Buffer = EMPTY
+  /** Pending chunks; `chunks[first]` is read from `offset`. Undefined while nothing is pending. */
+  private chunks: Array<Buffer> | undefined = undefined
+  private first = 0
+  private offset = 0
+  private total = 0
+  /** Owned buffer the last chunk is a view of, with how much of it is used. */
+  private tail: Buffer | undefined = undefined
+  private tailUsed = 0
+  /** Size (header + body) of the frame whose header was checked, 0 if none. */
+  private frameSize = 0
+  private stopped = false
   private failed: FrameViolation | undefined = undefined
   constructor(readonly options: FrameOptions = defaultFrameOptions) {}
 
@@ -72,74 +144,171 @@ export class Decoder {
     return this.failed
   }
 
-  /** Bytes held waiting for the rest of a frame. */
+  /** Bytes held: the rest of an unfinished frame, or frames not parsed after a stop. */
   get buffered(): number {
-    return this.buffer.length
+    return this.total
+  }
+
+  /** Whether the last push/resume was stopped by `onFrame` (frames may be waiting). */
+  get isStopped(): boolean {
+    return this.stopped
   }
 
   /**
-   * Push a chunk; `onFrame` is called for each complete frame in order. Returns a violation (and
-   * stops) if the stream is bad; never throws on any input.
+   * Push a chunk; `onFrame` is called for each complete frame in order until it returns
+   * `false`. Returns a violation (and stops for good) if the stream is bad; never throws on any
+   * input (exceptions of `onFrame` propagate).
    */
-  push(chunk: Uint8Array, onFrame: (command: number, body: Uint8Array) => void): FrameViolation | undefined {
+  push(chunk: Uint8Array, onFrame: OnFrame): FrameViolation | undefined {
     if (this.failed !== undefined) return this.failed
-    let buf: Buffer
-    const owned = this.buffer.length !== 0
-    if (!owned) {
-      buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    } else {
-      buf = Buffer.concat([this.buffer, chunk])
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    if (this.total !== 0) {
+      this.append(buf)
+      return this.resume(onFrame)
     }
+    // fast path: nothing pending, frames are read in place from the chunk
+    this.stopped = false
     const o = this.options
-    let offset = 0
-    while (buf.length - offset >= HEADER_SIZE) {
-      if (
-        buf[offset] !== o.head[0] ||
-        buf[offset + 1] !== o.head[1] ||
-        buf[offset + 2] !== o.head[2] ||
-        buf[offset + 3] !== o.head[3] ||
-        buf[offset + 4] !== o.protoVersion ||
-        buf.readUInt32BE(offset + 5) !== o.serverVersion >>> 0
-      ) {
-        return this.fail({
-          reason: "BadHeader",
-          detail: `header ${buf.subarray(offset, offset + 9).toString("hex")} does not match head ${o.head.join(",")} / versions ${o.protoVersion},${o.serverVersion}`
-        })
-      }
-      const length = buf.readUInt32BE(offset + 9)
-      if (length < 4) return this.fail({ reason: "LengthTooSmall", detail: `length ${length} < 4` })
-      if (length - 4 > o.maxLength) {
-        return this.fail({
-          reason: "LengthTooLarge",
-          detail: `body of ${length - 4} bytes exceeds the maximum of ${o.maxLength}`
-        })
-      }
-      const end = offset + HEADER_SIZE + length - 4
-      if (end > buf.length) break
-      const command = buf.readUInt32BE(offset + 13)
-      const body = buf.subarray(offset + HEADER_SIZE, end)
-      offset = end
-      onFrame(command, body)
-    }
-    const rest = buf.length - offset
-    // a wrong head byte or protocol version is refused before the 17 header bytes are all in
-    for (let i = 0; i < rest && i < 5; i++) {
-      const expected = i < 4 ? o.head[i] : o.protoVersion
-      if (buf[offset + i] !== expected) {
-        return this.fail({
-          reason: "BadHeader",
-          detail: `byte ${i} of the header is ${buf[offset + i]}, expected ${expected}`
-        })
+    const n = buf.length
+    let off = 0
+    while (n - off >= HEADER_SIZE) {
+      const bad = headerViolation(o, buf, off)
+      if (bad !== undefined) return this.fail(bad)
+      const end = off + HEADER_SIZE + readU32(buf, off + 9) - 4
+      if (end > n) break
+      const command = readU32(buf, off + 13)
+      const body = buf.subarray(off + HEADER_SIZE, end)
+      off = end
+      if (onFrame(command, body) === false) {
+        this.stopped = true
+        break
       }
     }
-    // keep only the unfinished frame; copy it when it is a slice of the caller's chunk
-    this.buffer = rest === 0 ? EMPTY : owned ? buf.subarray(offset) : Buffer.from(buf.subarray(offset))
+    if (off === n) return undefined
+    if (!this.stopped) {
+      const bad = partialViolation(o, buf, off, n - off)
+      if (bad !== undefined) return this.fail(bad)
+    }
+    this.append(off === 0 ? buf : buf.subarray(off))
     return undefined
+  }
+
+  /** Parse what is buffered (after `onFrame` stopped); same contract as `push`. */
+  resume(onFrame: OnFrame): FrameViolation | undefined {
+    if (this.failed !== undefined) return this.failed
+    this.stopped = false
+    const o = this.options
+    while (this.total > 0) {
+      if (this.frameSize === 0) {
+        if (this.total < HEADER_SIZE) {
+          const head = this.gather(this.total)
+          const bad = partialViolation(o, head, 0, head.length)
+          return bad === undefined ? undefined : this.fail(bad)
+        }
+        const head = this.gather(HEADER_SIZE)
+        const bad = headerViolation(o, head, 0)
+        if (bad !== undefined) return this.fail(bad)
+        this.frameSize = HEADER_SIZE + readU32(head, 9) - 4
+      }
+      if (this.total < this.frameSize) return undefined
+      const frame = this.gather(this.frameSize)
+      this.consume(this.frameSize)
+      this.frameSize = 0
+      if (onFrame(readU32(frame, 13), frame.subarray(HEADER_SIZE)) === false) {
+        this.stopped = true
+        return undefined
+      }
+    }
+    return undefined
+  }
+
+  /** Keep a chunk without parsing it (while the caller does not want frames). */
+  append(buf: Buffer): void {
+    const n = buf.length
+    if (n === 0) return
+    if (this.chunks === undefined) this.chunks = []
+    const chunks = this.chunks
+    if (n < COALESCE) {
+      // small: copy into the owned tail buffer (a new one when it is full)
+      const tail = this.tail
+      if (tail !== undefined && tail.length - this.tailUsed >= n) {
+        buf.copy(tail, this.tailUsed)
+        this.tailUsed += n
+        chunks[chunks.length - 1] = tail.subarray(0, this.tailUsed)
+      } else {
+        // small sizes come from Node's buffer pool; a trickle still costs O(bytes / 512) chunks
+        const fresh = Buffer.allocUnsafe(Math.min(COALESCE, Math.max(512, n * 2)))
+        buf.copy(fresh, 0)
+        this.tail = fresh
+        this.tailUsed = n
+        chunks.push(fresh.subarray(0, n))
+      }
+    } else {
+      this.tail = undefined
+      chunks.push(buf)
+    }
+    this.total += n
+  }
+
+  /** The first `size` pending bytes as one buffer: a view when they are in one chunk, else a copy. */
+  private gather(size: number): Buffer {
+    const chunks = this.chunks!
+    const head = chunks[this.first]!
+    if (head.length - this.offset >= size) return head.subarray(this.offset, this.offset + size)
+    const out = Buffer.allocUnsafe(size)
+    let filled = 0
+    let i = this.first
+    let off = this.offset
+    while (filled < size) {
+      const c = chunks[i]!
+      const take = Math.min(c.length - off, size - filled)
+      c.copy(out, filled, off, off + take)
+      filled += take
+      i++
+      off = 0
+    }
+    return out
+  }
+
+  /** Drop the first `size` pending bytes. */
+  private consume(size: number): void {
+    const chunks = this.chunks!
+    this.total -= size
+    if (this.total === 0) {
+      this.chunks = undefined
+      this.first = 0
+      this.offset = 0
+      this.tail = undefined
+      this.tailUsed = 0
+      return
+    }
+    let left = size
+    while (left > 0) {
+      const c = chunks[this.first]!
+      const avail = c.length - this.offset
+      if (avail > left) {
+        this.offset += left
+        return
+      }
+      left -= avail
+      chunks[this.first] = EMPTY
+      this.first++
+      this.offset = 0
+    }
+    if (this.first > 32 && this.first * 2 > chunks.length) {
+      chunks.splice(0, this.first)
+      this.first = 0
+    }
   }
 
   private fail(violation: FrameViolation): FrameViolation {
     this.failed = violation
-    this.buffer = EMPTY
+    this.chunks = undefined
+    this.first = 0
+    this.offset = 0
+    this.total = 0
+    this.tail = undefined
+    this.frameSize = 0
     return violation
   }
 }
