@@ -34,10 +34,12 @@ import {
   HttpApiSchema,
   HttpApiSecurity,
   HttpClient,
+  HttpClientError,
   HttpClientRequest,
+  HttpServer,
   HttpServerResponse
 } from "@effect/platform"
-import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import { Cause, Context, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
 import * as Admin from "./Admin.js"
 import { sameText } from "./internal/sameText.js"
 import * as Supervisor from "./Supervisor.js"
@@ -229,12 +231,20 @@ const challenge = <E, R>(
  * const AdminLive = AdminApi.layer({ status, stop, reload, restart }, { port: 9998, token })
  * ```
  */
-export const layer = (handlers: Handlers, options: Options): Layer.Layer<Web.WebAddress, Web.WebListenError> => {
+export const layer = (
+  handlers: Handlers,
+  options: Options
+): Layer.Layer<Web.WebAddress, Web.WebListenError> => {
   const api = HttpApiBuilder.api(AdminApi).pipe(
     Layer.provide(layerHandlers(handlers)),
     Layer.provide(layerAuthorization(options.token))
   )
-  return HttpApiBuilder.serve((app) => Web.edge(options)(challenge(app))).pipe(
+  // the limits and the 401 challenge wrap the API's app itself (a `serve` middleware would see
+  // the response only after it was sent)
+  const serve = Layer.unwrapEffect(
+    Effect.map(HttpApiBuilder.httpApp, (app) => HttpServer.serve(Web.edge(options)(challenge(app))))
+  ).pipe(Layer.provide([HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer]))
+  return serve.pipe(
     Layer.provide(api),
     Layer.provideMerge(Web.layerServer(options)),
     Layer.map(Context.pick(Web.WebAddress))
@@ -251,17 +261,65 @@ export const layer = (handlers: Handlers, options: Options): Layer.Layer<Web.Web
  * const report = yield* admin.admin.status()
  * ```
  */
-export const client = (options: {
-  readonly baseUrl: string
-  readonly token?: string | undefined
-}) =>
+export const client = (options: { readonly baseUrl: string; readonly token?: string | undefined }) =>
   HttpApiClient.make(AdminApi, {
     baseUrl: options.baseUrl,
     transformClient: (c) =>
-      options.token === undefined
-        ? c
-        : HttpClient.mapRequest(c, HttpClientRequest.bearerToken(options.token))
+      options.token === undefined ? c : HttpClient.mapRequest(c, HttpClientRequest.bearerToken(options.token))
   })
 
 /** The typed admin client: `client.admin.status()`, `client.admin.restart({ path: { node } })`, ... */
 export type Client = Effect.Effect.Success<ReturnType<typeof client>>
+
+const statusOfError: Record<string, number> = {
+  Unauthorized: 401,
+  UnknownNode: 404,
+  ReloadRefused: 409,
+  HttpApiDecodeError: 400
+}
+
+const rootCause = (error: unknown): string => {
+  let current: unknown = error
+  for (let depth = 0; depth < 5; depth++) {
+    const next = (current as { cause?: unknown } | null)?.cause
+    if (next === undefined || next === null) break
+    current = next
+  }
+  const code = (current as { code?: unknown } | null)?.code
+  return typeof code === "string" ? code : current instanceof Error ? current.message : String(current)
+}
+
+/**
+ * One line saying why an admin client call failed: the typed error answer with its HTTP status
+ * (`HTTP 404 UnknownNode: no child named x`), an answer that does not match the admin API's
+ * Schemas (with the first mismatches), no master listening, or no answer in time.
+ */
+export const describeError = (error: unknown): string => {
+  if (ParseResult.isParseError(error)) {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+    const shown = issues
+      .slice(0, 3)
+      .map((i) => `${i.path.length === 0 ? "(root)" : i.path.join(".")}: ${i.message}`)
+      .join("; ")
+    return `the answer is not the admin API's document (is a hotaru master of this version listening there?): ${shown}${issues.length > 3 ? `; and ${issues.length - 3} more` : ""}`.replace(
+      /\s*\n\s*/g,
+      " "
+    )
+  }
+  if (HttpClientError.isHttpClientError(error)) {
+    if (error._tag === "RequestError") {
+      return `cannot reach the master (is it running?): ${rootCause(error)}`
+    }
+    return `HTTP ${error.response.status}: unexpected answer (${error.reason})`
+  }
+  if (Cause.isTimeoutException(error)) return "no answer from the master in time"
+  const tag = (error as { _tag?: unknown } | null)?._tag
+  const message = (error as { message?: unknown } | null)?.message
+  if (typeof tag === "string" && tag in statusOfError) {
+    return `HTTP ${statusOfError[tag]} ${tag}: ${typeof message === "string" ? message : ""}`.replace(
+      /\s*\n\s*/g,
+      " "
+    )
+  }
+  return typeof message === "string" ? message : String(error)
+}

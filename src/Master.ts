@@ -25,7 +25,19 @@ import { randomBytes } from "node:crypto"
 import { unlink } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Option, Ref, type Scope, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Ref,
+  type Scope,
+  Stream
+} from "effect"
 import type * as Admin from "./Admin.js"
 import { AdminService } from "./Admin.js"
 import * as AdminApi from "./AdminApi.js"
@@ -304,7 +316,11 @@ export const make = (
               Effect.timeoutFail({
                 duration: heartbeatGrace,
                 onTimeout: () =>
-                  new NodeRunError({ reason: "HeartbeatLost", node: name, message: "stopped answering heartbeats" })
+                  new NodeRunError({
+                    reason: "HeartbeatLost",
+                    node: name,
+                    message: "stopped answering heartbeats"
+                  })
               })
             )
           ),
@@ -342,7 +358,8 @@ export const make = (
               Effect.provideService(FileSystem.FileSystem, fs),
               Effect.provideService(Path.Path, path),
               Effect.mapError(
-                (cause) => new NodeRunError({ reason: "BuildFailed", node: name, message: cause.message, cause })
+                (cause) =>
+                  new NodeRunError({ reason: "BuildFailed", node: name, message: cause.message, cause })
               )
             )
             yield* Supervisor.reportPid(process.pid)
@@ -350,7 +367,11 @@ export const make = (
             const asked = Effect.zipRight(
               lifecycle.awaitShutdown,
               Effect.fail(
-                new NodeRunError({ reason: "StopRequested", node: name, message: "stopped by an admin Stop call" })
+                new NodeRunError({
+                  reason: "StopRequested",
+                  node: name,
+                  message: "stopped by an admin Stop call"
+                })
               )
             )
             return yield* Effect.raceFirst(asked, watchLink(name))
@@ -458,7 +479,10 @@ export const make = (
           Effect.flatMap(root.child(node, AdminService), (client) => client.Reload()).pipe(
             Effect.timeout("30 seconds"),
             Effect.match({
-              onFailure: (e) => ({ node, result: `failed: ${e._tag === "ReloadFailed" ? e.detail : e.message}` }),
+              onFailure: (e) => ({
+                node,
+                result: `failed: ${e._tag === "ReloadFailed" ? e.detail : e.message}`
+              }),
               onSuccess: (r) => ({ node, result: `reloaded ${r.module}` })
             })
           ),
