@@ -290,6 +290,22 @@ const rootCause = (error: unknown): string => {
 }
 
 /**
+ * What kind of failure an admin client call had: the master's typed error answer (`Refused`:
+ * 401, 404, 409, 400), an answer that is not the API's document (`BadAnswer`), no master
+ * listening (`Unreachable`), or no answer in time (`Timeout`).
+ */
+export type FailureKind = "Refused" | "BadAnswer" | "Unreachable" | "Timeout"
+
+/** The {@link FailureKind} of an admin client call's failure. */
+export const failureKind = (error: unknown): FailureKind => {
+  if (ParseResult.isParseError(error)) return "BadAnswer"
+  if (HttpClientError.isHttpClientError(error))
+    return error._tag === "RequestError" ? "Unreachable" : "BadAnswer"
+  if (Cause.isTimeoutException(error)) return "Timeout"
+  return "Refused"
+}
+
+/**
  * One line saying why an admin client call failed: the typed error answer with its HTTP status
  * (`HTTP 404 UnknownNode: no child named x`), an answer that does not match the admin API's
  * Schemas (with the first mismatches), no master listening, or no answer in time.

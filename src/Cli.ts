@@ -33,6 +33,11 @@ import { Transport } from "./Transport.js"
 
 /** An admin request to a master that failed. */
 export class AdminRequestError extends Data.TaggedError("AdminRequestError")<{
+  /**
+   * `NoAdminWeb` (the config has no `master.webport`), `Token` (the token file is refused), or
+   * how the call failed (`AdminApi.FailureKind`: `Refused`, `BadAnswer`, `Unreachable`, `Timeout`).
+   */
+  readonly reason: "NoAdminWeb" | "Token" | AdminApi.FailureKind
   readonly url: string
   readonly detail: string
 }> {
@@ -113,7 +118,11 @@ const adminOf = (configFile: string, token: Option.Option<string>, bind: Option.
     const path = yield* Path.Path
     const master = loaded.config.master
     if (master?.webport === undefined) {
-      return yield* new AdminRequestError({ url: loaded.file, detail: "the config has no master.webport" })
+      return yield* new AdminRequestError({
+        reason: "NoAdminWeb",
+        url: loaded.file,
+        detail: "the config has no master.webport"
+      })
     }
     // the admin web's own address, unless it listens on every interface
     const bound = Config.bindAddress(master.bind, "web", Option.getOrUndefined(bind))
@@ -128,7 +137,7 @@ const adminOf = (configFile: string, token: Option.Option<string>, bind: Option.
           Effect.catchTag("TokenFileError", (e) =>
             e.reason === "Missing"
               ? Effect.succeed(Option.none<string>())
-              : Effect.fail(new AdminRequestError({ url: loaded.file, detail: e.message }))
+              : Effect.fail(new AdminRequestError({ reason: "Token", url: loaded.file, detail: e.message }))
           )
         )
     const urlHost = host.includes(":") ? `[${host}]` : host
@@ -150,7 +159,12 @@ const callAdmin = <A, E>(
     Effect.timeout("60 seconds"),
     Effect.provide(FetchHttpClient.layer),
     Effect.mapError(
-      (e) => new AdminRequestError({ url: `${admin.base}${what}`, detail: AdminApi.describeError(e) })
+      (e) =>
+        new AdminRequestError({
+          reason: AdminApi.failureKind(e),
+          url: `${admin.base}${what}`,
+          detail: AdminApi.describeError(e)
+        })
     )
   )
 

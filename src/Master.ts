@@ -14,9 +14,10 @@
  *   0600), never a re-read file; `reload` validates the file again and refuses a broken one.
  * - Stops cleanly: client-facing nodes first, then children before parents, each with a grace
  *   period (SIGTERM, then SIGKILL). Nodes exit by themselves when the master dies.
- * - Serves the admin web on `webport` (bound to 127.0.0.1 unless `bind` says otherwise), every
- *   endpoint behind `Authorization: Bearer <token>`: `GET /status`; `POST /stop`, `POST /reload`
- *   (also `GET /stop`, `GET /reloadmodule`, as firefly's admin URLs); `POST /restart/NAME`.
+ * - Serves the admin API (`AdminApi`, an `HttpApi`) on `webport` (bound to 127.0.0.1 unless
+ *   `bind` says otherwise), every endpoint behind `Authorization: Bearer <token>`: `GET /status`;
+ *   `POST /stop`, `POST /reload` (also `GET /stop`, `GET /reloadmodule`, as firefly's admin
+ *   URLs); `POST /restart/NAME`.
  *
  * @since 0.1.0
  */

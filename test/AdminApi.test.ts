@@ -147,6 +147,7 @@ describe("the CLI goes through the derived client", () => {
         Cli.run(["node", "hotaru", "status", file, "--token", "tok"]).pipe(Effect.provide(NodeContext.layer))
       )
       expect(error).toBeInstanceOf(Cli.AdminRequestError)
+      expect((error as Cli.AdminRequestError).reason).toBe("BadAnswer")
       const message = (error as Cli.AdminRequestError).message
       expect(message).toContain(`http://127.0.0.1:${fake.port}/status`)
       expect(message).toContain("not the admin API's document")
@@ -155,6 +156,20 @@ describe("the CLI goes through the derived client", () => {
       // it asked with the token, as the API's bearer security says
       expect(fake.seen[0]?.authorization).toBe("Bearer tok")
       expect(fake.seen[0]?.url).toBe("/status")
+    })
+  )
+
+  it.scopedLive("hotaru status with no master listening: one line, Unreachable", () =>
+    Effect.gen(function* () {
+      const { file } = yield* setup(yield* Effect.promise(freePort))
+      const error = yield* Effect.flip(
+        Cli.run(["node", "hotaru", "status", file, "--token", "tok"]).pipe(Effect.provide(NodeContext.layer))
+      )
+      expect(error).toBeInstanceOf(Cli.AdminRequestError)
+      expect((error as Cli.AdminRequestError).reason).toBe("Unreachable")
+      expect((error as Cli.AdminRequestError).message).toMatch(
+        /cannot reach the master \(is it running\?\): ECONNREFUSED$/
+      )
     })
   )
 
