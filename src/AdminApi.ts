@@ -37,6 +37,7 @@ import {
   HttpClientError,
   HttpClientRequest,
   HttpServer,
+  HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
 import { Cause, Context, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
@@ -172,19 +173,22 @@ export const layerAuthorization = (token: string): Layer.Layer<Authorization> =>
   Layer.succeed(
     Authorization,
     Authorization.of({
-      bearer: (given) => {
-        const value = Redacted.value(given)
-        return token !== "" && sameText(value, token)
-          ? Effect.void
-          : Effect.fail(
-              new Unauthorized({
-                message:
-                  value === ""
-                    ? "missing bearer token (Authorization: Bearer <token>)"
-                    : "invalid bearer token"
-              })
-            )
-      }
+      bearer: (given) =>
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+          // the platform takes what follows the first 7 characters: the scheme is checked here
+          const isBearer = /^bearer /i.test(request.headers.authorization ?? "")
+          const value = Redacted.value(given)
+          return isBearer && token !== "" && sameText(value, token)
+            ? Effect.void
+            : Effect.fail(
+                new Unauthorized({
+                  message:
+                    !isBearer || value === ""
+                      ? "missing bearer token (Authorization: Bearer <token>)"
+                      : "invalid bearer token"
+                })
+              )
+        })
     })
   )
 

@@ -124,6 +124,15 @@ describe("AdminApi: the derived client against a real master", () => {
         _tag: "Unauthorized",
         message: "missing bearer token (Authorization: Bearer <token>)"
       })
+      // the token under another scheme is not a bearer token
+      const basic = yield* Effect.promise(() =>
+        fetch(`${base}/status`, { headers: { authorization: "Basic  t" } })
+      )
+      expect(basic.status).toBe(401)
+      const ok = yield* Effect.promise(() =>
+        fetch(`${base}/status`, { headers: { authorization: "Bearer t" } })
+      )
+      expect(ok.status).toBe(200)
       const lost = yield* Effect.promise(() =>
         fetch(`${base}/nowhere`, { headers: { authorization: "Bearer t" } })
       )
