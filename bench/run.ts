@@ -6,17 +6,21 @@
  *   npm run bench -- --quick           # 2 s per measurement, servers reused within a round
  *   npm run bench -- --runs 3          # 3 interleaved rounds, then median (min..max) lines
  *   npm run bench -- --only w1,w5      # some workloads
- *   npm run bench -- --no-pinus        # skip Pinus (run through ../shared/bench/peers/run.sh)
+ *   npm run bench -- --peers pinus     # also measure Pinus (installed on first use into the cache)
+ *   npm run bench -- --pinus-cache DIR # where Pinus is installed (default ~/.cache/hotaru-bench)
  *   npm run bench -- --profile DIR     # hotaru processes run with --cpu-prof into DIR
  *   npm run bench -- --smoke           # CI: ~1 s per cell at tiny sizes, no Pinus
  *
  * Every server runs in its own process (`node --import tsx bench/servers/…`, 127.0.0.1, a free
- * port), the W1–W4 load in another (`../shared/bench/peers/client/load.js`, the same client that
- * measured Pinus), W5 in `bench/load/rpcLoad.ts`. Results are also appended as JSON lines to
- * `--out` (default: a file in the OS temp dir, printed at the start).
+ * port), the W1–W4 load in another (`bench/load/load.ts`, the same client for hotaru, raw and
+ * Pinus), W5 in `bench/load/rpcLoad.ts`. Pinus (`--peers pinus`) is the app in `bench/pinus/`,
+ * run from a Pinus install in the cache directory (`npm install` of the pinned version on first
+ * use; its master, connector and game processes on free ports). Results are also appended as JSON
+ * lines to `--out` (default: a file in the OS temp dir, printed at the start).
  */
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
@@ -31,9 +35,23 @@ const runs = numberArg(args, "runs", 1)
 const duration = numberArg(args, "duration", smoke ? 0.5 : quick ? 2 : 10)
 const warmup = numberArg(args, "warmup", smoke ? 0.2 : quick ? 0.3 : 2)
 const only = new Set((args.get("only") ?? "w1,w2,w3,w4,w5").split(",").map((s) => s.trim().toLowerCase()))
-const peers = Path.resolve(repo, args.get("peers") ?? "../shared/bench/peers")
-const loadJs = Path.join(peers, "client", "load.js")
-const pinusWanted = !smoke && !boolArg(args, "no-pinus", false) && Fs.existsSync(Path.join(peers, "run.sh"))
+const peers = new Set(
+  (args.get("peers") ?? "")
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== "")
+)
+for (const peer of peers)
+  if (peer !== "pinus") throw new Error(`--peers: unknown peer "${peer}" (known: pinus)`)
+const pinusWanted = peers.has("pinus")
+/** The Pinus release measured (and its loader's required polyfill). */
+const PINUS_VERSION = "1.7.4"
+const REFLECT_METADATA_VERSION = "0.2.2"
+const pinusCache = Path.resolve(
+  args.get("pinus-cache") ??
+    Path.join(process.env.XDG_CACHE_HOME ?? Path.join(Os.homedir(), ".cache"), "hotaru-bench"),
+  `pinus-${PINUS_VERSION}`
+)
 const profileDir = args.get("profile") === undefined ? undefined : Path.resolve(args.get("profile")!)
 const reuse = quick
 const stamp = new Date().toISOString().replace(/[:.]/g, "-")
@@ -56,15 +74,28 @@ interface Server {
 }
 
 const live = new Set<ChildProcess.ChildProcess>()
+/** Processes started by a child of ours but detached from it (Pinus's connector and game servers). */
+const livePids = new Set<number>()
+
+const signal = (pid: number, sig: NodeJS.Signals | 0) => {
+  try {
+    process.kill(pid, sig)
+    return true
+  } catch {
+    return false
+  }
+}
 
 const killAll = () => {
   for (const child of live) child.kill("SIGKILL")
+  for (const pid of livePids) signal(pid, "SIGKILL")
 }
 /** SIGTERM first (run.sh stops its Pinus processes on it), SIGKILL what is left after 5 s. */
 let stopping = false
 const shutdown = (code: number) => {
   stopping = true
   for (const child of live) child.kill("SIGTERM")
+  for (const pid of livePids) signal(pid, "SIGTERM")
   const deadline = Date.now() + 5000
   const poll = setInterval(() => {
     if (live.size === 0 || Date.now() > deadline) {
@@ -150,13 +181,133 @@ const startServer = (
     })
   })
 
+/** A free TCP port on 127.0.0.1 (closed again: the server binds it next). */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const probe = Net.createServer()
+    probe.once("error", reject)
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as Net.AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
+
+/** Install Pinus into the cache directory unless that version is already there. */
+const installPinus = () => {
+  const installed = Path.join(pinusCache, "node_modules", "pinus", "package.json")
+  if (Fs.existsSync(installed)) {
+    const { version } = JSON.parse(Fs.readFileSync(installed, "utf8")) as { readonly version?: string }
+    if (version === PINUS_VERSION) return
+  }
+  console.log(`installing pinus@${PINUS_VERSION} into ${pinusCache} (first use)`)
+  Fs.mkdirSync(pinusCache, { recursive: true })
+  Fs.writeFileSync(
+    Path.join(pinusCache, "package.json"),
+    `${JSON.stringify(
+      {
+        private: true,
+        description: "Pinus for hotaru's bench (npm run bench -- --peers pinus)",
+        dependencies: { pinus: PINUS_VERSION, "reflect-metadata": REFLECT_METADATA_VERSION }
+      },
+      null,
+      2
+    )}\n`
+  )
+  const npm = process.platform === "win32" ? "npm.cmd" : "npm"
+  const result = ChildProcess.spawnSync(npm, ["install", "--no-audit", "--no-fund", "--loglevel=error"], {
+    cwd: pinusCache,
+    stdio: ["ignore", "inherit", "inherit"]
+  })
+  if (result.status !== 0) {
+    throw new Error(`npm install of pinus@${PINUS_VERSION} in ${pinusCache} failed (exit ${result.status})`)
+  }
+}
+
+/**
+ * The bench's Pinus app (`bench/pinus/`), copied beside the cached Pinus install with its
+ * config on free ports: `node app.js env=production` starts the master, which spawns the
+ * connector and game servers (detached). Ready once both printed `PINUS READY`; `pid` is the
+ * connector's (the process W4 measures). Stopping kills all three by pid.
+ */
+const startPinus = async (name: string): Promise<Server> => {
+  if (stopping) throw new Error("stopping")
+  const app = Path.join(pinusCache, "app")
+  Fs.rmSync(app, { recursive: true, force: true })
+  Fs.cpSync(Path.join(repo, "bench", "pinus"), app, { recursive: true })
+  const [clientPort, masterPort, connectorPort, gamePort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort()
+  ]
+  const host = "127.0.0.1"
+  const writeConfig = (file: string, production: unknown) =>
+    Fs.writeFileSync(Path.join(app, "config", file), JSON.stringify({ production }, null, 2))
+  writeConfig("master.json", { id: "master-server-1", host, port: masterPort })
+  writeConfig("servers.json", {
+    connector: [
+      { id: "connector-server-1", host, port: connectorPort, clientHost: host, clientPort, frontend: true }
+    ],
+    game: [{ id: "game-server-1", host, port: gamePort }]
+  })
+  Fs.mkdirSync(logDir, { recursive: true })
+  const log = Fs.createWriteStream(Path.join(logDir, `${name}.log`), { flags: "a" })
+  const master = ChildProcess.spawn(process.execPath, ["app.js", "env=production"], {
+    cwd: app,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  live.add(master)
+  master.stderr.pipe(log)
+  const servers = new Map<string, number>()
+  const stop = async () => {
+    const pids = [...servers.values(), master.pid!]
+    for (const pid of pids) signal(pid, "SIGTERM")
+    const deadline = Date.now() + 5000
+    while (pids.some((pid) => signal(pid, 0)) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    for (const pid of pids) signal(pid, "SIGKILL")
+    for (const pid of servers.values()) livePids.delete(pid)
+    await stopChild(master, 1000)
+  }
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${name} did not start in 60 s (see ${log.path})`)),
+        60_000
+      )
+      master.once("exit", (code) => {
+        clearTimeout(timer)
+        reject(new Error(`${name}: the Pinus master exited with ${code} (see ${log.path})`))
+      })
+      Readline.createInterface({ input: master.stdout }).on("line", (line) => {
+        log.write(`${line}\n`)
+        const m = /^PINUS READY server=(\S+) pid=(\d+)/.exec(line)
+        if (m === null) return
+        servers.set(m[1]!, Number(m[2]))
+        livePids.add(Number(m[2]))
+        if (servers.has("connector-server-1") && servers.has("game-server-1")) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    // let the master's monitor register both servers (the forward route needs the game server)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+  } catch (e) {
+    await stop()
+    throw e
+  }
+  return { name, pid: servers.get("connector-server-1")!, port: clientPort, stop }
+}
+
 /** Run a client process; resolves with the fields of its `RESULT` line. */
-const runResult = (cmd: string, argv: ReadonlyArray<string>, name: string, cwd = repo, env = process.env) =>
+const runResult = (cmd: string, argv: ReadonlyArray<string>, name: string) =>
   new Promise<Record<string, string>>((resolve, reject) => {
     if (stopping) return reject(new Error("stopping"))
     Fs.mkdirSync(logDir, { recursive: true })
     const log = Fs.createWriteStream(Path.join(logDir, `${name}.log`), { flags: "a" })
-    const child = ChildProcess.spawn(cmd, argv, { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
+    const child = ChildProcess.spawn(cmd, argv, { cwd: repo, stdio: ["ignore", "pipe", "pipe"] })
     live.add(child)
     child.stderr.pipe(log)
     let result: Record<string, string> | undefined
@@ -202,6 +353,7 @@ type Kind =
   | { readonly _tag: "backend" }
   | { readonly _tag: "stock" }
   | { readonly _tag: "rawRpc" }
+  | { readonly _tag: "pinus" }
 
 const keyOf = (k: Kind): string =>
   k._tag === "net"
@@ -260,6 +412,10 @@ const launch = async (k: Kind): Promise<Started> => {
       const main = await startServer("raw-rpc", "bench/servers/rawRpc.ts", [], false)
       return { main, all: [main] }
     }
+    case "pinus": {
+      const main = await startPinus("pinus")
+      return { main, all: [main] }
+    }
   }
 }
 
@@ -314,20 +470,25 @@ interface Measured {
   readonly raw: Record<string, string>
 }
 
-const loadArgs = (label: string, port: number, rest: ReadonlyArray<string>) => [
-  loadJs,
-  "--proto",
-  "firefly",
-  "--label",
-  label,
-  "--port",
-  String(port),
-  "--duration",
-  String(duration),
-  "--warmup",
-  String(warmup),
-  ...rest
-]
+/** `bench/load/load.ts` against a server of kind `k` (Pinus speaks its own protocol). */
+const loadArgs = (k: Kind, label: string, port: number, rest: ReadonlyArray<string>) =>
+  tsNode(
+    "bench/load/load.ts",
+    [
+      "--proto",
+      k._tag === "pinus" ? "pinus" : "firefly",
+      "--label",
+      label,
+      "--port",
+      String(port),
+      "--duration",
+      String(duration),
+      "--warmup",
+      String(warmup),
+      ...rest
+    ],
+    false
+  )
 
 const measured = (r: Record<string, string>, metric: string): Measured => ({
   round: 0,
@@ -344,7 +505,7 @@ const w1 = (k: Kind, label: string, op: "echo" | "forward", conns: number) => {
     withServer(k, false, (s) =>
       runResult(
         process.execPath,
-        loadArgs(label, s.port, ["--workload", "w1", "--op", op, "--conns", String(conns)]),
+        loadArgs(k, label, s.port, ["--workload", "w1", "--op", op, "--conns", String(conns)]),
         `load-${label}-${op}-c${conns}`
       )
     ).then((r) => measured(r, "msgs_per_s"))
@@ -356,7 +517,7 @@ const w3 = (k: Kind, label: string) => {
     withServer(k, false, (s) =>
       runResult(
         process.execPath,
-        loadArgs(label, s.port, ["--workload", "w3", "--conns", String(sizes.w3), "--window", "16"]),
+        loadArgs(k, label, s.port, ["--workload", "w3", "--conns", String(sizes.w3), "--window", "16"]),
         `load-${label}-w3`
       )
     ).then((r) => measured(r, "deliveries_per_s"))
@@ -366,7 +527,7 @@ const w4 = (k: Kind, label: string) => () =>
   withServer(k, true, (s) =>
     runResult(
       process.execPath,
-      loadArgs(label, s.port, [
+      loadArgs(k, label, s.port, [
         "--workload",
         "w4",
         "--conns",
@@ -407,14 +568,7 @@ const w5 = (k: Kind, target: "hotaru" | "stock" | "raw", inflight: number) => {
     ).then((r) => measured(r, "calls_per_s"))
 }
 
-/** Pinus through the shared harness (fixed ports 4010/4005/4150/4250; its own npm ci on first use). */
-const pinus = (workload: string, env: Record<string, string>, metric: string) => () =>
-  runResult("bash", ["./run.sh", workload, "pinus", "1"], `pinus-${workload}`, peers, {
-    ...process.env,
-    DURATION: String(duration),
-    WARMUP: String(warmup),
-    ...env
-  }).then((r) => measured(r, metric))
+const pinusKind: Kind = { _tag: "pinus" }
 
 // ---------------------------------------------------------------------------------------------
 // cells
@@ -452,7 +606,7 @@ if (only.has("w1")) {
           run: w1({ _tag: "net", noDelay: hotaruNoDelay, backend: false }, "hotaru", "echo", c)
         },
         { label: "raw", run: w1({ _tag: "raw", noDelay: hotaruNoDelay }, "raw", "echo", c) },
-        ...(pinusWanted ? [{ label: "pinus", run: pinus("w1", { W1_CONNS: String(c) }, "msgs_per_s") }] : [])
+        ...(pinusWanted ? [{ label: "pinus", run: w1(pinusKind, "pinus", "echo", c) }] : [])
       ],
       versus: "raw",
       ...(c >= 100 ? { target: { op: ">=", value: 0.8, of: "ratio" } as const } : {})
@@ -469,9 +623,7 @@ if (only.has("w2")) {
         label: "hotaru",
         run: w1({ _tag: "net", noDelay: true, backend: true }, "hotaru", "forward", sizes.w2)
       },
-      ...(pinusWanted
-        ? [{ label: "pinus", run: pinus("w1fwd", { W1_CONNS: String(sizes.w2) }, "msgs_per_s") }]
-        : [])
+      ...(pinusWanted ? [{ label: "pinus", run: w1(pinusKind, "pinus", "forward", sizes.w2) }] : [])
     ],
     versus: "pinus",
     target: { op: ">=", value: 1.5, of: "ratio" },
@@ -487,9 +639,7 @@ if (only.has("w3")) {
       sides: [
         { label: "hotaru", run: w3({ _tag: "net", noDelay, backend: false }, "hotaru") },
         { label: "raw", run: w3({ _tag: "raw", noDelay }, "raw") },
-        ...(pinusWanted && !noDelay
-          ? [{ label: "pinus", run: pinus("w3", { W3_CONNS: String(sizes.w3) }, "deliveries_per_s") }]
-          : [])
+        ...(pinusWanted && !noDelay ? [{ label: "pinus", run: w3(pinusKind, "pinus") }] : [])
       ],
       versus: "raw",
       target: { op: ">=", value: 0.8, of: "ratio" }
@@ -508,11 +658,7 @@ if (only.has("w4")) {
         ? [
             {
               label: "pinus",
-              run: pinus(
-                "w4",
-                { W4_CONNS: String(sizes.w4), W4_HOLD: String(sizes.w4Hold) },
-                "bytes_per_conn"
-              )
+              run: w4(pinusKind, "pinus")
             }
           ]
         : [])
@@ -615,9 +761,7 @@ const lineOf = (cell: Cell, perSide: Map<string, Array<Measured>>): string => {
 
 const main = async () => {
   Fs.mkdirSync(Path.dirname(outFile), { recursive: true })
-  if (!Fs.existsSync(loadJs)) {
-    throw new Error(`the shared load client is missing: ${loadJs} (pass --peers DIR)`)
-  }
+  if (pinusWanted) installPinus()
   if (profileDir !== undefined) Fs.mkdirSync(profileDir, { recursive: true })
   const cpus = Os.cpus()
   console.log(

@@ -1,8 +1,30 @@
 #!/usr/bin/env node
-// The hotaru CLI. Registers tsx in this process (one process: signals reach the program itself)
-// so the TypeScript sources and the user's TypeScript app modules load as they are.
-import { register } from "tsx/esm/api"
+// The hotaru CLI. Installed, it runs the built `dist/Cli.js`; users' TypeScript app modules are
+// imported as they are (Bun and Deno natively; on Node hotaru registers tsx the first time one
+// is imported). In a checkout of the repository (the sources are beside it) it runs the sources
+// (Node: through tsx, with the repository's tsconfig `paths` mapping `hotaru-rt` to `src/`), so
+// nothing needs building there — except on Deno, which runs the built output (`npm run build`).
+import { existsSync } from "node:fs"
 
-register()
-const { main } = await import("../src/Cli.ts")
-main(process.argv)
+const here = (path) => new URL(path, import.meta.url)
+const checkout = existsSync(here("../src/Cli.ts")) && existsSync(here("../tsconfig.json"))
+const isBun = "Bun" in globalThis
+const isDeno = "Deno" in globalThis
+
+let cli
+if (checkout && (isBun || isDeno)) {
+  cli = await import("../src/Cli.ts")
+} else if (checkout) {
+  const { register } = await import("tsx/esm/api")
+  register({ tsconfig: here("../tsconfig.json").pathname })
+  // tell hotaru tsx is in (see src/internal/typescript.ts)
+  globalThis[Symbol.for("hotaru-rt/tsx-registered")] = true
+  cli = await import("../src/Cli.ts")
+} else {
+  if (!existsSync(here("../dist/Cli.js"))) {
+    process.stderr.write("hotaru: dist/ is missing; build it first: npm run build\n")
+    process.exit(1)
+  }
+  cli = await import("../dist/Cli.js")
+}
+cli.main(process.argv)

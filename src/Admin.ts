@@ -7,10 +7,20 @@
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
 
-/** A parent link of a node, as seen by the node. */
+/**
+ * A parent link of a node, as seen by the node.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const ParentLink = Schema.Struct({ name: Schema.String, connected: Schema.Boolean })
 
-/** What a node reports about itself. */
+/**
+ * What a node reports about itself.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const NodeStatus = Schema.Struct({
   name: Schema.String,
   pid: Schema.Number,
@@ -23,13 +33,23 @@ export const NodeStatus = Schema.Struct({
 })
 export type NodeStatus = typeof NodeStatus.Type
 
-/** A reload that could not be done; the node keeps its previous handlers. */
+/**
+ * A reload that could not be done; the node keeps its previous handlers.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ReloadFailed extends Schema.TaggedError<ReloadFailed>()("ReloadFailed", {
   node: Schema.String,
   detail: Schema.String
 }) {}
 
-/** The master's view of a node. */
+/**
+ * The master's view of a node.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export class AdminService extends RpcGroup.make(
   Rpc.make("Status", { success: NodeStatus }),
   Rpc.make("Stop"),

@@ -46,11 +46,21 @@ import { sameText } from "./internal/sameText.js"
 import * as Supervisor from "./Supervisor.js"
 import * as Web from "./Web.js"
 
-/** How the master runs its nodes. */
+/**
+ * How the master runs its nodes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export const Mode = Schema.Literal("process", "in-process")
 export type Mode = typeof Mode.Type
 
-/** The master itself in `/status`. */
+/**
+ * The master itself in `/status`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export const MasterReport = Schema.Struct({
   pid: Schema.Number,
   mode: Mode,
@@ -60,7 +70,12 @@ export const MasterReport = Schema.Struct({
 })
 export type MasterReport = typeof MasterReport.Type
 
-/** One node in `/status`: the supervisor's view, and what the node says of itself when linked. */
+/**
+ * One node in `/status`: the supervisor's view, and what the node says of itself when linked.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export const NodeReport = Schema.Struct({
   name: Schema.String,
   state: Supervisor.ChildState,
@@ -77,27 +92,47 @@ export const NodeReport = Schema.Struct({
 })
 export type NodeReport = typeof NodeReport.Type
 
-/** The `/status` document. */
+/**
+ * The `/status` document.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export const StatusReport = Schema.Struct({
   master: MasterReport,
   nodes: Schema.Array(NodeReport)
 })
 export type StatusReport = typeof StatusReport.Type
 
-/** The answer of a reload: per linked node, `reloaded <module>` or `failed: <why>`. */
+/**
+ * The answer of a reload: per linked node, `reloaded <module>` or `failed: <why>`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export const ReloadReport = Schema.Struct({
   nodes: Schema.Array(Schema.Struct({ node: Schema.String, result: Schema.String }))
 })
 export type ReloadReport = typeof ReloadReport.Type
 
-/** 401: no bearer token, or a wrong one. */
+/**
+ * 401: no bearer token, or a wrong one.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
   { message: Schema.String },
   HttpApiSchema.annotations({ status: 401 })
 ) {}
 
-/** 404: `restart` named no node of the config. */
+/**
+ * 404: `restart` named no node of the config.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class UnknownNode extends Schema.TaggedError<UnknownNode>()(
   "UnknownNode",
   { node: Schema.String, message: Schema.String },
@@ -107,6 +142,9 @@ export class UnknownNode extends Schema.TaggedError<UnknownNode>()(
 /**
  * 409: a `reload` refused before any node was touched: the config file is broken
  * (`InvalidConfig`) or changes the topology (`TopologyChanged`); one line per problem in `issues`.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class ReloadRefused extends Schema.TaggedError<ReloadRefused>()(
   "ReloadRefused",
@@ -129,7 +167,12 @@ export class ReloadRefused extends Schema.TaggedError<ReloadRefused>()(
   }
 }
 
-/** The bearer-token guard of every admin endpoint. */
+/**
+ * The bearer-token guard of every admin endpoint.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("hotaru/AdminApi/Authorization", {
   failure: Unauthorized,
   security: { bearer: HttpApiSecurity.bearer }
@@ -138,7 +181,12 @@ export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("hotar
 const Stopping = Schema.Struct({ stopping: Schema.Literal(true) })
 const Restarted = Schema.Struct({ restarted: Schema.String })
 
-/** The admin endpoints (all behind {@link Authorization}). */
+/**
+ * The admin endpoints (all behind {@link Authorization}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export class AdminGroup extends HttpApiGroup.make("admin")
   .add(HttpApiEndpoint.get("status", "/status").addSuccess(StatusReport))
   .add(HttpApiEndpoint.post("stop", "/stop").addSuccess(Stopping))
@@ -153,10 +201,20 @@ export class AdminGroup extends HttpApiGroup.make("admin")
   )
   .middleware(Authorization) {}
 
-/** The master's admin API. */
+/**
+ * The master's admin API.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export class AdminApi extends HttpApi.make("hotaru-admin").add(AdminGroup) {}
 
-/** What the admin API does, given by the master. */
+/**
+ * What the admin API does, given by the master.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Handlers {
   readonly status: Effect.Effect<StatusReport>
   /** Starts a stop of every node (it goes on after the answer). */
@@ -168,6 +226,9 @@ export interface Handlers {
 /**
  * The {@link Authorization} middleware for `token`: the bearer token must be exactly it
  * (compared in constant time); an empty `token` refuses everything.
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerAuthorization = (token: string): Layer.Layer<Authorization> =>
   Layer.succeed(
@@ -192,7 +253,12 @@ export const layerAuthorization = (token: string): Layer.Layer<Authorization> =>
     })
   )
 
-/** The admin endpoints implemented by `handlers`. */
+/**
+ * The admin endpoints implemented by `handlers`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerHandlers = (
   handlers: Handlers
 ): Layer.Layer<HttpApiGroup.ApiGroup<"hotaru-admin", "admin">, never, Authorization> => {
@@ -214,7 +280,12 @@ export const layerHandlers = (
   )
 }
 
-/** Options of {@link layer}: where to listen, the web limits, and the token. */
+/**
+ * Options of {@link layer}: where to listen, the web limits, and the token.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options extends Web.WebOptions {
   readonly token: string
 }
@@ -234,6 +305,9 @@ const challenge = <E, R>(
  * ```ts
  * const AdminLive = AdminApi.layer({ status, stop, reload, restart }, { port: 9998, token })
  * ```
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layer = (
   handlers: Handlers,
@@ -264,6 +338,9 @@ export const layer = (
  * const admin = yield* AdminApi.client({ baseUrl: "http://127.0.0.1:9998", token: "..." })
  * const report = yield* admin.admin.status()
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const client = (options: { readonly baseUrl: string; readonly token?: string | undefined }) =>
   HttpApiClient.make(AdminApi, {
@@ -272,7 +349,12 @@ export const client = (options: { readonly baseUrl: string; readonly token?: str
       options.token === undefined ? c : HttpClient.mapRequest(c, HttpClientRequest.bearerToken(options.token))
   })
 
-/** The typed admin client: `client.admin.status()`, `client.admin.restart({ path: { node } })`, ... */
+/**
+ * The typed admin client: `client.admin.status()`, `client.admin.restart({ path: { node } })`, ...
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Client = Effect.Effect.Success<ReturnType<typeof client>>
 
 const statusOfError: Record<string, number> = {
@@ -294,25 +376,12 @@ const rootCause = (error: unknown): string => {
 }
 
 /**
- * What kind of failure an admin client call had: the master's typed error answer (`Refused`:
- * 401, 404, 409, 400), an answer that is not the API's document (`BadAnswer`), no master
- * listening (`Unreachable`), or no answer in time (`Timeout`).
- */
-export type FailureKind = "Refused" | "BadAnswer" | "Unreachable" | "Timeout"
-
-/** The {@link FailureKind} of an admin client call's failure. */
-export const failureKind = (error: unknown): FailureKind => {
-  if (ParseResult.isParseError(error)) return "BadAnswer"
-  if (HttpClientError.isHttpClientError(error))
-    return error._tag === "RequestError" ? "Unreachable" : "BadAnswer"
-  if (Cause.isTimeoutException(error)) return "Timeout"
-  return "Refused"
-}
-
-/**
  * One line saying why an admin client call failed: the typed error answer with its HTTP status
- * (`HTTP 404 UnknownNode: no child named x`), an answer that does not match the admin API's
+ * (`HTTP 404: no child named x`), an answer that does not match the admin API's
  * Schemas (with the first mismatches), no master listening, or no answer in time.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const describeError = (error: unknown): string => {
   if (ParseResult.isParseError(error)) {
@@ -336,7 +405,7 @@ export const describeError = (error: unknown): string => {
   const tag = (error as { _tag?: unknown } | null)?._tag
   const message = (error as { message?: unknown } | null)?.message
   if (typeof tag === "string" && tag in statusOfError) {
-    return `HTTP ${statusOfError[tag]} ${tag}: ${typeof message === "string" ? message : ""}`.replace(
+    return `HTTP ${statusOfError[tag]}: ${typeof message === "string" ? message : tag}`.replace(
       /\s*\n\s*/g,
       " "
     )

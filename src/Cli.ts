@@ -8,7 +8,7 @@
  * hotaru reload [CONFIG] [--token T]                     validate CONFIG, then every node re-imports its app/reload module
  * hotaru restart NAME [CONFIG] [--token T]               restart one node now (its restart count reset)
  * hotaru status [CONFIG] [--json] [--token T]            the tree: nodes, pids, states, restarts
- * hotaru init DIR                                        scaffold a working project
+ * hotaru init DIR [--from TGZ|RANGE]                     scaffold a working project
  * ```
  *
  * CONFIG defaults to `config.json`. The admin token comes from `--token`, env
@@ -17,34 +17,39 @@
  * (rootports, webports, the admin web; never the public netport) over the config's `bind`; on
  * `stop`, `reload`, `restart` and `status` it says where the master's admin web was bound.
  *
+ * A user error (no config, a bad config, no master running, …) prints one or two lines and
+ * exits 1; `--verbose` anywhere on the command line (or `HOTARU_LOG=debug`) prints the whole
+ * cause with its stack trace instead.
+ *
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
-import { FetchHttpClient, Path } from "@effect/platform"
+import { FetchHttpClient, HttpClientError, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Data, Effect, Layer, Option, Schedule } from "effect"
+import { Cause, Console, Effect, Layer, LogLevel, Option, Schedule } from "effect"
 import * as AdminApi from "./AdminApi.js"
 import * as Config from "./Config.js"
+import { AdminRequestError, explain, isConnectionRefused } from "./internal/cliError.js"
+import { MissingPackageError } from "./internal/optionalPackage.js"
 import * as PrivateFile from "./internal/privateFile.js"
 import { scaffold } from "./internal/scaffold.js"
+import { needsTsx } from "./internal/typescript.js"
 import * as Main from "./Main.js"
 import * as Master from "./Master.js"
 import { Transport } from "./Transport.js"
 
-/** An admin request to a master that failed. */
-export class AdminRequestError extends Data.TaggedError("AdminRequestError")<{
-  /**
-   * `NoAdminWeb` (the config has no `master.webport`), `Token` (the token file is refused), or
-   * how the call failed (`AdminApi.FailureKind`: `Refused`, `BadAnswer`, `Unreachable`, `Timeout`).
-   */
-  readonly reason: "NoAdminWeb" | "Token" | AdminApi.FailureKind
-  readonly url: string
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `${this.url}: ${this.detail}`
-  }
-}
+export {
+  /** An admin request to a master that failed. */
+  AdminRequestError
+} from "./internal/cliError.js"
+
+/** Name the command's config in a "no master is running" error. */
+const namingConfig = (config: string) =>
+  Effect.mapError(<E>(e: E) =>
+    e instanceof AdminRequestError && e.reason === "NoMaster"
+      ? new AdminRequestError({ reason: e.reason, url: e.url, detail: e.detail, config })
+      : e
+  )
 
 const configArg = Args.file({ name: "config" }).pipe(
   Args.withDescription("the config.json of the cluster"),
@@ -63,6 +68,20 @@ const bindOption = Options.text("bind").pipe(
   Options.optional
 )
 
+/** The command running a user's entry file: TypeScript on Node goes through tsx (an optional peer). */
+const entryCommand = (file: string) =>
+  needsTsx(file)
+    ? Effect.try({
+        try: () => [process.execPath, "--import", import.meta.resolve("tsx"), file],
+        catch: (cause) =>
+          new MissingPackageError({
+            package: "tsx",
+            feature: `running the TypeScript entry ${file} on Node`,
+            cause
+          })
+      })
+    : Effect.succeed([process.execPath, file])
+
 const start = Command.make(
   "start",
   {
@@ -78,19 +97,20 @@ const start = Command.make(
   },
   ({ bind, config, entry, inProcess }) =>
     Effect.gen(function* () {
-      const loaded = yield* Config.load(config)
+      const loaded = yield* Config.load(config).pipe(
+        Effect.flatMap((loaded) => Config.withSecret(loaded, process.env.HOTARU_SECRET))
+      )
+      yield* Main.logWarnings(loaded)
       const path = yield* Path.Path
       const master = yield* Master.make({
         config: loaded,
         mode: inProcess ? "in-process" : "process",
-        ...(Option.isSome(entry)
-          ? { entry: [process.execPath, "--import", import.meta.resolve("tsx"), path.resolve(entry.value)] }
-          : {}),
+        ...(Option.isSome(entry) ? { entry: yield* entryCommand(path.resolve(entry.value)) } : {}),
         ...(process.env.HOTARU_ADMIN_TOKEN ? { token: process.env.HOTARU_ADMIN_TOKEN } : {}),
         ...(Option.isSome(bind) ? { bind: bind.value } : {})
-      })
+      }).pipe(Effect.provide(Transport.layerConfig(loaded)))
       yield* master.awaitStop
-    }).pipe(Effect.scoped, Effect.provide(Transport.layerTcp()))
+    }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("start the master, which starts and supervises every node of CONFIG"))
 
 const node = Command.make(
@@ -106,6 +126,7 @@ const node = Command.make(
       name,
       config,
       supervised: process.env.HOTARU_SUPERVISED === "1",
+      secret: process.env.HOTARU_SECRET,
       ...(address === "" ? {} : { bind: address })
     })
   }
@@ -118,11 +139,7 @@ const adminOf = (configFile: string, token: Option.Option<string>, bind: Option.
     const path = yield* Path.Path
     const master = loaded.config.master
     if (master?.webport === undefined) {
-      return yield* new AdminRequestError({
-        reason: "NoAdminWeb",
-        url: loaded.file,
-        detail: "the config has no master.webport"
-      })
+      return yield* new AdminRequestError({ url: loaded.file, detail: "the config has no master.webport" })
     }
     // the admin web's own address, unless it listens on every interface
     const bound = Config.bindAddress(master.bind, "web", Option.getOrUndefined(bind))
@@ -137,7 +154,7 @@ const adminOf = (configFile: string, token: Option.Option<string>, bind: Option.
           Effect.catchTag("TokenFileError", (e) =>
             e.reason === "Missing"
               ? Effect.succeed(Option.none<string>())
-              : Effect.fail(new AdminRequestError({ reason: "Token", url: loaded.file, detail: e.message }))
+              : Effect.fail(new AdminRequestError({ url: loaded.file, detail: e.message }))
           )
         )
     const urlHost = host.includes(":") ? `[${host}]` : host
@@ -161,7 +178,12 @@ const callAdmin = <A, E>(
     Effect.mapError(
       (e) =>
         new AdminRequestError({
-          reason: AdminApi.failureKind(e),
+          reason:
+            HttpClientError.isHttpClientError(e) && e._tag === "RequestError" && isConnectionRefused(e.cause)
+              ? "NoMaster"
+              : (e as { readonly _tag?: unknown })._tag === "Unauthorized"
+                ? "Unauthorized"
+                : "Failed",
           url: `${admin.base}${what}`,
           detail: AdminApi.describeError(e)
         })
@@ -184,7 +206,7 @@ const stop = Command.make(
         Effect.ignore
       )
       yield* Console.log("stopped")
-    })
+    }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("stop the master of CONFIG and every node, in order"))
 
 const reload = Command.make(
@@ -195,7 +217,7 @@ const reload = Command.make(
       const admin = yield* adminOf(config, token, bind)
       const result = yield* callAdmin(admin, "/reload", (c) => c.admin.reload())
       for (const n of result.nodes) yield* Console.log(`${n.node}: ${n.result}`)
-    })
+    }).pipe(namingConfig(config))
 ).pipe(
   Command.withDescription(
     "validate CONFIG (refused if broken or if it changes the topology), then make every node re-import its reload/app module"
@@ -215,7 +237,7 @@ const restart = Command.make(
       const admin = yield* adminOf(config, token, bind)
       yield* callAdmin(admin, `/restart/${name}`, (c) => c.admin.restart({ path: { node: name } }))
       yield* Console.log(`${name}: restarted (restart count reset)`)
-    })
+    }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("restart one node now, whatever its state (also a failed one)"))
 
 const duration = (ms: number | null) => {
@@ -270,7 +292,7 @@ const status = Command.make(
       const admin = yield* adminOf(config, token, bind)
       const report = yield* callAdmin(admin, "/status", (c) => c.admin.status())
       yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report))
-    })
+    }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("show every node of the running tree"))
 
 const init = Command.make(
@@ -278,30 +300,50 @@ const init = Command.make(
   {
     dir: Args.directory({ name: "dir", exists: "either" }).pipe(
       Args.withDescription("where to create the project")
+    ),
+    from: Options.text("from").pipe(
+      Options.withDescription(
+        "the hotaru-rt to depend on: a packed .tgz (copied into vendor/) or a version range (default: this hotaru, packed)"
+      ),
+      Options.optional
     )
   },
-  ({ dir }) =>
+  ({ dir, from }) =>
     Effect.gen(function* () {
-      const written = yield* scaffold(dir)
+      const written = yield* scaffold(dir, { from: Option.getOrUndefined(from) })
       for (const file of written) yield* Console.log(`created ${file}`)
       yield* Console.log(`\nnext: cd ${dir} && npm install && npm start   (npm test runs its test)`)
     })
 ).pipe(Command.withDescription("create a project: config, an echo app, a client script and a test"))
 
 const hotaru = Command.make("hotaru").pipe(
-  Command.withDescription("hotaru: a distributed game-server runtime on Effect"),
+  Command.withDescription(
+    "hotaru: a distributed game-server runtime on Effect (--verbose on any command: errors with their stack trace)"
+  ),
   Command.withSubcommands([start, node, stop, reload, restart, status, init])
 )
 
 /** Parse `argv` (as `process.argv`) and run the command. */
 export const run = Command.run(hotaru, { name: "hotaru", version: "0.1.0" })
 
-/** The program of `bin/hotaru.js`. */
-export const main = (argv: ReadonlyArray<string>): void =>
+/**
+ * A failed command: with `verbose`, the whole cause (stack traces included) as an error log;
+ * otherwise what went wrong and what to do, on stderr (`internal/cliError.ts`).
+ */
+const report = (verbose: boolean) => (cause: Cause.Cause<unknown>) =>
+  verbose
+    ? Effect.logError(cause)
+    : Effect.forEach(explain(cause), (line) => Console.error(line), { discard: true })
+
+/** The program of `bin/hotaru.js`. `--verbose` (anywhere) is taken out before parsing. */
+export const main = (argv: ReadonlyArray<string>): void => {
+  const level = Main.levelFromEnv()
+  const verbose = argv.includes("--verbose") || LogLevel.lessThanEqual(level, LogLevel.Debug)
   NodeRuntime.runMain(
-    run(argv).pipe(
-      Effect.tapErrorCause((cause) => Effect.logError(cause)),
-      Effect.provide(Layer.merge(NodeContext.layer, Main.runtimeLayer(Main.levelFromEnv())))
+    run(argv.filter((a) => a !== "--verbose")).pipe(
+      Effect.tapErrorCause(report(verbose)),
+      Effect.provide(Layer.merge(NodeContext.layer, Main.runtimeLayer(level)))
     ),
     { disableErrorReporting: true, disablePrettyLogger: true }
   )
+}

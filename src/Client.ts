@@ -20,7 +20,12 @@ import { identity } from "effect/Function"
 import * as Command from "./Command.js"
 import * as Frame from "./internal/frame.js"
 
-/** The connection failed, closed, timed out, or a body did not encode/decode. */
+/**
+ * The connection failed, closed, timed out, or a body did not encode/decode.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ClientError extends Data.TaggedError("ClientError")<{
   readonly reason: "Connect" | "Closed" | "Timeout" | "Encode" | "Decode"
   readonly detail: string
@@ -30,7 +35,12 @@ export class ClientError extends Data.TaggedError("ClientError")<{
   }
 }
 
-/** The server answered an error frame (see `Command.ErrorBody`). */
+/**
+ * The server answered an error frame (see `Command.ErrorBody`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class CommandFailed extends Data.TaggedError("CommandFailed")<{
   readonly command: number
   readonly error: Command.ErrorBody["error"]
@@ -42,12 +52,21 @@ export class CommandFailed extends Data.TaggedError("CommandFailed")<{
   }
 }
 
-/** A frame the server sent that answers no call. */
+/**
+ * A frame the server sent that answers no call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Push {
   readonly command: number
   readonly body: Uint8Array
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   readonly host: string
   readonly port: number
@@ -61,7 +80,12 @@ interface Pending {
   readonly resolve: (result: Either.Either<Uint8Array, CommandFailed | ClientError>) => void
 }
 
-/** A connected client. */
+/**
+ * A connected client.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Client {
   /** Send a request and wait for its reply. */
   readonly call: <Name extends string, Req, Res>(
@@ -94,7 +118,12 @@ export interface Client {
   readonly close: Effect.Effect<void>
 }
 
-/** Connect; the connection closes with the scope. */
+/**
+ * Connect; the connection closes with the scope.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const connect = (options: Options): Effect.Effect<Client, ClientError, Scope.Scope> =>
   Effect.gen(function* () {
     const frame = Frame.frameOptions(options.frame)

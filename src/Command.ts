@@ -20,13 +20,21 @@ import { Data, Either, ParseResult, Schema } from "effect"
 import { Packr } from "msgpackr"
 import * as BodyGuard from "./internal/bodyGuard.js"
 
-/** How a frame body turns into the value a Schema decodes. */
+/**
+ * How a frame body turns into the value a Schema decodes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type BodyCodec = "text" | "bytes" | "json" | "msgpack"
 
 /**
  * A body that could not be decoded or encoded. `problem` says what was wrong with a decoded body:
  * `Depth` (nested deeper than allowed), `Syntax` (not valid JSON / msgpack, or a msgpack
  * extension that is not accepted) or `Schema` (the value does not match the Schema).
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class BodyError extends Data.TaggedError("BodyError")<{
   readonly reason: "Decode" | "Encode"
@@ -39,16 +47,31 @@ export class BodyError extends Data.TaggedError("BodyError")<{
   }
 }
 
-/** The nesting depth accepted in a JSON or msgpack body by default. */
+/**
+ * The nesting depth accepted in a JSON or msgpack body by default.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const DEFAULT_MAX_DEPTH = BodyGuard.DEFAULT_MAX_DEPTH
 
-/** Limits of decoding a body that came from outside. */
+/**
+ * Limits of decoding a body that came from outside.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface DecodeOptions {
   /** Deepest nesting of arrays/objects accepted in a JSON or msgpack body (default 64). */
   readonly maxDepth?: number
 }
 
-/** A declared command. */
+/**
+ * A declared command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Command<Name extends string, Req, Res> {
   readonly _tag: "Command"
   readonly id: number
@@ -66,7 +89,12 @@ export interface Command<Name extends string, Req, Res> {
   readonly decodeResponse: (body: Uint8Array, options?: DecodeOptions) => Either.Either<Res, BodyError>
 }
 
-/** Any command. */
+/**
+ * Any command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Any {
   readonly _tag: "Command"
   readonly id: number
@@ -76,9 +104,19 @@ export interface Any {
   readonly encodeResponse: (value: never) => Either.Either<Uint8Array, BodyError>
 }
 
-/** The request type of a command. */
+/**
+ * The request type of a command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Request<C> = C extends Command<string, infer Req, infer _Res> ? Req : never
-/** The response type of a command. */
+/**
+ * The response type of a command.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Response<C> = C extends Command<string, infer _Req, infer Res> ? Res : never
 
 interface RawCodec {
@@ -232,7 +270,12 @@ interface Named<Name extends string> {
 
 type DefaultName = `command_${number}`
 
-/** A UTF-8 text command; the Schemas (default `Schema.String`) decode from a string. */
+/**
+ * A UTF-8 text command; the Schemas (default `Schema.String`) decode from a string.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const text = <Name extends string = DefaultName, Req = string, Res = string>(
   id: number,
   options?: Named<Name> & {
@@ -248,7 +291,12 @@ export const text = <Name extends string = DefaultName, Req = string, Res = stri
     (options?.response ?? Schema.String) as Schema.Schema<Res, unknown>
   )
 
-/** A raw-bytes command: the handler sees the body as it came. */
+/**
+ * A raw-bytes command: the handler sees the body as it came.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const bytes = <Name extends string = DefaultName>(
   id: number,
   options?: Named<Name>
@@ -278,16 +326,29 @@ const structured =
       options.response as Schema.Schema<Res, unknown>
     )
 
-/** A JSON command: the body is UTF-8 JSON checked by the Schemas. */
+/**
+ * A JSON command: the body is UTF-8 JSON checked by the Schemas.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const json = structured("json")
 
-/** A msgpack command: the body is msgpack checked by the Schemas. */
+/**
+ * A msgpack command: the body is msgpack checked by the Schemas.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const msgpack = structured("msgpack")
 
 /**
  * The command id of hotaru's error frame: the server answers it, in the failed request's place,
  * when a handler fails, a body does not decode, or a command is unknown. Its body is UTF-8 JSON,
  * see `ErrorBody`.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const ERROR_COMMAND = 0xffffffff
 
@@ -296,6 +357,9 @@ export const ERROR_COMMAND = 0xffffffff
  * is `UnknownCommand`, `BadRequest` (the body did not decode), `HandlerFailed` (with `tag` set
  * to the handler's typed error `_tag` when it has one), or `Defect`. `message` carries no
  * internal text (SQL, stacks, defects) unless the server runs with `debugErrors`.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const ErrorBody = Schema.Struct({
   command: Schema.Number,
@@ -305,5 +369,10 @@ export const ErrorBody = Schema.Struct({
 })
 export type ErrorBody = typeof ErrorBody.Type
 
-/** Decode the JSON value of an error frame body. */
+/**
+ * Decode the JSON value of an error frame body.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const decodeErrorBody = Schema.decodeUnknownEither(ErrorBody)

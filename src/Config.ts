@@ -14,9 +14,11 @@
  * }
  * ```
  *
- * hotaru's own optional keys are documented on each schema below (`frame`, `limits`,
- * `debugErrors`, `idleTimeout`, `maxInFlight`, `callTimeout` per server; `cache`, `supervisor`,
- * `heartbeat`, `adminToken` at the top level; `driver` and `filename` inside `db`).
+ * hotaru's own optional keys are documented on each schema below (`bind`, `frame`, `limits`,
+ * `debugErrors`, `idleTimeout`, `maxInFlight`, `callTimeout`, `http` per server; `cache`,
+ * `supervisor`, `heartbeat`, `adminToken`, `secret`, `tls`, `links` at the top level; `driver` and
+ * `filename` inside `db`). A config firefly accepts, hotaru accepts: what it reads differently or
+ * ignores (a `name` other than the key, `log`, `cpu`, unknown keys) comes back as warnings.
  *
  * @since 0.1.0
  */
@@ -36,7 +38,12 @@ const described = <S extends Schema.Schema.Any>(schema: S, expected: string, ove
 /** An optional key: absent is fine, `null` or a wrong type is not. */
 const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
 
-/** A TCP port: an integer 1..65535. */
+/**
+ * A TCP port: an integer 1..65535.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const Port = described(Schema.Int.pipe(Schema.between(1, 65535)), "a port number 1-65535")
 
 const Str = described(Schema.String, "a string")
@@ -49,6 +56,9 @@ const UInt32 = described(Schema.Int.pipe(Schema.between(0, 0xffffffff)), "an uns
  * hotaru's `bind` key (per server and on the master): the address each listener binds. A string
  * applies to the internal listeners (`root`, `web`); an object names each listener. Defaults: the
  * public `net` edge on all interfaces (`0.0.0.0`), every other listener on `127.0.0.1`.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const BindConfig = described(
   Schema.Union(Str, Schema.Struct({ net: opt(Str), root: opt(Str), web: opt(Str) })),
@@ -57,15 +67,28 @@ export const BindConfig = described(
 )
 export type BindConfig = typeof BindConfig.Type
 
-/** A listener of a server or of the master. */
+/**
+ * A listener of a server or of the master.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Listener = "net" | "root" | "web"
 
-/** Default address of a listener: the client edge is public, everything else is loopback. */
+/**
+ * Default address of a listener: the client edge is public, everything else is loopback.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const defaultBind = (listener: Listener): string => (listener === "net" ? "0.0.0.0" : "127.0.0.1")
 
 /**
  * The address a listener binds: `override` (the CLI's `--bind`, for internal listeners only),
  * else the config's `bind`, else the default.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const bindAddress = (bind: BindConfig | undefined, listener: Listener, override?: string): string => {
   if (override !== undefined && listener !== "net") return override
@@ -73,11 +96,21 @@ export const bindAddress = (bind: BindConfig | undefined, listener: Listener, ov
   return bind?.[listener] ?? defaultBind(listener)
 }
 
-/** Whether an address is a loopback address (127.0.0.0/8, ::1, localhost). */
+/**
+ * Whether an address is a loopback address (127.0.0.0/8, ::1, localhost).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const isLoopback = (address: string): boolean =>
   address === "localhost" || address === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)
 
-/** One parent link of a server: firefly's `remoteport` entry. */
+/**
+ * One parent link of a server: firefly's `remoteport` entry.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const RemotePort = Schema.Struct({
   rootport: Port,
   rootname: Str,
@@ -88,6 +121,9 @@ export type RemotePort = typeof RemotePort.Type
 /**
  * The client frame settings of a `netport` (hotaru key `frame`): the four head bytes and the two
  * versions every frame must carry, and the largest body length accepted (default 1 MiB).
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const FrameConfig = Schema.Struct({
   head: opt(described(Schema.Tuple(Byte, Byte, Byte, Byte), "four bytes 0-255")),
@@ -101,6 +137,9 @@ export type FrameConfig = typeof FrameConfig.Type
  * hotaru's `http` block (per server for its `webport`, and on the master for its admin web):
  * limits of the HTTP listener. Defaults: 256 connections, headers within 10 s, the whole request
  * within 30 s, bodies up to 1 MiB (64 KiB on the master's admin web).
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const HttpConfig = Schema.Struct({
   /** Open connections at once; more are closed as they arrive (default 256). */
@@ -113,6 +152,7 @@ export const HttpConfig = Schema.Struct({
   maxBodyBytes: opt(described(Schema.Int.pipe(Schema.between(0, 0x7fffffff)), "a byte count"))
 })
 export type HttpConfig = typeof HttpConfig.Type
+
 const Count = described(Schema.Int.pipe(Schema.between(1, 10_000_000)), "an integer >= 1")
 const Bytes = described(Schema.Int.pipe(Schema.between(1024, 0x7fffffff)), "a byte count 1024..2^31-1")
 const Seconds = described(Schema.Number.pipe(Schema.nonNegative()), "a number of seconds >= 0 (0: off)")
@@ -133,6 +173,9 @@ const Seconds = described(Schema.Number.pipe(Schema.nonNegative()), "a number of
  * - `sendTimeout` (10): seconds a client may stay above `highWater` before it is kicked.
  * - `frameTimeout` (30): seconds a started frame has to complete (slowloris).
  * - `maxDepth` (64): deepest nesting of arrays/objects accepted in a JSON or msgpack body.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const LimitsConfig = Schema.Struct({
   maxConnections: opt(Count),
@@ -146,7 +189,12 @@ export const LimitsConfig = Schema.Struct({
 })
 export type LimitsConfig = typeof LimitsConfig.Type
 
-/** One entry of `servers`. */
+/**
+ * One entry of `servers`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const ServerConfig = described(
   Schema.Struct({
     name: opt(Str),
@@ -189,7 +237,12 @@ export const ServerConfig = described(
 )
 export type ServerConfig = typeof ServerConfig.Type
 
-/** The `master` block. */
+/**
+ * The `master` block.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const MasterConfig = Schema.Struct({
   roothost: opt(Str),
   rootport: Port,
@@ -204,6 +257,9 @@ export type MasterConfig = typeof MasterConfig.Type
 /**
  * firefly's top-level `db` block (MySQL), accepted as-is. hotaru adds `driver`
  * (`"mysql"` default when `host` is given, `"pg"`, `"sqlite"`) and `filename` for SQLite.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const DbConfig = Schema.Struct({
   driver: opt(described(Schema.Literal("mysql", "pg", "sqlite"), '"mysql", "pg" or "sqlite"')),
@@ -217,7 +273,12 @@ export const DbConfig = Schema.Struct({
 })
 export type DbConfig = typeof DbConfig.Type
 
-/** firefly's top-level `memcached` block, accepted as-is. */
+/**
+ * firefly's top-level `memcached` block, accepted as-is.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const MemcachedConfig = Schema.Struct({
   urls: described(Schema.Array(Str), "a list of host:port strings", false),
   hostname: opt(Str)
@@ -227,6 +288,9 @@ export type MemcachedConfig = typeof MemcachedConfig.Type
 /**
  * hotaru's `cache` block: which `mem` backend nodes with `"mem": true` use. Without it, the
  * `memcached` block selects memcached, and otherwise an in-process memory cache is used.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const CacheConfig = Schema.Struct({
   driver: described(Schema.Literal("memory", "redis", "memcached"), '"memory", "redis" or "memcached"'),
@@ -235,7 +299,12 @@ export const CacheConfig = Schema.Struct({
 })
 export type CacheConfig = typeof CacheConfig.Type
 
-/** hotaru's `supervisor` block: restart policy of the master. */
+/**
+ * hotaru's `supervisor` block: restart policy of the master.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const SupervisorConfig = Schema.Struct({
   maxRestarts: opt(described(Schema.Int.pipe(Schema.between(0, 1000)), "an integer 0-1000")),
   withinSeconds: opt(PositiveNumber),
@@ -254,14 +323,68 @@ export const SupervisorConfig = Schema.Struct({
 })
 export type SupervisorConfig = typeof SupervisorConfig.Type
 
-/** hotaru's `heartbeat` block: how node links detect a frozen peer (seconds; default 2 and 6). */
+/**
+ * hotaru's `heartbeat` block: how node links detect a frozen peer (seconds; default 2 and 6).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const HeartbeatConfig = Schema.Struct({
   interval: opt(PositiveNumber),
   timeout: opt(PositiveNumber)
 })
 export type HeartbeatConfig = typeof HeartbeatConfig.Type
 
-/** The whole file. */
+/**
+ * The shortest cluster secret accepted (`secret` key or env HOTARU_SECRET).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const MIN_SECRET_LENGTH = 16
+
+/**
+ * hotaru's `secret`: the cluster secret every node link proves it holds (see SECURITY.md).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const Secret = described(
+  Schema.String.pipe(Schema.minLength(MIN_SECRET_LENGTH)),
+  `a string of at least ${MIN_SECRET_LENGTH} characters`
+)
+
+/**
+ * hotaru's `tls` block: mutual TLS on every node link. PEM files, relative to the config's
+ * directory: this node's `cert` and `key`, and the cluster `ca` every peer must chain to.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const TlsConfig = Schema.Struct({ cert: Str, key: Str, ca: Str })
+export type TlsConfig = typeof TlsConfig.Type
+
+/**
+ * hotaru's `links` block: limits of node links. `helloTimeout` (seconds a new link has to finish
+ * its handshake, default 5), `maxFrameBytes` (largest frame after it, default 4 MiB),
+ * `maxQueuedBytes` (unwritten bytes for one peer before the link is dropped, default 16 MiB).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const LinksConfig = Schema.Struct({
+  helloTimeout: opt(PositiveNumber),
+  maxFrameBytes: opt(Bytes),
+  maxQueuedBytes: opt(Bytes)
+})
+export type LinksConfig = typeof LinksConfig.Type
+
+/**
+ * The whole file.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const HotaruConfig = described(
   Schema.Struct({
     master: opt(MasterConfig),
@@ -276,7 +399,13 @@ export const HotaruConfig = described(
     supervisor: opt(SupervisorConfig),
     heartbeat: opt(HeartbeatConfig),
     /** hotaru: token required by the admin endpoints that change state (or env HOTARU_ADMIN_TOKEN). */
-    adminToken: opt(Str)
+    adminToken: opt(Str),
+    /** hotaru: the cluster secret of node links (env HOTARU_SECRET wins); required beyond loopback. */
+    secret: opt(Secret),
+    /** hotaru: mutual TLS on node links (see `TlsConfig`). */
+    tls: opt(TlsConfig),
+    /** hotaru: node link limits (see `LinksConfig`). */
+    links: opt(LinksConfig)
   }),
   'a JSON object with "servers"',
   false
@@ -286,14 +415,27 @@ export type HotaruConfig = typeof HotaruConfig.Type
 /**
  * A loaded, checked topology: the decoded file plus where it came from (relative paths such as
  * `app` resolve against `dir`).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Loaded {
   readonly file: string
   readonly dir: string
   readonly config: HotaruConfig
+  /**
+   * What the file says that hotaru reads differently from firefly or ignores (`warningsOf`), one
+   * line each; the CLI prints them at start.
+   */
+  readonly warnings?: ReadonlyArray<string>
 }
 
-/** A config file that cannot be used. `issues` holds one line per problem. */
+/**
+ * A config file that cannot be used. `issues` holds one line per problem.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ConfigError extends Data.TaggedError("ConfigError")<{
   readonly reason: "NotFound" | "InvalidJson" | "Invalid"
   readonly file: string
@@ -311,7 +453,12 @@ const fmtPath = (path: ReadonlyArray<PropertyKey>): string =>
     ""
   )
 
-/** Decode a parsed JSON value; every problem becomes one `path: message` line. */
+/**
+ * Decode a parsed JSON value; every problem becomes one `path: message` line.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const decode = (file: string, json: unknown): Either.Either<HotaruConfig, ConfigError> =>
   Schema.decodeUnknownEither(HotaruConfig, { errors: "all", onExcessProperty: "ignore" })(json).pipe(
     Either.mapLeft(
@@ -333,7 +480,12 @@ export const decode = (file: string, json: unknown): Either.Either<HotaruConfig,
     })
   )
 
-/** The checks no single field can make: parents that exist, ports used once, no parent cycle. */
+/**
+ * The checks no single field can make: parents that exist, ports used once, no parent cycle.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const crossCheck = (config: HotaruConfig): ReadonlyArray<string> => {
   const issues: Array<string> = []
   const names = Object.keys(config.servers)
@@ -349,9 +501,6 @@ export const crossCheck = (config: HotaruConfig): ReadonlyArray<string> => {
     usePort(config.master.webport, "master.webport")
   }
   for (const [key, server] of Object.entries(config.servers)) {
-    if (server.name !== undefined && server.name !== key) {
-      issues.push(`servers.${key}.name: "${server.name}" differs from its key "${key}"`)
-    }
     if (key === "master") issues.push(`servers.master: "master" is reserved for the master`)
     usePort(server.netport, `servers.${key}.netport`)
     usePort(server.webport, `servers.${key}.webport`)
@@ -393,9 +542,57 @@ export const crossCheck = (config: HotaruConfig): ReadonlyArray<string> => {
   return issues
 }
 
+const unknownKeys = (json: unknown, known: object, where: string): ReadonlyArray<string> =>
+  typeof json === "object" && json !== null && !Array.isArray(json)
+    ? Object.keys(json)
+        .filter((key) => !Object.hasOwn(known, key))
+        .map((key) => `${where}${key}: unknown key, ignored`)
+    : []
+
+/**
+ * The notes a config that firefly accepts gets from hotaru, which accepts it too: a server's
+ * `name` differing from its key (firefly and hotaru name a node by its key, as `appmain.py NAME`
+ * does), firefly keys hotaru does not apply (`log`: hotaru logs to stdout; `cpu`: no CPU pinning),
+ * and keys neither knows (with `json`, the file as parsed). One line each, as `path: note`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const warningsOf = (config: HotaruConfig, json?: unknown): ReadonlyArray<string> => {
+  const warnings: Array<string> = [...unknownKeys(json, HotaruConfig.fields, "")]
+  const raw = (json ?? {}) as {
+    readonly master?: unknown
+    readonly servers?: Readonly<Record<string, unknown>>
+  }
+  warnings.push(...unknownKeys(raw.master, MasterConfig.fields, "master."))
+  for (const [key, server] of Object.entries(config.servers)) {
+    const where = `servers.${key}`
+    if (server.name !== undefined && server.name !== key) {
+      warnings.push(
+        `${where}.name: "${server.name}" differs from its key; the node is named "${key}" (by its key, as in firefly)`
+      )
+    }
+    if (server.log !== undefined) {
+      warnings.push(
+        `${where}.log: not written; hotaru logs to stdout (the master prefixes each node's lines), redirect it to keep a file`
+      )
+    }
+    if (server.cpu !== undefined) {
+      warnings.push(
+        `${where}.cpu: ignored; hotaru does not pin CPUs (start the master under taskset instead)`
+      )
+    }
+    warnings.push(...unknownKeys(raw.servers?.[key], ServerConfig.fields, `${where}.`))
+  }
+  return warnings
+}
+
 /**
  * Candidate files of an `app` / `reload` entry: firefly's dotted module name
  * (`app.gateserver` → `app/gateserver.ts`, `.js`) or a path, relative to the config's directory.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const moduleCandidates = (dir: string, spec: string, path: Path.Path): ReadonlyArray<string> => {
   const looksLikePath = spec.includes("/") || /\.(m|c)?(t|j)s$/.test(spec)
@@ -411,7 +608,12 @@ export const moduleCandidates = (dir: string, spec: string, path: Path.Path): Re
   ]
 }
 
-/** Resolve a server's `app` (or `reload`) module to an existing file. */
+/**
+ * Resolve a server's `app` (or `reload`) module to an existing file.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const resolveModule = (
   loaded: Loaded,
   server: string,
@@ -445,41 +647,90 @@ const checkModules = (loaded: Loaded) =>
     { discard: true }
   )
 
-/** Read, decode and check a config file. */
+/**
+ * Read, decode and check a config file.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const load = (file: string): Effect.Effect<Loaded, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const absolute = path.resolve(file)
-    const text = yield* fs
-      .readFileString(absolute)
-      .pipe(
-        Effect.mapError(
-          (e) =>
-            new ConfigError({ reason: "NotFound", file, issues: [`cannot read the file (${e.message})`] })
-        )
-      )
+    const text = yield* fs.readFileString(absolute).pipe(
+      Effect.mapError((e) => {
+        const why =
+          e._tag === "SystemError" && e.reason === "NotFound"
+            ? `no such file: ${absolute}`
+            : e._tag === "SystemError" && e.reason === "PermissionDenied"
+              ? `permission denied: ${absolute}`
+              : e.message
+        return new ConfigError({ reason: "NotFound", file, issues: [`cannot read the file (${why})`] })
+      })
+    )
     const json = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: (e) =>
         new ConfigError({ reason: "InvalidJson", file, issues: [`not valid JSON: ${(e as Error).message}`] })
     })
     const config = yield* decode(file, json)
-    const loaded: Loaded = { file: absolute, dir: path.dirname(absolute), config }
+    const loaded: Loaded = {
+      file: absolute,
+      dir: path.dirname(absolute),
+      config,
+      warnings: warningsOf(config, json)
+    }
     yield* checkModules(loaded)
     return loaded
   })
 
-/** Build a `Loaded` from an in-memory object (tests, embedded defaults). */
+/**
+ * Build a `Loaded` from an in-memory object (tests, embedded defaults).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const fromObject = (
   json: unknown,
   options: { readonly dir: string; readonly file?: string }
 ): Either.Either<Loaded, ConfigError> => {
   const file = options.file ?? "<inline config>"
-  return decode(file, json).pipe(Either.map((config) => ({ file, dir: options.dir, config })))
+  return decode(file, json).pipe(
+    Either.map((config) => ({ file, dir: options.dir, config, warnings: warningsOf(config, json) }))
+  )
 }
 
-/** Names of the servers that list `parent` in their `remoteport`. */
+/**
+ * The config with its `secret` replaced by `secret` (env HOTARU_SECRET, read by the CLI and
+ * `Main`), checked like the key; `undefined` or empty leaves the config as it is.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const withSecret = (
+  loaded: Loaded,
+  secret: string | undefined
+): Either.Either<Loaded, ConfigError> => {
+  if (secret === undefined || secret === "") return Either.right(loaded)
+  if (secret.length < MIN_SECRET_LENGTH) {
+    return Either.left(
+      new ConfigError({
+        reason: "Invalid",
+        file: loaded.file,
+        issues: [`env HOTARU_SECRET: expected a string of at least ${MIN_SECRET_LENGTH} characters`]
+      })
+    )
+  }
+  return Either.right({ ...loaded, config: { ...loaded.config, secret } })
+}
+
+/**
+ * Names of the servers that list `parent` in their `remoteport`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const childrenOf = (config: HotaruConfig, parent: string): ReadonlyArray<string> =>
   Object.entries(config.servers)
     .filter(([, server]) => server.remoteport?.some((link) => link.rootname === parent) ?? false)

@@ -8,30 +8,47 @@
  *   return yield* sql`SELECT ${1} AS one`
  * }).pipe(Effect.provide(Db.layer({ driver: "sqlite", filename: "data/game.sqlite" })))
  * ```
+ *
+ * The drivers are optional peer dependencies, imported only when a layer of theirs is built:
+ * `@effect/sql-sqlite-node` (SQLite), `@effect/sql-mysql2` (MySQL/MariaDB), `@effect/sql-pg`
+ * (PostgreSQL). A missing one fails the layer with `MissingPackageError` naming it.
  */
 import { mkdirSync } from "node:fs"
 import * as path from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { MysqlClient } from "@effect/sql-mysql2"
-import { PgClient } from "@effect/sql-pg"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import type { ConfigError } from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { DbConfig } from "./Config.js"
+import { importOptional, MissingPackageError } from "./internal/optionalPackage.js"
 
+export { MissingPackageError }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type Dialect = "sqlite" | "mysql" | "pg"
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface SqliteOptions {
   readonly driver: "sqlite"
   /** Path of the database file (its directory is created if missing), or `":memory:"`. */
   readonly filename: string
 }
 
-/** firefly's `db` block: `{ host, user, passwd, port, db, charset }`. */
+/**
+ * firefly's `db` block: `{ host, user, passwd, port, db, charset }`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MysqlOptions {
   readonly driver: "mysql"
   readonly host: string
@@ -44,6 +61,10 @@ export interface MysqlOptions {
   readonly maxConnections?: number | undefined
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface PgOptions {
   readonly driver: "pg"
   readonly host: string
@@ -54,9 +75,18 @@ export interface PgOptions {
   readonly maxConnections?: number | undefined
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type DbOptions = SqliteOptions | MysqlOptions | PgOptions
 
-/** What the node's database is. */
+/**
+ * What the node's database is.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class Db extends Context.Tag("hotaru/Db")<
   Db,
   {
@@ -66,7 +96,12 @@ export class Db extends Context.Tag("hotaru/Db")<
   }
 >() {}
 
-/** A description of the options without the password. */
+/**
+ * A description of the options without the password.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const describe = (options: DbOptions): string => {
   switch (options.driver) {
     case "sqlite":
@@ -81,16 +116,23 @@ export const describe = (options: DbOptions): string => {
 const dbLayer = (options: DbOptions) =>
   Layer.succeed(Db, { dialect: options.driver, description: describe(options) })
 
+/**
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerSqlite = (
   options: Omit<SqliteOptions, "driver">
-): Layer.Layer<Db | SqlClient.SqlClient, ConfigError> =>
+): Layer.Layer<Db | SqlClient.SqlClient, ConfigError | MissingPackageError> =>
   Layer.merge(
     Layer.unwrapEffect(
-      Effect.sync(() => {
-        if (options.filename !== ":memory:")
-          mkdirSync(path.dirname(path.resolve(options.filename)), { recursive: true })
-        return SqliteClient.layer({ filename: options.filename })
-      })
+      Effect.map(
+        importOptional("@effect/sql-sqlite-node", "an SQLite db", () => import("@effect/sql-sqlite-node")),
+        ({ SqliteClient }) => {
+          if (options.filename !== ":memory:")
+            mkdirSync(path.dirname(path.resolve(options.filename)), { recursive: true })
+          return SqliteClient.layer({ filename: options.filename })
+        }
+      )
     ),
     dbLayer({ driver: "sqlite", ...options })
   )
@@ -101,43 +143,70 @@ const mysqlCharset = (charset: string | undefined): string => {
   return upper === "UTF8" || upper === "UTF8MB3" ? "UTF8MB4_GENERAL_CI" : upper
 }
 
+/**
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerMysql = (
   options: Omit<MysqlOptions, "driver">
-): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError> =>
+): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError | MissingPackageError> =>
   Layer.merge(
-    MysqlClient.layer({
-      host: options.host,
-      port: options.port ?? 3306,
-      username: options.user,
-      database: options.db,
-      maxConnections: options.maxConnections ?? 10,
-      poolConfig: { charset: mysqlCharset(options.charset) },
-      ...(options.passwd !== undefined && options.passwd !== ""
-        ? { password: Redacted.make(options.passwd) }
-        : {})
-    }),
+    Layer.unwrapEffect(
+      Effect.map(
+        importOptional("@effect/sql-mysql2", "a MySQL/MariaDB db", () => import("@effect/sql-mysql2")),
+        ({ MysqlClient }) =>
+          MysqlClient.layer({
+            host: options.host,
+            port: options.port ?? 3306,
+            username: options.user,
+            database: options.db,
+            maxConnections: options.maxConnections ?? 10,
+            poolConfig: { charset: mysqlCharset(options.charset) },
+            ...(options.passwd !== undefined && options.passwd !== ""
+              ? { password: Redacted.make(options.passwd) }
+              : {})
+          })
+      )
+    ),
     dbLayer({ driver: "mysql", ...options })
   )
 
+/**
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerPg = (
   options: Omit<PgOptions, "driver">
-): Layer.Layer<Db | SqlClient.SqlClient, SqlError> =>
+): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError | MissingPackageError> =>
   Layer.merge(
-    PgClient.layer({
-      host: options.host,
-      port: options.port ?? 5432,
-      username: options.user,
-      database: options.db,
-      maxConnections: options.maxConnections ?? 10,
-      ...(options.passwd !== undefined && options.passwd !== ""
-        ? { password: Redacted.make(options.passwd) }
-        : {})
-    }),
+    Layer.unwrapEffect(
+      Effect.map(
+        importOptional("@effect/sql-pg", "a PostgreSQL db", () => import("@effect/sql-pg")),
+        ({ PgClient }) =>
+          PgClient.layer({
+            host: options.host,
+            port: options.port ?? 5432,
+            username: options.user,
+            database: options.db,
+            maxConnections: options.maxConnections ?? 10,
+            ...(options.passwd !== undefined && options.passwd !== ""
+              ? { password: Redacted.make(options.passwd) }
+              : {})
+          })
+      )
+    ),
     dbLayer({ driver: "pg", ...options })
   )
 
-/** The `Db` and `SqlClient` services for the driver the options name. */
-export const layer = (options: DbOptions): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError> => {
+/**
+ * The `Db` and `SqlClient` services for the driver the options name.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: DbOptions
+): Layer.Layer<Db | SqlClient.SqlClient, SqlError | ConfigError | MissingPackageError> => {
   switch (options.driver) {
     case "sqlite":
       return layerSqlite(options)
@@ -152,16 +221,27 @@ export const layer = (options: DbOptions): Layer.Layer<Db | SqlClient.SqlClient,
  * firefly's top-level `db` block, as the config reads it (`Config.DbConfig`): hotaru adds an
  * optional `driver` (default `"mysql"`, as in firefly) and `filename` (SQLite only, relative to
  * the config file's directory).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type FireflyDbBlock = DbConfig
 
-/** The default SQLite file, relative to the config file's directory. */
+/**
+ * The default SQLite file, relative to the config file's directory.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const defaultSqliteFile = "data/hotaru.sqlite"
 
 /**
  * Reads a firefly `db` block: no `driver` key means MySQL (firefly's only database); `driver:
  * "pg"` or `"sqlite"` select the others. Missing MySQL/pg fields get firefly's defaults
  * (`localhost`, `root`, database `test`).
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const fromFirefly = (block: FireflyDbBlock, configDir: string): DbOptions => {
   const driver = block.driver ?? "mysql"

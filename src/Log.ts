@@ -20,7 +20,12 @@ const pad = (n: number, width = 2) => String(n).padStart(width, "0")
 const render = (value: unknown): string =>
   typeof value === "string" ? value : value instanceof Error ? value.message : JSON.stringify(value)
 
-/** Format one log record as a line (no newline). */
+/**
+ * Format one log record as a line (no newline).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const formatLine = ({
   annotations,
   cause,
@@ -49,16 +54,30 @@ export const formatLine = ({
   return `${time} ${logLevel.label.padEnd(5)} ${where}${text}${tail}${causeText}`
 }
 
-/** The hotaru logger: one formatted line per record, errors to stderr. */
+/**
+ * The hotaru logger: one formatted line per record, errors to stderr.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const logger = Logger.make<unknown, void>((options) => {
   const line = `${formatLine(options)}\n`
   if (LogLevel.greaterThanEqual(options.logLevel, LogLevel.Error)) process.stderr.write(line)
   else process.stdout.write(line)
 })
 
-/** Print hotaru lines to stdout (errors to stderr), from `level` up (default Info). */
+/**
+ * Print hotaru lines to stdout (errors to stderr), from `level` up (default Info), instead of
+ * Effect's default logger — and instead of the pretty logger `NodeRuntime.runMain` installs, so a
+ * program run that way does not print every line twice.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (options?: { readonly level?: LogLevel.LogLevel }): Layer.Layer<never> =>
   Layer.merge(
-    Logger.replace(Logger.defaultLogger, logger),
+    Layer.flatMap(Logger.remove(Logger.prettyLoggerDefault), () =>
+      Logger.replace(Logger.defaultLogger, logger)
+    ),
     Logger.minimumLogLevel(options?.level ?? LogLevel.Info)
   )

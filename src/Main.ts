@@ -4,7 +4,7 @@
  *
  * ```ts
  * // appmain.ts — started by the master as `node --import tsx appmain.ts NAME CONFIG`
- * import { Main } from "hotaru"
+ * import { Main } from "hotaru-rt"
  * // … per-node set-up …
  * Main.runNode({ name: process.argv[2]!, config: process.argv[3]! })
  * ```
@@ -26,6 +26,10 @@ import * as Node from "./Node.js"
 import * as Remote from "./Remote.js"
 import { Transport } from "./Transport.js"
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface NodeMainOptions {
   /** The node's name in the config. */
   readonly name: string
@@ -33,7 +37,7 @@ export interface NodeMainOptions {
   readonly config: string
   /** Started by the master: link to it and exit when it is gone (default: env HOTARU_SUPERVISED=1). */
   readonly supervised?: boolean
-  /** Bind listeners to this interface (default `0.0.0.0`). */
+  /** Address every listener binds, the netport included, over the config (tests). */
   readonly bindHost?: string
   /** The CLI's `--bind` (or env HOTARU_BIND): address of the internal listeners, over the config's `bind`. */
   readonly bind?: string
@@ -41,6 +45,8 @@ export interface NodeMainOptions {
   readonly masterLossTimeout?: Duration.DurationInput
   /** Use this app instead of the config's `app` module. */
   readonly app?: Node.App
+  /** The cluster secret, overriding the config's `secret` (what env HOTARU_SECRET gives). */
+  readonly secret?: string | undefined
 }
 
 /** Exit when the master link, once up, stays down for `timeout`. */
@@ -63,14 +69,23 @@ const watchMaster = (timeout: Duration.DurationInput) =>
     )
   })
 
-/** Run node `name` until it is asked to stop (scope close, Admin `Stop`, SIGTERM via runMain). */
+/**
+ * Run node `name` until it is asked to stop (scope close, Admin `Stop`, SIGTERM via runMain).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const node = (
   options: NodeMainOptions
 ): Effect.Effect<void, Node.NodeError | Config.ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const loaded = yield* Config.load(options.config)
+      const loaded = yield* Config.load(options.config).pipe(
+        Effect.flatMap((loaded) => Config.withSecret(loaded, options.secret))
+      )
       const supervised = options.supervised ?? false
+      // a supervised node's master has printed them already
+      if (!supervised) yield* logWarnings(loaded)
       const master = loaded.config.master
       const masterLink =
         supervised && master !== undefined
@@ -83,7 +98,7 @@ export const node = (
           ...(options.bind === undefined ? {} : { bind: options.bind }),
           ...(options.app === undefined ? {} : { app: options.app }),
           ...(masterLink === undefined ? {} : { master: masterLink })
-        }).pipe(Layer.provide(Transport.layerTcp()))
+        }).pipe(Layer.provide(Transport.layerConfig(loaded)))
       )
       const lifecycle = Context.get(context, Node.Lifecycle)
       if (masterLink !== undefined) {
@@ -99,17 +114,39 @@ export const node = (
     }).pipe(Effect.annotateLogs({ node: options.name }))
   )
 
-/** Log and platform layers a node program runs with. */
+/**
+ * Log the config's warnings (`Config.warningsOf`), one line each, naming the file.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const logWarnings = (loaded: Config.Loaded): Effect.Effect<void> =>
+  Effect.forEach(loaded.warnings ?? [], (warning) => Effect.logWarning(`${loaded.file}: ${warning}`), {
+    discard: true
+  })
+
+/**
+ * Log and platform layers a node program runs with.
+ *
+ * @since 0.1.0
+ * @category running
+ */
 export const runtimeLayer = (level?: LogLevel.LogLevel): Layer.Layer<FileSystem.FileSystem | Path.Path> =>
   Layer.merge(NodeContext.layer, Log.layer(level === undefined ? {} : { level }))
 
-/** Run a node as this process's program (exit code 1 on a start error, printed clearly). */
+/**
+ * Run a node as this process's program (exit code 1 on a start error, printed clearly).
+ *
+ * @since 0.1.0
+ * @category running
+ */
 export const runNode = (options: NodeMainOptions): void =>
   NodeRuntime.runMain(
     node({
       ...options,
       supervised: options.supervised ?? process.env.HOTARU_SUPERVISED === "1",
-      ...(options.bind === undefined && process.env.HOTARU_BIND ? { bind: process.env.HOTARU_BIND } : {})
+      ...(options.bind === undefined && process.env.HOTARU_BIND ? { bind: process.env.HOTARU_BIND } : {}),
+      secret: options.secret ?? process.env.HOTARU_SECRET
     }).pipe(
       Effect.tapErrorCause((cause) => Effect.logError("node failed to start", cause)),
       Effect.provide(runtimeLayer(levelFromEnv()))
@@ -117,7 +154,12 @@ export const runNode = (options: NodeMainOptions): void =>
     { disableErrorReporting: true, disablePrettyLogger: true }
   )
 
-/** HOTARU_LOG=debug|info|warning|error (read only by program entry points). */
+/**
+ * HOTARU_LOG=debug|info|warning|error (read only by program entry points).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const levelFromEnv = (): LogLevel.LogLevel =>
   Option.getOrElse(
     Option.fromNullable(

@@ -51,9 +51,18 @@ import * as Supervisor from "./Supervisor.js"
 import { Transport } from "./Transport.js"
 import * as Web from "./Web.js"
 
-/** How nodes run. */
+/**
+ * How nodes run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Mode = AdminApi.Mode
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   readonly config: Config.Loaded
   /** Default `process`. */
@@ -80,17 +89,30 @@ export interface Options {
   readonly startTimeout?: Duration.DurationInput
 }
 
-/** One node in `/status` (a Schema, shared with the CLI's client; see `AdminApi`). */
+/**
+ * One node in `/status` (a Schema, shared with the CLI's client; see `AdminApi`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export const NodeReport = AdminApi.NodeReport
 export type NodeReport = AdminApi.NodeReport
 
-/** The `/status` document (a Schema, shared with the CLI's client; see `AdminApi`). */
+/**
+ * The `/status` document (a Schema, shared with the CLI's client; see `AdminApi`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export const StatusReport = AdminApi.StatusReport
 export type StatusReport = AdminApi.StatusReport
 
 /**
  * The master could not start (`NoMaster`, `Listen`, `Token`, `Snapshot`), or stopped because a
  * node failed under `supervisor.onFailed: "exit"` (`NodeFailed`).
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class MasterError extends Data.TaggedError("MasterError")<{
   readonly reason: "NoMaster" | "Listen" | "Token" | "Snapshot" | "NodeFailed"
@@ -104,6 +126,9 @@ export class MasterError extends Data.TaggedError("MasterError")<{
 /**
  * A `reload` that was refused before any node was touched: the config file is broken or changes
  * the topology (the admin API's 409; see `AdminApi.ReloadRefused`).
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export const ReloadRefused = AdminApi.ReloadRefused
 export type ReloadRefused = AdminApi.ReloadRefused
@@ -113,6 +138,9 @@ export type ReloadRefused = AdminApi.ReloadRefused
  * master in time (`StartTimeout`), its master link stayed down past the heartbeat grace
  * (`HeartbeatLost`), its in-process layer failed to build (`BuildFailed`) or an admin `Stop`
  * asked it to stop (`StopRequested`). A node process that exits is a `ProcessError`.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class NodeRunError extends Data.TaggedError("NodeRunError")<{
   readonly reason: "StartTimeout" | "HeartbeatLost" | "BuildFailed" | "StopRequested"
@@ -121,7 +149,12 @@ export class NodeRunError extends Data.TaggedError("NodeRunError")<{
   readonly cause?: unknown
 }> {}
 
-/** A running master. */
+/**
+ * A running master.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class Master extends Context.Tag("hotaru/Master")<
   Master,
   {
@@ -154,6 +187,9 @@ export class Master extends Context.Tag("hotaru/Master")<
 /**
  * The order of a clean stop: client-facing nodes (netport, webport) first, then children before
  * their parents.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const stopOrder = (config: Config.HotaruConfig): ReadonlyArray<string> => {
   const names = Object.keys(config.servers)
@@ -178,6 +214,9 @@ export const stopOrder = (config: Config.HotaruConfig): ReadonlyArray<string> =>
  * What differs between two configs in the parts the running master and nodes depend on (the
  * master block, the server names, and each server's ports, parents and bind addresses); one line
  * per difference.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const topologyChanges = (
   before: Config.HotaruConfig,
@@ -204,23 +243,41 @@ export const topologyChanges = (
 /**
  * The address nodes dial to reach the master's rootport: its bound address (config `bind`, or
  * the `--bind` override), or 127.0.0.1 when it listens on every interface.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const dialAddress = (master: Config.MasterConfig, bind?: string): string => {
   const bound = Config.bindAddress(master.bind, "root", bind)
   return bound === "0.0.0.0" || bound === "::" ? "127.0.0.1" : bound
 }
 
-/** Where a master keeps the config snapshot its nodes start with (beside the config, so relative `app` paths resolve). */
+/**
+ * Where a master keeps the config snapshot its nodes start with (beside the config, so relative `app` paths resolve).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const snapshotFile = (loaded: Config.Loaded, path: Path.Path): string =>
   path.join(loaded.dir, `.hotaru-config-${process.pid}.json`)
 
-/** The default node program: this package's CLI, `hotaru node NAME CONFIG`. */
+/**
+ * The default node program: this package's CLI, `hotaru node NAME CONFIG`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const defaultEntry = (): ReadonlyArray<string> => {
   const bin = fileURLToPath(new URL("../bin/hotaru.js", import.meta.url))
   return [process.execPath, bin, "node"]
 }
 
-/** Start the master and every node; everything stops when the scope closes. */
+/**
+ * Start the master and every node; everything stops when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = (
   options: Options
 ): Effect.Effect<
@@ -282,7 +339,10 @@ export const make = (
         name: "master",
         host: Config.bindAddress(master.bind, "root", options.bind),
         port: master.rootport,
-        accept: names
+        accept: names,
+        secret: config.secret,
+        helloTimeout:
+          config.links?.helloTimeout === undefined ? undefined : Duration.seconds(config.links.helloTimeout)
       })
     ).pipe(
       Effect.mapError(
@@ -569,11 +629,21 @@ export const make = (
     }
   }).pipe(Effect.annotateLogs({ node: "master" }))
 
-/** Where a master without a configured token keeps its generated one. */
+/**
+ * Where a master without a configured token keeps its generated one.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const tokenFile = (loaded: Config.Loaded, path: Path.Path): string =>
   path.join(loaded.dir, ".hotaru-admin-token")
 
-/** The master as a Layer (library use: `Layer.launch(Master.layer(...))`). */
+/**
+ * The master as a Layer (library use: `Layer.launch(Master.layer(...))`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (
   options: Options
 ): Layer.Layer<Master, MasterError, Transport | FileSystem.FileSystem | Path.Path> =>

@@ -20,18 +20,32 @@ import { makeRedis, type RedisOptions } from "./internal/memRedis.js"
 
 export { type MemcachedOptions, MemError, type MemService, type RedisOptions, type SetOptions }
 
-/** Which backend, as the config file names it. */
+/**
+ * Which backend, as the config file names it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type MemOptions =
   | { readonly driver: "memory"; readonly prefix?: string | undefined }
   | ({ readonly driver: "redis" } & RedisOptions)
   | ({ readonly driver: "memcached" } & MemcachedOptions)
 
-/** firefly's top-level `memcached` block: `{ "urls": ["127.0.0.1:11211"], "hostname": "test" }`. */
+/**
+ * firefly's top-level `memcached` block: `{ "urls": ["127.0.0.1:11211"], "hostname": "test" }`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface FireflyMemcachedBlock {
   readonly urls: ReadonlyArray<string>
   readonly hostname: string
 }
 
+/**
+ * @since 0.1.0
+ * @category services
+ */
 export class Mem extends Context.Tag("hotaru/Mem")<Mem, MemService>() {
   /** A private in-process cache (lost with the process; not shared between nodes). */
   static readonly makeMemory: (options?: {
@@ -73,9 +87,30 @@ export class Mem extends Context.Tag("hotaru/Mem")<Mem, MemService>() {
   })
 }
 
-/** The same constructors as module functions, for `import * as Mem from "./Mem.js"`. */
+/**
+ * The same constructors as module functions, for `import * as Mem from "./Mem.js"`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerMemory = Mem.layerMemory
+/**
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerRedis = Mem.layerRedis
+/**
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerMemcached = Mem.layerMemcached
+/**
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = Mem.layer
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
 export const fromFirefly = Mem.fromFirefly

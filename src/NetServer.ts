@@ -63,20 +63,35 @@ import type * as Config from "./Config.js"
 import * as Frame from "./internal/frame.js"
 import * as LogLimit from "./internal/logLimit.js"
 
-/** One client connection, as handlers and hooks see it. */
+/**
+ * One client connection, as handlers and hooks see it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Connection {
   readonly id: number
   readonly remoteAddress: string
   readonly remotePort: number
 }
 
-/** The connection of the request being handled (also passed to handlers as an argument). */
+/**
+ * The connection of the request being handled (also passed to handlers as an argument).
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class CurrentConnection extends Context.Tag("hotaru/NetServer/CurrentConnection")<
   CurrentConnection,
   Connection
 >() {}
 
-/** The listener could not start. */
+/**
+ * The listener could not start.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class NetServerError extends Data.TaggedError("NetServerError")<{
   readonly reason: "Listen"
   readonly host: string
@@ -98,7 +113,12 @@ interface Route {
 
 type Hook = (connection: Connection) => Effect.Effect<void, never, NetServer>
 
-/** The routes and hooks of a node, filled by `handle` / `onConnect` / `onDisconnect` layers. */
+/**
+ * The routes and hooks of a node, filled by `handle` / `onConnect` / `onDisconnect` layers.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<
   NetRouter,
   {
@@ -115,12 +135,20 @@ export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<
   }))
 }
 
-/** Context a handler may use without declaring it: provided per request by the server. */
+/**
+ * Context a handler may use without declaring it: provided per request by the server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Provided = NetServer | CurrentConnection
 
 /**
  * Register the handler of a command. The handler's other requirements are captured when the
  * layer is built. Registering the same command id twice is a defect at start-up.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const handle = <Name extends string, Req, Res, E, R>(
   command: Command.Command<Name, Req, Res>,
@@ -166,12 +194,27 @@ const hook =
       })
     )
 
-/** Run an Effect when a client connects (after it is registered: `push` reaches it). */
+/**
+ * Run an Effect when a client connects (after it is registered: `push` reaches it).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const onConnect = hook("onConnect")
-/** Run an Effect when a client's connection is gone. */
+/**
+ * Run an Effect when a client's connection is gone.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const onDisconnect = hook("onDisconnect")
 
-/** The running client listener. */
+/**
+ * The running client listener.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class NetServer extends Context.Tag("hotaru/NetServer")<
   NetServer,
   {
@@ -202,6 +245,9 @@ export class NetServer extends Context.Tag("hotaru/NetServer")<
 /**
  * Limits of the client edge. Every one has a default; the config file sets them in a server's
  * `limits` block (times there in seconds). A time of 0 turns that timer off.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Limits {
   /** Connections open at once on this netport; more are closed at once (default 20,000). */
@@ -228,7 +274,12 @@ export interface Limits {
   readonly maxDepth?: number
 }
 
-/** The defaults of `Limits` and of `idleTimeout` / `maxInFlight`. */
+/**
+ * The defaults of `Limits` and of `idleTimeout` / `maxInFlight`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const defaults = {
   maxConnections: 20_000,
   maxConnectionsPerIp: 128,
@@ -242,7 +293,12 @@ export const defaults = {
   maxInFlight: 32
 } as const
 
-/** Options of the listener. */
+/**
+ * Options of the listener.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   /** Default `0.0.0.0`. */
   readonly host?: string
@@ -266,7 +322,12 @@ export interface Options {
   readonly debugErrors?: boolean
 }
 
-/** The options a server entry of the config file gives its netport (all but host and port). */
+/**
+ * The options a server entry of the config file gives its netport (all but host and port).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const configOptions = (server: Config.ServerConfig): Omit<Options, "port" | "host" | "node"> => {
   const l = server.limits
   const limits: Limits | undefined =
@@ -291,7 +352,12 @@ export const configOptions = (server: Config.ServerConfig): Omit<Options, "port"
   }
 }
 
-/** What the edge counted since it started. */
+/**
+ * What the edge counted since it started.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Stats {
   /** Connections open now. */
   readonly connections: number
@@ -409,7 +475,12 @@ const millisOf = (d: Duration.DurationInput): number => {
   return Number.isFinite(ms) && ms > 0 ? ms : 0
 }
 
-/** Start the listener; routes come from the `NetRouter` in context (filled before this is built). */
+/**
+ * Start the listener; routes come from the `NetRouter` in context (filled before this is built).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = (
   options: Options
 ): Effect.Effect<Context.Tag.Service<NetServer>, NetServerError, NetRouter | Scope.Scope> =>
@@ -1012,12 +1083,20 @@ export const make = (
     return service
   })
 
-/** The listener as a Layer; it needs the `NetRouter` its handlers were registered in. */
+/**
+ * The listener as a Layer; it needs the `NetRouter` its handlers were registered in.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (options: Options): Layer.Layer<NetServer, NetServerError, NetRouter> =>
   Layer.scoped(NetServer, make(options))
 
 /**
  * The listener with its app: builds a router, the app's handler layers into it, then listens.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const serve = <E, R>(
   app: Layer.Layer<never, E, R>,

@@ -36,6 +36,7 @@ import {
 import { AdminService, ReloadFailed } from "./Admin.js"
 import * as Config from "./Config.js"
 import * as Db from "./Db.js"
+import { ensureLoadable } from "./internal/typescript.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
 import * as Remote from "./Remote.js"
@@ -43,7 +44,12 @@ import * as Root from "./Root.js"
 import type { Transport } from "./Transport.js"
 import * as Web from "./Web.js"
 
-/** Services an app layer may require: the capabilities of its node. */
+/**
+ * Services an app layer may require: the capabilities of its node.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Capabilities =
   | Db.Db
   | SqlClient.SqlClient
@@ -56,17 +62,37 @@ export type Capabilities =
   | NodeInfo
   | Lifecycle
 
-/** Services a running node provides. */
+/**
+ * Services a running node provides.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Services = Capabilities | NetServer.NetServer | AppHost
 
-/** An app: a layer of handlers over the node's capabilities. */
+/**
+ * An app: a layer of handlers over the node's capabilities.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type App = Layer.Layer<never, unknown, Capabilities>
 
-/** Type an app module's default export (checks it only needs node capabilities). */
+/**
+ * Type an app module's default export (checks it only needs node capabilities).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const app = <E, R extends Capabilities>(layer: Layer.Layer<never, E, R>): Layer.Layer<never, E, R> =>
   layer
 
-/** What every node knows about itself. */
+/**
+ * What every node knows about itself.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class NodeInfo extends Context.Tag("hotaru/Node/NodeInfo")<
   NodeInfo,
   {
@@ -80,7 +106,12 @@ export class NodeInfo extends Context.Tag("hotaru/Node/NodeInfo")<
   }
 >() {}
 
-/** Ask the node to stop, or wait for that request (what a node's main does). */
+/**
+ * Ask the node to stop, or wait for that request (what a node's main does).
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class Lifecycle extends Context.Tag("hotaru/Node/Lifecycle")<
   Lifecycle,
   {
@@ -91,7 +122,12 @@ export class Lifecycle extends Context.Tag("hotaru/Node/Lifecycle")<
   }
 >() {}
 
-/** Holds the node's app; `reload` swaps it for a freshly imported one without closing any client. */
+/**
+ * Holds the node's app; `reload` swaps it for a freshly imported one without closing any client.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class AppHost extends Context.Tag("hotaru/Node/AppHost")<
   AppHost,
   {
@@ -102,7 +138,12 @@ export class AppHost extends Context.Tag("hotaru/Node/AppHost")<
   }
 >() {}
 
-/** A node that could not start. */
+/**
+ * A node that could not start.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class NodeError extends Data.TaggedError("NodeError")<{
   readonly reason: "UnknownNode" | "AppLoad" | "MissingCapability" | "Start" | "Reload"
   readonly node: string
@@ -113,13 +154,21 @@ export class NodeError extends Data.TaggedError("NodeError")<{
   }
 }
 
-/** How a node is built; everything has a default. */
+/**
+ * How a node is built; everything has a default.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
-  /** Interface the node's listeners bind to (default `0.0.0.0`). */
+  /**
+   * Address EVERY listener of the node binds, the public netport included, over the config's
+   * `bind` (tests put a whole topology on loopback this way).
+   */
   readonly bindHost?: string
   /**
    * The CLI's `--bind`: address of the internal listeners (rootport, webport), over the config's
-   * `bind` (see `Config.bindAddress`). The webport binds `bind ?? bindHost ?? config bind ?? 127.0.0.1`.
+   * `bind` (see `Config.bindAddress`); the netport keeps its own. `bindHost` wins over it.
    */
   readonly bind?: string
   /** Host children dial when a `remoteport` has no `roothost` (default `127.0.0.1`). */
@@ -144,6 +193,9 @@ export interface Options {
 /**
  * Import a node's `app` module (or, with `key: "reload"`, its `reload` module, falling back to
  * `app`) and check its default export is a Layer. `fresh` bypasses the module cache (reload).
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const importApp = (
   loaded: Config.Loaded,
@@ -160,6 +212,11 @@ export const importApp = (
       options.key === "reload" ? yield* Config.resolveModule(loaded, name, "reload") : undefined
     const file = fromReload ?? (yield* Config.resolveModule(loaded, name, "app"))
     if (file === undefined) return undefined
+    yield* ensureLoadable(file).pipe(
+      Effect.mapError(
+        (e) => new NodeError({ reason, node: name, detail: `cannot import ${file}: ${e.message}` })
+      )
+    )
     const url = pathToFileURL(file).href + (options.fresh === undefined ? "" : `?reload=${options.fresh}`)
     const module = yield* Effect.tryPromise({
       try: () => import(url) as Promise<{ readonly default?: unknown }>,
@@ -285,11 +342,21 @@ const makeAppHost = (
     return service
   })
 
-/** The database of `db: true` nodes: the top-level `db` block, or an SQLite file under the project. */
+/**
+ * The database of `db: true` nodes: the top-level `db` block, or an SQLite file under the project.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const dbOptions = (loaded: Config.Loaded): Db.DbOptions =>
   Db.fromFirefly(loaded.config.db ?? { driver: "sqlite" }, loaded.dir)
 
-/** The cache of `mem: true` nodes: `cache`, else firefly's `memcached` block, else in-process memory. */
+/**
+ * The cache of `mem: true` nodes: `cache`, else firefly's `memcached` block, else in-process memory.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const memOptions = (loaded: Config.Loaded): Mem.MemOptions => {
   const { cache, memcached } = loaded.config
   if (cache?.driver === "redis") {
@@ -305,7 +372,12 @@ export const memOptions = (loaded: Config.Loaded): Mem.MemOptions => {
   return { driver: "memory", prefix: cache?.prefix }
 }
 
-/** The master link: where the master listens, and the admin services offered to it. */
+/**
+ * The master link: where the master listens, and the admin services offered to it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MasterLink {
   readonly host: string
   readonly port: number
@@ -360,6 +432,9 @@ const adminHandlers = AdminService.toLayer(
 /**
  * The layer of node `name` of a loaded config. It needs a `Transport` (TCP between processes,
  * memory inside one) and provides the node's capabilities.
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layer = (
   loaded: Config.Loaded,
@@ -380,7 +455,7 @@ export const layer = (
         options.app === undefined
           ? yield* importApp(loaded, name)
           : { file: "<given app>", app: options.app as App }
-      const bindHost = options.bindHost ?? "0.0.0.0"
+      const internalBind = options.bindHost ?? options.bind
       const capabilities: Array<string> = []
       const configured = loaded.config.heartbeat
       const heartbeat =
@@ -396,6 +471,14 @@ export const layer = (
       const callTimeout =
         options.callTimeout ??
         (server.callTimeout === undefined ? undefined : Duration.seconds(server.callTimeout))
+      // every link proves the cluster secret (config `secret` / env HOTARU_SECRET) first
+      const linkAuth = {
+        secret: loaded.config.secret,
+        helloTimeout:
+          loaded.config.links?.helloTimeout === undefined
+            ? undefined
+            : Duration.seconds(loaded.config.links.helloTimeout)
+      }
       const parents = [
         ...(server.remoteport ?? []).map((link) => ({
           name: link.rootname,
@@ -409,10 +492,11 @@ export const layer = (
           ? Layer.empty
           : Root.Root.layer({
               name,
-              host: bindHost,
+              host: Config.bindAddress(server.bind, "root", internalBind),
               port: server.rootport,
               accept: Config.childrenOf(loaded.config, name),
-              heartbeat
+              heartbeat,
+              ...linkAuth
             }).pipe(
               Layer.mapError(
                 (e) =>
@@ -432,7 +516,8 @@ export const layer = (
               parents,
               heartbeat,
               reconnect: options.reconnect,
-              callTimeout
+              callTimeout,
+              ...linkAuth
             })
       if ((server.remoteport?.length ?? 0) > 0) capabilities.push("remoteport")
       if (server.netport !== undefined) capabilities.push("netport")
@@ -440,7 +525,7 @@ export const layer = (
         server.webport === undefined
           ? Layer.empty
           : Web.layer({
-              host: Config.bindAddress(server.bind, "web", options.bind ?? options.bindHost),
+              host: Config.bindAddress(server.bind, "web", internalBind),
               port: options.webPort ? options.webPort(server.webport) : server.webport,
               ...Web.limitsOf(server.http)
             })
@@ -505,6 +590,9 @@ export const layer = (
 /**
  * Build node `name` in the current scope and return its services (what `layer` provides):
  * `Node.make(loaded, "gate")` is firefly's `FFServer` for that entry of the config.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make = (
   loaded: Config.Loaded,

@@ -21,7 +21,10 @@ const refusedMessages = {
   UnknownName: (node: string, parent: string) =>
     `parent "${parent}" refused child "${node}": the name is not in its accepted list`,
   WrongParent: (node: string, parent: string) =>
-    `the node at the parent address refused child "${node}": it is not named "${parent}"`
+    `the node at the parent address refused child "${node}": it is not named "${parent}"`,
+  Unauthenticated: (node: string, parent: string) =>
+    `child "${node}" and parent "${parent}" failed to authenticate each other: their cluster secrets ` +
+    `differ (set the same "secret" in the config or HOTARU_SECRET on every node and the master)`
 } as const
 
 /**
@@ -52,6 +55,8 @@ export class NodeUnavailable extends Schema.TaggedError<NodeUnavailable>("hotaru
  * - `DuplicateName`: a live child already holds that name.
  * - `UnknownName`: the parent only accepts a fixed list of child names.
  * - `WrongParent`: the child expected a parent of another name.
+ * - `Unauthenticated`: one side could not prove it holds the cluster secret
+ *   (the link handshake failed; the link is closed before any other frame).
  *
  * @since 0.1.0
  * @category errors
@@ -61,7 +66,7 @@ export class RegistrationRefused extends Schema.TaggedError<RegistrationRefused>
 )("RegistrationRefused", {
   node: Schema.String,
   parent: Schema.String,
-  reason: Schema.Literal("DuplicateName", "UnknownName", "WrongParent")
+  reason: Schema.Literal("DuplicateName", "UnknownName", "WrongParent", "Unauthenticated")
 }) {
   override get message(): string {
     return refusedMessages[this.reason](this.node, this.parent)

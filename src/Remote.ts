@@ -20,9 +20,10 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as internal from "./internal/bilateral.js"
-import { NodeUnavailable, RegistrationRefused } from "./NodeError.js"
+import * as Handshake from "./internal/handshake.js"
+import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
 import type { HeartbeatOptions } from "./Root.js"
-import { Transport, TransportError } from "./Transport.js"
+import { Transport, type TransportError } from "./Transport.js"
 
 /**
  * The state of the link to one parent.
@@ -75,6 +76,14 @@ export interface RemoteOptions {
    * long for the link, then fail with `NodeUnavailable("Timeout")`.
    */
   readonly callTimeout?: Duration.DurationInput | undefined
+  /**
+   * The cluster secret (HMAC challenge–response at the start of each link):
+   * this node proves it holds it, and checks that every parent does
+   * (`RegistrationRefused("Unauthenticated")` otherwise).
+   */
+  readonly secret?: string | undefined
+  /** How long a link's handshake may take (default 5 s). */
+  readonly helloTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -143,6 +152,7 @@ const make = (options: RemoteOptions) =>
   Effect.gen(function* () {
     const transport = yield* Transport
     const heartbeat = internal.resolveHeartbeat(options.heartbeat)
+    const helloTimeout = options.helloTimeout ?? Handshake.defaultHelloTimeout
     const endpoint = new internal.Endpoint(options.name)
     const base = Duration.decode(options.reconnect?.base ?? "100 millis")
     const max = Duration.decode(options.reconnect?.max ?? "5 seconds")
@@ -161,23 +171,13 @@ const make = (options: RemoteOptions) =>
               onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
             })
           )
-          link.unsafeSend([internal.F_HELLO, options.name, name])
-          const reply = yield* link.incoming.take.pipe(
-            Effect.timeoutFail({
-              duration: heartbeat.timeout,
-              onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
-            }),
-            Effect.catchTag("NoSuchElementException", () =>
-              Effect.flatMap(link.closed, (error) => Effect.fail(error))
-            )
-          )
-          if (Array.isArray(reply) && reply[0] === internal.F_REFUSED) {
-            const reason = reply[1] as RegistrationRefused["reason"]
-            return yield* new RegistrationRefused({ node: options.name, parent: name, reason })
-          }
-          if (!Array.isArray(reply) || reply[0] !== internal.F_WELCOME) {
-            return yield* new TransportError({ reason: "BadFrame", address: link.peer })
-          }
+          yield* Handshake.dial(link, {
+            name: options.name,
+            parent: name,
+            secret: options.secret,
+            timeout: helloTimeout,
+            onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
+          })
           const closed = yield* internal.runSession({
             endpoint,
             link,

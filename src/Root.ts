@@ -12,18 +12,20 @@ import type * as Headers from "@effect/platform/Headers"
 import type * as Rpc from "@effect/rpc/Rpc"
 import type * as RpcClient from "@effect/rpc/RpcClient"
 import type * as RpcGroup from "@effect/rpc/RpcGroup"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import { isLoopback } from "./Config.js"
 import * as internal from "./internal/bilateral.js"
+import * as Handshake from "./internal/handshake.js"
 import type { Link } from "./internal/link.js"
 import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
-import { type Address, Transport, type TransportError } from "./Transport.js"
+import { type Address, Transport, TransportError } from "./Transport.js"
 
 /**
  * A child joined or left.
@@ -63,7 +65,39 @@ export interface RootOptions {
   /** Allowed child names; undefined accepts any name. */
   readonly accept?: ReadonlyArray<string> | undefined
   readonly heartbeat?: HeartbeatOptions | undefined
+  /**
+   * The cluster secret every child must prove it holds (HMAC challenge–response
+   * at the start of each link). Without one the handshake authenticates
+   * nothing, and `host` must be a loopback address.
+   */
+  readonly secret?: string | undefined
+  /** How long a new link may take to finish its handshake (default 5 s). */
+  readonly helloTimeout?: Duration.DurationInput | undefined
 }
+
+/**
+ * Counters of the links a Root turned away.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RootStats {
+  /** Peers that could not prove the cluster secret (refused with `Unauthenticated`). */
+  readonly unauthenticated: number
+  /** Links that did not finish their handshake in time. */
+  readonly helloTimeouts: number
+  /** Links whose first frames were not a handshake at all (or that closed during it). */
+  readonly badHellos: number
+  /** Authenticated children refused by name (`WrongParent`, `UnknownName`, `DuplicateName`). */
+  readonly refused: number
+  /** Links closed at once because too many handshakes were already under way. */
+  readonly overloaded: number
+}
+
+/** Handshakes a Root runs at once; more new links are closed at once. */
+const MAX_PENDING_HELLOS = 256
+/** At most one warning per this many milliseconds about turned-away links. */
+const LOG_INTERVAL_MILLIS = 10_000
 
 /**
  * The parent role of a node.
@@ -94,6 +128,8 @@ export class Root extends Context.Tag("hotaru/Root")<
     readonly changes: Stream.Stream<ChildEvent>
     /** Waits until child `name` is connected (returns at once if it is). */
     readonly awaitChild: (name: string) => Effect.Effect<void>
+    /** Counters of the links turned away so far. */
+    readonly stats: Effect.Effect<RootStats>
     /** @internal */
     readonly endpoint: internal.Endpoint
   }
@@ -101,10 +137,16 @@ export class Root extends Context.Tag("hotaru/Root")<
   /**
    * Listen on `host:port` and accept child registrations.
    *
-   * A child's hello names itself and the parent it expects; it is refused
-   * (`RegistrationRefused`) when the parent name differs ("WrongParent"),
-   * the name is not in `accept` ("UnknownName"), or a live child already
-   * holds the name ("DuplicateName").
+   * Every link starts with a mutual challenge–response over `secret`; a peer
+   * that fails it is refused ("Unauthenticated", counted in `stats`, logged at
+   * most every 10 s), one that does not finish it within `helloTimeout` is
+   * closed. Then the child's hello names itself and the parent it expects; it
+   * is refused (`RegistrationRefused`) when the parent name differs
+   * ("WrongParent"), the name is not in `accept` ("UnknownName"), or a live
+   * child already holds the name ("DuplicateName").
+   *
+   * Fails with `ListenFailed` when `host` is beyond loopback and there is no
+   * `secret`.
    *
    * @since 0.1.0
    */
@@ -140,7 +182,15 @@ export class Root extends Context.Tag("hotaru/Root")<
 const make = (options: RootOptions) =>
   Effect.gen(function* () {
     const transport = yield* Transport
+    if (options.secret === undefined && !isLoopback(options.host)) {
+      return yield* new TransportError({
+        reason: "ListenFailed",
+        address: `${options.host}:${options.port}`,
+        cause: new Error(Handshake.noSecretMessage(options.host))
+      })
+    }
     const heartbeat = internal.resolveHeartbeat(options.heartbeat)
+    const helloTimeout = options.helloTimeout ?? Handshake.defaultHelloTimeout
     const endpoint = new internal.Endpoint(options.name)
     const accept = options.accept === undefined ? undefined : new Set(options.accept)
     /** Names held by a live (or registering) child. */
@@ -149,29 +199,58 @@ const make = (options: RootOptions) =>
     const names = yield* SubscriptionRef.make<ReadonlyArray<string>>([])
     const events = yield* PubSub.unbounded<ChildEvent>()
     yield* Effect.addFinalizer(() => PubSub.shutdown(events))
+    const stats = { unauthenticated: 0, helloTimeouts: 0, badHellos: 0, refused: 0, overloaded: 0 }
+    let pendingHellos = 0
+    let lastReport = Number.NEGATIVE_INFINITY
+    let unreported = 0
 
     const listener = yield* transport.listen({ host: options.host, port: options.port })
 
+    /** Log a turned-away link, at most once per interval (a flood cannot flood the log). */
+    const report = (peer: string, what: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if (now - lastReport < LOG_INTERVAL_MILLIS) {
+          unreported++
+          return Effect.void
+        }
+        const more = unreported > 0 ? ` (and ${unreported} more since the last report)` : ""
+        lastReport = now
+        unreported = 0
+        return Effect.logWarning(`rootport of "${options.name}": turned away ${peer}: ${what}${more}`)
+      })
+
     const refuse = (link: Link, reason: RegistrationRefused["reason"]) =>
       Effect.sync(() => {
-        link.unsafeSend([internal.F_REFUSED, reason, options.name])
+        stats.refused++
+        link.unsafeSend([Handshake.F_REFUSED, reason, options.name])
         link.unsafeClose()
       })
 
     const handle = (link: Link) =>
       Effect.gen(function* () {
-        const first = yield* link.incoming.take.pipe(Effect.timeout(heartbeat.timeout), Effect.option)
-        if (
-          Option.isNone(first) ||
-          !Array.isArray(first.value) ||
-          first.value[0] !== internal.F_HELLO ||
-          typeof first.value[1] !== "string" ||
-          typeof first.value[2] !== "string"
-        ) {
+        if (pendingHellos >= MAX_PENDING_HELLOS) {
+          stats.overloaded++
+          yield* report(link.peer, `${MAX_PENDING_HELLOS} handshakes already under way`)
           return yield* link.close
         }
-        const name: string = first.value[1]
-        const parent: string = first.value[2]
+        pendingHellos++
+        const hello = yield* Handshake.accept(link, {
+          name: options.name,
+          secret: options.secret,
+          timeout: helloTimeout
+        }).pipe(Effect.ensuring(Effect.sync(() => pendingHellos--)))
+        switch (hello._tag) {
+          case "Unauthenticated":
+            stats.unauthenticated++
+            return yield* report(link.peer, `Unauthenticated as "${hello.name}": ${hello.detail}`)
+          case "Timeout":
+            stats.helloTimeouts++
+            return yield* report(link.peer, "no handshake within the deadline")
+          case "BadHello":
+            stats.badHellos++
+            return yield* report(link.peer, hello.detail)
+        }
+        const { name, parent } = hello
         if (parent !== options.name) return yield* refuse(link, "WrongParent")
         if (accept !== undefined && !accept.has(name)) return yield* refuse(link, "UnknownName")
         if (reserved.has(name)) return yield* refuse(link, "DuplicateName")
@@ -185,7 +264,7 @@ const make = (options: RootOptions) =>
             onReady: (session) =>
               Effect.gen(function* () {
                 connected.set(name, session)
-                link.unsafeSend([internal.F_WELCOME, options.name])
+                link.unsafeSend([Handshake.F_WELCOME, options.name])
                 yield* SubscriptionRef.set(names, [...connected.keys()])
                 yield* PubSub.publish(events, { _tag: "Joined", name } as ChildEvent)
               }),
@@ -235,6 +314,7 @@ const make = (options: RootOptions) =>
           Stream.take(1),
           Stream.runDrain
         ),
+      stats: Effect.sync(() => ({ ...stats })),
       endpoint
     })
   })

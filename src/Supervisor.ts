@@ -42,6 +42,9 @@ import {
 /**
  * The lifecycle state of a supervised child. `failed`: it restarted too often and is left down;
  * `failed-retrying`: the same, but it is tried again later (see `ChildSpec.retryFailed`).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export const ChildState = Schema.Literal(
   "starting",
@@ -53,7 +56,12 @@ export const ChildState = Schema.Literal(
 )
 export type ChildState = typeof ChildState.Type
 
-/** A snapshot of one child, as given by `status` and `changes`. */
+/**
+ * A snapshot of one child, as given by `status` and `changes`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ChildStatus {
   readonly name: string
   readonly state: ChildState
@@ -67,7 +75,12 @@ export interface ChildStatus {
   readonly pid?: number
 }
 
-/** What a supervised child is and how it is restarted. */
+/**
+ * What a supervised child is and how it is restarted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ChildSpec<E = unknown, R = never> {
   /** Unique among the supervisor's children. */
   readonly name: string
@@ -102,7 +115,12 @@ export interface ChildSpec<E = unknown, R = never> {
   readonly retryFailed?: Schedule.Schedule<unknown, unknown>
 }
 
-/** The options of {@link backoff}. */
+/**
+ * The options of {@link backoff}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface BackoffOptions {
   /** The first delay (default 200 ms). */
   readonly base?: Duration.DurationInput
@@ -119,6 +137,9 @@ export interface BackoffOptions {
  * ```ts
  * yield* sup.start({ name: "game1", run, backoff: Supervisor.backoff({ base: "1 second", max: "30 seconds" }) })
  * ```
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const backoff = (options: BackoffOptions = {}): Schedule.Schedule<unknown, unknown> => {
   const capped = Schedule.exponential(options.base ?? "200 millis").pipe(
@@ -134,6 +155,9 @@ export const backoff = (options: BackoffOptions = {}): Schedule.Schedule<unknown
  * ```ts
  * yield* sup.start({ name: "game1", run, retryFailed: Supervisor.slowRetry("30 seconds", "5 minutes") })
  * ```
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const slowRetry = (
   base: Duration.DurationInput,
@@ -144,7 +168,12 @@ export const slowRetry = (
     Schedule.jitteredWith({ min: 0.5, max: 1 })
   )
 
-/** Given to each incarnation: lets it report its OS pid and its readiness. */
+/**
+ * Given to each incarnation: lets it report its OS pid and its readiness.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class Incarnation extends Context.Tag("hotaru/Supervisor/Incarnation")<
   Incarnation,
   {
@@ -154,13 +183,23 @@ export class Incarnation extends Context.Tag("hotaru/Supervisor/Incarnation")<
   }
 >() {}
 
-/** Reports the OS pid of the running incarnation (no-op outside a supervised child). */
+/**
+ * Reports the OS pid of the running incarnation (no-op outside a supervised child).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const reportPid = (pid: number): Effect.Effect<void> =>
   Effect.flatMap(Effect.serviceOption(Incarnation), (i) =>
     Option.isSome(i) ? i.value.reportPid(pid) : Effect.void
   )
 
-/** Marks the running incarnation as `running` (for `awaitReady` children; no-op outside one). */
+/**
+ * Marks the running incarnation as `running` (for `awaitReady` children; no-op outside one).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const ready: Effect.Effect<void> = Effect.flatMap(Effect.serviceOption(Incarnation), (i) =>
   Option.isSome(i) ? i.value.ready : Effect.void
 )
@@ -174,18 +213,31 @@ export const ready: Effect.Effect<void> = Effect.flatMap(Effect.serviceOption(In
  * ```ts
  * yield* sup.start({ name: "gate", awaitReady: true, run: Supervisor.runLayer(GateNodeLive) })
  * ```
+ *
+ * @since 0.1.0
+ * @category running
  */
 export const runLayer = <A, E, R>(layer: Layer.Layer<A, E, R>): Effect.Effect<never, E, R | Scope.Scope> =>
   Layer.build(layer).pipe(Effect.zipRight(ready), Effect.zipRight(Effect.never))
 
-/** A supervisor operation named a child wrongly. */
+/**
+ * A supervisor operation named a child wrongly.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class SupervisorError extends Data.TaggedError("SupervisorError")<{
   readonly reason: "AlreadyStarted" | "UnknownChild"
   readonly child: string
   readonly message: string
 }> {}
 
-/** A running supervisor; see the module documentation. */
+/**
+ * A running supervisor; see the module documentation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Supervisor {
   /** Starts a child (a name whose child is `stopped` or `failed` may be started again with a new spec). */
   readonly start: <E, R>(
@@ -272,6 +324,9 @@ const isActive = (state: ChildState) => state !== "stopped" && state !== "failed
 /**
  * Creates a supervisor living in the current scope. Closing that scope interrupts every child
  * still running, all at once: call `stopAll` first for an ordered, graceful stop.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(function* () {
   const fibers = yield* FiberMap.make<string, void, never>()

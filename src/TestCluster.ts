@@ -39,7 +39,12 @@ import * as Node from "./Node.js"
 import * as Remote from "./Remote.js"
 import { MemoryNetwork, Transport } from "./Transport.js"
 
-/** A cluster operation that cannot be done. */
+/**
+ * A cluster operation that cannot be done.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TestClusterError extends Data.TaggedError("TestClusterError")<{
   readonly reason: "UnknownNode" | "NotRunning" | "NoNetport" | "NotOnMemory"
   readonly detail: string
@@ -49,6 +54,10 @@ export class TestClusterError extends Data.TaggedError("TestClusterError")<{
   }
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   /** A config file path, a config object (apps then come from `apps` or `dir`), or a `Loaded`. */
   readonly config: string | Config.Loaded | Record<string, unknown>
@@ -68,7 +77,12 @@ export interface Options {
   readonly callTimeout?: Duration.DurationInput
 }
 
-/** One node of a running cluster. */
+/**
+ * One node of a running cluster.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface NodeHandle {
   readonly name: string
   /** The node's services (`Root.Root`, `Remote.Remote`, `NetServer.NetServer`, …). */
@@ -77,6 +91,10 @@ export interface NodeHandle {
   readonly use: <A, E>(effect: Effect.Effect<A, E, Node.Services>) => Effect.Effect<A, E | TestClusterError>
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface TestCluster {
   readonly config: Config.Loaded
   readonly node: (name: string) => NodeHandle
@@ -157,7 +175,12 @@ interface Running {
   context: Context.Context<Node.Services>
 }
 
-/** Boot the cluster; it stops when the scope closes. */
+/**
+ * Boot the cluster; it stops when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = (
   options: Options
 ): Effect.Effect<TestCluster, Node.NodeError | Config.ConfigError | TestClusterError, Scope.Scope> =>

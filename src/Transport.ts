@@ -3,15 +3,20 @@
  * yields `Link`s, bidirectional pipes of structured messages.
  *
  * - `Transport.layerTcp`: real sockets (uint32 big-endian length + msgpack
- *   frames, Nagle off, frames above `maxFrameBytes` close the link).
+ *   frames, Nagle off, frames above `maxFrameBytes` close the link; before
+ *   the link's handshake only a few frames of at most 4 KiB; optional mutual
+ *   TLS). `Transport.layerConfig` builds it from a config's `tls` and `links`.
  * - `Transport.layerMemory`: every node in one process, no serialization, with
  *   fault injection through `MemoryNetwork` (cut / block / delay).
  *
  * @since 0.1.0
  */
+import { FileSystem, Path } from "@effect/platform"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { ConfigError, type Loaded } from "./Config.js"
 import * as internal from "./internal/link.js"
 
 /**
@@ -33,6 +38,14 @@ export type TransportError = internal.TransportError
  * @category models
  */
 export type TransportErrorReason = internal.TransportErrorReason
+
+/**
+ * Options of `Transport.layerTcp`: frame limits, write backpressure, TLS.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TcpOptions = internal.TcpOptions
 
 /**
  * A host and port (`port: 0` on `listen` picks a free port).
@@ -68,12 +81,26 @@ export type Listener = internal.Listener
  */
 export class Transport extends Context.Tag("hotaru/Transport")<Transport, internal.TransportShape>() {
   /**
-   * The TCP transport. `maxFrameBytes` defaults to 16 MiB.
+   * The TCP transport. Defaults: `maxFrameBytes` 4 MiB (after the handshake;
+   * 4 KiB and 4 frames before it), `maxDepth` 100, `highWaterBytes` 1 MiB
+   * (stop reading a peer that does not take what it is sent), `maxQueuedBytes`
+   * 16 MiB (then the link closes, "SlowPeer"), no TLS.
    *
    * @since 0.1.0
    */
   static readonly layerTcp = (options?: internal.TcpOptions): Layer.Layer<Transport> =>
     Layer.sync(Transport, () => internal.makeTcp(options))
+
+  /**
+   * The TCP transport a config asks for: its `links` limits and, with a `tls`
+   * block, mutual TLS with the PEM files it names (relative to the config).
+   *
+   * @since 0.1.0
+   */
+  static readonly layerConfig = (
+    loaded: Loaded
+  ): Layer.Layer<Transport, ConfigError, FileSystem.FileSystem | Path.Path> =>
+    Layer.effect(Transport, Effect.map(tcpOptions(loaded), internal.makeTcp))
 
   /**
    * The in-memory transport: one hub shared by every node built on this layer
@@ -99,3 +126,41 @@ export class MemoryNetwork extends Context.Tag("hotaru/Transport/MemoryNetwork")
   MemoryNetwork,
   internal.MemoryNetworkShape
 >() {}
+
+/**
+ * The `TcpOptions` of a config: its `links` limits, and its `tls` files read
+ * (a file that cannot be read is a `ConfigError` naming the key).
+ *
+ * @since 0.1.0
+ *
+ * @category utils
+ */
+export const tcpOptions = (
+  loaded: Loaded
+): Effect.Effect<internal.TcpOptions, ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const { links, tls } = loaded.config
+    const options: { -readonly [K in keyof internal.TcpOptions]: internal.TcpOptions[K] } = {}
+    if (links?.maxFrameBytes !== undefined) options.maxFrameBytes = links.maxFrameBytes
+    if (links?.maxQueuedBytes !== undefined) options.maxQueuedBytes = links.maxQueuedBytes
+    if (links?.helloTimeout !== undefined) options.handshakeTimeout = Duration.seconds(links.helloTimeout)
+    if (tls !== undefined) {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const read = (key: "cert" | "key" | "ca") => {
+        const file = path.resolve(loaded.dir, tls[key])
+        return fs.readFileString(file).pipe(
+          Effect.mapError(
+            (e) =>
+              new ConfigError({
+                reason: "Invalid",
+                file: loaded.file,
+                issues: [`tls.${key}: cannot read ${file} (${e.message})`]
+              })
+          )
+        )
+      }
+      options.tls = { cert: yield* read("cert"), key: yield* read("key"), ca: yield* read("ca") }
+    }
+    return options
+  })

@@ -58,6 +58,9 @@ const statusOf = {
 /**
  * An HTTP-level failure. Handlers fail with it to answer with its status and a JSON body
  * `{ "error": reason, "message": message }`.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class WebError extends Data.TaggedError("WebError")<{
   readonly reason: keyof typeof statusOf
@@ -71,34 +74,64 @@ export class WebError extends Data.TaggedError("WebError")<{
   }
 }
 
-/** The web server could not listen. */
+/**
+ * The web server could not listen.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class WebListenError extends Data.TaggedError("WebListenError")<{
   readonly reason: "ListenFailed"
   readonly message: string
   readonly cause?: unknown
 }> {}
 
-/** Where the web server listens (port 0 is resolved to the real port). */
+/**
+ * Where the web server listens (port 0 is resolved to the real port).
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class WebAddress extends Context.Tag("hotaru/Web/WebAddress")<
   WebAddress,
   { readonly host: string; readonly port: number; readonly url: string }
 >() {}
 
-/** The router routes register into (provided by {@link layer}). */
+/**
+ * The router routes register into (provided by {@link layer}).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const Router = HttpLayerRouter.HttpRouter
 export type Router = HttpLayerRouter.HttpRouter
 
-/** A route path (`/status`, `/users/:id`, `*`). */
+/**
+ * A route path (`/status`, `/users/:id`, `*`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Path = HttpLayerRouter.PathInput
 
-/** The Schemas checking a route's input; each is optional. */
+/**
+ * The Schemas checking a route's input; each is optional.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RouteSchemas {
   readonly body?: Schema.Schema.AnyNoContext
   readonly query?: Schema.Schema.AnyNoContext
   readonly params?: Schema.Schema.AnyNoContext
 }
 
-/** What a handler receives: the decoded input, and the raw request. */
+/**
+ * What a handler receives: the decoded input, and the raw request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RouteInput<O extends RouteSchemas> {
   /** The decoded JSON body (`undefined` when the route declares no `body` schema). */
   readonly body: O extends { readonly body: infer S extends Schema.Schema.AnyNoContext }
@@ -115,13 +148,28 @@ export interface RouteInput<O extends RouteSchemas> {
   readonly request: HttpServerRequest.HttpServerRequest
 }
 
-/** A route handler; the request's `Scope`, `HttpServerRequest`, `ParsedSearchParams` and `RouteContext` are provided. */
+/**
+ * A route handler; the request's `Scope`, `HttpServerRequest`, `ParsedSearchParams` and `RouteContext` are provided.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Handler<O extends RouteSchemas, A, E, R> = (input: RouteInput<O>) => Effect.Effect<A, E, R>
 
-/** A route registration: a layer needing the {@link Router} and the handler's services. */
+/**
+ * A route registration: a layer needing the {@link Router} and the handler's services.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Route<R> = Layer.Layer<never, never, Router | Exclude<R, HttpLayerRouter.Provided>>
 
-/** An HTTP method accepted by {@link route}. */
+/**
+ * An HTTP method accepted by {@link route}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "*"
 
 type Guard = (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void, WebError>
@@ -259,6 +307,9 @@ const toResponse = (result: unknown): HttpServerResponse.HttpServerResponse =>
  * ```ts
  * const Echo = Web.route("POST", "/echo", { body: Schema.Struct({ text: Schema.String }) }, ({ body }) => Effect.succeed(body))
  * ```
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const route = <const O extends RouteSchemas, A, E, R>(
   method: Method,
@@ -310,7 +361,12 @@ export const route = <const O extends RouteSchemas, A, E, R>(
     })
   )
 
-/** A route constructor for one method: `(path, handler)` or `(path, schemas, handler)`. */
+/**
+ * A route constructor for one method: `(path, handler)` or `(path, schemas, handler)`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RouteConstructor {
   <A, E, R>(path: Path, handler: Handler<{}, A, E, R>): Route<R>
   <const O extends RouteSchemas, A, E, R>(path: Path, schemas: O, handler: Handler<O, A, E, R>): Route<R>
@@ -327,15 +383,40 @@ const forMethod =
       ? route(method, path, {}, schemasOrHandler)
       : route(method, path, schemasOrHandler, handler!)
 
-/** `GET path`. `Web.get("/status", () => Effect.succeed({ ok: true }))` */
+/**
+ * `GET path`. `Web.get("/status", () => Effect.succeed({ ok: true }))`
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const get: RouteConstructor = forMethod("GET")
-/** `POST path`. `Web.post("/echo", { body: Schema.Struct({ text: Schema.String }) }, ({ body }) => Effect.succeed(body))` */
+/**
+ * `POST path`. `Web.post("/echo", { body: Schema.Struct({ text: Schema.String }) }, ({ body }) => Effect.succeed(body))`
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const post: RouteConstructor = forMethod("POST")
-/** `PUT path`. */
+/**
+ * `PUT path`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const put: RouteConstructor = forMethod("PUT")
-/** `PATCH path`. */
+/**
+ * `PATCH path`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const patch: RouteConstructor = forMethod("PATCH")
-/** `DELETE path` (`delete` is a reserved word). */
+/**
+ * `DELETE path` (`delete` is a reserved word).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const del: RouteConstructor = forMethod("DELETE")
 
 /**
@@ -346,6 +427,9 @@ export const del: RouteConstructor = forMethod("DELETE")
  * ```ts
  * const Admin = Layer.mergeAll(StopRoute, ReloadRoute).pipe(Web.requireToken(config.adminToken))
  * ```
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const requireToken =
   (token: string) =>
@@ -372,7 +456,12 @@ export const requireToken =
     return Layer.provide(self, guards)
   }
 
-/** Options of {@link layer}. */
+/**
+ * Options of {@link layer}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface WebOptions {
   /** Interface to bind (default `127.0.0.1`). */
   readonly host?: string
@@ -394,6 +483,9 @@ export interface WebOptions {
  * ```ts
  * Web.layer({ host, port, ...Web.limitsOf(server.http) })
  * ```
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const limitsOf = (
   http: Config.HttpConfig | undefined
@@ -436,6 +528,9 @@ const notFound = (request: HttpServerRequest.HttpServerRequest) =>
  * ```ts
  * HttpApiBuilder.serve(Web.edge({ maxBodySize: 64 * 1024 }))
  * ```
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const edge =
   (options: { readonly maxBodySize?: number }) =>
@@ -465,6 +560,9 @@ export const edge =
  * ```ts
  * HttpApiBuilder.serve(Web.edge({})).pipe(Layer.provide(MyApiLive), Layer.provideMerge(Web.layerServer({ port: 0 })))
  * ```
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layerServer = (
   options: WebOptions
@@ -506,6 +604,9 @@ export const layerServer = (
  * const WebLive = Layer.mergeAll(StatusRoute, EchoRoute).pipe(Layer.provideMerge(Web.layer({ port: 0 })))
  * const { url } = yield* Web.WebAddress
  * ```
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layer = (options: WebOptions): Layer.Layer<Router | WebAddress, WebListenError> => {
   const serve = Layer.scoped(

@@ -92,9 +92,23 @@ describe("Config", () => {
     expect(
       issues({ servers: { a: { rootport: 1 }, b: { remoteport: [{ rootport: 2, rootname: "a" }] } } })
     ).toEqual(["servers.b.remoteport[0].rootport: 2 is not a's rootport (1)"])
-    expect(issues({ servers: { a: { name: "b" } } })).toEqual([
-      'servers.a.name: "b" differs from its key "a"'
+  })
+
+  it("reads firefly's keys hotaru names or applies differently, with a warning each", () => {
+    const json = {
+      servers: { a: { name: "b", log: "app.log", cpu: 1, reload: "app.a", netpot: 1 } },
+      logger: {}
+    }
+    expect(issues(json)).toEqual([])
+    const config = Either.getOrThrow(Config.decode("config.json", json))
+    expect(Config.warningsOf(config, json)).toEqual([
+      "logger: unknown key, ignored",
+      'servers.a.name: "b" differs from its key; the node is named "a" (by its key, as in firefly)',
+      "servers.a.log: not written; hotaru logs to stdout (the master prefixes each node's lines), redirect it to keep a file",
+      "servers.a.cpu: ignored; hotaru does not pin CPUs (start the master under taskset instead)",
+      "servers.a.netpot: unknown key, ignored"
     ])
+    expect(Config.warningsOf(Either.getOrThrow(Config.decode("config.json", seed)), seed)).toEqual([])
   })
 
   it.effect("loads a file and resolves firefly's dotted app names", () =>

@@ -107,7 +107,7 @@ describe("Node", () => {
         Fs.writeFileSync(
           appFile,
           `import { Effect } from "effect"
-import { Command, NetServer } from "hotaru"
+import { Command, NetServer } from "hotaru-rt"
 export default NetServer.handle(Command.text(1), () => Effect.succeed(${JSON.stringify(reply)}))
 `
         )

@@ -19,6 +19,9 @@ const pair = Effect.gen(function* () {
   const listener = yield* transport.listen(local)
   const client = yield* transport.dial(listener.address)
   const server = yield* listener.accept.pipe(Stream.runHead, Effect.flatten)
+  // as after a handshake: the pre-authentication limits are lifted
+  client.unsafeAuthenticated()
+  server.unsafeAuthenticated()
   return { listener, client, server }
 })
 
@@ -105,25 +108,38 @@ describe("Transport.layerTcp", () => {
     }).pipe(Effect.provide(Transport.layerTcp()))
   )
 
-  it.scopedLive("a frame longer than maxFrameBytes closes the link", () =>
-    Effect.gen(function* () {
-      const { client, server } = yield* pair
-      client.unsafeSend("x".repeat(2000))
-      const why = yield* server.closed
-      expect(why.reason).toBe("FrameTooLarge")
-      expect((yield* client.closed).reason).toBe("PeerClosed")
-    }).pipe(Effect.provide(Transport.layerTcp({ maxFrameBytes: 1024 })), Effect.timeout("5 seconds"))
+  it.scopedLive(
+    "a message above maxFrameBytes fails at the sender; a frame above it closes the receiving link",
+    () =>
+      Effect.gen(function* () {
+        const { client } = yield* pair
+        expect(() => client.unsafeSend("x".repeat(2000))).toThrow(/exceeds maxFrameBytes 1024/)
+        expect(client.isClosed()).toBe(false)
+        const transport = yield* Transport
+        const listener = yield* transport.listen(local)
+        const socket = Net.connect(listener.address.port, "127.0.0.1")
+        yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
+        const server = yield* listener.accept.pipe(Stream.runHead, Effect.flatten)
+        server.unsafeAuthenticated()
+        const header = Buffer.alloc(4)
+        header.writeUInt32BE(2000)
+        socket.write(Buffer.concat([header, Buffer.alloc(2000)]))
+        expect((yield* server.closed).reason).toBe("FrameTooLarge")
+      }).pipe(Effect.provide(Transport.layerTcp({ maxFrameBytes: 1024 })), Effect.timeout("5 seconds"))
   )
 
-  it.scopedLive("a 4 GiB announcement closes the link at once (default max 16 MiB)", () =>
+  it.scopedLive("before authentication a link takes only a few frames of at most 4 KiB", () =>
     Effect.gen(function* () {
       const transport = yield* Transport
       const listener = yield* transport.listen(local)
-      const socket = Net.connect(listener.address.port, "127.0.0.1")
-      yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
-      socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0]))
-      const server = yield* listener.accept.pipe(Stream.runHead, Effect.flatten)
-      expect((yield* server.closed).reason).toBe("FrameTooLarge")
+      const big = yield* transport.dial(listener.address)
+      const bigServer = yield* listener.accept.pipe(Stream.runHead, Effect.flatten)
+      big.unsafeSend("x".repeat(5000))
+      expect((yield* bigServer.closed).reason).toBe("FrameTooLarge")
+      const many = yield* transport.dial(listener.address)
+      const manyServer = yield* listener.accept.pipe(Stream.runHead, Effect.flatten)
+      for (let i = 0; i < 10; i++) many.unsafeSend(["small", i])
+      expect((yield* manyServer.closed).reason).toBe("TooManyFrames")
     }).pipe(Effect.provide(Transport.layerTcp()), Effect.timeout("5 seconds"))
   )
 

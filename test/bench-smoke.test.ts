@@ -1,7 +1,8 @@
 /**
  * CI smoke run of the benchmark: the bench app's nodes answer correctly over real sockets in
- * real processes, and `bench/run.ts --smoke` (≈1 s per workload, tiny sizes, no Pinus) prints a
- * line per cell. Numbers are not checked: CI machines are too noisy for that.
+ * real processes, and `bench/run.ts --smoke` (≈1 s per workload, tiny sizes, hotaru against the
+ * raw baselines and stock @effect/rpc; no Pinus, nothing outside the repository) prints a line
+ * per cell. Numbers are not checked: CI machines are too noisy for that.
  */
 import * as ChildProcess from "node:child_process"
 import * as Os from "node:os"
@@ -9,8 +10,9 @@ import * as Path from "node:path"
 import * as Readline from "node:readline"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Scope, Stream } from "effect"
-import { Client } from "hotaru"
+import { Client } from "hotaru-rt"
 import { Echo, Fanout, Forward, Push } from "../bench/app/protocol.js"
+import { exitReport, tailOf } from "./support/child.js"
 
 const repo = Path.resolve(import.meta.dirname, "..")
 const host = "127.0.0.1"
@@ -21,13 +23,16 @@ const server = (script: string, args: ReadonlyArray<string>): Effect.Effect<numb
     Effect.async<{ readonly port: number; readonly child: ChildProcess.ChildProcess }, Error>((resume) => {
       const child = ChildProcess.spawn(process.execPath, ["--import", "tsx", script, ...args], {
         cwd: repo,
-        stdio: ["ignore", "pipe", "inherit"]
+        stdio: ["ignore", "pipe", "pipe"]
       })
+      const stderr = tailOf(child.stderr)
       Readline.createInterface({ input: child.stdout! }).on("line", (line) => {
         const m = /^READY port=(\d+)/.exec(line)
         if (m !== null) resume(Effect.succeed({ port: Number(m[1]), child }))
       })
-      child.once("exit", (code) => resume(Effect.fail(new Error(`${script} exited with ${code}`))))
+      child.once("exit", (code, signal) =>
+        resume(Effect.fail(new Error(exitReport(script, code, signal, stderr()))))
+      )
       return Effect.sync(() => child.kill("SIGKILL"))
     }).pipe(
       Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error(`${script}: no READY`) })
@@ -66,47 +71,59 @@ describe("bench", () => {
   it.live(
     "bench/run.ts --smoke prints one ratio line per cell",
     () =>
-      Effect.async<string, Error>((resume) => {
+      Effect.async<{ readonly stdout: string; readonly stderr: string }, Error>((resume) => {
         const out = Path.join(Os.tmpdir(), `hotaru-bench-smoke-${process.pid}.jsonl`)
         const child = ChildProcess.spawn(
           process.execPath,
           ["--import", "tsx", "bench/run.ts", "--smoke", "--out", out],
-          { cwd: repo, stdio: ["ignore", "pipe", "inherit"] }
+          { cwd: repo, stdio: ["ignore", "pipe", "pipe"] }
         )
+        const stderr = tailOf(child.stderr)
         let stdout = ""
         child.stdout!.on("data", (d: Buffer) => {
           stdout += d.toString("utf8")
         })
-        child.once("exit", (code) =>
+        child.once("exit", (code, signal) =>
           code === 0
-            ? resume(Effect.succeed(stdout))
-            : resume(Effect.fail(new Error(`exit ${code}:\n${stdout}`)))
+            ? resume(Effect.succeed({ stdout, stderr: stderr() }))
+            : resume(
+                Effect.fail(
+                  new Error(
+                    `${exitReport("bench/run.ts --smoke", code, signal, stderr())}\nstdout:\n${stdout}`
+                  )
+                )
+              )
         )
         return Effect.sync(() => child.kill("SIGKILL"))
       }).pipe(
-        Effect.timeout("55 seconds"),
-        Effect.andThen((stdout) => {
+        Effect.timeout("110 seconds"),
+        Effect.andThen(({ stderr, stdout }) => {
+          // a failed side prints its reason on stderr: show it with any failed expectation
+          const why = `stderr:\n${stderr}\nstdout:\n${stdout}`
           const lines = stdout.split("\n")
           const find = (re: RegExp) => lines.find((l) => re.test(l))
           expect(
             find(
               /^W1 echo c=\d+ \[nodelay hotaru=on raw=on\]: hotaru [\d,]+ msg\/s p50 .* raw [\d,]+ msg\/s, ratio \d/
-            )
+            ),
+            why
           ).toBeDefined()
-          expect(find(/^W2 forward c=\d+ .*: hotaru [\d,]+ msg\/s p50 /)).toBeDefined()
+          expect(find(/^W2 forward c=\d+ .*: hotaru [\d,]+ msg\/s p50 /), why).toBeDefined()
           expect(
-            find(/^W3 fan-out n=\d+ .*: hotaru [\d,]+ deliveries\/s, raw [\d,]+ deliveries\/s, ratio /)
+            find(/^W3 fan-out n=\d+ .*: hotaru [\d,]+ deliveries\/s, raw [\d,]+ deliveries\/s, ratio /),
+            why
           ).toBeDefined()
-          expect(find(/^W4 idle n=\d+ .*: hotaru -?[\d,]+ B\/conn, raw -?[\d,]+ B\/conn/)).toBeDefined()
+          expect(find(/^W4 idle n=\d+ .*: hotaru -?[\d,]+ B\/conn, raw -?[\d,]+ B\/conn/), why).toBeDefined()
           expect(
             find(
               /^W5 rpc in-flight=\d+ .*: hotaru [\d,]+ calls\/s .* stock @effect\/rpc [\d,]+ calls\/s, raw [\d,]+ calls\/s, ratio /
-            )
+            ),
+            why
           ).toBeDefined()
-          expect(stdout).not.toMatch(/FAILED|errors\]/)
+          expect(stdout, why).not.toMatch(/FAILED|errors\]/)
           return lines.length
         })
       ),
-    60_000
+    120_000
   )
 })

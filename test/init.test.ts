@@ -1,23 +1,47 @@
 /**
- * `hotaru init DIR` writes a project whose own test passes.
+ * `hotaru init DIR` writes a project that depends on the hotaru that created it (this checkout,
+ * packed into the project's `vendor/`): a real `npm install` of it in a temp directory outside
+ * the repository (no symlink), then the project's own `npm test`, and its `npm start` smoke —
+ * start it, the client script gets its echo, `hotaru stop` stops it.
  */
-
-import { execFile } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
 import * as Path from "node:path"
-import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
+import { cleanEnv, npmInstall, repo, run, withPackLock } from "./support/pack.js"
 
-const repo = Path.resolve(__dirname, "..")
-const run = promisify(execFile)
+const bin = Path.join(repo, "bin/hotaru.js")
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = Net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address() as Net.AddressInfo
+      server.close(() => resolve(address.port))
+    })
+  })
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode)
+    else child.once("exit", (code) => resolve(code))
+  })
 
 describe("hotaru init", () => {
-  it("scaffolds a project that passes its own test", { timeout: 120_000 }, async () => {
-    // inside the repo, so the project resolves effect/vitest from the repo's node_modules
-    const parent = Fs.mkdtempSync(Path.join(repo, ".tmp-init-"))
+  it("scaffolds a project that installs the packed hotaru, passes its own test and starts", {
+    timeout: 600_000
+  }, async () => {
+    const parent = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-init-"))
     const dir = Path.join(parent, "mygame")
+    let start: ChildProcess | undefined
     try {
-      const out = await run(process.execPath, [Path.join(repo, "bin/hotaru.js"), "init", dir])
+      // `init` packs this checkout (its prepack builds dist/): under the lock the other
+      // packing test holds too
+      const out = await withPackLock(() =>
+        run(process.execPath, [bin, "init", dir], { env: cleanEnv(), timeout: 300_000 })
+      )
       expect(out.stdout).toContain("created")
       for (const file of [
         "package.json",
@@ -25,29 +49,85 @@ describe("hotaru init", () => {
         "app/game.ts",
         "app/protocol.ts",
         "client.ts",
-        "test/echo.test.ts"
+        "test/echo.test.ts",
+        "vendor/hotaru-rt-0.1.0.tgz"
       ]) {
         expect(Fs.existsSync(Path.join(dir, file)), file).toBe(true)
       }
-      // `npm install` would link the published package; link this checkout instead
-      Fs.mkdirSync(Path.join(dir, "node_modules"))
-      Fs.symlinkSync(repo, Path.join(dir, "node_modules/hotaru"), "dir")
-      const test = await run(
+      const pkg = JSON.parse(Fs.readFileSync(Path.join(dir, "package.json"), "utf8")) as {
+        dependencies: Record<string, string>
+      }
+      expect(pkg.dependencies["hotaru-rt"]).toBe("file:vendor/hotaru-rt-0.1.0.tgz")
+
+      await npmInstall(dir)
+      expect(Fs.lstatSync(Path.join(dir, "node_modules/hotaru-rt")).isSymbolicLink()).toBe(false)
+      expect(Fs.existsSync(Path.join(dir, "node_modules/hotaru-rt/dist/Cli.js"))).toBe(true)
+
+      // free ports instead of the scaffold's fixed ones (other tests run beside this one)
+      const [rootport, webport, netport] = [await freePort(), await freePort(), await freePort()]
+      const configFile = Path.join(dir, "config.json")
+      const config = JSON.parse(Fs.readFileSync(configFile, "utf8")) as {
+        master: { rootport: number; webport: number }
+        servers: { game: { netport: number } }
+      }
+      config.master = { rootport, webport }
+      config.servers.game.netport = netport
+      Fs.writeFileSync(configFile, JSON.stringify(config))
+      const clientFile = Path.join(dir, "client.ts")
+      Fs.writeFileSync(
+        clientFile,
+        Fs.readFileSync(clientFile, "utf8").replace("port: 10001", `port: ${netport}`)
+      )
+
+      await run("npm", ["run", "typecheck"], { cwd: dir, env: cleanEnv(), timeout: 180_000 })
+      const test = await run("npm", ["test"], { cwd: dir, env: cleanEnv(), timeout: 180_000 })
+      expect(test.stdout).toMatch(/1 passed/)
+
+      start = spawn("npm", ["start"], {
+        cwd: dir,
+        env: cleanEnv(),
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      start.stdout?.on("data", (chunk) => {
+        output += String(chunk)
+      })
+      start.stderr?.on("data", (chunk) => {
+        output += String(chunk)
+      })
+      const deadline = Date.now() + 90_000
+      while (!output.includes("node game up") && Date.now() < deadline && start.exitCode === null)
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(output).toContain("node game up")
+      const client = await run("npm", ["run", "--silent", "client"], {
+        cwd: dir,
+        env: cleanEnv(),
+        timeout: 60_000
+      })
+      expect(client.stdout).toContain("hello hotaru")
+      const stop = await run(
         process.execPath,
-        [Path.join(repo, "node_modules/vitest/vitest.mjs"), "run", "--root", dir],
+        [Path.join(dir, "node_modules/hotaru-rt/bin/hotaru.js"), "stop"],
         {
           cwd: dir,
-          env: { ...process.env, CI: "" }
+          env: cleanEnv(),
+          timeout: 120_000
         }
       )
-      expect(test.stdout).toMatch(/1 passed/)
+      expect(stop.stdout).toContain("stopped")
+      expect(await exited(start)).toBe(0)
+
       // a second init into the same (now non-empty) directory is refused
-      const again = await run(process.execPath, [Path.join(repo, "bin/hotaru.js"), "init", dir]).catch(
-        (e) => e
-      )
+      const again = await run(process.execPath, [bin, "init", dir], { env: cleanEnv() }).catch((e) => e)
       expect(again.code).not.toBe(0)
       expect(`${again.stderr}${again.stdout}`).toMatch(/not empty/)
     } finally {
+      if (start?.pid !== undefined && start.exitCode === null) {
+        try {
+          process.kill(-start.pid, "SIGKILL")
+        } catch {}
+      }
       Fs.rmSync(parent, { recursive: true, force: true })
     }
   })

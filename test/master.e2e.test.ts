@@ -13,6 +13,7 @@ import { Effect } from "effect"
 import { NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
 import * as Client from "../src/Client.js"
 import type * as Master from "../src/Master.js"
+import { exitReport, tailOf } from "./support/child.js"
 
 const repo = Path.resolve(__dirname, "..")
 const bin = Path.join(repo, "bin/hotaru.js")
@@ -123,7 +124,11 @@ const startMaster = (file: string, args: ReadonlyArray<string> = []): ChildProce
     env: { ...process.env, HOTARU_LOG: "warning" }
   })
   child.stdout?.resume()
-  child.stderr?.resume()
+  // a master that dies on its own shows why in the failing test's output
+  const stderr = tailOf(child.stderr)
+  child.once("exit", (code, signal) => {
+    if (code !== 0 && signal === null) console.error(exitReport("hotaru start", code, signal, stderr()))
+  })
   return child
 }
 

@@ -2,7 +2,7 @@
  * The bench app's `net` node: its handlers are ordinary hotaru app code.
  */
 import { Effect, Layer } from "effect"
-import { NetServer, Remote } from "hotaru"
+import { NetServer, Remote } from "hotaru-rt"
 import { BACKEND, Echo, EchoRpc, Fanout, Forward, Push } from "./protocol.js"
 
 /** Echo and fan-out: what every bench `net` node answers. */

@@ -1,11 +1,11 @@
 /**
  * The bench app's wire contract, shared by its nodes, the baselines' clients and the smoke test.
  *
- * Client commands (firefly frames, the ids of `../shared/bench/peers`): 1 echo, 2 fan-out (no
+ * Client commands (firefly frames, the ids the peers harness uses too): 1 echo, 2 fan-out (no
  * reply; the body goes out as a push 3 to every connection), 3 the push, 4 forward (echo through
  * a second node over hotaru's inter-node RPC).
  */
-import { Command } from "hotaru"
+import { Command } from "hotaru-rt"
 
 /** 1: answer the same body under the same id. */
 export const Echo = Command.bytes(1, { name: "echo" })

@@ -90,7 +90,7 @@ const measureEffect = <E>(call: Effect.Effect<unknown, E>) =>
 
 // hotaru is loaded only for this target (the stock and raw processes start faster without it)
 const hotaru = Effect.flatMap(
-  Effect.promise(() => import("hotaru")),
+  Effect.promise(() => import("hotaru-rt")),
   ({ Remote, Transport }) =>
     Effect.gen(function* () {
       const remote = yield* Remote.Remote

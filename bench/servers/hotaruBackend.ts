@@ -6,7 +6,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { Root, Transport } from "hotaru"
+import { Root, Transport } from "hotaru-rt"
 import { BACKEND, EchoRpc } from "../app/rpc.js"
 import { numberArg, parseArgs } from "../args.js"
 

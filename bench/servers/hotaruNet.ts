@@ -7,7 +7,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Logger, LogLevel } from "effect"
-import { NetServer, Remote, Transport } from "hotaru"
+import { NetServer, Remote, Transport } from "hotaru-rt"
 import { App, ForwardApp } from "../app/netApp.js"
 import { BACKEND } from "../app/protocol.js"
 import { boolArg, numberArg, parseArgs } from "../args.js"

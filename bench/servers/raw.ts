@@ -1,6 +1,6 @@
 /**
  * The baseline: Node's `net` module with firefly framing and nothing else (the "physical limit"
- * of this runtime). Same behaviour as `../shared/bench/peers/servers/raw/server.js`:
+ * of this runtime). Same behaviour as the peers harness's raw server (see BENCHMARKS.md):
  * ECHO (1) writes the same frame back, FANOUT (2) encodes one PUSH (3) frame and writes it to
  * every socket, anything else is ignored.
  *   node --import tsx bench/servers/raw.ts [--port 0] [--nodelay on|off]

@@ -4,7 +4,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
-import { Client } from "hotaru"
+import { Client } from "hotaru-rt"
 import { NetHandle100, NetHandle200, NetHandle300 } from "./app/protocol.js"
 
 const host = process.argv[2] ?? "127.0.0.1"

@@ -9,9 +9,8 @@
  * | `[0, key, FromClientEncoded]`   | a request (etc.) for the receiver's server     |
  * | `[1, key, FromServerEncoded]`   | a response for the receiver's client           |
  * | `[2]` / `[3]`                   | ping / pong                                    |
- * | `[4, name, parent]`             | hello (child → parent)                         |
- * | `[5, name]`                     | welcome (parent → child)                       |
- * | `[6, reason, parent]`           | refused (parent → child), then the link closes |
+ * | `[4, …]` `[5, …]` `[6, …]`      | hello, welcome, refused: see `handshake.ts`    |
+ * | `[11, …]` `[12, …]`             | challenge, proof: see `handshake.ts`           |
  * | `[7, key, id, tag, payload, h?]`| fast call (`id` 0: no reply wanted; `h` = flat  |
  * |                                 | `[name, value, …]` extra headers)               |
  * | `[8, id, success]`              | fast reply: the encoded success value           |
@@ -75,9 +74,6 @@ export const F_REQUEST = 0
 export const F_RESPONSE = 1
 export const F_PING = 2
 export const F_PONG = 3
-export const F_HELLO = 4
-export const F_WELCOME = 5
-export const F_REFUSED = 6
 export const F_CALL = 7
 export const F_SUCCESS = 8
 export const F_FAILURE = 9
@@ -86,8 +82,15 @@ export const F_CANCEL = 10
 const PING: ReadonlyArray<number> = [F_PING]
 const PONG: ReadonlyArray<number> = [F_PONG]
 
-/** The request header carrying the calling node's name (set by the receiving side). */
+/**
+ * The request header carrying the calling node's name. The receiving side
+ * sets it from the authenticated session; a header of that name sent by the
+ * peer is dropped.
+ */
 export const callerHeader = "hotaru-caller"
+
+/** Whether a peer-sent header name must be dropped (the caller's, or one that would touch a prototype). */
+const reservedHeader = (name: string): boolean => name === "__proto__" || name.toLowerCase() === callerHeader
 
 /** Heartbeat settings. */
 export interface Heartbeat {
@@ -232,7 +235,23 @@ export const serve = <Rpcs extends Rpc.Any>(
         disconnects,
         send: (clientId: number, response: FromServerEncoded) => {
           const session = endpoint.sessions.get(clientId)
-          if (session !== undefined) session.link.unsafeSend([F_RESPONSE, key, response])
+          if (session === undefined) return Effect.void
+          try {
+            session.link.unsafeSend([F_RESPONSE, key, response])
+          } catch (defect) {
+            // too large for the link, or the serializer threw: that request fails, the link stays
+            if ("requestId" in response) {
+              session.link.unsafeSend([
+                F_RESPONSE,
+                key,
+                {
+                  _tag: "Exit",
+                  requestId: response.requestId,
+                  exit: encodedDie(`hotaru: cannot send the reply: ${defect}`)
+                }
+              ])
+            }
+          }
           return Effect.void
         },
         end: () => Effect.void,
@@ -343,7 +362,11 @@ export const serve = <Rpcs extends Rpc.Any>(
       let headers = session.callerHeaders
       if (Array.isArray(extra)) {
         const record: Record<string, string> = {}
-        for (let i = 0; i + 1 < extra.length; i += 2) record[String(extra[i])] = String(extra[i + 1])
+        for (let i = 0; i + 1 < extra.length; i += 2) {
+          const name = String(extra[i])
+          if (!reservedHeader(name)) record[name] = String(extra[i + 1])
+        }
+        // the caller is who authenticated on this link, whatever the peer claims
         record[callerHeader] = session.peerName
         headers = Headers.unsafeFromRecord(record)
       }
@@ -659,10 +682,17 @@ export class Session {
           return undefined
         }
         if (message._tag === "Request") {
-          return server.deliver(this.link.id, {
-            ...message,
-            headers: [[callerHeader, this.peerName], ...message.headers]
-          })
+          // the caller is who authenticated on this link: a peer-sent caller
+          // header is dropped, the session's goes last (the last one wins)
+          const sent: ReadonlyArray<unknown> = Array.isArray(message.headers) ? message.headers : []
+          const headers: Array<[string, string]> = []
+          for (const entry of sent) {
+            if (!Array.isArray(entry) || typeof entry[0] !== "string" || typeof entry[1] !== "string")
+              continue
+            if (!reservedHeader(entry[0])) headers.push([entry[0], entry[1]])
+          }
+          headers.push([callerHeader, this.peerName])
+          return server.deliver(this.link.id, { ...message, headers })
         }
         return server.deliver(this.link.id, message)
       }

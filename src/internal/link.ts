@@ -9,6 +9,7 @@
  * @internal
  */
 import * as Net from "node:net"
+import * as Tls from "node:tls"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -32,6 +33,8 @@ export type TransportErrorReason =
   | "BadFrame"
   | "Cut"
   | "HeartbeatTimeout"
+  | "SlowPeer"
+  | "TooManyFrames"
 
 /**
  * A local transport failure (not sent over the wire).
@@ -86,6 +89,14 @@ export interface Link {
    * For the one consumer that owns the link; call it at most once.
    */
   readonly unsafeSetReceiver: (receiver: (message: unknown) => void) => void
+  /**
+   * The peer proved it holds the cluster secret: lift the pre-authentication
+   * limits (frame size, frame count) to the link's normal ones. Until this is
+   * called a TCP link accepts only a few tiny frames.
+   */
+  readonly unsafeAuthenticated: () => void
+  /** Bytes queued for the peer and not yet taken by the socket (0 in memory). */
+  readonly queuedBytes: () => number
   /** Waits until the link is closed; yields why. */
   readonly closed: Effect.Effect<TransportError>
   /** Whether the link is closed. */
@@ -149,6 +160,10 @@ abstract class BaseLink implements Link {
 
   isClosed = (): boolean => this.closedReason !== undefined
 
+  unsafeAuthenticated = (): void => {}
+
+  queuedBytes = (): number => 0
+
   abstract unsafeSend: (message: unknown) => void
   protected abstract teardown(graceful: boolean): void
 
@@ -181,33 +196,247 @@ abstract class BaseLink implements Link {
 // TCP
 // ---------------------------------------------------------------------------
 
+/** TLS material of the TCP transport: PEM text or buffers. */
+export interface TlsOptions {
+  /** This node's certificate chain. */
+  readonly cert: string | Buffer
+  /** Its private key. */
+  readonly key: string | Buffer
+  /** The cluster CA every peer's certificate must chain to (both directions). */
+  readonly ca: string | Buffer
+}
+
 /** Options of the TCP transport. */
 export interface TcpOptions {
-  /** Largest accepted frame body, in bytes; a larger announced length closes the link. Default 16 MiB. */
+  /** Largest frame body of an authenticated link, in bytes; larger closes the link. Default 4 MiB. */
   readonly maxFrameBytes?: number | undefined
+  /** Largest frame body before the peer authenticated. Default 4 KiB. */
+  readonly helloFrameBytes?: number | undefined
+  /** Deepest nesting of arrays and maps in one frame; deeper closes the link. Default 100. */
+  readonly maxDepth?: number | undefined
+  /** Stop reading from a peer while more than this many bytes wait to be written to it. Default 1 MiB. */
+  readonly highWaterBytes?: number | undefined
+  /** Close a link ("SlowPeer") whose unwritten bytes exceed this. Default 16 MiB. */
+  readonly maxQueuedBytes?: number | undefined
+  /** Mutual TLS on every link (listen and dial); off by default. */
+  readonly tls?: TlsOptions | undefined
+  /** How long a TLS handshake may take. Default 5 seconds. */
+  readonly handshakeTimeout?: Duration.DurationInput | undefined
 }
+
+/** Resolved limits of TCP links. */
+interface Limits {
+  readonly maxFrameBytes: number
+  readonly helloFrameBytes: number
+  readonly maxDepth: number
+  readonly highWaterBytes: number
+  readonly maxQueuedBytes: number
+}
+
+/** Frames a link accepts before its peer authenticated (a handshake needs two). */
+const HELLO_FRAMES = 4
+
+/** The defaults of `TcpOptions`. */
+export const tcpDefaults = {
+  maxFrameBytes: 4 * 1024 * 1024,
+  helloFrameBytes: 4 * 1024,
+  maxDepth: 100,
+  highWaterBytes: 1024 * 1024,
+  maxQueuedBytes: 16 * 1024 * 1024,
+  handshakeTimeout: Duration.seconds(5)
+} as const
 
 /** `pack` option: reserve 4 bytes (the frame's length) in front of the packed message. */
 const RESERVE_HEADER = Msgpackr.RESERVE_START_SPACE | 4
 
+/**
+ * msgpackr options of link frames: no records, no shared references (the
+ * "structured clone" extension), maps as plain objects.
+ */
+const packrOptions = { useRecords: false, structuredClone: false } as const
+const unpackrOptions = { useRecords: false, structuredClone: false, mapsAsObjects: true } as const
+
+/** msgpack extension types accepted in a frame, and whether the value that follows belongs to it. */
+const extensionWraps = (type: number): boolean | undefined => {
+  switch (type) {
+    case 0x00: // undefined
+    case 0xff: // timestamp (Date)
+    case 0x74: // typed arrays
+      return false
+    case 0x73: // Set: the array that follows
+    case 0x65: // Error: the array that follows
+      return true
+    default:
+      // records (0x72), shared references (0x69, 0x70), bundled strings (0x62),
+      // RegExp (0x78), big integers (0x42) and unknown types
+      return undefined
+  }
+}
+
+const u16 = (buf: Uint8Array, pos: number): number => (buf[pos]! << 8) | buf[pos + 1]!
+const u32 = (buf: Uint8Array, pos: number): number =>
+  buf[pos]! * 0x1000000 + ((buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!)
+
+/**
+ * Check one msgpack value in `buf[start, end)` without building it: well
+ * formed, exactly `end - start` bytes, nesting at most `maxDepth` deep, only
+ * the extension types of `extensionWraps`, every count plausible for the
+ * bytes left. Iterative (no recursion); `stack` has room for `maxDepth + 1`.
+ * Returns an error text, or undefined when the value is fine to decode.
+ */
+export const checkFrame = (
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  maxDepth: number,
+  stack: Float64Array
+): string | undefined => {
+  let pos = start
+  let depth = 0
+  // values still to read at each open level; level 0 holds the one top value
+  let left = 1
+  while (true) {
+    while (left === 0) {
+      if (depth === 0) return pos === end ? undefined : "trailing bytes after the value"
+      left = stack[--depth]!
+    }
+    left--
+    if (pos >= end) return "truncated value"
+    const token = buf[pos++]!
+    let skip = 0
+    let items = 0
+    if (token < 0x80 || token >= 0xe0) {
+      continue // fixint
+    } else if (token < 0xa0) {
+      // fixmap, fixarray
+      items = token < 0x90 ? (token & 0x0f) * 2 : token & 0x0f
+      if (items === 0) continue
+    } else if (token < 0xc0) {
+      skip = token & 0x1f // fixstr
+    } else {
+      const room = end - pos
+      switch (token) {
+        case 0xc0:
+        case 0xc2:
+        case 0xc3:
+          continue
+        case 0xcc:
+        case 0xd0:
+          skip = 1
+          break
+        case 0xcd:
+        case 0xd1:
+          skip = 2
+          break
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+          skip = 4
+          break
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+          skip = 8
+          break
+        case 0xc4:
+        case 0xd9:
+          if (room < 1) return "truncated length"
+          skip = 1 + buf[pos]!
+          break
+        case 0xc5:
+        case 0xda:
+          if (room < 2) return "truncated length"
+          skip = 2 + u16(buf, pos)
+          break
+        case 0xc6:
+        case 0xdb:
+          if (room < 4) return "truncated length"
+          skip = 4 + u32(buf, pos)
+          break
+        case 0xdc:
+        case 0xde:
+          if (room < 2) return "truncated length"
+          items = u16(buf, pos) * (token === 0xde ? 2 : 1)
+          pos += 2
+          break
+        case 0xdd:
+        case 0xdf:
+          if (room < 4) return "truncated length"
+          items = u32(buf, pos) * (token === 0xdf ? 2 : 1)
+          pos += 4
+          break
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8:
+        case 0xc7:
+        case 0xc8:
+        case 0xc9: {
+          const header = token >= 0xd4 ? 0 : token === 0xc7 ? 1 : token === 0xc8 ? 2 : 4
+          if (room < header + 1) return "truncated extension"
+          const length =
+            token >= 0xd4
+              ? 1 << (token - 0xd4)
+              : token === 0xc7
+                ? buf[pos]!
+                : token === 0xc8
+                  ? u16(buf, pos)
+                  : u32(buf, pos)
+          const type = buf[pos + header]!
+          const wraps = extensionWraps(type)
+          if (wraps === undefined) return `msgpack extension ${type} is not accepted`
+          skip = header + 1 + length
+          if (wraps) items = 1
+          break
+        }
+        default:
+          return `invalid msgpack byte 0x${token.toString(16)}`
+      }
+    }
+    if (skip > 0) {
+      if (skip > end - pos) return "truncated value"
+      pos += skip
+    }
+    if (items > 0) {
+      // every item takes at least one byte
+      if (items > end - pos) return "a count larger than the frame"
+      if (depth >= maxDepth) return `nested deeper than ${maxDepth}`
+      stack[depth++] = left
+      left = items
+    }
+  }
+}
+
 class TcpLink extends BaseLink {
-  private readonly packr = new Msgpackr.Packr()
-  private readonly unpackr = new Msgpackr.Unpackr()
+  private readonly packr = new Msgpackr.Packr(packrOptions)
+  private readonly unpackr = new Msgpackr.Unpackr(unpackrOptions)
+  private readonly stack: Float64Array
   private pending: Array<Buffer> = []
   private pendingBytes = 0
   private scheduled = false
+  private paused = false
+  private awaitingDrain = false
+  /** What the socket held unwritten at the last flush (0 again once it drained). */
+  private written = 0
   // partial input: chunks not yet forming a complete frame
   private partial: Array<Buffer> = []
   private partialBytes = 0
   private needed = 4
+  // before authentication: the small frame limit and a frame budget
+  private frameLimit: number
+  private helloFrames = 0
+  private authenticated = false
 
   constructor(
     id: number,
     peer: string,
     private readonly socket: Net.Socket,
-    private readonly maxFrameBytes: number
+    private readonly limits: Limits
   ) {
     super(id, peer)
+    this.frameLimit = Math.min(limits.helloFrameBytes, limits.maxFrameBytes)
+    this.stack = new Float64Array(limits.maxDepth + 1)
     socket.setNoDelay(true)
     socket.on("data", (chunk: Buffer) => this.onData(chunk))
     socket.on("end", () => this.unsafeClose("PeerClosed"))
@@ -215,15 +444,37 @@ class TcpLink extends BaseLink {
     socket.on("error", (cause) => this.unsafeClose("SocketError", cause))
   }
 
+  override unsafeAuthenticated = (): void => {
+    this.authenticated = true
+    this.frameLimit = this.limits.maxFrameBytes
+  }
+
+  override queuedBytes = (): number =>
+    this.pendingBytes + (this.socket.destroyed ? 0 : this.socket.writableLength)
+
   unsafeSend = (message: unknown): void => {
     if (this.isClosed()) return
     // msgpackr packs successive messages one after the other into its own
     // buffer (never over an earlier result) and leaves the 4 reserved bytes in
     // front of each: the length goes there, no copy
     const frame = this.packr.pack(message, RESERVE_HEADER) as Buffer
+    if (frame.length - 4 > this.limits.maxFrameBytes) {
+      // the peer would close the link on it: fail this one message instead
+      throw new TransportError({
+        reason: "FrameTooLarge",
+        address: this.peer,
+        cause: new Error(
+          `a message of ${frame.length - 4} bytes exceeds maxFrameBytes ${this.limits.maxFrameBytes}`
+        )
+      })
+    }
     frame.writeUInt32BE(frame.length - 4, 0)
     this.pending.push(frame)
     this.pendingBytes += frame.length
+    if (this.pendingBytes + this.written > this.limits.maxQueuedBytes) {
+      this.unsafeClose("SlowPeer")
+      return
+    }
     if (!this.scheduled) {
       this.scheduled = true
       setImmediate(this.flush)
@@ -236,7 +487,36 @@ class TcpLink extends BaseLink {
     const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes)
     this.pending = []
     this.pendingBytes = 0
-    this.socket.write(data)
+    const flowing = this.socket.write(data)
+    this.written = this.socket.writableLength
+    if (!flowing) this.congested()
+  }
+
+  /** The socket holds unwritten data: past the high-water mark stop reading the peer, past the cap drop it. */
+  private congested(): void {
+    if (this.written > this.limits.maxQueuedBytes) {
+      this.unsafeClose("SlowPeer")
+      return
+    }
+    if (!this.awaitingDrain) {
+      this.awaitingDrain = true
+      this.socket.once("drain", this.onDrain)
+    }
+    if (!this.paused && this.written >= this.limits.highWaterBytes) {
+      // a peer that does not take our replies gets no more requests read;
+      // paused past the heartbeat timeout, the session drops it
+      this.paused = true
+      this.socket.pause()
+    }
+  }
+
+  private onDrain = (): void => {
+    this.awaitingDrain = false
+    this.written = 0
+    if (this.paused) {
+      this.paused = false
+      if (!this.isClosed()) this.socket.resume()
+    }
   }
 
   private onData(chunk: Buffer): void {
@@ -260,7 +540,7 @@ class TcpLink extends BaseLink {
         break
       }
       const length = buf.readUInt32BE(offset)
-      if (length > this.maxFrameBytes) {
+      if (length > this.frameLimit) {
         this.unsafeClose("FrameTooLarge")
         return
       }
@@ -268,15 +548,26 @@ class TcpLink extends BaseLink {
         this.needed = 4 + length
         break
       }
+      if (!this.authenticated && ++this.helloFrames > HELLO_FRAMES) {
+        this.unsafeClose("TooManyFrames")
+        return
+      }
+      const start = offset + 4
+      const end = start + length
+      const problem = checkFrame(buf, start, end, this.limits.maxDepth, this.stack)
+      if (problem !== undefined) {
+        this.unsafeClose("BadFrame", new Error(problem))
+        return
+      }
       let message: unknown
       try {
         // read in place (no per-frame view of the chunk)
-        message = this.unpackr.unpack(buf, { start: offset + 4, end: offset + 4 + length })
+        message = this.unpackr.unpack(buf, { start, end })
       } catch (cause) {
         this.unsafeClose("BadFrame", cause)
         return
       }
-      offset += 4 + length
+      offset = end
       this.receive(message)
     }
     if (offset < buf.length && !this.isClosed()) {
@@ -293,15 +584,26 @@ class TcpLink extends BaseLink {
       this.socket.destroySoon()
     } else {
       this.pending = []
+      this.pendingBytes = 0
       this.socket.destroy()
     }
     this.partial = []
   }
 }
 
-/** The TCP transport (node:net, uint32 BE length + msgpack frames, Nagle off). */
+/** The TCP transport (node:net or node:tls, uint32 BE length + msgpack frames, Nagle off). */
 export const makeTcp = (options?: TcpOptions): TransportShape => {
-  const maxFrameBytes = options?.maxFrameBytes ?? 16 * 1024 * 1024
+  const limits: Limits = {
+    maxFrameBytes: options?.maxFrameBytes ?? tcpDefaults.maxFrameBytes,
+    helloFrameBytes: options?.helloFrameBytes ?? tcpDefaults.helloFrameBytes,
+    maxDepth: options?.maxDepth ?? tcpDefaults.maxDepth,
+    highWaterBytes: options?.highWaterBytes ?? tcpDefaults.highWaterBytes,
+    maxQueuedBytes: options?.maxQueuedBytes ?? tcpDefaults.maxQueuedBytes
+  }
+  const tls = options?.tls
+  const handshakeTimeout = Duration.toMillis(
+    Duration.decode(options?.handshakeTimeout ?? tcpDefaults.handshakeTimeout)
+  )
   let nextId = 1
 
   const listen = (address: Address): Effect.Effect<Listener, TransportError, Scope.Scope> =>
@@ -309,7 +611,17 @@ export const makeTcp = (options?: TcpOptions): TransportShape => {
       const queue = yield* Queue.unbounded<Link>()
       const live = new Set<Link>()
       const sockets = new Set<Net.Socket>()
-      const server = Net.createServer()
+      const server: Net.Server =
+        tls === undefined
+          ? Net.createServer()
+          : Tls.createServer({
+              cert: tls.cert,
+              key: tls.key,
+              ca: tls.ca,
+              requestCert: true,
+              rejectUnauthorized: true,
+              handshakeTimeout
+            })
       yield* Effect.acquireRelease(
         Effect.async<void, TransportError>((resume) => {
           const onError = (cause: Error) =>
@@ -338,13 +650,15 @@ export const makeTcp = (options?: TcpOptions): TransportShape => {
           )
       )
       server.on("error", () => {})
-      server.on("connection", (socket) => {
+      // a failed TLS handshake only costs that socket
+      server.on("tlsClientError", () => {})
+      server.on(tls === undefined ? "connection" : "secureConnection", (socket: Net.Socket) => {
         sockets.add(socket)
         const link = new TcpLink(
           nextId++,
           `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`,
           socket,
-          maxFrameBytes
+          limits
         )
         live.add(link)
         socket.once("close", () => {
@@ -361,7 +675,19 @@ export const makeTcp = (options?: TcpOptions): TransportShape => {
   const dial = (address: Address): Effect.Effect<Link, TransportError, Scope.Scope> =>
     Effect.acquireRelease(
       Effect.async<Link, TransportError>((resume) => {
-        const socket = Net.connect({ host: address.host, port: address.port })
+        const socket: Net.Socket =
+          tls === undefined
+            ? Net.connect({ host: address.host, port: address.port })
+            : Tls.connect({
+                host: address.host,
+                port: address.port,
+                cert: tls.cert,
+                key: tls.key,
+                ca: tls.ca,
+                rejectUnauthorized: true,
+                // membership is the cluster CA's signature (and the secret), not a host name
+                checkServerIdentity: () => undefined
+              })
         const onError = (cause: Error) => {
           socket.destroy()
           resume(
@@ -369,9 +695,9 @@ export const makeTcp = (options?: TcpOptions): TransportShape => {
           )
         }
         socket.once("error", onError)
-        socket.once("connect", () => {
+        socket.once(tls === undefined ? "connect" : "secureConnect", () => {
           socket.off("error", onError)
-          resume(Effect.succeed(new TcpLink(nextId++, addressKey(address), socket, maxFrameBytes)))
+          resume(Effect.succeed(new TcpLink(nextId++, addressKey(address), socket, limits)))
         })
         return Effect.sync(() => socket.destroy())
       }),

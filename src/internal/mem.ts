@@ -7,7 +7,12 @@ import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 
-/** A failed cache command (backend unreachable, protocol error, bad value). */
+/**
+ * A failed cache command (backend unreachable, protocol error, bad value).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class MemError extends Data.TaggedError("MemError")<{
   readonly reason: "Unavailable" | "CommandFailed"
   readonly backend: "memory" | "redis" | "memcached"
@@ -15,7 +20,12 @@ export class MemError extends Data.TaggedError("MemError")<{
   readonly cause?: unknown
 }> {}
 
-/** Options of a write: `ttl` absent = the key never expires on its own. */
+/**
+ * Options of a write: `ttl` absent = the key never expires on its own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface SetOptions {
   readonly ttl?: Duration.DurationInput | undefined
 }
@@ -23,6 +33,9 @@ export interface SetOptions {
 /**
  * A small key/value cache. Keys given to it are relative: every backend puts its `prefix` in front
  * (firefly's memcached `hostname:`). Values are strings (callers encode JSON themselves).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface MemService {
   readonly backend: "memory" | "redis" | "memcached"

@@ -2,9 +2,13 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as memjs from "memjs"
 import { MemError, type MemService, type SetOptions, ttlMillis } from "./mem.js"
+import { importOptional } from "./optionalPackage.js"
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface MemcachedOptions {
   /** firefly's `memcached.urls`, e.g. `["127.0.0.1:11211"]`. */
   readonly urls: ReadonlyArray<string>
@@ -19,6 +23,12 @@ export const makeMemcached = (options: MemcachedOptions): Effect.Effect<MemServi
   Effect.gen(function* () {
     const prefix = options.hostname === "" ? "" : `${options.hostname}:`
     const where = options.urls.join(",")
+    // memjs is an optional peer dependency: imported only when a node's config uses memcached
+    const memjs = yield* importOptional("memjs", "the memcached mem backend", () => import("memjs")).pipe(
+      Effect.mapError(
+        (e) => new MemError({ reason: "Unavailable", backend: "memcached", message: e.message, cause: e })
+      )
+    )
     const client = yield* Effect.acquireRelease(
       Effect.sync(() =>
         memjs.Client.create(where, {

@@ -2,9 +2,13 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { Redis } from "ioredis"
 import { MemError, type MemService, type SetOptions, ttlMillis } from "./mem.js"
+import { importOptional } from "./optionalPackage.js"
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface RedisOptions {
   /** e.g. `redis://127.0.0.1:6379/0` */
   readonly url: string
@@ -16,6 +20,12 @@ export interface RedisOptions {
 export const makeRedis = (options: RedisOptions): Effect.Effect<MemService, MemError, Scope.Scope> =>
   Effect.gen(function* () {
     const prefix = options.prefix ?? ""
+    // ioredis is an optional peer dependency: imported only when a node's config uses Redis
+    const { Redis } = yield* importOptional("ioredis", "the redis mem backend", () => import("ioredis")).pipe(
+      Effect.mapError(
+        (e) => new MemError({ reason: "Unavailable", backend: "redis", message: e.message, cause: e })
+      )
+    )
     const client = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {

@@ -22,7 +22,12 @@ import type { MemError, MemService } from "./mem.js"
 // ---------------------------------------------------------------------------------------------
 // Errors and public types
 
-/** A local failure of a repository operation. */
+/**
+ * A local failure of a repository operation.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class RepositoryError extends Data.TaggedError("RepositoryError")<{
   readonly reason:
     | "Database"
@@ -40,6 +45,9 @@ export class RepositoryError extends Data.TaggedError("RepositoryError")<{
 /**
  * An update or delete carried a version that is no longer the row's current one: another writer
  * (maybe on another node) changed the row since it was read. Read it again and retry.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class Conflict extends Data.TaggedError("Conflict")<{
   readonly reason: "StaleVersion"
@@ -50,7 +58,12 @@ export class Conflict extends Data.TaggedError("Conflict")<{
   readonly message: string
 }> {}
 
-/** A row together with its version (an opaque token, new on every write and every load). */
+/**
+ * A row together with its version (an opaque token, new on every write and every load).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Versioned<A> {
   readonly value: A
   readonly version: string
@@ -59,6 +72,10 @@ export interface Versioned<A> {
 /** A `Schema.Struct` (its fields are the table's columns) whose row needs no services. */
 export type RowSchema<A, I> = Schema.Schema<A, I, never> & { readonly fields: Schema.Struct.Fields }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface RepositoryOptions<A, I, K extends keyof A & string> {
   /** The SQL table (also the cache namespace unless `namespace` is given). */
   readonly table: string
@@ -84,11 +101,19 @@ export interface RepositoryOptions<A, I, K extends keyof A & string> {
   readonly namespace?: string | undefined
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface FlushResult {
   /** Rows written (upserted or deleted) by this call. */
   readonly written: number
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface Repository<A, K extends keyof A & string> {
   readonly table: string
   /** The row from the cache, else from the database (then cached). */
@@ -150,6 +175,10 @@ const newVersion = () => randomUUID()
 // ---------------------------------------------------------------------------------------------
 // The engine
 
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
 export const make = <A, I, K extends keyof A & string>(
   options: RepositoryOptions<A, I, K>
 ): Effect.Effect<Repository<A, K>, RepositoryError, SqlClient.SqlClient | Mem | Scope.Scope> =>

@@ -1,7 +1,14 @@
 /**
  * `hotaru init DIR`: a small working project (firefly's `createproject`): a config with a master
  * and one node, an app with an echo command (1), a client script and a test.
+ *
+ * The project depends on the hotaru that created it: by default this package packed with
+ * `npm pack` into the project's `vendor/` (a `file:` dependency, until hotaru-rt is on the
+ * registry); `from` names a tarball to copy there instead, or an npm version range to write as is.
  */
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
 import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect } from "effect"
 
@@ -11,7 +18,14 @@ export class ScaffoldError extends Data.TaggedError("ScaffoldError")<{ readonly 
   }
 }
 
-const files = (name: string): Record<string, string> => ({
+/** What the project's package.json takes from hotaru's own. */
+interface Versions {
+  /** The `hotaru-rt` dependency: `file:vendor/….tgz` or a version range. */
+  readonly hotaru: string
+  readonly peers: Readonly<Record<string, string>>
+}
+
+const files = (name: string, versions: Versions): Record<string, string> => ({
   "package.json": `${JSON.stringify(
     {
       name,
@@ -20,10 +34,17 @@ const files = (name: string): Record<string, string> => ({
       scripts: {
         start: "hotaru start config.json",
         client: "node --import tsx client.ts",
-        test: "vitest run"
+        test: "vitest run",
+        typecheck: "tsc"
       },
-      dependencies: { hotaru: "^0.1.0", effect: "^3.22.4", "@effect/platform-node": "^0.108.2" },
-      devDependencies: { "@effect/vitest": "^0.30.0", vitest: "^3.2.0", tsx: "^4.20.0", typescript: "^5.9.0" }
+      dependencies: {
+        "hotaru-rt": versions.hotaru,
+        effect: versions.peers.effect ?? "^3.22.4",
+        "@effect/platform-node": versions.peers["@effect/platform-node"] ?? "^0.108.2",
+        // runs the TypeScript app modules on Node (`hotaru start`) and the client script
+        tsx: versions.peers.tsx ?? "^4.20.0"
+      },
+      devDependencies: { "@effect/vitest": "^0.30.0", vitest: "^3.2.0", typescript: "^5.9.0" }
     },
     null,
     2
@@ -36,13 +57,13 @@ const files = (name: string): Record<string, string> => ({
     null,
     2
   )}\n`,
-  "app/protocol.ts": `import { Command } from "hotaru"
+  "app/protocol.ts": `import { Command } from "hotaru-rt"
 
 /** Command 1: the server answers the same text. Shared by the app, the client and the test. */
 export const Echo = Command.text(1, { name: "echo" })
 `,
   "app/game.ts": `import { Effect } from "effect"
-import { NetServer } from "hotaru"
+import { NetServer } from "hotaru-rt"
 import { Echo } from "./protocol.js"
 
 /** The game node's handlers (firefly's @netserviceHandle). */
@@ -52,7 +73,7 @@ export default NetServer.handle(Echo, (text, connection) =>
 `,
   "client.ts": `import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
-import { Client } from "hotaru"
+import { Client } from "hotaru-rt"
 import { Echo } from "./app/protocol.js"
 
 const program = Effect.gen(function* () {
@@ -64,7 +85,7 @@ NodeRuntime.runMain(program)
 `,
   "test/echo.test.ts": `import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { TestCluster } from "hotaru/testing"
+import { TestCluster } from "hotaru-rt/testing"
 import { Echo } from "../app/protocol.js"
 
 const config = new URL("../config.json", import.meta.url).pathname
@@ -91,12 +112,64 @@ it.scopedLive("the game node echoes", () =>
     null,
     2
   )}\n`,
-  ".gitignore": "node_modules/\n.hotaru-admin-token\n"
+  ".gitignore": "node_modules/\n.hotaru-admin-token\ndata/\n",
+  // Deno: the app's `./x.js` imports name `./x.ts` files (TypeScript's NodeNext convention)
+  "deno.json": `${JSON.stringify({ unstable: ["sloppy-imports"] }, null, 2)}\n`
 })
+
+/** This package's root (`src/internal/` or `dist/internal/` is two levels below it). */
+const packageRoot = () => fileURLToPath(new URL("../..", import.meta.url))
+
+const run = promisify(execFile)
+
+/**
+ * The `hotaru-rt` dependency of a new project in `root`: `from` as described above, or this
+ * package packed into `root/vendor/`. In a checkout `npm pack` builds `dist/` first (prepack);
+ * an installed copy is packed as it is.
+ */
+const hotaruDependency = (root: string, from: string | undefined) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const vendor = path.join(root, "vendor")
+    if (from !== undefined && !from.endsWith(".tgz")) return from
+    yield* fs.makeDirectory(vendor, { recursive: true })
+    if (from !== undefined) {
+      const target = path.join(vendor, path.basename(from))
+      yield* fs.copyFile(path.resolve(from), target)
+      return `file:vendor/${path.basename(from)}`
+    }
+    const self = packageRoot()
+    const checkout = yield* fs.exists(path.join(self, "tsconfig.build.json"))
+    const packed = yield* Effect.tryPromise({
+      try: () =>
+        run(
+          "npm",
+          ["pack", "--silent", "--pack-destination", vendor, ...(checkout ? [] : ["--ignore-scripts"])],
+          {
+            cwd: self,
+            maxBuffer: 16 * 1024 * 1024,
+            timeout: 300_000
+          }
+        ),
+      catch: (e) =>
+        new ScaffoldError({
+          detail: `npm pack of ${self} failed: ${(e as { readonly stderr?: string }).stderr || (e as Error).message}`
+        })
+    })
+    const tarball = (yield* fs.readDirectory(vendor)).find((f) => f.endsWith(".tgz"))
+    if (tarball === undefined) {
+      return yield* new ScaffoldError({
+        detail: `npm pack wrote no tarball into ${vendor}: ${packed.stdout}`
+      })
+    }
+    return `file:vendor/${tarball}`
+  })
 
 /** Write the project into `dir` (which must be empty or absent); returns the files written. */
 export const scaffold = (
-  dir: string
+  dir: string,
+  options: { readonly from?: string | undefined } = {}
 ): Effect.Effect<ReadonlyArray<string>, ScaffoldError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -108,8 +181,17 @@ export const scaffold = (
         detail: `${root} is not empty: hotaru init writes only into a new directory`
       })
     }
-    const written: Array<string> = []
-    for (const [file, text] of Object.entries(files(path.basename(root)))) {
+    const own = JSON.parse(yield* fs.readFileString(path.join(packageRoot(), "package.json"))) as {
+      readonly peerDependencies?: Record<string, string>
+    }
+    const versions: Versions = {
+      hotaru: yield* hotaruDependency(root, options.from),
+      peers: own.peerDependencies ?? {}
+    }
+    const written: Array<string> = versions.hotaru.startsWith("file:vendor/")
+      ? [path.relative(process.cwd(), path.join(root, versions.hotaru.slice("file:".length)))]
+      : []
+    for (const [file, text] of Object.entries(files(path.basename(root), versions))) {
       const target = path.join(root, file)
       yield* fs.makeDirectory(path.dirname(target), { recursive: true })
       yield* fs.writeFileString(target, text)

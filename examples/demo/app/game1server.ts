@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { Remote } from "hotaru"
+import { Remote } from "hotaru-rt"
 import { Game1Service } from "./protocol.js"
 
 /** game1: offers game1Handle to its parent gate. */

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { Root } from "hotaru"
+import { Root } from "hotaru-rt"
 import { Game1Service, GateService } from "./protocol.js"
 
 const handlers = GateService.toLayer(

@@ -1,5 +1,5 @@
 import { Effect, Layer } from "effect"
-import { NetServer, Remote } from "hotaru"
+import { NetServer, Remote } from "hotaru-rt"
 import { GateService, NetHandle100, NetHandle200, NetHandle300 } from "./protocol.js"
 
 const gate = Effect.flatMap(Remote.Remote, (remote) => remote.parent("gate", GateService))

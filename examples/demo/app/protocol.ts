@@ -3,7 +3,7 @@
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
-import { Command, NodeError } from "hotaru"
+import { Command, NodeError } from "hotaru-rt"
 
 /** Client commands of the `net` node (firefly's netHandle_100/200/300). */
 export const NetHandle100 = Command.text(100, { name: "netHandle_100" })
