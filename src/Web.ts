@@ -523,14 +523,15 @@ const notFound = (request: HttpServerRequest.HttpServerRequest) =>
  * The edge every hotaru HTTP app sits behind: a body announced larger than `maxBodySize` is a
  * 413 before routing (nothing of it is read), an unknown path a 404 JSON error, any other
  * failure a 500 "internal error" (logged); the app sees `maxBodySize` as its
- * `HttpIncomingMessage.MaxBodySize`. {@link layer} and the master's admin API use it.
+ * `HttpIncomingMessage.MaxBodySize`. {@link layer} and the master's admin API use it. Wrap the
+ * app itself (an `HttpServer.serve` middleware sees the response only after it was sent).
  *
  * ```ts
- * HttpApiBuilder.serve(Web.edge({ maxBodySize: 64 * 1024 }))
+ * const served = Layer.unwrapEffect(Effect.map(HttpApiBuilder.httpApp, (app) => HttpServer.serve(Web.edge({ maxBodySize: 64 * 1024 })(app))))
  * ```
  *
  * @since 0.1.0
- * @category layers
+ * @category utils
  */
 export const edge =
   (options: { readonly maxBodySize?: number }) =>
@@ -558,7 +559,7 @@ export const edge =
  * {@link edge}.
  *
  * ```ts
- * HttpApiBuilder.serve(Web.edge({})).pipe(Layer.provide(MyApiLive), Layer.provideMerge(Web.layerServer({ port: 0 })))
+ * HttpServer.serve(Web.edge({})(myApp)).pipe(Layer.provideMerge(Web.layerServer({ port: 0 })))
  * ```
  *
  * @since 0.1.0
