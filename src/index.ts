@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 export * as Admin from "./Admin.js"
+export * as AdminApi from "./AdminApi.js"
 export * as Client from "./Client.js"
 export * as Command from "./Command.js"
 export * as CommandGroup from "./CommandGroup.js"
