@@ -428,6 +428,11 @@ export interface Loaded {
    * line each; the CLI prints them at start.
    */
   readonly warnings?: ReadonlyArray<string>
+  /**
+   * Servers whose app is given in code (`LoadOptions.apps`): their modules were not checked, and a
+   * re-read of the file (the master's reload) does not check them either.
+   */
+  readonly appsInCode?: ReadonlyArray<string>
 }
 
 /**
@@ -639,21 +644,39 @@ export const resolveModule = (
     })
   })
 
-/** Check every server's `app` and `reload` module exists. */
-const checkModules = (loaded: Loaded) =>
+/** Check the `app` and `reload` module of every server whose app is not given in code exists. */
+const checkModules = (loaded: Loaded, inCode: ReadonlyArray<string>) =>
   Effect.forEach(
-    Object.keys(loaded.config.servers),
+    Object.keys(loaded.config.servers).filter((name) => !inCode.includes(name)),
     (name) => Effect.zipRight(resolveModule(loaded, name, "app"), resolveModule(loaded, name, "reload")),
     { discard: true }
   )
 
 /**
- * Read, decode and check a config file.
+ * Options of `load`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadOptions {
+  /**
+   * Servers whose app is given in code (`TestCluster.make({ apps })`, `Master.make({ apps })`,
+   * `Main.runNode({ app })`): their `app`/`reload` entries are not required to name a file.
+   */
+  readonly apps?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Read, decode and check a config file: its schema, its cross-checks, and that the `app` and
+ * `reload` modules of every server exist (except those of `options.apps`, given in code).
  *
  * @since 0.1.0
  * @category utils
  */
-export const load = (file: string): Effect.Effect<Loaded, ConfigError, FileSystem.FileSystem | Path.Path> =>
+export const load = (
+  file: string,
+  options: LoadOptions = {}
+): Effect.Effect<Loaded, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -679,9 +702,10 @@ export const load = (file: string): Effect.Effect<Loaded, ConfigError, FileSyste
       file: absolute,
       dir: path.dirname(absolute),
       config,
-      warnings: warningsOf(config, json)
+      warnings: warningsOf(config, json),
+      ...(options.apps === undefined || options.apps.length === 0 ? {} : { appsInCode: options.apps })
     }
-    yield* checkModules(loaded)
+    yield* checkModules(loaded, options.apps ?? [])
     return loaded
   })
 

@@ -43,8 +43,14 @@ export interface NodeMainOptions {
   readonly bind?: string
   /** A supervised node exits when its master link is down this long (default 10 s). */
   readonly masterLossTimeout?: Duration.DurationInput
-  /** Use this app instead of the config's `app` module. */
+  /** Use this app instead of the config's `app` module (no `app` file is needed then). */
   readonly app?: Node.App
+  /**
+   * Apps by node name, given in code: the node runs `apps[name]` (unless `app` is given), and no
+   * server named here needs an `app` file. One entry file can so hold a whole topology:
+   * `Main.runNode({ name: process.argv[2]!, config: process.argv[3]!, apps: { gate, net } })`.
+   */
+  readonly apps?: Readonly<Record<string, Node.App>>
   /** The cluster secret, overriding the config's `secret` (what env HOTARU_SECRET gives). */
   readonly secret?: string | undefined
 }
@@ -80,7 +86,12 @@ export const node = (
 ): Effect.Effect<void, Node.NodeError | Config.ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const loaded = yield* Config.load(options.config).pipe(
+      const app = options.app ?? options.apps?.[options.name]
+      const inCode = [
+        ...Object.keys(options.apps ?? {}),
+        ...(options.app === undefined ? [] : [options.name])
+      ]
+      const loaded = yield* Config.load(options.config, { apps: inCode }).pipe(
         Effect.flatMap((loaded) => Config.withSecret(loaded, options.secret))
       )
       const supervised = options.supervised ?? false
@@ -96,7 +107,7 @@ export const node = (
         Node.layer(loaded, options.name, {
           ...(options.bindHost === undefined ? {} : { bindHost: options.bindHost }),
           ...(options.bind === undefined ? {} : { bind: options.bind }),
-          ...(options.app === undefined ? {} : { app: options.app }),
+          ...(app === undefined ? {} : { app }),
           ...(masterLink === undefined ? {} : { master: masterLink })
         }).pipe(Layer.provide(Transport.layerConfig(loaded)))
       )

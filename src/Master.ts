@@ -87,6 +87,15 @@ export interface Options {
   readonly heartbeatGrace?: Duration.DurationInput
   /** How long a node may take to register with the master after it starts (default 30 s). */
   readonly startTimeout?: Duration.DurationInput
+  /**
+   * Apps by node name, given in code (`in-process` mode only): those nodes run them instead of
+   * importing their config `app` module, which then need not exist (load the config with
+   * `Config.load(file, { apps: ["gate", …] })`). A name that is no server of the config is a
+   * start error (`UnknownApp`). In `process` mode each node is its own program, so apps cannot be
+   * handed over from here (`AppsInProcessMode`): give `entry` your own file that calls
+   * `Main.runNode({ name, config, apps })`.
+   */
+  readonly apps?: Readonly<Record<string, Node.App>>
 }
 
 /**
@@ -108,14 +117,23 @@ export const StatusReport = AdminApi.StatusReport
 export type StatusReport = AdminApi.StatusReport
 
 /**
- * The master could not start (`NoMaster`, `Listen`, `Token`, `Snapshot`), or stopped because a
+ * The master could not start (`NoMaster`, `Listen`, `Token`, `Snapshot`; `UnknownApp`: an app
+ * given in code for no server of the config; `AppsInProcessMode`: apps given in code with the
+ * `process` mode, see `Options.apps`), or stopped because a
  * node failed under `supervisor.onFailed: "exit"` (`NodeFailed`).
  *
  * @since 0.1.0
  * @category errors
  */
 export class MasterError extends Data.TaggedError("MasterError")<{
-  readonly reason: "NoMaster" | "Listen" | "Token" | "Snapshot" | "NodeFailed"
+  readonly reason:
+    | "NoMaster"
+    | "Listen"
+    | "Token"
+    | "Snapshot"
+    | "NodeFailed"
+    | "UnknownApp"
+    | "AppsInProcessMode"
   readonly detail: string
 }> {
   override get message(): string {
@@ -294,6 +312,23 @@ export const make = (
     }
     const mode = options.mode ?? "process"
     const names = Object.keys(config.servers)
+    const apps: Readonly<Record<string, Node.App>> = options.apps ?? {}
+    const strangers = Object.keys(apps).filter((name) => !names.includes(name))
+    if (strangers.length > 0) {
+      return yield* new MasterError({
+        reason: "UnknownApp",
+        detail: `apps given for ${strangers.map((n) => `"${n}"`).join(", ")}, which ${loaded.file} has no server of (servers: ${names.join(", ")})`
+      })
+    }
+    if (mode === "process" && Object.keys(apps).length > 0) {
+      return yield* new MasterError({
+        reason: "AppsInProcessMode",
+        detail:
+          "apps given in code run in the in-process mode only; in process mode each node is its own " +
+          "program: give `entry` a file that calls Main.runNode({ name, config, apps })"
+      })
+    }
+    const appsInCode = [...(loaded.appsInCode ?? []), ...Object.keys(apps)]
     const heartbeatGrace = options.heartbeatGrace ?? Duration.seconds(5)
     const startTimeout = options.startTimeout ?? Duration.seconds(30)
     const policy = config.supervisor
@@ -412,6 +447,7 @@ export const make = (
             const context = yield* Layer.build(
               Node.layer(current, name, {
                 ...(options.bind === undefined ? {} : { bind: options.bind }),
+                ...(apps[name] === undefined ? {} : { app: apps[name] }),
                 master: { host: dialAddress(master, options.bind), port: master.rootport }
               })
             ).pipe(
@@ -509,7 +545,7 @@ export const make = (
     // a reload re-reads and validates the file before anything uses it
     const revalidate = Effect.gen(function* () {
       if (!path.isAbsolute(loaded.file)) return // an in-memory config: nothing to re-read
-      const fresh = yield* Config.load(loaded.file).pipe(
+      const fresh = yield* Config.load(loaded.file, { apps: appsInCode }).pipe(
         Effect.provideService(FileSystem.FileSystem, fs),
         Effect.provideService(Path.Path, path),
         Effect.mapError((e) => ReloadRefused.refuse("InvalidConfig", loaded.file, e.issues))

@@ -31,11 +31,14 @@ import {
   Exit,
   Layer,
   Option,
+  Random,
+  Ref,
   Scope
 } from "effect"
 import { AdminService, ReloadFailed } from "./Admin.js"
 import * as Config from "./Config.js"
 import * as Db from "./Db.js"
+import * as Topology from "./internal/topology.js"
 import { ensureLoadable } from "./internal/typescript.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
@@ -139,13 +142,15 @@ export class AppHost extends Context.Tag("hotaru/Node/AppHost")<
 >() {}
 
 /**
- * A node that could not start.
+ * A node that could not start. `UnknownName`: its app names a parent or child the config gives
+ * it no link to (`Remote.serve("lobbby", …)`, `root.child("rooom", …)`); the detail lists the
+ * valid names.
  *
  * @since 0.1.0
  * @category errors
  */
 export class NodeError extends Data.TaggedError("NodeError")<{
-  readonly reason: "UnknownNode" | "AppLoad" | "MissingCapability" | "Start" | "Reload"
+  readonly reason: "UnknownNode" | "UnknownName" | "AppLoad" | "MissingCapability" | "Start" | "Reload"
   readonly node: string
   readonly detail: string
 }> {
@@ -257,8 +262,23 @@ const missingService = (cause: Cause.Cause<unknown>): Option.Option<string> =>
     })
   )
 
-/** Turn a missing service (`hotaru/Root`, ...) at build time into a clear start error. */
+/** A wrong peer name the app used while it was built (`internal/topology.ts`). */
+const unknownName = (cause: Cause.Cause<unknown>): Option.Option<Topology.UnknownName> =>
+  Chunk.findFirst(
+    Cause.defects(cause),
+    (defect): defect is Topology.UnknownName => defect instanceof Topology.UnknownName
+  )
+
+/** Turn a missing service (`hotaru/Root`, ...) or a wrong peer name at build time into a clear start error. */
 const explainMissing = (name: string) => (cause: Cause.Cause<unknown>) => {
+  const wrongName = unknownName(cause)
+  if (Option.isSome(wrongName)) {
+    return new NodeError({
+      reason: "UnknownName",
+      node: name,
+      detail: `its app names ${wrongName.value.message}`
+    })
+  }
   const missing = missingService(cause)
   if (Option.isSome(missing)) {
     const key = missing.value
@@ -279,13 +299,16 @@ const explainMissing = (name: string) => (cause: Cause.Cause<unknown>) => {
 const makeAppHost = (
   loaded: Config.Loaded,
   name: string,
-  initial: { readonly file: string; readonly app: App } | undefined
+  initial: { readonly file: string; readonly app: App } | undefined,
+  inCode: boolean
 ) =>
   Effect.gen(function* () {
     const context = yield* Effect.context<Capabilities | FileSystem.FileSystem | Path.Path>()
     const live = Context.get(context, NetServer.NetRouter)
     const hostScope = yield* Effect.scope
-    let reloads = 0
+    const reloads = yield* Ref.make(0)
+    // a fresh module URL per reload (the import cache is per process; nodes restart in it too)
+    const instance = yield* Random.nextInt
     const install = (app: App) =>
       Effect.gen(function* () {
         const scope = yield* Scope.fork(hostScope, ExecutionStrategy.sequential)
@@ -309,10 +332,18 @@ const makeAppHost = (
     let currentScope = yield* install(initial?.app ?? Layer.empty)
     const lock = yield* Effect.makeSemaphore(1)
     const service: Context.Tag.Service<AppHost> = {
-      reloads: Effect.sync(() => reloads),
+      reloads: Ref.get(reloads),
       reload: lock.withPermits(1)(
         Effect.gen(function* () {
-          const next = yield* importApp(loaded, name, { key: "reload", fresh: String(Date.now()) })
+          const fresh = `${name}-${instance}-${(yield* Ref.get(reloads)) + 1}-${yield* Clock.currentTimeMillis}`
+          if (inCode && loaded.config.servers[name]?.reload === undefined) {
+            return yield* new NodeError({
+              reason: "Reload",
+              node: name,
+              detail: "its app is given in code and it has no reload module: restart the node to change it"
+            })
+          }
+          const next = yield* importApp(loaded, name, { key: "reload", fresh })
           if (next === undefined) {
             return yield* new NodeError({
               reason: "Reload",
@@ -333,7 +364,7 @@ const makeAppHost = (
           }
           currentScope = installed.right
           current = next
-          reloads++
+          yield* Ref.update(reloads, (n) => n + 1)
           yield* Effect.log(`reloaded ${next.file}`)
           return next.file
         }).pipe(Effect.provide(context))
@@ -487,6 +518,12 @@ export const layer = (
         })),
         ...(options.master === undefined ? [] : [{ name: "master", ...options.master }])
       ]
+      // the names the app may use for its links: a typo is a start error, not an outage
+      const topology = Layer.succeed(Topology.TopologyCheck, {
+        node: name,
+        parents: parents.map((p) => p.name),
+        children: Config.childrenOf(loaded.config, name)
+      })
       const root =
         server.rootport === undefined
           ? Layer.empty
@@ -498,6 +535,7 @@ export const layer = (
               heartbeat,
               ...linkAuth
             }).pipe(
+              Layer.provide(topology),
               Layer.mapError(
                 (e) =>
                   new NodeError({
@@ -518,7 +556,7 @@ export const layer = (
               reconnect: options.reconnect,
               callTimeout,
               ...linkAuth
-            })
+            }).pipe(Layer.provide(topology))
       if ((server.remoteport?.length ?? 0) > 0) capabilities.push("remoteport")
       if (server.netport !== undefined) capabilities.push("netport")
       const web =
@@ -554,6 +592,7 @@ export const layer = (
           awaitShutdown: Deferred.await(shutdown)
         }),
         NetServer.NetRouter.layer,
+        topology,
         root,
         remote,
         web,
@@ -561,7 +600,7 @@ export const layer = (
         mem
       ) as Layer.Layer<Capabilities, NodeError, Transport>
 
-      const host = Layer.scoped(AppHost, makeAppHost(loaded, name, initial))
+      const host = Layer.scoped(AppHost, makeAppHost(loaded, name, initial, options.app !== undefined))
       const net =
         server.netport === undefined
           ? Layer.empty

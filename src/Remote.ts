@@ -21,6 +21,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as internal from "./internal/bilateral.js"
 import * as Handshake from "./internal/handshake.js"
+import * as Topology from "./internal/topology.js"
 import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
 import type { HeartbeatOptions } from "./Root.js"
 import { Transport, type TransportError } from "./Transport.js"
@@ -138,7 +139,12 @@ export class Remote extends Context.Tag("hotaru/Remote")<
     handlers: Layer.Layer<Rpc.ToHandler<Rpcs>, E, R>
   ): Layer.Layer<never, E, Remote | R | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
     Layer.scopedDiscard(
-      Effect.flatMap(Remote, (remote) => internal.serve(remote.endpoint, group, parentName))
+      Effect.flatMap(Remote, (remote) =>
+        Effect.zipRight(
+          Topology.check("parent", parentName),
+          internal.serve(remote.endpoint, group, parentName)
+        )
+      )
     ).pipe(Layer.provide(handlers))
 }
 
@@ -159,6 +165,7 @@ const make = (options: RemoteOptions) =>
     const callTimeout = Duration.decode(options.callTimeout ?? Duration.zero)
     const backoff = Schedule.exponential(base).pipe(Schedule.jittered, Schedule.union(Schedule.spaced(max)))
     const parents = new Map<string, ParentState>()
+    const checkName = yield* Topology.checker
 
     /** One attempt: dial, register, run the session until the link ends. */
     const connectOnce = (state: ParentState) =>
@@ -242,28 +249,31 @@ const make = (options: RemoteOptions) =>
       )
 
     const parent = <Rpcs extends Rpc.Any>(name: string, group: RpcGroup.RpcGroup<Rpcs>) =>
-      Effect.sync(() => {
-        const state = parents.get(name)
-        const notConnected = Effect.suspend(() =>
-          Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
-        )
-        const resolve: Effect.Effect<internal.Session, NodeUnavailable> = Effect.suspend(() => {
-          const session = current(state)
-          if (session !== undefined) return Effect.succeed(session)
-          if (state === undefined || Duration.toMillis(callTimeout) <= 0) return notConnected
-          return awaitConnected(name).pipe(
-            Effect.timeoutFail({
-              duration: callTimeout,
-              onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
-            }),
-            Effect.flatMap(() => {
-              const session = current(state)
-              return session !== undefined ? Effect.succeed(session) : notConnected
-            })
+      Effect.zipRight(
+        checkName("parent", name),
+        Effect.sync(() => {
+          const state = parents.get(name)
+          const notConnected = Effect.suspend(() =>
+            Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
           )
+          const resolve: Effect.Effect<internal.Session, NodeUnavailable> = Effect.suspend(() => {
+            const session = current(state)
+            if (session !== undefined) return Effect.succeed(session)
+            if (state === undefined || Duration.toMillis(callTimeout) <= 0) return notConnected
+            return awaitConnected(name).pipe(
+              Effect.timeoutFail({
+                duration: callTimeout,
+                onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
+              }),
+              Effect.flatMap(() => {
+                const session = current(state)
+                return session !== undefined ? Effect.succeed(session) : notConnected
+              })
+            )
+          })
+          return internal.makeNodeClient(name, group, resolve, () => current(state))
         })
-        return internal.makeNodeClient(name, group, resolve, () => current(state))
-      })
+      )
 
     return Remote.of({
       name: options.name,

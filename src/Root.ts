@@ -24,6 +24,7 @@ import { isLoopback } from "./Config.js"
 import * as internal from "./internal/bilateral.js"
 import * as Handshake from "./internal/handshake.js"
 import type { Link } from "./internal/link.js"
+import * as Topology from "./internal/topology.js"
 import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
 import { type Address, Transport, TransportError } from "./Transport.js"
 
@@ -192,6 +193,7 @@ const make = (options: RootOptions) =>
     const heartbeat = internal.resolveHeartbeat(options.heartbeat)
     const helloTimeout = options.helloTimeout ?? Handshake.defaultHelloTimeout
     const endpoint = new internal.Endpoint(options.name)
+    const checkName = yield* Topology.checker
     const accept = options.accept === undefined ? undefined : new Set(options.accept)
     /** Names held by a live (or registering) child. */
     const reserved = new Set<string>()
@@ -285,20 +287,23 @@ const make = (options: RootOptions) =>
     )
 
     const child = <Rpcs extends Rpc.Any>(name: string, group: RpcGroup.RpcGroup<Rpcs>) =>
-      Effect.sync(() =>
-        internal.makeNodeClient(
-          name,
-          group,
-          Effect.suspend(() => {
-            const session = connected.get(name)
-            return session?.live
-              ? Effect.succeed(session)
-              : Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
-          }),
-          () => {
-            const session = connected.get(name)
-            return session?.live ? session : undefined
-          }
+      Effect.zipRight(
+        checkName("child", name),
+        Effect.sync(() =>
+          internal.makeNodeClient(
+            name,
+            group,
+            Effect.suspend(() => {
+              const session = connected.get(name)
+              return session?.live
+                ? Effect.succeed(session)
+                : Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
+            }),
+            () => {
+              const session = connected.get(name)
+              return session?.live ? session : undefined
+            }
+          )
         )
       )
 

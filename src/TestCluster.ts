@@ -55,20 +55,40 @@ export class TestClusterError extends Data.TaggedError("TestClusterError")<{
 }
 
 /**
+ * A config object declared in code: its `servers` keys are the node names (`Name`).
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export type ConfigObject<Name extends string> = {
+  readonly servers: { readonly [K in Name]: unknown }
+} & Record<string, unknown>
+
+/**
+ * `Name` is the union of the node names when `config` is an object written in code (the keys of
+ * its `servers`): then `apps`, `nodes`, `node(…)`, `client(…)`, `stop(…)`, … accept those names
+ * only, and a typo does not compile. With a file path or a `Loaded`, names are strings, checked
+ * at start.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<Name extends string = string> {
   /** A config file path, a config object (apps then come from `apps` or `dir`), or a `Loaded`. */
-  readonly config: string | Config.Loaded | Record<string, unknown>
+  readonly config: string | Config.Loaded | ConfigObject<Name> | Readonly<Record<string, unknown>>
   /** Directory for relative `app` paths when `config` is an object (default: cwd). */
   readonly dir?: string
-  /** Apps by node name, used instead of importing the config's `app` modules. */
-  readonly apps?: Readonly<Record<string, Layer.Layer<never, unknown, Node.Capabilities> | Node.App>>
+  /**
+   * Apps by node name, used instead of importing the config's `app` modules: the servers named
+   * here need no `app` file (their `app` entry may be absent or name no file).
+   */
+  readonly apps?: {
+    readonly [K in NoInfer<Name>]?: Layer.Layer<never, unknown, Node.Capabilities> | Node.App
+  }
   /** `memory` (default): nodes link in memory; `tcp`: real loopback sockets on free ports. */
   readonly transport?: "memory" | "tcp"
   /** Nodes to start (default: every server of the config). */
-  readonly nodes?: ReadonlyArray<string>
+  readonly nodes?: ReadonlyArray<NoInfer<Name>>
   readonly heartbeat?: {
     readonly interval?: Duration.DurationInput
     readonly timeout?: Duration.DurationInput
@@ -95,32 +115,30 @@ export interface NodeHandle {
  * @since 0.1.0
  * @category models
  */
-export interface TestCluster {
+export interface TestCluster<Name extends string = string> {
   readonly config: Config.Loaded
-  readonly node: (name: string) => NodeHandle
+  readonly node: (name: Name) => NodeHandle
   /** Connect a game client to a node's netport. */
   readonly client: (
-    name: string,
+    name: Name,
     options?: { readonly timeout?: Duration.DurationInput }
   ) => Effect.Effect<Client.Client, TestClusterError | Client.ClientError, Scope.Scope>
   /** Wait until every configured parent link is registered. */
   readonly awaitLinks: Effect.Effect<void, TestClusterError>
   /** Stop a node (its scope closes: listeners, links and fibers end). */
-  readonly stop: (name: string) => Effect.Effect<void, TestClusterError>
+  readonly stop: (name: Name) => Effect.Effect<void, TestClusterError>
   /** Start a stopped node again. */
-  readonly start: (
-    name: string
-  ) => Effect.Effect<void, Node.NodeError | Config.ConfigError | TestClusterError>
+  readonly start: (name: Name) => Effect.Effect<void, Node.NodeError | Config.ConfigError | TestClusterError>
   readonly restart: (
-    name: string
+    name: Name
   ) => Effect.Effect<void, Node.NodeError | Config.ConfigError | TestClusterError>
   /** Close every link to `name`'s rootport (memory transport). */
-  readonly cut: (name: string) => Effect.Effect<void, TestClusterError>
+  readonly cut: (name: Name) => Effect.Effect<void, TestClusterError>
   /** Refuse dials to `name`'s rootport and cut its links until `unblock` (memory transport). */
-  readonly block: (name: string) => Effect.Effect<void, TestClusterError>
-  readonly unblock: (name: string) => Effect.Effect<void, TestClusterError>
+  readonly block: (name: Name) => Effect.Effect<void, TestClusterError>
+  readonly unblock: (name: Name) => Effect.Effect<void, TestClusterError>
   /** Delay every message on links to `name`'s rootport (memory transport; TestClock-driven). */
-  readonly delay: (name: string, duration: Duration.DurationInput) => Effect.Effect<void, TestClusterError>
+  readonly delay: (name: Name, duration: Duration.DurationInput) => Effect.Effect<void, TestClusterError>
 }
 
 const freePort = Effect.async<number>((resume) => {
@@ -159,7 +177,9 @@ const remapPorts = (loaded: Config.Loaded) =>
 
 const loadConfig = (options: Options) =>
   Effect.gen(function* () {
-    if (typeof options.config === "string") return yield* Config.load(options.config)
+    if (typeof options.config === "string") {
+      return yield* Config.load(options.config, { apps: Object.keys(options.apps ?? {}) })
+    }
     if ("config" in options.config && "dir" in options.config && "file" in options.config) {
       return options.config as Config.Loaded
     }
@@ -181,9 +201,9 @@ interface Running {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options
-): Effect.Effect<TestCluster, Node.NodeError | Config.ConfigError | TestClusterError, Scope.Scope> =>
+export const make = <const Name extends string = string>(
+  options: Options<Name>
+): Effect.Effect<TestCluster<Name>, Node.NodeError | Config.ConfigError | TestClusterError, Scope.Scope> =>
   Effect.gen(function* () {
     const mode = options.transport ?? "memory"
     const platform = yield* Layer.build(NodeContext.layer)
@@ -196,7 +216,16 @@ export const make = (
     )
     const network = Context.getOption(transportContext, MemoryNetwork)
     const clusterScope = yield* Effect.scope
-    const names = options.nodes ?? Object.keys(loaded.config.servers)
+    const apps: Readonly<Record<string, Node.App | undefined>> = options.apps ?? {}
+    const servers = Object.keys(loaded.config.servers)
+    const strangers = Object.keys(apps).filter((name) => !servers.includes(name))
+    if (strangers.length > 0) {
+      return yield* new TestClusterError({
+        reason: "UnknownNode",
+        detail: `apps given for ${strangers.map((n) => `"${n}"`).join(", ")}, which the config has no server of (servers: ${servers.join(", ")})`
+      })
+    }
+    const names: ReadonlyArray<string> = options.nodes ?? servers
     const running = new Map<string, Running>()
 
     const nodeOptions = (name: string): Node.Options => ({
@@ -204,7 +233,7 @@ export const make = (
       parentHost: "127.0.0.1",
       netPort: () => 0,
       webPort: () => 0,
-      ...(options.apps?.[name] === undefined ? {} : { app: options.apps[name] }),
+      ...(apps[name] === undefined ? {} : { app: apps[name] }),
       ...(options.heartbeat === undefined ? {} : { heartbeat: options.heartbeat }),
       ...(options.reconnect === undefined ? {} : { reconnect: options.reconnect }),
       ...(options.callTimeout === undefined ? {} : { callTimeout: options.callTimeout })
@@ -269,7 +298,7 @@ export const make = (
 
     yield* Effect.forEach(names, start, { discard: true })
 
-    const cluster: TestCluster = {
+    const cluster: TestCluster<Name> = {
       config: loaded,
       node: (name) => ({
         name,

@@ -92,6 +92,7 @@ describe("Node", () => {
   it.scoped("an unknown node name is a clear error", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(
+        // @ts-expect-error "b" is no server of this config written in code
         TestCluster.make({ config: { servers: { a: { netport: 1 } } }, nodes: ["b"], apps: {} })
       )
       expect(error.message).toMatch(/no node "b"|no server "b"/)

@@ -16,6 +16,7 @@ import * as NetServer from "../src/NetServer.js"
 import { NodeUnavailable } from "../src/NodeError.js"
 import { Remote } from "../src/Remote.js"
 import { Root } from "../src/Root.js"
+import * as TestCluster from "../src/TestCluster.js"
 import { Transport } from "../src/Transport.js"
 
 class GateRoot extends RpcGroup.make(
@@ -151,6 +152,31 @@ export const clientEdgeChecks = (client: Client.Client) => {
   })
   return [joined, left, untyped, shouts, caught, joinLayer, erased, lobby, needs]
 }
+
+/** Compile-time only: node names of a topology declared in code are typed (never run). */
+// biome-ignore lint/suspicious/noExportsInTest: compile-time checks, imported by nothing
+export const topologyChecks = Effect.gen(function* () {
+  const servers = {
+    lobby: { rootport: 1 },
+    net: { netport: 2, remoteport: [{ rootport: 1, rootname: "lobby" }] }
+  }
+  const cluster = yield* TestCluster.make({ config: { servers }, apps: { lobby: Layer.empty } })
+  const handles = [cluster.node("lobby"), cluster.node("net")]
+  const client = cluster.client("net")
+  // @ts-expect-error "lobbby" is no server of the topology declared above
+  cluster.node("lobbby")
+  // @ts-expect-error "nett" is no server either
+  cluster.client("nett")
+  // @ts-expect-error nor can a misspelled node be stopped, restarted or cut
+  cluster.restart("lobbby")
+  // @ts-expect-error an app for a misspelled node
+  TestCluster.make({ config: { servers }, apps: { lobbby: Layer.empty } })
+  // @ts-expect-error a misspelled node to start
+  TestCluster.make({ config: { servers }, nodes: ["lobby", "nett"] })
+  // a config file's names are strings, checked when the cluster starts
+  const fromFile = yield* TestCluster.make({ config: "config.json", apps: { anything: Layer.empty } })
+  return [handles, client, fromFile.node("anything")]
+})
 
 describe("types", () => {
   it.scoped("typed clients carry the group's payload and success types at run time too", () =>
