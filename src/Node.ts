@@ -12,6 +12,11 @@
  * config does not name are not built at all. The client listener starts only after the app's
  * handlers are registered, so no client ever sees a half-started node.
  *
+ * The app may instead be given in code (`Options.app`; its `app` module then need not exist). The
+ * peers it names are checked against the config while it is built: a parent must be in the
+ * node's `remoteport`, a child must list the node in its own; a wrong name fails the start with
+ * `NodeError` `UnknownName`, naming the valid ones.
+ *
  * @since 0.1.0
  */
 
