@@ -32,7 +32,10 @@
  */
 export {
   Conflict,
+  DEAD_LETTER_TABLE,
+  FENCE_TABLE,
   type FlushResult,
+  isRowError,
   make,
   type Repository,
   RepositoryError,

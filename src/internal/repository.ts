@@ -653,8 +653,25 @@ export const make = <A, I, K extends keyof A & string>(
           ? sql.csv([sql`${sql(pkColumn)} = ${sql(pkColumn)}`])
           : sql.csv(nonKeyColumns.map(fn))
       return sql.onDialectOrElse({
+        // Not `ON DUPLICATE KEY UPDATE`: it fires on ANY unique key, so a row clashing with another
+        // row's UNIQUE column would silently overwrite that row. Update the rows whose primary key
+        // exists, insert the others (a clash then fails, and the row is dead-lettered).
         mysql: () =>
-          sql`INSERT INTO ${sql(table)} ${sql.insert(values)} ON DUPLICATE KEY UPDATE ${updates((c) => sql`${sql(c)} = VALUES(${sql(c)})`)}`,
+          Effect.gen(function* () {
+            const existing = yield* sql<
+              Record<string, unknown>
+            >`SELECT ${sql(pkColumn)} FROM ${sql(table)} WHERE ${sql(pkColumn)} IN ${sql.in(values.map((r) => r[pkColumn]))} FOR UPDATE`
+            const have = new Set(existing.map((r) => String(r[pkColumn])))
+            const inserts = values.filter((r) => !have.has(String(r[pkColumn])))
+            if (inserts.length > 0) yield* sql`INSERT INTO ${sql(table)} ${sql.insert(inserts)}`
+            if (nonKeyColumns.length === 0) return
+            for (const row of values) {
+              if (!have.has(String(row[pkColumn]))) continue
+              const set: Record<string, unknown> = {}
+              for (const c of nonKeyColumns) set[c] = row[c]
+              yield* sql`UPDATE ${sql(table)} SET ${sql.update(set)} WHERE ${sql(pkColumn)} = ${row[pkColumn]}`
+            }
+          }),
         orElse: () =>
           nonKeyColumns.length === 0
             ? sql`INSERT INTO ${sql(table)} ${sql.insert(values)} ON CONFLICT (${sql(pkColumn)}) DO NOTHING`
