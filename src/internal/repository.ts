@@ -757,17 +757,34 @@ export const make = <A, I, K extends keyof A & string>(
     class FencedOut extends Data.TaggedError("FencedOut")<{ readonly message: string }> {}
 
     /**
-     * Inside the batch's transaction: moves the fence to `token` and `done` from `from` to `upto`,
-     * only if no newer token has written and `done` is still `from`; else `FencedOut` (rollback).
-     * The row lock this UPDATE takes is held until commit, so fenced transactions are serial.
+     * First statement of every flush transaction: moves the table's fence to `token`, only if no
+     * newer token has written; else `FencedOut` (rollback). The row lock this UPDATE takes is held
+     * until commit, so fenced transactions are serial, and once a newer flusher has committed an
+     * older one can commit nothing.
      */
-    const advanceFence = (token: number, from: number, upto: number) =>
+    const fence = (token: number) =>
       Effect.gen(function* () {
-        yield* sql`UPDATE ${sql(FENCE_TABLE)} SET token = ${token}, done = ${upto} WHERE name = ${fenceName} AND token <= ${token} AND done = ${from}`
+        yield* sql`UPDATE ${sql(FENCE_TABLE)} SET token = ${token} WHERE name = ${fenceName} AND token <= ${token}`
+        const now = yield* readFence
+        if (now.token !== token) {
+          return yield* new FencedOut({
+            message: `${table}: fenced out (token ${token}; the database has token ${now.token})`
+          })
+        }
+      })
+
+    /**
+     * The batch is written and its rows marked clean: `done` moves from `from` to `upto`, only if
+     * this token is still the fence's and `done` did not move. A flusher that dies before this
+     * leaves `done` where it was: the next one replays the batch (upserts of the current rows).
+     */
+    const advanceDone = (token: number, from: number, upto: number) =>
+      Effect.gen(function* () {
+        yield* sql`UPDATE ${sql(FENCE_TABLE)} SET done = ${upto} WHERE name = ${fenceName} AND token = ${token} AND done = ${from}`
         const now = yield* readFence
         if (now.token !== token || now.done !== upto) {
           return yield* new FencedOut({
-            message: `${table}: fenced out (token ${token}, done ${from}; the database has token ${now.token}, done ${now.done})`
+            message: `${table}: fenced out at the end of a batch (token ${token}, done ${from}; the database has token ${now.token}, done ${now.done})`
           })
         }
       })
@@ -855,22 +872,10 @@ export const make = <A, I, K extends keyof A & string>(
             rows.flatMap(([[, e], d]) => (e.s === "d" ? [d] : [])),
             rows.flatMap(([[, e], d]) => (e.s === "x" ? [d[pkColumn]] : []))
           )
-        const transaction = (
-          rows: ReadonlyArray<readonly [Snapshot, Record<string, unknown>]>,
-          fenceUpto: number | undefined
-        ) =>
-          sql.withTransaction(
-            Effect.zipRight(
-              fenceUpto === undefined
-                ? advanceFence(token, done, done)
-                : advanceFence(token, done, fenceUpto),
-              sqlOf(rows)
-            )
-          )
+        const transaction = (rows: ReadonlyArray<readonly [Snapshot, Record<string, unknown>]>) =>
+          sql.withTransaction(Effect.zipRight(fence(token), sqlOf(rows)))
         const budget = Duration.times(leaseTtl, 2)
-        const whole = yield* Effect.either(
-          retryTransient(transaction(good, poison.length === 0 ? upto : undefined), budget)
-        )
+        const whole = yield* Effect.either(retryTransient(transaction(good), budget))
         let written: ReadonlyArray<Snapshot> = good.map(([snap]) => snap)
         if (whole._tag === "Left") {
           const e = whole.left
@@ -879,7 +884,7 @@ export const make = <A, I, K extends keyof A & string>(
           // Row by row: each row in its own fenced transaction; a refused row is dead-lettered.
           const ok: Array<Snapshot> = []
           for (const [snap, d] of good) {
-            const one = yield* Effect.either(retryTransient(transaction([[snap, d]], undefined), budget))
+            const one = yield* Effect.either(retryTransient(transaction([[snap, d]]), budget))
             if (one._tag === "Right") ok.push(snap)
             else if (one.left._tag === "FencedOut") return yield* one.left
             else if (isRowError(one.left))
@@ -888,8 +893,9 @@ export const make = <A, I, K extends keyof A & string>(
           }
           written = ok
         }
-        if (poison.length > 0 || whole._tag === "Left") {
-          // The dead letters and the end of the batch commit together, under the fence.
+        if (poison.length > 0) {
+          // The dead letters commit under the fence (at least once: a replayed batch whose refused
+          // row is still cached records it again).
           const at = yield* Clock.currentTimeMillis
           const letters = poison.map(([[pk, e], error]) => ({
             tbl: table,
@@ -900,12 +906,7 @@ export const make = <A, I, K extends keyof A & string>(
           }))
           yield* retryTransient(
             sql.withTransaction(
-              Effect.zipRight(
-                advanceFence(token, done, upto),
-                letters.length === 0
-                  ? Effect.void
-                  : sql`INSERT INTO ${sql(DEAD_LETTER_TABLE)} ${sql.insert(letters)}`
-              )
+              Effect.zipRight(fence(token), sql`INSERT INTO ${sql(DEAD_LETTER_TABLE)} ${sql.insert(letters)}`)
             ),
             budget
           ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(dbError(e))))
@@ -935,6 +936,9 @@ export const make = <A, I, K extends keyof A & string>(
               })
             ),
           { concurrency: 16, discard: true }
+        )
+        yield* retryTransient(sql.withTransaction(advanceDone(token, done, upto)), budget).pipe(
+          Effect.catchTag("SqlError", (e) => Effect.fail(dbError(e)))
         )
         yield* m(mem.set(keys.done, String(upto)))
         yield* m(mem.deleteMany(slots.filter((n) => n <= upto).map(keys.journal)))
@@ -993,12 +997,17 @@ export const make = <A, I, K extends keyof A & string>(
             (yield* Clock.currentTimeMillis) +
             Duration.toMillis(holeTimeout) +
             Duration.toMillis(leaseTtl) * 2
+          // waits while blocked (lease elsewhere, a journal hole) back off from 10 ms to 500 ms
+          let pause = 10
           while (true) {
             const batch = yield* leasedBatch
             if (batch !== undefined) {
               written += batch.written
               if (batch.done >= target) return { written }
-              if (!batch.blocked) continue
+              if (!batch.blocked) {
+                pause = 10
+                continue
+              }
             }
             if ((yield* Clock.currentTimeMillis) > deadline) {
               return yield* fail(
@@ -1006,7 +1015,8 @@ export const make = <A, I, K extends keyof A & string>(
                 "flush did not finish (flusher lease held elsewhere or a journal hole)"
               )
             }
-            yield* Effect.sleep("10 millis")
+            yield* Effect.sleep(Duration.millis(pause))
+            pause = Math.min(500, pause * 2)
           }
         })
 
