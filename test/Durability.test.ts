@@ -3,7 +3,10 @@
  * dead-lettered while later writes flush, a paused flusher fenced out, the sequence that cannot go
  * backwards, cached rows decoded before SQL, and atomic compare-and-delete on the caches.
  */
+
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -18,7 +21,7 @@ import * as Schema from "effect/Schema"
 import * as Db from "../src/Db.js"
 import { Mem } from "../src/Mem.js"
 import * as Repository from "../src/Repository.js"
-import { type RedisServer, startRedisServer } from "./support/redisServer.js"
+import { freePort, type RedisServer, startRedisServer } from "./support/redisServer.js"
 import { service, uniqueName } from "./support/services.js"
 
 const Item = Schema.Struct({ id: Schema.Int, name: Schema.String, score: Schema.Int })
@@ -183,6 +186,82 @@ describe("the durability contract of each cache", () => {
         }).pipe(Effect.scoped, Effect.provide(layer))
       }
     })
+  )
+})
+
+/** A private memcached on a free port (killed with the scope). */
+const memcachedServer = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const port = await freePort()
+    const child = spawn(
+      "memcached",
+      ["-p", String(port), "-l", "127.0.0.1", "-U", "0", "-m", "16", "-u", "nobody"],
+      {
+        stdio: "ignore"
+      }
+    )
+    // wait (at most 5 s) until it accepts connections
+    for (let i = 0; i < 100; i++) {
+      const up = await new Promise<boolean>((resolve) => {
+        const socket = net.connect({ host: "127.0.0.1", port })
+        socket.once("connect", () => {
+          socket.destroy()
+          resolve(true)
+        })
+        socket.once("error", () => resolve(false))
+      })
+      if (up) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    return { port, child }
+  }),
+  ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
+)
+
+describe("memcached (a private server)", () => {
+  it.live("refused unless the config accepts loss; compare-and-delete/expire use cas", () =>
+    Effect.gen(function* () {
+      const { port } = yield* memcachedServer
+      const urls = [`127.0.0.1:${port}`]
+      const refused = yield* Effect.gen(function* () {
+        const table = yield* makeTable
+        return yield* Effect.flip(open(table))
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(
+          Layer.mergeAll(
+            Db.layer({ driver: "sqlite", filename: ":memory:" }),
+            Mem.layerMemcached({ urls, hostname: "s" })
+          )
+        )
+      )
+      expect(refused._tag === "RepositoryError" && refused.reason).toBe("Durability")
+      expect(refused.message).toContain("memcached evicts")
+      yield* Effect.gen(function* () {
+        const mem = yield* Mem
+        const table = yield* makeTable
+        const repo = yield* open(table)
+        expect(repo.mode).toBe("write-behind")
+        yield* repo.insert({ name: "m", score: 1 })
+        yield* repo.flush
+        expect(yield* rowsInDb(table)).toEqual([{ id: 1, name: "m", score: 1 }])
+        yield* mem.set("lock", "mine", { ttl: "10 seconds" })
+        expect(yield* mem.deleteIf("lock", "theirs")).toBe(false)
+        expect(yield* mem.expireIf("lock", "theirs", "1 second")).toBe(false)
+        expect(yield* mem.expireIf("lock", "mine", "20 seconds")).toBe(true)
+        expect(yield* mem.get("lock")).toEqual(Option.some("mine"))
+        expect(yield* mem.deleteIf("lock", "mine")).toBe(true)
+        expect(yield* mem.get("lock")).toEqual(Option.none())
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(
+          Layer.mergeAll(
+            Db.layer({ driver: "sqlite", filename: ":memory:" }),
+            Mem.layerMemcached({ urls, hostname: "a", durability: "accept-loss" })
+          )
+        )
+      )
+    }).pipe(Effect.scoped)
   )
 })
 
