@@ -17,6 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Db from "../src/Db.js"
 import { Mem } from "../src/Mem.js"
@@ -317,6 +318,50 @@ for (const database of databases) {
     )
   })
 }
+
+describe.skipIf(!mariadbUp)("row locks (MariaDB + write-behind memory cache)", () => {
+  it.live("a row lock that expires during a slow database load lets no second writer commit", () =>
+    Effect.gen(function* () {
+      const mem = yield* Mem
+      const sql = yield* SqlClient.SqlClient
+      const table = yield* makeTable
+      yield* sql`INSERT INTO ${sql(table)} ${sql.insert({ id: 1, name: "r", score: 0 })}`
+      const repo = yield* open(table)
+      const lockKey = `repo:${table}:lock:1`
+      const heldBy = Effect.map(mem.get(lockKey), Option.getOrUndefined)
+      // another session write-locks the table: loads from it wait (the row is not cached)
+      const blocker = yield* sql.reserve
+      yield* blocker.executeRaw(`LOCK TABLES ${table} WRITE`, [])
+      const a = yield* Effect.fork(Effect.either(repo.modify(1, (r) => ({ ...r, score: r.score + 1 }))))
+      const tokenA = yield* heldBy.pipe(
+        Effect.flatMap((t) => (t === undefined ? Effect.fail("not yet") : Effect.succeed(t))),
+        Effect.retry({ times: 200, schedule: Schedule.spaced("10 millis") })
+      )
+      // A's lock runs out while A waits on the database (simulated expiry); B takes the lock
+      yield* mem.delete(lockKey)
+      const b = yield* Effect.fork(Effect.either(repo.modify(1, (r) => ({ ...r, score: r.score + 1 }))))
+      yield* heldBy.pipe(
+        Effect.flatMap((t) => (t === undefined || t === tokenA ? Effect.fail("not yet") : Effect.succeed(t))),
+        Effect.retry({ times: 200, schedule: Schedule.spaced("10 millis") })
+      )
+      yield* blocker.executeRaw("UNLOCK TABLES", [])
+      const [ra, rb] = [yield* Fiber.join(a), yield* Fiber.join(b)]
+      // A lost its lock: its write is refused (not acknowledged); B's is the only one
+      expect(ra._tag === "Left" && ra.left.reason).toBe("LockTimeout")
+      expect(rb._tag === "Right" && rb.right.value.score).toBe(1)
+      yield* repo.flush
+      expect((yield* rowsInDb(table))[0]?.score).toBe(1)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        Layer.mergeAll(
+          Db.layer({ driver: "mysql", host: "127.0.0.1", user: "root", db: "test" }),
+          writeBehindMemory()
+        )
+      )
+    )
+  )
+})
 
 describe("fencing, the sequence, decoding (SQLite + write-behind memory cache)", () => {
   const env = () => Layer.mergeAll(sqliteFile(), writeBehindMemory())
