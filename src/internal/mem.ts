@@ -24,12 +24,18 @@ export class MemError extends Data.TaggedError("MemError")<{
  * What the cache promises about acknowledged writes (the `cache` block's `durability` key):
  * `"strict"` (default) — the repository refuses a backend that can lose them; `"accept-loss"` —
  * the operator accepts that a crash or an eviction may lose acknowledged writes.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type Durability = "strict" | "accept-loss"
 
 /**
  * Why a backend can lose acknowledged writes (a setting and what it is), or `undefined` when it
  * cannot (Redis with AOF and `noeviction`).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface DurabilityProblem {
   readonly setting: string

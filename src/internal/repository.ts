@@ -163,15 +163,28 @@ export interface Repository<A, K extends keyof A & string> {
   readonly mode: "write-through" | "write-behind"
 }
 
-/** The table holding the rows the database refused (one per refusal, with the error). */
+/**
+ * The table holding the rows the database refused (one per refusal, with the error).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const DEAD_LETTER_TABLE = "hotaru_dead_letter"
-/** The table holding each repository's fencing token and last flushed journal slot. */
+/**
+ * The table holding each repository's fencing token and last flushed journal slot.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const FENCE_TABLE = "hotaru_fence"
 
 /**
  * Whether a database error is about the row's content (a constraint, a type, a value out of
  * range): such a row goes to the dead letter; any other error (connection lost, database down,
  * deadlock, timeout) is retried and never drops a row.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export const isRowError = (error: unknown): boolean => {
   const cause = (error as { readonly cause?: unknown } | null)?.cause ?? error
