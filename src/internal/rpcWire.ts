@@ -127,9 +127,9 @@ const reservedHeader = (name: string): boolean => name === "__proto__" || name.t
 
 /**
  * The headers a handler sees, on either path: the peer's `[name, value]`
- * pairs in order (non-strings and reserved names dropped, a later duplicate
- * wins), then the caller's name from the authenticated session (always last,
- * so always the session's).
+ * pairs in order, names lower-cased as `Headers` keeps them (non-strings and
+ * reserved names dropped, a later duplicate wins), then the caller's name
+ * from the authenticated session (always last, so always the session's).
  */
 export const trustedHeaders = (
   pairs: Iterable<readonly [unknown, unknown]>,
@@ -138,7 +138,7 @@ export const trustedHeaders = (
   const record: Record<string, string> = {}
   for (const [name, value] of pairs) {
     if (typeof name !== "string" || typeof value !== "string" || reservedHeader(name)) continue
-    record[name] = value
+    record[name.toLowerCase()] = value
   }
   record[callerHeader] = peerName
   return Headers.unsafeFromRecord(record)
