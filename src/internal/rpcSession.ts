@@ -12,13 +12,20 @@
  * A request net → gate → game1 (the demo's `gateHandle2`), each file entered
  * once per direction:
  *
- * | step | net                          | gate                                | game1                        |
- * |------|------------------------------|-------------------------------------|------------------------------|
- * | →    | `rpcClientSide` `fastCall`: encode, `[7, …]` on the link (`link.ts`) | | |
- * | →    |                              | `rpcSession` `dispatch` → `rpcServerSide` `call`: decode, run the handler, which calls game1 through `rpcClientSide` `fastCall` | |
- * | →    |                              |                                     | `rpcSession` `dispatch` → `rpcServerSide` `call` → handler; `replyFrame` (`rpcWire`) `[8, …]` |
- * | ←    |                              | `rpcSession` `dispatch` → the pending call's `resume` (`rpcWire` `replyExit`); the handler goes on, its `replyFrame` `[8, …]` | |
- * | ←    | `rpcSession` `dispatch` → `resume`: the caller has its value | | |
+ * 1. net, the handler's call: `rpcClientSide` (`fast`: encode with the
+ *    compiled codec from `rpcWire`, park a pending callback, send
+ *    `[7, key, id, tag, payload]`) → `link.ts` (frame, coalesced write).
+ * 2. gate, the request: `link.ts` (read, decode) → `rpcSession`
+ *    (`Session.dispatch`) → `rpcServerSide` (`call`: decode the payload, run
+ *    the handler on the session's runtime, `Caller` = net). The handler calls
+ *    game1: `rpcClientSide` → `link.ts`, as in 1.
+ * 3. game1: `link.ts` → `rpcSession` → `rpcServerSide`, as in 2; the handler's
+ *    `Exit` goes back as `[8, id, value]` (`rpcWire` `replyFrame`) → `link.ts`.
+ * 4. gate, the reply: `link.ts` → `rpcSession` (`dispatch`: the pending call's
+ *    `resume`, its `Exit` from `rpcWire` `replyExit`); gate's handler goes on
+ *    and its own reply leaves by `rpcServerSide` `reply` → `link.ts`.
+ * 5. net, the reply: `link.ts` → `rpcSession` → `resume`: the handler has its
+ *    value (or its typed error, or `NodeUnavailable`).
  *
  * Stream rpcs and rpcs with middleware go the same way over frames 0/1,
  * through the stock `RpcClient` (`rpcClientSide` `stockClient`) and
@@ -35,8 +42,7 @@
  * @internal
  */
 import type * as Headers from "@effect/platform/Headers"
-import type { RpcClientError } from "@effect/rpc/RpcClientError"
-import { RpcClientError as ClientError } from "@effect/rpc/RpcClientError"
+import { RpcClientError } from "@effect/rpc/RpcClientError"
 import type { FromClientEncoded, FromServerEncoded } from "@effect/rpc/RpcMessage"
 import * as Context from "effect/Context"
 import type * as Deferred from "effect/Deferred"
@@ -281,7 +287,7 @@ export const runSession = (options: {
       link.unsafeClose()
       endpoint.sessions.delete(link.id)
       const reason = yield* link.closed
-      const error: RpcClientError = new ClientError({
+      const error = new RpcClientError({
         reason: "Protocol",
         message: `the link to "${peerName}" was lost (${reason.reason})`
       })
