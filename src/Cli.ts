@@ -24,9 +24,10 @@
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Path } from "@effect/platform"
+import { FetchHttpClient, HttpClientError, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Layer, LogLevel, Option, Schedule } from "effect"
+import * as AdminApi from "./AdminApi.js"
 import * as Config from "./Config.js"
 import { AdminRequestError, explain, isConnectionRefused } from "./internal/cliError.js"
 import { MissingPackageError } from "./internal/optionalPackage.js"
@@ -160,46 +161,34 @@ const adminOf = (configFile: string, token: Option.Option<string>, bind: Option.
     return { base: `http://${urlHost}:${master.webport}`, token: resolved }
   })
 
-const request = (
-  base: string,
-  method: "GET" | "POST",
-  path: string,
-  token: Option.Option<string>
-): Effect.Effect<unknown, AdminRequestError> =>
-  Effect.tryPromise({
-    try: async () => {
-      const response = await fetch(`${base}${path}`, {
-        method,
-        headers: Option.isSome(token) ? { authorization: `Bearer ${token.value}` } : {},
-        signal: AbortSignal.timeout(60_000)
-      })
-      const text = await response.text()
-      if (!response.ok) {
-        // the admin web answers errors as {"error", "message"}
-        const said = (() => {
-          try {
-            return (JSON.parse(text) as { readonly message?: unknown }).message
-          } catch {
-            return undefined
-          }
-        })()
-        throw new AdminRequestError({
-          reason: response.status === 401 || response.status === 403 ? "Unauthorized" : "Failed",
-          url: `${base}${path}`,
-          detail: `HTTP ${response.status}: ${typeof said === "string" ? said : text}`
+/**
+ * Runs one call of the admin API's derived client (`AdminApi.client`) against the master at
+ * `base`; every failure (no master listening, an error answer, an answer that does not match its
+ * Schema) becomes one `AdminRequestError` line.
+ */
+const callAdmin = <A, E>(
+  admin: { readonly base: string; readonly token: Option.Option<string> },
+  what: string,
+  call: (client: AdminApi.Client) => Effect.Effect<A, E>
+): Effect.Effect<A, AdminRequestError> =>
+  AdminApi.client({ baseUrl: admin.base, token: Option.getOrUndefined(admin.token) }).pipe(
+    Effect.flatMap(call),
+    Effect.timeout("60 seconds"),
+    Effect.provide(FetchHttpClient.layer),
+    Effect.mapError(
+      (e) =>
+        new AdminRequestError({
+          reason:
+            HttpClientError.isHttpClientError(e) && e._tag === "RequestError" && isConnectionRefused(e.cause)
+              ? "NoMaster"
+              : (e as { readonly _tag?: unknown })._tag === "Unauthorized"
+                ? "Unauthorized"
+                : "Failed",
+          url: `${admin.base}${what}`,
+          detail: AdminApi.describeError(e)
         })
-      }
-      return text === "" ? undefined : (JSON.parse(text) as unknown)
-    },
-    catch: (e) =>
-      e instanceof AdminRequestError
-        ? e
-        : new AdminRequestError({
-            reason: isConnectionRefused(e) ? "NoMaster" : "Failed",
-            url: `${base}${path}`,
-            detail: (e as Error).message
-          })
-  })
+    )
+  )
 
 const stop = Command.make(
   "stop",
@@ -207,10 +196,10 @@ const stop = Command.make(
   ({ bind, config, token }) =>
     Effect.gen(function* () {
       const admin = yield* adminOf(config, token, bind)
-      yield* request(admin.base, "POST", "/stop", admin.token)
+      yield* callAdmin(admin, "/stop", (c) => c.admin.stop())
       yield* Console.log("stopping: the master stops every node, then exits")
       // the master has stopped every node when its admin port is gone
-      yield* request(admin.base, "GET", "/status", admin.token).pipe(
+      yield* callAdmin(admin, "/status", (c) => c.admin.status()).pipe(
         Effect.repeat(Schedule.spaced("200 millis")),
         Effect.ignore,
         Effect.timeout("2 minutes"),
@@ -226,9 +215,7 @@ const reload = Command.make(
   ({ bind, config, token }) =>
     Effect.gen(function* () {
       const admin = yield* adminOf(config, token, bind)
-      const result = (yield* request(admin.base, "POST", "/reload", admin.token)) as {
-        readonly nodes: ReadonlyArray<{ readonly node: string; readonly result: string }>
-      }
+      const result = yield* callAdmin(admin, "/reload", (c) => c.admin.reload())
       for (const n of result.nodes) yield* Console.log(`${n.node}: ${n.result}`)
     }).pipe(namingConfig(config))
 ).pipe(
@@ -248,7 +235,7 @@ const restart = Command.make(
   ({ bind, config, name, token }) =>
     Effect.gen(function* () {
       const admin = yield* adminOf(config, token, bind)
-      yield* request(admin.base, "POST", `/restart/${encodeURIComponent(name)}`, admin.token)
+      yield* callAdmin(admin, `/restart/${name}`, (c) => c.admin.restart({ path: { node: name } }))
       yield* Console.log(`${name}: restarted (restart count reset)`)
     }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("restart one node now, whatever its state (also a failed one)"))
@@ -264,7 +251,7 @@ const duration = (ms: number | null) => {
 }
 
 /** The `/status` document as a readable table. */
-export const formatStatus = (report: Master.StatusReport): string => {
+export const formatStatus = (report: AdminApi.StatusReport): string => {
   const rows = [
     ["NODE", "STATE", "PID", "RESTARTS", "UPTIME", "CLIENTS", "PARENTS", "CHILDREN"],
     ...report.nodes.map((n) => [
@@ -303,7 +290,7 @@ const status = Command.make(
   ({ bind, config, json, token }) =>
     Effect.gen(function* () {
       const admin = yield* adminOf(config, token, bind)
-      const report = (yield* request(admin.base, "GET", "/status", admin.token)) as Master.StatusReport
+      const report = yield* callAdmin(admin, "/status", (c) => c.admin.status())
       yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report))
     }).pipe(namingConfig(config))
 ).pipe(Command.withDescription("show every node of the running tree"))

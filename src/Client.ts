@@ -7,6 +7,10 @@
  * const reply = yield* client.call(Echo, "msgdata") // typed by Echo's Schemas
  * ```
  *
+ * A command that declares an `error` Schema fails `call` with that error, decoded from the error
+ * frame's `value`, so `Effect.catchTag("RoomFull", …)` works; every other error frame is a
+ * `CommandFailed`.
+ *
  * Replies are matched the firefly way: the server answers one connection's requests in order,
  * so a frame is the reply of the oldest waiting call with the same command id (or an error frame
  * naming that command); any other frame is a push, delivered on `pushes`.
@@ -18,10 +22,12 @@ import * as Net from "node:net"
 import { Data, Deferred, Duration, Effect, Either, Option, Queue, Scope, Stream } from "effect"
 import { identity } from "effect/Function"
 import * as Command from "./Command.js"
+import * as BodyGuard from "./internal/bodyGuard.js"
 import * as Frame from "./internal/frame.js"
 
 /**
- * The connection failed, closed, timed out, or a body did not encode/decode.
+ * The connection failed, closed, timed out, or a body did not encode/decode (`Decode` also: an
+ * error frame that does not decode, whose `value` does not match the command's error Schema).
  *
  * @since 0.1.0
  * @category errors
@@ -36,7 +42,8 @@ export class ClientError extends Data.TaggedError("ClientError")<{
 }
 
 /**
- * The server answered an error frame (see `Command.ErrorBody`).
+ * The server answered an error frame (see `Command.ErrorBody`) that carries no declared error:
+ * an unknown command, a bad request, a defect, or a failure the command does not declare.
  *
  * @since 0.1.0
  * @category errors
@@ -73,11 +80,18 @@ export interface Options {
   readonly frame?: Partial<Frame.FrameOptions>
   /** Default timeout of `call` (default 30 s). */
   readonly timeout?: Duration.DurationInput
+  /** Deepest nesting accepted in a JSON or msgpack reply or error frame (default 64). */
+  readonly maxDepth?: number
+}
+
+/** An error frame, decoded, that answers a call. */
+interface Failed {
+  readonly body: Command.ErrorBody
 }
 
 interface Pending {
   readonly command: number
-  readonly resolve: (result: Either.Either<Uint8Array, CommandFailed | ClientError>) => void
+  readonly resolve: (result: Either.Either<Uint8Array, Failed | ClientError>) => void
 }
 
 /**
@@ -87,15 +101,15 @@ interface Pending {
  * @category models
  */
 export interface Client {
-  /** Send a request and wait for its reply. */
-  readonly call: <Name extends string, Req, Res>(
-    command: Command.Command<Name, Req, Res>,
+  /** Send a request and wait for its reply; fails with the command's declared error, typed. */
+  readonly call: <Name extends string, Req, Res, Err>(
+    command: Command.Command<Name, Req, Res, Err>,
     request: Req,
     options?: { readonly timeout?: Duration.DurationInput }
-  ) => Effect.Effect<Res, ClientError | CommandFailed>
+  ) => Effect.Effect<Res, Err | ClientError | CommandFailed>
   /** Send a request whose handler answers nothing. */
-  readonly send: <Name extends string, Req, Res>(
-    command: Command.Command<Name, Req, Res>,
+  readonly send: <Name extends string, Req, Res, Err>(
+    command: Command.Command<Name, Req, Res, Err>,
     request: Req
   ) => Effect.Effect<void, ClientError>
   /** Send raw bytes under any command id and wait for the frame that answers it. */
@@ -109,8 +123,8 @@ export interface Client {
   /** Frames that answered no call (server pushes). */
   readonly pushes: Stream.Stream<Push>
   /** Typed pushes of one command. Bodies that do not decode are dropped and logged. */
-  readonly pushesOf: <Name extends string, Req, Res>(
-    command: Command.Command<Name, Req, Res>
+  readonly pushesOf: <Name extends string, Req, Res, Err>(
+    command: Command.Command<Name, Req, Res, Err>
   ) => Stream.Stream<Res>
   /** Completes when the server closed the connection (or it failed). */
   readonly closed: Effect.Effect<void>
@@ -127,6 +141,7 @@ export interface Client {
 export const connect = (options: Options): Effect.Effect<Client, ClientError, Scope.Scope> =>
   Effect.gen(function* () {
     const frame = Frame.frameOptions(options.frame)
+    const decodeOptions: Command.DecodeOptions = { maxDepth: options.maxDepth ?? Command.DEFAULT_MAX_DEPTH }
     const defaultTimeout = options.timeout ?? Duration.seconds(30)
     const pushes = yield* Queue.unbounded<Push>()
     const closed = yield* Deferred.make<void>()
@@ -152,39 +167,39 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
       (socket) => Effect.sync(() => socket.destroy())
     )
 
-    const failAll = (reason: string) => {
+    const failAll = (reason: string, kind: "Closed" | "Decode" = "Closed") => {
       closedReason ??= reason
-      const error = new ClientError({ reason: "Closed", detail: closedReason })
+      const error = new ClientError({ reason: kind, detail: closedReason })
       for (const p of pending.splice(0)) p.resolve(Either.left(error))
       Deferred.unsafeDone(closed, Effect.void)
     }
 
     const decoder = new Frame.Decoder(frame)
-    const onFrame = (command: number, body: Uint8Array) => {
+    const onFrame = (command: number, body: Uint8Array): boolean => {
       if (command === Command.ERROR_COMMAND) {
-        const decoded = decodeError(body)
-        if (Either.isRight(decoded)) {
-          const index = pending.findIndex((p) => p.command === decoded.right.command)
-          if (index >= 0) {
-            const [p] = pending.splice(index, 1)
-            const e = decoded.right
-            p!.resolve(
-              Either.left(
-                new CommandFailed({ command: e.command, error: e.error, detail: e.message, tag: e.tag })
-              )
-            )
-            return
-          }
+        const decoded = decodeError(body, decodeOptions.maxDepth ?? Command.DEFAULT_MAX_DEPTH)
+        if (Either.isLeft(decoded)) {
+          // it answers some call, but which one is unknown: the connection cannot be trusted
+          failAll(`bad error frame from server: ${decoded.left}`, "Decode")
+          socket.destroy()
+          return false
+        }
+        const index = pending.findIndex((p) => p.command === decoded.right.command)
+        if (index >= 0) {
+          const [p] = pending.splice(index, 1)
+          p!.resolve(Either.left({ body: decoded.right }))
+          return true
         }
       } else {
         const index = pending.findIndex((p) => p.command === command)
         if (index >= 0) {
           const [p] = pending.splice(index, 1)
           p!.resolve(Either.right(body))
-          return
+          return true
         }
       }
       Queue.unsafeOffer(pushes, { command, body })
+      return true
     }
     socket.on("data", (chunk: Buffer) => {
       const violation = decoder.push(chunk, onFrame)
@@ -207,12 +222,12 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
         return Effect.void
       })
 
-    const callRaw = (
+    const request = (
       command: number,
       body: Uint8Array,
       opts?: { readonly timeout?: Duration.DurationInput }
     ) =>
-      Effect.async<Uint8Array, ClientError | CommandFailed>((resume) => {
+      Effect.async<Uint8Array, ClientError | Failed>((resume) => {
         if (closedReason !== undefined || socket.destroyed) {
           resume(
             Effect.fail(new ClientError({ reason: "Closed", detail: closedReason ?? "connection closed" }))
@@ -245,14 +260,25 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
         (e) => new ClientError({ reason: "Encode", detail: e.message })
       )
 
+    const callRaw = (
+      command: number,
+      body: Uint8Array,
+      opts?: { readonly timeout?: Duration.DurationInput }
+    ): Effect.Effect<Uint8Array, ClientError | CommandFailed> =>
+      Effect.catchIf(request(command, body, opts), isFailed, (f) => Effect.fail(commandFailed(f.body)))
+
     const client: Client = {
-      call: (command, request, opts) =>
-        Effect.flatMap(encode(command, request), (body) =>
-          Effect.flatMap(callRaw(command.id, body, opts), (reply) =>
-            Either.mapLeft(
-              command.decodeResponse(reply),
-              (e) => new ClientError({ reason: "Decode", detail: e.message })
-            )
+      call: (command, value, opts) =>
+        Effect.flatMap(encode(command, value), (body) =>
+          Effect.flatMap(
+            Effect.catchIf(request(command.id, body, opts), isFailed, (f) =>
+              Effect.fail(declaredError(command, f.body))
+            ),
+            (reply) =>
+              Either.mapLeft(
+                command.decodeResponse(reply, decodeOptions),
+                (e) => new ClientError({ reason: "Decode", detail: e.message })
+              )
           )
         ),
       send: (command, request) =>
@@ -264,7 +290,7 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
         Stream.fromQueue(pushes).pipe(
           Stream.filter((p) => p.command === command.id),
           Stream.mapEffect((p) =>
-            Either.match(command.decodeResponse(p.body), {
+            Either.match(command.decodeResponse(p.body, decodeOptions), {
               onLeft: (e) => Effect.as(Effect.logWarning(`dropped push: ${e.message}`), Option.none()),
               onRight: (value) => Effect.succeed(Option.some(value))
             })
@@ -277,13 +303,43 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
     return client
   })
 
-const decodeError = (body: Uint8Array): Either.Either<Command.ErrorBody, unknown> => {
+const isFailed = (e: ClientError | Failed): e is Failed => !(e instanceof ClientError)
+
+const commandFailed = (e: Command.ErrorBody) =>
+  new CommandFailed({ command: e.command, error: e.error, detail: e.message, tag: e.tag })
+
+/**
+ * The failure of a call answered by error frame `e`: the command's declared error when the frame
+ * carries one (`value`), `CommandFailed` otherwise, and `ClientError` (`Decode`) when `value` is
+ * not one of the errors the command declares.
+ */
+const declaredError = <Err>(
+  command: Pick<Command.Command<string, unknown, unknown, Err>, "error" | "decodeError">,
+  e: Command.ErrorBody
+): Err | ClientError | CommandFailed => {
+  if (!("value" in e) || command.error === undefined) return commandFailed(e)
+  return Either.match(command.decodeError(e.value), {
+    onLeft: (error) => new ClientError({ reason: "Decode", detail: error.message }),
+    onRight: (error) => error
+  })
+}
+
+/** The longest text of a bad error frame quoted in a `ClientError`. */
+const MAX_QUOTE = 200
+
+/** Decode an error frame's body; never throws. Nesting is checked before `JSON.parse`. */
+const decodeError = (body: Uint8Array, maxDepth: number): Either.Either<Command.ErrorBody, string> => {
   try {
+    if (BodyGuard.jsonTooDeep(body, maxDepth)) return Either.left(`JSON nested deeper than ${maxDepth}`)
     const json: unknown = JSON.parse(
       Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8")
     )
-    return Either.mapLeft(Command.decodeErrorBody(json), (e) => e)
+    return Either.mapLeft(Command.decodeErrorBody(json), (e) => {
+      const text = e.message
+      return text.length > MAX_QUOTE ? `${text.slice(0, MAX_QUOTE)}…` : text
+    })
   } catch (e) {
-    return Either.left(e)
+    const text = e instanceof Error ? e.message : "not JSON"
+    return Either.left(text.length > MAX_QUOTE ? `${text.slice(0, MAX_QUOTE)}…` : text)
   }
 }

@@ -5,18 +5,27 @@
  *
  * ```ts
  * const Echo  = Command.text(100, { name: "netHandle_100" })
- * const Login = Command.json(1, {
- *   request: Schema.Struct({ user: Schema.String }),
- *   response: Schema.Struct({ id: Schema.Number })
+ * class RoomFull extends Schema.TaggedError<RoomFull>()("RoomFull", { room: Schema.String }) {}
+ * const Join = Command.json(1, {
+ *   name: "join",
+ *   request: Schema.Struct({ room: Schema.String }),
+ *   response: Schema.Struct({ seat: Schema.Number }),
+ *   error: RoomFull // optional: the typed failures a client may receive
  * })
  * ```
+ *
+ * A command's `error` Schema (usually `Schema.TaggedError`s, or a `Schema.Union` of them) types
+ * its handler's failures (`NetServer.handle` accepts no other, but `NetServer.Undeclared`) and
+ * travels in the error frame's `value`, encoded as JSON, so `Client.call` fails with the decoded
+ * error (`Effect.catchTag("RoomFull", …)`). A command without one answers failures as firefly-
+ * compatible error frames without `value` (`Client.CommandFailed` on the client).
  *
  * Body codecs: `text` (UTF-8, what firefly's demo client sends), `bytes` (raw), `json` (UTF-8
  * JSON), `msgpack`.
  *
  * @since 0.1.0
  */
-import { Data, Either, ParseResult, Schema } from "effect"
+import { Data, Either, Option, ParseResult, Schema } from "effect"
 import { Packr } from "msgpackr"
 import * as BodyGuard from "./internal/bodyGuard.js"
 
@@ -67,18 +76,24 @@ export interface DecodeOptions {
 }
 
 /**
- * A declared command.
+ * A declared command; `Err` is what its handler may fail with, for the client to receive typed.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Command<Name extends string, Req, Res> {
+export interface Command<Name extends string, Req, Res, Err = never> {
   readonly _tag: "Command"
   readonly id: number
   readonly name: Name
   readonly codec: BodyCodec
   readonly request: Schema.Schema<Req, unknown>
   readonly response: Schema.Schema<Res, unknown>
+  /**
+   * The typed failures of the handler (`Err`), sent in the error frame's `value`; none by
+   * default. Typed loosely so a command is covariant in `Err` (commands that declare different
+   * errors fit in one list); `decodeError` carries the type.
+   */
+  readonly error: Schema.Schema.AnyNoContext | undefined
   /** Bytes → request (server side). Never throws. */
   readonly decodeRequest: (body: Uint8Array, options?: DecodeOptions) => Either.Either<Req, BodyError>
   /** Request → bytes (client side). */
@@ -87,6 +102,13 @@ export interface Command<Name extends string, Req, Res> {
   readonly encodeResponse: (value: Res) => Either.Either<Uint8Array, BodyError>
   /** Bytes → response (client side). Never throws. */
   readonly decodeResponse: (body: Uint8Array, options?: DecodeOptions) => Either.Either<Res, BodyError>
+  /**
+   * A handler's failure → the JSON value of the error frame's `value` (server side); `None` when
+   * the command declares no error or the failure is not one it declares. Never throws.
+   */
+  readonly encodeError: (failure: unknown) => Option.Option<unknown>
+  /** The JSON value of an error frame's `value` → the declared error (client side). Never throws. */
+  readonly decodeError: (value: unknown) => Either.Either<Err, BodyError>
 }
 
 /**
@@ -102,6 +124,7 @@ export interface Any {
   readonly codec: BodyCodec
   readonly decodeRequest: (body: Uint8Array, options?: DecodeOptions) => Either.Either<unknown, BodyError>
   readonly encodeResponse: (value: never) => Either.Either<Uint8Array, BodyError>
+  readonly encodeError: (failure: unknown) => Option.Option<unknown>
 }
 
 /**
@@ -110,14 +133,21 @@ export interface Any {
  * @since 0.1.0
  * @category models
  */
-export type Request<C> = C extends Command<string, infer Req, infer _Res> ? Req : never
+export type Request<C> = C extends Command<string, infer Req, infer _Res, infer _Err> ? Req : never
 /**
  * The response type of a command.
  *
  * @since 0.1.0
  * @category models
  */
-export type Response<C> = C extends Command<string, infer _Req, infer Res> ? Res : never
+export type Response<C> = C extends Command<string, infer _Req, infer Res, infer _Err> ? Res : never
+/**
+ * The declared error type of a command (`never` when it declares none).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Failure<C> = C extends Command<string, infer _Req, infer _Res, infer Err> ? Err : never
 
 interface RawCodec {
   /** Bytes → value, or the reason the body is refused before a recursive decoder sees it. */
@@ -195,13 +225,14 @@ const detail = (e: unknown): string => {
   return text.length > MAX_DETAIL ? `${text.slice(0, MAX_DETAIL)}…` : text
 }
 
-const make = <Name extends string, Req, Res>(
+const make = <Name extends string, Req, Res, Err>(
   id: number,
   name: Name,
   codec: BodyCodec,
   request: Schema.Schema<Req, unknown>,
-  response: Schema.Schema<Res, unknown>
-): Command<Name, Req, Res> => {
+  response: Schema.Schema<Res, unknown>,
+  error: Schema.Schema<Err, unknown> | undefined
+): Command<Name, Req, Res, Err> => {
   if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) {
     throw new RangeError(`command id must be an integer 0..4294967294, got ${id}`)
   }
@@ -249,6 +280,8 @@ const make = <Name extends string, Req, Res>(
         return Either.left(new BodyError({ reason: "Encode", command: id, detail: detail(e) }))
       }
     }
+  const encodeErr = error === undefined ? undefined : Schema.encodeUnknownEither(error)
+  const decodeErr = error === undefined ? undefined : Schema.decodeUnknownEither(error)
   return {
     _tag: "Command",
     id,
@@ -256,19 +289,56 @@ const make = <Name extends string, Req, Res>(
     codec,
     request,
     response,
+    error,
     decodeRequest: decoder(decodeReq),
     encodeRequest: encoder(encodeReq),
     encodeResponse: encoder(encodeRes),
-    decodeResponse: decoder(decodeRes)
+    decodeResponse: decoder(decodeRes),
+    encodeError: (failure) => {
+      if (encodeErr === undefined) return Option.none()
+      try {
+        const encoded = encodeErr(failure)
+        if (Either.isLeft(encoded)) return Option.none()
+        // the value travels as JSON: what JSON cannot carry (bigint, cycles) is not sent, nor a
+        // value nested deeper than a client accepts in the error frame (the value is one level in)
+        const text = JSON.stringify(encoded.right)
+        if (BodyGuard.jsonTooDeep(Buffer.from(text, "utf8"), DEFAULT_MAX_DEPTH - 1)) return Option.none()
+        return Option.some(JSON.parse(text) as unknown)
+      } catch {
+        return Option.none()
+      }
+    },
+    decodeError: (value) => {
+      const fail = (problem: "Schema", text: string) =>
+        Either.left(new BodyError({ reason: "Decode", command: id, detail: `error value: ${text}`, problem }))
+      if (decodeErr === undefined) return fail("Schema", `command ${name} declares no error`)
+      try {
+        return Either.mapLeft(
+          decodeErr(value),
+          (e) =>
+            new BodyError({
+              reason: "Decode",
+              command: id,
+              detail: `error value: ${detail(e)}`,
+              problem: "Schema"
+            })
+        )
+      } catch (e) {
+        return fail("Schema", detail(e))
+      }
+    }
   }
 }
 
-interface Named<Name extends string> {
-  /** Shown in logs (`call method NAME`); default `command_ID`. */
+interface Named<Name extends string, Err, ErrI> {
+  /** Shown in logs (`call method NAME`) and the key of its handler in a `CommandGroup`; default `command_ID`. */
   readonly name?: Name
+  /**
+   * What its handler may fail with, sent to the client typed (usually `Schema.TaggedError`s or
+   * a `Schema.Union` of them). It is carried as JSON whatever the body codec.
+   */
+  readonly error?: Schema.Schema<Err, ErrI>
 }
-
-type DefaultName = `command_${number}`
 
 /**
  * A UTF-8 text command; the Schemas (default `Schema.String`) decode from a string.
@@ -276,19 +346,27 @@ type DefaultName = `command_${number}`
  * @since 0.1.0
  * @category utils
  */
-export const text = <Name extends string = DefaultName, Req = string, Res = string>(
-  id: number,
-  options?: Named<Name> & {
+export const text = <
+  const Id extends number,
+  Name extends string = `command_${Id}`,
+  Req = string,
+  Res = string,
+  Err = never,
+  ErrI = never
+>(
+  id: Id,
+  options?: Named<Name, Err, ErrI> & {
     readonly request?: Schema.Schema<Req, string>
     readonly response?: Schema.Schema<Res, string>
   }
-): Command<Name, Req, Res> =>
+): Command<Name, Req, Res, Err> =>
   make(
     id,
     (options?.name ?? `command_${id}`) as Name,
     "text",
     (options?.request ?? Schema.String) as Schema.Schema<Req, unknown>,
-    (options?.response ?? Schema.String) as Schema.Schema<Res, unknown>
+    (options?.response ?? Schema.String) as Schema.Schema<Res, unknown>,
+    options?.error as Schema.Schema<Err, unknown> | undefined
   )
 
 /**
@@ -297,33 +375,49 @@ export const text = <Name extends string = DefaultName, Req = string, Res = stri
  * @since 0.1.0
  * @category utils
  */
-export const bytes = <Name extends string = DefaultName>(
-  id: number,
-  options?: Named<Name>
-): Command<Name, Uint8Array, Uint8Array> =>
+export const bytes = <
+  const Id extends number,
+  Name extends string = `command_${Id}`,
+  Err = never,
+  ErrI = never
+>(
+  id: Id,
+  options?: Named<Name, Err, ErrI>
+): Command<Name, Uint8Array, Uint8Array, Err> =>
   make(
     id,
     (options?.name ?? `command_${id}`) as Name,
     "bytes",
     Schema.Uint8ArrayFromSelf as Schema.Schema<Uint8Array, unknown>,
-    Schema.Uint8ArrayFromSelf as Schema.Schema<Uint8Array, unknown>
+    Schema.Uint8ArrayFromSelf as Schema.Schema<Uint8Array, unknown>,
+    options?.error as Schema.Schema<Err, unknown> | undefined
   )
 
 const structured =
   (codec: "json" | "msgpack") =>
-  <Name extends string = DefaultName, Req = unknown, ReqI = unknown, Res = unknown, ResI = unknown>(
-    id: number,
-    options: Named<Name> & {
+  <
+    const Id extends number,
+    Name extends string = `command_${Id}`,
+    Req = unknown,
+    ReqI = unknown,
+    Res = unknown,
+    ResI = unknown,
+    Err = never,
+    ErrI = never
+  >(
+    id: Id,
+    options: Named<Name, Err, ErrI> & {
       readonly request: Schema.Schema<Req, ReqI>
       readonly response: Schema.Schema<Res, ResI>
     }
-  ): Command<Name, Req, Res> =>
+  ): Command<Name, Req, Res, Err> =>
     make(
       id,
       (options.name ?? `command_${id}`) as Name,
       codec,
       options.request as Schema.Schema<Req, unknown>,
-      options.response as Schema.Schema<Res, unknown>
+      options.response as Schema.Schema<Res, unknown>,
+      options.error as Schema.Schema<Err, unknown> | undefined
     )
 
 /**
@@ -358,6 +452,11 @@ export const ERROR_COMMAND = 0xffffffff
  * to the handler's typed error `_tag` when it has one), or `Defect`. `message` carries no
  * internal text (SQL, stacks, defects) unless the server runs with `debugErrors`.
  *
+ * When the command declares an `error` Schema and the handler failed with one of its errors,
+ * the body also has `value`: that error encoded by the Schema, as JSON
+ * (`{"command":1,"error":"HandlerFailed","message":"join failed","tag":"RoomFull","value":{"_tag":"RoomFull","room":"r1"}}`).
+ * Commands without one never get `value`: their frame is what it always was.
+ *
  * @since 0.1.0
  * @category utils
  */
@@ -365,7 +464,8 @@ export const ErrorBody = Schema.Struct({
   command: Schema.Number,
   error: Schema.Literal("UnknownCommand", "BadRequest", "HandlerFailed", "Defect", "Overloaded"),
   message: Schema.String,
-  tag: Schema.optionalWith(Schema.String, { exact: true })
+  tag: Schema.optionalWith(Schema.String, { exact: true }),
+  value: Schema.optionalWith(Schema.Unknown, { exact: true })
 })
 export type ErrorBody = typeof ErrorBody.Type
 

@@ -14,9 +14,10 @@
  *   0600), never a re-read file; `reload` validates the file again and refuses a broken one.
  * - Stops cleanly: client-facing nodes first, then children before parents, each with a grace
  *   period (SIGTERM, then SIGKILL). Nodes exit by themselves when the master dies.
- * - Serves the admin web on `webport` (bound to 127.0.0.1 unless `bind` says otherwise), every
- *   endpoint behind `Authorization: Bearer <token>`: `GET /status`; `POST /stop`, `POST /reload`
- *   (also `GET /stop`, `GET /reloadmodule`, as firefly's admin URLs); `POST /restart/NAME`.
+ * - Serves the admin API (`AdminApi`, an `HttpApi`) on `webport` (bound to 127.0.0.1 unless
+ *   `bind` says otherwise), every endpoint behind `Authorization: Bearer <token>`: `GET /status`;
+ *   `POST /stop`, `POST /reload` (also `GET /stop`, `GET /reloadmodule`, as firefly's admin
+ *   URLs); `POST /restart/NAME`.
  *
  * @since 0.1.0
  */
@@ -25,12 +26,25 @@ import { randomBytes } from "node:crypto"
 import { unlink } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
 import { FileSystem, Path } from "@effect/platform"
-import { Context, Data, Deferred, Duration, Effect, Layer, Option, Ref, Scope, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Ref,
+  type Scope,
+  Stream
+} from "effect"
 import type * as Admin from "./Admin.js"
 import { AdminService } from "./Admin.js"
+import * as AdminApi from "./AdminApi.js"
 import * as Config from "./Config.js"
 import * as PrivateFile from "./internal/privateFile.js"
-import { runNode } from "./internal/process.js"
+import { type ProcessError, runNode } from "./internal/process.js"
 import * as Node from "./Node.js"
 import * as Root from "./Root.js"
 import * as Supervisor from "./Supervisor.js"
@@ -43,7 +57,7 @@ import * as Web from "./Web.js"
  * @since 0.1.0
  * @category models
  */
-export type Mode = "process" | "in-process"
+export type Mode = AdminApi.Mode
 
 /**
  * @since 0.1.0
@@ -76,42 +90,22 @@ export interface Options {
 }
 
 /**
- * One node in `/status`.
+ * One node in `/status` (a Schema, shared with the CLI's client; see `AdminApi`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface NodeReport {
-  readonly name: string
-  readonly state: Supervisor.ChildState
-  readonly pid: number | null
-  readonly restarts: number
-  readonly uptimeMs: number | null
-  readonly lastExit: string | null
-  readonly linked: boolean
-  readonly capabilities: ReadonlyArray<string>
-  readonly parents: ReadonlyArray<Admin.NodeStatus["parents"][number]>
-  readonly children: ReadonlyArray<string>
-  readonly connections: number
-  readonly reloads: number
-}
+export const NodeReport = AdminApi.NodeReport
+export type NodeReport = AdminApi.NodeReport
 
 /**
- * The `/status` document.
+ * The `/status` document (a Schema, shared with the CLI's client; see `AdminApi`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface StatusReport {
-  readonly master: {
-    readonly pid: number
-    readonly mode: Mode
-    readonly uptimeMs: number
-    readonly rootport: number
-    readonly webport: number | null
-  }
-  readonly nodes: ReadonlyArray<NodeReport>
-}
+export const StatusReport = AdminApi.StatusReport
+export type StatusReport = AdminApi.StatusReport
 
 /**
  * The master could not start (`NoMaster`, `Listen`, `Token`, `Snapshot`), or stopped because a
@@ -130,20 +124,30 @@ export class MasterError extends Data.TaggedError("MasterError")<{
 }
 
 /**
- * A `reload` that was refused before any node was touched: the config file is broken or changes the topology.
+ * A `reload` that was refused before any node was touched: the config file is broken or changes
+ * the topology (the admin API's 409; see `AdminApi.ReloadRefused`).
  *
  * @since 0.1.0
  * @category errors
  */
-export class ReloadRefused extends Data.TaggedError("ReloadRefused")<{
-  readonly reason: "InvalidConfig" | "TopologyChanged"
-  readonly file: string
-  readonly issues: ReadonlyArray<string>
-}> {
-  override get message(): string {
-    return `reload refused, ${this.file}: ${this.issues.join("; ")}`
-  }
-}
+export const ReloadRefused = AdminApi.ReloadRefused
+export type ReloadRefused = AdminApi.ReloadRefused
+
+/**
+ * Why one incarnation of a node ended (the supervisor restarts it): it did not register with the
+ * master in time (`StartTimeout`), its master link stayed down past the heartbeat grace
+ * (`HeartbeatLost`), its in-process layer failed to build (`BuildFailed`) or an admin `Stop`
+ * asked it to stop (`StopRequested`). A node process that exits is a `ProcessError`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NodeRunError extends Data.TaggedError("NodeRunError")<{
+  readonly reason: "StartTimeout" | "HeartbeatLost" | "BuildFailed" | "StopRequested"
+  readonly node: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
 
 /**
  * A running master.
@@ -294,7 +298,7 @@ export const make = (
     const startTimeout = options.startTimeout ?? Duration.seconds(30)
     const policy = config.supervisor
     const grace = Duration.seconds(policy?.graceSeconds ?? 5)
-    const startedAt = Date.now()
+    const startedAt = yield* Clock.currentTimeMillis
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const transport = yield* Transport
@@ -357,7 +361,12 @@ export const make = (
         yield* root.awaitChild(name).pipe(
           Effect.timeoutFail({
             duration: startTimeout,
-            onTimeout: () => `did not register with the master within ${Duration.format(startTimeout)}`
+            onTimeout: () =>
+              new NodeRunError({
+                reason: "StartTimeout",
+                node: name,
+                message: `did not register with the master within ${Duration.format(startTimeout)}`
+              })
           })
         )
         yield* Supervisor.ready
@@ -367,7 +376,12 @@ export const make = (
             root.awaitChild(name).pipe(
               Effect.timeoutFail({
                 duration: heartbeatGrace,
-                onTimeout: () => "stopped answering heartbeats"
+                onTimeout: () =>
+                  new NodeRunError({
+                    reason: "HeartbeatLost",
+                    node: name,
+                    message: "stopped answering heartbeats"
+                  })
               })
             )
           ),
@@ -377,7 +391,7 @@ export const make = (
       })
 
     const entry = options.entry ?? defaultEntry()
-    const incarnation = (name: string): Effect.Effect<void, string, Scope.Scope> =>
+    const incarnation = (name: string): Effect.Effect<void, NodeRunError | ProcessError, Scope.Scope> =>
       mode === "process"
         ? Effect.raceFirst(
             runNode({
@@ -390,7 +404,7 @@ export const make = (
                 ...(options.bind === undefined ? {} : { HOTARU_BIND: options.bind })
               },
               grace
-            }).pipe(Effect.mapError((e) => e.message)),
+            }),
             watchLink(name)
           )
         : Effect.gen(function* () {
@@ -404,13 +418,22 @@ export const make = (
               Effect.provideService(Transport, transport),
               Effect.provideService(FileSystem.FileSystem, fs),
               Effect.provideService(Path.Path, path),
-              Effect.mapError((e) => e.message)
+              Effect.mapError(
+                (cause) =>
+                  new NodeRunError({ reason: "BuildFailed", node: name, message: cause.message, cause })
+              )
             )
             yield* Supervisor.reportPid(process.pid)
             const lifecycle = Context.get(context, Node.Lifecycle)
             const asked = Effect.zipRight(
               lifecycle.awaitShutdown,
-              Effect.fail("stopped by an admin Stop call")
+              Effect.fail(
+                new NodeRunError({
+                  reason: "StopRequested",
+                  node: name,
+                  message: "stopped by an admin Stop call"
+                })
+              )
             )
             return yield* Effect.raceFirst(asked, watchLink(name))
           })
@@ -448,7 +471,7 @@ export const make = (
 
     const status = Effect.gen(function* () {
       const children = yield* supervisor.status
-      const now = Date.now()
+      const now = yield* Clock.currentTimeMillis
       const nodes = yield* Effect.forEach(
         children,
         (c) =>
@@ -489,23 +512,18 @@ export const make = (
       const fresh = yield* Config.load(loaded.file).pipe(
         Effect.provideService(FileSystem.FileSystem, fs),
         Effect.provideService(Path.Path, path),
-        Effect.mapError(
-          (e) => new ReloadRefused({ reason: "InvalidConfig", file: loaded.file, issues: e.issues })
-        )
+        Effect.mapError((e) => ReloadRefused.refuse("InvalidConfig", loaded.file, e.issues))
       )
       const changes = topologyChanges(config, fresh.config)
       if (changes.length > 0) {
-        return yield* new ReloadRefused({
-          reason: "TopologyChanged",
-          file: loaded.file,
-          issues: [...changes, "ports, parents and bind addresses change only with a restart of the master"]
-        })
+        return yield* ReloadRefused.refuse("TopologyChanged", loaded.file, [
+          ...changes,
+          "ports, parents and bind addresses change only with a restart of the master"
+        ])
       }
       if (mode === "process") {
         yield* PrivateFile.writePrivate(snapshotPath, JSON.stringify(fresh.config, null, 2)).pipe(
-          Effect.mapError(
-            (e) => new ReloadRefused({ reason: "InvalidConfig", file: loaded.file, issues: [e.message] })
-          )
+          Effect.mapError((e) => ReloadRefused.refuse("InvalidConfig", loaded.file, [e.message]))
         )
       }
       yield* Ref.set(snapshot, fresh)
@@ -522,7 +540,10 @@ export const make = (
           Effect.flatMap(root.child(node, AdminService), (client) => client.Reload()).pipe(
             Effect.timeout("30 seconds"),
             Effect.match({
-              onFailure: (e) => ({ node, result: `failed: ${"detail" in e ? e.detail : String(e)}` }),
+              onFailure: (e) => ({
+                node,
+                result: `failed: ${e._tag === "ReloadFailed" ? e.detail : e.message}`
+              }),
               onSuccess: (r) => ({ node, result: `reloaded ${r.module}` })
             })
           ),
@@ -568,44 +589,19 @@ export const make = (
         Effect.log(`restarted ${name} by request`)
       )
 
-    // admin web
+    // admin web: the AdminApi, every endpoint behind the token
     let webAddress = Option.none<{ readonly host: string; readonly port: number }>()
     if (master.webport !== undefined) {
-      const reloaded = () =>
-        reload.pipe(
-          Effect.map((nodes) => ({ nodes })),
-          Effect.mapError(
-            (e) =>
-              new Web.WebError({
-                reason: "Conflict",
-                message: e.message,
-                issues: e.issues.map((message) => ({ path: [], message }))
-              })
-          )
-        )
-      const routes = Layer.mergeAll(
-        Web.get("/status", () => status),
-        Web.post("/stop", () => Effect.as(Effect.forkDaemon(stop), { stopping: true })),
-        Web.get("/stop", () => Effect.as(Effect.forkDaemon(stop), { stopping: true })),
-        Web.post("/reload", reloaded),
-        Web.get("/reloadmodule", reloaded),
-        Web.post("/restart/:node", ({ params }) =>
-          restart(params.node ?? "").pipe(
-            Effect.as({ restarted: params.node }),
-            Effect.mapError((e) => new Web.WebError({ reason: "NotFound", message: e.message }))
-          )
-        )
-      ).pipe(Web.requireToken(token))
       const webContext = yield* Layer.build(
-        routes.pipe(
-          Layer.provideMerge(
-            Web.layer({
-              host: Config.bindAddress(master.bind, "web", options.bind),
-              port: master.webport,
-              maxBodySize: 64 * 1024,
-              ...Web.limitsOf(master.http)
-            })
-          )
+        AdminApi.layer(
+          { status, stop, reload, restart },
+          {
+            token,
+            host: Config.bindAddress(master.bind, "web", options.bind),
+            port: master.webport,
+            maxBodySize: 64 * 1024,
+            ...Web.limitsOf(master.http)
+          }
         )
       ).pipe(
         Effect.mapError(

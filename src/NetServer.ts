@@ -18,7 +18,10 @@
  *   handler failure/defect answers one error frame (command id `Command.ERROR_COMMAND` =
  *   0xFFFFFFFF, JSON body `Command.ErrorBody`) in that request's place; nothing else is affected.
  *   Its `message` carries no internal text (SQL, stacks, defects) unless `debugErrors` is on; a
- *   typed handler error keeps its `tag`;
+ *   typed handler error keeps its `tag`, and one the command declares (its `error` Schema) is
+ *   sent whole, encoded, in `value` (the client's `call` fails with it decoded);
+ * - a handler may fail only with its command's declared error or `Undeclared` (checked by the
+ *   compiler); `CommandGroup.toLayer` registers a group's handlers, demanding every one;
  * - a bad header, a length < 4 or a body above `frame.maxLength` closes that connection at once
  *   (logged), never buffering the body;
  * - nothing a client sends can throw out of a socket callback: an unexpected error while handling
@@ -58,10 +61,13 @@ import {
   Schedule,
   Scope
 } from "effect"
+import { identity } from "effect/Function"
+import type * as Types from "effect/Types"
 import * as Command from "./Command.js"
 import type * as Config from "./Config.js"
 import * as Frame from "./internal/frame.js"
 import * as LogLimit from "./internal/logLimit.js"
+import type { NodeUnavailable } from "./NodeError.js"
 
 /**
  * One client connection, as handlers and hooks see it.
@@ -144,17 +150,64 @@ export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<
 export type Provided = NetServer | CurrentConnection
 
 /**
- * Register the handler of a command. The handler's other requirements are captured when the
- * layer is built. Registering the same command id twice is a defect at start-up.
+ * Failures any handler may have without its command declaring them: the node it forwards to is
+ * down (`NodeUnavailable`), or a value it pushes does not encode (`Command.BodyError`). The
+ * client receives them typed when the command declares them, else as `HandlerFailed` with their
+ * `tag` and no text.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Undeclared = NodeUnavailable | Command.BodyError
+
+/**
+ * The handler of command `C`: it answers the command's response (or `undefined`: no reply) and
+ * fails only with the command's declared error or `Undeclared`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Handler<C, R = never> = (
+  request: Command.Request<C>,
+  connection: Connection
+) => Effect.Effect<Command.Response<C> | undefined | void, Command.Failure<C> | Undeclared, R>
+
+/**
+ * What a handler layer provides: the proof that command `Name` is handled, with the error type
+ * its clients receive (`Layer<Handled<"join", RoomFull>, never, …>`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handled<Name extends string, Err> {
+  readonly name: Name
+  readonly command: Command.Any
+  /** Type-level only: the error type of the command (kept exact). */
+  readonly error: Types.Invariant<Err>
+}
+
+/** The context key of `Handled<Name, Err>`. */
+export const Handled = <Name extends string, Err>(
+  name: Name
+): Context.Tag<Handled<Name, Err>, Handled<Name, Err>> =>
+  Context.GenericTag<Handled<Name, Err>>(`hotaru/NetServer/Handled/${name}`)
+
+/**
+ * Register the handler of a command. The handler fails only with the command's declared `error`
+ * (or `Undeclared`): anything else does not compile. Its other requirements are captured when
+ * the layer is built. Registering the same command id twice is a defect at start-up.
  *
  * @since 0.1.0
  * @category utils
  */
-export const handle = <Name extends string, Req, Res, E, R>(
-  command: Command.Command<Name, Req, Res>,
-  handler: (request: Req, connection: Connection) => Effect.Effect<Res | undefined | void, E, R>
-): Layer.Layer<never, never, NetRouter | Exclude<R, Provided>> =>
-  Layer.effectDiscard(
+export const handle = <Name extends string, Req, Res, Err, R>(
+  command: Command.Command<Name, Req, Res, Err>,
+  handler: (
+    request: NoInfer<Req>,
+    connection: Connection
+  ) => Effect.Effect<NoInfer<Res> | undefined | void, NoInfer<Err> | Undeclared, R>
+): Layer.Layer<Handled<Name, Err>, never, NetRouter | Exclude<R, Provided>> =>
+  Layer.effectContext(
     Effect.gen(function* () {
       const router = yield* NetRouter
       const context = yield* Effect.context<Exclude<R, Provided>>()
@@ -167,6 +220,11 @@ export const handle = <Name extends string, Req, Res, E, R>(
         command: command as unknown as Command.Any,
         handler: handler as Route["handler"],
         context: context as Context.Context<never>
+      })
+      return Context.make(Handled<Name, Err>(command.name), {
+        name: command.name,
+        command: command as unknown as Command.Any,
+        error: identity
       })
     })
   )
@@ -445,10 +503,10 @@ class ConnectionState {
 const normalizeAddress = (address: string | undefined): string =>
   address === undefined ? "unknown" : address.startsWith("::ffff:") ? address.slice(7) : address
 
-/** The error kind, message and tag of a failed handler; never throws. */
+/** The error kind, message, tag and failure of a failed handler; never throws. */
 const errorMessage = (
   cause: Cause.Cause<unknown>
-): { error: Command.ErrorBody["error"]; message: string; tag?: string } => {
+): { error: Command.ErrorBody["error"]; message: string; tag?: string; failure?: unknown } => {
   try {
     const failure = Cause.failureOption(cause)
     if (Option.isSome(failure)) {
@@ -458,8 +516,8 @@ const errorMessage = (
       const message =
         e instanceof Error ? String(e.message) : typeof e === "string" ? e : (JSON.stringify(e) ?? String(e))
       return tag === undefined
-        ? { error: "HandlerFailed", message }
-        : { error: "HandlerFailed", message, tag }
+        ? { error: "HandlerFailed", message, failure: e }
+        : { error: "HandlerFailed", message, tag, failure: e }
     }
     return { error: "Defect", message: Cause.pretty(cause).split("\n")[0] ?? "defect" }
   } catch {
@@ -839,7 +897,7 @@ export const make = (
         )
       }
       if (Cause.isInterruptedOnly(exit.cause)) return complete(state, slot, undefined)
-      const { error, message, tag } = errorMessage(exit.cause)
+      const { error, message, tag, failure } = errorMessage(exit.cause)
       if (error === "Defect") {
         report("handlerDefects", state.info, "error", () => `${route.command.name} died`, exit.cause)
       } else {
@@ -850,8 +908,14 @@ export const make = (
         : error === "Defect"
           ? "internal error"
           : `${route.command.name} failed`
+      // a declared error goes to the client whole, encoded by the command's error Schema
+      const value = error === "Defect" ? Option.none() : route.command.encodeError(failure)
       const errorBody: Command.ErrorBody =
-        tag === undefined ? { command, error, message: shown } : { command, error, message: shown, tag }
+        tag === undefined
+          ? { command, error, message: shown }
+          : Option.isSome(value)
+            ? { command, error, message: shown, tag, value: value.value }
+            : { command, error, message: shown, tag }
       complete(state, slot, errorFrame(errorBody))
     }
     const settleGuarded = (

@@ -20,6 +20,7 @@ import { FileSystem, Path } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import {
   Cause,
+  Chunk,
   Clock,
   Context,
   Data,
@@ -242,12 +243,25 @@ const capabilityOfService: Record<string, string> = {
   "hotaru/NetServer": "netport"
 }
 
-/** Turn "Service not found: hotaru/Root" at build time into a clear start error. */
+/**
+ * The key of the service a build died for lack of: effect dies with a plain `Error` whose
+ * message is `Service not found: <key>` (it has no typed error for it), so only the build's own
+ * defects are looked at, never the text of its failures.
+ */
+const missingService = (cause: Cause.Cause<unknown>): Option.Option<string> =>
+  Option.firstSomeOf(
+    Chunk.map(Cause.defects(cause), (defect) => {
+      const prefix = "Service not found: "
+      if (!(defect instanceof Error) || !defect.message.startsWith(prefix)) return Option.none<string>()
+      return Option.some(defect.message.slice(prefix.length).split(" (defined at ")[0]!.trim())
+    })
+  )
+
+/** Turn a missing service (`hotaru/Root`, ...) at build time into a clear start error. */
 const explainMissing = (name: string) => (cause: Cause.Cause<unknown>) => {
-  const text = Cause.pretty(cause)
-  const missing = /Service not found: ([^\s(]+)/.exec(text)
-  if (missing !== null) {
-    const key = missing[1]!
+  const missing = missingService(cause)
+  if (Option.isSome(missing)) {
+    const key = missing.value
     const capability = capabilityOfService[key]
     return new NodeError({
       reason: "MissingCapability",
@@ -258,7 +272,7 @@ const explainMissing = (name: string) => (cause: Cause.Cause<unknown>) => {
           : `its app needs ${key}, but the config gives "${name}" no ${capability}`
     })
   }
-  return new NodeError({ reason: "Start", node: name, detail: text })
+  return new NodeError({ reason: "Start", node: name, detail: Cause.pretty(cause) })
 }
 
 /** Build an app into its own scope with a fresh router, then make its routes the live ones. */

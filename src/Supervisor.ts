@@ -3,9 +3,9 @@
  * running a node's layer, anything).
  *
  * - A child's `run` is one incarnation: when it returns or fails, the child has exited and is
- *   restarted after an exponential backoff (`base * 2^k`, capped at `max`, where `k` is the
- *   number of restarts inside the intensity window; so a child that stayed up for `within`
- *   restarts after `base` again).
+ *   restarted after the next delay of its backoff `Schedule` (default {@link backoff}: `base *
+ *   2^k`, capped at `max`, `k` the restarts since the intensity window was last empty; so a
+ *   child that stayed up for `within` restarts after `base` again).
  * - More than `maxRestarts` restarts within `within`: the child is marked `failed` and left
  *   alone (a manual `restart` or `reset` brings it back), or, with a `retryFailed` schedule,
  *   `failed-retrying` and started again after each of the schedule's delays (`slowRetry`).
@@ -32,8 +32,8 @@ import {
   FiberMap,
   Layer,
   Option,
-  Random,
   Schedule,
+  Schema,
   type Scope,
   Stream,
   SubscriptionRef
@@ -46,7 +46,15 @@ import {
  * @since 0.1.0
  * @category models
  */
-export type ChildState = "starting" | "running" | "backoff" | "failed" | "failed-retrying" | "stopped"
+export const ChildState = Schema.Literal(
+  "starting",
+  "running",
+  "backoff",
+  "failed",
+  "failed-retrying",
+  "stopped"
+)
+export type ChildState = typeof ChildState.Type
 
 /**
  * A snapshot of one child, as given by `status` and `changes`.
@@ -82,12 +90,12 @@ export interface ChildSpec<E = unknown, R = never> {
    * the context of `start`.
    */
   readonly run: Effect.Effect<void, E, R>
-  /** Restart delay: `base` (default 200 ms) doubled per recent restart up to `max` (default 10 s); `jitter` scales it by 0.5..1.5. */
-  readonly backoff?: {
-    readonly base?: Duration.DurationInput
-    readonly max?: Duration.DurationInput
-    readonly jitter?: boolean
-  }
+  /**
+   * Restart delays: the options of {@link backoff} (`base` 200 ms doubled per recent restart up
+   * to `max` 10 s, optional jitter), or any `Schedule` (its delays are used; it starts over
+   * whenever the intensity window is empty). A schedule that ends leaves the child `failed`.
+   */
+  readonly backoff?: BackoffOptions | Schedule.Schedule<unknown, unknown>
   /** At most `maxRestarts` (default 5) restarts within `within` (default 60 s); one more and the child is `failed`. */
   readonly intensity?: {
     readonly maxRestarts?: number
@@ -105,6 +113,39 @@ export interface ChildSpec<E = unknown, R = never> {
    * `failed`). See {@link slowRetry}.
    */
   readonly retryFailed?: Schedule.Schedule<unknown, unknown>
+}
+
+/**
+ * The options of {@link backoff}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BackoffOptions {
+  /** The first delay (default 200 ms). */
+  readonly base?: Duration.DurationInput
+  /** The longest delay (default 10 s). */
+  readonly max?: Duration.DurationInput
+  /** Scale each delay by a random 0.5..1.5 (default `false`). */
+  readonly jitter?: boolean
+}
+
+/**
+ * The default restart backoff of a child: `base`, doubling per restart, capped at `max`; with
+ * `jitter`, each delay scaled by a random 0.5..1.5.
+ *
+ * ```ts
+ * yield* sup.start({ name: "game1", run, backoff: Supervisor.backoff({ base: "1 second", max: "30 seconds" }) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const backoff = (options: BackoffOptions = {}): Schedule.Schedule<unknown, unknown> => {
+  const capped = Schedule.exponential(options.base ?? "200 millis").pipe(
+    Schedule.either(Schedule.spaced(options.max ?? "10 seconds"))
+  )
+  return options.jitter === true ? Schedule.jitteredWith(capped, { min: 0.5, max: 1.5 }) : capped
 }
 
 /**
@@ -312,8 +353,16 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
 
   const loop = (name: string, generation: number, { spec, context }: Registered) =>
     Effect.gen(function* () {
-      const base = Duration.toMillis(spec.backoff?.base ?? "200 millis")
-      const max = Duration.toMillis(spec.backoff?.max ?? "10 seconds")
+      let lastExit = ""
+      const schedule = Schedule.isSchedule(spec.backoff) ? spec.backoff : backoff(spec.backoff)
+      // the delay is known (and logged, with the child shown in `backoff`) before the sleep
+      const delays = yield* Schedule.driver(
+        Schedule.delays(schedule).pipe(
+          Schedule.tapOutput((delay) =>
+            Effect.logWarning(`child ${name} ${lastExit}; restarting in ${Duration.format(delay)}`)
+          )
+        )
+      )
       const maxRestarts = spec.intensity?.maxRestarts ?? 5
       const within = Duration.toMillis(spec.intensity?.within ?? "60 seconds")
       const restartTimes: Array<number> = []
@@ -337,7 +386,7 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
           Effect.provide(context),
           Effect.exit
         )
-        const lastExit = describeExit(exit)
+        lastExit = describeExit(exit)
         const now = yield* Clock.currentTimeMillis
         while (restartTimes.length > 0 && restartTimes[0]! <= now - within) restartTimes.shift()
         if (restartTimes.length >= maxRestarts) {
@@ -368,10 +417,8 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
           yield* update(name, generation, (c) => ({ ...c, restarts: c.restarts + 1 }))
           continue
         }
-        let delay = Math.min(max, base * 2 ** restartTimes.length)
-        if (spec.backoff?.jitter === true) delay = Math.round(delay * (yield* Random.nextRange(0.5, 1.5)))
+        if (restartTimes.length === 0) yield* delays.reset
         restartTimes.push(now)
-        yield* Effect.logWarning(`child ${name} ${lastExit}; restarting in ${delay} ms`)
         yield* update(name, generation, (c) => ({
           ...c,
           state: "backoff",
@@ -379,7 +426,11 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
           lastExit: Option.some(lastExit),
           pid: Option.none()
         }))
-        yield* Effect.sleep(Duration.millis(delay))
+        const slept = yield* Effect.option(delays.next(undefined))
+        if (Option.isNone(slept)) {
+          yield* Effect.logError(`child ${name} ${lastExit}; its backoff schedule ended: giving up`)
+          return yield* update(name, generation, (c) => ({ ...c, state: "failed", pid: Option.none() }))
+        }
       }
     }).pipe(
       Effect.onInterrupt(() =>

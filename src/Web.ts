@@ -27,12 +27,12 @@
  * @since 0.1.0
  */
 
-import { timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import {
   FileSystem,
   HttpIncomingMessage,
   HttpLayerRouter,
+  type HttpRouter,
   HttpServer,
   HttpServerError,
   HttpServerRequest,
@@ -41,6 +41,7 @@ import {
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Context, Data, Duration, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import type * as Config from "./Config.js"
+import { sameText } from "./internal/sameText.js"
 
 /** The HTTP status a {@link WebError} reason stands for. */
 const statusOf = {
@@ -418,12 +419,6 @@ export const patch: RouteConstructor = forMethod("PATCH")
  */
 export const del: RouteConstructor = forMethod("DELETE")
 
-const sameText = (a: string, b: string) => {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
-}
-
 /**
  * Guards every route built inside `self` (one route or several merged): a request without
  * `Authorization: Bearer <token>` gets a 401 before its input is even read. Guards nest (all
@@ -525,6 +520,84 @@ const notFound = (request: HttpServerRequest.HttpServerRequest) =>
   )
 
 /**
+ * The edge every hotaru HTTP app sits behind: a body announced larger than `maxBodySize` is a
+ * 413 before routing (nothing of it is read), an unknown path a 404 JSON error, any other
+ * failure a 500 "internal error" (logged); the app sees `maxBodySize` as its
+ * `HttpIncomingMessage.MaxBodySize`. {@link layer} and the master's admin API use it. Wrap the
+ * app itself (an `HttpServer.serve` middleware sees the response only after it was sent).
+ *
+ * ```ts
+ * const served = Layer.unwrapEffect(Effect.map(HttpApiBuilder.httpApp, (app) => HttpServer.serve(Web.edge({ maxBodySize: 64 * 1024 })(app))))
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const edge =
+  (options: { readonly maxBodySize?: number }) =>
+  <E, R>(
+    app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | HttpServerRequest.HttpServerRequest> => {
+    const maxBody = options.maxBodySize ?? 1024 * 1024
+    const maxBodySize = FileSystem.Size(maxBody)
+    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      declaredTooLarge(request, maxBody) ? Effect.succeed(errorResponse(tooLarge)) : app
+    ).pipe(
+      Effect.catchAll((error: unknown) =>
+        error instanceof HttpServerError.RouteNotFound
+          ? Effect.succeed(notFound(error.request))
+          : Effect.as(Effect.logError("web request failed", error), internalError)
+      ),
+      Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(maxBodySize))
+    )
+  }
+
+/**
+ * A Node HTTP server on `host:port` with the limits of `options` (connection cap, header and
+ * request deadlines), as the `HttpServer` an `HttpApp` or an `HttpApi` is served with, and its
+ * bound {@link WebAddress}. {@link layer} serves routes with it; serve anything else behind
+ * {@link edge}.
+ *
+ * ```ts
+ * HttpServer.serve(Web.edge({})(myApp)).pipe(Layer.provideMerge(Web.layerServer({ port: 0 })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerServer = (
+  options: WebOptions
+): Layer.Layer<
+  HttpServer.HttpServer | WebAddress | HttpRouter.HttpRouter.DefaultServices,
+  WebListenError
+> => {
+  const host = options.host ?? "127.0.0.1"
+  const address = Layer.effect(
+    WebAddress,
+    Effect.map(HttpServer.HttpServer, (server) => {
+      const address = server.address
+      const bound =
+        address._tag === "TcpAddress"
+          ? { host: address.hostname, port: address.port }
+          : { host, port: options.port }
+      const urlHost = bound.host.includes(":") ? `[${bound.host}]` : bound.host
+      return { ...bound, url: `http://${urlHost}:${bound.port}` }
+    })
+  )
+  return address.pipe(
+    Layer.provideMerge(NodeHttpServer.layer(() => makeNodeServer(options), { host, port: options.port })),
+    Layer.mapError(
+      (cause) =>
+        new WebListenError({
+          reason: "ListenFailed",
+          message: `cannot listen on ${host}:${options.port}: ${cause.cause instanceof Error ? cause.cause.message : String(cause.cause)}`,
+          cause
+        })
+    )
+  )
+}
+
+/**
  * Listens on `host:port` and serves every route registered into the {@link Router} it provides.
  * Requests that arrive before a route's layer is built get a 404.
  *
@@ -537,46 +610,13 @@ const notFound = (request: HttpServerRequest.HttpServerRequest) =>
  * @category layers
  */
 export const layer = (options: WebOptions): Layer.Layer<Router | WebAddress, WebListenError> => {
-  const host = options.host ?? "127.0.0.1"
-  const maxBody = options.maxBodySize ?? 1024 * 1024
-  const maxBodySize = FileSystem.Size(maxBody)
-  const serve = Layer.scopedContext(
+  const serve = Layer.scoped(
+    Router,
     Effect.gen(function* () {
       const router = yield* HttpLayerRouter.make
-      const routed = router.asHttpEffect()
-      // a body announced too large is refused before routing, whatever the route
-      const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-        declaredTooLarge(request, maxBody) ? Effect.succeed(errorResponse(tooLarge)) : routed
-      ).pipe(
-        Effect.catchAll((error) =>
-          error instanceof HttpServerError.RouteNotFound
-            ? Effect.succeed(notFound(error.request))
-            : Effect.as(Effect.logError("web request failed", error), internalError)
-        ),
-        Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(maxBodySize))
-      )
-      yield* HttpServer.serveEffect(app)
-      const server = yield* HttpServer.HttpServer
-      const address = server.address
-      const bound =
-        address._tag === "TcpAddress"
-          ? { host: address.hostname, port: address.port }
-          : { host, port: options.port }
-      const urlHost = bound.host.includes(":") ? `[${bound.host}]` : bound.host
-      return Context.make(Router, router).pipe(
-        Context.add(WebAddress, { ...bound, url: `http://${urlHost}:${bound.port}` })
-      )
+      yield* HttpServer.serveEffect(edge(options)(router.asHttpEffect()))
+      return router
     })
   )
-  return serve.pipe(
-    Layer.provide(NodeHttpServer.layer(() => makeNodeServer(options), { host, port: options.port })),
-    Layer.mapError(
-      (cause) =>
-        new WebListenError({
-          reason: "ListenFailed",
-          message: `cannot listen on ${host}:${options.port}: ${cause.cause instanceof Error ? cause.cause.message : String(cause.cause)}`,
-          cause
-        })
-    )
-  )
+  return serve.pipe(Layer.provideMerge(layerServer(options)), Layer.map(Context.pick(Router, WebAddress)))
 }

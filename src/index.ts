@@ -4,8 +4,10 @@
  * @since 0.1.0
  */
 export * as Admin from "./Admin.js"
+export * as AdminApi from "./AdminApi.js"
 export * as Client from "./Client.js"
 export * as Command from "./Command.js"
+export * as CommandGroup from "./CommandGroup.js"
 export * as Config from "./Config.js"
 export * as Db from "./Db.js"
 export * as Log from "./Log.js"

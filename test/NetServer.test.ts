@@ -10,7 +10,8 @@ const Slow = Command.json(2, {
   request: Schema.Struct({ delayMs: Schema.Number, tag: Schema.String }),
   response: Schema.String
 })
-const Fail = Command.text(3)
+class Nope extends Schema.TaggedError<Nope>()("Nope", { why: Schema.String }) {}
+const Fail = Command.text(3, { error: Nope })
 const Die = Command.text(4)
 const Silent = Command.text(5)
 const PushAll = Command.text(6)
@@ -21,8 +22,6 @@ const Add = Command.msgpack(9, {
   response: Schema.Number
 })
 const Raw = Command.bytes(10)
-
-class Nope extends Schema.TaggedError<Nope>()("Nope", { why: Schema.String }) {}
 
 const App = Layer.mergeAll(
   NetServer.handle(Echo, (body) => Effect.succeed(body)),
@@ -122,12 +121,14 @@ describe("NetServer over real TCP", () => {
         expect(Either.isLeft(unknown) && unknown.left._tag === "CommandFailed" && unknown.left.error).toBe(
           "UnknownCommand"
         )
-        const failed = yield* Effect.either(client.call(Fail, "because"))
+        // raw, the declared failure is an error frame with its tag; typed, it is the error itself
+        const failed = yield* Effect.either(client.callRaw(Fail.id, Buffer.from("because")))
         expect(Either.isLeft(failed) && failed.left).toMatchObject({
           error: "HandlerFailed",
           tag: "Nope",
           command: 3
         })
+        expect(yield* Effect.flip(client.call(Fail, "because"))).toEqual(new Nope({ why: "because" }))
         const died = yield* Effect.either(client.call(Die, ""))
         expect(Either.isLeft(died) && died.left).toMatchObject({ error: "Defect", command: 4 })
         const bad = yield* Effect.either(client.callRaw(Slow.id, Buffer.from("{not json")))

@@ -1,5 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Fiber, Layer, Option, Ref, Schedule, Stream, TestClock } from "effect"
+import {
+  Chunk,
+  Clock,
+  Duration,
+  Effect,
+  Fiber,
+  Layer,
+  Option,
+  Ref,
+  Schedule,
+  Stream,
+  TestClock
+} from "effect"
 import * as Supervisor from "../src/Supervisor.js"
 
 /** Lets forked fibers run without moving the TestClock. */
@@ -370,4 +382,76 @@ describe("Supervisor", () => {
       expect((yield* Effect.flip(sup.reset("nope"))).reason).toBe("UnknownChild")
     })
   )
+  it.scoped("backoff as a Schedule: a fixed spacing, and a schedule that ends leaves the child failed", () =>
+    Effect.gen(function* () {
+      const sup = yield* Supervisor.make
+      const runs = yield* Ref.make(0)
+      yield* sup.start({
+        name: "c",
+        run: crasher(runs),
+        backoff: Schedule.spaced("300 millis").pipe(Schedule.intersect(Schedule.recurs(2))),
+        intensity: { maxRestarts: 10 }
+      })
+      yield* settle
+      expect(yield* Ref.get(runs)).toBe(1)
+      yield* adjust(299)
+      expect(yield* Ref.get(runs)).toBe(1)
+      yield* adjust(1)
+      expect(yield* Ref.get(runs)).toBe(2)
+      yield* adjust(300)
+      expect(yield* Ref.get(runs)).toBe(3)
+      // two delays given: the third exit finds the schedule done
+      const s = yield* statusOf(sup, "c")
+      expect(s.state).toBe("failed")
+      expect(s.lastExit).toBe("failed: boom")
+      yield* adjust(60_000)
+      expect(yield* Ref.get(runs)).toBe(3)
+    })
+  )
+
+  it.scoped("backoff jitter: every delay within 0.5..1.5 of the unjittered one, under the TestClock", () =>
+    Effect.gen(function* () {
+      const sup = yield* Supervisor.make
+      const runs = yield* Ref.make(0)
+      const startedAt = yield* Ref.make<ReadonlyArray<number>>([])
+      const run = Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        yield* Ref.update(startedAt, (l) => [...l, now])
+        yield* Ref.update(runs, (n) => n + 1)
+        return yield* Effect.fail("boom")
+      })
+      yield* sup.start({
+        name: "c",
+        run,
+        backoff: { base: "1 second", max: "4 seconds", jitter: true },
+        intensity: { maxRestarts: 10 }
+      })
+      yield* settle
+      // step 50 ms at a time: each restart is seen within 50 ms of its time
+      for (let t = 0; t < 30_000 && (yield* Ref.get(runs)) < 6; t += 50) yield* adjust(50)
+      const times = yield* Ref.get(startedAt)
+      expect(times.length).toBeGreaterThanOrEqual(6)
+      const gaps = times.slice(1, 6).map((t, i) => t - times[i]!)
+      gaps.forEach((gap, i) => {
+        const full = Math.min(1000 * 2 ** i, 4000)
+        expect(gap).toBeGreaterThanOrEqual(full * 0.5 - 50)
+        expect(gap).toBeLessThanOrEqual(full * 1.5 + 50)
+      })
+      // jittered: not all gaps are the exact unjittered delays
+      expect(gaps.some((gap, i) => Math.abs(gap - Math.min(1000 * 2 ** i, 4000)) > 50)).toBe(true)
+    })
+  )
+
+  it("backoff: base doubling to max, as the default restart schedule", () => {
+    const delays = Chunk.toReadonlyArray(
+      Effect.runSync(
+        Schedule.run(
+          Schedule.delays(Supervisor.backoff({ base: "100 millis", max: "1 second" })),
+          0,
+          Array(6).fill(0)
+        )
+      )
+    ).map(Duration.toMillis)
+    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000])
+  })
 })

@@ -1,6 +1,7 @@
 /**
- * Type-level checks of the node clients: `tsc` over test/ fails if a
- * `@ts-expect-error` line below compiles, i.e. if a mistyped call were accepted.
+ * Type-level checks of the node clients and the client edge: `tsc --noEmit` (CI's typecheck
+ * covers test/) fails if a `@ts-expect-error` line below compiles, i.e. if a mistyped call, a
+ * missing handler or an undeclared handler error were accepted. The checks are never run.
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { describe, expect, it } from "@effect/vitest"
@@ -8,6 +9,10 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as Client from "../src/Client.js"
+import * as Command from "../src/Command.js"
+import * as CommandGroup from "../src/CommandGroup.js"
+import * as NetServer from "../src/NetServer.js"
 import { NodeUnavailable } from "../src/NodeError.js"
 import { Remote } from "../src/Remote.js"
 import { Root } from "../src/Root.js"
@@ -22,8 +27,9 @@ class Game1Remote extends RpcGroup.make(
   Rpc.make("game1Handle", { payload: Schema.String, success: Schema.String })
 ) {}
 
-/** Compile-time only: never run. */
-const typeChecks = Effect.gen(function* () {
+/** Compile-time only: never run (exported so `noUnusedLocals` keeps it checked). */
+// biome-ignore lint/suspicious/noExportsInTest: compile-time checks, imported by nothing
+export const nodeClientChecks = Effect.gen(function* () {
   const root = yield* Root
   const remote = yield* Remote
   const game1 = yield* root.child("game1", Game1Remote)
@@ -48,11 +54,105 @@ const typeChecks = Effect.gen(function* () {
   return [a, b, c, d, e]
 })
 
-describe("types", () => {
-  it("the compile-time checks above are an Effect (never run)", () => {
-    expect(Effect.isEffect(typeChecks)).toBe(true)
-  })
+class RoomFull extends Schema.TaggedError<RoomFull>()("RoomFull", { room: Schema.String }) {}
+class NotFound extends Schema.TaggedError<NotFound>()("NotFound", { id: Schema.Number }) {}
+class Banned extends Schema.TaggedError<Banned>()("Banned", {}) {}
 
+const Join = Command.json(1, {
+  name: "join",
+  request: Schema.Struct({ room: Schema.String }),
+  response: Schema.Number,
+  error: Schema.Union(RoomFull, NotFound)
+})
+const Leave = Command.text(2, { name: "leave" })
+const Ping = Command.bytes(3)
+
+/** Compile-time only: never run (exported so `noUnusedLocals` keeps it checked). */
+// biome-ignore lint/suspicious/noExportsInTest: compile-time checks, imported by nothing
+export const clientEdgeChecks = (client: Client.Client) => {
+  // the client: payload in, response and the declared errors out
+  const joined: Effect.Effect<number, RoomFull | NotFound | Client.ClientError | Client.CommandFailed> =
+    client.call(Join, { room: "r1" })
+  const left: Effect.Effect<string, Client.ClientError | Client.CommandFailed> = client.call(Leave, "bye")
+  // @ts-expect-error the payload of join is { room: string }
+  client.call(Join, { room: 1 })
+  // @ts-expect-error join's failures include its declared errors
+  const untyped: Effect.Effect<number, Client.ClientError | Client.CommandFailed> = client.call(Join, {
+    room: "r"
+  })
+  // commands declaring different errors fit one list; a call's failure is the union
+  const Shout = Command.text(4, { name: "shout", error: RoomFull })
+  const shouts: Array<Effect.Effect<string, RoomFull | Client.ClientError | Client.CommandFailed>> = [
+    Leave,
+    Shout
+  ].map((command) => client.call(command, "x"))
+  // a declared error can be caught by tag …
+  const caught: Effect.Effect<number, NotFound | Client.ClientError | Client.CommandFailed> = Effect.catchTag(
+    client.call(Join, { room: "r1" }),
+    "RoomFull",
+    () => Effect.succeed(0)
+  )
+  // @ts-expect-error … one it does not declare cannot
+  Effect.catchTag(client.call(Join, { room: "r1" }), "Banned", () => Effect.succeed(0))
+
+  // handlers: only the declared errors (and NetServer.Undeclared) may fail them
+  const joinLayer: Layer.Layer<
+    NetServer.Handled<"join", RoomFull | NotFound>,
+    never,
+    NetServer.NetRouter
+  > = NetServer.handle(Join, ({ room }) =>
+    room === "" ? Effect.fail(new RoomFull({ room })) : Effect.succeed(1)
+  )
+  // @ts-expect-error the handler layer keeps the command's error type
+  const erased: Layer.Layer<NetServer.Handled<"join", never>, never, NetServer.NetRouter> = joinLayer
+  NetServer.handle(Join, () => Effect.fail(new NodeUnavailable({ node: "lobby", reason: "NotConnected" })))
+  // @ts-expect-error Banned is not in join's error schema
+  NetServer.handle(Join, () => Effect.fail(new Banned()))
+  // @ts-expect-error leave declares no error at all
+  NetServer.handle(Leave, () => Effect.fail(new RoomFull({ room: "r" })))
+  // @ts-expect-error a handler of join answers a number
+  NetServer.handle(Join, () => Effect.succeed("one"))
+  // @ts-expect-error a handler of join gets { room: string }
+  NetServer.handle(Join, (request: string) => Effect.succeed(request.length))
+
+  // a group demands one handler per command, each typed by its command
+  const Lobby = CommandGroup.make(Join, Leave, Ping)
+  const lobby: Layer.Layer<
+    | NetServer.Handled<"join", RoomFull | NotFound>
+    | NetServer.Handled<"leave", never>
+    | NetServer.Handled<"command_3", never>,
+    never,
+    NetServer.NetRouter
+  > = Lobby.toLayer({
+    join: ({ room }) => (room === "" ? Effect.fail(new NotFound({ id: 0 })) : Effect.succeed(room.length)),
+    leave: (text) => Effect.succeed(text),
+    command_3: (bytes) => Effect.succeed(bytes)
+  })
+  // @ts-expect-error the handler of leave is missing
+  Lobby.toLayer({ join: () => Effect.succeed(1), command_3: Effect.succeed })
+  Lobby.toLayer({
+    join: () => Effect.succeed(1),
+    leave: () => Effect.void,
+    command_3: Effect.succeed,
+    // @ts-expect-error no command of the group is named extra
+    extra: () => Effect.void
+  })
+  Lobby.toLayer({
+    // @ts-expect-error Banned is not in join's error schema
+    join: () => Effect.fail(new Banned()),
+    leave: () => Effect.void,
+    command_3: Effect.succeed
+  })
+  // what a group's handlers require is what its layer requires
+  const needs: Layer.Layer<never, never, NetServer.NetRouter | Transport> = Lobby.toLayer({
+    join: () => Effect.as(Transport, 1),
+    leave: () => Effect.void,
+    command_3: Effect.succeed
+  })
+  return [joined, left, untyped, shouts, caught, joinLayer, erased, lobby, needs]
+}
+
+describe("types", () => {
   it.scoped("typed clients carry the group's payload and success types at run time too", () =>
     Effect.gen(function* () {
       const ctx = yield* Layer.build(

@@ -14,7 +14,7 @@ import { Mem } from "../../src/Mem.js"
 import * as NetServer from "../../src/NetServer.js"
 import { service, uniqueName } from "../../test/support/services.js"
 import { Accounts, App } from "./app.js"
-import { Get, Register, Rename } from "./commands.js"
+import { AccountNotFound, Get, Register, Rename } from "./commands.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hotaru-accounts-"))
@@ -50,10 +50,13 @@ describe("accounts example, in process (SQLite + memory)", () => {
       expect(yield* client.call(Get, { id })).toEqual({ id, username: "ann" })
       expect(yield* client.call(Rename, { id, username: "anne" })).toEqual({ id, username: "anne" })
       expect(yield* client.call(Get, { id })).toEqual({ id, username: "anne" })
+      // AccountNotFound is declared by get/rename: the client receives it typed
       const missing = yield* Effect.flip(client.call(Get, { id: 999_999 }))
-      expect(missing._tag === "CommandFailed" && missing.tag).toBe("AccountNotFound")
-      const bad = yield* Effect.flip(client.call(Rename, { id: 999_999, username: "x" }))
-      expect(bad._tag === "CommandFailed" && bad.tag).toBe("AccountNotFound")
+      expect(missing).toEqual(new AccountNotFound({ id: 999_999 }))
+      const renamed = yield* client
+        .call(Rename, { id: 999_999, username: "x" })
+        .pipe(Effect.catchTag("AccountNotFound", (e) => Effect.succeed(`caught ${e.id}`)))
+      expect(renamed).toBe("caught 999999")
       // the password is stored as a salted scrypt hash, never as sent
       yield* (yield* Accounts).flush
       const sql = yield* SqlClient.SqlClient

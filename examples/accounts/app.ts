@@ -1,6 +1,6 @@
 /**
  * The accounts example: a write-behind cached `accounts` table (Repository over Db + Mem) and the
- * three client commands on the net port.
+ * three client commands on the net port (`AccountCommands`, handled together).
  */
 import { randomBytes, scrypt } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -9,9 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as NetServer from "../../src/NetServer.js"
 import * as Repository from "../../src/Repository.js"
-import { AccountNotFound, Get, Register, Rename } from "./commands.js"
+import { AccountCommands, AccountNotFound } from "./commands.js"
 
 /** A row of the `accounts` table. `password` holds `scrypt$<salt>$<hash>`, never the password. */
 export const Account = Schema.Struct({
@@ -86,25 +85,27 @@ const hashPassword = (password: string) =>
 
 const toPublic = (a: Account) => ({ id: a.id, username: a.username })
 
-/** The three command handlers, as a Layer for `NetServer.serve`. */
-export const App = Layer.mergeAll(
-  NetServer.handle(Register, ({ username, password }) =>
+/**
+ * The three command handlers, as a Layer for `NetServer.serve`. A repository failure (the
+ * database is down…) is a defect to the client: it gets `Defect` ("internal error") and the
+ * node logs the cause; `AccountNotFound` reaches the client typed.
+ */
+export const App = AccountCommands.toLayer({
+  register: ({ username, password }) =>
     Effect.gen(function* () {
       const accounts = yield* Accounts
       const hash = yield* hashPassword(password)
       const row = yield* accounts.insert({ username, password: hash })
       return { id: row.value.id }
-    })
-  ),
-  NetServer.handle(Get, ({ id }) =>
+    }).pipe(Effect.orDie),
+  get: ({ id }) =>
     Effect.gen(function* () {
       const accounts = yield* Accounts
-      const row = yield* accounts.get(id)
+      const row = yield* Effect.orDie(accounts.get(id))
       if (Option.isNone(row)) return yield* new AccountNotFound({ id })
       return toPublic(row.value)
-    })
-  ),
-  NetServer.handle(Rename, ({ id, username }) =>
+    }),
+  rename: ({ id, username }) =>
     Effect.gen(function* () {
       const accounts = yield* Accounts
       const row = yield* accounts
@@ -113,9 +114,9 @@ export const App = Layer.mergeAll(
           Effect.catchIf(
             (e) => e.reason === "NotFound",
             () => new AccountNotFound({ id })
-          )
+          ),
+          Effect.catchTag("RepositoryError", Effect.die)
         )
       return toPublic(row.value)
     })
-  )
-)
+})

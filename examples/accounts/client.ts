@@ -1,7 +1,8 @@
 /**
  * A tiny client for the accounts example:
  *   node --import tsx examples/accounts/client.ts [port] [username]
- * registers `username` (default "ann"), renames it, and reads it back.
+ * registers `username` (default "ann"), renames it, reads it back, and asks for an id that does
+ * not exist (`AccountNotFound`, received typed).
  */
 import { NodeRuntime } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
@@ -19,6 +20,11 @@ const program = Effect.gen(function* () {
     `renamed: ${JSON.stringify(yield* client.call(Rename, { id, username: `${username}-renamed` }))}`
   )
   yield* Effect.log(`get: ${JSON.stringify(yield* client.call(Get, { id }))}`)
+  const missing = yield* client.call(Get, { id: id + 1_000_000 }).pipe(
+    Effect.map((account) => `found ${account.username}?`),
+    Effect.catchTag("AccountNotFound", (e) => Effect.succeed(`AccountNotFound: ${e.message}`))
+  )
+  yield* Effect.log(`get ${id + 1_000_000}: ${missing}`)
 }).pipe(Effect.scoped)
 
 NodeRuntime.runMain(program)

@@ -4,10 +4,22 @@
  */
 import * as Schema from "effect/Schema"
 import * as Command from "../../src/Command.js"
+import * as CommandGroup from "../../src/CommandGroup.js"
 
 /** What `get` and `rename` answer: the row without its password hash. */
 export const PublicAccount = Schema.Struct({ id: Schema.Int, username: Schema.String })
 export type PublicAccount = typeof PublicAccount.Type
+
+/**
+ * The typed error `get` and `rename` declare: a client receives it whole (`catchTag("AccountNotFound", …)`).
+ */
+export class AccountNotFound extends Schema.TaggedError<AccountNotFound>()("AccountNotFound", {
+  id: Schema.Int
+}) {
+  override get message(): string {
+    return `no account ${this.id}`
+  }
+}
 
 const Username = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(255))
 
@@ -18,25 +30,21 @@ export const Register = Command.json(1, {
   response: Schema.Struct({ id: Schema.Int })
 })
 
-/** Command 2: `get {id}` → the row. */
+/** Command 2: `get {id}` → the row, or `AccountNotFound`. */
 export const Get = Command.json(2, {
   name: "get",
   request: Schema.Struct({ id: Schema.Int }),
-  response: PublicAccount
+  response: PublicAccount,
+  error: AccountNotFound
 })
 
-/** Command 3: `rename {id, username}` → the row. */
+/** Command 3: `rename {id, username}` → the row, or `AccountNotFound`. */
 export const Rename = Command.json(3, {
   name: "rename",
   request: Schema.Struct({ id: Schema.Int, username: Username }),
-  response: PublicAccount
+  response: PublicAccount,
+  error: AccountNotFound
 })
 
-/** The typed error `get`/`rename` fail with (the error frame's `tag`). */
-export class AccountNotFound extends Schema.TaggedError<AccountNotFound>()("AccountNotFound", {
-  id: Schema.Int
-}) {
-  override get message(): string {
-    return `no account ${this.id}`
-  }
-}
+/** The three commands; `AccountCommands.toLayer({ register, get, rename })` must handle each. */
+export const AccountCommands = CommandGroup.make(Register, Get, Rename)

@@ -10,7 +10,7 @@ import { Effect, Either } from "effect"
 import * as Node from "../../src/Node.js"
 import { TestCluster } from "../../src/testing.js"
 import { service } from "../../test/support/services.js"
-import { Get, Register, Rename } from "./commands.js"
+import { AccountNotFound, Get, Register, Rename } from "./commands.js"
 
 const here = Path.dirname(new URL(import.meta.url).pathname)
 
@@ -25,7 +25,7 @@ const flow = (config: Record<string, unknown>) =>
     expect(yield* client.call(Get, { id })).toEqual({ id, username: evil })
     expect(yield* client.call(Rename, { id, username: "bobby" })).toEqual({ id, username: "bobby" })
     const missing = yield* Effect.either(client.call(Get, { id: 987654321 }))
-    expect(Either.isLeft(missing) && missing.left).toMatchObject({ tag: "AccountNotFound" })
+    expect(Either.isLeft(missing) && missing.left).toEqual(new AccountNotFound({ id: 987654321 }))
   })
 
 describe("accounts node from config.json", () => {

@@ -11,6 +11,7 @@ import * as Command from "../../src/Command.js"
 import * as Config from "../../src/Config.js"
 import * as Frame from "../../src/internal/frame.js"
 import * as NetServer from "../../src/NetServer.js"
+import { NodeUnavailable } from "../../src/NodeError.js"
 
 const Echo = Command.text(1, { name: "echo" })
 const Register = Command.json(2, {
@@ -32,8 +33,6 @@ const Broken: Command.Command<"broken", string, string> = {
   }
 }
 
-class Taken extends Schema.TaggedError<Taken>()("Taken", { detail: Schema.String }) {}
-
 /** Handlers running right now, and the most seen at once. */
 const running = { now: 0, max: 0 }
 
@@ -52,9 +51,16 @@ const App = Layer.mergeAll(
     )
   ),
   NetServer.handle(Big, (body) => Effect.succeed("x".repeat(Number(body)))),
-  NetServer.handle(Secret, () => Effect.fail(new Error("SELECT secret FROM users WHERE 1=1"))),
+  // failures the commands do not declare (`NetServer.Undeclared`), with internal text inside
+  NetServer.handle(Secret, () =>
+    Effect.fail(
+      new Command.BodyError({ reason: "Encode", command: 6, detail: "SELECT secret FROM users WHERE 1=1" })
+    )
+  ),
   NetServer.handle(SecretDie, () => Effect.die(new Error("SELECT secret FROM users: syntax error"))),
-  NetServer.handle(Typed, () => Effect.fail(new Taken({ detail: "SELECT secret" }))),
+  NetServer.handle(Typed, () =>
+    Effect.fail(new NodeUnavailable({ node: "SELECT secret FROM db", reason: "LinkLost" }))
+  ),
   NetServer.handle(Broken, (body) => Effect.succeed(body))
 )
 
@@ -212,7 +218,7 @@ describe("client edge: hostile bodies", () => {
         )
         for (const e of quiet) expect(JSON.stringify(e)).not.toContain("SELECT")
         expect(quiet.map((e) => e.error)).toEqual(["HandlerFailed", "Defect", "HandlerFailed"])
-        expect(quiet[2]?.tag).toBe("Taken")
+        expect(quiet.map((e) => e.tag)).toEqual(["BodyError", undefined, "NodeUnavailable"])
         const loud = yield* Effect.scoped(
           Effect.gen(function* () {
             const client = yield* connect
