@@ -4,8 +4,9 @@
  *
  * A Remote dials each of its parents once, registers under its own name and
  * keeps every link up forever (exponential backoff with jitter, heartbeat).
- * Over that one link it calls the parent's groups (`remote.parent(name,
- * group)`) and serves its own groups to that parent (`Remote.serve`).
+ * Over that one link it calls the parent's groups through a client built
+ * once (`Remote.client(name, group)`, `Remote.ParentClient`) and serves its
+ * own groups to that parent (`Remote.serve`).
  *
  * @since 0.1.0
  */

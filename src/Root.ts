@@ -3,8 +3,9 @@
  *
  * A Root listens for child nodes. Each child dials in once, registers under
  * its name, and from then on both sides call each other over that one link:
- * the Root serves groups to every child (`Root.serve`) and calls each child's
- * groups through `root.child(name, group)`.
+ * the Root serves groups to every child (`Root.serve`; a handler finds the
+ * calling child as `Root.Caller`) and calls each child's groups through a
+ * client built once (`Root.client(name, group)`, `Root.ChildClient`).
  *
  * @since 0.1.0
  */
