@@ -295,7 +295,15 @@ export type MemcachedConfig = typeof MemcachedConfig.Type
 export const CacheConfig = Schema.Struct({
   driver: described(Schema.Literal("memory", "redis", "memcached"), '"memory", "redis" or "memcached"'),
   url: opt(Str),
-  prefix: opt(Str)
+  prefix: opt(Str),
+  /**
+   * What a `Repository` on this cache may promise: `"strict"` (default) refuses a backend that can
+   * lose acknowledged writes (Redis without AOF or with an evicting `maxmemory-policy`, `CONFIG`
+   * disabled, memcached) and writes through to the database on the in-process `memory` cache;
+   * `"accept-loss"` accepts that a crash or an eviction may lose acknowledged writes (write-behind
+   * everywhere, as firefly).
+   */
+  durability: opt(described(Schema.Literal("strict", "accept-loss"), '"strict" or "accept-loss"'))
 })
 export type CacheConfig = typeof CacheConfig.Type
 

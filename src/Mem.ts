@@ -13,12 +13,26 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import { MemError, type MemService, type SetOptions } from "./internal/mem.js"
+import {
+  type Durability,
+  type DurabilityProblem,
+  MemError,
+  type MemService,
+  type SetOptions
+} from "./internal/mem.js"
 import { type MemcachedOptions, makeMemcached } from "./internal/memMemcached.js"
 import { makeMemory } from "./internal/memMemory.js"
 import { makeRedis, type RedisOptions } from "./internal/memRedis.js"
 
-export { type MemcachedOptions, MemError, type MemService, type RedisOptions, type SetOptions }
+export {
+  type Durability,
+  type DurabilityProblem,
+  type MemcachedOptions,
+  MemError,
+  type MemService,
+  type RedisOptions,
+  type SetOptions
+}
 
 /**
  * Which backend, as the config file names it.
@@ -27,7 +41,11 @@ export { type MemcachedOptions, MemError, type MemService, type RedisOptions, ty
  * @category models
  */
 export type MemOptions =
-  | { readonly driver: "memory"; readonly prefix?: string | undefined }
+  | {
+      readonly driver: "memory"
+      readonly prefix?: string | undefined
+      readonly durability?: Durability | undefined
+    }
   | ({ readonly driver: "redis" } & RedisOptions)
   | ({ readonly driver: "memcached" } & MemcachedOptions)
 
@@ -50,6 +68,7 @@ export class Mem extends Context.Tag("hotaru/Mem")<Mem, MemService>() {
   /** A private in-process cache (lost with the process; not shared between nodes). */
   static readonly makeMemory: (options?: {
     readonly prefix?: string | undefined
+    readonly durability?: Durability | undefined
   }) => Effect.Effect<MemService> = makeMemory
   static readonly makeRedis: (options: RedisOptions) => Effect.Effect<MemService, MemError, Scope.Scope> =
     makeRedis
@@ -57,8 +76,10 @@ export class Mem extends Context.Tag("hotaru/Mem")<Mem, MemService>() {
     options: MemcachedOptions
   ) => Effect.Effect<MemService, MemError, Scope.Scope> = makeMemcached
 
-  static readonly layerMemory = (options?: { readonly prefix?: string | undefined }): Layer.Layer<Mem> =>
-    Layer.effect(Mem, makeMemory(options))
+  static readonly layerMemory = (options?: {
+    readonly prefix?: string | undefined
+    readonly durability?: Durability | undefined
+  }): Layer.Layer<Mem> => Layer.effect(Mem, makeMemory(options))
 
   /** One Redis connection; keys are prefixed with `prefix` (default none). */
   static readonly layerRedis = (options: RedisOptions): Layer.Layer<Mem, MemError> =>
@@ -71,7 +92,7 @@ export class Mem extends Context.Tag("hotaru/Mem")<Mem, MemService>() {
   static readonly layer = (options: MemOptions): Layer.Layer<Mem, MemError> => {
     switch (options.driver) {
       case "memory":
-        return Mem.layerMemory({ prefix: options.prefix })
+        return Mem.layerMemory({ prefix: options.prefix, durability: options.durability })
       case "redis":
         return Mem.layerRedis(options)
       case "memcached":

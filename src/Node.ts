@@ -396,16 +396,22 @@ export const dbOptions = (loaded: Config.Loaded): Db.DbOptions =>
 export const memOptions = (loaded: Config.Loaded): Mem.MemOptions => {
   const { cache, memcached } = loaded.config
   if (cache?.driver === "redis") {
-    return { driver: "redis", url: cache.url ?? "redis://127.0.0.1:6379", prefix: cache.prefix }
+    return {
+      driver: "redis",
+      url: cache.url ?? "redis://127.0.0.1:6379",
+      prefix: cache.prefix,
+      durability: cache.durability
+    }
   }
   if (cache?.driver === "memcached" || (cache === undefined && memcached !== undefined)) {
     return {
       driver: "memcached",
       urls: cache?.url?.split(",") ?? memcached?.urls ?? ["127.0.0.1:11211"],
-      hostname: cache?.prefix ?? memcached?.hostname ?? "hotaru"
+      hostname: cache?.prefix ?? memcached?.hostname ?? "hotaru",
+      durability: cache?.durability
     }
   }
-  return { driver: "memory", prefix: cache?.prefix }
+  return { driver: "memory", prefix: cache?.prefix, durability: cache?.durability }
 }
 
 /**

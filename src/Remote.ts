@@ -4,8 +4,9 @@
  *
  * A Remote dials each of its parents once, registers under its own name and
  * keeps every link up forever (exponential backoff with jitter, heartbeat).
- * Over that one link it calls the parent's groups (`remote.parent(name,
- * group)`) and serves its own groups to that parent (`Remote.serve`).
+ * Over that one link it calls the parent's groups through a client built
+ * once (`Remote.client(name, group)`, `Remote.ParentClient`) and serves its
+ * own groups to that parent (`Remote.serve`).
  *
  * @since 0.1.0
  */
@@ -19,12 +20,27 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import * as internal from "./internal/bilateral.js"
+import { Caller } from "./Caller.js"
 import * as Handshake from "./internal/handshake.js"
+import { makeNodeClient } from "./internal/rpcClientSide.js"
+import { callerWhileBuilding, serve as serveGroup } from "./internal/rpcServerSide.js"
+import { Endpoint, runSession, type Session } from "./internal/rpcSession.js"
+import { resolveHeartbeat } from "./internal/rpcWire.js"
 import * as Topology from "./internal/topology.js"
 import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
-import type { HeartbeatOptions } from "./Root.js"
+import type { HeartbeatOptions, NodeClientClass } from "./Root.js"
 import { Transport, type TransportError } from "./Transport.js"
+
+export {
+  /**
+   * The node that made the current call, in a handler's context
+   * (`const { name } = yield* Remote.Caller`); the same tag as `Root.Caller`.
+   *
+   * @since 0.1.0
+   * @category tags
+   */
+  Caller
+}
 
 /**
  * The state of the link to one parent.
@@ -102,6 +118,8 @@ export class Remote extends Context.Tag("hotaru/Remote")<
      * A typed client of `group` served by parent `name` (`Root.serve` there).
      * Calls fail with `NodeUnavailable` while the link is down ("NotConnected",
      * or "Timeout" with `callTimeout`) or when it drops mid-call ("LinkLost").
+     * Built once per parent and group (later calls return the same client);
+     * prefer `Remote.client` / `Remote.ParentClient` in a layer.
      */
     readonly parent: <Rpcs extends Rpc.Any>(
       name: string,
@@ -114,7 +132,7 @@ export class Remote extends Context.Tag("hotaru/Remote")<
     /** Waits until the link to parent `name` is registered. */
     readonly awaitConnected: (name: string) => Effect.Effect<void>
     /** @internal */
-    readonly endpoint: internal.Endpoint
+    readonly endpoint: Endpoint
   }
 >() {
   /**
@@ -124,12 +142,10 @@ export class Remote extends Context.Tag("hotaru/Remote")<
    *
    * @since 0.1.0
    */
-  static readonly layer = (options: RemoteOptions): Layer.Layer<Remote, never, Transport> =>
-    Layer.scoped(Remote, make(options))
+  static readonly layer = (options: RemoteOptions): Layer.Layer<Remote, never, Transport> => layer(options)
 
   /**
-   * Serve `group` to parent `parentName` over its link (firefly's
-   * `remoteserviceHandle`); the parent calls it with `root.child(me, group)`.
+   * Same as the module-level `Remote.serve`.
    *
    * @since 0.1.0
    */
@@ -137,35 +153,95 @@ export class Remote extends Context.Tag("hotaru/Remote")<
     parentName: string,
     group: RpcGroup.RpcGroup<Rpcs>,
     handlers: Layer.Layer<Rpc.ToHandler<Rpcs>, E, R>
-  ): Layer.Layer<never, E, Remote | R | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
-    Layer.scopedDiscard(
-      Effect.flatMap(Remote, (remote) =>
-        Effect.zipRight(
-          Topology.check("parent", parentName),
-          internal.serve(remote.endpoint, group, parentName)
-        )
-      )
-    ).pipe(Layer.provide(handlers))
+  ): Layer.Layer<never, E, Exclude<R, Caller> | Remote | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
+    serve(parentName, group, handlers)
 }
+
+/**
+ * Connect to every parent of `options.parents` and keep the links up until
+ * the layer's scope closes. Never fails: a parent that is down, unknown or
+ * refusing is retried with backoff (see `status`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: RemoteOptions): Layer.Layer<Remote, never, Transport> =>
+  Layer.scoped(Remote, make(options))
+
+/**
+ * Serve `group` to parent `parentName` over its link (firefly's
+ * `remoteserviceHandle`); the parent calls it with `Root.client(me, group)`.
+ * A handler has the calling parent in context as `Remote.Caller`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const serve = <Rpcs extends Rpc.Any, E, R>(
+  parentName: string,
+  group: RpcGroup.RpcGroup<Rpcs>,
+  handlers: Layer.Layer<Rpc.ToHandler<Rpcs>, E, R>
+): Layer.Layer<never, E, Exclude<R, Caller> | Remote | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
+  Layer.scopedDiscard(
+    Effect.flatMap(Remote, (remote) =>
+      Effect.zipRight(Topology.check("parent", parentName), serveGroup(remote.endpoint, group, parentName))
+    )
+  ).pipe(Layer.provide(handlers), Layer.provide(callerWhileBuilding))
+
+/**
+ * The typed client of `group` served by parent `name`, built once (its codecs
+ * compiled once): yield it in a layer or a handler group's constructor, not
+ * per request. Calls behave as `remote.parent`'s.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const client = <Rpcs extends Rpc.Any>(
+  name: string,
+  group: RpcGroup.RpcGroup<Rpcs>
+): Effect.Effect<RpcClient.RpcClient<Rpcs, NodeUnavailable>, never, Remote> =>
+  Effect.flatMap(Remote, (remote) => remote.parent(name, group))
+
+/**
+ * A tag class whose service is the client of `group` on parent `name`, with
+ * its `layer` (built once, needs `Remote`):
+ *
+ * ```ts
+ * class Gate extends Remote.ParentClient<Gate>()("app/Gate", "gate", GateService) {}
+ * // in a handler: const gate = yield* Gate; ... Layer.provide(Gate.layer)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const ParentClient =
+  <Self>() =>
+  <const Id extends string, Rpcs extends Rpc.Any>(
+    id: Id,
+    name: string,
+    group: RpcGroup.RpcGroup<Rpcs>
+  ): NodeClientClass<Self, Id, Rpcs, Remote> => {
+    const tag = Context.Tag(id)<Self, RpcClient.RpcClient<Rpcs, NodeUnavailable>>()
+    return Object.assign(tag, { layer: Layer.effect(tag, client(name, group)) })
+  }
 
 interface ParentState {
   readonly options: ParentOptions
   readonly status: SubscriptionRef.SubscriptionRef<ParentStatus>
-  session: internal.Session | undefined
+  session: Session | undefined
 }
 
 const make = (options: RemoteOptions) =>
   Effect.gen(function* () {
     const transport = yield* Transport
-    const heartbeat = internal.resolveHeartbeat(options.heartbeat)
+    const heartbeat = resolveHeartbeat(options.heartbeat)
     const helloTimeout = options.helloTimeout ?? Handshake.defaultHelloTimeout
-    const endpoint = new internal.Endpoint(options.name)
+    const endpoint = new Endpoint(options.name)
+    const checkName = yield* Topology.checker
     const base = Duration.decode(options.reconnect?.base ?? "100 millis")
     const max = Duration.decode(options.reconnect?.max ?? "5 seconds")
     const callTimeout = Duration.decode(options.callTimeout ?? Duration.zero)
     const backoff = Schedule.exponential(base).pipe(Schedule.jittered, Schedule.union(Schedule.spaced(max)))
     const parents = new Map<string, ParentState>()
-    const checkName = yield* Topology.checker
 
     /** One attempt: dial, register, run the session until the link ends. */
     const connectOnce = (state: ParentState) =>
@@ -185,7 +261,7 @@ const make = (options: RemoteOptions) =>
             timeout: helloTimeout,
             onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
           })
-          const closed = yield* internal.runSession({
+          const closed = yield* runSession({
             endpoint,
             link,
             peerName: name,
@@ -236,7 +312,7 @@ const make = (options: RemoteOptions) =>
           : Effect.succeed(state)
       })
 
-    const current = (state: ParentState | undefined): internal.Session | undefined =>
+    const current = (state: ParentState | undefined): Session | undefined =>
       state?.session?.live ? state.session : undefined
 
     const awaitConnected = (name: string) =>
@@ -248,15 +324,27 @@ const make = (options: RemoteOptions) =>
         )
       )
 
-    const parent = <Rpcs extends Rpc.Any>(name: string, group: RpcGroup.RpcGroup<Rpcs>) =>
+    /** Clients built so far, by group and parent name. */
+    const clients = new WeakMap<object, Map<string, unknown>>()
+    const parent = <Rpcs extends Rpc.Any>(
+      name: string,
+      group: RpcGroup.RpcGroup<Rpcs>
+    ): Effect.Effect<RpcClient.RpcClient<Rpcs, NodeUnavailable>> =>
       Effect.zipRight(
         checkName("parent", name),
         Effect.sync(() => {
+          let byName = clients.get(group)
+          if (byName === undefined) {
+            byName = new Map()
+            clients.set(group, byName)
+          }
+          const built = byName.get(name)
+          if (built !== undefined) return built as RpcClient.RpcClient<Rpcs, NodeUnavailable>
           const state = parents.get(name)
           const notConnected = Effect.suspend(() =>
             Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
           )
-          const resolve: Effect.Effect<internal.Session, NodeUnavailable> = Effect.suspend(() => {
+          const resolve: Effect.Effect<Session, NodeUnavailable> = Effect.suspend(() => {
             const session = current(state)
             if (session !== undefined) return Effect.succeed(session)
             if (state === undefined || Duration.toMillis(callTimeout) <= 0) return notConnected
@@ -271,7 +359,9 @@ const make = (options: RemoteOptions) =>
               })
             )
           })
-          return internal.makeNodeClient(name, group, resolve, () => current(state))
+          const made = makeNodeClient(endpoint, name, group, resolve, () => current(state))
+          byName.set(name, made)
+          return made
         })
       )
 

@@ -16,23 +16,39 @@
  *   `repo:<table>:done` is the last slot flushed. Because this is in Redis/memcached, a node that
  *   dies loses nothing that reached the cache: any node with the repository flushes it.
  * - The flusher (a scoped fiber every `flushInterval`, and `flush()`, and once more on scope close)
- *   takes a lease `repo:<table>:flusher` (`add` with a 60 s ttl, one batch at a time, so two
- *   flushers never write the same rows at once), reads the rows of the next `batchSize` slots,
- *   writes them in one transaction with parameterized SQL (upsert for dirty rows — idempotent if a
- *   flusher dies after its commit — and `DELETE … IN` for deleted ones), then marks each row clean
- *   only if its version did not change meanwhile (else it re-journals it), and advances `done`.
+ *   takes a lease `repo:<table>:flusher` (`add` with `leaseTtl`, default 30 s, renewed every third
+ *   of it while a batch runs; a flusher that finds its lease lost stops) and a fencing token (`incr
+ *   repo:<table>:fence`, moved past the token stored in the database if the cache lost it). It
+ *   reads the rows of the next `batchSize` slots, decodes each with the table's Schema, and writes
+ *   them in one transaction that first moves the table's row in `hotaru_fence` (`token`, `done`)
+ *   forward only if no newer token wrote and `done` did not move: an older flusher (paused, cut
+ *   off) is fenced out and can never write an older copy over a newer one. Then it marks each row
+ *   clean only if its version did not change meanwhile (else it re-journals it).
+ * - A batch the database refuses is retried row by row: a row refused for its content (constraint,
+ *   type: `isRowError` classifies SQLite/MySQL/PostgreSQL codes) goes to `hotaru_dead_letter` with
+ *   its error, is logged, counted (`deadLettered`) and leaves the cache; other errors (database
+ *   down, connection lost) are retried with backoff and never drop a row.
  * - Clean rows carry a ttl of `idleTimeout` (renewed on every read), so idle rows leave the cache
  *   once flushed; dirty rows have no ttl.
  * - Concurrent writers: `update(versioned)` is a compare-and-set on the version (under the row
  *   lock): a stale version fails with `Conflict` and the caller re-reads and retries; `modify(pk, f)`
- *   applies `f` to the latest row under the lock, so neither of two concurrent changes is lost.
- * - memcached may evict keys under memory pressure (it is a cache): an evicted dirty row or journal
- *   slot is a lost write, exactly as in firefly. Give memcached enough memory, or use Redis with
- *   `maxmemory-policy noeviction` (and AOF) when writes must survive.
+ *   applies `f` to the latest row under the lock, so neither of two concurrent changes is lost. The
+ *   lock is re-asserted (compare-and-expire) right before the write and released by an atomic
+ *   compare-and-delete, so a lock that expired during a slow load lets no second writer through.
+ * - Durability (`durability`, default the cache's, default `"strict"`): on the in-process memory
+ *   cache strict means write-through (the row is committed to the database before the write
+ *   returns: nothing acknowledged is lost on SIGKILL); on Redis the start is refused unless AOF is
+ *   on and `maxmemory-policy` is `noeviction`; memcached is refused. `"accept-loss"` is
+ *   write-behind everywhere (a crash or an eviction may lose acknowledged writes, as in firefly).
+ * - The journal sequence never goes backwards: it is seeded from the database's `done` at start
+ *   and moved past `done` when a cache lost it.
  */
 export {
   Conflict,
+  DEAD_LETTER_TABLE,
+  FENCE_TABLE,
   type FlushResult,
+  isRowError,
   make,
   type Repository,
   RepositoryError,

@@ -3,8 +3,9 @@
  *
  * A Root listens for child nodes. Each child dials in once, registers under
  * its name, and from then on both sides call each other over that one link:
- * the Root serves groups to every child (`Root.serve`) and calls each child's
- * groups through `root.child(name, group)`.
+ * the Root serves groups to every child (`Root.serve`; a handler finds the
+ * calling child as `Root.Caller`) and calls each child's groups through a
+ * client built once (`Root.client(name, group)`, `Root.ChildClient`).
  *
  * @since 0.1.0
  */
@@ -20,13 +21,28 @@ import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import { Caller } from "./Caller.js"
 import { isLoopback } from "./Config.js"
-import * as internal from "./internal/bilateral.js"
 import * as Handshake from "./internal/handshake.js"
 import type { Link } from "./internal/link.js"
+import { makeNodeClient } from "./internal/rpcClientSide.js"
+import { callerWhileBuilding, serve as serveGroup } from "./internal/rpcServerSide.js"
+import { Endpoint, runSession, type Session } from "./internal/rpcSession.js"
+import { callerHeader, resolveHeartbeat } from "./internal/rpcWire.js"
 import * as Topology from "./internal/topology.js"
 import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
 import { type Address, Transport, TransportError } from "./Transport.js"
+
+export {
+  /**
+   * The node that made the current call, in a handler's context
+   * (`const { name } = yield* Root.Caller`).
+   *
+   * @since 0.1.0
+   * @category tags
+   */
+  Caller
+}
 
 /**
  * A child joined or left.
@@ -118,6 +134,8 @@ export class Root extends Context.Tag("hotaru/Root")<
      * `NodeUnavailable` ("NotConnected") when that child is not connected at
      * the time of the call, and with `NodeUnavailable` ("LinkLost") when its
      * link drops during the call; it never hangs on a dead link (heartbeat).
+     * Built once per child and group (later calls return the same client);
+     * prefer `Root.client` / `Root.ChildClient` in a layer.
      */
     readonly child: <Rpcs extends Rpc.Any>(
       name: string,
@@ -132,7 +150,7 @@ export class Root extends Context.Tag("hotaru/Root")<
     /** Counters of the links turned away so far. */
     readonly stats: Effect.Effect<RootStats>
     /** @internal */
-    readonly endpoint: internal.Endpoint
+    readonly endpoint: Endpoint
   }
 >() {
   /**
@@ -152,32 +170,105 @@ export class Root extends Context.Tag("hotaru/Root")<
    * @since 0.1.0
    */
   static readonly layer = (options: RootOptions): Layer.Layer<Root, TransportError, Transport> =>
-    Layer.scoped(Root, make(options))
+    layer(options)
 
   /**
-   * Serve `group` to every child, with the handlers of `handlers`
-   * (`group.toLayer(...)`). A handler sees the calling child's name with
-   * `Root.callerOf(options)`.
+   * Same as the module-level `Root.serve`.
    *
    * @since 0.1.0
    */
   static readonly serve = <Rpcs extends Rpc.Any, E, R>(
     group: RpcGroup.RpcGroup<Rpcs>,
     handlers: Layer.Layer<Rpc.ToHandler<Rpcs>, E, R>
-  ): Layer.Layer<never, E, Root | R | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
-    Layer.scopedDiscard(Effect.flatMap(Root, (root) => internal.serve(root.endpoint, group, undefined))).pipe(
-      Layer.provide(handlers)
-    )
+  ): Layer.Layer<never, E, Exclude<R, Caller> | Root | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
+    serve(group, handlers)
 
   /**
    * The name of the node that made the current call, from a handler's
    * `options` (`(payload, options) => ...`). Works for Root and Remote
    * handlers alike.
    *
+   * @deprecated Use the `Root.Caller` service (`(yield* Root.Caller).name`).
    * @since 0.1.0
    */
   static readonly callerOf = (options: { readonly headers: Headers.Headers }): string =>
-    options.headers[internal.callerHeader] ?? "unknown"
+    options.headers[callerHeader] ?? "unknown"
+}
+
+/**
+ * Listen on `host:port` and accept child registrations (see `Root.Root.layer`
+ * for the handshake and what is refused).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: RootOptions): Layer.Layer<Root, TransportError, Transport> =>
+  Layer.scoped(Root, make(options))
+
+/**
+ * Serve `group` to every child, with the handlers of `handlers`
+ * (`group.toLayer(...)`). A handler has the calling child in context as
+ * `Root.Caller`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const serve = <Rpcs extends Rpc.Any, E, R>(
+  group: RpcGroup.RpcGroup<Rpcs>,
+  handlers: Layer.Layer<Rpc.ToHandler<Rpcs>, E, R>
+): Layer.Layer<never, E, Exclude<R, Caller> | Root | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
+  Layer.scopedDiscard(Effect.flatMap(Root, (root) => serveGroup(root.endpoint, group, undefined))).pipe(
+    Layer.provide(handlers),
+    Layer.provide(callerWhileBuilding)
+  )
+
+/**
+ * The typed client of `group` served by child `name`, built once (its codecs
+ * compiled once): yield it in a layer or a handler group's constructor, not
+ * per request. Calls behave as `root.child`'s.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const client = <Rpcs extends Rpc.Any>(
+  name: string,
+  group: RpcGroup.RpcGroup<Rpcs>
+): Effect.Effect<RpcClient.RpcClient<Rpcs, NodeUnavailable>, never, Root> =>
+  Effect.flatMap(Root, (root) => root.child(name, group))
+
+/**
+ * A tag class whose service is the client of `group` on child `name`, with
+ * its `layer` (built once, needs `Root`):
+ *
+ * ```ts
+ * class Game1 extends Root.ChildClient<Game1>()("app/Game1", "game1", Game1Service) {}
+ * // in a handler: const game1 = yield* Game1; ... Layer.provide(Game1.layer)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const ChildClient =
+  <Self>() =>
+  <const Id extends string, Rpcs extends Rpc.Any>(
+    id: Id,
+    name: string,
+    group: RpcGroup.RpcGroup<Rpcs>
+  ): NodeClientClass<Self, Id, Rpcs, Root> => {
+    const tag = Context.Tag(id)<Self, RpcClient.RpcClient<Rpcs, NodeUnavailable>>()
+    return Object.assign(tag, { layer: Layer.effect(tag, client(name, group)) })
+  }
+
+/**
+ * A tag class of a node client (`Root.ChildClient`, `Remote.ParentClient`)
+ * and the layer that builds the client.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NodeClientClass<Self, Id extends string, Rpcs extends Rpc.Any, R>
+  extends Context.TagClass<Self, Id, RpcClient.RpcClient<Rpcs, NodeUnavailable>> {
+  readonly layer: Layer.Layer<Self, never, R>
 }
 
 const make = (options: RootOptions) =>
@@ -190,14 +281,14 @@ const make = (options: RootOptions) =>
         cause: new Error(Handshake.noSecretMessage(options.host))
       })
     }
-    const heartbeat = internal.resolveHeartbeat(options.heartbeat)
+    const heartbeat = resolveHeartbeat(options.heartbeat)
     const helloTimeout = options.helloTimeout ?? Handshake.defaultHelloTimeout
-    const endpoint = new internal.Endpoint(options.name)
+    const endpoint = new Endpoint(options.name)
     const checkName = yield* Topology.checker
     const accept = options.accept === undefined ? undefined : new Set(options.accept)
     /** Names held by a live (or registering) child. */
     const reserved = new Set<string>()
-    const connected = new Map<string, internal.Session>()
+    const connected = new Map<string, Session>()
     const names = yield* SubscriptionRef.make<ReadonlyArray<string>>([])
     const events = yield* PubSub.unbounded<ChildEvent>()
     yield* Effect.addFinalizer(() => PubSub.shutdown(events))
@@ -257,28 +348,26 @@ const make = (options: RootOptions) =>
         if (accept !== undefined && !accept.has(name)) return yield* refuse(link, "UnknownName")
         if (reserved.has(name)) return yield* refuse(link, "DuplicateName")
         reserved.add(name)
-        yield* internal
-          .runSession({
-            endpoint,
-            link,
-            peerName: name,
-            heartbeat,
-            onReady: (session) =>
-              Effect.gen(function* () {
-                connected.set(name, session)
-                link.unsafeSend([Handshake.F_WELCOME, options.name])
-                yield* SubscriptionRef.set(names, [...connected.keys()])
-                yield* PubSub.publish(events, { _tag: "Joined", name } as ChildEvent)
-              }),
-            onClose: (session) =>
-              Effect.gen(function* () {
-                if (connected.get(name) !== session) return
-                connected.delete(name)
-                yield* SubscriptionRef.set(names, [...connected.keys()])
-                yield* PubSub.publish(events, { _tag: "Left", name } as ChildEvent)
-              })
-          })
-          .pipe(Effect.ensuring(Effect.sync(() => reserved.delete(name))))
+        yield* runSession({
+          endpoint,
+          link,
+          peerName: name,
+          heartbeat,
+          onReady: (session) =>
+            Effect.gen(function* () {
+              connected.set(name, session)
+              link.unsafeSend([Handshake.F_WELCOME, options.name])
+              yield* SubscriptionRef.set(names, [...connected.keys()])
+              yield* PubSub.publish(events, { _tag: "Joined", name } as ChildEvent)
+            }),
+          onClose: (session) =>
+            Effect.gen(function* () {
+              if (connected.get(name) !== session) return
+              connected.delete(name)
+              yield* SubscriptionRef.set(names, [...connected.keys()])
+              yield* PubSub.publish(events, { _tag: "Left", name } as ChildEvent)
+            })
+        }).pipe(Effect.ensuring(Effect.sync(() => reserved.delete(name))))
       }).pipe(Effect.ensuring(link.close))
 
     yield* listener.accept.pipe(
@@ -286,25 +375,41 @@ const make = (options: RootOptions) =>
       Effect.forkScoped
     )
 
-    const child = <Rpcs extends Rpc.Any>(name: string, group: RpcGroup.RpcGroup<Rpcs>) =>
+    /** Clients built so far, by group and child name. */
+    const clients = new WeakMap<object, Map<string, unknown>>()
+    const child = <Rpcs extends Rpc.Any>(
+      name: string,
+      group: RpcGroup.RpcGroup<Rpcs>
+    ): Effect.Effect<RpcClient.RpcClient<Rpcs, NodeUnavailable>> =>
       Effect.zipRight(
         checkName("child", name),
-        Effect.sync(() =>
-          internal.makeNodeClient(
+        Effect.sync(() => {
+          let byName = clients.get(group)
+          if (byName === undefined) {
+            byName = new Map()
+            clients.set(group, byName)
+          }
+          const built = byName.get(name)
+          if (built !== undefined) return built as RpcClient.RpcClient<Rpcs, NodeUnavailable>
+          const current = () => {
+            const session = connected.get(name)
+            return session?.live ? session : undefined
+          }
+          const made = makeNodeClient(
+            endpoint,
             name,
             group,
             Effect.suspend(() => {
-              const session = connected.get(name)
-              return session?.live
+              const session = current()
+              return session !== undefined
                 ? Effect.succeed(session)
                 : Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
             }),
-            () => {
-              const session = connected.get(name)
-              return session?.live ? session : undefined
-            }
+            current
           )
-        )
+          byName.set(name, made)
+          return made
+        })
       )
 
     return Root.of({

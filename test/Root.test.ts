@@ -1,5 +1,6 @@
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -13,7 +14,9 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { RegistrationRefused } from "../src/NodeError.js"
+import * as RemoteModule from "../src/Remote.js"
 import { type ParentStatus, Remote, type RemoteOptions } from "../src/Remote.js"
+import * as RootModule from "../src/Root.js"
 import { Root, type RootOptions } from "../src/Root.js"
 import { Transport } from "../src/Transport.js"
 
@@ -24,7 +27,7 @@ class Slow extends RpcGroup.make(Rpc.make("never", { success: Schema.String })) 
 
 const WhoamiHandlers = Whoami.toLayer({ whoami: (_, options) => Effect.succeed(Root.callerOf(options)) })
 const ChildWhoamiHandlers = ChildWhoami.toLayer({
-  childWhoami: (_, options) => Effect.succeed(Root.callerOf(options))
+  childWhoami: () => Effect.map(RemoteModule.Caller, (caller) => caller.name)
 })
 const SlowHandlers = Slow.toLayer({ never: () => Effect.never })
 
@@ -129,7 +132,54 @@ const contract = (name: string, effect: Effect.Effect<void, unknown, Scope.Scope
   })
 }
 
+/** The clients of both directions as services, each built once by its layer. */
+class GateWhoami extends RemoteModule.ParentClient<GateWhoami>()("test/GateWhoami", "gate", Whoami) {}
+class Game1Whoami extends RootModule.ChildClient<Game1Whoami>()("test/Game1Whoami", "game1", ChildWhoami) {}
+
+const clientServices = Effect.gen(function* () {
+  const root = yield* startRoot({ name: "gate" })
+  const game1 = yield* startChild(root, { name: "game1" })
+  yield* game1.awaitConnected("gate")
+  yield* root.awaitChild("game1")
+  const both = Layer.merge(
+    GateWhoami.layer.pipe(Layer.provide(Layer.succeed(Remote, game1))),
+    Game1Whoami.layer.pipe(Layer.provide(Layer.succeed(Root, root)))
+  )
+  const [up, down] = yield* Effect.all([
+    Effect.flatMap(GateWhoami, (gate) => gate.whoami()),
+    Effect.flatMap(Game1Whoami, (child) => child.childWhoami())
+  ]).pipe(Effect.provide(both))
+  expect([up, down]).toEqual(["game1", "gate"])
+  // the same clients as `Remote.client` / `root.child` give: built once per node and group
+  const context = yield* Layer.build(both)
+  expect(Context.get(context, GateWhoami)).toBe(yield* game1.parent("gate", Whoami))
+  expect(Context.get(context, Game1Whoami)).toBe(
+    yield* RootModule.client("game1", ChildWhoami).pipe(Effect.provideService(Root, root))
+  )
+})
+
+/** `Caller` is a per-call service: read while the handlers are built, it is a clear defect. */
+const callerAtBuild = Effect.gen(function* () {
+  const early = Whoami.toLayer(
+    Effect.gen(function* () {
+      const caller = yield* RootModule.Caller
+      const name = caller.name
+      return { whoami: () => Effect.succeed(name) }
+    })
+  )
+  const exit = yield* Layer.build(
+    RootModule.serve(Whoami, early).pipe(
+      Layer.provideMerge(RootModule.layer({ name: "gate", host: "127.0.0.1", port: 0 }))
+    )
+  ).pipe(Effect.exit)
+  expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain(
+    "Caller is known inside a handler's call, not while building the handlers"
+  )
+})
+
 contract("Root: calls both ways over the child's one link", bothWays)
+contract("Root: node clients as services (Remote.ParentClient, Root.ChildClient), built once", clientServices)
+contract("Root: Caller read outside a call is a defect that says so", callerAtBuild)
 contract("Root: duplicate name refused", duplicateName)
 contract("Root: wrong parent name refused", wrongParent)
 contract("Root: unknown name refused when `accept` is set", unknownName)

@@ -20,8 +20,8 @@ import { UnknownName } from "../src/internal/topology.js"
 import * as Master from "../src/Master.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Node from "../src/Node.js"
-import { Remote } from "../src/Remote.js"
-import { Root } from "../src/Root.js"
+import * as Remote from "../src/Remote.js"
+import * as Root from "../src/Root.js"
 import * as TestCluster from "../src/TestCluster.js"
 import { Transport } from "../src/Transport.js"
 
@@ -39,8 +39,7 @@ const lobbyApp = Root.serve(Lobby, Lobby.toLayer({ count: (text) => Effect.succe
 /** The net node's app: command 1 asks the lobby, through a client built once. */
 const netApp = Layer.unwrapEffect(
   Effect.gen(function* () {
-    const remote = yield* Remote
-    const lobby = yield* remote.parent("lobby", Lobby)
+    const lobby = yield* Remote.client("lobby", Lobby)
     return NetServer.handle(Count, (text) =>
       lobby.count(text).pipe(
         Effect.map(String),
@@ -222,7 +221,7 @@ describe("a wrong peer name is a start error naming the valid names", () => {
 
   it.scoped("a parent client built once with a misspelled name", () =>
     Effect.gen(function* () {
-      const typo = Layer.effectDiscard(Effect.flatMap(Remote, (remote) => remote.parent("lobbby", Lobby)))
+      const typo = Layer.effectDiscard(Remote.client("lobbby", Lobby))
       const error = yield* startError(TestCluster.make({ config, apps: { ...apps, net: typo } }))
       expect((error as Node.NodeError).reason).toBe("UnknownName")
       expect(error.message).toBe(
@@ -233,7 +232,7 @@ describe("a wrong peer name is a start error naming the valid names", () => {
 
   it.scoped("a child client built once with a misspelled name", () =>
     Effect.gen(function* () {
-      const typo = Layer.effectDiscard(Effect.flatMap(Root, (root) => root.child("rooom1", Room)))
+      const typo = Layer.effectDiscard(Root.client("rooom1", Room))
       const error = yield* startError(
         TestCluster.make({ config, apps: { ...apps, lobby: Layer.merge(lobbyApp, typo) } })
       )
@@ -246,7 +245,7 @@ describe("a wrong peer name is a start error naming the valid names", () => {
 
   it.scoped("a node with no parents at all says so", () =>
     Effect.gen(function* () {
-      const typo = Layer.effectDiscard(Effect.flatMap(Root, (root) => root.child("lobby", Room)))
+      const typo = Layer.effectDiscard(Root.client("lobby", Room))
       const error = yield* startError(
         TestCluster.make({ config: { servers: { lobby: { rootport: 1 } } }, apps: { lobby: typo } })
       )
@@ -259,9 +258,7 @@ describe("a wrong peer name is a start error naming the valid names", () => {
   it.scoped("at run time a misspelled child dies with UnknownName instead of NotConnected forever", () =>
     Effect.gen(function* () {
       const cluster = yield* TestCluster.make({ config, apps })
-      const exit = yield* cluster
-        .node("lobby")
-        .use(Effect.exit(Effect.flatMap(Root, (root) => root.child("rooom1", Room))))
+      const exit = yield* cluster.node("lobby").use(Effect.exit(Root.client("rooom1", Room)))
       expect(Exit.isFailure(exit)).toBe(true)
       const defect = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
       expect(defect).toBeInstanceOf(UnknownName)
@@ -270,9 +267,7 @@ describe("a wrong peer name is a start error naming the valid names", () => {
       )
       // the right names work
       yield* cluster.awaitLinks
-      const room1 = yield* cluster
-        .node("lobby")
-        .use(Effect.flatMap(Root, (root) => root.child("room1", Room)))
+      const room1 = yield* cluster.node("lobby").use(Root.client("room1", Room))
       expect(yield* room1.seats()).toBe(4)
     })
   )

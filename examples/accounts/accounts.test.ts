@@ -12,6 +12,7 @@ import * as Client from "../../src/Client.js"
 import * as Db from "../../src/Db.js"
 import { Mem } from "../../src/Mem.js"
 import * as NetServer from "../../src/NetServer.js"
+import { startRedisServer } from "../../test/support/redisServer.js"
 import { service, uniqueName } from "../../test/support/services.js"
 import { Accounts, App } from "./app.js"
 import { AccountNotFound, Get, Register, Rename } from "./commands.js"
@@ -150,7 +151,49 @@ const stop = (child: ChildProcess, signal: NodeJS.Signals) =>
     Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error(`no exit after ${signal}`) })
   )
 
-const servicesUp = (await service("mariadb")) && (await service("redis"))
+describe("accounts example, crash test of the embedded default (SQLite + in-process cache)", () => {
+  it.scopedLive(
+    "50 registrations acknowledged over the net port survive a SIGKILL: all 50 rows are in SQLite",
+    () =>
+      Effect.gen(function* () {
+        const file = path.join(tmp, `${uniqueName("embedded")}.sqlite`)
+        // the default cache (in-process, durability strict) and a flush interval of an hour
+        const node = yield* startNode(["--port", "0", "--sqlite-file", file, "--flush-interval", "1 hour"])
+        const expected = new Map<number, string>()
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const client = yield* Client.connect({
+              host: "127.0.0.1",
+              port: node.port,
+              timeout: "20 seconds"
+            })
+            yield* Effect.forEach(
+              Array.from({ length: 50 }, (_, i) => `player-${i}`),
+              (username) =>
+                Effect.map(client.call(Register, { username, password: "pw" }), ({ id }) =>
+                  expected.set(id, username)
+                ),
+              { concurrency: 8, discard: true }
+            )
+            // a rename acknowledged just before the kill is kept too
+            yield* client.call(Rename, { id: 7, username: "renamed-before-kill" })
+            expected.set(7, "renamed-before-kill")
+          })
+        )
+        const killed = yield* stop(node.child, "SIGKILL")
+        expect(killed.signal).toBe("SIGKILL")
+        const rows = yield* Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          return yield* sql<{ id: number; username: string }>`SELECT id, username FROM accounts`
+        }).pipe(Effect.provide(Db.layer({ driver: "sqlite", filename: file })))
+        expect(rows.length).toBe(50)
+        expect(new Map(rows.map((r) => [Number(r.id), r.username]))).toEqual(expected)
+      }),
+    60_000
+  )
+})
+
+const servicesUp = await service("mariadb")
 
 describe.skipIf(!servicesUp)("accounts example, crash test (MariaDB + Redis, real processes)", () => {
   const mariadb = Db.layer({ driver: "mysql", host: "127.0.0.1", user: "root", db: "test" })
@@ -163,6 +206,11 @@ describe.skipIf(!servicesUp)("accounts example, crash test (MariaDB + Redis, rea
         const table = uniqueName("accounts")
         const prefix = uniqueName("crash")
         yield* Effect.addFinalizer(() => Effect.ignore(sql`DROP TABLE IF EXISTS ${sql(table)}`))
+        // its own Redis with AOF (appendfsync always): the durability check accepts it
+        const redis = yield* Effect.acquireRelease(
+          Effect.promise(() => startRedisServer()),
+          (r) => Effect.promise(() => r.dispose())
+        )
         const args = (flushInterval: string) => [
           "--port",
           "0",
@@ -170,6 +218,8 @@ describe.skipIf(!servicesUp)("accounts example, crash test (MariaDB + Redis, rea
           "mysql",
           "--mem",
           "redis",
+          "--redis-url",
+          redis.url,
           "--table",
           table,
           "--prefix",

@@ -9,11 +9,14 @@
  * (examples/accounts/data/accounts.sqlite) --db-host (127.0.0.1) --db-port --db-user (root; pg:
  * postgres) --db-password --db-name (test) --mem memory|redis|memcached --redis-url
  * (redis://127.0.0.1:6379) --memcached-urls (127.0.0.1:11211) --prefix (accounts) --table
- * (accounts) --flush-interval ("10 seconds"; a number is milliseconds).
+ * (accounts) --flush-interval ("10 seconds"; a number is milliseconds) --durability strict|accept-loss
+ * (strict: the in-process cache writes through to the database; Redis must have AOF and
+ * noeviction; memcached is refused).
  *
  * When listening it prints one line `{"ready":true,"port":N}`. SIGTERM/SIGINT stop it cleanly
- * (the repository flushes on the way out); SIGKILL loses nothing that reached a Redis/memcached
- * cache: the next node flushes it.
+ * (the repository flushes on the way out); SIGKILL loses no acknowledged write: on the in-process
+ * cache each write is in the database before it is acknowledged, and a Redis with AOF keeps the
+ * dirty rows for the next node to flush.
  */
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -66,16 +69,27 @@ const dbOptions: Db.DbOptions =
 
 const prefix = option("prefix", "accounts")!
 const memDriver = option("mem", "memory")
+const durabilityOption = option("durability", "strict")
+const durability: Mem.Durability =
+  durabilityOption === "strict" || durabilityOption === "accept-loss"
+    ? durabilityOption
+    : fail(`--durability must be strict or accept-loss, not ${durabilityOption}`)
 const memOptions: Mem.MemOptions =
   memDriver === "memory"
-    ? { driver: "memory", prefix: `${prefix}:` }
+    ? { driver: "memory", prefix: `${prefix}:`, durability }
     : memDriver === "redis"
-      ? { driver: "redis", url: option("redis-url", "redis://127.0.0.1:6379")!, prefix: `${prefix}:` }
+      ? {
+          driver: "redis",
+          url: option("redis-url", "redis://127.0.0.1:6379")!,
+          prefix: `${prefix}:`,
+          durability
+        }
       : memDriver === "memcached"
         ? {
             driver: "memcached",
             urls: option("memcached-urls", "127.0.0.1:11211")!.split(","),
-            hostname: prefix
+            hostname: prefix,
+            durability
           }
         : fail(`--mem must be memory, redis or memcached, not ${memDriver}`)
 

@@ -21,6 +21,28 @@ export class MemError extends Data.TaggedError("MemError")<{
 }> {}
 
 /**
+ * What the cache promises about acknowledged writes (the `cache` block's `durability` key):
+ * `"strict"` (default) — the repository refuses a backend that can lose them; `"accept-loss"` —
+ * the operator accepts that a crash or an eviction may lose acknowledged writes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Durability = "strict" | "accept-loss"
+
+/**
+ * Why a backend can lose acknowledged writes (a setting and what it is), or `undefined` when it
+ * cannot (Redis with AOF and `noeviction`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DurabilityProblem {
+  readonly setting: string
+  readonly message: string
+}
+
+/**
  * Options of a write: `ttl` absent = the key never expires on its own.
  *
  * @since 0.1.0
@@ -41,6 +63,14 @@ export interface MemService {
   readonly backend: "memory" | "redis" | "memcached"
   /** The prefix put in front of every key, e.g. `"test:"`. */
   readonly prefix: string
+  /** The durability the configuration asked for (default `"strict"`). */
+  readonly durability: Durability
+  /**
+   * Checks the backend's own settings: a problem when it can lose an acknowledged write (Redis
+   * without AOF, an evicting `maxmemory-policy`, `CONFIG` unavailable; memcached always; the
+   * in-process memory backend always, as it dies with the process).
+   */
+  readonly checkDurability: Effect.Effect<DurabilityProblem | undefined, MemError>
   readonly get: (key: string) => Effect.Effect<Option.Option<string>, MemError>
   /** One result per key, in the order asked. */
   readonly getMany: (
@@ -53,6 +83,17 @@ export interface MemService {
   ) => Effect.Effect<void, MemError>
   /** Sets the key only if it is absent (Redis `SET NX`, memcached `add`); `true` when it was set. */
   readonly add: (key: string, value: string, options?: SetOptions) => Effect.Effect<boolean, MemError>
+  /**
+   * Deletes the key only if it holds `value`, atomically (Redis script, memcached `cas`); `true`
+   * when it was deleted.
+   */
+  readonly deleteIf: (key: string, value: string) => Effect.Effect<boolean, MemError>
+  /** Sets a new ttl on the key only if it holds `value`, atomically; `true` when it did. */
+  readonly expireIf: (
+    key: string,
+    value: string,
+    ttl: Duration.DurationInput
+  ) => Effect.Effect<boolean, MemError>
   /** `true` when the key existed. */
   readonly delete: (key: string) => Effect.Effect<boolean, MemError>
   readonly deleteMany: (keys: ReadonlyArray<string>) => Effect.Effect<void, MemError>

@@ -2,7 +2,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { MemError, type MemService, type SetOptions, ttlMillis } from "./mem.js"
+import { type Durability, MemError, type MemService, type SetOptions, ttlMillis } from "./mem.js"
 import { importOptional } from "./optionalPackage.js"
 
 /**
@@ -14,6 +14,48 @@ export interface MemcachedOptions {
   readonly urls: ReadonlyArray<string>
   /** firefly's `memcached.hostname`: every key is prefixed `hostname:`. */
   readonly hostname: string
+  /** `"accept-loss"`: the repository may use memcached (it evicts by design; default `"strict"`). */
+  readonly durability?: Durability | undefined
+}
+
+/** memjs's binary-protocol core (not in its types): used for `cas`, which its API lacks. */
+interface RawResponse {
+  readonly header: { readonly status: number; readonly cas: Buffer }
+  readonly val: Buffer
+}
+interface RawClient {
+  seq: number
+  incrSeq(): void
+  perform(
+    key: string,
+    request: Buffer,
+    seq: number,
+    callback: (err: Error | null, response: RawResponse) => void
+  ): void
+}
+
+/** A binary-protocol request (24-byte header, extras, key, value) with a `cas` value. */
+const request = (
+  opcode: number,
+  key: string,
+  extras: Buffer,
+  value: Buffer,
+  opaque: number,
+  cas?: Buffer
+) => {
+  const k = Buffer.from(key)
+  const buf = Buffer.alloc(24 + extras.length + k.length + value.length)
+  buf.writeUInt8(0x80, 0)
+  buf.writeUInt8(opcode, 1)
+  buf.writeUInt16BE(k.length, 2)
+  buf.writeUInt8(extras.length, 4)
+  buf.writeUInt32BE(extras.length + k.length + value.length, 8)
+  buf.writeUInt32BE(opaque, 12)
+  cas?.copy(buf, 16)
+  extras.copy(buf, 24)
+  k.copy(buf, 24 + extras.length)
+  value.copy(buf, 24 + extras.length + k.length)
+  return buf
 }
 
 /** memcached reads an expiry above 30 days as an absolute unix time. */
@@ -84,9 +126,49 @@ export const makeMemcached = (options: MemcachedOptions): Effect.Effect<MemServi
               )
         )
       )
+    const raw = client as unknown as RawClient
+    const perform = (key: string, opcode: number, extras: Buffer, value: Buffer, cas?: Buffer) =>
+      run(
+        `opcode ${opcode}`,
+        () =>
+          new Promise<RawResponse>((resolve, reject) => {
+            raw.incrSeq()
+            raw.perform(key, request(opcode, key, extras, value, raw.seq, cas), raw.seq, (err, response) =>
+              err ? reject(err) : resolve(response)
+            )
+          })
+      )
+    /** The value and cas of a key when it holds `value`, else `undefined` (opcode 0 = get). */
+    const casOf = (key: string, value: string) =>
+      Effect.map(perform(k(key), 0, Buffer.alloc(0), Buffer.alloc(0)), (r) =>
+        r.header.status === 0 && r.val.toString("utf8") === value ? r.header.cas : undefined
+      )
     const service: MemService = {
       backend: "memcached",
       prefix,
+      durability: options.durability ?? "strict",
+      checkDurability: Effect.succeed({
+        setting: "driver",
+        message: "memcached evicts keys under memory pressure and loses them on restart"
+      }),
+      // delete (opcode 4) with the cas read: fails (status 2, key exists) if the value changed
+      deleteIf: (key, value) =>
+        Effect.flatMap(casOf(key, value), (cas) =>
+          cas === undefined
+            ? Effect.succeed(false)
+            : Effect.map(
+                perform(k(key), 4, Buffer.alloc(0), Buffer.alloc(0), cas),
+                (r) => r.header.status === 0
+              )
+        ),
+      // set (opcode 1) of the same value with the new expiry and the cas read
+      expireIf: (key, value, ttl) =>
+        Effect.flatMap(casOf(key, value), (cas) => {
+          if (cas === undefined) return Effect.succeed(false)
+          const extras = Buffer.alloc(8)
+          extras.writeUInt32BE(expires(ttlMillis(ttl)), 4)
+          return Effect.map(perform(k(key), 1, extras, Buffer.from(value), cas), (r) => r.header.status === 0)
+        }),
       get,
       getMany: (keys) => Effect.forEach(keys, get, { concurrency: 32 }),
       set,

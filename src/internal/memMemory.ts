@@ -2,14 +2,17 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { MemError, type MemService, type SetOptions, ttlMillis } from "./mem.js"
+import { type Durability, MemError, type MemService, type SetOptions, ttlMillis } from "./mem.js"
 
 interface Entry {
   value: string
   expiresAt: number | undefined
 }
 
-export const makeMemory = (options?: { readonly prefix?: string | undefined }): Effect.Effect<MemService> =>
+export const makeMemory = (options?: {
+  readonly prefix?: string | undefined
+  readonly durability?: Durability | undefined
+}): Effect.Effect<MemService> =>
   Effect.sync(() => {
     const prefix = options?.prefix ?? ""
     const store = new Map<string, Entry>()
@@ -30,6 +33,11 @@ export const makeMemory = (options?: { readonly prefix?: string | undefined }): 
     const service: MemService = {
       backend: "memory",
       prefix,
+      durability: options?.durability ?? "strict",
+      checkDurability: Effect.succeed({
+        setting: "driver",
+        message: "the in-process memory cache dies with the process"
+      }),
       get: (key) => Effect.map(now, (t) => Option.fromNullable(live(key, t)?.value)),
       getMany: (keys) => Effect.map(now, (t) => keys.map((key) => Option.fromNullable(live(key, t)?.value))),
       set: (key, value, opts) =>
@@ -45,6 +53,15 @@ export const makeMemory = (options?: { readonly prefix?: string | undefined }): 
         Effect.map(now, (t) => {
           if (live(key, t) !== undefined) return false
           store.set(prefix + key, { value, expiresAt: expiresAt(t, opts) })
+          return true
+        }),
+      deleteIf: (key, value) =>
+        Effect.map(now, (t) => live(key, t)?.value === value && store.delete(prefix + key)),
+      expireIf: (key, value, ttl) =>
+        Effect.map(now, (t) => {
+          const entry = live(key, t)
+          if (entry === undefined || entry.value !== value) return false
+          entry.expiresAt = expiresAt(t, { ttl })
           return true
         }),
       delete: (key) => Effect.map(now, (t) => live(key, t) !== undefined && store.delete(prefix + key)),

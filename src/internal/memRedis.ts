@@ -2,7 +2,14 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { MemError, type MemService, type SetOptions, ttlMillis } from "./mem.js"
+import {
+  type Durability,
+  type DurabilityProblem,
+  MemError,
+  type MemService,
+  type SetOptions,
+  ttlMillis
+} from "./mem.js"
 import { importOptional } from "./optionalPackage.js"
 
 /**
@@ -15,6 +22,37 @@ export interface RedisOptions {
   readonly prefix?: string | undefined
   /** How long to wait for the first connection (default 5 s). */
   readonly connectTimeoutMillis?: number | undefined
+  /** `"accept-loss"`: the repository may use a Redis that can lose writes (default `"strict"`). */
+  readonly durability?: Durability | undefined
+}
+
+const DELETE_IF = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`
+const EXPIRE_IF = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`
+
+/** What a Redis server's settings mean for acknowledged writes (`CONFIG GET` replies). */
+export const redisDurability = (config: ReadonlyMap<string, string>): DurabilityProblem | undefined => {
+  const aof = config.get("appendonly")
+  if (aof !== "yes") {
+    return {
+      setting: "appendonly",
+      message: `appendonly is "${aof ?? "?"}": without AOF a Redis restart loses every dirty row`
+    }
+  }
+  const fsync = config.get("appendfsync")
+  if (fsync !== "always" && fsync !== "everysec") {
+    return {
+      setting: "appendfsync",
+      message: `appendfsync is "${fsync ?? "?"}": use "always" (or "everysec": at most 1 s lost on an OS crash)`
+    }
+  }
+  const policy = config.get("maxmemory-policy")
+  if (policy !== "noeviction") {
+    return {
+      setting: "maxmemory-policy",
+      message: `maxmemory-policy is "${policy ?? "?"}": an evicting policy drops dirty rows and locks; use "noeviction"`
+    }
+  }
+  return undefined
 }
 
 export const makeRedis = (options: RedisOptions): Effect.Effect<MemService, MemError, Scope.Scope> =>
@@ -71,6 +109,23 @@ export const makeRedis = (options: RedisOptions): Effect.Effect<MemService, MemE
     const service: MemService = {
       backend: "redis",
       prefix,
+      durability: options.durability ?? "strict",
+      checkDurability: run("CONFIG GET", async () => {
+        const config = new Map<string, string>()
+        for (const name of ["appendonly", "appendfsync", "maxmemory-policy"]) {
+          const reply = (await client.call("CONFIG", "GET", name)) as Array<string>
+          for (let i = 0; i + 1 < reply.length; i += 2) config.set(reply[i]!, reply[i + 1]!)
+        }
+        return config
+      }).pipe(
+        Effect.map(redisDurability),
+        Effect.catchAll((e) =>
+          Effect.succeed<DurabilityProblem>({
+            setting: "CONFIG",
+            message: `cannot read the persistence settings (CONFIG GET failed, a managed Redis?): ${e.message}`
+          })
+        )
+      ),
       get: (key) => run("GET", () => client.get(k(key))).pipe(Effect.map(Option.fromNullable)),
       getMany: (keys) =>
         keys.length === 0
@@ -102,6 +157,14 @@ export const makeRedis = (options: RedisOptions): Effect.Effect<MemService, MemE
           ms === undefined ? client.set(k(key), value, "NX") : client.set(k(key), value, "PX", ms, "NX")
         ).pipe(Effect.map((reply) => reply === "OK"))
       },
+      deleteIf: (key, value) =>
+        run("EVAL delete-if", () => client.eval(DELETE_IF, 1, k(key), value)).pipe(
+          Effect.map((n) => Number(n) > 0)
+        ),
+      expireIf: (key, value, ttl) =>
+        run("EVAL expire-if", () => client.eval(EXPIRE_IF, 1, k(key), value, ttlMillis(ttl) ?? 1)).pipe(
+          Effect.map((n) => Number(n) > 0)
+        ),
       delete: (key) => run("DEL", () => client.del(k(key))).pipe(Effect.map((n) => n > 0)),
       deleteMany: (keys) =>
         keys.length === 0 ? Effect.void : run("DEL", () => client.del(...keys.map(k))).pipe(Effect.asVoid),

@@ -17,7 +17,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { Mem } from "../Mem.js"
-import type { MemError, MemService } from "./mem.js"
+import type { Durability, MemError, MemService } from "./mem.js"
 
 // ---------------------------------------------------------------------------------------------
 // Errors and public types
@@ -37,6 +37,9 @@ export class RepositoryError extends Data.TaggedError("RepositoryError")<{
     | "NotFound"
     | "DuplicateKey"
     | "InvalidRow"
+    | "Durability"
+    | "Rejected"
+    | "Fenced"
   readonly table: string
   readonly message: string
   readonly cause?: unknown
@@ -99,6 +102,21 @@ export interface RepositoryOptions<A, I, K extends keyof A & string> {
   readonly lockTimeout?: Duration.DurationInput | undefined
   /** Cache key namespace (default `table`); keys look like `<mem prefix>repo:<namespace>:row:<pk>`. */
   readonly namespace?: string | undefined
+  /**
+   * Overrides the cache's `durability` (the config's `cache.durability`). `"strict"` (default):
+   * on the in-process memory cache every write goes through to the database before it is
+   * acknowledged; on Redis the server must have AOF and `maxmemory-policy noeviction`; memcached is
+   * refused. `"accept-loss"`: write-behind on every backend, a crash or an eviction may lose
+   * acknowledged writes.
+   */
+  readonly durability?: Durability | undefined
+  /** The flush lease's time-to-live, renewed every third of it while a batch runs (default 30 s). */
+  readonly leaseTtl?: Duration.DurationInput | undefined
+  /**
+   * Testing hook: runs in the flusher after it has read a batch's rows and before it writes them
+   * (a controllable pause, to show what a paused flusher can and cannot do).
+   */
+  readonly beforeFlushWrite?: Effect.Effect<void> | undefined
 }
 
 /**
@@ -136,6 +154,64 @@ export interface Repository<A, K extends keyof A & string> {
   readonly flush: Effect.Effect<FlushResult, RepositoryError>
   /** Journal entries not yet flushed (an upper bound of the dirty rows). */
   readonly pending: Effect.Effect<number, RepositoryError>
+  /**
+   * Rows the database refused for their content (a constraint, a type) since this repository
+   * started: each went to the `hotaru_dead_letter` table with its error and left the cache.
+   */
+  readonly deadLettered: Effect.Effect<number>
+  /** `"write-through"` (in-process cache, strict) or `"write-behind"`. */
+  readonly mode: "write-through" | "write-behind"
+}
+
+/**
+ * The table holding the rows the database refused (one per refusal, with the error).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const DEAD_LETTER_TABLE = "hotaru_dead_letter"
+/**
+ * The table holding each repository's fencing token and last flushed journal slot.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const FENCE_TABLE = "hotaru_fence"
+
+/**
+ * Whether a database error is about the row's content (a constraint, a type, a value out of
+ * range): such a row goes to the dead letter; any other error (connection lost, database down,
+ * deadlock, timeout) is retried and never drops a row.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const isRowError = (error: unknown): boolean => {
+  const cause = (error as { readonly cause?: unknown } | null)?.cause ?? error
+  if (typeof cause !== "object" || cause === null) return false
+  const c = cause as { readonly code?: unknown; readonly errno?: unknown; readonly sqlState?: unknown }
+  const code = typeof c.code === "string" ? c.code : ""
+  // SQLite (better-sqlite3): SQLITE_CONSTRAINT_*, SQLITE_MISMATCH, SQLITE_TOOBIG, SQLITE_RANGE
+  if (code.startsWith("SQLITE_")) {
+    return (
+      code.startsWith("SQLITE_CONSTRAINT") ||
+      code === "SQLITE_MISMATCH" ||
+      code === "SQLITE_TOOBIG" ||
+      code === "SQLITE_RANGE"
+    )
+  }
+  // MySQL/MariaDB (mysql2): SQLSTATE class 22 (data) or 23 (integrity), and the HY000 errnos
+  // that are about a value (1364 no default, 1366 bad value, 3819/4025 CHECK constraint).
+  if (typeof c.errno === "number" && typeof c.sqlState === "string") {
+    return (
+      c.sqlState.startsWith("22") ||
+      c.sqlState.startsWith("23") ||
+      [1048, 1062, 1264, 1265, 1292, 1364, 1366, 1406, 1451, 1452, 3819, 4025].includes(c.errno)
+    )
+  }
+  // PostgreSQL (pg): the SQLSTATE in `code`, class 22 (data exception) or 23 (integrity).
+  if (/^[0-9A-Z]{5}$/.test(code)) return code.startsWith("22") || code.startsWith("23")
+  return false
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,8 +277,9 @@ export const make = <A, I, K extends keyof A & string>(
     const lockTimeout = Duration.decode(options.lockTimeout ?? "5 seconds")
     /** A row lock lives at most this long (a crashed holder releases it by expiry). */
     const lockTtl = Duration.max(Duration.times(lockTimeout, 2), Duration.seconds(10))
-    /** The flusher lease (one batch at a time, across all nodes). */
-    const leaseTtl = Duration.seconds(60)
+    /** The flusher lease (one batch at a time, across all nodes), renewed while a batch runs. */
+    const leaseTtl = Duration.decode(options.leaseTtl ?? "30 seconds")
+    const leaseRenewEvery = Duration.millis(Math.max(10, Duration.toMillis(leaseTtl) / 3))
     /** A journal slot allocated but never written is skipped after this long (its writer died). */
     const holeTimeout = lockTtl
 
@@ -216,8 +293,11 @@ export const make = <A, I, K extends keyof A & string>(
       seq: `${ns}seq`,
       done: `${ns}done`,
       lease: `${ns}flusher`,
+      fence: `${ns}fence`,
       id: `${ns}id`
     }
+    /** This repository's row in the fence table. */
+    const fenceName = options.namespace ?? table
 
     if (!columns.includes(pkColumn)) {
       return yield* fail("InvalidRow", `primary key "${pkColumn}" is not a field of the schema`)
@@ -236,6 +316,20 @@ export const make = <A, I, K extends keyof A & string>(
         })
       )
     }
+    // The durability contract: strict on the in-process cache is write-through; strict on a
+    // shared cache needs a backend that cannot lose an acknowledged write.
+    const durability = options.durability ?? mem.durability
+    const writeThrough = mem.backend === "memory" && durability === "strict"
+    if (durability === "strict" && !writeThrough) {
+      const problem = yield* Effect.mapError(mem.checkDurability, (e) => cacheError(e))
+      if (problem !== undefined) {
+        return yield* fail(
+          "Durability",
+          `${mem.backend} can lose acknowledged writes: ${problem.setting}: ${problem.message}. Fix the setting, or accept the loss with "durability": "accept-loss" in the config's cache block (Repository option durability)`
+        )
+      }
+    }
+
     const cacheError = (e: MemError) =>
       new RepositoryError({ reason: "Cache", table, message: e.message, cause: e })
     const dbError = (e: SqlError) =>
@@ -286,17 +380,31 @@ export const make = <A, I, K extends keyof A & string>(
         }
         return token
       })
+    /** Atomic compare-and-delete: a lock that expired and was taken by another is left alone. */
     const release = (key: string, token: string) =>
-      mem.get(key).pipe(
-        Effect.flatMap((held) =>
-          Option.contains(held, token) ? Effect.asVoid(mem.delete(key)) : Effect.void
-        ),
+      mem.deleteIf(key, token).pipe(
+        Effect.asVoid,
         Effect.catchAll((e) => Effect.logWarning(`${table}: could not release lock ${key}: ${e.message}`))
       )
-    const withLock = <X, E, R>(key: string, use: Effect.Effect<X, E, R>) =>
+    /**
+     * Runs `use` holding the lock. `use` gets `held`: it re-asserts (and renews) the lock right
+     * before a write, failing with `LockTimeout` when the lock expired meanwhile (a slow database
+     * load), so two writers can never both commit under one lock.
+     */
+    const withLock = <X, E, R>(
+      key: string,
+      use: (held: Effect.Effect<void, RepositoryError>) => Effect.Effect<X, E, R>
+    ) =>
       Effect.acquireUseRelease(
         acquire(key, lockTtl),
-        () => use,
+        (token) =>
+          use(
+            Effect.flatMap(m(mem.expireIf(key, token, lockTtl)), (still) =>
+              still
+                ? Effect.void
+                : fail("LockTimeout", `lock "${key}" expired before the write (the write is not applied)`)
+            )
+          ),
         (token) => release(key, token)
       )
 
@@ -306,10 +414,24 @@ export const make = <A, I, K extends keyof A & string>(
       m(mem.get(keys.row(pk))).pipe(Effect.map((raw) => Option.flatMapNullable(raw, parseEntry)))
     const writeEntry = (pk: string, entry: Entry) =>
       m(mem.set(keys.row(pk), JSON.stringify(entry), entry.s === "c" ? { ttl: idleTimeout } : undefined))
-    /** Appends `pk` to the dirty journal. Called under the row lock, before the row is written. */
+    const readCounter = (key: string) =>
+      Effect.map(m(mem.get(key)), (raw) => (Option.isSome(raw) ? Number(raw.value) || 0 : 0))
+
+    /**
+     * Appends `pk` to the dirty journal. Called under the row lock, before the row is written. The
+     * sequence never goes backwards: a slot at or below `done` (a counter the cache lost) would
+     * never be flushed, so the counter is moved past `done` first.
+     */
     const journal = (pk: string) =>
       Effect.gen(function* () {
-        const n = yield* m(mem.incr(keys.seq))
+        let n = yield* m(mem.incr(keys.seq))
+        const done = yield* readCounter(keys.done)
+        if (n <= done) {
+          yield* Effect.logWarning(
+            `${table}: the journal sequence was reset (${n} <= done ${done}); moved past it`
+          )
+          n = yield* m(mem.incr(keys.seq, done - n + 1))
+        }
         yield* m(mem.set(keys.journal(n), pk))
       })
 
@@ -355,9 +477,22 @@ export const make = <A, I, K extends keyof A & string>(
      * Writes a changed entry (under the row lock): journal first if the row was clean. Not
      * interruptible, so an interrupted writer leaves no journal slot without its row.
      */
-    const commit = (pk: string, before: Option.Option<Entry>, after: Entry) =>
+    const commit = (
+      pk: string,
+      before: Option.Option<Entry>,
+      after: Entry,
+      held: Effect.Effect<void, RepositoryError>
+    ) =>
       Effect.uninterruptible(
         Effect.gen(function* () {
+          yield* held
+          if (writeThrough) {
+            // The database first: the write is acknowledged only once it is committed there.
+            yield* writeThroughRow(after)
+            if (after.s === "x") yield* m(mem.delete(keys.row(pk)))
+            else yield* writeEntry(pk, { ...after, s: "c" })
+            return
+          }
           if (Option.isNone(before) || before.value.s === "c") yield* journal(pk)
           yield* writeEntry(pk, after)
         })
@@ -368,8 +503,7 @@ export const make = <A, I, K extends keyof A & string>(
     const indexAdd = (fkValue: unknown, encodedKey: unknown) =>
       fkColumn === undefined
         ? Effect.void
-        : withLock(
-            keys.fkLock(String(fkValue)),
+        : withLock(keys.fkLock(String(fkValue)), () =>
             Effect.gen(function* () {
               const list = yield* indexRead(fkValue)
               if (!list.some((k) => String(k) === String(encodedKey))) list.push(encodedKey)
@@ -445,25 +579,29 @@ export const make = <A, I, K extends keyof A & string>(
         const d = yield* encodeRow({ ...input, [pkColumn]: keyValue } as unknown as A)
         const pk = keyOf(d)
         const entry: Entry = { v: newVersion(), s: "d", d }
-        yield* withLock(
-          keys.lock(pk),
+        yield* withLock(keys.lock(pk), (held) =>
           Effect.gen(function* () {
             const before = allocated ? yield* readEntry(pk) : (yield* current(keyValue)).entry
             if (Option.isSome(live(before))) return yield* fail("DuplicateKey", `a row with key ${pk} exists`)
-            yield* commit(pk, before, entry)
+            yield* commit(pk, before, entry, held)
           })
         )
         if (fkColumn !== undefined) yield* indexAdd(d[fkColumn], d[pkColumn])
         return yield* toVersioned(entry)
       })
 
-    const replaceWith = (pk: string, before: Option.Option<Entry>, value: A) =>
+    const replaceWith = (
+      pk: string,
+      before: Option.Option<Entry>,
+      value: A,
+      held: Effect.Effect<void, RepositoryError>
+    ) =>
       Effect.gen(function* () {
         const d = yield* encodeRow(value)
         if (keyOf(d) !== pk)
           return yield* fail("InvalidRow", `the primary key cannot change (${pk} → ${keyOf(d)})`)
         const entry: Entry = { v: newVersion(), s: "d", d }
-        yield* commit(pk, before, entry)
+        yield* commit(pk, before, entry, held)
         const old = Option.isSome(before) ? before.value.d : null
         return {
           entry,
@@ -483,8 +621,7 @@ export const make = <A, I, K extends keyof A & string>(
       Effect.gen(function* () {
         const encodedKey = yield* encodeKey((row.value as Record<string, unknown>)[pkColumn])
         const pk = String(encodedKey)
-        const r = yield* withLock(
-          keys.lock(pk),
+        const r = yield* withLock(keys.lock(pk), (held) =>
           Effect.gen(function* () {
             const { entry } = yield* current((row.value as Record<string, unknown>)[pkColumn])
             const e = live(entry)
@@ -501,7 +638,7 @@ export const make = <A, I, K extends keyof A & string>(
                 })
               )
             }
-            return yield* replaceWith(pk, entry, row.value)
+            return yield* replaceWith(pk, entry, row.value, held)
           })
         )
         return yield* afterWrite(r)
@@ -510,14 +647,13 @@ export const make = <A, I, K extends keyof A & string>(
     const modify = (key: A[K], f: (row: A) => A) =>
       Effect.gen(function* () {
         const pk = String(yield* encodeKey(key))
-        const r = yield* withLock(
-          keys.lock(pk),
+        const r = yield* withLock(keys.lock(pk), (held) =>
           Effect.gen(function* () {
             const { entry } = yield* current(key)
             const e = live(entry)
             if (Option.isNone(e)) return yield* notFound(pk)
             const value = yield* decodeRow(e.value.d)
-            return yield* replaceWith(pk, entry, f(value))
+            return yield* replaceWith(pk, entry, f(value), held)
           })
         )
         return yield* afterWrite(r)
@@ -526,8 +662,7 @@ export const make = <A, I, K extends keyof A & string>(
     const remove = (key: A[K], version?: string) =>
       Effect.gen(function* () {
         const pk = String(yield* encodeKey(key))
-        return yield* withLock(
-          keys.lock(pk),
+        return yield* withLock(keys.lock(pk), (held) =>
           Effect.gen(function* () {
             const { entry } = yield* current(key)
             const e = live(entry)
@@ -545,16 +680,13 @@ export const make = <A, I, K extends keyof A & string>(
               )
             }
             // The tombstone keeps the old row: the flusher takes the key to delete from it.
-            yield* commit(pk, entry, { v: newVersion(), s: "x", d: e.value.d })
+            yield* commit(pk, entry, { v: newVersion(), s: "x", d: e.value.d }, held)
             return true
           })
         )
       })
 
     // -- the flusher ------------------------------------------------------------------------
-
-    const readCounter = (key: string) =>
-      Effect.map(m(mem.get(key)), (raw) => (Option.isSome(raw) ? Number(raw.value) || 0 : 0))
 
     const upsert = (rows: ReadonlyArray<Record<string, unknown>>) => {
       const values = rows
@@ -563,14 +695,143 @@ export const make = <A, I, K extends keyof A & string>(
           ? sql.csv([sql`${sql(pkColumn)} = ${sql(pkColumn)}`])
           : sql.csv(nonKeyColumns.map(fn))
       return sql.onDialectOrElse({
+        // Not `ON DUPLICATE KEY UPDATE`: it fires on ANY unique key, so a row clashing with another
+        // row's UNIQUE column would silently overwrite that row. Update the rows whose primary key
+        // exists, insert the others (a clash then fails, and the row is dead-lettered).
         mysql: () =>
-          sql`INSERT INTO ${sql(table)} ${sql.insert(values)} ON DUPLICATE KEY UPDATE ${updates((c) => sql`${sql(c)} = VALUES(${sql(c)})`)}`,
+          Effect.gen(function* () {
+            const existing = yield* sql<
+              Record<string, unknown>
+            >`SELECT ${sql(pkColumn)} FROM ${sql(table)} WHERE ${sql(pkColumn)} IN ${sql.in(values.map((r) => r[pkColumn]))} FOR UPDATE`
+            const have = new Set(existing.map((r) => String(r[pkColumn])))
+            const inserts = values.filter((r) => !have.has(String(r[pkColumn])))
+            if (inserts.length > 0) yield* sql`INSERT INTO ${sql(table)} ${sql.insert(inserts)}`
+            if (nonKeyColumns.length === 0) return
+            for (const row of values) {
+              if (!have.has(String(row[pkColumn]))) continue
+              const set: Record<string, unknown> = {}
+              for (const c of nonKeyColumns) set[c] = row[c]
+              yield* sql`UPDATE ${sql(table)} SET ${sql.update(set)} WHERE ${sql(pkColumn)} = ${row[pkColumn]}`
+            }
+          }),
         orElse: () =>
           nonKeyColumns.length === 0
             ? sql`INSERT INTO ${sql(table)} ${sql.insert(values)} ON CONFLICT (${sql(pkColumn)}) DO NOTHING`
             : sql`INSERT INTO ${sql(table)} ${sql.insert(values)} ON CONFLICT (${sql(pkColumn)}) DO UPDATE SET ${updates((c) => sql`${sql(c)} = excluded.${sql(c)}`)}`
       })
     }
+
+    /** The SQL of some dirty rows (upserts) and tombstones (deletes by key). */
+    const writeRows = (upserts: ReadonlyArray<Record<string, unknown>>, deleteKeys: ReadonlyArray<unknown>) =>
+      Effect.all(
+        [
+          upserts.length > 0 ? upsert(upserts) : Effect.void,
+          deleteKeys.length > 0
+            ? sql`DELETE FROM ${sql(table)} WHERE ${sql(pkColumn)} IN ${sql.in(deleteKeys)}`
+            : Effect.void
+        ],
+        { discard: true }
+      )
+
+    /** Transient database errors (not about a row) are retried with backoff for a while. */
+    const retryTransient = <X, E extends { readonly _tag: string }>(
+      eff: Effect.Effect<X, E>,
+      budget: Duration.DurationInput
+    ) =>
+      Effect.retry(eff, {
+        schedule: Schedule.exponential("50 millis", 2).pipe(
+          Schedule.union(Schedule.spaced("2 seconds")),
+          Schedule.upTo(budget)
+        ),
+        while: (e) => e._tag === "SqlError" && !isRowError(e)
+      })
+
+    /** Write-through (in-process cache, strict): one row, committed before the write returns. */
+    const writeThroughRow = (entry: Entry) =>
+      Effect.gen(function* () {
+        const d = yield* normalize(entry.d)
+        const statement =
+          entry.s === "x"
+            ? sql`DELETE FROM ${sql(table)} WHERE ${sql(pkColumn)} = ${d[pkColumn]}`
+            : upsert([d])
+        yield* retryTransient(statement, lockTimeout).pipe(
+          Effect.mapError((e) =>
+            isRowError(e)
+              ? new RepositoryError({
+                  reason: "Rejected",
+                  table,
+                  message: `${table}: the database refused row ${keyOf(d)}: ${String(e.cause)}`,
+                  cause: e
+                })
+              : dbError(e)
+          )
+        )
+      })
+
+    // -- fence: a monotonic token per lease and the last flushed slot, in the database -------
+
+    const ensureTables = Effect.gen(function* () {
+      yield* sql`CREATE TABLE IF NOT EXISTS ${sql(FENCE_TABLE)} (name VARCHAR(255) PRIMARY KEY, token BIGINT NOT NULL, done BIGINT NOT NULL)`
+      yield* sql.onDialectOrElse({
+        mysql: () =>
+          sql`CREATE TABLE IF NOT EXISTS ${sql(DEAD_LETTER_TABLE)} (id BIGINT AUTO_INCREMENT PRIMARY KEY, tbl VARCHAR(255) NOT NULL, pk VARCHAR(255) NOT NULL, row_json TEXT, error TEXT NOT NULL, at BIGINT NOT NULL)`,
+        pg: () =>
+          sql`CREATE TABLE IF NOT EXISTS ${sql(DEAD_LETTER_TABLE)} (id BIGSERIAL PRIMARY KEY, tbl VARCHAR(255) NOT NULL, pk VARCHAR(255) NOT NULL, row_json TEXT, error TEXT NOT NULL, at BIGINT NOT NULL)`,
+        orElse: () =>
+          sql`CREATE TABLE IF NOT EXISTS ${sql(DEAD_LETTER_TABLE)} (id INTEGER PRIMARY KEY AUTOINCREMENT, tbl VARCHAR(255) NOT NULL, pk VARCHAR(255) NOT NULL, row_json TEXT, error TEXT NOT NULL, at BIGINT NOT NULL)`
+      })
+      yield* sql.onDialectOrElse({
+        mysql: () =>
+          sql`INSERT IGNORE INTO ${sql(FENCE_TABLE)} (name, token, done) VALUES (${fenceName}, 0, 0)`,
+        orElse: () =>
+          sql`INSERT INTO ${sql(FENCE_TABLE)} (name, token, done) VALUES (${fenceName}, 0, 0) ON CONFLICT (name) DO NOTHING`
+      })
+    })
+
+    const readFence = Effect.map(
+      sql<{
+        token: unknown
+        done: unknown
+      }>`SELECT token, done FROM ${sql(FENCE_TABLE)} WHERE name = ${fenceName}`,
+      (rows) => ({ token: Number(rows[0]?.token ?? 0), done: Number(rows[0]?.done ?? 0) })
+    )
+
+    class FencedOut extends Data.TaggedError("FencedOut")<{ readonly message: string }> {}
+
+    /**
+     * First statement of every flush transaction: moves the table's fence to `token`, only if no
+     * newer token has written; else `FencedOut` (rollback). The row lock this UPDATE takes is held
+     * until commit, so fenced transactions are serial, and once a newer flusher has committed an
+     * older one can commit nothing.
+     */
+    const fence = (token: number) =>
+      Effect.gen(function* () {
+        yield* sql`UPDATE ${sql(FENCE_TABLE)} SET token = ${token} WHERE name = ${fenceName} AND token <= ${token}`
+        const now = yield* readFence
+        if (now.token !== token) {
+          return yield* new FencedOut({
+            message: `${table}: fenced out (token ${token}; the database has token ${now.token})`
+          })
+        }
+      })
+
+    /**
+     * The batch is written and its rows marked clean: `done` moves from `from` to `upto`, only if
+     * this token is still the fence's and `done` did not move. A flusher that dies before this
+     * leaves `done` where it was: the next one replays the batch (upserts of the current rows).
+     */
+    const advanceDone = (token: number, from: number, upto: number) =>
+      Effect.gen(function* () {
+        yield* sql`UPDATE ${sql(FENCE_TABLE)} SET done = ${upto} WHERE name = ${fenceName} AND token = ${token} AND done = ${from}`
+        const now = yield* readFence
+        if (now.token !== token || now.done !== upto) {
+          return yield* new FencedOut({
+            message: `${table}: fenced out at the end of a batch (token ${token}, done ${from}; the database has token ${now.token}, done ${now.done})`
+          })
+        }
+      })
+
+    const deadLetteredRef = yield* Ref.make(0)
 
     /** The oldest journal slot seen allocated but unwritten, and since when (node-local). */
     const hole = yield* Ref.make(Option.none<{ readonly n: number; readonly since: number }>())
@@ -583,76 +844,133 @@ export const make = <A, I, K extends keyof A & string>(
       readonly blocked: boolean
     }
 
-    /** One batch: journal slots (done, done + batchSize] → rows → one transaction → clean. */
-    const flushBatch: Effect.Effect<Batch, RepositoryError> = Effect.gen(function* () {
-      const done = yield* readCounter(keys.done)
-      const seq = yield* readCounter(keys.seq)
-      if (seq <= done) return { written: 0, done, seq, blocked: false }
-      let upto = Math.min(seq, done + batchSize)
-      const slots: Array<number> = []
-      for (let n = done + 1; n <= upto; n++) slots.push(n)
-      const raw = yield* m(mem.getMany(slots.map(keys.journal)))
-      const pks: Array<string> = []
-      let blocked = false
-      for (let i = 0; i < slots.length; i++) {
-        const slot = raw[i]!
-        if (Option.isSome(slot)) {
-          pks.push(slot.value)
-          continue
-        }
-        // A slot allocated but not (yet) written: its writer is mid-write or died.
-        const n = slots[i]!
-        const now = yield* Clock.currentTimeMillis
-        const seen = yield* Ref.get(hole)
-        if (Option.isSome(seen) && seen.value.n === n) {
-          if (now - seen.value.since >= Duration.toMillis(holeTimeout)) {
-            yield* Effect.logWarning(`${table}: journal slot ${n} was never written (writer died?); skipped`)
+    type Snapshot = readonly [pk: string, entry: Entry]
+
+    /**
+     * One batch: journal slots (done, done + batchSize] → rows (decoded with the schema) → one
+     * fenced transaction → clean. A batch the database refuses is retried row by row; a row
+     * refused for its content is dead-lettered; other errors are retried with backoff.
+     */
+    const flushBatch = (token: number): Effect.Effect<Batch, RepositoryError | FencedOut> =>
+      Effect.gen(function* () {
+        const done = (yield* q(readFence)).done
+        const seq = yield* readCounter(keys.seq)
+        if (seq <= done) return { written: 0, done, seq, blocked: false }
+        let upto = Math.min(seq, done + batchSize)
+        const slots: Array<number> = []
+        for (let n = done + 1; n <= upto; n++) slots.push(n)
+        const raw = yield* m(mem.getMany(slots.map(keys.journal)))
+        const pks: Array<string> = []
+        let blocked = false
+        for (let i = 0; i < slots.length; i++) {
+          const slot = raw[i]!
+          if (Option.isSome(slot)) {
+            pks.push(slot.value)
             continue
           }
-        } else {
-          yield* Ref.set(hole, Option.some({ n, since: now }))
+          // A slot allocated but not (yet) written: its writer is mid-write or died.
+          const n = slots[i]!
+          const now = yield* Clock.currentTimeMillis
+          const seen = yield* Ref.get(hole)
+          if (Option.isSome(seen) && seen.value.n === n) {
+            if (now - seen.value.since >= Duration.toMillis(holeTimeout)) {
+              yield* Effect.logWarning(
+                `${table}: journal slot ${n} was never written (writer died?); skipped`
+              )
+              continue
+            }
+          } else {
+            yield* Ref.set(hole, Option.some({ n, since: now }))
+          }
+          upto = n - 1
+          blocked = true
+          break
         }
-        upto = n - 1
-        blocked = true
-        break
-      }
-      if (upto <= done) return { written: 0, done, seq, blocked }
-      const unique = [...new Set(pks)]
-      const snapshots = yield* Effect.forEach(
-        unique,
-        (pk) => Effect.map(withLock(keys.lock(pk), readEntry(pk)), (e) => [pk, e] as const),
-        { concurrency: 16 }
-      )
-      const dirty = snapshots.flatMap(([pk, e]) =>
-        Option.isSome(e) && e.value.s !== "c" ? [[pk, e.value] as const] : []
-      )
-      const upserts = dirty.flatMap(([, e]) => (e.s === "d" && e.d !== null ? [e.d] : []))
-      const deleteKeys = dirty.flatMap(([, e]) => (e.s === "x" && e.d !== null ? [e.d[pkColumn]] : []))
-      if (dirty.length > 0) {
-        yield* q(
-          sql.withTransaction(
-            Effect.all(
-              [
-                upserts.length > 0 ? upsert(upserts) : Effect.void,
-                deleteKeys.length > 0
-                  ? sql`DELETE FROM ${sql(table)} WHERE ${sql(pkColumn)} IN ${sql.in(deleteKeys)}`
-                  : Effect.void
-              ],
-              { discard: true }
-            )
-          )
+        if (upto <= done) return { written: 0, done, seq, blocked }
+        const unique = [...new Set(pks)]
+        const snapshots = yield* Effect.forEach(
+          unique,
+          (pk) =>
+            Effect.map(
+              withLock(keys.lock(pk), () => readEntry(pk)),
+              (e) => [pk, e] as const
+            ),
+          { concurrency: 16 }
         )
-        // Mark clean what did not change meanwhile; re-journal what did.
+        const dirty: Array<Snapshot> = snapshots.flatMap(([pk, e]) =>
+          Option.isSome(e) && e.value.s !== "c" && e.value.d !== null ? [[pk, e.value] as const] : []
+        )
+        if (options.beforeFlushWrite !== undefined) yield* options.beforeFlushWrite
+        // Cached rows are decoded with the table's schema before they go to SQL.
+        const good: Array<readonly [Snapshot, Record<string, unknown>]> = []
+        const poison: Array<readonly [Snapshot, string]> = []
+        for (const snap of dirty) {
+          const decoded = yield* Effect.either(normalize(snap[1].d))
+          if (decoded._tag === "Right") good.push([snap, decoded.right])
+          else poison.push([snap, decoded.left.message])
+        }
+        const sqlOf = (rows: ReadonlyArray<readonly [Snapshot, Record<string, unknown>]>) =>
+          writeRows(
+            rows.flatMap(([[, e], d]) => (e.s === "d" ? [d] : [])),
+            rows.flatMap(([[, e], d]) => (e.s === "x" ? [d[pkColumn]] : []))
+          )
+        const transaction = (rows: ReadonlyArray<readonly [Snapshot, Record<string, unknown>]>) =>
+          sql.withTransaction(Effect.zipRight(fence(token), sqlOf(rows)))
+        const budget = Duration.times(leaseTtl, 2)
+        const whole = yield* Effect.either(retryTransient(transaction(good), budget))
+        let written: ReadonlyArray<Snapshot> = good.map(([snap]) => snap)
+        if (whole._tag === "Left") {
+          const e = whole.left
+          if (e._tag === "FencedOut") return yield* e
+          if (!isRowError(e)) return yield* dbError(e)
+          // Row by row: each row in its own fenced transaction; a refused row is dead-lettered.
+          const ok: Array<Snapshot> = []
+          for (const [snap, d] of good) {
+            const one = yield* Effect.either(retryTransient(transaction([[snap, d]]), budget))
+            if (one._tag === "Right") ok.push(snap)
+            else if (one.left._tag === "FencedOut") return yield* one.left
+            else if (isRowError(one.left))
+              poison.push([snap, `${one.left.message}: ${String(one.left.cause)}`])
+            else return yield* dbError(one.left)
+          }
+          written = ok
+        }
+        if (poison.length > 0) {
+          // The dead letters commit under the fence (at least once: a replayed batch whose refused
+          // row is still cached records it again).
+          const at = yield* Clock.currentTimeMillis
+          const letters = poison.map(([[pk, e], error]) => ({
+            tbl: table,
+            pk,
+            row_json: JSON.stringify(e.d),
+            error,
+            at
+          }))
+          yield* retryTransient(
+            sql.withTransaction(
+              Effect.zipRight(fence(token), sql`INSERT INTO ${sql(DEAD_LETTER_TABLE)} ${sql.insert(letters)}`)
+            ),
+            budget
+          ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(dbError(e))))
+          for (const letter of letters) {
+            yield* Effect.logError(
+              `${table}: row ${letter.pk} refused by the database, dead-lettered in ${DEAD_LETTER_TABLE}: ${letter.error}`
+            )
+          }
+          yield* Ref.update(deadLetteredRef, (n) => n + letters.length)
+        }
+        const refused = new Set(poison.map(([[pk]]) => pk))
+        // Mark clean what did not change meanwhile (a refused row leaves the cache); re-journal
+        // what did.
         yield* Effect.forEach(
-          dirty,
+          [...written, ...poison.map(([snap]) => snap)],
           ([pk, snap]) =>
-            withLock(
-              keys.lock(pk),
+            withLock(keys.lock(pk), () =>
               Effect.gen(function* () {
                 const now = yield* readEntry(pk)
                 if (Option.isNone(now)) return
                 if (now.value.v === snap.v) {
-                  if (snap.s === "x") yield* m(mem.delete(keys.row(pk)))
+                  if (snap.s === "x" || refused.has(pk)) yield* m(mem.delete(keys.row(pk)))
                   else yield* writeEntry(pk, { ...snap, s: "c" })
                 } else if (now.value.s !== "c") {
                   yield* journal(pk)
@@ -661,66 +979,114 @@ export const make = <A, I, K extends keyof A & string>(
             ),
           { concurrency: 16, discard: true }
         )
-      }
-      yield* m(mem.set(keys.done, String(upto)))
-      yield* m(mem.deleteMany(slots.filter((n) => n <= upto).map(keys.journal)))
-      yield* Ref.update(hole, (h) => Option.filter(h, (x) => x.n > upto))
-      return { written: dirty.length, done: upto, seq, blocked }
+        yield* retryTransient(sql.withTransaction(advanceDone(token, done, upto)), budget).pipe(
+          Effect.catchTag("SqlError", (e) => Effect.fail(dbError(e)))
+        )
+        yield* m(mem.set(keys.done, String(upto)))
+        yield* m(mem.deleteMany(slots.filter((n) => n <= upto).map(keys.journal)))
+        yield* Ref.update(hole, (h) => Option.filter(h, (x) => x.n > upto))
+        return { written: written.length, done: upto, seq, blocked }
+      })
+
+    /**
+     * Takes the flusher lease and a fencing token above every token the database has seen (the
+     * cache counter is moved past it if the cache lost it).
+     */
+    const takeLease = Effect.gen(function* () {
+      const holder = newVersion()
+      if (!(yield* m(mem.add(keys.lease, holder, { ttl: leaseTtl })))) return undefined
+      let token = yield* m(mem.incr(keys.fence))
+      const stored = (yield* q(readFence)).token
+      if (token <= stored) token = yield* m(mem.incr(keys.fence, stored - token + 1))
+      return { holder, token }
     })
 
-    /** One batch under the flusher lease; `undefined` when another node holds the lease. */
+    /** Renews the lease every third of its ttl; fails when it was lost (the batch then stops). */
+    const renewLease = (holder: string) =>
+      Effect.sleep(leaseRenewEvery).pipe(
+        Effect.zipRight(m(mem.expireIf(keys.lease, holder, leaseTtl))),
+        Effect.flatMap((still) =>
+          still ? Effect.void : Effect.fail(new FencedOut({ message: `${table}: the flush lease was lost` }))
+        ),
+        Effect.forever
+      )
+
+    /**
+     * One batch under the flusher lease; `undefined` when another node holds the lease or this
+     * flusher was fenced out (a newer flusher wrote; nothing of this batch was applied).
+     */
     const leasedBatch = localLock.withPermits(1)(
       Effect.acquireUseRelease(
-        Effect.suspend(() => {
-          const token = newVersion()
-          return Effect.map(m(mem.add(keys.lease, token, { ttl: leaseTtl })), (got) =>
-            got ? token : undefined
-          )
-        }),
-        (token) => (token === undefined ? Effect.succeed(undefined) : flushBatch),
-        (token) => (token === undefined ? Effect.void : release(keys.lease, token))
+        takeLease,
+        (lease) =>
+          lease === undefined
+            ? Effect.succeed(undefined)
+            : // (the renewer is interruptible even in the final flush, a finalizer)
+              Effect.raceFirst(flushBatch(lease.token), Effect.interruptible(renewLease(lease.holder))).pipe(
+                Effect.catchTag("FencedOut", (e) => Effect.as(Effect.logWarning(e.message), undefined))
+              ),
+        (lease) => (lease === undefined ? Effect.void : release(keys.lease, lease.holder))
       )
     )
 
     /** Flushes until the journal slots that existed at the start are done. */
-    const flush: Effect.Effect<FlushResult, RepositoryError> = Effect.gen(function* () {
-      const target = yield* readCounter(keys.seq)
-      let written = 0
-      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(holeTimeout) + 60_000
-      while (true) {
-        const batch = yield* leasedBatch
-        if (batch !== undefined) {
-          written += batch.written
-          if (batch.done >= target) return { written }
-          if (!batch.blocked) continue
-        }
-        if ((yield* Clock.currentTimeMillis) > deadline) {
-          return yield* fail(
-            "LockTimeout",
-            "flush did not finish (flusher lease held elsewhere or a journal hole)"
-          )
-        }
-        yield* Effect.sleep("10 millis")
-      }
-    })
+    const flush: Effect.Effect<FlushResult, RepositoryError> = writeThrough
+      ? Effect.succeed({ written: 0 })
+      : Effect.gen(function* () {
+          const target = yield* readCounter(keys.seq)
+          let written = 0
+          const deadline =
+            (yield* Clock.currentTimeMillis) +
+            Duration.toMillis(holeTimeout) +
+            Duration.toMillis(leaseTtl) * 2
+          // waits while blocked (lease elsewhere, a journal hole) back off from 10 ms to 500 ms
+          let pause = 10
+          while (true) {
+            const batch = yield* leasedBatch
+            if (batch !== undefined) {
+              written += batch.written
+              if (batch.done >= target) return { written }
+              if (!batch.blocked) {
+                pause = 10
+                continue
+              }
+            }
+            if ((yield* Clock.currentTimeMillis) > deadline) {
+              return yield* fail(
+                "LockTimeout",
+                "flush did not finish (flusher lease held elsewhere or a journal hole)"
+              )
+            }
+            yield* Effect.sleep(Duration.millis(pause))
+            pause = Math.min(500, pause * 2)
+          }
+        })
 
     const pending = Effect.map(Effect.all([readCounter(keys.seq), readCounter(keys.done)]), ([seq, done]) =>
       Math.max(0, seq - done)
     )
 
-    // Clean stop: the last finalizer to run (added first) flushes what is left.
-    yield* Effect.addFinalizer(() =>
-      flush.pipe(
-        Effect.catchAll((e) => Effect.logError(`${table}: final flush failed: ${String(e)}`)),
-        Effect.asVoid
+    yield* q(ensureTables.pipe(Effect.retry({ times: 3, schedule: Schedule.spaced("100 millis") })))
+    if (!writeThrough) {
+      // The sequence cannot go backwards: seed it (and the cached `done`) from the database.
+      const fence = yield* q(readFence)
+      const seq = yield* readCounter(keys.seq)
+      if (seq < fence.done) yield* m(mem.incr(keys.seq, fence.done - seq))
+      if ((yield* readCounter(keys.done)) < fence.done) yield* m(mem.set(keys.done, String(fence.done)))
+      // Clean stop: the last finalizer to run (added first) flushes what is left.
+      yield* Effect.addFinalizer(() =>
+        flush.pipe(
+          Effect.catchAll((e) => Effect.logError(`${table}: final flush failed: ${String(e)}`)),
+          Effect.asVoid
+        )
       )
-    )
-    yield* flush.pipe(
-      Effect.catchAll((e) => Effect.logError(`${table}: background flush failed: ${e.message}`)),
-      Effect.repeat(Schedule.spaced(flushInterval)),
-      Effect.delay(flushInterval),
-      Effect.forkScoped
-    )
+      yield* flush.pipe(
+        Effect.catchAll((e) => Effect.logError(`${table}: background flush failed: ${e.message}`)),
+        Effect.repeat(Schedule.spaced(flushInterval)),
+        Effect.delay(flushInterval),
+        Effect.forkScoped
+      )
+    }
 
     const repository: Repository<A, K> = {
       table,
@@ -732,7 +1098,9 @@ export const make = <A, I, K extends keyof A & string>(
       modify,
       delete: remove,
       flush,
-      pending
+      pending,
+      deadLettered: Ref.get(deadLetteredRef),
+      mode: writeThrough ? "write-through" : "write-behind"
     }
     return repository
   })

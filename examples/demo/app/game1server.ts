@@ -3,7 +3,7 @@ import { Remote } from "hotaru-rt"
 import { Game1Service } from "./protocol.js"
 
 /** game1: offers game1Handle to its parent gate. */
-export default Remote.Remote.serve(
+export default Remote.serve(
   "gate",
   Game1Service,
   Game1Service.toLayer({

@@ -4,10 +4,13 @@ import { Game1Service, GateService } from "./protocol.js"
 
 const handlers = GateService.toLayer(
   Effect.gen(function* () {
-    const root = yield* Root.Root
-    const game1 = yield* root.child("game1", Game1Service)
+    // the client of child game1, built once with the handlers
+    const game1 = yield* Root.client("game1", Game1Service)
     return {
-      gateHandle1: ({ data }) => Effect.as(Effect.log(`gateHandle: ${data}`), "gateHandle Completed"),
+      gateHandle1: ({ data }) =>
+        Effect.flatMap(Root.Caller, (caller) =>
+          Effect.as(Effect.log(`gateHandle: ${data} (from ${caller.name})`), "gateHandle Completed")
+        ),
       gateHandle2: ({ data }) =>
         Effect.zipRight(Effect.log(`gateHandle2: ${data} forward to game1:`), game1.game1Handle({ data }))
     }
@@ -15,4 +18,4 @@ const handlers = GateService.toLayer(
 )
 
 /** gate: serves GateService to its children, forwards gateHandle2 to child game1. */
-export default Root.Root.serve(GateService, handlers)
+export default Root.serve(GateService, handlers)

@@ -1,0 +1,204 @@
+/**
+ * The client side of node-to-node RPC: the typed client of a group served by
+ * a peer node. Built once (codecs from the endpoint's cache); each call takes
+ * the peer's live session at call time. Fast rpcs (see `rpcWire.ts`) are a
+ * pending callback resolved by the session's `dispatch`; the others go
+ * through one stock `RpcClient` per group and session, built on first use.
+ * Calls fail fast and never hang: `NodeUnavailable` when there is no session
+ * and `NodeUnavailable("LinkLost")` when it drops mid-call.
+ *
+ * @internal
+ */
+import type * as Headers from "@effect/platform/Headers"
+import type * as Rpc from "@effect/rpc/Rpc"
+import * as RpcClient from "@effect/rpc/RpcClient"
+import { RpcClientError } from "@effect/rpc/RpcClientError"
+import type * as RpcGroup from "@effect/rpc/RpcGroup"
+import type { FromClientEncoded } from "@effect/rpc/RpcMessage"
+import * as RpcSchema from "@effect/rpc/RpcSchema"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { NodeUnavailable } from "../NodeError.js"
+import type { ClientChannel, Endpoint, FlatClient, Session } from "./rpcSession.js"
+import * as Wire from "./rpcWire.js"
+
+/** Options accepted by a call of a client. */
+type CallOptions = Record<string, unknown> | undefined
+
+/**
+ * Make one fast call of `codec`'s rpc on the group of channel `key`; `extra`
+ * is a flat `[name, value, …]` header list or undefined.
+ */
+const fastCall = (
+  session: Session,
+  key: number,
+  codec: Wire.Codec,
+  payload: unknown,
+  extra: Array<string> | undefined,
+  discard: boolean
+): Effect.Effect<unknown, unknown> => {
+  const encoded = codec.encodePayload(payload)
+  if (encoded._tag === "Left") return Effect.die(ParseResult.parseError(encoded.left))
+  if (!session.live) return Effect.fail(session.lost())
+  const link = session.link
+  const frame = (id: number) =>
+    extra === undefined
+      ? [Wire.F_CALL, key, id, codec.tag, encoded.right]
+      : [Wire.F_CALL, key, id, codec.tag, encoded.right, extra]
+  if (discard) return Effect.sync(() => link.unsafeSend(frame(0)))
+  return Effect.async<unknown, unknown>((resume) => {
+    // checked again here: the fiber may have yielded since, and a session
+    // torn down in between would never answer
+    if (!session.live) return resume(Exit.fail(session.lost()))
+    const id = session.nextCallId()
+    const pending = session.pending
+    pending.set(id, { codec, resume })
+    try {
+      link.unsafeSend(frame(id))
+    } catch (defect) {
+      // the serializer threw
+      pending.delete(id)
+      resume(Exit.die(defect))
+    }
+    return Effect.sync(() => {
+      if (pending.delete(id)) link.unsafeSend([Wire.F_CANCEL, id])
+    })
+  })
+}
+
+/** The (cached) stock `RpcClient` of `group` (channel `key`) on `session`. */
+const stockClient = <Rpcs extends Rpc.Any>(
+  session: Session,
+  key: number,
+  group: RpcGroup.RpcGroup<Rpcs>
+): Effect.Effect<FlatClient> => {
+  const existing = session.clients.get(key)
+  if (existing !== undefined) {
+    return existing.value !== undefined ? Effect.succeed(existing.value) : Deferred.await(existing.ready)
+  }
+  const channel: ClientChannel = {
+    write: undefined,
+    ready: Deferred.unsafeMake<FlatClient>(FiberId.none),
+    value: undefined
+  }
+  session.clients.set(key, channel)
+  const link = session.link
+  const lost = () =>
+    new RpcClientError({ reason: "Protocol", message: `the link to "${session.peerName}" is closed` })
+  const protocol = RpcClient.Protocol.make((writeResponse) => {
+    channel.write = writeResponse
+    return Effect.succeed({
+      send: (request: FromClientEncoded) => {
+        if (!session.live) return Effect.fail(lost())
+        link.unsafeSend([Wire.F_REQUEST, key, request])
+        return Effect.void
+      },
+      supportsAck: false,
+      supportsTransferables: false
+    })
+  })
+  // Middleware clients (`Rpc.MiddlewareClient`) are not supported on node
+  // links: the requirement is discharged here, so a group whose middleware
+  // needs one fails with a missing-service defect on first call.
+  const make: Effect.Effect<FlatClient, never, RpcClient.Protocol | Scope.Scope> = Effect.map(
+    RpcClient.make(group, { disableTracing: true, flatten: true }),
+    // one function per rpc of the group calls this with its own tag, known
+    // only at run time, so its payload and options types are too: erased here
+    (client): FlatClient =>
+      (tag, payload, options) =>
+        client(tag, payload as never, options as never)
+  )
+  return protocol.pipe(
+    Effect.flatMap((p) => Effect.provideService(make, RpcClient.Protocol, p)),
+    Scope.extend(session.scope),
+    Effect.tap((client) => {
+      channel.value = client
+      return Deferred.succeed(channel.ready, client)
+    }),
+    // never leave `ready` pending: later callers wait on it
+    Effect.uninterruptible
+  )
+}
+
+const isRpcClientError = (u: unknown): u is RpcClientError =>
+  typeof u === "object" && u !== null && "_tag" in u && u._tag === "RpcClientError"
+
+/**
+ * Build the user-facing client of `group` on node `node`: each call takes the
+ * live session (`current`, else `resolve`, which fails with `NodeUnavailable`
+ * when there is none) and maps a dropped link to `NodeUnavailable("LinkLost")`.
+ * Codecs come from `endpoint` (compiled once per node).
+ */
+export const makeNodeClient = <Rpcs extends Rpc.Any>(
+  endpoint: Endpoint,
+  node: string,
+  group: RpcGroup.RpcGroup<Rpcs>,
+  resolve: Effect.Effect<Session, NodeUnavailable>,
+  /** The live session now, if any (the fast way to what `resolve` gives). */
+  current: () => Session | undefined
+): RpcClient.RpcClient<Rpcs, NodeUnavailable> => {
+  const { key } = Wire.channelKey(group)
+  const lostError = () => new NodeUnavailable({ node, reason: "LinkLost" })
+  const mapCause = <E>(cause: Cause.Cause<E>): Effect.Effect<never, E | NodeUnavailable> => {
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure) && isRpcClientError(failure.value)) return Effect.fail(lostError())
+    // An interruption reaching this handler did not come from the caller (an
+    // interrupted caller skips it): the remote handler was interrupted, which
+    // happens when that node shuts down mid-call, or our session closed.
+    if (Cause.isInterruptedOnly(cause)) return Effect.fail(lostError())
+    return Effect.failCause(cause)
+  }
+
+  const fast = (codec: Wire.Codec) => (payload: unknown, options?: CallOptions) =>
+    Effect.withFiberRuntime<unknown, unknown>((fiber) => {
+      const extra = Wire.callHeaders(
+        fiber.getFiberRef(RpcClient.currentHeaders),
+        options?.headers as Headers.Input | undefined
+      )
+      const discard = options?.discard === true
+      const session = current()
+      if (session !== undefined) return fastCall(session, key, codec, payload, extra, discard)
+      return Effect.flatMap(resolve, (session) => fastCall(session, key, codec, payload, extra, discard))
+    })
+
+  const stock = (tag: string, isStream: boolean) => (payload: unknown, options?: CallOptions) => {
+    const client = Effect.flatMap(resolve, (session) => stockClient(session, key, group))
+    if (!isStream) {
+      return client.pipe(
+        Effect.flatMap((client) => client(tag, payload, options) as Effect.Effect<unknown, unknown>),
+        Effect.catchAllCause(mapCause)
+      )
+    }
+    if (options?.asMailbox === true) {
+      return Effect.flatMap(client, (client) => client(tag, payload, options) as Effect.Effect<unknown>)
+    }
+    return Stream.unwrap(
+      Effect.map(client, (client) => client(tag, payload, options) as Stream.Stream<unknown>)
+    ).pipe(Stream.catchAllCause((cause) => Stream.fromEffect(mapCause(cause))))
+  }
+
+  const client: Record<string, unknown> = {}
+  for (const rpc of Wire.rpcsOf(group)) {
+    const fn = Wire.isFast(rpc)
+      ? fast(endpoint.codecs.of(rpc))
+      : stock(rpc._tag, RpcSchema.isStreamSchema(rpc.successSchema))
+    const dot = rpc._tag.indexOf(".")
+    if (dot === -1) {
+      client[rpc._tag] = fn
+    } else {
+      const prefix = rpc._tag.slice(0, dot)
+      const target = (client[prefix] ?? {}) as Record<string, unknown>
+      target[rpc._tag.slice(dot + 1)] = fn
+      client[prefix] = target
+    }
+  }
+  // built field by field from the group, as `RpcClient.make` builds its own
+  return client as RpcClient.RpcClient<Rpcs, NodeUnavailable>
+}

@@ -1,0 +1,229 @@
+/**
+ * The server side of node-to-node RPC: serve one group on the sessions of an
+ * `Endpoint`. Fast rpcs (see `rpcWire.ts`) run their handler straight on a
+ * runtime built once per rpc and session (no fiber at all when the handler
+ * returns an `Exit`, e.g. `Effect.succeed`); the others go to one stock
+ * `RpcServer` per group (clientId = link id). Either way a handler has the
+ * calling node as `Caller` in context and the same headers.
+ *
+ * @internal
+ */
+import * as Rpc from "@effect/rpc/Rpc"
+import type * as RpcGroup from "@effect/rpc/RpcGroup"
+import type { FromClientEncoded, FromServerEncoded } from "@effect/rpc/RpcMessage"
+import * as RpcServer from "@effect/rpc/RpcServer"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import { Caller } from "../Caller.js"
+import type { Endpoint, ServerChannel, Session } from "./rpcSession.js"
+import * as Wire from "./rpcWire.js"
+
+/**
+ * `Caller` while the handlers are built: each call replaces it with the
+ * calling node; read outside a call, it is a defect that says so.
+ */
+export const callerWhileBuilding = Layer.succeed(Caller, {
+  get name(): string {
+    throw new Error("hotaru: Caller is known inside a handler's call, not while building the handlers")
+  }
+})
+
+/** The served side of one fast rpc. */
+interface FastHandler {
+  readonly codec: Wire.Codec
+  readonly handler: Rpc.Handler<string>["handler"]
+  readonly context: Context.Context<never>
+  /** The runtime of each session's calls: `context` plus the session's `Caller`. */
+  readonly runtimes: WeakMap<Session, Runtime.Runtime<never>>
+}
+
+/**
+ * Serve `group` on every session of `endpoint` (only those whose peer is
+ * `peer`, when given) until the scope closes.
+ */
+export const serve = <Rpcs extends Rpc.Any>(
+  endpoint: Endpoint,
+  group: RpcGroup.RpcGroup<Rpcs>,
+  peer: string | undefined
+): Effect.Effect<void, never, Scope.Scope | Rpc.ToHandler<Rpcs> | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
+  Effect.gen(function* () {
+    const { key, label } = Wire.channelKey(group)
+    for (const existing of endpoint.servers) {
+      if (existing.key === key && existing.peer === peer) {
+        return yield* Effect.dieMessage(
+          `hotaru: node "${endpoint.name}" already serves the group [${label}]${peer ? ` to "${peer}"` : ""}`
+        )
+      }
+      if (existing.key === key && existing.label !== label) {
+        return yield* Effect.dieMessage(`hotaru: groups [${label}] and [${existing.label}] have the same key`)
+      }
+    }
+
+    // the stock path: one RpcServer, its frames carried as [0, key, …] / [1, key, …]
+    const disconnects = yield* Mailbox.make<number>()
+    let deliver!: (clientId: number, message: FromClientEncoded) => Effect.Effect<void>
+    const protocol = yield* RpcServer.Protocol.make((writeRequest) => {
+      deliver = writeRequest
+      return Effect.succeed({
+        disconnects,
+        send: (clientId: number, response: FromServerEncoded) => {
+          const session = endpoint.sessions.get(clientId)
+          if (session === undefined) return Effect.void
+          try {
+            session.link.unsafeSend([Wire.F_RESPONSE, key, response])
+          } catch (defect) {
+            // too large for the link, or the serializer threw: that request fails, the link stays
+            if ("requestId" in response) {
+              session.die(
+                { _tag: "Stock", key, requestId: response.requestId },
+                `hotaru: cannot send the reply: ${defect}`
+              )
+            }
+          }
+          return Effect.void
+        },
+        end: () => Effect.void,
+        clientIds: Effect.sync(() => new Set(endpoint.sessions.keys())),
+        initialMessage: Effect.succeedNone,
+        supportsAck: false,
+        supportsTransferables: false,
+        supportsSpanPropagation: false
+      })
+    })
+    yield* RpcServer.make(group, { disableTracing: true, concurrency: "unbounded" }).pipe(
+      Effect.provideService(RpcServer.Protocol, protocol),
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+
+    // the fast path: handlers run straight on a runtime built once per rpc and session
+    const base = yield* Effect.runtime<never>()
+    const fast = new Map<string, FastHandler>()
+    for (const rpc of Wire.rpcsOf(group)) {
+      const entry = Context.getOption(base.context, Context.GenericTag<Rpc.Handler<string>>(rpc.key))
+      if (Option.isNone(entry) || !Wire.isFast(rpc)) continue
+      fast.set(rpc._tag, {
+        codec: endpoint.codecs.of(rpc),
+        handler: entry.value.handler,
+        context: Context.merge(base.context, entry.value.context),
+        runtimes: new WeakMap()
+      })
+    }
+    const runtimeOf = (served: FastHandler, session: Session): Runtime.Runtime<never> => {
+      let runtime = served.runtimes.get(session)
+      if (runtime === undefined) {
+        runtime = Runtime.make({
+          context: Context.merge(served.context, session.callerContext),
+          fiberRefs: base.fiberRefs,
+          runtimeFlags: base.runtimeFlags
+        })
+        served.runtimes.set(session, runtime)
+      }
+      return runtime
+    }
+    const running = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
+    let closing = false
+
+    const reply = (
+      session: Session,
+      id: number,
+      codec: Wire.Codec,
+      exit: Exit.Exit<unknown, unknown>
+    ): void => {
+      if (id === 0 || session.link.isClosed()) return
+      try {
+        session.link.unsafeSend(Wire.replyFrame(id, codec, exit))
+      } catch (defect) {
+        // a schema transformation or the serializer threw
+        session.die({ _tag: "Fast", id }, `hotaru: cannot send the reply of "${codec.tag}": ${defect}`)
+      }
+    }
+
+    const call = (session: Session, id: number, tag: unknown, payload: unknown, extra: unknown): void => {
+      try {
+        start(session, id, tag, payload, extra)
+      } catch (defect) {
+        session.die({ _tag: "Fast", id }, `hotaru: the call of "${String(tag)}" failed: ${defect}`)
+      }
+    }
+
+    const start = (session: Session, id: number, tag: unknown, payload: unknown, extra: unknown): void => {
+      const served = typeof tag === "string" ? fast.get(tag) : undefined
+      if (served === undefined || closing) {
+        session.die({ _tag: "Fast", id }, Wire.notServed(endpoint.name, String(tag), session.peerName))
+        return
+      }
+      const { codec } = served
+      const decoded = codec.decodePayload(payload)
+      if (decoded._tag === "Left") {
+        const issue = ParseResult.TreeFormatter.formatIssueSync(decoded.left)
+        session.die({ _tag: "Fast", id }, `hotaru: bad payload for "${codec.tag}": ${issue}`)
+        return
+      }
+      const headers = Array.isArray(extra)
+        ? Wire.trustedHeaders(Wire.flatPairs(extra), session.peerName)
+        : session.callerHeaders
+      let result: ReturnType<FastHandler["handler"]>
+      try {
+        result = served.handler(decoded.right, { clientId: session.link.id, headers })
+      } catch (defect) {
+        reply(session, id, codec, Exit.die(defect))
+        return
+      }
+      const effect: Effect.Effect<unknown, unknown> | Stream.Stream<unknown, unknown> = Rpc.isWrapper(result)
+        ? result.uninterruptible
+          ? Effect.uninterruptible(result.value)
+          : result.value
+        : result
+      if (!Effect.isEffect(effect)) {
+        reply(session, id, codec, Exit.die(`hotaru: the handler of "${codec.tag}" returned no Effect`))
+        return
+      }
+      // `Effect.succeed` / `Effect.fail` and friends: no fiber needed
+      if (Exit.isExit(effect)) {
+        reply(session, id, codec, effect)
+        return
+      }
+      const fiber = Runtime.runFork(runtimeOf(served, session), effect)
+      const done = fiber.unsafePoll()
+      if (done !== null) {
+        reply(session, id, codec, done)
+        return
+      }
+      running.add(fiber)
+      if (id !== 0) session.running.set(id, fiber)
+      fiber.addObserver((exit) => {
+        running.delete(fiber)
+        if (id !== 0 && session.running.get(id) === fiber) session.running.delete(id)
+        reply(session, id, codec, exit)
+      })
+    }
+
+    const channel: ServerChannel = {
+      key,
+      label,
+      peer,
+      deliver: (clientId, message) => deliver(clientId, message),
+      disconnect: (clientId) => void disconnects.unsafeOffer(clientId),
+      call
+    }
+    endpoint.servers.add(channel)
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closing = true
+        endpoint.servers.delete(channel)
+        for (const session of endpoint.sessions.values()) session.serverCache.delete(key)
+        // handlers in flight end now; their callers see an interrupt (LinkLost)
+        return Fiber.interruptAll([...running])
+      })
+    )
+  })
