@@ -24,7 +24,7 @@ import { Caller } from "./Caller.js"
 import * as Handshake from "./internal/handshake.js"
 import { makeNodeClient } from "./internal/rpcClientSide.js"
 import { callerWhileBuilding, serve as serveGroup } from "./internal/rpcServerSide.js"
-import { Endpoint, runSession, type Session } from "./internal/rpcSession.js"
+import { Endpoint, endpointOf, runSession, type Session, withEndpoint } from "./internal/rpcSession.js"
 import { resolveHeartbeat } from "./internal/rpcWire.js"
 import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
 import type { HeartbeatOptions, NodeClientClass } from "./Root.js"
@@ -130,8 +130,6 @@ export class Remote extends Context.Tag("hotaru/Remote")<
     readonly changes: (name: string) => Stream.Stream<ParentStatus>
     /** Waits until the link to parent `name` is registered. */
     readonly awaitConnected: (name: string) => Effect.Effect<void>
-    /** @internal */
-    readonly endpoint: Endpoint
   }
 >() {
   /**
@@ -181,7 +179,7 @@ export const serve = <Rpcs extends Rpc.Any, E, R>(
   handlers: Layer.Layer<Rpc.ToHandler<Rpcs>, E, R>
 ): Layer.Layer<never, E, Exclude<R, Caller> | Remote | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
   Layer.scopedDiscard(
-    Effect.flatMap(Remote, (remote) => serveGroup(remote.endpoint, group, parentName))
+    Effect.flatMap(Remote, (remote) => serveGroup(endpointOf(remote), group, parentName))
   ).pipe(Layer.provide(handlers), Layer.provide(callerWhileBuilding))
 
 /**
@@ -358,12 +356,14 @@ const make = (options: RemoteOptions) =>
         return made
       })
 
-    return Remote.of({
-      name: options.name,
-      parent,
-      status: (name) => Effect.flatMap(stateOf(name), (state) => SubscriptionRef.get(state.status)),
-      changes: (name) => Stream.unwrap(Effect.map(stateOf(name), (state) => state.status.changes)),
-      awaitConnected,
+    return withEndpoint(
+      Remote.of({
+        name: options.name,
+        parent,
+        status: (name) => Effect.flatMap(stateOf(name), (state) => SubscriptionRef.get(state.status)),
+        changes: (name) => Stream.unwrap(Effect.map(stateOf(name), (state) => state.status.changes)),
+        awaitConnected
+      }),
       endpoint
-    })
+    )
   })

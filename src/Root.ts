@@ -27,7 +27,7 @@ import * as Handshake from "./internal/handshake.js"
 import type { Link } from "./internal/link.js"
 import { makeNodeClient } from "./internal/rpcClientSide.js"
 import { callerWhileBuilding, serve as serveGroup } from "./internal/rpcServerSide.js"
-import { Endpoint, runSession, type Session } from "./internal/rpcSession.js"
+import { Endpoint, endpointOf, runSession, type Session, withEndpoint } from "./internal/rpcSession.js"
 import { callerHeader, resolveHeartbeat } from "./internal/rpcWire.js"
 import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
 import { type Address, Transport, TransportError } from "./Transport.js"
@@ -148,8 +148,6 @@ export class Root extends Context.Tag("hotaru/Root")<
     readonly awaitChild: (name: string) => Effect.Effect<void>
     /** Counters of the links turned away so far. */
     readonly stats: Effect.Effect<RootStats>
-    /** @internal */
-    readonly endpoint: Endpoint
   }
 >() {
   /**
@@ -216,7 +214,7 @@ export const serve = <Rpcs extends Rpc.Any, E, R>(
   group: RpcGroup.RpcGroup<Rpcs>,
   handlers: Layer.Layer<Rpc.ToHandler<Rpcs>, E, R>
 ): Layer.Layer<never, E, Exclude<R, Caller> | Root | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
-  Layer.scopedDiscard(Effect.flatMap(Root, (root) => serveGroup(root.endpoint, group, undefined))).pipe(
+  Layer.scopedDiscard(Effect.flatMap(Root, (root) => serveGroup(endpointOf(root), group, undefined))).pipe(
     Layer.provide(handlers),
     Layer.provide(callerWhileBuilding)
   )
@@ -407,19 +405,21 @@ const make = (options: RootOptions) =>
         return made
       })
 
-    return Root.of({
-      name: options.name,
-      address: listener.address,
-      child,
-      children: Effect.sync(() => [...connected.keys()]),
-      changes: Stream.fromPubSub(events),
-      awaitChild: (name) =>
-        names.changes.pipe(
-          Stream.filter((current) => current.includes(name)),
-          Stream.take(1),
-          Stream.runDrain
-        ),
-      stats: Effect.sync(() => ({ ...stats })),
+    return withEndpoint(
+      Root.of({
+        name: options.name,
+        address: listener.address,
+        child,
+        children: Effect.sync(() => [...connected.keys()]),
+        changes: Stream.fromPubSub(events),
+        awaitChild: (name) =>
+          names.changes.pipe(
+            Stream.filter((current) => current.includes(name)),
+            Stream.take(1),
+            Stream.runDrain
+          ),
+        stats: Effect.sync(() => ({ ...stats }))
+      }),
       endpoint
-    })
+    )
   })

@@ -19,6 +19,7 @@ import * as Stream from "effect/Stream"
 import * as Msgpackr from "msgpackr"
 import * as Handshake from "../../src/internal/handshake.js"
 import { checkFrame } from "../../src/internal/link.js"
+import { endpointOf } from "../../src/internal/rpcSession.js"
 import { channelKey } from "../../src/internal/rpcWire.js"
 import { RegistrationRefused } from "../../src/NodeError.js"
 import { type ParentStatus, Remote } from "../../src/Remote.js"
@@ -444,7 +445,7 @@ describe("hostile: node links (rootport)", () => {
       expect(answer).toEqual([Handshake.F_WELCOME, "gate"])
       peer.socket.pause()
       yield* root.awaitChild("rogue")
-      const session = [...root.endpoint.sessions.values()].find((s) => s.peerName === "rogue")!
+      const session = [...endpointOf(root).sessions.values()].find((s) => s.peerName === "rogue")!
       const rogue = yield* root.child("rogue", Pushed)
       const data = "y".repeat(64 * 1024)
       let maxQueued = 0
@@ -469,7 +470,7 @@ describe("hostile: node links (rootport)", () => {
       const calls: Array<Buffer> = []
       for (let id = 1; id <= 3000; id++) calls.push(frame([7, key, id, "big", { size: 64 * 1024 }]))
       yield* root.awaitChild("rogue2")
-      const session2 = [...root.endpoint.sessions.values()].find((s) => s.peerName === "rogue2")!
+      const session2 = [...endpointOf(root).sessions.values()].find((s) => s.peerName === "rogue2")!
       second.peer.socket.write(Buffer.concat(calls))
       // the replies it does not read stop its requests being read, then pass the cap
       expect((yield* session2.link.closed).reason).toBe("SlowPeer")
@@ -510,7 +511,7 @@ describe("hostile: node links (rootport)", () => {
       )
       expect(answer).toEqual([Handshake.F_WELCOME, "gate"])
       yield* root.awaitChild("rogue")
-      const session = [...root.endpoint.sessions.values()].find((s) => s.peerName === "rogue")!
+      const session = [...endpointOf(root).sessions.values()].find((s) => s.peerName === "rogue")!
       peer.socket.pause()
       const { key } = channelKey(Echo)
       const calls = (from: number, n: number) =>
