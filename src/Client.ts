@@ -23,6 +23,7 @@ import { Data, Deferred, Duration, Effect, Either, Option, Queue, Scope, Stream 
 import { identity } from "effect/Function"
 import * as Command from "./Command.js"
 import * as BodyGuard from "./internal/bodyGuard.js"
+import type { FrameOptions } from "./internal/frame.js"
 import * as Frame from "./internal/frame.js"
 
 /**
@@ -70,6 +71,8 @@ export interface Push {
   readonly body: Uint8Array
 }
 
+export type { FrameOptions } from "./internal/frame.js"
+
 /**
  * @since 0.1.0
  * @category models
@@ -77,7 +80,7 @@ export interface Push {
 export interface Options {
   readonly host: string
   readonly port: number
-  readonly frame?: Partial<Frame.FrameOptions>
+  readonly frame?: Partial<FrameOptions>
   /** Default timeout of `call` (default 30 s). */
   readonly timeout?: Duration.DurationInput
   /** Deepest nesting accepted in a JSON or msgpack reply or error frame (default 64). */

@@ -330,7 +330,13 @@ const make = <Name extends string, Req, Res, Err>(
   }
 }
 
-interface Named<Name extends string, Err, ErrI> {
+/**
+ * The options every command constructor takes: its `name` and its `error` Schema.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommonOptions<Name extends string, Err, ErrI> {
   /** Shown in logs (`call method NAME`) and the key of its handler in a `CommandGroup`; default `command_ID`. */
   readonly name?: Name
   /**
@@ -355,7 +361,7 @@ export const text = <
   ErrI = never
 >(
   id: Id,
-  options?: Named<Name, Err, ErrI> & {
+  options?: CommonOptions<Name, Err, ErrI> & {
     readonly request?: Schema.Schema<Req, string>
     readonly response?: Schema.Schema<Res, string>
   }
@@ -382,7 +388,7 @@ export const bytes = <
   ErrI = never
 >(
   id: Id,
-  options?: Named<Name, Err, ErrI>
+  options?: CommonOptions<Name, Err, ErrI>
 ): Command<Name, Uint8Array, Uint8Array, Err> =>
   make(
     id,
@@ -406,7 +412,7 @@ const structured =
     ErrI = never
   >(
     id: Id,
-    options: Named<Name, Err, ErrI> & {
+    options: CommonOptions<Name, Err, ErrI> & {
       readonly request: Schema.Schema<Req, ReqI>
       readonly response: Schema.Schema<Res, ResI>
     }

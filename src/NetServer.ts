@@ -65,6 +65,7 @@ import { identity } from "effect/Function"
 import type * as Types from "effect/Types"
 import * as Command from "./Command.js"
 import type * as Config from "./Config.js"
+import type { FrameOptions } from "./internal/frame.js"
 import * as Frame from "./internal/frame.js"
 import * as LogLimit from "./internal/logLimit.js"
 import type { NodeUnavailable } from "./NodeError.js"
@@ -109,15 +110,93 @@ export class NetServerError extends Data.TaggedError("NetServerError")<{
   }
 }
 
-interface Route {
+/**
+ * One registered command: the command, its handler as written (it may need `Provided` and what
+ * `context` holds) and the context its handler layer captured when it was built.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Route {
   readonly command: Command.Any
-  /** The handler as written; it may need `Provided` and what `context` holds. */
   readonly handler: (request: unknown, connection: Connection) => Effect.Effect<unknown, unknown, unknown>
-  /** What the handler's layer captured when it was built. */
   readonly context: Context.Context<never>
 }
 
-type Hook = (connection: Connection) => Effect.Effect<void, never, NetServer>
+/**
+ * A connect or disconnect hook, its layer's context already provided.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Hook = (connection: Connection) => Effect.Effect<void, never, NetServer>
+
+/**
+ * The routes and hooks of a node (the `NetRouter` service). What it holds is read-only from the
+ * outside; it changes only through `register`, `addHook` and `replace` (the `handle` /
+ * `onConnect` / `onDisconnect` layers call them).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Router {
+  /** The route of each command id (a read-only view; the server's lookup per frame). */
+  readonly routes: ReadonlyMap<number, Route>
+  /** The connect hooks, in registration order (a read-only view). */
+  readonly onConnect: ReadonlyArray<Hook>
+  /** The disconnect hooks, in registration order (a read-only view). */
+  readonly onDisconnect: ReadonlyArray<Hook>
+  /** Add the route of a command; dies if its command id already has one. */
+  readonly register: (route: Route) => Effect.Effect<void>
+  /** Add a connect or disconnect hook. */
+  readonly addHook: (which: "onConnect" | "onDisconnect", hook: Hook) => Effect.Effect<void>
+  /**
+   * Take the routes and hooks of `other` in place of this router's own, in one synchronous step
+   * (a hot reload: no request sees half of the old and half of the new routes).
+   */
+  readonly replace: (other: Router) => Effect.Effect<void>
+}
+
+/**
+ * A fresh, empty router.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeRouter: Effect.Effect<Router> = Effect.sync(() => {
+  const routes = new Map<number, Route>()
+  const onConnect: Array<Hook> = []
+  const onDisconnect: Array<Hook> = []
+  return {
+    routes,
+    onConnect,
+    onDisconnect,
+    register: (route) =>
+      Effect.suspend(() => {
+        const id = route.command.id
+        const existing = routes.get(id)
+        if (existing !== undefined) {
+          return Effect.dieMessage(
+            `command ${id} (${route.command.name}) has two handlers: ${existing.command.name} and ${route.command.name}`
+          )
+        }
+        routes.set(id, route)
+        return Effect.void
+      }),
+    addHook: (which, hook) =>
+      Effect.sync(() => {
+        ;(which === "onConnect" ? onConnect : onDisconnect).push(hook)
+      }),
+    replace: (other) =>
+      Effect.sync(() => {
+        if (other.routes === routes) return
+        routes.clear()
+        for (const [id, route] of other.routes) routes.set(id, route)
+        onConnect.splice(0, onConnect.length, ...other.onConnect)
+        onDisconnect.splice(0, onDisconnect.length, ...other.onDisconnect)
+      })
+  }
+})
 
 /**
  * The routes and hooks of a node, filled by `handle` / `onConnect` / `onDisconnect` layers.
@@ -125,21 +204,18 @@ type Hook = (connection: Connection) => Effect.Effect<void, never, NetServer>
  * @since 0.1.0
  * @category services
  */
-export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<
-  NetRouter,
-  {
-    readonly routes: Map<number, Route>
-    readonly onConnect: Array<Hook>
-    readonly onDisconnect: Array<Hook>
-  }
->() {
-  /** A fresh, empty router. */
-  static readonly layer: Layer.Layer<NetRouter> = Layer.sync(NetRouter, () => ({
-    routes: new Map(),
-    onConnect: [],
-    onDisconnect: []
-  }))
+export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<NetRouter, Router>() {
+  /** A fresh, empty router (`layerRouter`). */
+  static readonly layer: Layer.Layer<NetRouter> = Layer.effect(NetRouter, makeRouter)
 }
+
+/**
+ * A fresh, empty `NetRouter`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRouter: Layer.Layer<NetRouter> = NetRouter.layer
 
 /**
  * Context a handler may use without declaring it: provided per request by the server.
@@ -211,12 +287,7 @@ export const handle = <Name extends string, Req, Res, Err, R>(
     Effect.gen(function* () {
       const router = yield* NetRouter
       const context = yield* Effect.context<Exclude<R, Provided>>()
-      if (router.routes.has(command.id)) {
-        return yield* Effect.dieMessage(
-          `command ${command.id} (${command.name}) has two handlers: ${router.routes.get(command.id)?.command.name} and ${command.name}`
-        )
-      }
-      router.routes.set(command.id, {
+      yield* router.register({
         command: command as unknown as Command.Any,
         handler: handler as Route["handler"],
         context: context as Context.Context<never>
@@ -238,7 +309,8 @@ const hook =
       Effect.gen(function* () {
         const router = yield* NetRouter
         const context = yield* Effect.context<Exclude<R, Provided>>()
-        router[which].push(
+        yield* router.addHook(
+          which,
           (connection) =>
             Effect.provideService(
               Effect.mapInputContext(
@@ -351,6 +423,8 @@ export const defaults = {
   maxInFlight: 32
 } as const
 
+export type { FrameOptions } from "./internal/frame.js"
+
 /**
  * Options of the listener.
  *
@@ -364,7 +438,7 @@ export interface Options {
   readonly port: number
   /** Node name used in log annotations. */
   readonly node?: string
-  readonly frame?: Partial<Frame.FrameOptions>
+  readonly frame?: Partial<FrameOptions>
   /** Close a connection that sent nothing (and waits for nothing) this long (default 60 s; 0: never). */
   readonly idleTimeout?: Duration.DurationInput
   /** Requests of one connection handled at once; parsing and reading pause there (default 32). */

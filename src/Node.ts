@@ -317,20 +317,13 @@ const makeAppHost = (
     const install = (app: App) =>
       Effect.gen(function* () {
         const scope = yield* Scope.fork(hostScope, ExecutionStrategy.sequential)
-        const staging: Context.Tag.Service<NetServer.NetRouter> = {
-          routes: new Map(),
-          onConnect: [],
-          onDisconnect: []
-        }
+        const staging = yield* NetServer.makeRouter
         yield* Layer.buildWithScope(app, scope).pipe(
           Effect.provide(Context.add(context, NetServer.NetRouter, staging)),
           Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
         )
         // one synchronous swap: no request ever sees half of the old and half of the new routes
-        live.routes.clear()
-        for (const [id, route] of staging.routes) live.routes.set(id, route)
-        live.onConnect.splice(0, live.onConnect.length, ...staging.onConnect)
-        live.onDisconnect.splice(0, live.onDisconnect.length, ...staging.onDisconnect)
+        yield* live.replace(staging)
         return scope
       })
     let current = initial

@@ -24,7 +24,7 @@ import { Caller } from "./Caller.js"
 import * as Handshake from "./internal/handshake.js"
 import { makeNodeClient } from "./internal/rpcClientSide.js"
 import { callerWhileBuilding, serve as serveGroup } from "./internal/rpcServerSide.js"
-import { Endpoint, runSession, type Session } from "./internal/rpcSession.js"
+import { Endpoint, endpointOf, runSession, type Session, withEndpoint } from "./internal/rpcSession.js"
 import { resolveHeartbeat } from "./internal/rpcWire.js"
 import * as Topology from "./internal/topology.js"
 import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
@@ -131,8 +131,6 @@ export class Remote extends Context.Tag("hotaru/Remote")<
     readonly changes: (name: string) => Stream.Stream<ParentStatus>
     /** Waits until the link to parent `name` is registered. */
     readonly awaitConnected: (name: string) => Effect.Effect<void>
-    /** @internal */
-    readonly endpoint: Endpoint
   }
 >() {
   /**
@@ -183,7 +181,7 @@ export const serve = <Rpcs extends Rpc.Any, E, R>(
 ): Layer.Layer<never, E, Exclude<R, Caller> | Remote | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
   Layer.scopedDiscard(
     Effect.flatMap(Remote, (remote) =>
-      Effect.zipRight(Topology.check("parent", parentName), serveGroup(remote.endpoint, group, parentName))
+      Effect.zipRight(Topology.check("parent", parentName), serveGroup(endpointOf(remote), group, parentName))
     )
   ).pipe(Layer.provide(handlers), Layer.provide(callerWhileBuilding))
 
@@ -330,47 +328,46 @@ const make = (options: RemoteOptions) =>
       name: string,
       group: RpcGroup.RpcGroup<Rpcs>
     ): Effect.Effect<RpcClient.RpcClient<Rpcs, NodeUnavailable>> =>
-      Effect.zipRight(
-        checkName("parent", name),
-        Effect.sync(() => {
-          let byName = clients.get(group)
-          if (byName === undefined) {
-            byName = new Map()
-            clients.set(group, byName)
-          }
-          const built = byName.get(name)
-          if (built !== undefined) return built as RpcClient.RpcClient<Rpcs, NodeUnavailable>
-          const state = parents.get(name)
-          const notConnected = Effect.suspend(() =>
-            Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
+      Effect.sync(() => {
+        let byName = clients.get(group)
+        if (byName === undefined) {
+          byName = new Map()
+          clients.set(group, byName)
+        }
+        const built = byName.get(name)
+        if (built !== undefined) return built as RpcClient.RpcClient<Rpcs, NodeUnavailable>
+        const state = parents.get(name)
+        const notConnected = Effect.suspend(() =>
+          Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
+        )
+        const resolve: Effect.Effect<Session, NodeUnavailable> = Effect.suspend(() => {
+          const session = current(state)
+          if (session !== undefined) return Effect.succeed(session)
+          if (state === undefined || Duration.toMillis(callTimeout) <= 0) return notConnected
+          return awaitConnected(name).pipe(
+            Effect.timeoutFail({
+              duration: callTimeout,
+              onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
+            }),
+            Effect.flatMap(() => {
+              const session = current(state)
+              return session !== undefined ? Effect.succeed(session) : notConnected
+            })
           )
-          const resolve: Effect.Effect<Session, NodeUnavailable> = Effect.suspend(() => {
-            const session = current(state)
-            if (session !== undefined) return Effect.succeed(session)
-            if (state === undefined || Duration.toMillis(callTimeout) <= 0) return notConnected
-            return awaitConnected(name).pipe(
-              Effect.timeoutFail({
-                duration: callTimeout,
-                onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
-              }),
-              Effect.flatMap(() => {
-                const session = current(state)
-                return session !== undefined ? Effect.succeed(session) : notConnected
-              })
-            )
-          })
-          const made = makeNodeClient(endpoint, name, group, resolve, () => current(state))
-          byName.set(name, made)
-          return made
         })
-      )
+        const made = makeNodeClient(endpoint, name, group, resolve, () => current(state))
+        byName.set(name, made)
+        return made
+      }).pipe(Effect.tap(() => checkName("parent", name)))
 
-    return Remote.of({
-      name: options.name,
-      parent,
-      status: (name) => Effect.flatMap(stateOf(name), (state) => SubscriptionRef.get(state.status)),
-      changes: (name) => Stream.unwrap(Effect.map(stateOf(name), (state) => state.status.changes)),
-      awaitConnected,
+    return withEndpoint(
+      Remote.of({
+        name: options.name,
+        parent,
+        status: (name) => Effect.flatMap(stateOf(name), (state) => SubscriptionRef.get(state.status)),
+        changes: (name) => Stream.unwrap(Effect.map(stateOf(name), (state) => state.status.changes)),
+        awaitConnected
+      }),
       endpoint
-    })
+    )
   })

@@ -53,5 +53,6 @@ export {
   type Repository,
   RepositoryError,
   type RepositoryOptions,
+  type RowSchema,
   type Versioned
 } from "./internal/repository.js"

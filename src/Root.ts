@@ -27,7 +27,7 @@ import * as Handshake from "./internal/handshake.js"
 import type { Link } from "./internal/link.js"
 import { makeNodeClient } from "./internal/rpcClientSide.js"
 import { callerWhileBuilding, serve as serveGroup } from "./internal/rpcServerSide.js"
-import { Endpoint, runSession, type Session } from "./internal/rpcSession.js"
+import { Endpoint, endpointOf, runSession, type Session, withEndpoint } from "./internal/rpcSession.js"
 import { callerHeader, resolveHeartbeat } from "./internal/rpcWire.js"
 import * as Topology from "./internal/topology.js"
 import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
@@ -149,8 +149,6 @@ export class Root extends Context.Tag("hotaru/Root")<
     readonly awaitChild: (name: string) => Effect.Effect<void>
     /** Counters of the links turned away so far. */
     readonly stats: Effect.Effect<RootStats>
-    /** @internal */
-    readonly endpoint: Endpoint
   }
 >() {
   /**
@@ -217,7 +215,7 @@ export const serve = <Rpcs extends Rpc.Any, E, R>(
   group: RpcGroup.RpcGroup<Rpcs>,
   handlers: Layer.Layer<Rpc.ToHandler<Rpcs>, E, R>
 ): Layer.Layer<never, E, Exclude<R, Caller> | Root | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
-  Layer.scopedDiscard(Effect.flatMap(Root, (root) => serveGroup(root.endpoint, group, undefined))).pipe(
+  Layer.scopedDiscard(Effect.flatMap(Root, (root) => serveGroup(endpointOf(root), group, undefined))).pipe(
     Layer.provide(handlers),
     Layer.provide(callerWhileBuilding)
   )
@@ -381,50 +379,49 @@ const make = (options: RootOptions) =>
       name: string,
       group: RpcGroup.RpcGroup<Rpcs>
     ): Effect.Effect<RpcClient.RpcClient<Rpcs, NodeUnavailable>> =>
-      Effect.zipRight(
-        checkName("child", name),
-        Effect.sync(() => {
-          let byName = clients.get(group)
-          if (byName === undefined) {
-            byName = new Map()
-            clients.set(group, byName)
-          }
-          const built = byName.get(name)
-          if (built !== undefined) return built as RpcClient.RpcClient<Rpcs, NodeUnavailable>
-          const current = () => {
-            const session = connected.get(name)
-            return session?.live ? session : undefined
-          }
-          const made = makeNodeClient(
-            endpoint,
-            name,
-            group,
-            Effect.suspend(() => {
-              const session = current()
-              return session !== undefined
-                ? Effect.succeed(session)
-                : Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
-            }),
-            current
-          )
-          byName.set(name, made)
-          return made
-        })
-      )
+      Effect.sync(() => {
+        let byName = clients.get(group)
+        if (byName === undefined) {
+          byName = new Map()
+          clients.set(group, byName)
+        }
+        const built = byName.get(name)
+        if (built !== undefined) return built as RpcClient.RpcClient<Rpcs, NodeUnavailable>
+        const current = () => {
+          const session = connected.get(name)
+          return session?.live ? session : undefined
+        }
+        const made = makeNodeClient(
+          endpoint,
+          name,
+          group,
+          Effect.suspend(() => {
+            const session = current()
+            return session !== undefined
+              ? Effect.succeed(session)
+              : Effect.fail(new NodeUnavailable({ node: name, reason: "NotConnected" }))
+          }),
+          current
+        )
+        byName.set(name, made)
+        return made
+      }).pipe(Effect.tap(() => checkName("child", name)))
 
-    return Root.of({
-      name: options.name,
-      address: listener.address,
-      child,
-      children: Effect.sync(() => [...connected.keys()]),
-      changes: Stream.fromPubSub(events),
-      awaitChild: (name) =>
-        names.changes.pipe(
-          Stream.filter((current) => current.includes(name)),
-          Stream.take(1),
-          Stream.runDrain
-        ),
-      stats: Effect.sync(() => ({ ...stats })),
+    return withEndpoint(
+      Root.of({
+        name: options.name,
+        address: listener.address,
+        child,
+        children: Effect.sync(() => [...connected.keys()]),
+        changes: Stream.fromPubSub(events),
+        awaitChild: (name) =>
+          names.changes.pipe(
+            Stream.filter((current) => current.includes(name)),
+            Stream.take(1),
+            Stream.runDrain
+          ),
+        stats: Effect.sync(() => ({ ...stats }))
+      }),
       endpoint
-    })
+    )
   })

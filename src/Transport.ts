@@ -17,60 +17,20 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ConfigError, type Loaded } from "./Config.js"
+import type { MemoryNetworkShape, TcpOptions, TransportShape } from "./internal/link.js"
 import * as internal from "./internal/link.js"
 
-/**
- * A local transport failure; `reason` says which.
- *
- * @since 0.1.0
- * @category errors
- */
-export const TransportError = internal.TransportError
-
-/**
- * @since 0.1.0
- * @category errors
- */
-export type TransportError = internal.TransportError
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type TransportErrorReason = internal.TransportErrorReason
-
-/**
- * Options of `Transport.layerTcp`: frame limits, write backpressure, TLS.
- *
- * @since 0.1.0
- * @category models
- */
-export type TcpOptions = internal.TcpOptions
-
-/**
- * A host and port (`port: 0` on `listen` picks a free port).
- *
- * @since 0.1.0
- * @category models
- */
-export type Address = internal.Address
-
-/**
- * A bidirectional pipe of structured messages; see `unsafeSend`, `incoming`,
- * `closed`.
- *
- * @since 0.1.0
- * @category models
- */
-export type Link = internal.Link
-
-/**
- * A bound listener: its actual `address` and the `accept` stream of links.
- *
- * @since 0.1.0
- * @category models
- */
-export type Listener = internal.Listener
+export {
+  type Address,
+  type Link,
+  type Listener,
+  type MemoryNetworkShape,
+  type TcpOptions,
+  type TlsOptions,
+  TransportError,
+  type TransportErrorReason,
+  type TransportShape
+} from "./internal/link.js"
 
 /**
  * Listens and dials. Both operations are scoped: closing the scope closes
@@ -79,7 +39,7 @@ export type Listener = internal.Listener
  * @since 0.1.0
  * @category tags
  */
-export class Transport extends Context.Tag("hotaru/Transport")<Transport, internal.TransportShape>() {
+export class Transport extends Context.Tag("hotaru/Transport")<Transport, TransportShape>() {
   /**
    * The TCP transport. Defaults: `maxFrameBytes` 4 MiB (after the handshake;
    * 4 KiB and 4 frames before it), `maxDepth` 100, `highWaterBytes` 1 MiB
@@ -88,7 +48,7 @@ export class Transport extends Context.Tag("hotaru/Transport")<Transport, intern
    *
    * @since 0.1.0
    */
-  static readonly layerTcp = (options?: internal.TcpOptions): Layer.Layer<Transport> =>
+  static readonly layerTcp = (options?: TcpOptions): Layer.Layer<Transport> =>
     Layer.sync(Transport, () => internal.makeTcp(options))
 
   /**
@@ -124,7 +84,7 @@ export class Transport extends Context.Tag("hotaru/Transport")<Transport, intern
  */
 export class MemoryNetwork extends Context.Tag("hotaru/Transport/MemoryNetwork")<
   MemoryNetwork,
-  internal.MemoryNetworkShape
+  MemoryNetworkShape
 >() {}
 
 /**
@@ -137,10 +97,10 @@ export class MemoryNetwork extends Context.Tag("hotaru/Transport/MemoryNetwork")
  */
 export const tcpOptions = (
   loaded: Loaded
-): Effect.Effect<internal.TcpOptions, ConfigError, FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<TcpOptions, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     const { links, tls } = loaded.config
-    const options: { -readonly [K in keyof internal.TcpOptions]: internal.TcpOptions[K] } = {}
+    const options: { -readonly [K in keyof TcpOptions]: TcpOptions[K] } = {}
     if (links?.maxFrameBytes !== undefined) options.maxFrameBytes = links.maxFrameBytes
     if (links?.maxQueuedBytes !== undefined) options.maxQueuedBytes = links.maxQueuedBytes
     if (links?.helloTimeout !== undefined) options.handshakeTimeout = Duration.seconds(links.helloTimeout)

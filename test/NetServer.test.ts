@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Either, Fiber, Layer, Schema, Stream } from "effect"
+import { Cause, Chunk, Deferred, Effect, Either, Exit, Fiber, Layer, Schema, Stream } from "effect"
 import * as Client from "../src/Client.js"
 import * as Command from "../src/Command.js"
 import * as Frame from "../src/internal/frame.js"
@@ -231,5 +231,57 @@ describe("NetServer over real TCP", () => {
       )
       expect(results).toEqual(Array.from({ length: 40 }, (_, i) => String(i)))
     }).pipe(Effect.provide(Server))
+  )
+})
+
+describe("NetRouter", () => {
+  it.effect("is read-only from outside: handlers register through it, a second handler dies", () =>
+    Effect.gen(function* () {
+      const router = yield* NetServer.makeRouter
+      yield* Layer.build(NetServer.handle(Echo, (body) => Effect.succeed(body))).pipe(
+        Effect.provideService(NetServer.NetRouter, router)
+      )
+      expect([...router.routes.keys()]).toEqual([Echo.id])
+      expect(router.routes.get(Echo.id)?.command.name).toBe("echo")
+      // type checks only (never called): nothing outside the router can change what it holds
+      const mutate = () => {
+        // @ts-expect-error the routes are a read-only view
+        router.routes.set(Echo.id, router.routes.get(Echo.id))
+        // @ts-expect-error the hooks are a read-only view
+        router.onConnect.push(() => Effect.void)
+      }
+      expect(mutate).toBeTypeOf("function")
+      const Echo2 = Command.text(Echo.id, { name: "echo2" })
+      const twice = yield* Effect.exit(
+        Layer.build(NetServer.handle(Echo2, (body) => Effect.succeed(body))).pipe(
+          Effect.provideService(NetServer.NetRouter, router)
+        )
+      )
+      expect(Exit.isFailure(twice) && Cause.pretty(twice.cause)).toContain("has two handlers: echo and echo2")
+      expect(router.routes.get(Echo.id)?.command.name).toBe("echo")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("replace takes another router's routes and hooks in one step", () =>
+    Effect.gen(function* () {
+      const live = yield* NetServer.makeRouter
+      const staging = yield* NetServer.makeRouter
+      yield* Layer.build(NetServer.handle(Echo, (body) => Effect.succeed(body))).pipe(
+        Effect.provideService(NetServer.NetRouter, live)
+      )
+      yield* Layer.build(
+        Layer.merge(
+          NetServer.handle(Add, ({ a, b }) => Effect.succeed(a + b)),
+          NetServer.onConnect(() => Effect.void)
+        )
+      ).pipe(Effect.provideService(NetServer.NetRouter, staging))
+      const view = live.routes
+      yield* live.replace(staging)
+      expect([...view.keys()]).toEqual([Add.id])
+      expect(live.onConnect.length).toBe(1)
+      expect(live.onDisconnect.length).toBe(0)
+      yield* live.replace(live)
+      expect([...live.routes.keys()]).toEqual([Add.id])
+    }).pipe(Effect.scoped)
   )
 })

@@ -139,11 +139,11 @@ const exited = (child: ChildProcess) =>
   })
 
 describe("master (process mode, through the CLI)", () => {
-  it("restarts a SIGKILLed node, reports it, and stops the whole tree", { timeout: 90_000 }, async () => {
+  it("restarts a SIGKILLed node, reports it, and stops the whole tree", { timeout: 150_000 }, async () => {
     const { dir, file, netport, webport } = await demoConfig()
     const master = startMaster(file)
     try {
-      const replies = await waitFor("the demo to answer", () => call300(netport), 45_000)
+      const replies = await waitFor("the demo to answer", () => call300(netport), 90_000)
       expect(replies).toEqual(["netHandle_100 completed", "game1Handle completed"])
 
       const before = await status(webport, dir)
@@ -201,11 +201,11 @@ describe("master (process mode, through the CLI)", () => {
     }
   })
 
-  it("nodes exit by themselves when the master is SIGKILLed", { timeout: 60_000 }, async () => {
+  it("nodes exit by themselves when the master is SIGKILLed", { timeout: 150_000 }, async () => {
     const { dir, file, netport, webport } = await demoConfig()
     const master = startMaster(file)
     try {
-      await waitFor("the demo to answer", () => call300(netport), 45_000)
+      await waitFor("the demo to answer", () => call300(netport), 90_000)
       const pids = (await status(webport, dir)).nodes.map((n) => n.pid!)
       expect(pids.every(alive)).toBe(true)
       master.kill("SIGKILL")
@@ -217,11 +217,11 @@ describe("master (process mode, through the CLI)", () => {
 })
 
 describe("master (process mode): signals and frozen nodes", () => {
-  it("SIGTERM to the master stops every node and exits 0", { timeout: 60_000 }, async () => {
+  it("SIGTERM to the master stops every node and exits 0", { timeout: 150_000 }, async () => {
     const { dir, file, netport, webport } = await demoConfig()
     const master = startMaster(file)
     try {
-      await waitFor("the demo to answer", () => call300(netport), 45_000)
+      await waitFor("the demo to answer", () => call300(netport), 90_000)
       const pids = (await status(webport, dir)).nodes.map((n) => n.pid!)
       master.kill("SIGTERM")
       expect(await exited(master)).toBe(0)
@@ -231,11 +231,11 @@ describe("master (process mode): signals and frozen nodes", () => {
     }
   })
 
-  it("a node that stops answering heartbeats is killed and restarted", { timeout: 90_000 }, async () => {
+  it("a node that stops answering heartbeats is killed and restarted", { timeout: 150_000 }, async () => {
     const { dir, file, netport, webport } = await demoConfig()
     const master = startMaster(file)
     try {
-      await waitFor("the demo to answer", () => call300(netport), 45_000)
+      await waitFor("the demo to answer", () => call300(netport), 90_000)
       const game1 = (await status(webport, dir)).nodes.find((n) => n.name === "game1")!
       process.kill(game1.pid!, "SIGSTOP") // frozen: no FIN, no heartbeat
       const after = await waitFor(
@@ -261,7 +261,7 @@ describe("master (process mode): signals and frozen nodes", () => {
 })
 
 describe("master with the user's own node entry file", () => {
-  it("spawns every node through the entry file", { timeout: 60_000 }, async () => {
+  it("spawns every node through the entry file", { timeout: 150_000 }, async () => {
     const { file, netport } = await demoConfig()
     const master = spawn(
       process.execPath,
@@ -277,7 +277,7 @@ describe("master with the user's own node entry file", () => {
     })
     master.stderr?.resume()
     try {
-      await waitFor("the demo to answer", () => call300(netport), 45_000)
+      await waitFor("the demo to answer", () => call300(netport), 90_000)
       for (const name of ["gate", "net", "game1"])
         expect(output).toContain(`[${name}] appmain: setting up ${name}`)
       master.kill("SIGTERM")
@@ -289,11 +289,11 @@ describe("master with the user's own node entry file", () => {
 })
 
 describe("master (in-process mode)", () => {
-  it("runs the same topology with the same behaviour", { timeout: 60_000 }, async () => {
+  it("runs the same topology with the same behaviour", { timeout: 150_000 }, async () => {
     const { dir, file, netport, webport } = await demoConfig({ adminToken: "s3cret" })
     const master = startMaster(file, ["--in-process"])
     try {
-      const replies = await waitFor("the demo to answer", () => call300(netport), 45_000)
+      const replies = await waitFor("the demo to answer", () => call300(netport), 90_000)
       expect(replies).toEqual(["netHandle_100 completed", "game1Handle completed"])
       const report = await status(webport, dir)
       expect(report.master.mode).toBe("in-process")
@@ -345,7 +345,7 @@ describe("master (process mode): admin, snapshot, restart", () => {
     const original = Fs.readFileSync(file, "utf8")
     const master = startMaster(file)
     try {
-      await waitFor("the demo to answer", () => call300(netport), 45_000)
+      await waitFor("the demo to answer", () => call300(netport), 90_000)
 
       // the admin web listens on loopback only, and every endpoint needs the token
       expect(listeningAddress(webport)).toBe("127.0.0.1")

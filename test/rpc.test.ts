@@ -23,6 +23,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { endpointOf } from "../src/internal/rpcSession.js"
 import { NodeUnavailable } from "../src/NodeError.js"
 import * as Remote from "../src/Remote.js"
 import * as Root from "../src/Root.js"
@@ -146,7 +147,7 @@ describe.each(cases)(
       yield* remote.awaitConnected("root")
       const client = yield* Effect.provide(makeClient, remoteContext)
       /** The leaf's session with root. */
-      const session = () => [...remote.endpoint.sessions.values()][0]!
+      const session = () => [...endpointOf(remote).sessions.values()][0]!
       return { client, probe, remote, remoteContext, root, session, transport }
     })
 
@@ -258,7 +259,7 @@ describe.each(cases)(
           const { client, probe, remote, root } = yield* start
           const blocked = yield* Effect.fork(client.block())
           yield* Deferred.await(probe.started)
-          for (const session of root.endpoint.sessions.values()) session.link.unsafeClose("Cut")
+          for (const session of endpointOf(root).sessions.values()) session.link.unsafeClose("Cut")
           const error = yield* Fiber.join(blocked).pipe(Effect.flip, Effect.timeout("3 seconds"))
           expect(error).toBeInstanceOf(NodeUnavailable)
           expect(error).toMatchObject({ node: "root", reason: "LinkLost" })
@@ -318,7 +319,7 @@ describe.each(cases)(
           { concurrency: "unbounded" }
         )
         expect(many.map((d) => d.getTime())).toEqual(Array.from({ length: 500 }, (_, i) => i + 1000))
-        const sessions = [...root.endpoint.sessions.values(), ...remote.endpoint.sessions.values()]
+        const sessions = [...endpointOf(root).sessions.values(), ...endpointOf(remote).sessions.values()]
         expect(sessions.length).toBe(2)
         expect(sessions.map((s) => s.pending.size + s.running.size)).toEqual([0, 0])
       })

@@ -14,6 +14,13 @@
 
 export const HEADER_SIZE = 17
 
+/**
+ * The 17-byte frame header a netport and its clients agree on: the four head bytes, the protocol
+ * and server versions, and the largest body accepted (default 1 MiB).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface FrameOptions {
   readonly head: readonly [number, number, number, number]
   readonly protoVersion: number

@@ -22,7 +22,12 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Msgpackr from "msgpackr"
 
-/** Why a transport operation failed or why a link closed. */
+/**
+ * Why a transport operation failed or why a link closed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type TransportErrorReason =
   | "ListenFailed"
   | "DialFailed"
@@ -37,7 +42,7 @@ export type TransportErrorReason =
   | "TooManyFrames"
 
 /**
- * A local transport failure (not sent over the wire).
+ * A local transport failure (not sent over the wire); `reason` says which.
  *
  * @since 0.1.0
  * @category errors
@@ -53,7 +58,12 @@ export class TransportError extends Data.TaggedError("TransportError")<{
   }
 }
 
-/** A host and port. Port 0 on `listen` means "pick a free one". */
+/**
+ * A host and port. Port 0 on `listen` means "pick a free one".
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Address {
   readonly host: string
   readonly port: number
@@ -66,6 +76,9 @@ export const addressKey = (address: Address): string => `${address.host}:${addre
  * A bidirectional pipe of structured messages (JSON-like values and
  * `Uint8Array`s). Over TCP every message is one msgpack frame; in memory the
  * values themselves are handed over (no copy: do not mutate what you sent).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Link {
   /** Unique per Transport instance. */
@@ -110,7 +123,12 @@ export interface Link {
   readonly close: Effect.Effect<void>
 }
 
-/** A bound listener. */
+/**
+ * A bound listener: its actual `address` and the `accept` stream of links.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Listener {
   /** The bound address (port 0 resolved). */
   readonly address: Address
@@ -118,13 +136,25 @@ export interface Listener {
   readonly accept: Stream.Stream<Link>
 }
 
-/** The Transport service shape. */
+/**
+ * The `Transport` service: listens and dials. Both operations are scoped:
+ * closing the scope closes the listener (and every link it accepted) or the
+ * dialed link.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface TransportShape {
   readonly listen: (address: Address) => Effect.Effect<Listener, TransportError, Scope.Scope>
   readonly dial: (address: Address) => Effect.Effect<Link, TransportError, Scope.Scope>
 }
 
-/** Fault injection of the memory transport. */
+/**
+ * The `MemoryNetwork` service: fault injection of the memory transport.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MemoryNetworkShape {
   /** Close every live link to the listener at `address` (both ends see "Cut"). */
   readonly cut: (address: Address) => Effect.Effect<void>
@@ -196,7 +226,12 @@ abstract class BaseLink implements Link {
 // TCP
 // ---------------------------------------------------------------------------
 
-/** TLS material of the TCP transport: PEM text or buffers. */
+/**
+ * TLS material of the TCP transport (`TcpOptions.tls`): PEM text or buffers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface TlsOptions {
   /** This node's certificate chain. */
   readonly cert: string | Buffer
@@ -206,7 +241,12 @@ export interface TlsOptions {
   readonly ca: string | Buffer
 }
 
-/** Options of the TCP transport. */
+/**
+ * Options of `Transport.layerTcp`: frame limits, write backpressure, TLS.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface TcpOptions {
   /** Largest frame body of an authenticated link, in bytes; larger closes the link. Default 4 MiB. */
   readonly maxFrameBytes?: number | undefined

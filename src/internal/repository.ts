@@ -72,7 +72,13 @@ export interface Versioned<A> {
   readonly version: string
 }
 
-/** A `Schema.Struct` (its fields are the table's columns) whose row needs no services. */
+/**
+ * The `schema` of a repository: a `Schema.Struct` (its fields are the table's columns) whose row
+ * needs no services.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type RowSchema<A, I> = Schema.Schema<A, I, never> & { readonly fields: Schema.Struct.Fields }
 
 /**

@@ -91,6 +91,20 @@ export class Endpoint {
   }
 }
 
+/** Where a Root or Remote service keeps its endpoint (not part of its public shape). */
+const endpointKey = Symbol("hotaru/internal/Endpoint")
+
+/** `service` (a Root or Remote service being built) carrying `endpoint`, hidden from its type. */
+export const withEndpoint = <S extends object>(service: S, endpoint: Endpoint): S =>
+  Object.defineProperty(service, endpointKey, { value: endpoint, enumerable: false })
+
+/** The endpoint of a Root or Remote service built by `Root.make` / `Remote.make`. */
+export const endpointOf = (service: object): Endpoint => {
+  const endpoint: unknown = Reflect.get(service, endpointKey)
+  if (endpoint instanceof Endpoint) return endpoint
+  throw new TypeError("not a Root or Remote service built by Root.make / Remote.make (it has no endpoint)")
+}
+
 /** The untyped view of `RpcClient.Flat`. */
 export type FlatClient = (tag: string, payload: unknown, options?: Record<string, unknown>) => unknown
 
