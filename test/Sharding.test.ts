@@ -1,5 +1,5 @@
 import * as Net from "node:net"
-import { Entity } from "@effect/cluster"
+import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
@@ -95,14 +95,21 @@ describe("Sharding config", () => {
 class Full extends Schema.TaggedError<Full>()("Full", { id: Schema.String }) {}
 
 const Counter = Entity.make("Counter", [
-  Rpc.make("Add", { payload: { n: Schema.Int }, success: Schema.Int, error: Full })
+  Rpc.make("Add", { payload: { n: Schema.Int }, success: Schema.Int, error: Full }),
+  // a persisted message: stored in <prefix>_messages before delivery, its reply in <prefix>_replies
+  Rpc.make("Log", { payload: { line: Schema.String }, success: Schema.Int }).annotate(
+    ClusterSchema.Persisted,
+    true
+  )
 ])
 
 const counterHandlers = Counter.toLayer(
   Effect.gen(function* () {
     const id = (yield* Entity.CurrentAddress).entityId
     let total = 0
+    let lines = 0
     return {
+      Log: () => Effect.sync(() => ++lines),
       Add: ({ payload }) =>
         total + payload.n > 10 ? Effect.fail(new Full({ id })) : Effect.sync(() => (total += payload.n))
     }
@@ -129,7 +136,7 @@ const drivers: ReadonlyArray<{
 for (const driver of drivers) {
   describe.skipIf(!driver.available)(`Sharding.layer on ${driver.name}`, () => {
     it.scopedLive(
-      "a runner hosts an entity; a client-only node calls it typed, over the runner port",
+      "a runner hosts an entity; a client-only node calls it typed over the runner port, persisted messages stored first",
       () =>
         Effect.gen(function* () {
           const prefix = uniqueName("shard")
@@ -168,6 +175,17 @@ for (const driver of drivers) {
           expect(yield* Sharding.orDieCluster(counter("b").Add({ n: 1 }))).toBe(1)
           const full = yield* Effect.flip(Sharding.orDieCluster(counter("a").Add({ n: 5 })))
           expect(full).toEqual(new Full({ id: "a" }))
+          // persisted: answered like the others, and stored in the cluster's message table first
+          expect(
+            yield* Sharding.orDieCluster(counter("a").Log({ line: "one" })).pipe(Effect.timeout("20 seconds"))
+          ).toBe(1)
+          expect(yield* Sharding.orDieCluster(counter("a").Log({ line: "two" }))).toBe(2)
+          const stored = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            sql.unsafe<{ n: number | string }>(
+              `SELECT COUNT(*) AS n FROM ${prefix}_messages WHERE entity_id = 'a' AND tag = 'Log'`
+            )
+          ).pipe(Effect.provide(db), Effect.orDie)
+          expect(Number(stored[0]?.n)).toBe(2)
         }),
       { timeout: 60_000 }
     )
