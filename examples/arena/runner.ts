@@ -6,8 +6,9 @@
  *   request id (`arena_says.request_id UNIQUE`). When a runner dies after committing but before
  *   its reply left, the front re-sends the same request (same id) to the room's new runner, which
  *   finds the id and answers the committed `seq` again: `seq` is never skipped nor repeated.
- * - players are written through to `arena_players` and read back when the room is activated on a
- *   runner (after a move, or after `entityMaxIdleTime`).
+ * - players are written through to `arena_players`; players and `seq` are read back when the room
+ *   is activated on a runner (after a move, or after `entityMaxIdleTime`), and `State` answers
+ *   from that memory (a room lives on one runner at a time: the cluster's shard locks).
  */
 import { Entity } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
@@ -52,6 +53,8 @@ const RoomHandlers = Room.toLayer(
     const seqOf = sql<{ seq: number | string }>`SELECT seq FROM arena_rooms WHERE room = ${room}`.pipe(
       Effect.map((rows) => Number(rows[0]?.seq ?? 0))
     )
+    // the last committed seq, for `State` (the room lives on one runner at a time: shard locks)
+    let seq = yield* Effect.orDie(seqOf)
     const list = () => [...players].sort()
     return {
       Join: ({ payload }) =>
@@ -66,22 +69,23 @@ const RoomHandlers = Room.toLayer(
             return yield* new NotInRoom({ room, player: payload.player })
           }
           const id = String(requestId)
-          const seq = yield* sql.withTransaction(
+          const committed = yield* sql.withTransaction(
             Effect.gen(function* () {
               const done = yield* sql<{ seq: number | string }>`
                 SELECT seq FROM arena_says WHERE request_id = ${id}`
               if (done.length > 0) return Number(done[0]!.seq)
               yield* sql`INSERT INTO arena_rooms (room, seq) VALUES (${room}, 1)
                 ON DUPLICATE KEY UPDATE seq = seq + 1`
-              const seq = yield* seqOf
+              const next = yield* seqOf
               yield* sql`INSERT INTO arena_says (room, seq, request_id, player, text)
-                VALUES (${room}, ${seq}, ${id}, ${payload.player}, ${payload.text})`
-              return seq
+                VALUES (${room}, ${next}, ${id}, ${payload.player}, ${payload.text})`
+              return next
             })
           )
-          return { seq, runner }
+          seq = Math.max(seq, committed)
+          return { seq: committed, runner }
         }).pipe(Effect.catchTag("SqlError", Effect.die)),
-      State: () => Effect.map(Effect.orDie(seqOf), (seq) => ({ players: list(), seq, runner }))
+      State: () => Effect.succeed({ players: list(), seq, runner })
     }
   })
 )
