@@ -7,7 +7,8 @@
  * | `runnerport`        | a cluster runner: its app registers entities (`Entity.toLayer`) |
  * | `entities: true`    | entity clients only (a net front, a gate)                        |
  *
- * Both need the top-level `db` (MariaDB/MySQL or PostgreSQL): runners, shard locks and persisted
+ * Both use the top-level `db` (MariaDB/MySQL or PostgreSQL; the default SQLite file for one-host
+ * development): runners, shard locks and persisted
  * messages live there (`@effect/cluster`'s SqlRunnerStorage and SqlMessageStorage, tables
  * `<prefix>_runners`, `<prefix>_locks`, `<prefix>_messages`, `<prefix>_replies`). Timings come from
  * the top-level `sharding` block (`Config.ShardingBlock`).

@@ -1,4 +1,7 @@
+import * as Fs from "node:fs"
 import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -121,6 +124,14 @@ const drivers: ReadonlyArray<{
   readonly available: boolean
   readonly options: Db.DbOptions
 }> = [
+  {
+    name: "sqlite (one host, development)",
+    available: true,
+    options: {
+      driver: "sqlite",
+      filename: Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-sharding-")), "cluster.sqlite")
+    }
+  },
   {
     name: "mysql",
     available: await service("mariadb"),
