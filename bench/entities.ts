@@ -90,6 +90,7 @@ const start = async (runners: number): Promise<Cluster> => {
         shardLockExpiration: 5,
         refreshAssignmentsInterval: 1,
         runnerHealthCheckInterval: 1,
+        entityMessagePollInterval: 1,
         entityTerminationTimeout: 3
       },
       supervisor: { graceSeconds: 3 }

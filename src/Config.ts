@@ -416,7 +416,10 @@ export const ShardingBlock = Schema.Struct({
   sendRetryInterval: opt(PositiveNumber),
   /** Time an entity has to stop when its shard moves (default 15). */
   entityTerminationTimeout: opt(PositiveNumber),
-  /** Prefix of the cluster's SQL tables (default `"cluster"`). */
+  /**
+   * Prefix of the cluster's SQL tables and MySQL lock names (default `"cluster"`; on MySQL/MariaDB
+   * `cluster_<database>`: named locks are server-wide, so two clusters on one server need two prefixes).
+   */
   prefix: opt(
     described(Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,40}$/)), "an SQL identifier")
   )

@@ -534,7 +534,12 @@ export const layer = (
       const sharding =
         role === undefined
           ? Layer.empty
-          : Sharding.layer({ role, sharding: loaded.config.sharding, secret: loaded.config.secret }).pipe(
+          : Sharding.layer({
+              role,
+              sharding: loaded.config.sharding,
+              secret: loaded.config.secret,
+              db: dbOptions(loaded)
+            }).pipe(
               Layer.provide(db),
               Layer.mapError(
                 failStart(role._tag === "Runner" ? `runnerport ${server.runnerport}` : "entities")

@@ -37,6 +37,7 @@ import * as ClusterShardingConfig from "@effect/cluster/ShardingConfig"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Data, Duration, Effect, Layer, Option } from "effect"
 import * as Config from "./Config.js"
+import type * as Db from "./Db.js"
 import * as internal from "./internal/sharding.js"
 
 /**
@@ -151,7 +152,22 @@ export interface Options {
   readonly sharding?: Config.ShardingBlock | undefined
   /** The cluster secret (config `secret` / env HOTARU_SECRET): required to bind beyond loopback. */
   readonly secret?: string | undefined
+  /** The node's database: picks the default `prefix` (see `defaultPrefix`). */
+  readonly db?: Db.DbOptions | undefined
 }
+
+/**
+ * The default `sharding.prefix`: `"cluster"`, and on MySQL/MariaDB `cluster_<database>`, because
+ * the cluster's shard locks there are server-wide named locks (`GET_LOCK('<prefix>.<shard>')`):
+ * two clusters on one MariaDB server with the same prefix would take each other's shards.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const defaultPrefix = (db: Db.DbOptions | undefined): string =>
+  db?.driver === "mysql" && db.db !== undefined
+    ? `cluster_${db.db.replace(/[^A-Za-z0-9_]/g, "_").slice(0, 32)}`
+    : defaults.prefix
 
 /**
  * `Sharding` (entity clients, and entity hosting on a runner) over the node's `SqlClient`.
@@ -176,7 +192,7 @@ export const layer = (
   }
   const config = settingsOf(options.sharding, role)
   return internal
-    .layer(config, options.sharding?.prefix ?? defaults.prefix)
+    .layer(config, options.sharding?.prefix ?? defaultPrefix(options.db))
     .pipe(Layer.mapError((e) => new ShardingError({ reason: "Start", detail: `runner: ${e.message}` })))
 }
 

@@ -79,6 +79,14 @@ describe("Sharding config", () => {
     expect(Option.map(s.runnerAddress, (a) => a.port)).toEqual(Option.some(1234))
   })
 
+  it("defaultPrefix: per database on MySQL (its named locks are server-wide)", () => {
+    expect(Sharding.defaultPrefix({ driver: "mysql", host: "h", user: "u", db: "game-1" })).toBe(
+      "cluster_game_1"
+    )
+    expect(Sharding.defaultPrefix({ driver: "pg", host: "h", user: "u", db: "game" })).toBe("cluster")
+    expect(Sharding.defaultPrefix(undefined)).toBe("cluster")
+  })
+
   it.effect(
     "a runner beyond loopback without the cluster secret refuses to start, saying how to fix it",
     () =>

@@ -98,6 +98,7 @@ const arenaConfig = async () => {
       shardLockExpiration: 5,
       refreshAssignmentsInterval: 1,
       runnerHealthCheckInterval: 1,
+      entityMessagePollInterval: 1,
       entityTerminationTimeout: 3
     },
     supervisor: { graceSeconds: 3 }

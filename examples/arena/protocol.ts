@@ -2,7 +2,7 @@
  * The arena's protocol: the client commands of the net front (JSON bodies in firefly's frame) and
  * the `Room` entity the runners host. Shared by the front, the runners, the client and the tests.
  */
-import { Entity } from "@effect/cluster"
+import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { Schema } from "effect"
 import { Command, CommandGroup } from "hotaru-rt"
@@ -30,11 +30,13 @@ export const Room = Entity.make("Room", [
     payload: { player: Player },
     success: Schema.Struct({ players: Schema.Array(Schema.String), runner: Schema.String })
   }),
+  // persisted: stored in the cluster's message table before delivery, so a `say` in flight when
+  // its runner dies is delivered by the room's next runner (same request id), never lost
   Rpc.make("Say", {
     payload: { player: Player, text: Text },
     success: Schema.Struct({ seq: Schema.Int, runner: Schema.String }),
     error: NotInRoom
-  }),
+  }).annotate(ClusterSchema.Persisted, true),
   Rpc.make("State", {
     success: Schema.Struct({
       players: Schema.Array(Schema.String),

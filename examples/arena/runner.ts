@@ -3,9 +3,9 @@
  *
  * State that must survive the runner lives in SQL, written inside the handler before it answers:
  * - `arena_rooms.seq` is bumped in the same transaction that records the `say` under the cluster's
- *   request id (`arena_says.request_id UNIQUE`). When a runner dies after committing but before
- *   its reply left, the front re-sends the same request (same id) to the room's new runner, which
- *   finds the id and answers the committed `seq` again: `seq` is never skipped nor repeated.
+ *   request id (`arena_says.request_id UNIQUE`). `Say` is persisted: when a runner dies after
+ *   committing but before its reply was stored, the room's new runner delivers the same message
+ *   (same id) again, finds the id and answers the committed `seq`: never skipped nor repeated.
  * - players are written through to `arena_players`; players and `seq` are read back when the room
  *   is activated on a runner (after a move, or after `entityMaxIdleTime`), and `State` answers
  *   from that memory (a room lives on one runner at a time: the cluster's shard locks).
