@@ -91,6 +91,7 @@ const start = async (runners: number): Promise<Cluster> => {
         refreshAssignmentsInterval: 1,
         runnerHealthCheckInterval: 1,
         entityMessagePollInterval: 1,
+        entityReplyPollInterval: 0.05,
         entityTerminationTimeout: 3
       },
       supervisor: { graceSeconds: 3 }

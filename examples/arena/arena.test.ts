@@ -99,6 +99,7 @@ const arenaConfig = async () => {
       refreshAssignmentsInterval: 1,
       runnerHealthCheckInterval: 1,
       entityMessagePollInterval: 1,
+      entityReplyPollInterval: 0.05,
       entityTerminationTimeout: 3
     },
     supervisor: { graceSeconds: 3 }
