@@ -230,7 +230,16 @@ export const ServerConfig = described(
      */
     callTimeout: opt(described(Schema.Number.pipe(Schema.nonNegative()), "a number of seconds >= 0")),
     /** hotaru: requests of one connection handled at once, beyond which reading pauses (default 32). */
-    maxInFlight: opt(described(Schema.Int.pipe(Schema.between(1, 65535)), "an integer 1-65535"))
+    maxInFlight: opt(described(Schema.Int.pipe(Schema.between(1, 65535)), "an integer 1-65535")),
+    /**
+     * hotaru: make this node an @effect/cluster runner listening on this port (bound like the
+     * rootport, see `Sharding`); its app may register entities.
+     */
+    runnerport: opt(Port),
+    /** hotaru: the host other runners dial for this runner (default: its bind address, or 127.0.0.1). */
+    runnerhost: opt(Str),
+    /** hotaru: give this node entity clients of the cluster without hosting entities (e.g. a net front). */
+    entities: opt(Bool)
   }),
   "an object",
   false
@@ -388,6 +397,44 @@ export const LinksConfig = Schema.Struct({
 export type LinksConfig = typeof LinksConfig.Type
 
 /**
+ * hotaru's `sharding` block: settings of the @effect/cluster runners and entity clients (every
+ * duration in seconds; see `Sharding.settingsOf` for the defaults). The same on every node.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const ShardingBlock = Schema.Struct({
+  /** Shards per shard group (default 300); never change it on a running cluster. */
+  shardsPerGroup: opt(described(Schema.Int.pipe(Schema.between(1, 100_000)), "an integer 1-100000")),
+  /** An entity idle this long is stopped (default 60). */
+  entityMaxIdleTime: opt(PositiveNumber),
+  /** How often a runner refreshes its shard locks and heartbeat (default 3). */
+  shardLockRefreshInterval: opt(PositiveNumber),
+  /** A runner silent this long loses its shards (default 15). */
+  shardLockExpiration: opt(PositiveNumber),
+  /** How often runners re-read the runner list and shard assignments (default 2). */
+  refreshAssignmentsInterval: opt(PositiveNumber),
+  /** How often runners ping each other to find dead ones (default 5). */
+  runnerHealthCheckInterval: opt(PositiveNumber),
+  /** How often stored (persisted) messages are polled (default 10). */
+  entityMessagePollInterval: opt(PositiveNumber),
+  /** How often replies to persisted messages are polled (default 0.2). */
+  entityReplyPollInterval: opt(PositiveNumber),
+  /** Delay before a message to an unassigned or unreachable entity is retried (default 0.1). */
+  sendRetryInterval: opt(PositiveNumber),
+  /** Time an entity has to stop when its shard moves (default 15). */
+  entityTerminationTimeout: opt(PositiveNumber),
+  /**
+   * Prefix of the cluster's SQL tables and MySQL lock names (default `"cluster"`; on MySQL/MariaDB
+   * `cluster_<database>`: named locks are server-wide, so two clusters on one server need two prefixes).
+   */
+  prefix: opt(
+    described(Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,40}$/)), "an SQL identifier")
+  )
+})
+export type ShardingBlock = typeof ShardingBlock.Type
+
+/**
  * The whole file.
  *
  * @since 0.1.0
@@ -413,7 +460,9 @@ export const HotaruConfig = described(
     /** hotaru: mutual TLS on node links (see `TlsConfig`). */
     tls: opt(TlsConfig),
     /** hotaru: node link limits (see `LinksConfig`). */
-    links: opt(LinksConfig)
+    links: opt(LinksConfig),
+    /** hotaru: entity sharding over `runnerport` nodes (see `ShardingBlock`). */
+    sharding: opt(ShardingBlock)
   }),
   'a JSON object with "servers"',
   false
@@ -518,6 +567,7 @@ export const crossCheck = (config: HotaruConfig): ReadonlyArray<string> => {
     usePort(server.netport, `servers.${key}.netport`)
     usePort(server.webport, `servers.${key}.webport`)
     usePort(server.rootport, `servers.${key}.rootport`)
+    usePort(server.runnerport, `servers.${key}.runnerport`)
     server.remoteport?.forEach((link, i) => {
       const where = `servers.${key}.remoteport[${i}]`
       const parent = config.servers[link.rootname]

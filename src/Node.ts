@@ -6,6 +6,7 @@
  * | `rootport`   | `Root.Root`               |
  * | `remoteport` | `Remote.Remote`           |
  * | `netport`    | `NetServer.NetServer`     |
+ * | `runnerport` / `entities` | `@effect/cluster` `Sharding` (see `Sharding.ts`) |
  *
  * The `app` module's default export is a Layer of handlers (`NetServer.handle`,
  * `Root.serve`, `Remote.serve`, …); it may use any capability its node has. Capabilities the
@@ -21,6 +22,7 @@
  */
 
 import { pathToFileURL } from "node:url"
+import type { Sharding as ClusterSharding } from "@effect/cluster/Sharding"
 import { FileSystem, Path } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import {
@@ -49,6 +51,7 @@ import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
 import * as Remote from "./Remote.js"
 import * as Root from "./Root.js"
+import * as Sharding from "./Sharding.js"
 import type { Transport } from "./Transport.js"
 import * as Web from "./Web.js"
 
@@ -69,6 +72,7 @@ export type Capabilities =
   | Web.WebAddress
   | NodeInfo
   | Lifecycle
+  | ClusterSharding
 
 /**
  * Services a running node provides.
@@ -574,13 +578,30 @@ export const layer = (
       if (server.webport !== undefined) capabilities.push("webport")
       const failStart = (what: string) => (e: { readonly message: string }) =>
         new NodeError({ reason: "Start", node: name, detail: `${what}: ${e.message}` })
+      const role = Sharding.roleOf(server, internalBind)
       const db =
-        server.db === true
+        server.db === true || role !== undefined
           ? Db.layer(dbOptions(loaded)).pipe(
               Layer.mapError((e) => failStart(`db (${Db.describe(dbOptions(loaded))})`)(e))
             )
           : Layer.empty
-      if (server.db === true) capabilities.push("db")
+      if (server.db === true || role !== undefined) capabilities.push("db")
+      // entity sharding (runner or client) over the node's database
+      const sharding =
+        role === undefined
+          ? Layer.empty
+          : Sharding.layer({
+              role,
+              sharding: loaded.config.sharding,
+              secret: loaded.config.secret,
+              db: dbOptions(loaded)
+            }).pipe(
+              Layer.provide(db),
+              Layer.mapError(
+                failStart(role._tag === "Runner" ? `runnerport ${server.runnerport}` : "entities")
+              )
+            )
+      if (role !== undefined) capabilities.push(role._tag === "Runner" ? "runnerport" : "entities")
       const mem =
         server.mem === true
           ? Mem.layer(memOptions(loaded)).pipe(Layer.mapError(failStart("mem")))
@@ -601,7 +622,8 @@ export const layer = (
         remote,
         web,
         db,
-        mem
+        mem,
+        sharding
       ) as Layer.Layer<Capabilities, NodeError, Transport>
 
       const host = Layer.scoped(AppHost, makeAppHost(loaded, name, initial, options.app !== undefined))

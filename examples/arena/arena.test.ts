@@ -1,0 +1,272 @@
+/**
+ * The arena end to end: the real CLI, a net front and three runner processes, real MariaDB
+ * (database `hotaru_arena`, recreated here). Rooms spread over the runners; one runner is
+ * SIGKILLed while every room is being talked to; every room answers again with its `seq`
+ * continuous; the master restarts the runner and it hosts rooms again.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Scope } from "effect"
+import * as Exit from "effect/Exit"
+import mysql from "mysql2/promise"
+import * as Client from "../../src/Client.js"
+import type * as Master from "../../src/Master.js"
+import { exitReport, tailOf } from "../../test/support/child.js"
+import { service, services } from "../../test/support/services.js"
+import { Join, Say, State } from "./protocol.js"
+
+const here = __dirname
+const bin = Path.resolve(here, "../../bin/hotaru.js")
+const database = "hotaru_arena"
+const available = await service("mariadb")
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = Net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address() as Net.AddressInfo
+      server.close(() => resolve(address.port))
+    })
+  })
+
+const waitFor = async <A>(what: string, f: () => Promise<A | undefined>, timeoutMs: number): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await f()
+      if (value !== undefined) return value
+    } catch (e) {
+      last = e
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`)
+}
+
+const freshDatabase = async () => {
+  const connection = await mysql.createConnection({ ...services.mariadb, user: "root", password: "" })
+  try {
+    await connection.query(`DROP DATABASE IF EXISTS ${database}`)
+    await connection.query(`CREATE DATABASE ${database}`)
+  } finally {
+    await connection.end()
+  }
+}
+
+const saysPerRoom = async (): Promise<Map<string, { count: number; max: number }>> => {
+  const connection = await mysql.createConnection({
+    ...services.mariadb,
+    user: "root",
+    password: "",
+    database
+  })
+  try {
+    const [rows] = await connection.query(
+      "SELECT room, COUNT(*) AS n, MAX(seq) AS m FROM arena_says GROUP BY room"
+    )
+    return new Map(
+      (rows as Array<{ room: string; n: number; m: number }>).map((r) => [
+        r.room,
+        { count: Number(r.n), max: Number(r.m) }
+      ])
+    )
+  } finally {
+    await connection.end()
+  }
+}
+
+const arenaConfig = async () => {
+  const [rootport, webport, netport, r1, r2, r3] = await Promise.all(Array.from({ length: 6 }, freePort))
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-arena-"))
+  const config = {
+    master: { rootport, webport },
+    servers: {
+      front: { netport, entities: true, app: Path.join(here, "front.ts") },
+      runner1: { runnerport: r1, app: Path.join(here, "runner.ts") },
+      runner2: { runnerport: r2, app: Path.join(here, "runner.ts") },
+      runner3: { runnerport: r3, app: Path.join(here, "runner.ts") }
+    },
+    db: { host: services.mariadb.host, port: services.mariadb.port, user: "root", passwd: "", db: database },
+    sharding: {
+      shardsPerGroup: 60,
+      shardLockRefreshInterval: 1,
+      shardLockExpiration: 5,
+      refreshAssignmentsInterval: 1,
+      runnerHealthCheckInterval: 1,
+      entityMessagePollInterval: 1,
+      entityReplyPollInterval: 0.05,
+      entityTerminationTimeout: 3
+    },
+    supervisor: { graceSeconds: 3 }
+  }
+  const file = Path.join(dir, "config.json")
+  Fs.writeFileSync(file, JSON.stringify(config))
+  return { dir, file, netport, webport }
+}
+
+const status = async (webport: number, dir: string): Promise<Master.StatusReport> => {
+  const token = Fs.readFileSync(Path.join(dir, ".hotaru-admin-token"), "utf8").trim()
+  const response = await fetch(`http://127.0.0.1:${webport}/status`, {
+    headers: { authorization: `Bearer ${token}` }
+  })
+  if (!response.ok) throw new Error(`/status: HTTP ${response.status}`)
+  return (await response.json()) as Master.StatusReport
+}
+
+const startMaster = (file: string): ChildProcess => {
+  const child = spawn(process.execPath, [bin, "start", file], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, HOTARU_LOG: "warning" }
+  })
+  child.stdout?.resume()
+  const stderr = tailOf(child.stderr)
+  child.once("exit", (code, signal) => {
+    if (code !== 0 && signal === null) console.error(exitReport("hotaru start", code, signal, stderr()))
+  })
+  return child
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve()
+    else child.once("exit", () => resolve())
+  })
+
+const rooms = Array.from({ length: 24 }, (_, i) => `room${i}`)
+
+describe.skipIf(!available)("arena example (front + 3 runners, MariaDB, through the CLI)", () => {
+  it("rooms spread over the runners, survive a SIGKILLed runner with seq continuous, and the runner rejoins", {
+    timeout: 120_000
+  }, async () => {
+    await freshDatabase()
+    const { dir, file, netport, webport } = await arenaConfig()
+    const master = startMaster(file)
+    const scope = Effect.runSync(Scope.make())
+    const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
+      Effect.runPromise(Effect.provideService(effect, Scope.Scope, scope))
+    try {
+      await waitFor(
+        "every node to run",
+        async () => {
+          const s = await status(webport, dir)
+          return s.nodes.length === 4 && s.nodes.every((n) => n.state === "running") ? s : undefined
+        },
+        45_000
+      )
+      const client = await waitFor(
+        "the front to accept",
+        () => run(Client.connect({ host: "127.0.0.1", port: netport, timeout: "30 seconds" })),
+        15_000
+      )
+      const call = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+      // every room gets a player; then wait until the rooms are spread over all three runners
+      for (const room of rooms) {
+        const joined = await call(client.call(Join, { room, player: "p1" }))
+        expect(joined.room).toBe(room)
+        expect(joined.players).toEqual(["p1"])
+      }
+      const hosts = await waitFor(
+        "rooms on all three runners",
+        async () => {
+          const states = await call(
+            Effect.forEach(rooms, (room) => client.call(State, { room }), { concurrency: 8 })
+          )
+          const byRunner = new Map<string, Array<string>>()
+          for (const s of states) byRunner.set(s.runner, [...(byRunner.get(s.runner) ?? []), s.room])
+          return byRunner.size === 3 ? byRunner : undefined
+        },
+        30_000
+      )
+      expect([...hosts.keys()].sort()).toEqual(["runner1", "runner2", "runner3"])
+      // a player who never joined gets the entity's typed error, through the front
+      const stranger = await call(
+        Effect.flip(client.call(Say, { room: "room0", player: "nobody", text: "hi" }))
+      )
+      expect(stranger._tag).toBe("NotInRoom")
+
+      // every room is talked to, one say at a time per room, before, during and after the kill
+      const acked = new Map<string, Array<number>>(rooms.map((r) => [r, []]))
+      let talking = true
+      const talk = Promise.all(
+        rooms.map(async (room) => {
+          while (talking) {
+            const r = await call(
+              client.call(Say, { room, player: "p1", text: `line ${acked.get(room)!.length}` })
+            )
+            expect(r.room).toBe(room)
+            acked.get(room)!.push(r.seq)
+            await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+        })
+      )
+      await waitFor(
+        "a few says per room",
+        async () => ([...acked.values()].every((a) => a.length >= 2) ? true : undefined),
+        20_000
+      )
+
+      const before = await status(webport, dir)
+      const victim = before.nodes.find((n) => n.name === "runner2")!
+      const victimRooms = hosts.get("runner2")!
+      const counts = new Map(rooms.map((r) => [r, acked.get(r)!.length]))
+      process.kill(victim.pid!, "SIGKILL")
+      const killedAt = Date.now()
+
+      // every room answers again: the victim's rooms from another runner (or the restarted one)
+      await waitFor(
+        "every room to acknowledge a say after the kill",
+        async () => (rooms.every((r) => acked.get(r)!.length > counts.get(r)! + 1) ? true : undefined),
+        30_000
+      )
+      const failoverMs = Date.now() - killedAt
+      console.log(
+        `arena: the killed runner's ${victimRooms.length} rooms answered again within ${failoverMs} ms`
+      )
+
+      // the master restarted the runner, and it hosts rooms again
+      await waitFor(
+        "runner2 to be restarted",
+        async () => {
+          const s = await status(webport, dir)
+          const r = s.nodes.find((n) => n.name === "runner2")
+          return r?.state === "running" && r.restarts === 1 && r.pid !== victim.pid ? true : undefined
+        },
+        20_000
+      )
+      await waitFor(
+        "runner2 to host rooms again",
+        async () => {
+          const states = await call(
+            Effect.forEach(rooms, (room) => client.call(State, { room }), { concurrency: 8 })
+          )
+          return states.some((s) => s.runner === "runner2") ? true : undefined
+        },
+        30_000
+      )
+      talking = false
+      await talk
+
+      // seq: 1, 2, 3, … per room, acknowledged once each, none lost, none repeated
+      const stored = await saysPerRoom()
+      for (const room of rooms) {
+        const seqs = acked.get(room)!
+        expect(seqs, room).toEqual(seqs.map((_, i) => i + 1))
+        const state = await call(client.call(State, { room }))
+        expect(state.seq, room).toBe(seqs.length)
+        expect(state.players).toEqual(["p1"])
+        expect(stored.get(room), room).toEqual({ count: seqs.length, max: seqs.length })
+      }
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      master.kill("SIGTERM")
+      await Promise.race([exited(master), new Promise((r) => setTimeout(r, 10_000))])
+      master.kill("SIGKILL")
+    }
+  })
+})

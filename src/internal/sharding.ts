@@ -1,0 +1,46 @@
+/**
+ * The @effect/cluster layers of a runner or an entity client: socket transport (the cluster's own),
+ * SQL runner and message storage, ping health checks.
+ */
+import * as RunnerAddress from "@effect/cluster/RunnerAddress"
+import * as RunnerHealth from "@effect/cluster/RunnerHealth"
+import * as Runners from "@effect/cluster/Runners"
+import type * as Sharding from "@effect/cluster/Sharding"
+import * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as SocketRunner from "@effect/cluster/SocketRunner"
+import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
+import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import * as RpcSerialization from "@effect/rpc/RpcSerialization"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { Layer, Option } from "effect"
+
+export const address = (host: string, port: number): RunnerAddress.RunnerAddress =>
+  RunnerAddress.RunnerAddress.make({ host, port })
+
+/** Largest message the runner transport decodes (entity payloads are small game messages). */
+const maxBufferSize = 4 * 1024 * 1024
+
+export const layer = (
+  config: ShardingConfig.ShardingConfig["Type"],
+  prefix: string
+): Layer.Layer<Sharding.Sharding, { readonly message: string }, SqlClient.SqlClient> => {
+  const isRunner = Option.isSome(config.runnerAddress)
+  const transport = isRunner
+    ? SocketRunner.layer.pipe(
+        Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol]),
+        Layer.provide(
+          RunnerHealth.layerPing.pipe(
+            Layer.provide(Runners.layerRpc),
+            Layer.provide(NodeClusterSocket.layerClientProtocol)
+          )
+        )
+      )
+    : SocketRunner.layerClientOnly.pipe(Layer.provide(NodeClusterSocket.layerClientProtocol))
+  return transport.pipe(
+    Layer.provide(SqlMessageStorage.layerWith({ prefix })),
+    Layer.provide(SqlRunnerStorage.layerWith({ prefix })),
+    Layer.provide(ShardingConfig.layer(config)),
+    Layer.provide(RpcSerialization.layerMsgPackWith({ maxBufferSize }))
+  ) as Layer.Layer<Sharding.Sharding, { readonly message: string }, SqlClient.SqlClient>
+}
