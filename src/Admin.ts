@@ -29,7 +29,9 @@ export const NodeStatus = Schema.Struct({
   parents: Schema.Array(ParentLink),
   children: Schema.Array(Schema.String),
   connections: Schema.Number,
-  reloads: Schema.Number
+  reloads: Schema.Number,
+  /** Rows its repositories dead-lettered since the node started (`Repository.DeadLetters`). */
+  deadLettered: Schema.Number
 })
 export type NodeStatus = typeof NodeStatus.Type
 

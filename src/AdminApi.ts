@@ -88,7 +88,9 @@ export const NodeReport = Schema.Struct({
   parents: Schema.Array(Admin.ParentLink),
   children: Schema.Array(Schema.String),
   connections: Schema.Number,
-  reloads: Schema.Number
+  reloads: Schema.Number,
+  /** Rows the node's repositories refused and dead-lettered since it started. */
+  deadLettered: Schema.Number
 })
 export type NodeReport = typeof NodeReport.Type
 

@@ -253,7 +253,7 @@ const duration = (ms: number | null) => {
 /** The `/status` document as a readable table. */
 export const formatStatus = (report: AdminApi.StatusReport): string => {
   const rows = [
-    ["NODE", "STATE", "PID", "RESTARTS", "UPTIME", "CLIENTS", "PARENTS", "CHILDREN"],
+    ["NODE", "STATE", "PID", "RESTARTS", "UPTIME", "CLIENTS", "DEAD-LETTERS", "PARENTS", "CHILDREN"],
     ...report.nodes.map((n) => [
       n.name,
       n.state,
@@ -261,6 +261,7 @@ export const formatStatus = (report: AdminApi.StatusReport): string => {
       String(n.restarts),
       duration(n.uptimeMs),
       String(n.connections),
+      String(n.deadLettered),
       n.parents.map((p) => `${p.name}${p.connected ? "" : "(down)"}`).join(",") || "-",
       n.children.join(",") || "-"
     ])

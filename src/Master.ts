@@ -525,7 +525,8 @@ export const make = (
               parents: Option.match(s, { onNone: () => [], onSome: (x) => x.parents }),
               children: Option.match(s, { onNone: () => [], onSome: (x) => x.children }),
               connections: Option.match(s, { onNone: () => 0, onSome: (x) => x.connections }),
-              reloads: Option.match(s, { onNone: () => 0, onSome: (x) => x.reloads })
+              reloads: Option.match(s, { onNone: () => 0, onSome: (x) => x.reloads }),
+              deadLettered: Option.match(s, { onNone: () => 0, onSome: (x) => x.deadLettered })
             })
           ),
         { concurrency: "unbounded" }

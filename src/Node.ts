@@ -50,6 +50,7 @@ import { ensureLoadable } from "./internal/typescript.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
 import * as Remote from "./Remote.js"
+import * as Repository from "./Repository.js"
 import * as Root from "./Root.js"
 import * as Sharding from "./Sharding.js"
 import type { Transport } from "./Transport.js"
@@ -72,6 +73,7 @@ export type Capabilities =
   | Web.WebAddress
   | NodeInfo
   | Lifecycle
+  | Repository.DeadLetters
   | ClusterSharding
 
 /**
@@ -431,6 +433,10 @@ const adminHandlers = AdminService.toLayer(
     const root = Context.getOption(context as Context.Context<Root.Root>, Root.Root)
     const remote = Context.getOption(context as Context.Context<Remote.Remote>, Remote.Remote)
     const net = Context.getOption(context as Context.Context<NetServer.NetServer>, NetServer.NetServer)
+    const deadLetters = Context.getOption(
+      context as Context.Context<Repository.DeadLetters>,
+      Repository.DeadLetters
+    )
     return {
       Status: () =>
         Effect.gen(function* () {
@@ -455,7 +461,8 @@ const adminHandlers = AdminService.toLayer(
             parents,
             children,
             connections,
-            reloads: yield* host.reloads
+            reloads: yield* host.reloads,
+            deadLettered: Option.isSome(deadLetters) ? yield* deadLetters.value.count : 0
           }
         }),
       Stop: () => lifecycle.shutdown,
@@ -617,6 +624,7 @@ export const layer = (
           awaitShutdown: Deferred.await(shutdown)
         }),
         NetServer.NetRouter.layer,
+        Layer.effect(Repository.DeadLetters, Repository.makeDeadLetters),
         topology,
         root,
         remote,

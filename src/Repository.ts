@@ -46,10 +46,12 @@
 export {
   Conflict,
   DEAD_LETTER_TABLE,
+  DeadLetters,
   FENCE_TABLE,
   type FlushResult,
   isRowError,
   make,
+  makeDeadLetters,
   type Repository,
   RepositoryError,
   type RepositoryOptions,

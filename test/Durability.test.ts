@@ -296,6 +296,8 @@ for (const database of databases) {
           const rows = yield* rowsInDb(table)
           expect(rows.map((r) => r.name)).toEqual(["taken", "p0", "p1", "p2", "p4", "p5", "p6"])
           expect(yield* repo.deadLettered).toBe(1)
+          // the node-wide count (what the master's /status shows per node) saw it too
+          expect(yield* Effect.flatMap(Repository.DeadLetters, (d) => d.count)).toBe(1)
           expect(yield* repo.pending).toBe(0)
           const letters = yield* sql<{
             pk: string
@@ -313,7 +315,16 @@ for (const database of databases) {
           expect(after.find((r) => r.name === "later")?.score).toBe(9)
           expect(after.find((r) => r.id === 101)?.score).toBe(42)
           yield* sql`DELETE FROM ${sql(Repository.DEAD_LETTER_TABLE)} WHERE tbl = ${table}`
-        }).pipe(Effect.scoped, Effect.provide(Layer.mergeAll(database.layer(), writeBehindMemory()))),
+        }).pipe(
+          Effect.scoped,
+          Effect.provide(
+            Layer.mergeAll(
+              database.layer(),
+              writeBehindMemory(),
+              Layer.effect(Repository.DeadLetters, Repository.makeDeadLetters)
+            )
+          )
+        ),
       30_000
     )
   })

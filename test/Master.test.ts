@@ -2,13 +2,17 @@
  * The master's own clock: uptimes in `status` come from the Effect `Clock`, so they follow the
  * TestClock (a master with no nodes and no admin web; its rootport on a free 127.0.0.1 port).
  */
+import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
+import * as Path from "node:path"
 import { NodeContext } from "@effect/platform-node"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Logger, LogLevel, Schema, TestClock } from "effect"
+import { Effect, Either, Layer, Logger, LogLevel, Schedule, Schema, TestClock } from "effect"
 import * as Config from "../src/Config.js"
 import * as Master from "../src/Master.js"
+import * as Repository from "../src/Repository.js"
 import { Transport } from "../src/Transport.js"
 
 const freePort = () =>
@@ -40,6 +44,50 @@ describe("Master", () => {
       expect(after.master.rootport).toBe(rootport)
       // the document the admin API sends is valid against its own Schema
       expect(Schema.is(Master.StatusReport)(after)).toBe(true)
+    })
+  )
+})
+
+// A node's repository refuses a row (UNIQUE): the master's status counts it under that node.
+const Player = Schema.Struct({ id: Schema.Int, name: Schema.String })
+const storeApp = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE players (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`
+    yield* sql`INSERT INTO players (id, name) VALUES (1, 'taken')`
+    const players = yield* Repository.make({ table: "players", schema: Player, primaryKey: "id" })
+    yield* players.insert({ id: 2, name: "fresh" })
+    yield* players.insert({ id: 3, name: "taken" })
+    yield* players.flush
+  }).pipe(Effect.orDie)
+)
+
+describe("Master status and dead letters", () => {
+  it.scopedLive("a row a node's repository dead-letters is counted in that node's status", () =>
+    Effect.gen(function* () {
+      const rootport = yield* Effect.promise(freePort)
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-deadletters-"))
+      const loaded = Either.getOrThrow(
+        Config.fromObject(
+          {
+            master: { rootport },
+            servers: { store: { db: true, mem: true } },
+            db: { driver: "sqlite", filename: "store.sqlite" },
+            cache: { driver: "memory", durability: "accept-loss" }
+          },
+          { dir }
+        )
+      )
+      const master = yield* Master.make({
+        config: loaded,
+        mode: "in-process",
+        token: "t",
+        apps: { store: storeApp }
+      }).pipe(Effect.provide(Env))
+      const store = yield* Effect.flatMap(master.status, (s) =>
+        Effect.fromNullable(s.nodes.find((n) => n.name === "store" && n.linked))
+      ).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }))
+      expect(store.deadLettered).toBe(1)
     })
   )
 })

@@ -7,6 +7,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -176,6 +177,33 @@ export interface Repository<A, K extends keyof A & string> {
  * @category utils
  */
 export const DEAD_LETTER_TABLE = "hotaru_dead_letter"
+
+/**
+ * The node-wide count of dead-lettered rows: every repository made where this service is present
+ * adds its dead letters to it (a node provides it; the master's `/status` shows it per node).
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class DeadLetters extends Context.Tag("hotaru/Repository/DeadLetters")<
+  DeadLetters,
+  {
+    /** Rows dead-lettered since the node started, over all its repositories. */
+    readonly count: Effect.Effect<number>
+    readonly add: (rows: number) => Effect.Effect<void>
+  }
+>() {}
+
+/**
+ * A fresh node-wide dead-letter counter.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeDeadLetters: Effect.Effect<DeadLetters["Type"]> = Effect.map(Ref.make(0), (ref) => ({
+  count: Ref.get(ref),
+  add: (rows: number) => Ref.update(ref, (n) => n + rows)
+}))
 /**
  * The table holding each repository's fencing token and last flushed journal slot.
  *
@@ -838,6 +866,7 @@ export const make = <A, I, K extends keyof A & string>(
       })
 
     const deadLetteredRef = yield* Ref.make(0)
+    const nodeDeadLetters = yield* Effect.serviceOption(DeadLetters)
 
     /** The oldest journal slot seen allocated but unwritten, and since when (node-local). */
     const hole = yield* Ref.make(Option.none<{ readonly n: number; readonly since: number }>())
@@ -964,6 +993,7 @@ export const make = <A, I, K extends keyof A & string>(
             )
           }
           yield* Ref.update(deadLetteredRef, (n) => n + letters.length)
+          if (Option.isSome(nodeDeadLetters)) yield* nodeDeadLetters.value.add(letters.length)
         }
         const refused = new Set(poison.map(([[pk]]) => pk))
         // Mark clean what did not change meanwhile (a refused row leaves the cache); re-journal
