@@ -3,7 +3,6 @@
  * TestClock (a master with no nodes and no admin web; its rootport on a free 127.0.0.1 port).
  */
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { NodeContext } from "@effect/platform-node"
@@ -14,15 +13,7 @@ import * as Config from "../src/Config.js"
 import * as Master from "../src/Master.js"
 import * as Repository from "../src/Repository.js"
 import { Transport } from "../src/Transport.js"
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as Net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
+import { freePort } from "./support/wait.js"
 
 const Env = Layer.mergeAll(NodeContext.layer, Transport.layerTcp(), Logger.minimumLogLevel(LogLevel.None))
 

@@ -1,5 +1,4 @@
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { ClusterSchema, Entity } from "@effect/cluster"
@@ -11,15 +10,7 @@ import * as Config from "../src/Config.js"
 import * as Db from "../src/Db.js"
 import * as Sharding from "../src/Sharding.js"
 import { service, uniqueName } from "./support/services.js"
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as Net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
+import { freePort } from "./support/wait.js"
 
 describe("Sharding config", () => {
   it("accepts runnerport, runnerhost, entities and the sharding block; runnerport is a port like the others", () => {

@@ -7,20 +7,11 @@
  * node whose config wants a database driver the consumer did not install says which to install.
  */
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { cleanEnv, npmInstall, packed, repo, run } from "./support/pack.js"
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as Net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
+import { freePort } from "./support/wait.js"
 
 const devVersion = (name: string): string => {
   const pkg = JSON.parse(Fs.readFileSync(Path.join(repo, "package.json"), "utf8")) as {

@@ -7,7 +7,6 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { NodeContext } from "@effect/platform-node"
@@ -17,20 +16,12 @@ import * as Client from "../src/Client.js"
 import * as Config from "../src/Config.js"
 import { Echo1 } from "./fixtures/firefly-createproject/app/apptest.js"
 import { exitReport, tailOf } from "./support/child.js"
+import { freePort } from "./support/wait.js"
 
 const repo = Path.resolve(import.meta.dirname, "..")
 const bin = Path.join(repo, "bin/hotaru.js")
 const fixture = Path.join(repo, "test/fixtures/firefly-createproject")
 const nameWarning = `servers.net.name: "gate" differs from its key; the node is named "net" (by its key, as in firefly)`
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as Net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 describe("firefly's createproject config", () => {
   it.effect("loads as it is: the key names the node, the differing name is a warning", () =>

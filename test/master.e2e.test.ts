@@ -14,20 +14,12 @@ import { NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
 import * as Client from "../src/Client.js"
 import type * as Master from "../src/Master.js"
 import { exitReport, tailOf } from "./support/child.js"
+import { freePort, waitFor } from "./support/wait.js"
 
 const repo = Path.resolve(__dirname, "..")
 const bin = Path.join(repo, "bin/hotaru.js")
 const demoApp = Path.join(repo, "examples/demo/app")
 const run = promisify(execFile)
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as Net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
 
 /** The seed's demo topology on free ports, in a fresh directory. */
 const demoConfig = async (extra: Record<string, unknown> = {}) => {
@@ -74,21 +66,6 @@ const alive = (pid: number) => {
   } catch {
     return false
   }
-}
-
-const waitFor = async <A>(what: string, f: () => Promise<A | undefined>, timeoutMs: number): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await f()
-      if (value !== undefined) return value
-    } catch (e) {
-      last = e
-    }
-    await new Promise((r) => setTimeout(r, 150))
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`)
 }
 
 /** The admin token: the master's token file beside the config, else the config's `adminToken`. */

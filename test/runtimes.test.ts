@@ -5,23 +5,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { cleanEnv, repo, run } from "./support/pack.js"
+import { freePort } from "./support/wait.js"
 
 const bin = Path.join(repo, "bin/hotaru.js")
 const demoApp = Path.join(repo, "examples/demo/app")
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as Net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
 
 const exited = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => {

@@ -6,7 +6,6 @@
  */
 import { execFile, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { NodeContext } from "@effect/platform-node"
@@ -24,6 +23,7 @@ import * as Remote from "../src/Remote.js"
 import * as Root from "../src/Root.js"
 import * as TestCluster from "../src/TestCluster.js"
 import { Transport } from "../src/Transport.js"
+import * as SupportWait from "./support/wait.js"
 
 const repo = Path.resolve(import.meta.dirname, "..")
 const bin = Path.join(repo, "bin/hotaru.js")
@@ -122,17 +122,7 @@ describe("apps given in code need no app file", () => {
   )
 })
 
-const freePort = () =>
-  Effect.promise(
-    () =>
-      new Promise<number>((resolve) => {
-        const server = Net.createServer()
-        server.listen(0, "127.0.0.1", () => {
-          const { port } = server.address() as Net.AddressInfo
-          server.close(() => resolve(port))
-        })
-      })
-  )
+const freePort = () => Effect.promise(SupportWait.freePort)
 
 const MasterEnv = Layer.mergeAll(
   NodeContext.layer,

@@ -6,7 +6,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -17,36 +16,13 @@ import * as Client from "../../src/Client.js"
 import type * as Master from "../../src/Master.js"
 import { exitReport, tailOf } from "../../test/support/child.js"
 import { service, services } from "../../test/support/services.js"
+import { freePort, waitFor } from "../../test/support/wait.js"
 import { Join, Say, State } from "./protocol.js"
 
 const here = __dirname
 const bin = Path.resolve(here, "../../bin/hotaru.js")
 const database = "hotaru_arena"
 const available = await service("mariadb")
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as Net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
-
-const waitFor = async <A>(what: string, f: () => Promise<A | undefined>, timeoutMs: number): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await f()
-      if (value !== undefined) return value
-    } catch (e) {
-      last = e
-    }
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`)
-}
 
 const freshDatabase = async () => {
   const connection = await mysql.createConnection({ ...services.mariadb, user: "root", password: "" })

@@ -15,15 +15,7 @@ import * as Master from "../../src/Master.js"
 import * as Node from "../../src/Node.js"
 import { Transport } from "../../src/Transport.js"
 import * as Web from "../../src/Web.js"
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as Net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
+import { freePort } from "../support/wait.js"
 
 /** A config with a master block and no servers, in a fresh directory. */
 const setup = (master: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) =>

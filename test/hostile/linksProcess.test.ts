@@ -14,6 +14,7 @@ import { NetHandle100, NetHandle300 } from "../../examples/demo/app/protocol.js"
 import * as Client from "../../src/Client.js"
 import * as Handshake from "../../src/internal/handshake.js"
 import type * as Master from "../../src/Master.js"
+import { freePort, waitFor } from "../support/wait.js"
 import { RawPeer, rawJoin } from "./linkPeer.js"
 
 const repo = Path.resolve(__dirname, "../..")
@@ -22,35 +23,11 @@ const demoApp = Path.join(repo, "examples/demo/app")
 const run = promisify(execFile)
 const SECRET = "a cluster secret of some length"
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as Net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
-
 const writeConfig = (config: unknown) => {
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-links-"))
   const file = Path.join(dir, "config.json")
   Fs.writeFileSync(file, JSON.stringify(config))
   return file
-}
-
-const waitFor = async <A>(what: string, f: () => Promise<A | undefined>, timeoutMs: number): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await f()
-      if (value !== undefined) return value
-    } catch (e) {
-      last = e
-    }
-    await new Promise((r) => setTimeout(r, 150))
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`)
 }
 
 const exited = (child: ChildProcess) =>

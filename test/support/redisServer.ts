@@ -32,15 +32,9 @@ export interface RedisServer {
 }
 
 /** A port free at the time of asking (the OS's choice for port 0). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
+import { freePort } from "./wait.js"
+
+export { freePort }
 
 const answers = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
