@@ -10,8 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Client from "../src/Client.js"
-import * as Command from "../src/Command.js"
-import * as CommandGroup from "../src/CommandGroup.js"
+import * as NetCommand from "../src/NetCommand.js"
+import * as NetCommandGroup from "../src/NetCommandGroup.js"
 import * as NetServer from "../src/NetServer.js"
 import { NodeUnavailable } from "../src/NodeError.js"
 import { Remote } from "../src/Remote.js"
@@ -59,14 +59,14 @@ class RoomFull extends Schema.TaggedError<RoomFull>()("RoomFull", { room: Schema
 class NotFound extends Schema.TaggedError<NotFound>()("NotFound", { id: Schema.Number }) {}
 class Banned extends Schema.TaggedError<Banned>()("Banned", {}) {}
 
-const Join = Command.json(1, {
+const Join = NetCommand.json(1, {
   name: "join",
   request: Schema.Struct({ room: Schema.String }),
   response: Schema.Number,
   error: Schema.Union(RoomFull, NotFound)
 })
-const Leave = Command.text(2, { name: "leave" })
-const Ping = Command.bytes(3)
+const Leave = NetCommand.text(2, { name: "leave" })
+const Ping = NetCommand.bytes(3)
 
 /** Compile-time only: never run (exported so `noUnusedLocals` keeps it checked). */
 // biome-ignore lint/suspicious/noExportsInTest: compile-time checks, imported by nothing
@@ -82,7 +82,7 @@ export const clientEdgeChecks = (client: Client.Client) => {
     room: "r"
   })
   // commands declaring different errors fit one list; a call's failure is the union
-  const Shout = Command.text(4, { name: "shout", error: RoomFull })
+  const Shout = NetCommand.text(4, { name: "shout", error: RoomFull })
   const shouts: Array<Effect.Effect<string, RoomFull | Client.ClientError | Client.CommandFailed>> = [
     Leave,
     Shout
@@ -117,7 +117,7 @@ export const clientEdgeChecks = (client: Client.Client) => {
   NetServer.handle(Join, (request: string) => Effect.succeed(request.length))
 
   // a group demands one handler per command, each typed by its command
-  const Lobby = CommandGroup.make(Join, Leave, Ping)
+  const Lobby = NetCommandGroup.make(Join, Leave, Ping)
   const lobby: Layer.Layer<
     | NetServer.Handled<"join", RoomFull | NotFound>
     | NetServer.Handled<"leave", never>

@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import * as Config from "../../src/Config.js"
+import * as HotaruConfig from "../../src/HotaruConfig.js"
 import * as Handshake from "../../src/internal/handshake.js"
 import { Remote } from "../../src/Remote.js"
 import { Root } from "../../src/Root.js"
@@ -91,7 +91,7 @@ describe("hostile: node links over mutual TLS", () => {
       Effect.gen(function* () {
         // the root's side from a config's `tls` block (paths relative to the config)
         const loaded = Either.getOrThrow(
-          Config.fromObject(
+          HotaruConfig.fromObject(
             {
               servers: { gate: { rootport: 1 } },
               secret: SECRET,
