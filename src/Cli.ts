@@ -36,7 +36,7 @@ import { scaffold } from "./internal/scaffold.js"
 import { needsTsx } from "./internal/typescript.js"
 import * as Main from "./Main.js"
 import * as Master from "./Master.js"
-import { Transport } from "./Transport.js"
+import * as Transport from "./Transport.js"
 
 export {
   /** An admin request to a master that failed. */

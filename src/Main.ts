@@ -24,7 +24,7 @@ import * as Log from "./Log.js"
 import * as Master from "./Master.js"
 import * as Node from "./Node.js"
 import * as Remote from "./Remote.js"
-import { Transport } from "./Transport.js"
+import * as Transport from "./Transport.js"
 
 /**
  * @since 0.1.0

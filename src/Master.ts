@@ -370,7 +370,7 @@ export const make = (
     }
 
     const rootContext = yield* Layer.build(
-      Root.Root.layer({
+      Root.layer({
         name: "master",
         host: HotaruConfig.bindAddress(master.bind, "root", options.bind),
         port: master.rootport,

@@ -20,19 +20,22 @@ import {
   type MemService,
   type SetOptions
 } from "./internal/mem.js"
-import { type MemcachedOptions, makeMemcached } from "./internal/memMemcached.js"
-import { makeMemory } from "./internal/memMemory.js"
-import { makeRedis, type RedisOptions } from "./internal/memRedis.js"
+import * as Memcached from "./internal/memMemcached.js"
+import * as Memory from "./internal/memMemory.js"
+import * as Redis from "./internal/memRedis.js"
 
-export {
-  type Durability,
-  type DurabilityProblem,
-  type MemcachedOptions,
-  MemError,
-  type MemService,
-  type RedisOptions,
-  type SetOptions
-}
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type MemcachedOptions = Memcached.MemcachedOptions
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RedisOptions = Redis.RedisOptions
+
+export { type Durability, type DurabilityProblem, MemError, type MemService, type SetOptions }
 
 /**
  * Which backend, as the config file names it.
@@ -64,74 +67,91 @@ export interface FireflyMemcachedBlock {
  * @since 0.1.0
  * @category services
  */
-export class Mem extends Context.Tag("hotaru/Mem")<Mem, MemService>() {
-  /** A private in-process cache (lost with the process; not shared between nodes). */
-  static readonly makeMemory: (options?: {
-    readonly prefix?: string | undefined
-    readonly durability?: Durability | undefined
-  }) => Effect.Effect<MemService> = makeMemory
-  static readonly makeRedis: (options: RedisOptions) => Effect.Effect<MemService, MemError, Scope.Scope> =
-    makeRedis
-  static readonly makeMemcached: (
-    options: MemcachedOptions
-  ) => Effect.Effect<MemService, MemError, Scope.Scope> = makeMemcached
-
-  static readonly layerMemory = (options?: {
-    readonly prefix?: string | undefined
-    readonly durability?: Durability | undefined
-  }): Layer.Layer<Mem> => Layer.effect(Mem, makeMemory(options))
-
-  /** One Redis connection; keys are prefixed with `prefix` (default none). */
-  static readonly layerRedis = (options: RedisOptions): Layer.Layer<Mem, MemError> =>
-    Layer.scoped(Mem, makeRedis(options))
-
-  /** firefly's `memcached` block as-is: every key is prefixed `hostname:`. */
-  static readonly layerMemcached = (options: MemcachedOptions): Layer.Layer<Mem, MemError> =>
-    Layer.scoped(Mem, makeMemcached(options))
-
-  static readonly layer = (options: MemOptions): Layer.Layer<Mem, MemError> => {
-    switch (options.driver) {
-      case "memory":
-        return Mem.layerMemory({ prefix: options.prefix, durability: options.durability })
-      case "redis":
-        return Mem.layerRedis(options)
-      case "memcached":
-        return Mem.layerMemcached(options)
-    }
-  }
-
-  /** firefly's `memcached` block (no `driver` key) means memcached. */
-  static readonly fromFirefly = (block: FireflyMemcachedBlock): MemOptions => ({
-    driver: "memcached",
-    urls: block.urls,
-    hostname: block.hostname
-  })
-}
+export class Mem extends Context.Tag("hotaru/Mem")<Mem, MemService>() {}
 
 /**
- * The same constructors as module functions, for `import * as Mem from "./Mem.js"`.
+ * A private in-process cache (lost with the process; not shared between nodes).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: (options?: {
+  readonly prefix?: string | undefined
+  readonly durability?: Durability | undefined
+}) => Effect.Effect<MemService> = Memory.makeMemory
+
+/**
+ * One Redis connection (checked at start: `appendonly`, `appendfsync`, `maxmemory-policy`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeRedis: (options: RedisOptions) => Effect.Effect<MemService, MemError, Scope.Scope> =
+  Redis.makeRedis
+
+/**
+ * A memcached client (only with `durability: "accept-loss"`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemcached: (options: MemcachedOptions) => Effect.Effect<MemService, MemError, Scope.Scope> =
+  Memcached.makeMemcached
+
+/**
+ * A private in-process cache as a layer.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory = Mem.layerMemory
+export const layerMemory = (options?: {
+  readonly prefix?: string | undefined
+  readonly durability?: Durability | undefined
+}): Layer.Layer<Mem> => Layer.effect(Mem, makeMemory(options))
+
 /**
+ * One Redis connection; keys are prefixed with `prefix` (default none).
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layerRedis = Mem.layerRedis
+export const layerRedis = (options: RedisOptions): Layer.Layer<Mem, MemError> =>
+  Layer.scoped(Mem, makeRedis(options))
+
 /**
+ * firefly's `memcached` block as-is: every key is prefixed `hostname:`.
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemcached = Mem.layerMemcached
+export const layerMemcached = (options: MemcachedOptions): Layer.Layer<Mem, MemError> =>
+  Layer.scoped(Mem, makeMemcached(options))
+
 /**
+ * The backend `options.driver` names.
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layer = Mem.layer
+export const layer = (options: MemOptions): Layer.Layer<Mem, MemError> => {
+  switch (options.driver) {
+    case "memory":
+      return layerMemory({ prefix: options.prefix, durability: options.durability })
+    case "redis":
+      return layerRedis(options)
+    case "memcached":
+      return layerMemcached(options)
+  }
+}
+
 /**
+ * firefly's `memcached` block (no `driver` key) means memcached.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const fromFirefly = Mem.fromFirefly
+export const fromFirefly = (block: FireflyMemcachedBlock): MemOptions => ({
+  driver: "memcached",
+  urls: block.urls,
+  hostname: block.hostname
+})

@@ -204,10 +204,7 @@ export const makeRouter: Effect.Effect<Router> = Effect.sync(() => {
  * @since 0.1.0
  * @category services
  */
-export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<NetRouter, Router>() {
-  /** A fresh, empty router (`layerRouter`). */
-  static readonly layer: Layer.Layer<NetRouter> = Layer.effect(NetRouter, makeRouter)
-}
+export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<NetRouter, Router>() {}
 
 /**
  * A fresh, empty `NetRouter`.
@@ -215,7 +212,7 @@ export class NetRouter extends Context.Tag("hotaru/NetServer/NetRouter")<NetRout
  * @since 0.1.0
  * @category layers
  */
-export const layerRouter: Layer.Layer<NetRouter> = NetRouter.layer
+export const layerRouter: Layer.Layer<NetRouter> = Layer.effect(NetRouter, makeRouter)
 
 /**
  * Context a handler may use without declaring it: provided per request by the server.
@@ -1240,7 +1237,7 @@ export const serve = <E, R>(
   app: Layer.Layer<never, E, R>,
   options: Options
 ): Layer.Layer<NetServer, E | NetServerError, Exclude<R, NetRouter>> =>
-  layer(options).pipe(Layer.provide(app), Layer.provide(NetRouter.layer)) as Layer.Layer<
+  layer(options).pipe(Layer.provide(app), Layer.provide(layerRouter)) as Layer.Layer<
     NetServer,
     E | NetServerError,
     Exclude<R, NetRouter>

@@ -542,7 +542,7 @@ export const layer = (
       const root =
         server.rootport === undefined
           ? Layer.empty
-          : Root.Root.layer({
+          : Root.layer({
               name,
               host: HotaruConfig.bindAddress(server.bind, "root", internalBind),
               port: server.rootport,
@@ -564,7 +564,7 @@ export const layer = (
       const remote =
         parents.length === 0
           ? Layer.empty
-          : Remote.Remote.layer({
+          : Remote.layer({
               name,
               parents,
               heartbeat,
@@ -623,7 +623,7 @@ export const layer = (
           shutdown: Effect.asVoid(Deferred.succeed(shutdown, undefined)),
           awaitShutdown: Deferred.await(shutdown)
         }),
-        NetServer.NetRouter.layer,
+        NetServer.layerRouter,
         Layer.effect(Repository.DeadLetters, Repository.makeDeadLetters),
         topology,
         root,
@@ -645,9 +645,7 @@ export const layer = (
               node: name
             })
       const admin =
-        options.master === undefined
-          ? Layer.empty
-          : Remote.Remote.serve("master", AdminService, adminHandlers)
+        options.master === undefined ? Layer.empty : Remote.serve("master", AdminService, adminHandlers)
 
       // the app's handlers are in place before the client listener opens; admin comes last
       return admin.pipe(

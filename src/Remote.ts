@@ -132,28 +132,7 @@ export class Remote extends Context.Tag("hotaru/Remote")<
     /** Waits until the link to parent `name` is registered. */
     readonly awaitConnected: (name: string) => Effect.Effect<void>
   }
->() {
-  /**
-   * Connect to every parent of `options.parents` and keep the links up until
-   * the layer's scope closes. Never fails: a parent that is down, unknown or
-   * refusing is retried with backoff (see `status`).
-   *
-   * @since 0.1.0
-   */
-  static readonly layer = (options: RemoteOptions): Layer.Layer<Remote, never, Transport> => layer(options)
-
-  /**
-   * Same as the module-level `Remote.serve`.
-   *
-   * @since 0.1.0
-   */
-  static readonly serve = <Rpcs extends Rpc.Any, E, R>(
-    parentName: string,
-    group: RpcGroup.RpcGroup<Rpcs>,
-    handlers: Layer.Layer<Rpc.ToHandler<Rpcs>, E, R>
-  ): Layer.Layer<never, E, Exclude<R, Caller> | Remote | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
-    serve(parentName, group, handlers)
-}
+>() {}
 
 /**
  * Connect to every parent of `options.parents` and keep the links up until

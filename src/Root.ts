@@ -9,7 +9,6 @@
  *
  * @since 0.1.0
  */
-import type * as Headers from "@effect/platform/Headers"
 import type * as Rpc from "@effect/rpc/Rpc"
 import type * as RpcClient from "@effect/rpc/RpcClient"
 import type * as RpcGroup from "@effect/rpc/RpcGroup"
@@ -28,7 +27,7 @@ import type { Link } from "./internal/link.js"
 import { makeNodeClient } from "./internal/rpcClientSide.js"
 import { callerWhileBuilding, serve as serveGroup } from "./internal/rpcServerSide.js"
 import { Endpoint, endpointOf, runSession, type Session, withEndpoint } from "./internal/rpcSession.js"
-import { callerHeader, resolveHeartbeat } from "./internal/rpcWire.js"
+import { resolveHeartbeat } from "./internal/rpcWire.js"
 import * as Topology from "./internal/topology.js"
 import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
 import { type Address, Transport, TransportError } from "./Transport.js"
@@ -150,52 +149,21 @@ export class Root extends Context.Tag("hotaru/Root")<
     /** Counters of the links turned away so far. */
     readonly stats: Effect.Effect<RootStats>
   }
->() {
-  /**
-   * Listen on `host:port` and accept child registrations.
-   *
-   * Every link starts with a mutual challenge–response over `secret`; a peer
-   * that fails it is refused ("Unauthenticated", counted in `stats`, logged at
-   * most every 10 s), one that does not finish it within `helloTimeout` is
-   * closed. Then the child's hello names itself and the parent it expects; it
-   * is refused (`RegistrationRefused`) when the parent name differs
-   * ("WrongParent"), the name is not in `accept` ("UnknownName"), or a live
-   * child already holds the name ("DuplicateName").
-   *
-   * Fails with `ListenFailed` when `host` is beyond loopback and there is no
-   * `secret`.
-   *
-   * @since 0.1.0
-   */
-  static readonly layer = (options: RootOptions): Layer.Layer<Root, TransportError, Transport> =>
-    layer(options)
-
-  /**
-   * Same as the module-level `Root.serve`.
-   *
-   * @since 0.1.0
-   */
-  static readonly serve = <Rpcs extends Rpc.Any, E, R>(
-    group: RpcGroup.RpcGroup<Rpcs>,
-    handlers: Layer.Layer<Rpc.ToHandler<Rpcs>, E, R>
-  ): Layer.Layer<never, E, Exclude<R, Caller> | Root | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>> =>
-    serve(group, handlers)
-
-  /**
-   * The name of the node that made the current call, from a handler's
-   * `options` (`(payload, options) => ...`). Works for Root and Remote
-   * handlers alike.
-   *
-   * @deprecated Use the `Root.Caller` service (`(yield* Root.Caller).name`).
-   * @since 0.1.0
-   */
-  static readonly callerOf = (options: { readonly headers: Headers.Headers }): string =>
-    options.headers[callerHeader] ?? "unknown"
-}
+>() {}
 
 /**
- * Listen on `host:port` and accept child registrations (see `Root.Root.layer`
- * for the handshake and what is refused).
+ * Listen on `host:port` and accept child registrations.
+ *
+ * Every link starts with a mutual challenge–response over `secret`; a peer
+ * that fails it is refused ("Unauthenticated", counted in `stats`, logged at
+ * most every 10 s), one that does not finish it within `helloTimeout` is
+ * closed. Then the child's hello names itself and the parent it expects; it
+ * is refused (`RegistrationRefused`) when the parent name differs
+ * ("WrongParent"), the name is not in `accept` ("UnknownName"), or a live
+ * child already holds the name ("DuplicateName").
+ *
+ * Fails with `ListenFailed` when `host` is beyond loopback and there is no
+ * `secret`.
  *
  * @since 0.1.0
  * @category layers

@@ -37,7 +37,8 @@ import * as HotaruConfig from "./HotaruConfig.js"
 import * as NetServer from "./NetServer.js"
 import * as Node from "./Node.js"
 import * as Remote from "./Remote.js"
-import { MemoryNetwork, Transport } from "./Transport.js"
+import * as Transport from "./Transport.js"
+import { MemoryNetwork } from "./Transport.js"
 
 /**
  * A cluster operation that cannot be done.
@@ -221,7 +222,7 @@ export const make = <const Name extends string = string>(
     const transportContext = yield* Layer.build(
       mode === "memory"
         ? Transport.layerMemory
-        : (Transport.layerTcp() as Layer.Layer<Transport | MemoryNetwork>)
+        : (Transport.layerTcp() as Layer.Layer<Transport.Transport | MemoryNetwork>)
     )
     const network = Context.getOption(transportContext, MemoryNetwork)
     const clusterScope = yield* Effect.scope

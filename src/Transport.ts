@@ -39,41 +39,31 @@ export {
  * @since 0.1.0
  * @category tags
  */
-export class Transport extends Context.Tag("hotaru/Transport")<Transport, TransportShape>() {
-  /**
-   * The TCP transport. Defaults: `maxFrameBytes` 4 MiB (after the handshake;
-   * 4 KiB and 4 frames before it), `maxDepth` 100, `highWaterBytes` 1 MiB
-   * (stop reading a peer that does not take what it is sent), `maxQueuedBytes`
-   * 16 MiB (then the link closes, "SlowPeer"), no TLS.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerTcp = (options?: TcpOptions): Layer.Layer<Transport> =>
-    Layer.sync(Transport, () => internal.makeTcp(options))
+export class Transport extends Context.Tag("hotaru/Transport")<Transport, TransportShape>() {}
 
-  /**
-   * The TCP transport a config asks for: its `links` limits and, with a `tls`
-   * block, mutual TLS with the PEM files it names (relative to the config).
-   *
-   * @since 0.1.0
-   */
-  static readonly layerConfig = (
-    loaded: Loaded
-  ): Layer.Layer<Transport, ConfigError, FileSystem.FileSystem | Path.Path> =>
-    Layer.effect(Transport, Effect.map(tcpOptions(loaded), internal.makeTcp))
+/**
+ * The TCP transport. Defaults: `maxFrameBytes` 4 MiB (after the handshake;
+ * 4 KiB and 4 frames before it), `maxDepth` 100, `highWaterBytes` 1 MiB
+ * (stop reading a peer that does not take what it is sent), `maxQueuedBytes`
+ * 16 MiB (then the link closes, "SlowPeer"), no TLS.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTcp = (options?: TcpOptions): Layer.Layer<Transport> =>
+  Layer.sync(Transport, () => internal.makeTcp(options))
 
-  /**
-   * The in-memory transport: one hub shared by every node built on this layer
-   * (build the layer once, share it), plus its fault controls `MemoryNetwork`.
-   *
-   * @since 0.1.0
-   */
-  static readonly layerMemory: Layer.Layer<Transport | MemoryNetwork> = Layer.scopedContext(
-    Effect.map(internal.makeMemory, ({ network, transport }) =>
-      Context.make(Transport, transport).pipe(Context.add(MemoryNetwork, network))
-    )
-  )
-}
+/**
+ * The TCP transport a config asks for: its `links` limits and, with a `tls`
+ * block, mutual TLS with the PEM files it names (relative to the config).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  loaded: Loaded
+): Layer.Layer<Transport, ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Layer.effect(Transport, Effect.map(tcpOptions(loaded), internal.makeTcp))
 
 /**
  * Fault injection for the memory transport (tests): `cut`, `block`/`unblock`
@@ -86,6 +76,19 @@ export class MemoryNetwork extends Context.Tag("hotaru/Transport/MemoryNetwork")
   MemoryNetwork,
   MemoryNetworkShape
 >() {}
+
+/**
+ * The in-memory transport: one hub shared by every node built on this layer
+ * (build the layer once, share it), plus its fault controls `MemoryNetwork`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<Transport | MemoryNetwork> = Layer.scopedContext(
+  Effect.map(internal.makeMemory, ({ network, transport }) =>
+    Context.make(Transport, transport).pipe(Context.add(MemoryNetwork, network))
+  )
+)
 
 /**
  * The `TcpOptions` of a config: its `links` limits, and its `tls` files read

@@ -17,7 +17,7 @@ import * as AdminApi from "../src/AdminApi.js"
 import * as Cli from "../src/Cli.js"
 import * as HotaruConfig from "../src/HotaruConfig.js"
 import * as Master from "../src/Master.js"
-import { Transport } from "../src/Transport.js"
+import * as Transport from "../src/Transport.js"
 
 const freePort = () =>
   new Promise<number>((resolve) => {

@@ -12,7 +12,7 @@ import { Effect, Either, Layer, Logger, LogLevel, Schedule, Schema, TestClock } 
 import * as HotaruConfig from "../src/HotaruConfig.js"
 import * as Master from "../src/Master.js"
 import * as Repository from "../src/Repository.js"
-import { Transport } from "../src/Transport.js"
+import * as Transport from "../src/Transport.js"
 import { freePort } from "./support/wait.js"
 
 const Env = Layer.mergeAll(NodeContext.layer, Transport.layerTcp(), Logger.minimumLogLevel(LogLevel.None))

@@ -22,7 +22,7 @@ import * as Node from "../src/Node.js"
 import * as Remote from "../src/Remote.js"
 import * as Root from "../src/Root.js"
 import * as TestCluster from "../src/TestCluster.js"
-import { Transport } from "../src/Transport.js"
+import * as Transport from "../src/Transport.js"
 import * as SupportWait from "./support/wait.js"
 
 const repo = Path.resolve(import.meta.dirname, "..")

@@ -13,7 +13,7 @@ import { Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from
 import * as HotaruConfig from "../../src/HotaruConfig.js"
 import * as Master from "../../src/Master.js"
 import * as Node from "../../src/Node.js"
-import { Transport } from "../../src/Transport.js"
+import * as Transport from "../../src/Transport.js"
 import * as Web from "../../src/Web.js"
 import { freePort } from "../support/wait.js"
 

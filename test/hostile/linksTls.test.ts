@@ -17,9 +17,10 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as HotaruConfig from "../../src/HotaruConfig.js"
 import * as Handshake from "../../src/internal/handshake.js"
-import { Remote } from "../../src/Remote.js"
-import { Root } from "../../src/Root.js"
-import { Transport } from "../../src/Transport.js"
+import * as Remote from "../../src/Remote.js"
+import * as Root from "../../src/Root.js"
+import * as Transport from "../../src/Transport.js"
+import { callerOf } from "../support/caller.js"
 import { CLOSED, frame, rawJoin } from "./linkPeer.js"
 
 const SECRET = "correct horse battery staple"
@@ -102,13 +103,13 @@ describe("hostile: node links over mutual TLS", () => {
         )
         const root = yield* Effect.map(
           Layer.build(
-            Root.serve(Whoami, Whoami.toLayer({ whoami: (_, o) => Effect.succeed(Root.callerOf(o)) })).pipe(
+            Root.serve(Whoami, Whoami.toLayer({ whoami: (_, o) => Effect.succeed(callerOf(o)) })).pipe(
               Layer.provideMerge(Root.layer({ name: "gate", host: "127.0.0.1", port: 0, secret: SECRET })),
               Layer.provide(Transport.layerConfig(loaded)),
               Layer.provide(NodeContext.layer)
             )
           ),
-          Context.get(Root)
+          Context.get(Root.Root)
         )
         const port = root.address.port
         const child = yield* Effect.map(
@@ -119,7 +120,7 @@ describe("hostile: node links over mutual TLS", () => {
               secret: SECRET
             }).pipe(Layer.provide(Transport.layerTcp({ tls: node })))
           ),
-          Context.get(Remote)
+          Context.get(Remote.Remote)
         )
         yield* child.awaitConnected("gate").pipe(Effect.timeout("10 seconds"))
         const gate = yield* child.parent("gate", Whoami)
