@@ -21,12 +21,13 @@
  * const room = yield* Room.client; yield* room("lobby").join({ player }) // any node's app
  * ```
  *
- * The runner-to-runner transport is @effect/cluster's own (msgpack RPC over TCP). It has NO
- * authentication of its own: whoever reaches a runnerport can deliver messages to entities. So a
- * runnerport binds like a rootport (`HotaruConfig.bindAddress(bind, "root")`, 127.0.0.1 by default), and
- * binding it beyond loopback is refused unless the cluster `secret` is set — which declares a
- * multi-host deployment whose runner network must then be private (firewall, VPC, WireGuard):
- * the secret protects hotaru's node links, not the runner port.
+ * The runner-to-runner transport is @effect/cluster's own protocol (msgpack RPC over TCP), behind
+ * hotaru's handshake: no byte of it is read from a peer before the peer proved the cluster
+ * `secret` (HMAC-SHA256 challenge–response over fresh nonces, as on node links), so a stock
+ * cluster client or a process without the secret reaches no entity. A runnerport binds like a
+ * rootport (`HotaruConfig.bindAddress(bind, "root")`, 127.0.0.1 by default), and binding it beyond
+ * loopback is refused unless the cluster `secret` is set. The handshake authenticates; it does not
+ * encrypt: across untrusted networks carry the runner ports over a private network or a tunnel.
  *
  * @since 0.1.0
  */
@@ -152,6 +153,8 @@ export interface Options {
   readonly sharding?: HotaruConfig.ShardingBlock | undefined
   /** The cluster secret (config `secret` / env HOTARU_SECRET): required to bind beyond loopback. */
   readonly secret?: string | undefined
+  /** Deadline of the runner socket's handshake (default 5 s; config `links.helloTimeout`). */
+  readonly helloTimeout?: Duration.DurationInput | undefined
   /** The node's database: picks the default `prefix` (see `defaultPrefix`). */
   readonly db?: Db.DbOptions | undefined
 }
@@ -184,15 +187,17 @@ export const layer = (
       new ShardingError({
         reason: "Unprotected",
         detail:
-          `runnerport ${role.port} would bind ${role.bind}, beyond loopback, and the cluster transport has no ` +
-          `authentication: set the cluster "secret" (or env HOTARU_SECRET) to declare a multi-host deployment on a ` +
-          `private network, or bind the runner to 127.0.0.1`
+          `runnerport ${role.port} would bind ${role.bind}, beyond loopback, with no cluster secret to ` +
+          `authenticate its peers: set the cluster "secret" (or env HOTARU_SECRET), or bind the runner to 127.0.0.1`
       })
     )
   }
   const config = settingsOf(options.sharding, role)
   return internal
-    .layer(config, options.sharding?.prefix ?? defaultPrefix(options.db))
+    .layer(config, options.sharding?.prefix ?? defaultPrefix(options.db), {
+      secret: options.secret,
+      helloTimeout: options.helloTimeout
+    })
     .pipe(Layer.mapError((e) => new ShardingError({ reason: "Start", detail: `runner: ${e.message}` })))
 }
 

@@ -601,6 +601,10 @@ export const layer = (
               role,
               sharding: loaded.config.sharding,
               secret: loaded.config.secret,
+              helloTimeout:
+                loaded.config.links?.helloTimeout === undefined
+                  ? undefined
+                  : Duration.seconds(loaded.config.links.helloTimeout),
               db: dbOptions(loaded)
             }).pipe(
               Layer.provide(db),

@@ -1,5 +1,6 @@
 /**
- * The @effect/cluster layers of a runner or an entity client: socket transport (the cluster's own),
+ * The @effect/cluster layers of a runner or an entity client: socket transport (the cluster's own
+ * protocol behind hotaru's handshake, `runnerSocket.ts`),
  * SQL runner and message storage, ping health checks.
  */
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
@@ -10,10 +11,10 @@ import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as SocketRunner from "@effect/cluster/SocketRunner"
 import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
 import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
-import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Layer, Option } from "effect"
+import * as RunnerSocket from "./runnerSocket.js"
 
 export const address = (host: string, port: number): RunnerAddress.RunnerAddress =>
   RunnerAddress.RunnerAddress.make({ host, port })
@@ -23,20 +24,19 @@ const maxBufferSize = 4 * 1024 * 1024
 
 export const layer = (
   config: ShardingConfig.ShardingConfig["Type"],
-  prefix: string
+  prefix: string,
+  socket: RunnerSocket.Options
 ): Layer.Layer<Sharding.Sharding, { readonly message: string }, SqlClient.SqlClient> => {
   const isRunner = Option.isSome(config.runnerAddress)
+  const clientProtocol = RunnerSocket.layerClientProtocol(socket)
   const transport = isRunner
     ? SocketRunner.layer.pipe(
-        Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol]),
+        Layer.provide([RunnerSocket.layerSocketServer(socket), clientProtocol]),
         Layer.provide(
-          RunnerHealth.layerPing.pipe(
-            Layer.provide(Runners.layerRpc),
-            Layer.provide(NodeClusterSocket.layerClientProtocol)
-          )
+          RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))
         )
       )
-    : SocketRunner.layerClientOnly.pipe(Layer.provide(NodeClusterSocket.layerClientProtocol))
+    : SocketRunner.layerClientOnly.pipe(Layer.provide(clientProtocol))
   return transport.pipe(
     Layer.provide(SqlMessageStorage.layerWith({ prefix })),
     Layer.provide(SqlRunnerStorage.layerWith({ prefix })),
