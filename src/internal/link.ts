@@ -21,6 +21,7 @@ import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Msgpackr from "msgpackr"
+import * as MsgpackWalk from "./msgpackWalk.js"
 
 /**
  * Why a transport operation failed or why a link closed.
@@ -297,7 +298,7 @@ const packrOptions = { useRecords: false, structuredClone: false } as const
 const unpackrOptions = { useRecords: false, structuredClone: false, mapsAsObjects: true } as const
 
 /** msgpack extension types accepted in a frame, and whether the value that follows belongs to it. */
-const extensionWraps = (type: number): boolean | undefined => {
+export const linkExtensions: MsgpackWalk.ExtensionPolicy = (type) => {
   switch (type) {
     case 0x00: // undefined
     case 0xff: // timestamp (Date)
@@ -310,141 +311,6 @@ const extensionWraps = (type: number): boolean | undefined => {
       // records (0x72), shared references (0x69, 0x70), bundled strings (0x62),
       // RegExp (0x78), big integers (0x42) and unknown types
       return undefined
-  }
-}
-
-const u16 = (buf: Uint8Array, pos: number): number => (buf[pos]! << 8) | buf[pos + 1]!
-const u32 = (buf: Uint8Array, pos: number): number =>
-  buf[pos]! * 0x1000000 + ((buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!)
-
-/**
- * Check one msgpack value in `buf[start, end)` without building it: well
- * formed, exactly `end - start` bytes, nesting at most `maxDepth` deep, only
- * the extension types of `extensionWraps`, every count plausible for the
- * bytes left. Iterative (no recursion); `stack` has room for `maxDepth + 1`.
- * Returns an error text, or undefined when the value is fine to decode.
- */
-export const checkFrame = (
-  buf: Uint8Array,
-  start: number,
-  end: number,
-  maxDepth: number,
-  stack: Float64Array
-): string | undefined => {
-  let pos = start
-  let depth = 0
-  // values still to read at each open level; level 0 holds the one top value
-  let left = 1
-  while (true) {
-    while (left === 0) {
-      if (depth === 0) return pos === end ? undefined : "trailing bytes after the value"
-      left = stack[--depth]!
-    }
-    left--
-    if (pos >= end) return "truncated value"
-    const token = buf[pos++]!
-    let skip = 0
-    let items = 0
-    if (token < 0x80 || token >= 0xe0) {
-      continue // fixint
-    } else if (token < 0xa0) {
-      // fixmap, fixarray
-      items = token < 0x90 ? (token & 0x0f) * 2 : token & 0x0f
-      if (items === 0) continue
-    } else if (token < 0xc0) {
-      skip = token & 0x1f // fixstr
-    } else {
-      const room = end - pos
-      switch (token) {
-        case 0xc0:
-        case 0xc2:
-        case 0xc3:
-          continue
-        case 0xcc:
-        case 0xd0:
-          skip = 1
-          break
-        case 0xcd:
-        case 0xd1:
-          skip = 2
-          break
-        case 0xca:
-        case 0xce:
-        case 0xd2:
-          skip = 4
-          break
-        case 0xcb:
-        case 0xcf:
-        case 0xd3:
-          skip = 8
-          break
-        case 0xc4:
-        case 0xd9:
-          if (room < 1) return "truncated length"
-          skip = 1 + buf[pos]!
-          break
-        case 0xc5:
-        case 0xda:
-          if (room < 2) return "truncated length"
-          skip = 2 + u16(buf, pos)
-          break
-        case 0xc6:
-        case 0xdb:
-          if (room < 4) return "truncated length"
-          skip = 4 + u32(buf, pos)
-          break
-        case 0xdc:
-        case 0xde:
-          if (room < 2) return "truncated length"
-          items = u16(buf, pos) * (token === 0xde ? 2 : 1)
-          pos += 2
-          break
-        case 0xdd:
-        case 0xdf:
-          if (room < 4) return "truncated length"
-          items = u32(buf, pos) * (token === 0xdf ? 2 : 1)
-          pos += 4
-          break
-        case 0xd4:
-        case 0xd5:
-        case 0xd6:
-        case 0xd7:
-        case 0xd8:
-        case 0xc7:
-        case 0xc8:
-        case 0xc9: {
-          const header = token >= 0xd4 ? 0 : token === 0xc7 ? 1 : token === 0xc8 ? 2 : 4
-          if (room < header + 1) return "truncated extension"
-          const length =
-            token >= 0xd4
-              ? 1 << (token - 0xd4)
-              : token === 0xc7
-                ? buf[pos]!
-                : token === 0xc8
-                  ? u16(buf, pos)
-                  : u32(buf, pos)
-          const type = buf[pos + header]!
-          const wraps = extensionWraps(type)
-          if (wraps === undefined) return `msgpack extension ${type} is not accepted`
-          skip = header + 1 + length
-          if (wraps) items = 1
-          break
-        }
-        default:
-          return `invalid msgpack byte 0x${token.toString(16)}`
-      }
-    }
-    if (skip > 0) {
-      if (skip > end - pos) return "truncated value"
-      pos += skip
-    }
-    if (items > 0) {
-      // every item takes at least one byte
-      if (items > end - pos) return "a count larger than the frame"
-      if (depth >= maxDepth) return `nested deeper than ${maxDepth}`
-      stack[depth++] = left
-      left = items
-    }
   }
 }
 
@@ -594,9 +460,9 @@ class TcpLink extends BaseLink {
       }
       const start = offset + 4
       const end = start + length
-      const problem = checkFrame(buf, start, end, this.limits.maxDepth, this.stack)
+      const problem = MsgpackWalk.check(buf, start, end, this.limits.maxDepth, this.stack, linkExtensions)
       if (problem !== undefined) {
-        this.unsafeClose("BadFrame", new Error(problem))
+        this.unsafeClose("BadFrame", new Error(problem.detail))
         return
       }
       let message: unknown

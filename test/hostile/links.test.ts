@@ -18,7 +18,8 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Msgpackr from "msgpackr"
 import * as Handshake from "../../src/internal/handshake.js"
-import { checkFrame } from "../../src/internal/link.js"
+import { linkExtensions } from "../../src/internal/link.js"
+import * as MsgpackWalk from "../../src/internal/msgpackWalk.js"
 import { endpointOf } from "../../src/internal/rpcSession.js"
 import { channelKey } from "../../src/internal/rpcWire.js"
 import { RegistrationRefused } from "../../src/NodeError.js"
@@ -367,7 +368,8 @@ describe("hostile: node links (rootport)", () => {
       const stack = new Float64Array(101)
       const unpackr = new Msgpackr.Unpackr({ useRecords: false, structuredClone: false, mapsAsObjects: true })
       const decode = (bytes: Uint8Array) => {
-        if (checkFrame(bytes, 0, bytes.length, 100, stack) !== undefined) return "rejected"
+        if (MsgpackWalk.check(bytes, 0, bytes.length, 100, stack, linkExtensions) !== undefined)
+          return "rejected"
         try {
           unpackr.unpack(bytes, { start: 0, end: bytes.length })
           return "decoded"
@@ -377,7 +379,7 @@ describe("hostile: node links (rootport)", () => {
       }
       FastCheck.assert(
         FastCheck.property(FastCheck.uint8Array({ maxLength: 512 }), (bytes) => {
-          expect(() => checkFrame(bytes, 0, bytes.length, 100, stack)).not.toThrow()
+          expect(() => MsgpackWalk.check(bytes, 0, bytes.length, 100, stack, linkExtensions)).not.toThrow()
           decode(bytes)
         }),
         { numRuns: 3000 }
