@@ -12,6 +12,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import mysql from "mysql2/promise"
 import type * as Master from "../src/Master.js"
+import * as Sharding from "../src/Sharding.js"
 
 const repo = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const arena = Path.join(repo, "examples", "arena")
@@ -54,14 +55,15 @@ const query = async (statements: ReadonlyArray<string>): Promise<Array<unknown>>
 
 /**
  * The MariaDB connections holding the shard locks (a runner holds each of its shards by a
- * server-wide named lock, `GET_LOCK('<prefix>.default:<n>')`, prefix `cluster_<database>`), or
+ * server-wide named lock, `GET_LOCK('<prefix>.default:<n>')`, prefix `Sharding.defaultPrefix`), or
  * `undefined` while some shard has no holder.
  */
 const shardHolders = async (database: string): Promise<Set<number> | undefined> => {
   const shards = shardingSettings.shardsPerGroup ?? 300
+  const prefix = Sharding.defaultPrefix({ driver: "mysql", host: "127.0.0.1", user: "root", db: database })
   const columns = Array.from(
     { length: shards },
-    (_, i) => `IS_USED_LOCK('cluster_${database}.default:${i + 1}') AS s${i + 1}`
+    (_, i) => `IS_USED_LOCK('${prefix}.default:${i + 1}') AS s${i + 1}`
   )
   const [rows] = (await query([`SELECT ${columns.join(", ")}`])) as [Array<Record<string, number | null>>]
   const holders = Object.values(rows[0] ?? {})
@@ -138,13 +140,18 @@ export const start = async (options: StartOptions): Promise<Arena> => {
   }
   const deadline = Date.now() + options.timeoutMs
   let settled = 0
+  let lastSeen = "no /status answer"
   try {
     while (true) {
       if (exited()) throw new Error(`hotaru start exited with ${master.exitCode ?? master.signalCode}`)
       if (Date.now() > deadline) {
-        throw new Error(`the arena (${options.runners} runners) did not run in ${options.timeoutMs / 1000} s`)
+        throw new Error(
+          `the arena (${options.runners} runners) did not run in ${options.timeoutMs / 1000} s ` +
+            `(last: ${lastSeen})`
+        )
       }
       const report = await status().catch(() => undefined)
+      if (report !== undefined) lastSeen = report.nodes.map((n) => `${n.name} ${n.state}`).join(", ")
       if (
         report !== undefined &&
         report.nodes.length === options.runners + 1 &&
@@ -153,6 +160,8 @@ export const start = async (options: StartOptions): Promise<Arena> => {
         // settled: every shard locked, by as many holders as there are runners, twice in a row
         // (a runner that joins late takes its shards from the others over a few refreshes)
         const holders = await shardHolders(database).catch(() => undefined)
+        lastSeen =
+          holders === undefined ? "a shard without a lock" : `shards locked by ${holders.size} runners`
         settled = holders?.size === options.runners ? settled + 1 : 0
         if (settled >= 2) {
           return { master, netport, nodes: new Map(report.nodes.map((n) => [n.name, n.pid!])), stop }

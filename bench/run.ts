@@ -478,7 +478,7 @@ const launch = async (k: Kind): Promise<Started> => {
           live.add(child)
           child.once("exit", () => live.delete(child))
         },
-        timeoutMs: 90_000
+        timeoutMs: 120_000
       })
       const main: Server = {
         name,
@@ -497,14 +497,18 @@ const pool = new Map<string, Promise<Started>>()
 /** Every kind a cell uses outside W4 (started together at the start of a round when reusing). */
 const kindsUsed = new Map<string, Kind>()
 
+/** One arena cluster at a time: an idle one still polls MariaDB and pings its peers. */
+const stopPooledArenas = (): Promise<unknown> => {
+  const arenas = [...pool].filter(([key]) => key.startsWith("arena-"))
+  for (const [key] of arenas) pool.delete(key)
+  return Promise.all(arenas.map(([, s]) => s.then(stopStarted, () => undefined)))
+}
+
 const acquire = (k: Kind): Promise<Started> => {
   const key = keyOf(k)
   let started = pool.get(key)
   if (started === undefined) {
-    // one arena cluster at a time: an idle one still polls MariaDB and pings its peers
-    const others = k._tag === "arena" ? [...pool].filter(([other]) => other.startsWith("arena-")) : []
-    for (const [other] of others) pool.delete(other)
-    started = Promise.all(others.map(([, s]) => s.then(stopStarted, () => undefined))).then(() => launch(k))
+    started = (k._tag === "arena" ? stopPooledArenas() : Promise.resolve()).then(() => launch(k))
     pool.set(key, started)
   }
   return started
@@ -517,6 +521,7 @@ const stopStarted = async (s: Started) => {
 /** Run `f` against a server of kind `k`; `fresh` forces a new process (W4 measures its RSS). */
 const withServer = async <A>(k: Kind, fresh: boolean, f: (s: Server) => Promise<A>): Promise<A> => {
   if (!reuse || (fresh && !smoke)) {
+    if (k._tag === "arena") await stopPooledArenas()
     const started = await launch(k)
     try {
       return await f(started.main)
@@ -876,9 +881,9 @@ if (only.has("w7")) {
             ms.map((m) => Number(m.raw[key])),
             fmtInt
           )
-        return ` until every room of the killed runner answered (median ${of("median_ms")} ms, first ${of(
-          "first_ms"
-        )} ms; ${of("answered_rooms")}/${of("victim_rooms")} rooms)`
+        return ` until every room of the killed runner answered (first ${of("first_ms")} ms, median ${of(
+          "median_ms"
+        )} ms, p90 ${of("p90_ms")} ms; ${of("answered_rooms")}/${of("victim_rooms")} rooms)`
       }
     })
   }

@@ -409,6 +409,9 @@ const w7 = async () => {
         const now = performance.now()
         if (!isAnswer(body)) {
           errors++
+          if (now >= killedAt) {
+            console.error(`w7 ${room} +${Math.round(now - killedAt)} ms: ${body?.toString().slice(0, 300)}`)
+          }
           setTimeout(next, 20)
           return
         }
@@ -439,6 +442,14 @@ const w7 = async () => {
   const secs = (performance.now() - killedAt) / 1000
   stopped = true
   const times = [...answered.values()].sort((a, b) => a - b)
+  // the slowest rooms, for the log
+  console.error(
+    `w7 slowest: ${[...answered]
+      .sort(([, a], [, b]) => b - a)
+      .slice(0, 5)
+      .map(([room, ms]) => `${room} ${Math.round(ms)} ms`)
+      .join(", ")}; unanswered: ${[...victimRooms].filter((r) => !answered.has(r)).join(", ") || "none"}`
+  )
   const at = (p: number) =>
     times.length === 0 ? Number.NaN : times[Math.min(times.length - 1, Math.floor(times.length * p))]!
   emit({
@@ -452,6 +463,7 @@ const w7 = async () => {
     failover_ms: answered.size === victimRooms.size ? Math.round(times.at(-1)!) : "NaN",
     first_ms: Math.round(at(0)),
     median_ms: Math.round(at(0.5)),
+    p90_ms: Math.round(at(0.9)),
     msgs_per_s_during: Math.round((answers - answersBefore) / secs),
     errors: errors + closes + (victimRooms.size - answered.size)
   })
