@@ -11,8 +11,8 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import mysql from "mysql2/promise"
+import * as EntitySharding from "../src/EntitySharding.js"
 import type * as Master from "../src/Master.js"
-import * as Sharding from "../src/Sharding.js"
 
 const repo = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const arena = Path.join(repo, "examples", "arena")
@@ -55,12 +55,17 @@ const query = async (statements: ReadonlyArray<string>): Promise<Array<unknown>>
 
 /**
  * The MariaDB connections holding the shard locks (a runner holds each of its shards by a
- * server-wide named lock, `GET_LOCK('<prefix>.default:<n>')`, prefix `Sharding.defaultPrefix`), or
+ * server-wide named lock, `GET_LOCK('<prefix>.default:<n>')`, prefix `EntitySharding.defaultPrefix`), or
  * `undefined` while some shard has no holder.
  */
 const shardHolders = async (database: string): Promise<Set<number> | undefined> => {
   const shards = shardingSettings.shardsPerGroup ?? 300
-  const prefix = Sharding.defaultPrefix({ driver: "mysql", host: "127.0.0.1", user: "root", db: database })
+  const prefix = EntitySharding.defaultPrefix({
+    driver: "mysql",
+    host: "127.0.0.1",
+    user: "root",
+    db: database
+  })
   const columns = Array.from(
     { length: shards },
     (_, i) => `IS_USED_LOCK('${prefix}.default:${i + 1}') AS s${i + 1}`
