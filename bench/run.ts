@@ -6,6 +6,8 @@
  *   npm run bench -- --quick           # 2 s per measurement, servers reused within a round
  *   npm run bench -- --runs 3          # 3 interleaved rounds, then median (min..max) lines
  *   npm run bench -- --only w1,w5      # some workloads
+ *   npm run bench -- --only entities   # W6 and W7 (= --only w6,w7; `npm run bench:entities`)
+ *   npm run bench -- --runners 1,3     # the runner counts of W6 (W7 kills one of the largest)
  *   npm run bench -- --peers pinus     # also measure Pinus (installed on first use into the cache)
  *   npm run bench -- --pinus-cache DIR # where Pinus is installed (default ~/.cache/hotaru-bench)
  *   npm run bench -- --profile DIR     # hotaru processes run with --cpu-prof into DIR
@@ -13,7 +15,9 @@
  *
  * Every server runs in its own process (`node --import tsx bench/servers/…`, 127.0.0.1, a free
  * port), the W1–W4 load in another (`bench/load/load.ts`, the same client for hotaru, raw and
- * Pinus), W5 in `bench/load/rpcLoad.ts`. Pinus (`--peers pinus`) is the app in `bench/pinus/`,
+ * Pinus), W5 in `bench/load/rpcLoad.ts`. W6/W7 start the arena example through the CLI
+ * (`bench/arena.ts`: a net front and 1–3 runner nodes of @effect/cluster on MariaDB
+ * 127.0.0.1:3306) and load it with `bench/load/load.ts` too. Pinus (`--peers pinus`) is the app in `bench/pinus/`,
  * run from a Pinus install in the cache directory (`npm install` of the pinned version on first
  * use; its master, connector and game processes on free ports). Results are also appended as JSON
  * lines to `--out` (default: a file in the OS temp dir, printed at the start).
@@ -25,6 +29,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
+import * as Arena from "./arena.js"
 import { boolArg, numberArg, parseArgs } from "./args.js"
 
 const repo = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -34,7 +39,18 @@ const quick = smoke || boolArg(args, "quick", false)
 const runs = numberArg(args, "runs", 1)
 const duration = numberArg(args, "duration", smoke ? 0.5 : quick ? 2 : 10)
 const warmup = numberArg(args, "warmup", smoke ? 0.2 : quick ? 0.3 : 2)
-const only = new Set((args.get("only") ?? "w1,w2,w3,w4,w5").split(",").map((s) => s.trim().toLowerCase()))
+/** `entities` stands for W6 and W7; `--smoke` leaves them out unless named (they need MariaDB). */
+const only = new Set(
+  (args.get("only") ?? (smoke ? "w1,w2,w3,w4,w5" : "w1,w2,w3,w4,w5,w6,w7"))
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .flatMap((s) => (s === "entities" ? ["w6", "w7"] : [s]))
+)
+const runnerCounts = (args.get("runners") ?? "1,2,3").split(",").map((s) => {
+  const n = Number(s)
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`--runners: 1..9 each, got "${s}"`)
+  return n
+})
 const peers = new Set(
   (args.get("peers") ?? "")
     .split(",")
@@ -59,8 +75,19 @@ const outFile = Path.resolve(args.get("out") ?? Path.join(Os.tmpdir(), "hotaru-b
 const logDir = Path.join(Path.dirname(outFile), `logs-${stamp}`)
 
 const sizes = smoke
-  ? { w1: [2], w2: 2, w3: 20, w4: 200, w4Hold: 0.2, w5: [10] }
-  : { w1: [1, 100, 1000], w2: 100, w3: 1000, w4: 10_000, w4Hold: quick ? 1 : 15, w5: [1, 100] }
+  ? { w1: [2], w2: 2, w3: 20, w4: 200, w4Hold: 0.2, w5: [10], w6: 4, w7: 8 }
+  : {
+      w1: [1, 100, 1000],
+      w2: 100,
+      w3: 1000,
+      w4: 10_000,
+      w4Hold: quick ? 1 : 15,
+      w5: [1, 100],
+      w6: 100,
+      w7: 100
+    }
+/** W7's warm-up before the kill (every room answered at least once, from its first runner). */
+const w7Warmup = smoke ? 1 : 3
 
 // ---------------------------------------------------------------------------------------------
 // processes
@@ -70,6 +97,10 @@ interface Server {
   readonly name: string
   readonly pid: number
   readonly port: number
+  /** Every process serving the workload (the CPU per message counts them): net + backend, front + runners. */
+  readonly pids: ReadonlyArray<number>
+  /** The arena's nodes by name (W7 kills one). */
+  readonly nodes?: ReadonlyMap<string, number>
   readonly stop: () => Promise<void>
 }
 
@@ -176,7 +207,13 @@ const startServer = (
       if (m !== null && !ready) {
         ready = true
         clearTimeout(timer)
-        resolve({ name, pid: child.pid!, port: Number(m[1]), stop: () => stopChild(child, 10_000) })
+        resolve({
+          name,
+          pid: child.pid!,
+          port: Number(m[1]),
+          pids: [child.pid!],
+          stop: () => stopChild(child, 10_000)
+        })
       }
     })
   })
@@ -298,7 +335,13 @@ const startPinus = async (name: string): Promise<Server> => {
     await stop()
     throw e
   }
-  return { name, pid: servers.get("connector-server-1")!, port: clientPort, stop }
+  return {
+    name,
+    pid: servers.get("connector-server-1")!,
+    port: clientPort,
+    pids: [...servers.values()],
+    stop
+  }
 }
 
 /** Run a client process; resolves with the fields of its `RESULT` line. */
@@ -354,13 +397,17 @@ type Kind =
   | { readonly _tag: "stock" }
   | { readonly _tag: "rawRpc" }
   | { readonly _tag: "pinus" }
+  /** The arena with `runners` runner nodes; `failover`: W7's own cluster (it kills a runner). */
+  | { readonly _tag: "arena"; readonly runners: number; readonly failover: boolean }
 
 const keyOf = (k: Kind): string =>
   k._tag === "net"
     ? `net-nodelay-${onOff(k.noDelay)}${k.backend ? "-fwd" : ""}`
     : k._tag === "raw"
       ? `raw-nodelay-${onOff(k.noDelay)}`
-      : k._tag
+      : k._tag === "arena"
+        ? `arena-${k.runners}${k.failover ? "-failover" : ""}`
+        : k._tag
 
 /** The processes behind one server kind (the forward net node needs its backend). */
 interface Started {
@@ -382,12 +429,13 @@ const launch = async (k: Kind): Promise<Started> => {
       const backend = reuse
         ? (await acquire({ _tag: "backend" })).main
         : await startServer(`${keyOf(k)}-backend`, "bench/servers/hotaruBackend.ts", [], true)
-      const main = await startServer(
+      const net = await startServer(
         keyOf(k),
         "bench/servers/hotaruNet.ts",
         [...extra, "--backend", String(backend.port)],
         true
       )
+      const main = { ...net, pids: [net.pid, backend.pid] }
       return { main, all: reuse ? [main] : [main, backend] }
     }
     case "raw": {
@@ -416,6 +464,32 @@ const launch = async (k: Kind): Promise<Started> => {
       const main = await startPinus("pinus")
       return { main, all: [main] }
     }
+    case "arena": {
+      if (stopping) throw new Error("stopping")
+      const name = keyOf(k)
+      Fs.mkdirSync(logDir, { recursive: true })
+      const log = Fs.createWriteStream(Path.join(logDir, `${name}.log`), { flags: "a" })
+      const arena = await Arena.start({
+        runners: k.runners,
+        database: `hotaru_arena_bench_${name.replace(/-/g, "_")}`,
+        freePort,
+        log,
+        onSpawn: (child) => {
+          live.add(child)
+          child.once("exit", () => live.delete(child))
+        },
+        timeoutMs: 120_000
+      })
+      const main: Server = {
+        name,
+        pid: arena.master.pid!,
+        port: arena.netport,
+        pids: [...arena.nodes.values()],
+        nodes: arena.nodes,
+        stop: () => arena.stop(15_000)
+      }
+      return { main, all: [main] }
+    }
   }
 }
 
@@ -423,11 +497,18 @@ const pool = new Map<string, Promise<Started>>()
 /** Every kind a cell uses outside W4 (started together at the start of a round when reusing). */
 const kindsUsed = new Map<string, Kind>()
 
+/** One arena cluster at a time: an idle one still polls MariaDB and pings its peers. */
+const stopPooledArenas = (): Promise<unknown> => {
+  const arenas = [...pool].filter(([key]) => key.startsWith("arena-"))
+  for (const [key] of arenas) pool.delete(key)
+  return Promise.all(arenas.map(([, s]) => s.then(stopStarted, () => undefined)))
+}
+
 const acquire = (k: Kind): Promise<Started> => {
   const key = keyOf(k)
   let started = pool.get(key)
   if (started === undefined) {
-    started = launch(k)
+    started = (k._tag === "arena" ? stopPooledArenas() : Promise.resolve()).then(() => launch(k))
     pool.set(key, started)
   }
   return started
@@ -440,6 +521,7 @@ const stopStarted = async (s: Started) => {
 /** Run `f` against a server of kind `k`; `fresh` forces a new process (W4 measures its RSS). */
 const withServer = async <A>(k: Kind, fresh: boolean, f: (s: Server) => Promise<A>): Promise<A> => {
   if (!reuse || (fresh && !smoke)) {
+    if (k._tag === "arena") await stopPooledArenas()
     const started = await launch(k)
     try {
       return await f(started.main)
@@ -499,13 +581,22 @@ const measured = (r: Record<string, string>, metric: string): Measured => ({
   raw: r
 })
 
-const w1 = (k: Kind, label: string, op: "echo" | "forward", conns: number) => {
+/** `cpu`: also the servers' CPU time per message (`--server-pid`). */
+const w1 = (k: Kind, label: string, op: "echo" | "forward", conns: number, cpu = false) => {
   kindsUsed.set(keyOf(k), k)
   return () =>
     withServer(k, false, (s) =>
       runResult(
         process.execPath,
-        loadArgs(k, label, s.port, ["--workload", "w1", "--op", op, "--conns", String(conns)]),
+        loadArgs(k, label, s.port, [
+          "--workload",
+          "w1",
+          "--op",
+          op,
+          "--conns",
+          String(conns),
+          ...(cpu ? ["--server-pid", s.pids.join(",")] : [])
+        ]),
         `load-${label}-${op}-c${conns}`
       )
     ).then((r) => measured(r, "msgs_per_s"))
@@ -570,6 +661,72 @@ const w5 = (k: Kind, target: "hotaru" | "stock" | "raw", inflight: number) => {
 
 const pinusKind: Kind = { _tag: "pinus" }
 
+/** W6: a closed loop of `state` or `say` per connection, one room per connection (rooms = conns). */
+const w6 = (runners: number, op: "state" | "say", conns: number) => {
+  const k: Kind = { _tag: "arena", runners, failover: false }
+  return () =>
+    withServer(k, false, (s) =>
+      runResult(
+        process.execPath,
+        loadArgs(k, "arena", s.port, [
+          "--workload",
+          "w6",
+          "--op",
+          op,
+          "--conns",
+          String(conns),
+          "--rooms",
+          String(conns),
+          "--server-pid",
+          s.pids.join(",")
+        ]),
+        `load-w6-${op}-r${runners}`
+      )
+    ).then((r) => measured(r, "msgs_per_s"))
+}
+
+/**
+ * W7: `say` load on a fresh cluster, SIGKILL of `runner2` after the warm-up (see load.ts). `--smoke`
+ * kills a runner of W6's cluster instead (W7 is the round's last cell; the pool is drained after it).
+ */
+const w7 = (runners: number, conns: number) => {
+  const k: Kind = { _tag: "arena", runners, failover: !smoke }
+  return () =>
+    withServer(k, true, (s) =>
+      runResult(
+        process.execPath,
+        tsNode(
+          "bench/load/load.ts",
+          [
+            "--label",
+            "arena",
+            "--port",
+            String(s.port),
+            "--workload",
+            "w7",
+            "--conns",
+            String(conns),
+            "--rooms",
+            String(conns),
+            "--warmup",
+            String(w7Warmup),
+            "--kill-pid",
+            String(s.nodes?.get("runner2") ?? 0),
+            "--kill-name",
+            "runner2",
+            "--timeout",
+            "60"
+          ],
+          false
+        ),
+        `load-w7-r${runners}`
+      )
+    ).then((r) => {
+      const m = measured(r, "failover_ms")
+      return { ...m, p50: undefined, p99: undefined }
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // cells
 // ---------------------------------------------------------------------------------------------
@@ -584,8 +741,10 @@ interface Cell {
   readonly title: string
   readonly unit: string
   readonly sides: ReadonlyArray<Side>
-  /** ratio = sides[0] / the side labelled `versus` */
-  readonly versus: string
+  /** ratio = sides[0] / the side labelled `versus` (no ratio without one) */
+  readonly versus?: string
+  /** More about the hotaru side's measurements, appended to its figure. */
+  readonly detail?: (ms: ReadonlyArray<Measured>) => string
   readonly target?: { readonly op: ">=" | "<="; readonly value: number; readonly of: "ratio" | "value" }
   /** Printed when `versus` was not measured (Pinus skipped). */
   readonly reference?: number
@@ -684,6 +843,52 @@ if (only.has("w5")) {
   }
 }
 
+if (only.has("w6")) {
+  for (const runners of runnerCounts) {
+    for (const op of ["state", "say"] as const) {
+      cells.push({
+        workload: "w6",
+        title: `W6 entity ${op} c=${sizes.w6} rooms=${sizes.w6} runners=${runners}`,
+        unit: "msg/s",
+        sides: [
+          { label: "hotaru", run: w6(runners, op, sizes.w6) },
+          {
+            label: "W2 direct link",
+            run: w1({ _tag: "net", noDelay: true, backend: true }, "hotaru", "forward", sizes.w6, true)
+          }
+        ],
+        versus: "W2 direct link"
+      })
+    }
+  }
+}
+if (only.has("w7")) {
+  const runners = Math.max(...runnerCounts)
+  if (runners < 2) console.error("W7 needs a runner count of 2 or more in --runners: skipped")
+  else {
+    const s = Arena.shardingSettings
+    cells.push({
+      workload: "w7",
+      title:
+        `W7 failover c=${sizes.w7} runners=${runners} SIGKILL runner2 ` +
+        `[shardLockExpiration=${s.shardLockExpiration} runnerHealthCheckInterval=${s.runnerHealthCheckInterval} ` +
+        `refreshAssignmentsInterval=${s.refreshAssignmentsInterval} entityMessagePollInterval=${s.entityMessagePollInterval}]`,
+      unit: "ms",
+      sides: [{ label: "hotaru", run: w7(runners, sizes.w7) }],
+      detail: (ms) => {
+        const of = (key: string) =>
+          spread(
+            ms.map((m) => Number(m.raw[key])),
+            fmtInt
+          )
+        return ` until every room of the killed runner answered (first ${of("first_ms")} ms, median ${of(
+          "median_ms"
+        )} ms, p90 ${of("p90_ms")} ms; ${of("answered_rooms")}/${of("victim_rooms")} rooms)`
+      }
+    })
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // output
 // ---------------------------------------------------------------------------------------------
@@ -731,6 +936,7 @@ const lineOf = (cell: Cell, perSide: Map<string, Array<Measured>>): string => {
       ms.map((m) => m.value),
       fmtInt
     )} ${cell.unit}`
+    if (side.label === "hotaru" && cell.detail !== undefined) s += cell.detail(ms)
     if (side.label === "hotaru" && ms[0]!.p50 !== undefined) {
       s += ` p50 ${spread(
         ms.map((m) => m.p50!),
@@ -740,10 +946,17 @@ const lineOf = (cell: Cell, perSide: Map<string, Array<Measured>>): string => {
         fmtMs
       )} ms`
     }
+    if (ms[0]!.raw.cpu_us_per_msg !== undefined) {
+      s += ` cpu ${spread(
+        ms.map((m) => Number(m.raw.cpu_us_per_msg)),
+        (n) => n.toFixed(1)
+      )} µs/msg`
+    }
     const errors = ms.reduce((n, m) => n + m.errors, 0)
     if (errors > 0) s += ` [${errors} errors]`
     parts.push(s)
   }
+  if (cell.versus === undefined) return `${cell.title}: ${parts.join(", ")}`
   if (!cell.sides.some((s) => s.label === cell.versus) && cell.reference !== undefined) {
     parts.push(`${cell.versus} not run (README figure ${fmtInt(cell.reference)})`)
   }
@@ -752,7 +965,15 @@ const lineOf = (cell: Cell, perSide: Map<string, Array<Measured>>): string => {
   const ratio = median(ratios)
   const ratioText =
     ratios.length === 0 ? "n/a" : spread(ratios, (n) => (Number.isFinite(n) ? n.toFixed(2) : "n/a"))
-  return `${cell.title}: ${parts.join(", ")}, ratio ${ratioText} vs ${cell.versus}${verdict(
+  // CPU per message against the same round's `versus` side, where both measured it
+  const cpuOf = (m: Measured | undefined) =>
+    m?.raw.cpu_us_per_msg === undefined ? Number.NaN : Number(m.raw.cpu_us_per_msg)
+  const cpuRatios = hot
+    .map((h) => cpuOf(h) / cpuOf(versus.find((v) => v.round === h.round)))
+    .filter(Number.isFinite)
+  const cpuText =
+    cpuRatios.length === 0 ? "" : `, cpu/msg ${spread(cpuRatios, (n) => n.toFixed(2))} x ${cell.versus}`
+  return `${cell.title}: ${parts.join(", ")}, ratio ${ratioText} vs ${cell.versus}${cpuText}${verdict(
     cell,
     ratio,
     median(hot.map((m) => m.value))

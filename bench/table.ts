@@ -25,7 +25,9 @@ const metricOf = (r: Row): string =>
       ? "deliveries_per_s"
       : r.calls_per_s !== undefined
         ? "calls_per_s"
-        : "bytes_per_conn"
+        : r.failover_ms !== undefined
+          ? "failover_ms"
+          : "bytes_per_conn"
 
 const median = (xs: ReadonlyArray<number>) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -37,9 +39,18 @@ const spread = (xs: ReadonlyArray<number>, f: (n: number) => string) =>
   xs.length > 1 ? `${f(median(xs))} (${f(Math.min(...xs))}..${f(Math.max(...xs))})` : f(xs[0]!)
 
 const cells = [...new Set(rows.map((r) => r.cell))]
-const sides = ["hotaru", "raw", "pinus", "stock @effect/rpc"]
+/** The columns of the sides this run measured. */
+const sides = ["hotaru", "raw", "pinus", "stock @effect/rpc", "W2 direct link"].filter((s) =>
+  rows.some((r) => r.side === s)
+)
 const versusOf = (cell: string) =>
-  cell.startsWith("W2") ? "pinus" : cell.startsWith("W5") ? "stock @effect/rpc" : "raw"
+  cell.startsWith("W2")
+    ? "pinus"
+    : cell.startsWith("W5")
+      ? "stock @effect/rpc"
+      : cell.startsWith("W6")
+        ? "W2 direct link"
+        : "raw"
 
 console.log(`| cell | ${sides.join(" | ")} | hotaru p50 / p99 ms | ratio (per round, median) |`)
 console.log(`|---|${sides.map(() => "---").join("|")}|---|---|`)

@@ -3,7 +3,8 @@
  * a 17-byte header — 4 head bytes 0, protoVersion 0, serverVersion uint32 0, length uint32 BE
  * (command id + body), command id uint32 BE — then the body. Command ids as in the bench app
  * (`bench/app/protocol.ts`): 1 echo, 2 fan-out, 3 push, 4 forward. Closed loop: the next frame
- * that is not a push answers the one outstanding request.
+ * that is not a push answers the one outstanding request. `FireflyConn.call` sends any command
+ * and hands back the reply's body (the arena workloads W6/W7: JSON bodies, no pushes).
  */
 import * as Net from "node:net"
 import type { Conn, ConnHooks, Op, Protocol } from "./conn.js"
@@ -24,16 +25,18 @@ const encode = (command: number, body: Buffer): Buffer => {
   return frame
 }
 
-class FireflyConn implements Conn {
+export class FireflyConn implements Conn {
   private pending: Buffer | undefined
-  private reply: ((error: Error | undefined) => void) | undefined
+  private reply: ((error: Error | undefined, body?: Buffer) => void) | undefined
   private closed = false
   private readonly socket: Net.Socket
 
+  /** `push`: the command id of pushes (3 in the bench app), `null` when the server never pushes. */
   constructor(
     host: string,
     port: number,
-    private readonly hooks: ConnHooks
+    private readonly hooks: ConnHooks,
+    private readonly push: number | null = PUSH
   ) {
     this.socket = Net.connect({ host, port, noDelay: true })
     this.socket.on("data", (chunk: Buffer) => this.feed(chunk))
@@ -60,8 +63,13 @@ class FireflyConn implements Conn {
   }
 
   request(op: Op, body: Buffer, done: (error: Error | undefined) => void): void {
+    this.call(ids[op], body, done)
+  }
+
+  /** One request of any command; `done` gets the reply's body (an error frame's too). */
+  call(command: number, body: Buffer, done: (error: Error | undefined, body?: Buffer) => void): void {
     this.reply = done
-    this.socket.write(encode(ids[op], body))
+    this.socket.write(encode(command, body))
   }
 
   notify(op: Op, body: Buffer): void {
@@ -86,12 +94,13 @@ class FireflyConn implements Conn {
       }
       if (buf.length - off < PREFIX + length) break
       const command = buf.readUInt32BE(off + 13)
+      const start = off + HEADER
       off += PREFIX + length
-      if (command === PUSH) this.hooks.onPush?.()
+      if (command === this.push) this.hooks.onPush?.()
       else {
         const reply = this.reply
         this.reply = undefined
-        reply?.(undefined)
+        reply?.(undefined, buf.subarray(start, off))
       }
     }
     if (off < buf.length) this.pending = buf.subarray(off)

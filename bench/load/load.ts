@@ -12,6 +12,15 @@
  *                                           is done when all N received its push)
  *     w4: --conns N --hold 15 --server-pid PID[,PID]
  *                                           N idle connections held open; server RSS delta ÷ N
+ *     w6: --op state|say --conns C --rooms R  the arena (examples/arena): connection i joins room
+ *                                           i mod R, then a closed loop of `state` or `say` to it
+ *     w7: --conns C --rooms R --kill-pid PID --kill-name NODE
+ *                                           w6 `say` load; after the warm-up, SIGKILL the runner
+ *                                           PID (node NODE); per room it hosted, the time until
+ *                                           the room answered again (a request sent after the
+ *                                           kill, or a reply from another runner)
+ *   w1, w6: --server-pid PID[,PID] adds the servers' CPU time per message (utime + stime from
+ *   /proc, over the measured seconds)
  *
  * Prints one `RESULT key=value …` line (the same keys as the shared peers harness's client, so
  * runs can be compared with it), and appends it as JSON to `--out FILE` if given.
@@ -20,7 +29,7 @@ import * as Fs from "node:fs"
 import { performance } from "node:perf_hooks"
 import { numberArg, parseArgs } from "../args.js"
 import type { Conn, ConnHooks, Protocol } from "./conn.js"
-import { firefly } from "./fireflyConn.js"
+import { FireflyConn, firefly } from "./fireflyConn.js"
 import { pinus } from "./pinusConn.js"
 import { resultLine, Samples } from "./stats.js"
 
@@ -48,19 +57,20 @@ const emit = (fields: Record<string, string | number>) => {
 }
 
 /** Open `n` connections, at most `parallel` connecting at once; fails if any does not connect. */
-const openConns = async (
+const openConns = async <C extends Conn = Conn>(
   n: number,
   hooksOf: (i: number) => ConnHooks,
-  parallel = 200
-): Promise<Array<Conn>> => {
-  const conns: Array<Conn> = []
+  parallel = 200,
+  connect: (hooks: ConnHooks) => C = (hooks) => proto.connect(host, port, hooks) as C
+): Promise<Array<C>> => {
+  const conns: Array<C> = []
   let next = 0
   let failed = 0
   let firstError: Error | undefined
   const worker = async () => {
     while (next < n) {
       const i = next++
-      const conn = proto.connect(host, port, hooksOf(i))
+      const conn = connect(hooksOf(i))
       conns[i] = conn
       const error = await new Promise<Error | undefined>((resolve) => conn.ready(resolve))
       if (error !== undefined) {
@@ -77,6 +87,42 @@ const openConns = async (
 const rssOf = (pid: number): number => {
   const m = /VmRSS:\s+(\d+) kB/.exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))
   return m === null ? Number.NaN : Number(m[1]) * 1024
+}
+
+const serverPids = () =>
+  (args.get("server-pid") ?? "")
+    .split(",")
+    .filter((s) => s !== "")
+    .map(Number)
+
+/** Linux reports process CPU time in USER_HZ ticks, 100 per second on every mainstream arch. */
+const TICKS_PER_S = 100
+
+/** utime + stime of the processes, in seconds (fields 14 and 15 of /proc/PID/stat). */
+const cpuSecondsOf = (pids: ReadonlyArray<number>): number =>
+  pids.reduce((sum, pid) => {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return sum + (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S
+  }, 0)
+
+/** The servers' CPU µs per message over a measured window (`--server-pid`), if given. */
+const cpuMeter = () => {
+  const pids = serverPids()
+  if (pids.length === 0) return { start: () => {}, fields: (_messages: number) => ({}) }
+  let before = 0
+  return {
+    start: () => {
+      before = cpuSecondsOf(pids)
+    },
+    fields: (messages: number) => {
+      const cpu = cpuSecondsOf(pids) - before
+      return {
+        server_cpu_s: cpu.toFixed(2),
+        cpu_us_per_msg: ((cpu * 1e6) / Math.max(1, messages)).toFixed(1)
+      }
+    }
+  }
 }
 
 const w1 = async () => {
@@ -103,11 +149,14 @@ const w1 = async () => {
   }
   for (const conn of conns) loop(conn)
   await sleep(warmupMs)
+  const cpu = cpuMeter()
+  cpu.start()
   measuring = true
   const t0 = performance.now()
   await sleep(durationMs)
   measuring = false
   const secs = (performance.now() - t0) / 1000
+  const cpuFields = cpu.fields(samples.count)
   stopped = true
   const { p50, p99 } = samples.percentiles()
   emit({
@@ -119,6 +168,7 @@ const w1 = async () => {
     msgs_per_s: Math.round(samples.count / secs),
     p50_ms: p50.toFixed(3),
     p99_ms: p99.toFixed(3),
+    ...cpuFields,
     errors: errors + closes
   })
   for (const conn of conns) conn.close()
@@ -200,10 +250,7 @@ const w3 = async () => {
 const w4 = async () => {
   const n = numberArg(args, "conns", 10_000)
   const holdMs = numberArg(args, "hold", 15) * 1000
-  const pids = (args.get("server-pid") ?? "")
-    .split(",")
-    .filter((s) => s !== "")
-    .map(Number)
+  const pids = serverPids()
   if (pids.length === 0) throw new Error("--server-pid is required for w4")
   const rss = () => pids.reduce((sum, pid) => sum + rssOf(pid), 0)
   await sleep(1000)
@@ -230,9 +277,202 @@ const w4 = async () => {
   for (const conn of conns) conn.close()
 }
 
-const workloads: Record<string, () => Promise<void>> = { w1, w3, w4 }
+// --- the arena (W6, W7): JSON bodies in firefly frames, commands 1 join, 2 say, 3 state ------
+
+const JOIN = 1
+const SAY = 2
+const STATE = 3
+const json = (value: unknown) => Buffer.from(JSON.stringify(value))
+/** A success reply of the arena starts with its `room` field (the response Schemas' first key). */
+const isAnswer = (body: Buffer | undefined) =>
+  body !== undefined && body.subarray(0, 8).toString() === '{"room":'
+
+interface ArenaConn {
+  readonly conn: FireflyConn
+  readonly room: string
+  readonly player: string
+}
+
+/** `conns` arena connections, connection i in room `room<i mod rooms>` as player `p<i>` (joined). */
+const arenaConns = async (conns: number, rooms: number, onClose: () => void): Promise<Array<ArenaConn>> => {
+  const opened = await openConns(
+    conns,
+    () => ({ onClose }),
+    200,
+    (hooks) => new FireflyConn(host, port, hooks, null)
+  )
+  const joined = opened.map((conn, i) => ({ conn, room: `room${i % rooms}`, player: `p${i}` }))
+  await Promise.all(
+    joined.map(
+      ({ conn, room, player }) =>
+        new Promise<void>((resolve, reject) =>
+          conn.call(JOIN, json({ room, player }), (error, body) =>
+            error !== undefined
+              ? reject(error)
+              : isAnswer(body)
+                ? resolve()
+                : reject(new Error(`join ${room}: ${body?.toString() ?? "no body"}`))
+          )
+        )
+    )
+  )
+  return joined
+}
+
+const w6 = async () => {
+  const op = args.get("op") ?? "state"
+  if (op !== "state" && op !== "say") throw new Error(`--op must be state or say, got ${op}`)
+  const c = numberArg(args, "conns", 100)
+  const rooms = numberArg(args, "rooms", c)
+  let closes = 0
+  const conns = await arenaConns(c, rooms, () => closes++)
+  const samples = new Samples()
+  let measuring = false
+  let stopped = false
+  let errors = 0
+  const loop = ({ conn, room, player }: ArenaConn) => {
+    const request = op === "state" ? json({ room }) : json({ room, player, text: "x" })
+    const command = op === "state" ? STATE : SAY
+    const next = () => {
+      if (stopped) return
+      const t0 = performance.now()
+      conn.call(command, request, (error, body) => {
+        if (error !== undefined) {
+          errors++
+          return
+        }
+        if (!isAnswer(body)) {
+          errors++
+          if (errors === 1) console.error(`w6 ${op} ${room}: ${body?.toString()}`)
+        } else if (measuring) samples.add(performance.now() - t0)
+        next()
+      })
+    }
+    next()
+  }
+  for (const conn of conns) loop(conn)
+  await sleep(warmupMs)
+  const cpu = cpuMeter()
+  cpu.start()
+  measuring = true
+  const t0 = performance.now()
+  await sleep(durationMs)
+  measuring = false
+  const secs = (performance.now() - t0) / 1000
+  const cpuFields = cpu.fields(samples.count)
+  stopped = true
+  const { p50, p99 } = samples.percentiles()
+  emit({
+    workload: "w6",
+    server: label,
+    op,
+    conns: c,
+    rooms,
+    secs: secs.toFixed(2),
+    msgs_per_s: Math.round(samples.count / secs),
+    p50_ms: p50.toFixed(3),
+    p99_ms: p99.toFixed(3),
+    ...cpuFields,
+    errors: errors + closes
+  })
+  for (const { conn } of conns) conn.close()
+}
+
+const w7 = async () => {
+  const c = numberArg(args, "conns", 100)
+  const rooms = numberArg(args, "rooms", c)
+  const killPid = numberArg(args, "kill-pid", 0)
+  const killName = args.get("kill-name") ?? ""
+  const timeoutMs = numberArg(args, "timeout", 60) * 1000
+  if (killPid <= 0 || killName === "") throw new Error("w7 needs --kill-pid and --kill-name")
+  let closes = 0
+  const conns = await arenaConns(c, rooms, () => closes++)
+  /** The runner each room's last answer came from (before the kill). */
+  const hostOf = new Map<string, string>()
+  const victimRooms = new Set<string>()
+  /** Room → ms from the kill until it answered again. */
+  const answered = new Map<string, number>()
+  let killedAt = Number.POSITIVE_INFINITY
+  let stopped = false
+  let errors = 0
+  let answers = 0
+  const loop = ({ conn, room, player }: ArenaConn) => {
+    const request = json({ room, player, text: "x" })
+    const next = () => {
+      if (stopped) return
+      const sentAt = performance.now()
+      conn.call(SAY, request, (error, body) => {
+        if (error !== undefined) {
+          errors++
+          return
+        }
+        const now = performance.now()
+        if (!isAnswer(body)) {
+          errors++
+          if (now >= killedAt) {
+            console.error(`w7 ${room} +${Math.round(now - killedAt)} ms: ${body?.toString().slice(0, 300)}`)
+          }
+          setTimeout(next, 20)
+          return
+        }
+        answers++
+        const runner = (JSON.parse(body!.toString()) as { readonly runner: string }).runner
+        if (now < killedAt) hostOf.set(room, runner)
+        else if (
+          victimRooms.has(room) &&
+          !answered.has(room) &&
+          (sentAt >= killedAt || runner !== killName)
+        ) {
+          answered.set(room, now - killedAt)
+        }
+        next()
+      })
+    }
+    next()
+  }
+  for (const conn of conns) loop(conn)
+  await sleep(warmupMs)
+  for (const [room, runner] of hostOf) if (runner === killName) victimRooms.add(room)
+  if (victimRooms.size === 0) throw new Error(`no room answered from ${killName} during the warm-up`)
+  const answersBefore = answers
+  killedAt = performance.now()
+  process.kill(killPid, "SIGKILL")
+  const deadline = killedAt + timeoutMs
+  while (answered.size < victimRooms.size && performance.now() < deadline) await sleep(50)
+  const secs = (performance.now() - killedAt) / 1000
+  stopped = true
+  const times = [...answered.values()].sort((a, b) => a - b)
+  // the slowest rooms, for the log
+  console.error(
+    `w7 slowest: ${[...answered]
+      .sort(([, a], [, b]) => b - a)
+      .slice(0, 5)
+      .map(([room, ms]) => `${room} ${Math.round(ms)} ms`)
+      .join(", ")}; unanswered: ${[...victimRooms].filter((r) => !answered.has(r)).join(", ") || "none"}`
+  )
+  const at = (p: number) =>
+    times.length === 0 ? Number.NaN : times[Math.min(times.length - 1, Math.floor(times.length * p))]!
+  emit({
+    workload: "w7",
+    server: label,
+    conns: c,
+    rooms,
+    killed: killName,
+    victim_rooms: victimRooms.size,
+    answered_rooms: answered.size,
+    failover_ms: answered.size === victimRooms.size ? Math.round(times.at(-1)!) : "NaN",
+    first_ms: Math.round(at(0)),
+    median_ms: Math.round(at(0.5)),
+    p90_ms: Math.round(at(0.9)),
+    msgs_per_s_during: Math.round((answers - answersBefore) / secs),
+    errors: errors + closes + (victimRooms.size - answered.size)
+  })
+  for (const { conn } of conns) conn.close()
+}
+
+const workloads: Record<string, () => Promise<void>> = { w1, w3, w4, w6, w7 }
 const run = workloads[workload]
-if (run === undefined) throw new Error(`--workload must be w1, w3 or w4, got ${workload}`)
+if (run === undefined) throw new Error(`--workload must be w1, w3, w4, w6 or w7, got ${workload}`)
 run().then(
   () => setTimeout(() => process.exit(0), 200),
   (e: unknown) => {
