@@ -20,7 +20,7 @@
 import { unlink } from "node:fs/promises"
 import { hostname } from "node:os"
 import { type FileSystem, Path } from "@effect/platform"
-import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Option, type Scope } from "effect"
+import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Option, type Scope, Stream } from "effect"
 import * as Config from "./Config.js"
 import { AgentNoSuchNode, AgentService, type AgentStatus, agentName } from "./internal/agentRpc.js"
 import { policyOf } from "./internal/nodePolicy.js"
@@ -219,7 +219,7 @@ export const make = (
       Stop: () => Effect.asVoid(Effect.forkDaemon(Effect.zipRight(Effect.sleep("100 millis"), stop)))
     })
     const dial = master.roothost
-    yield* Layer.build(
+    const link = yield* Layer.build(
       Remote.serve("master", AgentService, handlers).pipe(
         Layer.provideMerge(
           Remote.layer({
@@ -233,6 +233,31 @@ export const make = (
           })
         )
       )
+    )
+
+    // say when the master link comes and goes, and why the master turns it away (once per reason)
+    const remote = Context.get(link, Remote.Remote)
+    yield* remote.changes("master").pipe(
+      Stream.map((s) =>
+        s._tag === "Connected"
+          ? "linked to the master"
+          : s.lastError?._tag === "RegistrationRefused"
+            ? `the master refuses this agent: ${s.lastError.message}${
+                s.lastError.reason === "UnknownName"
+                  ? " (start the master with --only, leaving this host's nodes to agents)"
+                  : s.lastError.reason === "DuplicateName"
+                    ? ` (another agent of ${host} is linked)`
+                    : ""
+              }`
+            : s.lastError === undefined
+              ? "linking to the master"
+              : `no link to the master (${s.lastError.message}): retrying`
+      ),
+      Stream.changes,
+      Stream.runForEach((line) =>
+        line.startsWith("linked") || line.startsWith("linking") ? Effect.log(line) : Effect.logWarning(line)
+      ),
+      Effect.forkScoped
     )
 
     yield* Effect.log(

@@ -8,7 +8,7 @@
  * hotaru stop [CONFIG] [--token T]                       ask the master to stop the whole tree
  * hotaru reload [CONFIG] [--token T]                     validate CONFIG, then every node re-imports its app/reload module
  * hotaru restart NAME [CONFIG] [--token T]               restart one node now (its restart count reset)
- * hotaru status [CONFIG] [--json] [--token T]            the tree: nodes, pids, states, restarts
+ * hotaru status [CONFIG] [--json] [--ready NAME] [--token T]   the tree: nodes, hosts, pids, states, restarts
  * hotaru init DIR [--from TGZ|RANGE]                     scaffold a working project
  * ```
  *
@@ -31,7 +31,7 @@ import { Cause, Console, Effect, Layer, LogLevel, Option, Schedule } from "effec
 import * as AdminApi from "./AdminApi.js"
 import * as Agent from "./Agent.js"
 import * as Config from "./Config.js"
-import { AdminRequestError, explain, isConnectionRefused } from "./internal/cliError.js"
+import { AdminRequestError, explain, isConnectionRefused, NotReady } from "./internal/cliError.js"
 import { MissingPackageError } from "./internal/optionalPackage.js"
 import * as PrivateFile from "./internal/privateFile.js"
 import { scaffold } from "./internal/scaffold.js"
@@ -344,16 +344,36 @@ const status = Command.make(
   {
     config: configArg,
     json: Options.boolean("json").pipe(Options.withDescription("print the /status JSON")),
+    ready: Options.text("ready").pipe(
+      Options.withDescription(
+        "a readiness check of node NAME: exit 0 when it runs and is linked to the master, else 1"
+      ),
+      Options.optional
+    ),
     token: tokenOption,
     bind: bindOption
   },
-  ({ bind, config, json, token }) =>
+  ({ bind, config, json, ready, token }) =>
     Effect.gen(function* () {
       const admin = yield* adminOf(config, token, bind)
       const report = yield* callAdmin(admin, "/status", (c) => c.admin.status())
+      if (Option.isSome(ready)) {
+        const name = ready.value
+        const node = report.nodes.find((n) => n.name === name)
+        if (node === undefined) {
+          return yield* new NotReady({ node: name, detail: "no such node in the master's status" })
+        }
+        if (node.state !== "running" || !node.linked) {
+          return yield* new NotReady({
+            node: name,
+            detail: `${node.state}${node.linked ? "" : ", not linked to the master"}${node.host === null ? "" : ` (host ${node.host})`}`
+          })
+        }
+        return yield* Console.log(`${name}: ready (running on ${node.host ?? "?"}, linked)`)
+      }
       yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report))
     }).pipe(namingConfig(config))
-).pipe(Command.withDescription("show every node of the running tree"))
+).pipe(Command.withDescription("show every node of the running tree, with each node's host"))
 
 const init = Command.make(
   "init",

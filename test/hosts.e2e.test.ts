@@ -180,6 +180,18 @@ describe("nodes on several hosts (hotaru start --only, hotaru join)", () => {
       expect(alive(master.pid!)).toBe(true)
       expect(alive(agentGame.pid!)).toBe(true)
 
+      // the readiness check of a node of that host fails
+      const notReady = await run(process.execPath, [bin, "status", file, "--ready", "gate"], {
+        timeout: 60_000
+      }).then(
+        () => undefined,
+        (e: { code?: number; stderr?: string }) => e
+      )
+      expect(notReady?.code).toBe(1)
+      expect(notReady?.stderr).toMatch(
+        /gate is not ready: agent-lost, not linked to the master \(host 127\.0\.0\.2\)/
+      )
+
       // a restart of a node whose agent is gone fails clearly
       const refused = await run(process.execPath, [bin, "restart", "gate", file], { timeout: 60_000 }).then(
         () => undefined,
@@ -210,6 +222,10 @@ describe("nodes on several hosts (hotaru start --only, hotaru join)", () => {
         30_000
       )
       expect(back.get("gate")!.host).toBe("127.0.0.2")
+      const isReady = await run(process.execPath, [bin, "status", file, "--ready", "gate"], {
+        timeout: 60_000
+      })
+      expect(isReady.stdout).toContain("gate: ready (running on 127.0.0.2, linked)")
       expect(back.get("gate")!.pid).not.toBe(pids.gate)
       expect(back.get("net")!.pid).toBe(pids.net)
       expect(back.get("game1")!.pid).toBe(pids.game1)
