@@ -617,8 +617,10 @@ export const make = (
     const stop = Effect.gen(function* () {
       if (!(yield* Deferred.succeed(stopping, undefined)))
         return yield* Effect.ignore(Deferred.await(stopped))
-      const order = stopOrder(config)
-      yield* Effect.log(`stopping ${order.join(", ")}`)
+      const order = stopOrder(config).filter((name) => only.includes(name))
+      yield* Effect.log(
+        `stopping ${order.join(", ") || "no node of its own"}${remote.length > 0 ? "; the agents stop theirs" : ""}`
+      )
       const each = Duration.sum(grace, Duration.seconds(1))
       // the agents stop their own nodes (in the same order) while the master stops its own
       yield* Effect.all(
