@@ -14,6 +14,10 @@
  *   0600), never a re-read file; `reload` validates the file again and refuses a broken one.
  * - Stops cleanly: client-facing nodes first, then children before parents, each with a grace
  *   period (SIGTERM, then SIGKILL). Nodes exit by themselves when the master dies.
+ * - With `only` (the CLI's `--only a,b`) it runs those nodes and leaves the others to host agents
+ *   on other hosts (`hotaru join`, see `Agent`): they link to its rootport as `@agent:<host>`,
+ *   `/status` shows their nodes with the agent's host (or `waiting-for-agent`, `agent-lost`),
+ *   `restart` of such a node is forwarded to its agent, `stop` stops the agents' nodes too.
  * - Serves the admin API (`AdminApi`, an `HttpApi`) on `webport` (bound to 127.0.0.1 unless
  *   `bind` says otherwise), every endpoint behind `Authorization: Bearer <token>`: `GET /status`;
  *   `POST /stop`, `POST /reload` (also `GET /stop`, `GET /reloadmodule`, as firefly's admin
