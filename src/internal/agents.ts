@@ -51,6 +51,15 @@ export const make = (
 
     const linkedAgents = Effect.map(root.children, (names) => names.filter(isAgentName))
 
+    /** Log a misconfiguration once per agent and node (each /status asks every agent again). */
+    const warned = new Set<string>()
+    const once = (key: string, message: string) =>
+      Effect.suspend(() => {
+        if (warned.has(key) || warned.size >= 1024) return Effect.void
+        warned.add(key)
+        return Effect.logError(message)
+      })
+
     /** One agent's report, remembered as its claims; none if it does not answer in time. */
     const ask = (agent: string): Effect.Effect<Option.Option<AgentStatus>> =>
       Effect.flatMap(root.child(agent, AgentService), (client) => client.Status()).pipe(
@@ -59,10 +68,15 @@ export const make = (
         Effect.tap(
           Option.match({
             onNone: () => Effect.void,
-            onSome: (report) =>
-              Effect.forEach(report.nodes, (node) => {
+            onSome: (report) => {
+              // a node this agent reported before and no longer runs is nobody's now
+              for (const [name, claim] of claims) {
+                if (claim.agent === agent && !report.nodes.some((n) => n.name === name)) claims.delete(name)
+              }
+              return Effect.forEach(report.nodes, (node) => {
                 if (!remoteSet.has(node.name)) {
-                  return Effect.logError(
+                  return once(
+                    `${agent}/${node.name}`,
                     `the agent of ${report.host} runs node ${node.name}, which this master runs itself or the config has not: stop it there`
                   )
                 }
@@ -70,7 +84,8 @@ export const make = (
                 if (held !== undefined && held.agent !== agent) {
                   return Effect.flatMap(root.children, (children) =>
                     children.includes(held.agent)
-                      ? Effect.logError(
+                      ? once(
+                          `${agent}/${node.name}`,
                           `node ${node.name} is run by the agents of both ${held.host} and ${report.host}; ${held.host} keeps it`
                         )
                       : Effect.sync(() => claims.set(node.name, { agent, host: report.host }))
@@ -78,6 +93,7 @@ export const make = (
                 }
                 return Effect.sync(() => claims.set(node.name, { agent, host: report.host }))
               })
+            }
           })
         )
       )
