@@ -132,6 +132,22 @@ describe("nodes on several hosts (hotaru start --only, hotaru join)", () => {
     }
     try {
       const master = start("hotaru start", ["start", file, "--only", "net"])
+      // before any agent: the master's nodes run, the others wait for their agents
+      const alone = await waitFor(
+        "the master's status before the agents",
+        async () => {
+          const s = byName(await status(file))
+          return s.get("net")?.state === "running" ? s : undefined
+        },
+        90_000
+      )
+      expect(alone.get("gate")).toMatchObject({
+        state: "waiting-for-agent",
+        host: null,
+        pid: null,
+        linked: false
+      })
+      expect(alone.get("game1")).toMatchObject({ state: "waiting-for-agent", host: null })
       const agentGate = start("hotaru join (gate)", ["join", file, "--only", "gate", "--bind", "127.0.0.2"])
       const agentGame = start("hotaru join (game1)", ["join", file, "--only", "game1", "--bind", "127.0.0.3"])
 
