@@ -43,7 +43,7 @@ import {
 import { Cause, Context, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
 import * as Admin from "./Admin.js"
 import { sameText } from "./internal/sameText.js"
-import * as Supervisor from "./Supervisor.js"
+import * as NodeSupervisor from "./NodeSupervisor.js"
 import * as Web from "./Web.js"
 
 /**
@@ -80,7 +80,7 @@ export type MasterReport = typeof MasterReport.Type
  * @category models
  */
 export const NodeState = Schema.Union(
-  Supervisor.ChildState,
+  NodeSupervisor.ChildState,
   Schema.Literal("waiting-for-agent", "agent-lost")
 )
 export type NodeState = typeof NodeState.Type
@@ -254,7 +254,7 @@ export interface Handlers {
   /** Starts a stop of every node (it goes on after the answer). */
   readonly stop: Effect.Effect<void>
   readonly reload: Effect.Effect<ReloadReport["nodes"], ReloadRefused>
-  readonly restart: (node: string) => Effect.Effect<void, Supervisor.SupervisorError | RestartFailed>
+  readonly restart: (node: string) => Effect.Effect<void, NodeSupervisor.SupervisorError | RestartFailed>
 }
 
 /**

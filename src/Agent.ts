@@ -21,14 +21,14 @@ import { unlink } from "node:fs/promises"
 import { hostname } from "node:os"
 import { type FileSystem, Path } from "@effect/platform"
 import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Option, type Scope, Stream } from "effect"
-import * as Config from "./Config.js"
+import * as HotaruConfig from "./HotaruConfig.js"
 import { AgentNoSuchNode, AgentService, type AgentStatus, agentName } from "./internal/agentRpc.js"
 import { policyOf } from "./internal/nodePolicy.js"
 import * as PrivateFile from "./internal/privateFile.js"
 import { runNode } from "./internal/process.js"
 import * as Master from "./Master.js"
+import * as NodeSupervisor from "./NodeSupervisor.js"
 import * as Remote from "./Remote.js"
-import * as Supervisor from "./Supervisor.js"
 import { Transport } from "./Transport.js"
 
 /**
@@ -36,7 +36,7 @@ import { Transport } from "./Transport.js"
  * @category models
  */
 export interface Options {
-  readonly config: Config.Loaded
+  readonly config: HotaruConfig.Loaded
   /** The nodes this agent runs (names of servers of the config). */
   readonly only: ReadonlyArray<string>
   /**
@@ -154,7 +154,7 @@ export const make = (
       )
     )
 
-    const supervisor = yield* Supervisor.make
+    const supervisor = yield* NodeSupervisor.make
     const entry = options.entry ?? Master.defaultEntry()
     for (const name of only) {
       yield* supervisor

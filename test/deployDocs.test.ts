@@ -9,7 +9,7 @@ import { promisify } from "node:util"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as Config from "../src/Config.js"
+import * as HotaruConfig from "../src/HotaruConfig.js"
 
 const repo = Path.resolve(__dirname, "..")
 const deploy = Path.join(repo, "docs/deploy")
@@ -30,7 +30,7 @@ describe("docs/deploy examples", () => {
         const servers = Object.keys(
           (JSON.parse(Fs.readFileSync(file, "utf8")) as { servers: object }).servers
         )
-        const loaded = yield* Config.load(file, { apps: servers })
+        const loaded = yield* HotaruConfig.load(file, { apps: servers })
         expect(loaded.config.master?.roothost, file).toBeDefined()
       }
     }).pipe(Effect.provide(NodeContext.layer))

@@ -7,7 +7,7 @@
 import { ValidationError } from "@effect/cli"
 import { Cause, Data, Option } from "effect"
 import { AgentError } from "../Agent.js"
-import { ConfigError } from "../Config.js"
+import { ConfigError } from "../HotaruConfig.js"
 import { MasterError } from "../Master.js"
 import { NodeError } from "../Node.js"
 import { ScaffoldError } from "./scaffold.js"

@@ -5,8 +5,8 @@
  * @internal
  */
 import { Duration, type Schedule } from "effect"
-import type * as Config from "../Config.js"
-import * as Supervisor from "../Supervisor.js"
+import type * as HotaruConfig from "../HotaruConfig.js"
+import * as NodeSupervisor from "../NodeSupervisor.js"
 
 /** The supervision settings of `config`. */
 export interface NodePolicy {
@@ -17,7 +17,7 @@ export interface NodePolicy {
 }
 
 /** The supervision settings of `config` (defaults: 5 restarts in 60 s, retry every 30–300 s, grace 5 s). */
-export const policyOf = (config: Config.HotaruConfig): NodePolicy => {
+export const policyOf = (config: HotaruConfig.HotaruConfig): NodePolicy => {
   const policy = config.supervisor
   const onFailed = policy?.onFailed ?? "retry"
   return {
@@ -29,7 +29,7 @@ export const policyOf = (config: Config.HotaruConfig): NodePolicy => {
     },
     retryFailed:
       onFailed === "retry"
-        ? Supervisor.slowRetry(
+        ? NodeSupervisor.slowRetry(
             Duration.seconds(policy?.retrySeconds ?? 30),
             Duration.seconds(policy?.retryMaxSeconds ?? 300)
           )
