@@ -11,7 +11,7 @@
  * | `GET /status` | {@link StatusReport} | |
  * | `POST /stop` (and `GET /stop`, firefly's URL) | `{ "stopping": true }` | |
  * | `POST /reload` (and `GET /reloadmodule`) | {@link ReloadReport} | 409 {@link ReloadRefused} |
- * | `POST /restart/:node` | `{ "restarted": node }` | 404 {@link UnknownNode} |
+ * | `POST /restart/:node` | `{ "restarted": node }` | 404 {@link UnknownNode}, 503 {@link RestartFailed} |
  *
  * Errors are JSON `{ "_tag": ..., "message": ..., ... }`. The web server under it keeps the
  * limits of `Web.layerServer` (connection cap, header and request deadlines) and `Web.edge`
@@ -71,14 +71,32 @@ export const MasterReport = Schema.Struct({
 export type MasterReport = typeof MasterReport.Type
 
 /**
+ * The state of a node in `/status`: its supervisor's state (the master's, or for a node on
+ * another host its host agent's), or, for a node the master does not run itself
+ * (`hotaru start --only`), `waiting-for-agent` (no agent has reported it yet) or `agent-lost`
+ * (the agent that ran it is gone: its link to the master is down).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const NodeState = Schema.Union(
+  NodeSupervisor.ChildState,
+  Schema.Literal("waiting-for-agent", "agent-lost")
+)
+export type NodeState = typeof NodeState.Type
+
+/**
  * One node in `/status`: the supervisor's view, and what the node says of itself when linked.
+ * `host`: where it runs (the master's `roothost` or bind address for the master's own nodes, the
+ * agent's host for the others; null while no agent has reported it).
  *
  * @since 0.1.0
  * @category models
  */
 export const NodeReport = Schema.Struct({
   name: Schema.String,
-  state: NodeSupervisor.ChildState,
+  state: NodeState,
+  host: Schema.NullOr(Schema.String),
   pid: Schema.NullOr(Schema.Number),
   restarts: Schema.Number,
   uptimeMs: Schema.NullOr(Schema.Number),
@@ -142,6 +160,19 @@ export class UnknownNode extends Schema.TaggedError<UnknownNode>()(
 ) {}
 
 /**
+ * 503: `restart` named a node that runs on another host whose agent is not linked to the master
+ * (or did not do it).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RestartFailed extends Schema.TaggedError<RestartFailed>()(
+  "RestartFailed",
+  { node: Schema.String, message: Schema.String },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
+/**
  * 409: a `reload` refused before any node was touched: the config file is broken
  * (`InvalidConfig`) or changes the topology (`TopologyChanged`); one line per problem in `issues`.
  *
@@ -200,6 +231,7 @@ export class AdminGroup extends HttpApiGroup.make("admin")
       .setPath(Schema.Struct({ node: Schema.String }))
       .addSuccess(Restarted)
       .addError(UnknownNode)
+      .addError(RestartFailed)
   )
   .middleware(Authorization) {}
 
@@ -222,7 +254,7 @@ export interface Handlers {
   /** Starts a stop of every node (it goes on after the answer). */
   readonly stop: Effect.Effect<void>
   readonly reload: Effect.Effect<ReloadReport["nodes"], ReloadRefused>
-  readonly restart: (node: string) => Effect.Effect<void, NodeSupervisor.SupervisorError>
+  readonly restart: (node: string) => Effect.Effect<void, NodeSupervisor.SupervisorError | RestartFailed>
 }
 
 /**
@@ -276,7 +308,9 @@ export const layerHandlers = (
       .handle("restart", ({ path }) =>
         handlers.restart(path.node).pipe(
           Effect.as({ restarted: path.node }),
-          Effect.mapError((e) => new UnknownNode({ node: path.node, message: e.message }))
+          Effect.mapError((e) =>
+            e._tag === "RestartFailed" ? e : new UnknownNode({ node: path.node, message: e.message })
+          )
         )
       )
   )
@@ -362,6 +396,7 @@ export type Client = Effect.Effect.Success<ReturnType<typeof client>>
 const statusOfError: Record<string, number> = {
   Unauthorized: 401,
   UnknownNode: 404,
+  RestartFailed: 503,
   ReloadRefused: 409,
   HttpApiDecodeError: 400
 }

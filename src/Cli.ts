@@ -2,12 +2,13 @@
  * The `hotaru` command line (@effect/cli):
  *
  * ```
- * hotaru start [CONFIG] [--in-process] [--entry FILE] [--bind ADDR]   run the master and every node
+ * hotaru start [CONFIG] [--in-process] [--entry FILE] [--bind ADDR] [--only a,b]   run the master and every node (or only a, b)
+ * hotaru join [CONFIG] --only c,d [--bind ADDR] [--entry FILE]   a host agent: run nodes c, d on this host for the master
  * hotaru node NAME [CONFIG] [--bind ADDR]               run one node alone (firefly's "single")
  * hotaru stop [CONFIG] [--token T]                       ask the master to stop the whole tree
  * hotaru reload [CONFIG] [--token T]                     validate CONFIG, then every node re-imports its app/reload module
  * hotaru restart NAME [CONFIG] [--token T]               restart one node now (its restart count reset)
- * hotaru status [CONFIG] [--json] [--token T]            the tree: nodes, pids, states, restarts
+ * hotaru status [CONFIG] [--json] [--ready NAME] [--token T]   the tree: nodes, hosts, pids, states, restarts
  * hotaru init DIR [--from TGZ|RANGE]                     scaffold a working project
  * ```
  *
@@ -28,8 +29,9 @@ import { FetchHttpClient, HttpClientError, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Layer, LogLevel, Option, Schedule } from "effect"
 import * as AdminApi from "./AdminApi.js"
+import * as Agent from "./Agent.js"
 import * as HotaruConfig from "./HotaruConfig.js"
-import { AdminRequestError, explain, isConnectionRefused } from "./internal/cliError.js"
+import { AdminRequestError, explain, isConnectionRefused, NotReady } from "./internal/cliError.js"
 import { MissingPackageError } from "./internal/optionalPackage.js"
 import * as PrivateFile from "./internal/privateFile.js"
 import { scaffold } from "./internal/scaffold.js"
@@ -61,6 +63,17 @@ const tokenOption = Options.text("token").pipe(
   ),
   Options.optional
 )
+/** `--only a,b`: node names, comma-separated (blanks ignored). */
+const onlyOption = (description: string) =>
+  Options.text("only").pipe(
+    Options.withDescription(description),
+    Options.map((text) =>
+      text
+        .split(",")
+        .map((name) => name.trim())
+        .filter((name) => name !== "")
+    )
+  )
 const bindOption = Options.text("bind").pipe(
   Options.withDescription(
     "address of the internal listeners (rootports, webports, admin web; not the netport), over the config's bind"
@@ -93,9 +106,12 @@ const start = Command.make(
       Options.withDescription("a node entry file to run instead of `hotaru node` (firefly's appmain)"),
       Options.optional
     ),
-    bind: bindOption
+    bind: bindOption,
+    only: onlyOption(
+      "run only these nodes here (comma-separated); the others run on other hosts under `hotaru join`"
+    ).pipe(Options.optional)
   },
-  ({ bind, config, entry, inProcess }) =>
+  ({ bind, config, entry, inProcess, only }) =>
     Effect.gen(function* () {
       const loaded = yield* HotaruConfig.load(config).pipe(
         Effect.flatMap((loaded) => HotaruConfig.withSecret(loaded, process.env.HOTARU_SECRET))
@@ -107,11 +123,53 @@ const start = Command.make(
         mode: inProcess ? "in-process" : "process",
         ...(Option.isSome(entry) ? { entry: yield* entryCommand(path.resolve(entry.value)) } : {}),
         ...(process.env.HOTARU_ADMIN_TOKEN ? { token: process.env.HOTARU_ADMIN_TOKEN } : {}),
-        ...(Option.isSome(bind) ? { bind: bind.value } : {})
+        ...(Option.isSome(bind) ? { bind: bind.value } : {}),
+        ...(Option.isSome(only) ? { only: only.value } : {})
       }).pipe(Effect.provide(Transport.layerConfig(loaded)))
       yield* master.awaitStop
     }).pipe(Effect.scoped)
-).pipe(Command.withDescription("start the master, which starts and supervises every node of CONFIG"))
+).pipe(
+  Command.withDescription(
+    "start the master, which starts and supervises every node of CONFIG (with --only: those nodes; host agents run the others)"
+  )
+)
+
+const join = Command.make(
+  "join",
+  {
+    config: configArg,
+    only: onlyOption("the nodes to run on this host (comma-separated)"),
+    bind: Options.text("bind").pipe(
+      Options.withDescription(
+        "this host's address: where its nodes' internal listeners bind (rootports, webports; not the netport), and its name in `hotaru status`"
+      ),
+      Options.optional
+    ),
+    entry: Options.file("entry").pipe(
+      Options.withDescription("a node entry file to run instead of `hotaru node` (firefly's appmain)"),
+      Options.optional
+    )
+  },
+  ({ bind, config, entry, only }) =>
+    Effect.gen(function* () {
+      const loaded = yield* HotaruConfig.load(config).pipe(
+        Effect.flatMap((loaded) => HotaruConfig.withSecret(loaded, process.env.HOTARU_SECRET))
+      )
+      yield* Main.logWarnings(loaded)
+      const path = yield* Path.Path
+      const agent = yield* Agent.make({
+        config: loaded,
+        only,
+        ...(Option.isSome(entry) ? { entry: yield* entryCommand(path.resolve(entry.value)) } : {}),
+        ...(Option.isSome(bind) ? { bind: bind.value } : {})
+      }).pipe(Effect.provide(Transport.layerConfig(loaded)))
+      yield* agent.awaitStop
+    }).pipe(Effect.scoped)
+).pipe(
+  Command.withDescription(
+    "run a host agent: supervise the --only nodes of CONFIG on this host and report them to the master at master.roothost"
+  )
+)
 
 const node = Command.make(
   "node",
@@ -253,9 +311,10 @@ const duration = (ms: number | null) => {
 /** The `/status` document as a readable table. */
 export const formatStatus = (report: AdminApi.StatusReport): string => {
   const rows = [
-    ["NODE", "STATE", "PID", "RESTARTS", "UPTIME", "CLIENTS", "DEAD-LETTERS", "PARENTS", "CHILDREN"],
+    ["NODE", "HOST", "STATE", "PID", "RESTARTS", "UPTIME", "CLIENTS", "DEAD-LETTERS", "PARENTS", "CHILDREN"],
     ...report.nodes.map((n) => [
       n.name,
+      n.host ?? "-",
       n.state,
       n.pid === null ? "-" : String(n.pid),
       String(n.restarts),
@@ -285,16 +344,36 @@ const status = Command.make(
   {
     config: configArg,
     json: Options.boolean("json").pipe(Options.withDescription("print the /status JSON")),
+    ready: Options.text("ready").pipe(
+      Options.withDescription(
+        "a readiness check of node NAME: exit 0 when it runs and is linked to the master, else 1"
+      ),
+      Options.optional
+    ),
     token: tokenOption,
     bind: bindOption
   },
-  ({ bind, config, json, token }) =>
+  ({ bind, config, json, ready, token }) =>
     Effect.gen(function* () {
       const admin = yield* adminOf(config, token, bind)
       const report = yield* callAdmin(admin, "/status", (c) => c.admin.status())
+      if (Option.isSome(ready)) {
+        const name = ready.value
+        const node = report.nodes.find((n) => n.name === name)
+        if (node === undefined) {
+          return yield* new NotReady({ node: name, detail: "no such node in the master's status" })
+        }
+        if (node.state !== "running" || !node.linked) {
+          return yield* new NotReady({
+            node: name,
+            detail: `${node.state}${node.linked ? "" : ", not linked to the master"}${node.host === null ? "" : ` (host ${node.host})`}`
+          })
+        }
+        return yield* Console.log(`${name}: ready (running on ${node.host ?? "?"}, linked)`)
+      }
       yield* Console.log(json ? JSON.stringify(report, null, 2) : formatStatus(report))
     }).pipe(namingConfig(config))
-).pipe(Command.withDescription("show every node of the running tree"))
+).pipe(Command.withDescription("show every node of the running tree, with each node's host"))
 
 const init = Command.make(
   "init",
@@ -321,7 +400,7 @@ const hotaru = Command.make("hotaru").pipe(
   Command.withDescription(
     "hotaru: a distributed game-server runtime on Effect (--verbose on any command: errors with their stack trace)"
   ),
-  Command.withSubcommands([start, node, stop, reload, restart, status, init])
+  Command.withSubcommands([start, join, node, stop, reload, restart, status, init])
 )
 
 /** Parse `argv` (as `process.argv`) and run the command. */

@@ -543,7 +543,8 @@ export const decode = (file: string, json: unknown): Either.Either<HotaruConfig,
   )
 
 /**
- * The checks no single field can make: parents that exist, ports used once, no parent cycle.
+ * The checks no single field can make: parents that exist, ports used once per host (servers
+ * with different `roothost`s may share port numbers), no parent cycle.
  *
  * @since 0.1.0
  * @category utils
@@ -551,23 +552,26 @@ export const decode = (file: string, json: unknown): Either.Either<HotaruConfig,
 export const crossCheck = (config: HotaruConfig): ReadonlyArray<string> => {
   const issues: Array<string> = []
   const names = Object.keys(config.servers)
-  const ports = new Map<number, string>()
-  const usePort = (port: number | undefined, where: string) => {
+  // a port is used once per host: servers whose configured `roothost`s differ are on different
+  // hosts and may use the same port numbers (one without a roothost may be on any host)
+  const ports = new Map<number, Array<{ readonly where: string; readonly host: string | undefined }>>()
+  const usePort = (port: number | undefined, where: string, host: string | undefined) => {
     if (port === undefined) return
-    const first = ports.get(port)
-    if (first !== undefined) issues.push(`${where}: port ${port} is already used by ${first}`)
-    else ports.set(port, where)
+    const users = ports.get(port) ?? []
+    const first = users.find((u) => u.host === undefined || host === undefined || u.host === host)
+    if (first !== undefined) issues.push(`${where}: port ${port} is already used by ${first.where}`)
+    else ports.set(port, [...users, { where, host }])
   }
   if (config.master) {
-    usePort(config.master.rootport, "master.rootport")
-    usePort(config.master.webport, "master.webport")
+    usePort(config.master.rootport, "master.rootport", config.master.roothost)
+    usePort(config.master.webport, "master.webport", config.master.roothost)
   }
   for (const [key, server] of Object.entries(config.servers)) {
     if (key === "master") issues.push(`servers.master: "master" is reserved for the master`)
-    usePort(server.netport, `servers.${key}.netport`)
-    usePort(server.webport, `servers.${key}.webport`)
-    usePort(server.rootport, `servers.${key}.rootport`)
-    usePort(server.runnerport, `servers.${key}.runnerport`)
+    usePort(server.netport, `servers.${key}.netport`, server.roothost)
+    usePort(server.webport, `servers.${key}.webport`, server.roothost)
+    usePort(server.rootport, `servers.${key}.rootport`, server.roothost)
+    usePort(server.runnerport, `servers.${key}.runnerport`, server.roothost)
     server.remoteport?.forEach((link, i) => {
       const where = `servers.${key}.remoteport[${i}]`
       const parent = config.servers[link.rootname]

@@ -14,6 +14,10 @@
  *   0600), never a re-read file; `reload` validates the file again and refuses a broken one.
  * - Stops cleanly: client-facing nodes first, then children before parents, each with a grace
  *   period (SIGTERM, then SIGKILL). Nodes exit by themselves when the master dies.
+ * - With `only` (the CLI's `--only a,b`) it runs those nodes and leaves the others to host agents
+ *   on other hosts (`hotaru join`, see `Agent`): they link to its rootport as `@agent:<host>`,
+ *   `/status` shows their nodes with the agent's host (or `waiting-for-agent`, `agent-lost`),
+ *   `restart` of such a node is forwarded to its agent, `stop` stops the agents' nodes too.
  * - Serves the admin API (`AdminApi`, an `HttpApi`) on `webport` (bound to 127.0.0.1 unless
  *   `bind` says otherwise), every endpoint behind `Authorization: Bearer <token>`: `GET /status`;
  *   `POST /stop`, `POST /reload` (also `GET /stop`, `GET /reloadmodule`, as firefly's admin
@@ -43,6 +47,9 @@ import type * as Admin from "./Admin.js"
 import { AdminService } from "./Admin.js"
 import * as AdminApi from "./AdminApi.js"
 import * as HotaruConfig from "./HotaruConfig.js"
+import { isAgentName } from "./internal/agentRpc.js"
+import * as Agents from "./internal/agents.js"
+import { policyOf } from "./internal/nodePolicy.js"
 import * as PrivateFile from "./internal/privateFile.js"
 import { type ProcessError, runNode } from "./internal/process.js"
 import * as Node from "./Node.js"
@@ -96,6 +103,12 @@ export interface Options {
    * `Main.runNode({ name, config, apps })`.
    */
   readonly apps?: Readonly<Record<string, Node.App>>
+  /**
+   * The CLI's `--only`: the nodes this master runs itself (default: every server). The others
+   * are left to host agents on other hosts (`hotaru join CONFIG --only …`, see `Agent`), which
+   * link to this master's rootport and report them; `/status` shows every node with its host.
+   */
+  readonly only?: ReadonlyArray<string>
 }
 
 /**
@@ -119,7 +132,7 @@ export type StatusReport = AdminApi.StatusReport
 /**
  * The master could not start (`NoMaster`, `Listen`, `Token`, `Snapshot`; `UnknownApp`: an app
  * given in code for no server of the config; `AppsInProcessMode`: apps given in code with the
- * `process` mode, see `Options.apps`), or stopped because a
+ * `process` mode, see `Options.apps`; `UnknownNode`: `only` names no server of the config), or stopped because a
  * node failed under `supervisor.onFailed: "exit"` (`NodeFailed`).
  *
  * @since 0.1.0
@@ -134,6 +147,7 @@ export class MasterError extends Data.TaggedError("MasterError")<{
     | "NodeFailed"
     | "UnknownApp"
     | "AppsInProcessMode"
+    | "UnknownNode"
   readonly detail: string
 }> {
   override get message(): string {
@@ -186,8 +200,13 @@ export class Master extends Context.Tag("hotaru/Master")<
       ReadonlyArray<{ readonly node: string; readonly result: string }>,
       ReloadRefused
     >
-    /** Restart one node now, whatever its state, with its restart count and intensity reset. */
-    readonly restart: (name: string) => Effect.Effect<void, NodeSupervisor.SupervisorError>
+    /**
+     * Restart one node now, whatever its state, with its restart count and intensity reset (a
+     * node on another host: by its agent, `RestartFailed` when no agent of it is linked).
+     */
+    readonly restart: (
+      name: string
+    ) => Effect.Effect<void, NodeSupervisor.SupervisorError | AdminApi.RestartFailed>
     /** Stop every node in order, then complete `awaitStop`. */
     readonly stop: Effect.Effect<void>
     /**
@@ -328,11 +347,20 @@ export const make = (
           "program: give `entry` a file that calls Main.runNode({ name, config, apps })"
       })
     }
+    const only = options.only === undefined ? names : [...new Set(options.only)]
+    const unknown = only.filter((name) => !names.includes(name))
+    if (unknown.length > 0) {
+      return yield* new MasterError({
+        reason: "UnknownNode",
+        detail: `--only names ${unknown.map((n) => `"${n}"`).join(", ")}, which ${loaded.file} has no server of (servers: ${names.join(", ")})`
+      })
+    }
+    const remote = names.filter((name) => !only.includes(name))
     const appsInCode = [...(loaded.appsInCode ?? []), ...Object.keys(apps)]
     const heartbeatGrace = options.heartbeatGrace ?? Duration.seconds(5)
     const startTimeout = options.startTimeout ?? Duration.seconds(30)
-    const policy = config.supervisor
-    const grace = Duration.seconds(policy?.graceSeconds ?? 5)
+    const policy = policyOf(config)
+    const grace = policy.grace
     const startedAt = yield* Clock.currentTimeMillis
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -374,7 +402,8 @@ export const make = (
         name: "master",
         host: HotaruConfig.bindAddress(master.bind, "root", options.bind),
         port: master.rootport,
-        accept: names,
+        // host agents link too when some nodes run elsewhere
+        accept: remote.length === 0 ? names : (name) => names.includes(name) || isAgentName(name),
         secret: config.secret,
         helloTimeout:
           config.links?.helloTimeout === undefined ? undefined : Duration.seconds(config.links.helloTimeout)
@@ -386,6 +415,7 @@ export const make = (
     )
     const root = Context.get(rootContext, Root.Root)
     const supervisor = yield* NodeSupervisor.make
+    const agents = yield* Agents.make(root, remote)
     const stopped = yield* Deferred.make<void, MasterError>()
     const failure = yield* Ref.make(Option.none<MasterError>())
     const stopping = yield* Deferred.make<void>()
@@ -474,28 +504,19 @@ export const make = (
             return yield* Effect.raceFirst(asked, watchLink(name))
           })
 
-    const onFailed = policy?.onFailed ?? "retry"
-    const retryFailed =
-      onFailed === "retry"
-        ? NodeSupervisor.slowRetry(
-            Duration.seconds(policy?.retrySeconds ?? 30),
-            Duration.seconds(policy?.retryMaxSeconds ?? 300)
-          )
-        : undefined
-    for (const name of names) {
+    const { onFailed, retryFailed } = policy
+    for (const name of only) {
       yield* supervisor
         .start({
           name,
           run: incarnation(name),
           awaitReady: true,
-          intensity: {
-            maxRestarts: policy?.maxRestarts ?? 5,
-            within: Duration.seconds(policy?.withinSeconds ?? 60)
-          },
+          intensity: policy.intensity,
           ...(retryFailed === undefined ? {} : { retryFailed })
         })
         .pipe(Effect.orDie)
     }
+    const localHost = master.roothost ?? HotaruConfig.bindAddress(master.bind, "root", options.bind)
 
     const nodeStatus = (name: string) =>
       Effect.gen(function* () {
@@ -507,19 +528,28 @@ export const make = (
 
     const status = Effect.gen(function* () {
       const children = yield* supervisor.status
+      const elsewhere = yield* agents.entries
       const now = yield* Clock.currentTimeMillis
+      const local = children.map((c) => ({
+        name: c.name,
+        state: c.state,
+        host: localHost,
+        pid: c.pid ?? null,
+        restarts: c.restarts,
+        uptimeMs: Option.match(c.startedAt, { onNone: () => null, onSome: (t) => now - t }),
+        lastExit: c.lastExit ?? null
+      }))
+      const all = names.flatMap((name) => {
+        const entry = local.find((c) => c.name === name) ?? elsewhere.get(name)
+        return entry === undefined ? [] : [{ ...entry, name }]
+      })
       const nodes = yield* Effect.forEach(
-        children,
+        all,
         (c) =>
           Effect.map(
             nodeStatus(c.name),
             (s): NodeReport => ({
-              name: c.name,
-              state: c.state,
-              pid: c.pid ?? null,
-              restarts: c.restarts,
-              uptimeMs: Option.match(c.startedAt, { onNone: () => null, onSome: (t) => now - t }),
-              lastExit: c.lastExit ?? null,
+              ...c,
               linked: Option.isSome(s),
               capabilities: Option.match(s, { onNone: () => [], onSome: (x) => x.capabilities }),
               parents: Option.match(s, { onNone: () => [], onSome: (x) => x.parents }),
@@ -591,9 +621,19 @@ export const make = (
     const stop = Effect.gen(function* () {
       if (!(yield* Deferred.succeed(stopping, undefined)))
         return yield* Effect.ignore(Deferred.await(stopped))
-      const order = stopOrder(config)
-      yield* Effect.log(`stopping ${order.join(", ")}`)
-      yield* supervisor.stopAll(order, Duration.sum(grace, Duration.seconds(1)))
+      const order = stopOrder(config).filter((name) => only.includes(name))
+      yield* Effect.log(
+        `stopping ${order.join(", ") || "no node of its own"}${remote.length > 0 ? "; the agents stop theirs" : ""}`
+      )
+      const each = Duration.sum(grace, Duration.seconds(1))
+      // the agents stop their own nodes (in the same order) while the master stops its own
+      yield* Effect.all(
+        [
+          supervisor.stopAll(order, each),
+          agents.stopAll(Duration.times(each, Math.max(1, remote.length) + 1))
+        ],
+        { concurrency: "unbounded", discard: true }
+      )
       yield* Effect.log("every node stopped")
       const failed = yield* Ref.get(failure)
       yield* Option.isSome(failed)
@@ -621,10 +661,12 @@ export const make = (
     }
 
     const restart = (name: string) =>
-      Effect.zipLeft(
-        supervisor.reset(name, Duration.sum(grace, Duration.seconds(1))),
-        Effect.log(`restarted ${name} by request`)
-      )
+      agents.isRemote(name)
+        ? agents.restart(name)
+        : Effect.zipLeft(
+            supervisor.reset(name, Duration.sum(grace, Duration.seconds(1))),
+            Effect.log(`restarted ${name} by request`)
+          )
 
     // admin web: the AdminApi, every endpoint behind the token
     let webAddress = Option.none<{ readonly host: string; readonly port: number }>()

@@ -187,7 +187,10 @@ export interface Options {
    * `bind` (see `HotaruConfig.bindAddress`); the netport keeps its own. `bindHost` wins over it.
    */
   readonly bind?: string
-  /** Host children dial when a `remoteport` has no `roothost` (default `127.0.0.1`). */
+  /**
+   * Host children dial when a `remoteport` entry has no `roothost` (default: the parent
+   * server's `roothost`, else `127.0.0.1`).
+   */
   readonly parentHost?: string
   /** Use this app instead of importing the config's `app` module. */
   readonly app?: Layer.Layer<never, unknown, never> | App
@@ -528,7 +531,12 @@ export const layer = (
       const parents = [
         ...(server.remoteport ?? []).map((link) => ({
           name: link.rootname,
-          host: link.roothost ?? options.parentHost ?? "127.0.0.1",
+          // the link's own roothost, else the parent's configured one (nodes on several hosts)
+          host:
+            link.roothost ??
+            options.parentHost ??
+            loaded.config.servers[link.rootname]?.roothost ??
+            "127.0.0.1",
           port: link.rootport
         })),
         ...(options.master === undefined ? [] : [{ name: "master", ...options.master }])

@@ -78,8 +78,8 @@ export interface RootOptions {
   readonly host: string
   /** 0 picks a free port (see `root.address`). */
   readonly port: number
-  /** Allowed child names; undefined accepts any name. */
-  readonly accept?: ReadonlyArray<string> | undefined
+  /** Allowed child names (a list, or a test of the name); undefined accepts any name. */
+  readonly accept?: ReadonlyArray<string> | ((name: string) => boolean) | undefined
   readonly heartbeat?: HeartbeatOptions | undefined
   /**
    * The cluster secret every child must prove it holds (HMAC challenge–response
@@ -251,7 +251,15 @@ const make = (options: RootOptions) =>
     const helloTimeout = options.helloTimeout ?? Handshake.defaultHelloTimeout
     const endpoint = new Endpoint(options.name)
     const checkName = yield* Topology.checker
-    const accept = options.accept === undefined ? undefined : new Set(options.accept)
+    const accepts: (name: string) => boolean =
+      options.accept === undefined
+        ? () => true
+        : typeof options.accept === "function"
+          ? options.accept
+          : (
+              (set) => (name: string) =>
+                set.has(name)
+            )(new Set(options.accept))
     /** Names held by a live (or registering) child. */
     const reserved = new Set<string>()
     const connected = new Map<string, Session>()
@@ -311,7 +319,7 @@ const make = (options: RootOptions) =>
         }
         const { name, parent } = hello
         if (parent !== options.name) return yield* refuse(link, "WrongParent")
-        if (accept !== undefined && !accept.has(name)) return yield* refuse(link, "UnknownName")
+        if (!accepts(name)) return yield* refuse(link, "UnknownName")
         if (reserved.has(name)) return yield* refuse(link, "DuplicateName")
         reserved.add(name)
         yield* runSession({

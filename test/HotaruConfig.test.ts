@@ -84,6 +84,21 @@ describe("Config", () => {
     expect(issues({ master: { rootport: 9999 }, servers: { a: { webport: 9999 } } })).toEqual([
       "servers.a.webport: port 9999 is already used by master.rootport"
     ])
+    // servers on different hosts (different roothosts) may use the same port numbers
+    expect(
+      issues({
+        servers: {
+          net0: { netport: 10021, roothost: "net-0.net" },
+          net1: { netport: 10021, roothost: "net-1.net" }
+        }
+      })
+    ).toEqual([])
+    expect(
+      issues({ servers: { a: { netport: 10021, roothost: "h1" }, b: { netport: 10021, roothost: "h1" } } })
+    ).toEqual(["servers.b.netport: port 10021 is already used by servers.a.netport"])
+    expect(issues({ servers: { a: { netport: 10021, roothost: "h1" }, b: { netport: 10021 } } })).toEqual([
+      "servers.b.netport: port 10021 is already used by servers.a.netport"
+    ])
     expect(
       issues({
         servers: {

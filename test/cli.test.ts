@@ -22,13 +22,18 @@ interface Ran {
   readonly stderr: string
 }
 
-/** Run `hotaru ARGS` in `cwd` to its end (at most 40 s). */
-const hotaru = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}) =>
+/** Run `hotaru ARGS` in `cwd` to its end (at most `timeout` ms, default 40 s). */
+const hotaru = (
+  args: ReadonlyArray<string>,
+  cwd: string,
+  env: Record<string, string> = {},
+  timeout = 40_000
+) =>
   Effect.async<Ran>((resume) => {
     const child = execFile(
       process.execPath,
       [bin, ...args],
-      { cwd, timeout: 40_000, env: { ...process.env, HOTARU_LOG: "info", ...env } },
+      { cwd, timeout, env: { ...process.env, HOTARU_LOG: "info", ...env } },
       (error, stdout, stderr) =>
         resume(Effect.succeed({ code: error === null ? 0 : (child.exitCode ?? -1), stdout, stderr }))
     )
@@ -146,7 +151,8 @@ describe("hotaru CLI user errors", () => {
     () =>
       Effect.gen(function* () {
         const dir = Path.join(tempDir(), "mygame")
-        const created = yield* hotaru(["init", dir], repo)
+        // init packs this package (a build) into the project: slow on a loaded machine
+        const created = yield* hotaru(["init", dir], repo, {}, 150_000)
         expect(created.code, created.stderr).toBe(0)
         const ignored = Fs.readFileSync(Path.join(dir, ".gitignore"), "utf8").split("\n")
         expect(ignored).toEqual(expect.arrayContaining([".hotaru-admin-token", "data/", "node_modules/"]))
@@ -154,7 +160,7 @@ describe("hotaru CLI user errors", () => {
         expectUserError(again)
         expect(again.stderr).toContain(`hotaru: ${dir} is not empty`)
       }),
-    60_000
+    200_000
   )
 
   it.live(

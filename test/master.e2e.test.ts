@@ -153,7 +153,7 @@ describe("master (process mode, through the CLI)", () => {
 
       // the readable table and the JSON document
       const table = await run(process.execPath, [bin, "status", file])
-      expect(table.stdout).toMatch(/game1\s+running\s+\d+\s+1\s/)
+      expect(table.stdout).toMatch(/game1\s+127\.0\.0\.1\s+running\s+\d+\s+1\s/)
       const json = JSON.parse((await run(process.execPath, [bin, "status", file, "--json"])).stdout)
       expect(json.nodes).toHaveLength(3)
 

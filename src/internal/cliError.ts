@@ -6,6 +6,7 @@
  */
 import { ValidationError } from "@effect/cli"
 import { Cause, Data, Option } from "effect"
+import { AgentError } from "../Agent.js"
 import { ConfigError } from "../HotaruConfig.js"
 import { MasterError } from "../Master.js"
 import { NodeError } from "../Node.js"
@@ -32,6 +33,16 @@ export class AdminRequestError extends Data.TaggedError("AdminRequestError")<{
       return `the master at ${new URL(this.url).host} refused the admin token (${this.detail})`
     }
     return `${this.url}: ${this.detail}`
+  }
+}
+
+/** `hotaru status --ready NAME`: the node is not running and linked to the master (yet). */
+export class NotReady extends Data.TaggedError("NotReady")<{
+  readonly node: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `${this.node} is not ready: ${this.detail}`
   }
 }
 
@@ -84,12 +95,25 @@ const hintOf = (error: unknown): string | undefined => {
     }
   }
   if (error instanceof ScaffoldError) return "choose a new or empty directory"
+  if (error instanceof NotReady) return "(a readiness check: it passes once the node runs and is linked)"
+  if (error instanceof AgentError) {
+    switch (error.reason) {
+      case "NoMaster":
+        return 'add the master\'s host to the config: "master": {"roothost": "10.0.0.1", "rootport": 9999, …}'
+      case "UnknownNode":
+        return "give --only the names of servers of the config, comma-separated (--only gate,game1)"
+      default:
+        return undefined
+    }
+  }
   if (error instanceof MasterError) {
     switch (error.reason) {
       case "Listen":
         return "is another master running? (`hotaru status` shows it)"
       case "NoMaster":
         return 'add a "master" block ({"rootport": 9999, "webport": 9998}), or run one node with `hotaru node NAME CONFIG`'
+      case "UnknownNode":
+        return "give --only the names of servers of the config, comma-separated (--only net,gate)"
       default:
         return undefined
     }
