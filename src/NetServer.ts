@@ -65,6 +65,7 @@ import { identity } from "effect/Function"
 import type * as Types from "effect/Types"
 import * as Command from "./Command.js"
 import type * as Config from "./Config.js"
+import * as DirectCall from "./internal/directCall.js"
 import type { FrameOptions } from "./internal/frame.js"
 import * as Frame from "./internal/frame.js"
 import * as LogLimit from "./internal/logLimit.js"
@@ -524,6 +525,8 @@ type Counter = Exclude<keyof Stats, "connections" | "peakBuffered">
 interface Slot {
   done: boolean
   out: Buffer | undefined
+  /** Gives up the handler's call started without a fiber (`DirectCall`), while it runs. */
+  cancel: (() => void) | undefined
 }
 
 type Fork = (effect: Effect.Effect<unknown, unknown>) => Fiber.RuntimeFiber<unknown, unknown>
@@ -891,6 +894,19 @@ export const make = (
 
     // -- handlers: a fiber only when the handler's Effect is not already an Exit
     const handlers = yield* FiberSet.make<unknown, unknown>()
+    // closing the server gives up the calls started without a fiber, as it interrupts the fibers
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const state of states.values()) {
+          for (let i = state.head; i < state.queue.length; i++) {
+            const slot = state.queue[i]!
+            const cancel = slot.cancel
+            slot.cancel = undefined
+            cancel?.()
+          }
+        }
+      })
+    )
     /** Per route (routes may be swapped at run time): its captured context plus `NetServer`. */
     const routeContexts = new WeakMap<Route, Context.Context<never>>()
     /**
@@ -1019,7 +1035,7 @@ export const make = (
 
     /** One frame of a connection; returns whether parsing may go on (no hold). */
     const dispatch = (state: ConnectionState, command: number, body: Uint8Array): boolean => {
-      const slot: Slot = { done: false, out: undefined }
+      const slot: Slot = { done: false, out: undefined, cancel: undefined }
       state.queue.push(slot)
       state.inFlight++
       const route = router.routes.get(command)
@@ -1061,6 +1077,26 @@ export const make = (
           Exit.die(new TypeError(`${route.command.name}: handler returned no Effect`))
         )
         return state.hold === 0
+      }
+      // a handler that only makes a node-RPC call (`(req) => backend.echo(req)`): the call is
+      // started here and its reply settles the slot from the link's callback, no fiber
+      if (DirectCall.isDirectCall(effect)) {
+        let cancel: (() => void) | undefined
+        try {
+          cancel = effect.start(runtime.fiberRefs, (exit) => {
+            slot.cancel = undefined
+            settleGuarded(state, slot, route, command, exit)
+          })
+        } catch (defect) {
+          // a schema transformation threw while encoding the call (a fiber would die of it)
+          if (!slot.done) settle(state, slot, route, command, Exit.die(defect))
+          return state.hold === 0
+        }
+        if (cancel !== undefined) {
+          if (!slot.done) slot.cancel = cancel
+          if (state.inFlight >= maxInFlight) hold(state, HOLD_IN_FLIGHT)
+          return state.hold === 0
+        }
       }
       const fiber = forkOf(state, route)(effect as Effect.Effect<unknown, unknown>)
       FiberSet.unsafeAdd(handlers, fiber)
