@@ -33,8 +33,10 @@
  *
  * Performance (see BENCHMARKS.md): connections are plain `node:net` callbacks (no fiber, scope
  * or timer per connection); a handler whose Effect is already an `Exit` (`Effect.succeed`,
- * `fail`, `void`…) is answered without a fiber, any other runs in its own fiber; the replies and
- * pushes one connection gets within a tick leave in one write.
+ * `fail`, `void`…) is answered without a fiber, and so is one whose Effect is a call of a node
+ * client (`(req) => gate.join(req)`, a handler that only forwards): the call is sent at once and
+ * its reply answers the client from the link's callback. Any other handler runs in its own
+ * fiber. The replies and pushes one connection gets within a tick leave in one write.
  *
  * @since 0.1.0
  */
