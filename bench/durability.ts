@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Db from "../src/Db.js"
-import { Mem } from "../src/Mem.js"
+import * as Mem from "../src/Mem.js"
 import * as Repository from "../src/Repository.js"
 
 const Row = Schema.Struct({ id: Schema.Int, name: Schema.String, score: Schema.Int })

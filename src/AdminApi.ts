@@ -43,7 +43,7 @@ import {
 import { Cause, Context, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
 import * as Admin from "./Admin.js"
 import { sameText } from "./internal/sameText.js"
-import * as Supervisor from "./Supervisor.js"
+import * as NodeSupervisor from "./NodeSupervisor.js"
 import * as Web from "./Web.js"
 
 /**
@@ -78,7 +78,7 @@ export type MasterReport = typeof MasterReport.Type
  */
 export const NodeReport = Schema.Struct({
   name: Schema.String,
-  state: Supervisor.ChildState,
+  state: NodeSupervisor.ChildState,
   pid: Schema.NullOr(Schema.Number),
   restarts: Schema.Number,
   uptimeMs: Schema.NullOr(Schema.Number),
@@ -222,7 +222,7 @@ export interface Handlers {
   /** Starts a stop of every node (it goes on after the answer). */
   readonly stop: Effect.Effect<void>
   readonly reload: Effect.Effect<ReloadReport["nodes"], ReloadRefused>
-  readonly restart: (node: string) => Effect.Effect<void, Supervisor.SupervisorError>
+  readonly restart: (node: string) => Effect.Effect<void, NodeSupervisor.SupervisorError>
 }
 
 /**

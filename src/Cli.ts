@@ -28,7 +28,7 @@ import { FetchHttpClient, HttpClientError, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Layer, LogLevel, Option, Schedule } from "effect"
 import * as AdminApi from "./AdminApi.js"
-import * as Config from "./Config.js"
+import * as HotaruConfig from "./HotaruConfig.js"
 import { AdminRequestError, explain, isConnectionRefused } from "./internal/cliError.js"
 import { MissingPackageError } from "./internal/optionalPackage.js"
 import * as PrivateFile from "./internal/privateFile.js"
@@ -36,7 +36,7 @@ import { scaffold } from "./internal/scaffold.js"
 import { needsTsx } from "./internal/typescript.js"
 import * as Main from "./Main.js"
 import * as Master from "./Master.js"
-import { Transport } from "./Transport.js"
+import * as Transport from "./Transport.js"
 
 export {
   /** An admin request to a master that failed. */
@@ -97,8 +97,8 @@ const start = Command.make(
   },
   ({ bind, config, entry, inProcess }) =>
     Effect.gen(function* () {
-      const loaded = yield* Config.load(config).pipe(
-        Effect.flatMap((loaded) => Config.withSecret(loaded, process.env.HOTARU_SECRET))
+      const loaded = yield* HotaruConfig.load(config).pipe(
+        Effect.flatMap((loaded) => HotaruConfig.withSecret(loaded, process.env.HOTARU_SECRET))
       )
       yield* Main.logWarnings(loaded)
       const path = yield* Path.Path
@@ -135,14 +135,14 @@ const node = Command.make(
 /** Find the master's admin URL and token for a config. */
 const adminOf = (configFile: string, token: Option.Option<string>, bind: Option.Option<string>) =>
   Effect.gen(function* () {
-    const loaded = yield* Config.load(configFile)
+    const loaded = yield* HotaruConfig.load(configFile)
     const path = yield* Path.Path
     const master = loaded.config.master
     if (master?.webport === undefined) {
       return yield* new AdminRequestError({ url: loaded.file, detail: "the config has no master.webport" })
     }
     // the admin web's own address, unless it listens on every interface
-    const bound = Config.bindAddress(master.bind, "web", Option.getOrUndefined(bind))
+    const bound = HotaruConfig.bindAddress(master.bind, "web", Option.getOrUndefined(bind))
     const host = bound === "0.0.0.0" || bound === "::" ? (master.roothost ?? "127.0.0.1") : bound
     const given = Option.orElse(token, () =>
       Option.fromNullable(process.env.HOTARU_ADMIN_TOKEN ?? loaded.config.adminToken)

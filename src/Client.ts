@@ -21,10 +21,10 @@
 import * as Net from "node:net"
 import { Data, Deferred, Duration, Effect, Either, Option, Queue, Scope, Stream } from "effect"
 import { identity } from "effect/Function"
-import * as Command from "./Command.js"
 import * as BodyGuard from "./internal/bodyGuard.js"
 import type { FrameOptions } from "./internal/frame.js"
 import * as Frame from "./internal/frame.js"
+import * as NetCommand from "./NetCommand.js"
 
 /**
  * The connection failed, closed, timed out, or a body did not encode/decode (`Decode` also: an
@@ -43,7 +43,7 @@ export class ClientError extends Data.TaggedError("ClientError")<{
 }
 
 /**
- * The server answered an error frame (see `Command.ErrorBody`) that carries no declared error:
+ * The server answered an error frame (see `NetCommand.ErrorBody`) that carries no declared error:
  * an unknown command, a bad request, a defect, or a failure the command does not declare.
  *
  * @since 0.1.0
@@ -51,7 +51,7 @@ export class ClientError extends Data.TaggedError("ClientError")<{
  */
 export class CommandFailed extends Data.TaggedError("CommandFailed")<{
   readonly command: number
-  readonly error: Command.ErrorBody["error"]
+  readonly error: NetCommand.ErrorBody["error"]
   readonly detail: string
   readonly tag: string | undefined
 }> {
@@ -89,7 +89,7 @@ export interface Options {
 
 /** An error frame, decoded, that answers a call. */
 interface Failed {
-  readonly body: Command.ErrorBody
+  readonly body: NetCommand.ErrorBody
 }
 
 interface Pending {
@@ -106,13 +106,13 @@ interface Pending {
 export interface Client {
   /** Send a request and wait for its reply; fails with the command's declared error, typed. */
   readonly call: <Name extends string, Req, Res, Err>(
-    command: Command.Command<Name, Req, Res, Err>,
+    command: NetCommand.Command<Name, Req, Res, Err>,
     request: Req,
     options?: { readonly timeout?: Duration.DurationInput }
   ) => Effect.Effect<Res, Err | ClientError | CommandFailed>
   /** Send a request whose handler answers nothing. */
   readonly send: <Name extends string, Req, Res, Err>(
-    command: Command.Command<Name, Req, Res, Err>,
+    command: NetCommand.Command<Name, Req, Res, Err>,
     request: Req
   ) => Effect.Effect<void, ClientError>
   /** Send raw bytes under any command id and wait for the frame that answers it. */
@@ -127,7 +127,7 @@ export interface Client {
   readonly pushes: Stream.Stream<Push>
   /** Typed pushes of one command. Bodies that do not decode are dropped and logged. */
   readonly pushesOf: <Name extends string, Req, Res, Err>(
-    command: Command.Command<Name, Req, Res, Err>
+    command: NetCommand.Command<Name, Req, Res, Err>
   ) => Stream.Stream<Res>
   /** Completes when the server closed the connection (or it failed). */
   readonly closed: Effect.Effect<void>
@@ -144,7 +144,9 @@ export interface Client {
 export const connect = (options: Options): Effect.Effect<Client, ClientError, Scope.Scope> =>
   Effect.gen(function* () {
     const frame = Frame.frameOptions(options.frame)
-    const decodeOptions: Command.DecodeOptions = { maxDepth: options.maxDepth ?? Command.DEFAULT_MAX_DEPTH }
+    const decodeOptions: NetCommand.DecodeOptions = {
+      maxDepth: options.maxDepth ?? NetCommand.DEFAULT_MAX_DEPTH
+    }
     const defaultTimeout = options.timeout ?? Duration.seconds(30)
     const pushes = yield* Queue.unbounded<Push>()
     const closed = yield* Deferred.make<void>()
@@ -179,8 +181,8 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
 
     const decoder = new Frame.Decoder(frame)
     const onFrame = (command: number, body: Uint8Array): boolean => {
-      if (command === Command.ERROR_COMMAND) {
-        const decoded = decodeError(body, decodeOptions.maxDepth ?? Command.DEFAULT_MAX_DEPTH)
+      if (command === NetCommand.ERROR_COMMAND) {
+        const decoded = decodeError(body, decodeOptions.maxDepth ?? NetCommand.DEFAULT_MAX_DEPTH)
         if (Either.isLeft(decoded)) {
           // it answers some call, but which one is unknown: the connection cannot be trusted
           failAll(`bad error frame from server: ${decoded.left}`, "Decode")
@@ -254,7 +256,7 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
     const encode = <Req>(
       command: {
         readonly id: number
-        readonly encodeRequest: (r: Req) => Either.Either<Uint8Array, Command.BodyError>
+        readonly encodeRequest: (r: Req) => Either.Either<Uint8Array, NetCommand.BodyError>
       },
       request: Req
     ) =>
@@ -308,7 +310,7 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
 
 const isFailed = (e: ClientError | Failed): e is Failed => !(e instanceof ClientError)
 
-const commandFailed = (e: Command.ErrorBody) =>
+const commandFailed = (e: NetCommand.ErrorBody) =>
   new CommandFailed({ command: e.command, error: e.error, detail: e.message, tag: e.tag })
 
 /**
@@ -317,8 +319,8 @@ const commandFailed = (e: Command.ErrorBody) =>
  * not one of the errors the command declares.
  */
 const declaredError = <Err>(
-  command: Pick<Command.Command<string, unknown, unknown, Err>, "error" | "decodeError">,
-  e: Command.ErrorBody
+  command: Pick<NetCommand.Command<string, unknown, unknown, Err>, "error" | "decodeError">,
+  e: NetCommand.ErrorBody
 ): Err | ClientError | CommandFailed => {
   if (!("value" in e) || command.error === undefined) return commandFailed(e)
   return Either.match(command.decodeError(e.value), {
@@ -331,13 +333,13 @@ const declaredError = <Err>(
 const MAX_QUOTE = 200
 
 /** Decode an error frame's body; never throws. Nesting is checked before `JSON.parse`. */
-const decodeError = (body: Uint8Array, maxDepth: number): Either.Either<Command.ErrorBody, string> => {
+const decodeError = (body: Uint8Array, maxDepth: number): Either.Either<NetCommand.ErrorBody, string> => {
   try {
     if (BodyGuard.jsonTooDeep(body, maxDepth)) return Either.left(`JSON nested deeper than ${maxDepth}`)
     const json: unknown = JSON.parse(
       Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8")
     )
-    return Either.mapLeft(Command.decodeErrorBody(json), (e) => {
+    return Either.mapLeft(NetCommand.decodeErrorBody(json), (e) => {
       const text = e.message
       return text.length > MAX_QUOTE ? `${text.slice(0, MAX_QUOTE)}…` : text
     })

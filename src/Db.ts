@@ -22,7 +22,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import type { DbConfig } from "./Config.js"
+import type { DbConfig } from "./HotaruConfig.js"
 import { importOptional, MissingPackageError } from "./internal/optionalPackage.js"
 
 export { MissingPackageError }

@@ -18,13 +18,13 @@
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Context, Duration, Effect, Layer, LogLevel, Option, Stream } from "effect"
-import * as Config from "./Config.js"
+import * as HotaruConfig from "./HotaruConfig.js"
 import { orphanGuard } from "./internal/orphanGuard.js"
 import * as Log from "./Log.js"
 import * as Master from "./Master.js"
 import * as Node from "./Node.js"
 import * as Remote from "./Remote.js"
-import { Transport } from "./Transport.js"
+import * as Transport from "./Transport.js"
 
 /**
  * @since 0.1.0
@@ -83,7 +83,7 @@ const watchMaster = (timeout: Duration.DurationInput) =>
  */
 export const node = (
   options: NodeMainOptions
-): Effect.Effect<void, Node.NodeError | Config.ConfigError, FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<void, Node.NodeError | HotaruConfig.ConfigError, FileSystem.FileSystem | Path.Path> =>
   Effect.scoped(
     Effect.gen(function* () {
       const app = options.app ?? options.apps?.[options.name]
@@ -91,8 +91,8 @@ export const node = (
         ...Object.keys(options.apps ?? {}),
         ...(options.app === undefined ? [] : [options.name])
       ]
-      const loaded = yield* Config.load(options.config, { apps: inCode }).pipe(
-        Effect.flatMap((loaded) => Config.withSecret(loaded, options.secret))
+      const loaded = yield* HotaruConfig.load(options.config, { apps: inCode }).pipe(
+        Effect.flatMap((loaded) => HotaruConfig.withSecret(loaded, options.secret))
       )
       const supervised = options.supervised ?? false
       // a supervised node's master has printed them already
@@ -126,12 +126,12 @@ export const node = (
   )
 
 /**
- * Log the config's warnings (`Config.warningsOf`), one line each, naming the file.
+ * Log the config's warnings (`HotaruConfig.warningsOf`), one line each, naming the file.
  *
  * @since 0.1.0
  * @category utils
  */
-export const logWarnings = (loaded: Config.Loaded): Effect.Effect<void> =>
+export const logWarnings = (loaded: HotaruConfig.Loaded): Effect.Effect<void> =>
   Effect.forEach(loaded.warnings ?? [], (warning) => Effect.logWarning(`${loaded.file}: ${warning}`), {
     discard: true
   })

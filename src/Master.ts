@@ -42,12 +42,12 @@ import {
 import type * as Admin from "./Admin.js"
 import { AdminService } from "./Admin.js"
 import * as AdminApi from "./AdminApi.js"
-import * as Config from "./Config.js"
+import * as HotaruConfig from "./HotaruConfig.js"
 import * as PrivateFile from "./internal/privateFile.js"
 import { type ProcessError, runNode } from "./internal/process.js"
 import * as Node from "./Node.js"
+import * as NodeSupervisor from "./NodeSupervisor.js"
 import * as Root from "./Root.js"
-import * as Supervisor from "./Supervisor.js"
 import { Transport } from "./Transport.js"
 import * as Web from "./Web.js"
 
@@ -64,7 +64,7 @@ export type Mode = AdminApi.Mode
  * @category models
  */
 export interface Options {
-  readonly config: Config.Loaded
+  readonly config: HotaruConfig.Loaded
   /** Default `process`. */
   readonly mode?: Mode
   /**
@@ -90,7 +90,7 @@ export interface Options {
   /**
    * Apps by node name, given in code (`in-process` mode only): those nodes run them instead of
    * importing their config `app` module, which then need not exist (load the config with
-   * `Config.load(file, { apps: ["gate", …] })`). A name that is no server of the config is a
+   * `HotaruConfig.load(file, { apps: ["gate", …] })`). A name that is no server of the config is a
    * start error (`UnknownApp`). In `process` mode each node is its own program, so apps cannot be
    * handed over from here (`AppsInProcessMode`): give `entry` your own file that calls
    * `Main.runNode({ name, config, apps })`.
@@ -187,7 +187,7 @@ export class Master extends Context.Tag("hotaru/Master")<
       ReloadRefused
     >
     /** Restart one node now, whatever its state, with its restart count and intensity reset. */
-    readonly restart: (name: string) => Effect.Effect<void, Supervisor.SupervisorError>
+    readonly restart: (name: string) => Effect.Effect<void, NodeSupervisor.SupervisorError>
     /** Stop every node in order, then complete `awaitStop`. */
     readonly stop: Effect.Effect<void>
     /**
@@ -209,7 +209,7 @@ export class Master extends Context.Tag("hotaru/Master")<
  * @since 0.1.0
  * @category utils
  */
-export const stopOrder = (config: Config.HotaruConfig): ReadonlyArray<string> => {
+export const stopOrder = (config: HotaruConfig.HotaruConfig): ReadonlyArray<string> => {
   const names = Object.keys(config.servers)
   const depth = new Map<string, number>()
   const depthOf = (name: string, seen: ReadonlySet<string>): number => {
@@ -237,8 +237,8 @@ export const stopOrder = (config: Config.HotaruConfig): ReadonlyArray<string> =>
  * @category utils
  */
 export const topologyChanges = (
-  before: Config.HotaruConfig,
-  after: Config.HotaruConfig
+  before: HotaruConfig.HotaruConfig,
+  after: HotaruConfig.HotaruConfig
 ): ReadonlyArray<string> => {
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
   const changes: Array<string> = []
@@ -265,8 +265,8 @@ export const topologyChanges = (
  * @since 0.1.0
  * @category utils
  */
-export const dialAddress = (master: Config.MasterConfig, bind?: string): string => {
-  const bound = Config.bindAddress(master.bind, "root", bind)
+export const dialAddress = (master: HotaruConfig.MasterConfig, bind?: string): string => {
+  const bound = HotaruConfig.bindAddress(master.bind, "root", bind)
   return bound === "0.0.0.0" || bound === "::" ? "127.0.0.1" : bound
 }
 
@@ -276,7 +276,7 @@ export const dialAddress = (master: Config.MasterConfig, bind?: string): string 
  * @since 0.1.0
  * @category utils
  */
-export const snapshotFile = (loaded: Config.Loaded, path: Path.Path): string =>
+export const snapshotFile = (loaded: HotaruConfig.Loaded, path: Path.Path): string =>
   path.join(loaded.dir, `.hotaru-config-${process.pid}.json`)
 
 /**
@@ -354,7 +354,7 @@ export const make = (
     }
 
     // the snapshot of the validated config that every (re)started node runs with
-    const snapshot = yield* Ref.make<Config.Loaded>(loaded)
+    const snapshot = yield* Ref.make<HotaruConfig.Loaded>(loaded)
     const snapshotPath = snapshotFile(loaded, path)
     if (mode === "process") {
       yield* PrivateFile.writePrivate(snapshotPath, JSON.stringify(config, null, 2)).pipe(
@@ -370,9 +370,9 @@ export const make = (
     }
 
     const rootContext = yield* Layer.build(
-      Root.Root.layer({
+      Root.layer({
         name: "master",
-        host: Config.bindAddress(master.bind, "root", options.bind),
+        host: HotaruConfig.bindAddress(master.bind, "root", options.bind),
         port: master.rootport,
         accept: names,
         secret: config.secret,
@@ -385,7 +385,7 @@ export const make = (
       )
     )
     const root = Context.get(rootContext, Root.Root)
-    const supervisor = yield* Supervisor.make
+    const supervisor = yield* NodeSupervisor.make
     const stopped = yield* Deferred.make<void, MasterError>()
     const failure = yield* Ref.make(Option.none<MasterError>())
     const stopping = yield* Deferred.make<void>()
@@ -404,7 +404,7 @@ export const make = (
               })
           })
         )
-        yield* Supervisor.ready
+        yield* NodeSupervisor.ready
         return yield* root.changes.pipe(
           Stream.filter((e) => e.name === name && e._tag === "Left"),
           Stream.mapEffect(() =>
@@ -459,7 +459,7 @@ export const make = (
                   new NodeRunError({ reason: "BuildFailed", node: name, message: cause.message, cause })
               )
             )
-            yield* Supervisor.reportPid(process.pid)
+            yield* NodeSupervisor.reportPid(process.pid)
             const lifecycle = Context.get(context, Node.Lifecycle)
             const asked = Effect.zipRight(
               lifecycle.awaitShutdown,
@@ -477,7 +477,7 @@ export const make = (
     const onFailed = policy?.onFailed ?? "retry"
     const retryFailed =
       onFailed === "retry"
-        ? Supervisor.slowRetry(
+        ? NodeSupervisor.slowRetry(
             Duration.seconds(policy?.retrySeconds ?? 30),
             Duration.seconds(policy?.retryMaxSeconds ?? 300)
           )
@@ -546,7 +546,7 @@ export const make = (
     // a reload re-reads and validates the file before anything uses it
     const revalidate = Effect.gen(function* () {
       if (!path.isAbsolute(loaded.file)) return // an in-memory config: nothing to re-read
-      const fresh = yield* Config.load(loaded.file, { apps: appsInCode }).pipe(
+      const fresh = yield* HotaruConfig.load(loaded.file, { apps: appsInCode }).pipe(
         Effect.provideService(FileSystem.FileSystem, fs),
         Effect.provideService(Path.Path, path),
         Effect.mapError((e) => ReloadRefused.refuse("InvalidConfig", loaded.file, e.issues))
@@ -634,7 +634,7 @@ export const make = (
           { status, stop, reload, restart },
           {
             token,
-            host: Config.bindAddress(master.bind, "web", options.bind),
+            host: HotaruConfig.bindAddress(master.bind, "web", options.bind),
             port: master.webport,
             maxBodySize: 64 * 1024,
             ...Web.limitsOf(master.http)
@@ -672,7 +672,7 @@ export const make = (
  * @since 0.1.0
  * @category utils
  */
-export const tokenFile = (loaded: Config.Loaded, path: Path.Path): string =>
+export const tokenFile = (loaded: HotaruConfig.Loaded, path: Path.Path): string =>
   path.join(loaded.dir, ".hotaru-admin-token")
 
 /**

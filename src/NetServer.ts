@@ -4,7 +4,7 @@
  * Handlers are registered as Layers (`NetServer.handle`), so an app module is a Layer:
  *
  * ```ts
- * const Echo = Command.text(100, { name: "netHandle_100" })
+ * const Echo = NetCommand.text(100, { name: "netHandle_100" })
  * const App = NetServer.handle(Echo, (body, conn) => Effect.succeed(`${conn.id}: ${body}`))
  * const Net = NetServer.serve(App, { port: 10001 })
  * ```
@@ -15,8 +15,8 @@
  * - requests of one connection run concurrently up to `maxInFlight` (reading pauses beyond that)
  *   and are answered in the order they arrived;
  * - an unknown command, a body that does not decode (or nests deeper than `limits.maxDepth`), or a
- *   handler failure/defect answers one error frame (command id `Command.ERROR_COMMAND` =
- *   0xFFFFFFFF, JSON body `Command.ErrorBody`) in that request's place; nothing else is affected.
+ *   handler failure/defect answers one error frame (command id `NetCommand.ERROR_COMMAND` =
+ *   0xFFFFFFFF, JSON body `NetCommand.ErrorBody`) in that request's place; nothing else is affected.
  *   Its `message` carries no internal text (SQL, stacks, defects) unless `debugErrors` is on; a
  *   typed handler error keeps its `tag`, and one the command declares (its `error` Schema) is
  *   sent whole, encoded, in `value` (the client's `call` fails with it decoded);
@@ -65,12 +65,12 @@ import {
 } from "effect"
 import { identity } from "effect/Function"
 import type * as Types from "effect/Types"
-import * as Command from "./Command.js"
-import type * as Config from "./Config.js"
+import type * as HotaruConfig from "./HotaruConfig.js"
 import * as DirectCall from "./internal/directCall.js"
 import type { FrameOptions } from "./internal/frame.js"
 import * as Frame from "./internal/frame.js"
 import * as LogLimit from "./internal/logLimit.js"
+import * as NetCommand from "./NetCommand.js"
 import type { NodeUnavailable } from "./NodeError.js"
 
 /**
@@ -121,7 +121,7 @@ export class NetServerError extends Data.TaggedError("NetServerError")<{
  * @category models
  */
 export interface Route {
-  readonly command: Command.Any
+  readonly command: NetCommand.Any
   readonly handler: (request: unknown, connection: Connection) => Effect.Effect<unknown, unknown, unknown>
   readonly context: Context.Context<never>
 }
@@ -230,14 +230,14 @@ export type Provided = NetServer | CurrentConnection
 
 /**
  * Failures any handler may have without its command declaring them: the node it forwards to is
- * down (`NodeUnavailable`), or a value it pushes does not encode (`Command.BodyError`). The
+ * down (`NodeUnavailable`), or a value it pushes does not encode (`NetCommand.BodyError`). The
  * client receives them typed when the command declares them, else as `HandlerFailed` with their
  * `tag` and no text.
  *
  * @since 0.1.0
  * @category models
  */
-export type Undeclared = NodeUnavailable | Command.BodyError
+export type Undeclared = NodeUnavailable | NetCommand.BodyError
 
 /**
  * The handler of command `C`: it answers the command's response (or `undefined`: no reply) and
@@ -247,9 +247,9 @@ export type Undeclared = NodeUnavailable | Command.BodyError
  * @category models
  */
 export type Handler<C, R = never> = (
-  request: Command.Request<C>,
+  request: NetCommand.Request<C>,
   connection: Connection
-) => Effect.Effect<Command.Response<C> | undefined | void, Command.Failure<C> | Undeclared, R>
+) => Effect.Effect<NetCommand.Response<C> | undefined | void, NetCommand.Failure<C> | Undeclared, R>
 
 /**
  * What a handler layer provides: the proof that command `Name` is handled, with the error type
@@ -260,7 +260,7 @@ export type Handler<C, R = never> = (
  */
 export interface Handled<Name extends string, Err> {
   readonly name: Name
-  readonly command: Command.Any
+  readonly command: NetCommand.Any
   /** Type-level only: the error type of the command (kept exact). */
   readonly error: Types.Invariant<Err>
 }
@@ -280,7 +280,7 @@ export const Handled = <Name extends string, Err>(
  * @category utils
  */
 export const handle = <Name extends string, Req, Res, Err, R>(
-  command: Command.Command<Name, Req, Res, Err>,
+  command: NetCommand.Command<Name, Req, Res, Err>,
   handler: (
     request: NoInfer<Req>,
     connection: Connection
@@ -291,13 +291,13 @@ export const handle = <Name extends string, Req, Res, Err, R>(
       const router = yield* NetRouter
       const context = yield* Effect.context<Exclude<R, Provided>>()
       yield* router.register({
-        command: command as unknown as Command.Any,
+        command: command as unknown as NetCommand.Any,
         handler: handler as Route["handler"],
         context: context as Context.Context<never>
       })
       return Context.make(Handled<Name, Err>(command.name), {
         name: command.name,
-        command: command as unknown as Command.Any,
+        command: command as unknown as NetCommand.Any,
         error: identity
       })
     })
@@ -355,17 +355,17 @@ export class NetServer extends Context.Tag("hotaru/NetServer")<
     readonly address: { readonly host: string; readonly port: number }
     /** Send `value` as command `command` to each listed connection; returns how many got it. */
     readonly push: <Name extends string, Req, Res>(
-      command: Command.Command<Name, Req, Res>,
+      command: NetCommand.Command<Name, Req, Res>,
       value: Res,
       to: Iterable<number>
-    ) => Effect.Effect<number, Command.BodyError>
+    ) => Effect.Effect<number, NetCommand.BodyError>
     /** Send raw bytes under a command id (firefly's `pushObject(topicId, bytes, ids)`). */
     readonly pushRaw: (command: number, body: Uint8Array, to: Iterable<number>) => Effect.Effect<number>
     /** Send to every connected client; returns how many got it. */
     readonly broadcast: <Name extends string, Req, Res>(
-      command: Command.Command<Name, Req, Res>,
+      command: NetCommand.Command<Name, Req, Res>,
       value: Res
-    ) => Effect.Effect<number, Command.BodyError>
+    ) => Effect.Effect<number, NetCommand.BodyError>
     /** Close one connection (after what was already written is flushed). False if unknown. */
     readonly kick: (id: number) => Effect.Effect<boolean>
     /** The connections open now. */
@@ -421,7 +421,7 @@ export const defaults = {
   maxBuffered: 4 * 1024 * 1024,
   sendTimeout: Duration.seconds(10),
   frameTimeout: Duration.seconds(30),
-  maxDepth: Command.DEFAULT_MAX_DEPTH,
+  maxDepth: NetCommand.DEFAULT_MAX_DEPTH,
   idleTimeout: Duration.seconds(60),
   maxInFlight: 32
 } as const
@@ -463,7 +463,7 @@ export interface Options {
  * @since 0.1.0
  * @category utils
  */
-export const configOptions = (server: Config.ServerConfig): Omit<Options, "port" | "host" | "node"> => {
+export const configOptions = (server: HotaruConfig.ServerConfig): Omit<Options, "port" | "host" | "node"> => {
   const l = server.limits
   const limits: Limits | undefined =
     l === undefined
@@ -585,7 +585,7 @@ const normalizeAddress = (address: string | undefined): string =>
 /** The error kind, message, tag and failure of a failed handler; never throws. */
 const errorMessage = (
   cause: Cause.Cause<unknown>
-): { error: Command.ErrorBody["error"]; message: string; tag?: string; failure?: unknown } => {
+): { error: NetCommand.ErrorBody["error"]; message: string; tag?: string; failure?: unknown } => {
   try {
     const failure = Cause.failureOption(cause)
     if (Option.isSome(failure)) {
@@ -634,7 +634,7 @@ export const make = (
     const exempt = new Set(limits.perIpExempt ?? defaults.perIpExempt)
     const highWater = limits.highWater ?? defaults.highWater
     const maxBuffered = limits.maxBuffered ?? defaults.maxBuffered
-    const decodeOptions: Command.DecodeOptions = { maxDepth: limits.maxDepth ?? defaults.maxDepth }
+    const decodeOptions: NetCommand.DecodeOptions = { maxDepth: limits.maxDepth ?? defaults.maxDepth }
     const debugErrors = options.debugErrors ?? false
     const host = options.host ?? "0.0.0.0"
     const noDelay = options.noDelay ?? true
@@ -940,8 +940,8 @@ export const make = (
       return fork
     }
 
-    const errorFrame = (body: Command.ErrorBody): Buffer =>
-      Frame.encode(frame, Command.ERROR_COMMAND, Buffer.from(JSON.stringify(body), "utf8"))
+    const errorFrame = (body: NetCommand.ErrorBody): Buffer =>
+      Frame.encode(frame, NetCommand.ERROR_COMMAND, Buffer.from(JSON.stringify(body), "utf8"))
 
     const flush = (state: ConnectionState) => {
       const q = state.queue
@@ -1002,7 +1002,7 @@ export const make = (
           : `${route.command.name} failed`
       // a declared error goes to the client whole, encoded by the command's error Schema
       const value = error === "Defect" ? Option.none() : route.command.encodeError(failure)
-      const errorBody: Command.ErrorBody =
+      const errorBody: NetCommand.ErrorBody =
         tag === undefined
           ? { command, error, message: shown }
           : Option.isSome(value)
@@ -1024,7 +1024,7 @@ export const make = (
       }
     }
 
-    const badRequest = (route: Route, e: Command.BodyError): string => {
+    const badRequest = (route: Route, e: NetCommand.BodyError): string => {
       if (debugErrors) return e.message
       const what =
         e.problem === "Depth"

@@ -6,7 +6,7 @@
  * | `rootport`   | `Root.Root`               |
  * | `remoteport` | `Remote.Remote`           |
  * | `netport`    | `NetServer.NetServer`     |
- * | `runnerport` / `entities` | `@effect/cluster` `Sharding` (see `Sharding.ts`) |
+ * | `runnerport` / `entities` | `@effect/cluster` `Sharding` (see `EntitySharding.ts`) |
  *
  * The `app` module's default export is a Layer of handlers (`NetServer.handle`,
  * `Root.serve`, `Remote.serve`, …); it may use any capability its node has. Capabilities the
@@ -43,8 +43,9 @@ import {
   Scope
 } from "effect"
 import { AdminService, ReloadFailed } from "./Admin.js"
-import * as Config from "./Config.js"
 import * as Db from "./Db.js"
+import * as EntitySharding from "./EntitySharding.js"
+import * as HotaruConfig from "./HotaruConfig.js"
 import * as Topology from "./internal/topology.js"
 import { ensureLoadable } from "./internal/typescript.js"
 import * as Mem from "./Mem.js"
@@ -52,7 +53,6 @@ import * as NetServer from "./NetServer.js"
 import * as Remote from "./Remote.js"
 import * as Repository from "./Repository.js"
 import * as Root from "./Root.js"
-import * as Sharding from "./Sharding.js"
 import type { Transport } from "./Transport.js"
 import * as Web from "./Web.js"
 
@@ -111,8 +111,8 @@ export class NodeInfo extends Context.Tag("hotaru/Node/NodeInfo")<
   NodeInfo,
   {
     readonly name: string
-    readonly config: Config.Loaded
-    readonly server: Config.ServerConfig
+    readonly config: HotaruConfig.Loaded
+    readonly server: HotaruConfig.ServerConfig
     /** The capabilities this node was built with, e.g. `["rootport", "netport"]`. */
     readonly capabilities: ReadonlyArray<string>
     /** Epoch millis of the start. */
@@ -184,7 +184,7 @@ export interface Options {
   readonly bindHost?: string
   /**
    * The CLI's `--bind`: address of the internal listeners (rootport, webport), over the config's
-   * `bind` (see `Config.bindAddress`); the netport keeps its own. `bindHost` wins over it.
+   * `bind` (see `HotaruConfig.bindAddress`); the netport keeps its own. `bindHost` wins over it.
    */
   readonly bind?: string
   /** Host children dial when a `remoteport` has no `roothost` (default `127.0.0.1`). */
@@ -214,7 +214,7 @@ export interface Options {
  * @category utils
  */
 export const importApp = (
-  loaded: Config.Loaded,
+  loaded: HotaruConfig.Loaded,
   name: string,
   options: { readonly key?: "app" | "reload"; readonly fresh?: string } = {}
 ): Effect.Effect<
@@ -225,8 +225,8 @@ export const importApp = (
   Effect.gen(function* () {
     const reason = options.key === "reload" ? "Reload" : "AppLoad"
     const fromReload =
-      options.key === "reload" ? yield* Config.resolveModule(loaded, name, "reload") : undefined
-    const file = fromReload ?? (yield* Config.resolveModule(loaded, name, "app"))
+      options.key === "reload" ? yield* HotaruConfig.resolveModule(loaded, name, "reload") : undefined
+    const file = fromReload ?? (yield* HotaruConfig.resolveModule(loaded, name, "app"))
     if (file === undefined) return undefined
     yield* ensureLoadable(file).pipe(
       Effect.mapError(
@@ -308,7 +308,7 @@ const explainMissing = (name: string) => (cause: Cause.Cause<unknown>) => {
 
 /** Build an app into its own scope with a fresh router, then make its routes the live ones. */
 const makeAppHost = (
-  loaded: Config.Loaded,
+  loaded: HotaruConfig.Loaded,
   name: string,
   initial: { readonly file: string; readonly app: App } | undefined,
   inCode: boolean
@@ -383,7 +383,7 @@ const makeAppHost = (
  * @since 0.1.0
  * @category utils
  */
-export const dbOptions = (loaded: Config.Loaded): Db.DbOptions =>
+export const dbOptions = (loaded: HotaruConfig.Loaded): Db.DbOptions =>
   Db.fromFirefly(loaded.config.db ?? { driver: "sqlite" }, loaded.dir)
 
 /**
@@ -392,7 +392,7 @@ export const dbOptions = (loaded: Config.Loaded): Db.DbOptions =>
  * @since 0.1.0
  * @category utils
  */
-export const memOptions = (loaded: Config.Loaded): Mem.MemOptions => {
+export const memOptions = (loaded: HotaruConfig.Loaded): Mem.MemOptions => {
   const { cache, memcached } = loaded.config
   if (cache?.driver === "redis") {
     return {
@@ -483,7 +483,7 @@ const adminHandlers = AdminService.toLayer(
  * @category layers
  */
 export const layer = (
-  loaded: Config.Loaded,
+  loaded: HotaruConfig.Loaded,
   name: string,
   options: Options = {}
 ): Layer.Layer<Services, NodeError, Transport | FileSystem.FileSystem | Path.Path> =>
@@ -537,16 +537,16 @@ export const layer = (
       const topology = Layer.succeed(Topology.TopologyCheck, {
         node: name,
         parents: parents.map((p) => p.name),
-        children: Config.childrenOf(loaded.config, name)
+        children: HotaruConfig.childrenOf(loaded.config, name)
       })
       const root =
         server.rootport === undefined
           ? Layer.empty
-          : Root.Root.layer({
+          : Root.layer({
               name,
-              host: Config.bindAddress(server.bind, "root", internalBind),
+              host: HotaruConfig.bindAddress(server.bind, "root", internalBind),
               port: server.rootport,
-              accept: Config.childrenOf(loaded.config, name),
+              accept: HotaruConfig.childrenOf(loaded.config, name),
               heartbeat,
               ...linkAuth
             }).pipe(
@@ -564,7 +564,7 @@ export const layer = (
       const remote =
         parents.length === 0
           ? Layer.empty
-          : Remote.Remote.layer({
+          : Remote.layer({
               name,
               parents,
               heartbeat,
@@ -578,14 +578,14 @@ export const layer = (
         server.webport === undefined
           ? Layer.empty
           : Web.layer({
-              host: Config.bindAddress(server.bind, "web", internalBind),
+              host: HotaruConfig.bindAddress(server.bind, "web", internalBind),
               port: options.webPort ? options.webPort(server.webport) : server.webport,
               ...Web.limitsOf(server.http)
             })
       if (server.webport !== undefined) capabilities.push("webport")
       const failStart = (what: string) => (e: { readonly message: string }) =>
         new NodeError({ reason: "Start", node: name, detail: `${what}: ${e.message}` })
-      const role = Sharding.roleOf(server, internalBind)
+      const role = EntitySharding.roleOf(server, internalBind)
       const db =
         server.db === true || role !== undefined
           ? Db.layer(dbOptions(loaded)).pipe(
@@ -597,7 +597,7 @@ export const layer = (
       const sharding =
         role === undefined
           ? Layer.empty
-          : Sharding.layer({
+          : EntitySharding.layer({
               role,
               sharding: loaded.config.sharding,
               secret: loaded.config.secret,
@@ -640,14 +640,12 @@ export const layer = (
           ? Layer.empty
           : NetServer.layer({
               ...NetServer.configOptions(server),
-              host: options.bindHost ?? Config.bindAddress(server.bind, "net"),
+              host: options.bindHost ?? HotaruConfig.bindAddress(server.bind, "net"),
               port: options.netPort ? options.netPort(server.netport) : server.netport,
               node: name
             })
       const admin =
-        options.master === undefined
-          ? Layer.empty
-          : Remote.Remote.serve("master", AdminService, adminHandlers)
+        options.master === undefined ? Layer.empty : Remote.serve("master", AdminService, adminHandlers)
 
       // the app's handlers are in place before the client listener opens; admin comes last
       return admin.pipe(
@@ -668,7 +666,7 @@ export const layer = (
  * @category constructors
  */
 export const make = (
-  loaded: Config.Loaded,
+  loaded: HotaruConfig.Loaded,
   name: string,
   options: Options = {}
 ): Effect.Effect<

@@ -33,11 +33,12 @@ import {
   Scope
 } from "effect"
 import * as Client from "./Client.js"
-import * as Config from "./Config.js"
+import * as HotaruConfig from "./HotaruConfig.js"
 import * as NetServer from "./NetServer.js"
 import * as Node from "./Node.js"
 import * as Remote from "./Remote.js"
-import { MemoryNetwork, Transport } from "./Transport.js"
+import * as Transport from "./Transport.js"
+import { MemoryNetwork } from "./Transport.js"
 
 /**
  * A cluster operation that cannot be done.
@@ -75,7 +76,7 @@ export type ConfigObject<Name extends string> = {
  */
 export interface Options<Name extends string = string> {
   /** A config file path, a config object (apps then come from `apps` or `dir`), or a `Loaded`. */
-  readonly config: string | Config.Loaded | ConfigObject<Name> | Readonly<Record<string, unknown>>
+  readonly config: string | HotaruConfig.Loaded | ConfigObject<Name> | Readonly<Record<string, unknown>>
   /** Directory for relative `app` paths when `config` is an object (default: cwd). */
   readonly dir?: string
   /**
@@ -116,7 +117,7 @@ export interface NodeHandle {
  * @category models
  */
 export interface TestCluster<Name extends string = string> {
-  readonly config: Config.Loaded
+  readonly config: HotaruConfig.Loaded
   readonly node: (name: Name) => NodeHandle
   /** Connect a game client to a node's netport. */
   readonly client: (
@@ -128,10 +129,12 @@ export interface TestCluster<Name extends string = string> {
   /** Stop a node (its scope closes: listeners, links and fibers end). */
   readonly stop: (name: Name) => Effect.Effect<void, TestClusterError>
   /** Start a stopped node again. */
-  readonly start: (name: Name) => Effect.Effect<void, Node.NodeError | Config.ConfigError | TestClusterError>
+  readonly start: (
+    name: Name
+  ) => Effect.Effect<void, Node.NodeError | HotaruConfig.ConfigError | TestClusterError>
   readonly restart: (
     name: Name
-  ) => Effect.Effect<void, Node.NodeError | Config.ConfigError | TestClusterError>
+  ) => Effect.Effect<void, Node.NodeError | HotaruConfig.ConfigError | TestClusterError>
   /** Close every link to `name`'s rootport (memory transport). */
   readonly cut: (name: Name) => Effect.Effect<void, TestClusterError>
   /** Refuse dials to `name`'s rootport and cut its links until `unblock` (memory transport). */
@@ -151,9 +154,9 @@ const freePort = Effect.async<number>((resume) => {
 })
 
 /** Give every rootport a free real port (TCP mode), keeping the links consistent. */
-const remapPorts = (loaded: Config.Loaded) =>
+const remapPorts = (loaded: HotaruConfig.Loaded) =>
   Effect.gen(function* () {
-    const servers: Record<string, Config.ServerConfig> = {}
+    const servers: Record<string, HotaruConfig.ServerConfig> = {}
     const mapping = new Map<number, number>()
     for (const server of Object.values(loaded.config.servers)) {
       if (server.rootport !== undefined) mapping.set(server.rootport, yield* freePort)
@@ -178,16 +181,19 @@ const remapPorts = (loaded: Config.Loaded) =>
 const loadConfig = (options: Options) =>
   Effect.gen(function* () {
     if (typeof options.config === "string") {
-      return yield* Config.load(options.config, { apps: Object.keys(options.apps ?? {}) })
+      return yield* HotaruConfig.load(options.config, { apps: Object.keys(options.apps ?? {}) })
     }
     if ("config" in options.config && "dir" in options.config && "file" in options.config) {
-      return options.config as Config.Loaded
+      return options.config as HotaruConfig.Loaded
     }
     const path = yield* Path.Path
-    return yield* Either.match(Config.fromObject(options.config, { dir: path.resolve(options.dir ?? ".") }), {
-      onLeft: Effect.fail,
-      onRight: Effect.succeed
-    })
+    return yield* Either.match(
+      HotaruConfig.fromObject(options.config, { dir: path.resolve(options.dir ?? ".") }),
+      {
+        onLeft: Effect.fail,
+        onRight: Effect.succeed
+      }
+    )
   })
 
 interface Running {
@@ -203,7 +209,11 @@ interface Running {
  */
 export const make = <const Name extends string = string>(
   options: Options<Name>
-): Effect.Effect<TestCluster<Name>, Node.NodeError | Config.ConfigError | TestClusterError, Scope.Scope> =>
+): Effect.Effect<
+  TestCluster<Name>,
+  Node.NodeError | HotaruConfig.ConfigError | TestClusterError,
+  Scope.Scope
+> =>
   Effect.gen(function* () {
     const mode = options.transport ?? "memory"
     const platform = yield* Layer.build(NodeContext.layer)
@@ -212,7 +222,7 @@ export const make = <const Name extends string = string>(
     const transportContext = yield* Layer.build(
       mode === "memory"
         ? Transport.layerMemory
-        : (Transport.layerTcp() as Layer.Layer<Transport | MemoryNetwork>)
+        : (Transport.layerTcp() as Layer.Layer<Transport.Transport | MemoryNetwork>)
     )
     const network = Context.getOption(transportContext, MemoryNetwork)
     const clusterScope = yield* Effect.scope

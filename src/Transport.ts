@@ -16,7 +16,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { ConfigError, type Loaded } from "./Config.js"
+import { ConfigError, type Loaded } from "./HotaruConfig.js"
 import type { MemoryNetworkShape, TcpOptions, TransportShape } from "./internal/link.js"
 import * as internal from "./internal/link.js"
 

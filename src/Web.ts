@@ -40,7 +40,7 @@ import {
 } from "@effect/platform"
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Context, Data, Duration, Effect, Layer, Option, ParseResult, Schema } from "effect"
-import type * as Config from "./Config.js"
+import type * as HotaruConfig from "./HotaruConfig.js"
 import { sameText } from "./internal/sameText.js"
 
 /** The HTTP status a {@link WebError} reason stands for. */
@@ -488,7 +488,7 @@ export interface WebOptions {
  * @category utils
  */
 export const limitsOf = (
-  http: Config.HttpConfig | undefined
+  http: HotaruConfig.HttpConfig | undefined
 ): Pick<WebOptions, "maxBodySize" | "maxConnections" | "headersTimeout" | "requestTimeout"> => ({
   ...(http?.maxBodyBytes === undefined ? {} : { maxBodySize: http.maxBodyBytes }),
   ...(http?.maxConnections === undefined ? {} : { maxConnections: http.maxConnections }),

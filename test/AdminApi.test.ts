@@ -15,9 +15,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, Logger, LogLevel, Option } from "effect"
 import * as AdminApi from "../src/AdminApi.js"
 import * as Cli from "../src/Cli.js"
-import * as Config from "../src/Config.js"
+import * as HotaruConfig from "../src/HotaruConfig.js"
 import * as Master from "../src/Master.js"
-import { Transport } from "../src/Transport.js"
+import * as Transport from "../src/Transport.js"
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -38,13 +38,13 @@ const setup = (webport?: number) =>
     }
     const file = NodePath.join(dir, "config.json")
     Fs.writeFileSync(file, JSON.stringify(config))
-    const loaded = Either.getOrThrow(Config.fromObject(config, { dir, file }))
+    const loaded = Either.getOrThrow(HotaruConfig.fromObject(config, { dir, file }))
     return { dir, file, loaded }
   })
 
 const Env = Layer.mergeAll(NodeContext.layer, Transport.layerTcp(), Logger.minimumLogLevel(LogLevel.None))
 
-const startMaster = (loaded: Config.Loaded, token: string) =>
+const startMaster = (loaded: HotaruConfig.Loaded, token: string) =>
   Master.make({ config: loaded, mode: "in-process", token }).pipe(Effect.provide(Env))
 
 const baseOf = (master: Master.Master["Type"]) => {

@@ -20,7 +20,7 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Db from "../src/Db.js"
-import { Mem } from "../src/Mem.js"
+import * as Mem from "../src/Mem.js"
 import * as Repository from "../src/Repository.js"
 import { freePort, type RedisServer, startRedisServer } from "./support/redisServer.js"
 import { service, uniqueName } from "./support/services.js"
@@ -77,7 +77,7 @@ describe("the durability contract of each cache", () => {
     await aof?.dispose()
   })
 
-  const refusal = (mem: Layer.Layer<Mem, unknown>) =>
+  const refusal = (mem: Layer.Layer<Mem.Mem, unknown>) =>
     Effect.gen(function* () {
       const table = yield* makeTable
       return yield* Effect.flip(open(table))
@@ -175,7 +175,7 @@ describe("the durability contract of each cache", () => {
     Effect.gen(function* () {
       for (const layer of [Mem.layerMemory(), Mem.layerRedis({ url: aof!.url, prefix: "cad:" })]) {
         yield* Effect.gen(function* () {
-          const mem = yield* Mem
+          const mem = yield* Mem.Mem
           yield* mem.set("lock", "mine", { ttl: "10 seconds" })
           expect(yield* mem.deleteIf("lock", "theirs")).toBe(false)
           expect(yield* mem.expireIf("lock", "theirs", "1 second")).toBe(false)
@@ -239,7 +239,7 @@ describe("memcached (a private server)", () => {
       expect(refused._tag === "RepositoryError" && refused.reason).toBe("Durability")
       expect(refused.message).toContain("memcached evicts")
       yield* Effect.gen(function* () {
-        const mem = yield* Mem
+        const mem = yield* Mem.Mem
         const table = yield* makeTable
         const repo = yield* open(table)
         expect(repo.mode).toBe("write-behind")
@@ -333,7 +333,7 @@ for (const database of databases) {
 describe.skipIf(!mariadbUp)("row locks (MariaDB + write-behind memory cache)", () => {
   it.live("a row lock that expires during a slow database load lets no second writer commit", () =>
     Effect.gen(function* () {
-      const mem = yield* Mem
+      const mem = yield* Mem.Mem
       const sql = yield* SqlClient.SqlClient
       const table = yield* makeTable
       yield* sql`INSERT INTO ${sql(table)} ${sql.insert({ id: 1, name: "r", score: 0 })}`
@@ -379,7 +379,7 @@ describe("fencing, the sequence, decoding (SQLite + write-behind memory cache)",
 
   it.live("a paused flusher whose lease was taken over cannot overwrite the newer row", () =>
     Effect.gen(function* () {
-      const mem = yield* Mem
+      const mem = yield* Mem.Mem
       const table = yield* makeTable
       const paused = yield* Deferred.make<void>()
       const resume = yield* Deferred.make<void>()
@@ -411,7 +411,7 @@ describe("fencing, the sequence, decoding (SQLite + write-behind memory cache)",
 
   it.live("a flusher that loses its lease while a batch runs is stopped by its renewal", () =>
     Effect.gen(function* () {
-      const mem = yield* Mem
+      const mem = yield* Mem.Mem
       const table = yield* makeTable
       const paused = yield* Deferred.make<void>()
       const interrupted = yield* Deferred.make<void>()
@@ -437,7 +437,7 @@ describe("fencing, the sequence, decoding (SQLite + write-behind memory cache)",
 
   it.live("the journal sequence cannot go backwards: a lost counter is re-seeded past done", () =>
     Effect.gen(function* () {
-      const mem = yield* Mem
+      const mem = yield* Mem.Mem
       const table = yield* makeTable
       const repo = yield* open(table)
       yield* repo.insert({ name: "a", score: 0 })
@@ -461,7 +461,7 @@ describe("fencing, the sequence, decoding (SQLite + write-behind memory cache)",
 
   it.live("a cached row that does not decode with the schema is dead-lettered, never written", () =>
     Effect.gen(function* () {
-      const mem = yield* Mem
+      const mem = yield* Mem.Mem
       const sql = yield* SqlClient.SqlClient
       const table = yield* makeTable
       const repo = yield* open(table)

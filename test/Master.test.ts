@@ -9,10 +9,10 @@ import { NodeContext } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, Logger, LogLevel, Schedule, Schema, TestClock } from "effect"
-import * as Config from "../src/Config.js"
+import * as HotaruConfig from "../src/HotaruConfig.js"
 import * as Master from "../src/Master.js"
 import * as Repository from "../src/Repository.js"
-import { Transport } from "../src/Transport.js"
+import * as Transport from "../src/Transport.js"
 import { freePort } from "./support/wait.js"
 
 const Env = Layer.mergeAll(NodeContext.layer, Transport.layerTcp(), Logger.minimumLogLevel(LogLevel.None))
@@ -22,7 +22,7 @@ describe("Master", () => {
     Effect.gen(function* () {
       const rootport = yield* Effect.promise(freePort)
       const loaded = Either.getOrThrow(
-        Config.fromObject({ master: { rootport }, servers: {} }, { dir: Os.tmpdir() })
+        HotaruConfig.fromObject({ master: { rootport }, servers: {} }, { dir: Os.tmpdir() })
       )
       const master = yield* Master.make({ config: loaded, mode: "in-process", token: "t" }).pipe(
         Effect.provide(Env)
@@ -59,7 +59,7 @@ describe("Master status and dead letters", () => {
       const rootport = yield* Effect.promise(freePort)
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-deadletters-"))
       const loaded = Either.getOrThrow(
-        Config.fromObject(
+        HotaruConfig.fromObject(
           {
             master: { rootport },
             servers: { store: { db: true, mem: true } },

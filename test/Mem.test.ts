@@ -2,14 +2,15 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { Mem, type MemError } from "../src/Mem.js"
+import * as Mem from "../src/Mem.js"
+import { type MemError } from "../src/Mem.js"
 import { service, uniqueName } from "./support/services.js"
 
 interface Backend {
   readonly name: string
   readonly available: boolean
   /** A fresh layer whose keys start with `<prefix>:`. */
-  readonly layer: (prefix: string) => Layer.Layer<Mem, MemError>
+  readonly layer: (prefix: string) => Layer.Layer<Mem.Mem, MemError>
 }
 
 const backends: ReadonlyArray<Backend> = [
@@ -28,13 +29,13 @@ const backends: ReadonlyArray<Backend> = [
 
 for (const backend of backends) {
   describe.skipIf(!backend.available)(`Mem contract: ${backend.name}`, () => {
-    const run = <A, E>(effect: Effect.Effect<A, E, Mem>) =>
+    const run = <A, E>(effect: Effect.Effect<A, E, Mem.Mem>) =>
       Effect.provide(effect, backend.layer(uniqueName("memtest")))
 
     it.live("get / set / delete", () =>
       run(
         Effect.gen(function* () {
-          const mem = yield* Mem
+          const mem = yield* Mem.Mem
           expect(yield* mem.get("a")).toEqual(Option.none())
           yield* mem.set("a", "one")
           expect(yield* mem.get("a")).toEqual(Option.some("one"))
@@ -53,7 +54,7 @@ for (const backend of backends) {
     it.live("getMany / setMany / deleteMany keep the order and report the missing", () =>
       run(
         Effect.gen(function* () {
-          const mem = yield* Mem
+          const mem = yield* Mem.Mem
           yield* mem.setMany([
             ["x", "1"],
             ["z", "3"]
@@ -73,7 +74,7 @@ for (const backend of backends) {
     it.live("add sets only an absent key, and exactly one of many concurrent adds wins", () =>
       run(
         Effect.gen(function* () {
-          const mem = yield* Mem
+          const mem = yield* Mem.Mem
           expect(yield* mem.add("k", "first")).toBe(true)
           expect(yield* mem.add("k", "second")).toBe(false)
           expect(yield* mem.get("k")).toEqual(Option.some("first"))
@@ -91,7 +92,7 @@ for (const backend of backends) {
     it.live("incr counts from 0, by any amount, atomically", () =>
       run(
         Effect.gen(function* () {
-          const mem = yield* Mem
+          const mem = yield* Mem.Mem
           expect(yield* mem.incr("n")).toBe(1)
           expect(yield* mem.incr("n", 5)).toBe(6)
           expect(yield* mem.get("n")).toEqual(Option.some("6"))
@@ -112,7 +113,7 @@ for (const backend of backends) {
       () =>
         run(
           Effect.gen(function* () {
-            const mem = yield* Mem
+            const mem = yield* Mem.Mem
             yield* mem.set("short", "v", { ttl: "1 second" })
             yield* mem.set("long", "v")
             yield* mem.set("touched", "v")
@@ -136,12 +137,12 @@ for (const backend of backends) {
       Effect.gen(function* () {
         const a = uniqueName("pa")
         const b = uniqueName("pb")
-        const mA = yield* Effect.provide(Mem, backend.layer(a))
+        const mA = yield* Effect.provide(Mem.Mem, backend.layer(a))
         expect(mA.prefix).toBe(`${a}:`)
         yield* Effect.scoped(
           Effect.gen(function* () {
             yield* Effect.provide(
-              Effect.flatMap(Mem, (m) => m.set("shared", "from a")),
+              Effect.flatMap(Mem.Mem, (m) => m.set("shared", "from a")),
               backend.layer(a)
             )
           })
@@ -150,14 +151,14 @@ for (const backend of backends) {
           // Same prefix, new connection: the value is there. Other prefix: it is not.
           expect(
             yield* Effect.provide(
-              Effect.flatMap(Mem, (m) => m.get("shared")),
+              Effect.flatMap(Mem.Mem, (m) => m.get("shared")),
               backend.layer(a)
             )
           ).toEqual(Option.some("from a"))
         }
         expect(
           yield* Effect.provide(
-            Effect.flatMap(Mem, (m) => m.get("shared")),
+            Effect.flatMap(Mem.Mem, (m) => m.get("shared")),
             backend.layer(b)
           )
         ).toEqual(Option.none())
@@ -170,7 +171,7 @@ describe("Mem backends that are not there", () => {
   it.live("Redis on a closed port fails the layer with MemError Unavailable", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(
-        Effect.provide(Mem, Mem.layerRedis({ url: "redis://127.0.0.1:1", connectTimeoutMillis: 500 }))
+        Effect.provide(Mem.Mem, Mem.layerRedis({ url: "redis://127.0.0.1:1", connectTimeoutMillis: 500 }))
       )
       expect(error.reason).toBe("Unavailable")
       expect(error.message).toContain("127.0.0.1:1")
@@ -180,7 +181,7 @@ describe("Mem backends that are not there", () => {
   it.live("memcached on a closed port fails the layer with MemError Unavailable", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(
-        Effect.provide(Mem, Mem.layerMemcached({ urls: ["127.0.0.1:1"], hostname: "x" }))
+        Effect.provide(Mem.Mem, Mem.layerMemcached({ urls: ["127.0.0.1:1"], hostname: "x" }))
       )
       expect(error.reason).toBe("Unavailable")
       expect(error.message).toContain("127.0.0.1:1")

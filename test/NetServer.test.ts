@@ -1,27 +1,27 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Deferred, Effect, Either, Exit, Fiber, Layer, Schema, Stream } from "effect"
 import * as Client from "../src/Client.js"
-import * as Command from "../src/Command.js"
 import * as Frame from "../src/internal/frame.js"
+import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
 
-const Echo = Command.text(1, { name: "echo" })
-const Slow = Command.json(2, {
+const Echo = NetCommand.text(1, { name: "echo" })
+const Slow = NetCommand.json(2, {
   request: Schema.Struct({ delayMs: Schema.Number, tag: Schema.String }),
   response: Schema.String
 })
 class Nope extends Schema.TaggedError<Nope>()("Nope", { why: Schema.String }) {}
-const Fail = Command.text(3, { error: Nope })
-const Die = Command.text(4)
-const Silent = Command.text(5)
-const PushAll = Command.text(6)
-const Pushed = Command.text(7)
-const Who = Command.text(8)
-const Add = Command.msgpack(9, {
+const Fail = NetCommand.text(3, { error: Nope })
+const Die = NetCommand.text(4)
+const Silent = NetCommand.text(5)
+const PushAll = NetCommand.text(6)
+const Pushed = NetCommand.text(7)
+const Who = NetCommand.text(8)
+const Add = NetCommand.msgpack(9, {
   request: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
   response: Schema.Number
 })
-const Raw = Command.bytes(10)
+const Raw = NetCommand.bytes(10)
 
 const App = Layer.mergeAll(
   NetServer.handle(Echo, (body) => Effect.succeed(body)),
@@ -251,7 +251,7 @@ describe("NetRouter", () => {
         router.onConnect.push(() => Effect.void)
       }
       expect(mutate).toBeTypeOf("function")
-      const Echo2 = Command.text(Echo.id, { name: "echo2" })
+      const Echo2 = NetCommand.text(Echo.id, { name: "echo2" })
       const twice = yield* Effect.exit(
         Layer.build(NetServer.handle(Echo2, (body) => Effect.succeed(body))).pipe(
           Effect.provideService(NetServer.NetRouter, router)

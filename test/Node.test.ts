@@ -2,8 +2,8 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, Schema } from "effect"
-import * as Command from "../src/Command.js"
-import * as Config from "../src/Config.js"
+import * as HotaruConfig from "../src/HotaruConfig.js"
+import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Node from "../src/Node.js"
 import * as Root from "../src/Root.js"
@@ -11,11 +11,11 @@ import * as TestCluster from "../src/TestCluster.js"
 import * as Web from "../src/Web.js"
 
 const repo = Path.resolve(__dirname, "..")
-const Hello = Command.text(1)
+const Hello = NetCommand.text(1)
 
 const loadedOf = (json: Record<string, unknown>) =>
   Either.getOrThrow(
-    Config.fromObject({ servers: { a: { db: true, mem: true } }, ...json }, { dir: "/project" })
+    HotaruConfig.fromObject({ servers: { a: { db: true, mem: true } }, ...json }, { dir: "/project" })
   )
 
 describe("Node data capabilities from the config", () => {
@@ -108,8 +108,8 @@ describe("Node", () => {
         Fs.writeFileSync(
           appFile,
           `import { Effect } from "effect"
-import { Command, NetServer } from "hotaru-rt"
-export default NetServer.handle(Command.text(1), () => Effect.succeed(${JSON.stringify(reply)}))
+import { NetCommand, NetServer } from "hotaru-rt"
+export default NetServer.handle(NetCommand.text(1), () => Effect.succeed(${JSON.stringify(reply)}))
 `
         )
       writeApp("v1")

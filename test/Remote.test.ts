@@ -11,11 +11,12 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { NodeUnavailable } from "../src/NodeError.js"
-import { Remote } from "../src/Remote.js"
-import { Root } from "../src/Root.js"
-import { MemoryNetwork, Transport } from "../src/Transport.js"
+import * as Remote from "../src/Remote.js"
+import * as Root from "../src/Root.js"
+import * as Transport from "../src/Transport.js"
+import { MemoryNetwork } from "../src/Transport.js"
 
-// --- the seed's demo: gate (Root), game1 and net (Remotes of gate) --------
+// --- the seed's demo: gate (Root.Root), game1 and net (Remotes of gate) --------
 
 class GateRoot extends RpcGroup.make(
   Rpc.make("gateHandle1", { payload: Schema.String, success: Schema.String }),
@@ -35,7 +36,7 @@ class Gate extends Context.Tag("test/Gate")<
 
 const GateHandlers = GateRoot.toLayer(
   Effect.gen(function* () {
-    const root = yield* Root
+    const root = yield* Root.Root
     const game1 = yield* root.child("game1", Game1Remote)
     return {
       gateHandle1: () => Effect.succeed("gateHandle Completed"),
@@ -60,14 +61,14 @@ const Game1Handlers = Game1Remote.toLayer(
 
 const fastHeartbeat = { interval: "1 second", timeout: "3 seconds" } as const
 
-/** Build gate, game1 and net on the Transport of the environment. */
+/** Build gate, game1 and net on the Transport.Transport of the environment. */
 const cluster = Effect.gen(function* () {
   const gateCtx = yield* Layer.build(
     Root.serve(GateRoot, GateHandlers).pipe(
       Layer.provideMerge(Root.layer({ name: "gate", host: "127.0.0.1", port: 0, heartbeat: fastHeartbeat }))
     )
   )
-  const root = Context.get(gateCtx, Root)
+  const root = Context.get(gateCtx, Root.Root)
   const parents = [{ name: "gate", ...root.address }]
   const started = yield* Deferred.make<void>()
   const release = yield* Deferred.make<void>()
@@ -82,8 +83,8 @@ const cluster = Effect.gen(function* () {
     game1Scope
   )
   const netCtx = yield* Layer.build(Remote.layer({ name: "net", parents, heartbeat: fastHeartbeat }))
-  const game1 = Context.get(game1Ctx, Remote)
-  const net = Context.get(netCtx, Remote)
+  const game1 = Context.get(game1Ctx, Remote.Remote)
+  const net = Context.get(netCtx, Remote.Remote)
   yield* game1.awaitConnected("gate")
   yield* net.awaitConnected("gate")
   yield* root.awaitChild("game1")
@@ -141,7 +142,7 @@ const inFlightLinkLost = Effect.gen(function* () {
   expect(isUnavailable(exit, "LinkLost")).toBe(true)
 })
 
-const contract = (name: string, effect: Effect.Effect<void, unknown, Scope.Scope | Transport>) => {
+const contract = (name: string, effect: Effect.Effect<void, unknown, Scope.Scope | Transport.Transport>) => {
   describe(name, () => {
     it.scoped("memory transport", () => effect.pipe(Effect.provide(Transport.layerMemory)))
     it.scopedLive("tcp transport", () =>
@@ -208,7 +209,7 @@ describe("Remote: faults (memory transport, TestClock)", () => {
           callTimeout: "3 seconds"
         })
       )
-      const patient = Context.get(patientCtx, Remote)
+      const patient = Context.get(patientCtx, Remote.Remote)
       yield* patient.awaitConnected("gate")
       const gate = yield* patient.parent("gate", GateRoot)
       // down for 1 s: the call waits and succeeds
@@ -232,7 +233,7 @@ describe("Remote: faults (memory transport, TestClock)", () => {
       const address = { host: "127.0.0.1", port: 7001 }
       const early = Context.get(
         yield* Layer.build(Remote.layer({ name: "net", parents: [{ name: "gate", ...address }] })),
-        Remote
+        Remote.Remote
       )
       const firstFailure = yield* early.changes("gate").pipe(
         Stream.filter((status) => status._tag === "Connecting" && status.lastError !== undefined),
@@ -245,7 +246,7 @@ describe("Remote: faults (memory transport, TestClock)", () => {
             Layer.provideMerge(Root.layer({ name: "gate", ...address }))
           )
         ),
-        Root
+        Root.Root
       )
       yield* advance(6)
       yield* early.awaitConnected("gate")
@@ -260,7 +261,7 @@ describe("Remote: faults (memory transport, TestClock)", () => {
       const { root } = yield* cluster
       const other = Context.get(
         yield* Layer.build(Root.layer({ name: "chat", host: "127.0.0.1", port: 0 })),
-        Root
+        Root.Root
       )
       const started = yield* Deferred.make<void>()
       const release = yield* Deferred.make<void>()
@@ -279,7 +280,7 @@ describe("Remote: faults (memory transport, TestClock)", () => {
             )
           )
         ),
-        Remote
+        Remote.Remote
       )
       yield* both.awaitConnected("gate")
       yield* both.awaitConnected("chat")

@@ -12,7 +12,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as Db from "../src/Db.js"
-import { Mem } from "../src/Mem.js"
+import * as Mem from "../src/Mem.js"
 import * as Repository from "../src/Repository.js"
 import { service, uniqueName } from "./support/services.js"
 
@@ -112,7 +112,7 @@ for (const database of databases) {
       `Repository on ${database.name} + ${cache.name}`,
       () => {
         const env = () => Layer.mergeAll(Db.layer(database.options()), cache.layer())
-        const run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | Mem | Scope.Scope>) =>
+        const run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | Mem.Mem | Scope.Scope>) =>
           effect.pipe(Effect.scoped, Effect.provide(env()))
 
         it.live("insert caches at once and writes to the database on flush (ids allocated)", () =>
@@ -271,7 +271,7 @@ for (const database of databases) {
           () =>
             run(
               Effect.gen(function* () {
-                const mem = yield* Mem
+                const mem = yield* Mem.Mem
                 const table = yield* makeTable
                 // (memcached ttls have a one-second granularity: keep the margins wide)
                 const repo = yield* open(table, { flushInterval: "400 millis", idleTimeout: "2 seconds" })
@@ -347,7 +347,7 @@ describe("Repository (sqlite + memory)", () => {
     "a journal slot whose writer died (allocated, never written) is skipped after the hole timeout",
     () =>
       Effect.gen(function* () {
-        const mem = yield* Mem
+        const mem = yield* Mem.Mem
         const table = yield* makeTable
         const repo = yield* open(table, { lockTimeout: "1 second" })
         yield* repo.insert({ owner: 1, name: "before", score: 0 })
@@ -368,7 +368,7 @@ describe("Repository (sqlite + memory)", () => {
 
   it.live("a lock left by a crashed writer expires; a live one makes writers wait", () =>
     Effect.gen(function* () {
-      const mem = yield* Mem
+      const mem = yield* Mem.Mem
       const table = yield* makeTable
       const repo = yield* open(table, { lockTimeout: "300 millis" })
       const row = yield* repo.insert({ owner: 1, name: "a", score: 0 })

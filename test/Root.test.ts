@@ -15,10 +15,12 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { RegistrationRefused } from "../src/NodeError.js"
 import * as RemoteModule from "../src/Remote.js"
-import { type ParentStatus, Remote, type RemoteOptions } from "../src/Remote.js"
+import * as Remote from "../src/Remote.js"
+import { type ParentStatus, type RemoteOptions } from "../src/Remote.js"
 import * as RootModule from "../src/Root.js"
-import { Root, type RootOptions } from "../src/Root.js"
-import { Transport } from "../src/Transport.js"
+import * as Root from "../src/Root.js"
+import { type RootOptions } from "../src/Root.js"
+import * as Transport from "../src/Transport.js"
 
 class Whoami extends RpcGroup.make(Rpc.make("whoami", { success: Schema.String })) {}
 class ChildWhoami extends RpcGroup.make(Rpc.make("childWhoami", { success: Schema.String })) {}
@@ -38,10 +40,14 @@ const startRoot = (options: Omit<RootOptions, "host" | "port">) =>
         Layer.provideMerge(Root.layer({ ...options, host: "127.0.0.1", port: 0 }))
       )
     ),
-    Context.get(Root)
+    Context.get(Root.Root)
   )
 
-const startChild = (root: Root["Type"], options: Omit<RemoteOptions, "parents">, parentName = root.name) =>
+const startChild = (
+  root: Root.Root["Type"],
+  options: Omit<RemoteOptions, "parents">,
+  parentName = root.name
+) =>
   Effect.map(
     Layer.build(
       Remote.serve(parentName, ChildWhoami, ChildWhoamiHandlers).pipe(
@@ -53,11 +59,11 @@ const startChild = (root: Root["Type"], options: Omit<RemoteOptions, "parents">,
         )
       )
     ),
-    Context.get(Remote)
+    Context.get(Remote.Remote)
   )
 
 /** The first status of parent `name` that says the registration was refused. */
-const refusal = (remote: Remote["Type"], name: string) =>
+const refusal = (remote: Remote.Remote["Type"], name: string) =>
   remote.changes(name).pipe(
     Stream.filterMap((status: ParentStatus) =>
       status._tag === "Connecting" && status.lastError instanceof RegistrationRefused
@@ -123,7 +129,7 @@ const unservedGroup = Effect.gen(function* () {
   expect(Exit.isFailure(exit) && exit.cause._tag === "Die").toBe(true)
 })
 
-const contract = (name: string, effect: Effect.Effect<void, unknown, Scope.Scope | Transport>) => {
+const contract = (name: string, effect: Effect.Effect<void, unknown, Scope.Scope | Transport.Transport>) => {
   describe(name, () => {
     it.scoped("memory transport", () => effect.pipe(Effect.provide(Transport.layerMemory)))
     it.scopedLive("tcp transport", () =>
@@ -142,8 +148,8 @@ const clientServices = Effect.gen(function* () {
   yield* game1.awaitConnected("gate")
   yield* root.awaitChild("game1")
   const both = Layer.merge(
-    GateWhoami.layer.pipe(Layer.provide(Layer.succeed(Remote, game1))),
-    Game1Whoami.layer.pipe(Layer.provide(Layer.succeed(Root, root)))
+    GateWhoami.layer.pipe(Layer.provide(Layer.succeed(Remote.Remote, game1))),
+    Game1Whoami.layer.pipe(Layer.provide(Layer.succeed(Root.Root, root)))
   )
   const [up, down] = yield* Effect.all([
     Effect.flatMap(GateWhoami, (gate) => gate.whoami()),
@@ -154,7 +160,7 @@ const clientServices = Effect.gen(function* () {
   const context = yield* Layer.build(both)
   expect(Context.get(context, GateWhoami)).toBe(yield* game1.parent("gate", Whoami))
   expect(Context.get(context, Game1Whoami)).toBe(
-    yield* RootModule.client("game1", ChildWhoami).pipe(Effect.provideService(Root, root))
+    yield* RootModule.client("game1", ChildWhoami).pipe(Effect.provideService(Root.Root, root))
   )
 })
 

@@ -81,7 +81,7 @@ describe("TestCluster", () => {
     Effect.gen(function* () {
       const entered = yield* Deferred.make<void>()
       // game1's handler never answers
-      const stuckGame1 = Remote.Remote.serve(
+      const stuckGame1 = Remote.serve(
         "gate",
         Game1Service,
         Game1Service.toLayer({

@@ -6,7 +6,8 @@ import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { type Link, MemoryNetwork, Transport } from "../src/Transport.js"
+import * as Transport from "../src/Transport.js"
+import { type Link, MemoryNetwork } from "../src/Transport.js"
 
 const local = { host: "127.0.0.1", port: 0 }
 
@@ -15,7 +16,7 @@ const receive = (link: Link, n: number) => Effect.forEach(Array.from({ length: n
 
 /** Listen, dial, and return both ends (accepted end first). */
 const pair = Effect.gen(function* () {
-  const transport = yield* Transport
+  const transport = yield* Transport.Transport
   const listener = yield* transport.listen(local)
   const client = yield* transport.dial(listener.address)
   const server = yield* listener.accept.pipe(Stream.runHead, Effect.flatten)
@@ -62,7 +63,7 @@ const gracefulClose = Effect.gen(function* () {
 })
 
 const dialNowhere = Effect.gen(function* () {
-  const transport = yield* Transport
+  const transport = yield* Transport.Transport
   const scope = yield* Scope.make()
   const listener = yield* transport.listen(local).pipe(Scope.extend(scope))
   yield* Scope.close(scope, Exit.void)
@@ -71,7 +72,7 @@ const dialNowhere = Effect.gen(function* () {
   expect(error.reason).toBe("DialFailed")
 })
 
-const contract = (name: string, effect: Effect.Effect<void, unknown, Scope.Scope | Transport>) => {
+const contract = (name: string, effect: Effect.Effect<void, unknown, Scope.Scope | Transport.Transport>) => {
   describe(name, () => {
     it.scoped("memory transport", () => effect.pipe(Effect.provide(Transport.layerMemory)))
     it.scopedLive("tcp transport", () =>
@@ -96,7 +97,7 @@ describe("Transport.layerTcp", () => {
         () => Effect.sync(() => void server.close())
       )
       const port = (server.address() as Net.AddressInfo).port
-      const transport = yield* Transport
+      const transport = yield* Transport.Transport
       const link = yield* transport.dial({ host: "127.0.0.1", port })
       for (let i = 0; i < 100; i++) link.unsafeSend({ i })
       yield* Effect.sleep("200 millis")
@@ -115,7 +116,7 @@ describe("Transport.layerTcp", () => {
         const { client } = yield* pair
         expect(() => client.unsafeSend("x".repeat(2000))).toThrow(/exceeds maxFrameBytes 1024/)
         expect(client.isClosed()).toBe(false)
-        const transport = yield* Transport
+        const transport = yield* Transport.Transport
         const listener = yield* transport.listen(local)
         const socket = Net.connect(listener.address.port, "127.0.0.1")
         yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
@@ -130,7 +131,7 @@ describe("Transport.layerTcp", () => {
 
   it.scopedLive("before authentication a link takes only a few frames of at most 4 KiB", () =>
     Effect.gen(function* () {
-      const transport = yield* Transport
+      const transport = yield* Transport.Transport
       const listener = yield* transport.listen(local)
       const big = yield* transport.dial(listener.address)
       const bigServer = yield* listener.accept.pipe(Stream.runHead, Effect.flatten)
@@ -145,7 +146,7 @@ describe("Transport.layerTcp", () => {
 
   it.scopedLive("listening on a port in use fails with ListenFailed", () =>
     Effect.gen(function* () {
-      const transport = yield* Transport
+      const transport = yield* Transport.Transport
       const first = yield* transport.listen(local)
       const error = yield* Effect.flip(transport.listen(first.address))
       expect(error.reason).toBe("ListenFailed")
@@ -166,7 +167,7 @@ describe("Transport.layerMemory", () => {
   it.scoped("cut closes both ends; block refuses dials until unblock", () =>
     Effect.gen(function* () {
       const network = yield* MemoryNetwork
-      const transport = yield* Transport
+      const transport = yield* Transport.Transport
       const { client, listener, server } = yield* pair
       yield* network.cut(listener.address)
       expect((yield* client.closed).reason).toBe("Cut")

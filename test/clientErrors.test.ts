@@ -8,9 +8,9 @@ import * as Net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
 import * as Client from "../src/Client.js"
-import * as Command from "../src/Command.js"
-import * as CommandGroup from "../src/CommandGroup.js"
 import * as Frame from "../src/internal/frame.js"
+import * as NetCommand from "../src/NetCommand.js"
+import * as NetCommandGroup from "../src/NetCommandGroup.js"
 import * as NetServer from "../src/NetServer.js"
 import { NodeUnavailable } from "../src/NodeError.js"
 
@@ -20,22 +20,22 @@ class RoomFull extends Schema.TaggedError<RoomFull>()("RoomFull", {
 }) {}
 class NotFound extends Schema.TaggedError<NotFound>()("NotFound", { room: Schema.String }) {}
 
-const Join = Command.json(1, {
+const Join = NetCommand.json(1, {
   name: "join",
   request: Schema.Struct({ room: Schema.String }),
   response: Schema.Struct({ seat: Schema.Int }),
   error: Schema.Union(RoomFull, NotFound)
 })
 /** No error schema: what every command was before, and what firefly clients know. */
-const Leave = Command.text(2, { name: "leave" })
-const Ping = Command.msgpack(3, {
+const Leave = NetCommand.text(2, { name: "leave" })
+const Ping = NetCommand.msgpack(3, {
   name: "ping",
   request: Schema.Number,
   response: Schema.Number,
   error: NotFound
 })
 
-const Lobby = CommandGroup.make(Join, Leave, Ping)
+const Lobby = NetCommandGroup.make(Join, Leave, Ping)
 
 const App = Lobby.toLayer({
   join: ({ room }) =>
@@ -66,7 +66,7 @@ const nextPush = (client: Client.Client) =>
   )
 
 const errorFrame = (json: string) =>
-  Frame.encode(Frame.defaultFrameOptions, Command.ERROR_COMMAND, Buffer.from(json, "utf8"))
+  Frame.encode(Frame.defaultFrameOptions, NetCommand.ERROR_COMMAND, Buffer.from(json, "utf8"))
 
 describe("typed client edge", () => {
   it.scopedLive("a handler's declared error reaches the client decoded: catchTag works", () =>
@@ -95,7 +95,7 @@ describe("typed client edge", () => {
         Frame.encode(Frame.defaultFrameOptions, Join.id, Buffer.from(JSON.stringify({ room: "full" })))
       )
       const push = yield* nextPush(client)
-      expect(push.command).toBe(Command.ERROR_COMMAND)
+      expect(push.command).toBe(NetCommand.ERROR_COMMAND)
       expect(JSON.parse(Buffer.from(push.body).toString("utf8"))).toEqual({
         command: 1,
         error: "HandlerFailed",
@@ -163,7 +163,7 @@ describe("typed client edge", () => {
     expect(Join.encodeError(new NodeUnavailable({ node: "n", reason: "LinkLost" }))).toEqual(Option.none())
     expect(Join.encodeError("RoomFull")).toEqual(Option.none())
     expect(Leave.encodeError(new RoomFull({ room: "r", seats: 1 }))).toEqual(Option.none())
-    const Deep = Command.text(20, { error: Schema.Unknown })
+    const Deep = NetCommand.text(20, { error: Schema.Unknown })
     let deep: unknown = 1
     for (let i = 0; i < 100; i++) deep = [deep]
     expect(Deep.encodeError(deep)).toEqual(Option.none())
@@ -174,8 +174,8 @@ describe("typed client edge", () => {
   })
 
   it("a group refuses two commands with one id or one name, and a missing handler at run time", () => {
-    expect(() => CommandGroup.make(Join, Command.text(1, { name: "other" }))).toThrow(RangeError)
-    expect(() => CommandGroup.make(Join, Command.text(9, { name: "join" }))).toThrow(RangeError)
+    expect(() => NetCommandGroup.make(Join, NetCommand.text(1, { name: "other" }))).toThrow(RangeError)
+    expect(() => NetCommandGroup.make(Join, NetCommand.text(9, { name: "join" }))).toThrow(RangeError)
     const handlers = { join: () => Effect.succeed({ seat: 1 }), ping: Effect.succeed }
     // @ts-expect-error leave has no handler (as plain JS could do)
     expect(() => Lobby.toLayer(handlers)).toThrow(/no handler for command leave/)
@@ -296,7 +296,7 @@ describe("typed client edge: a hostile server's error frames", () => {
     Effect.gen(function* () {
       const huge = Buffer.alloc(Frame.defaultFrameOptions.maxLength + 1024, 0x20)
       const client = yield* fakeServer(() =>
-        Frame.encode(Frame.defaultFrameOptions, Command.ERROR_COMMAND, huge)
+        Frame.encode(Frame.defaultFrameOptions, NetCommand.ERROR_COMMAND, huge)
       )
       const e = clientError(yield* Effect.flip(client.call(Join, { room: "r" })))
       expect(e.reason).toBe("Closed")

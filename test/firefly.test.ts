@@ -13,7 +13,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
 import * as Client from "../src/Client.js"
-import * as Config from "../src/Config.js"
+import * as HotaruConfig from "../src/HotaruConfig.js"
 import { Echo1 } from "./fixtures/firefly-createproject/app/apptest.js"
 import { exitReport, tailOf } from "./support/child.js"
 import { freePort } from "./support/wait.js"
@@ -26,10 +26,10 @@ const nameWarning = `servers.net.name: "gate" differs from its key; the node is 
 describe("firefly's createproject config", () => {
   it.effect("loads as it is: the key names the node, the differing name is a warning", () =>
     Effect.gen(function* () {
-      const loaded = yield* Config.load(Path.join(fixture, "config.json"))
+      const loaded = yield* HotaruConfig.load(Path.join(fixture, "config.json"))
       expect(loaded.warnings).toEqual([nameWarning])
       expect(Object.keys(loaded.config.servers)).toEqual(["net", "gate"])
-      expect(Config.childrenOf(loaded.config, "gate")).toEqual(["net"])
+      expect(HotaruConfig.childrenOf(loaded.config, "gate")).toEqual(["net"])
       expect(loaded.config.servers.net?.netport).toBe(1000)
       expect(loaded.config.db).toEqual({
         host: "127.0.0.1",

@@ -22,12 +22,12 @@ import {
   Scope
 } from "effect"
 import * as Client from "../src/Client.js"
-import * as Command from "../src/Command.js"
 import * as DirectCall from "../src/internal/directCall.js"
+import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Remote from "../src/Remote.js"
 import * as Root from "../src/Root.js"
-import { Transport } from "../src/Transport.js"
+import * as Transport from "../src/Transport.js"
 
 class RoomFull extends Schema.TaggedError<RoomFull>()("RoomFull", { room: Schema.String }) {}
 
@@ -67,18 +67,18 @@ const BackHandlers = Back.toLayer(
   })
 )
 
-const Echo = Command.text(1, { name: "echo" })
-const Join = Command.json(2, {
+const Echo = NetCommand.text(1, { name: "echo" })
+const Join = NetCommand.json(2, {
   name: "join",
   request: Schema.Struct({ room: Schema.String }),
   response: Schema.Struct({ seat: Schema.Int }),
   error: RoomFull
 })
-const Boom = Command.text(3, { name: "boom" })
-const Hold = Command.text(4, { name: "hold" })
-const Who = Command.text(5, { name: "who" })
+const Boom = NetCommand.text(3, { name: "boom" })
+const Hold = NetCommand.text(4, { name: "hold" })
+const Who = NetCommand.text(5, { name: "who" })
 /** Not a bare forward: runs in a fiber. */
-const Shout = Command.text(6, { name: "shout" })
+const Shout = NetCommand.text(6, { name: "shout" })
 
 const NetApp = Layer.unwrapEffect(
   Effect.gen(function* () {
@@ -128,7 +128,7 @@ const cluster = Effect.gen(function* () {
   return { backendScope, netScope, client, remote, started, interrupted }
 })
 
-const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | Transport>) =>
+const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | Transport.Transport>) =>
   effect.pipe(
     Effect.provide(Transport.layerTcp()),
     Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)),

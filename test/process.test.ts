@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Console, Duration, Effect, Exit, Option, Ref, Schedule, Scope } from "effect"
 import { isAlive, procState, runNode, spawnNode } from "../src/internal/process.js"
-import * as Supervisor from "../src/Supervisor.js"
+import * as NodeSupervisor from "../src/NodeSupervisor.js"
 
 const fixture = (file: string) => fileURLToPath(new URL(`./fixtures/${file}`, import.meta.url))
 const cwd = fileURLToPath(new URL("..", import.meta.url))
@@ -253,7 +253,7 @@ describe("Supervisor + runNode (real processes)", () => {
     () =>
       Effect.gen(function* () {
         const { lines, onLine } = yield* collector
-        const sup = yield* Supervisor.make
+        const sup = yield* NodeSupervisor.make
         yield* sup.start({
           name: "crashy",
           run: runNode({
@@ -284,7 +284,7 @@ describe("Supervisor + runNode (real processes)", () => {
     () =>
       Effect.gen(function* () {
         const { onLine, waitFor } = yield* collector
-        const sup = yield* Supervisor.make
+        const sup = yield* NodeSupervisor.make
         yield* sup.start({
           name: "svc",
           run: runNode({

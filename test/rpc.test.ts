@@ -27,7 +27,7 @@ import { endpointOf } from "../src/internal/rpcSession.js"
 import { NodeUnavailable } from "../src/NodeError.js"
 import * as Remote from "../src/Remote.js"
 import * as Root from "../src/Root.js"
-import { Transport } from "../src/Transport.js"
+import * as Transport from "../src/Transport.js"
 
 class Boom extends Schema.TaggedError<Boom>()("Boom", { detail: Schema.String }) {}
 
@@ -67,7 +67,7 @@ const handlers = Effect.gen(function* () {
   return {
     hello: ({ name }: { readonly name: string }) => Effect.succeed(`hello, ${name}`),
     caller: (_: void, { headers }: { readonly headers: Headers.Headers }) =>
-      Effect.map(Root.Caller, (caller) => [caller.name, Root.Root.callerOf({ headers })]),
+      Effect.map(Root.Caller, (caller) => [caller.name, Root.callerOf({ headers })]),
     headers: (_: void, { headers }: { readonly headers: Headers.Headers }) =>
       Effect.succeed([headers["x-test"] ?? "-", headers["x-fiber"] ?? "-"]),
     record: ({ n }: { readonly n: number }) => Effect.sync(() => void probe.recorded.push(n)),

@@ -20,8 +20,8 @@ const config = {
 }
 
 const apps = {
-  gate: Root.Root.serve(Ticker, Ticker.toLayer({ count: ({ n }) => Stream.range(1, n) })),
-  game: Remote.Remote.serve("gate", Ticker, Ticker.toLayer({ count: ({ n }) => Stream.range(n, n + 2) }))
+  gate: Root.serve(Ticker, Ticker.toLayer({ count: ({ n }) => Stream.range(1, n) })),
+  game: Remote.serve("gate", Ticker, Ticker.toLayer({ count: ({ n }) => Stream.range(n, n + 2) }))
 }
 
 describe.each(["memory", "tcp"] as const)("stream rpcs on the %s transport", (transport) => {

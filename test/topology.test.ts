@@ -13,16 +13,16 @@ import { Rpc, RpcGroup } from "@effect/rpc"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, Option, Schedule, Schema } from "effect"
 import * as Client from "../src/Client.js"
-import * as Command from "../src/Command.js"
-import * as Config from "../src/Config.js"
+import * as HotaruConfig from "../src/HotaruConfig.js"
 import { UnknownName } from "../src/internal/topology.js"
 import * as Master from "../src/Master.js"
+import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Node from "../src/Node.js"
 import * as Remote from "../src/Remote.js"
 import * as Root from "../src/Root.js"
 import * as TestCluster from "../src/TestCluster.js"
-import { Transport } from "../src/Transport.js"
+import * as Transport from "../src/Transport.js"
 import * as SupportWait from "./support/wait.js"
 
 const repo = Path.resolve(import.meta.dirname, "..")
@@ -31,9 +31,9 @@ const bin = Path.join(repo, "bin/hotaru.js")
 class Lobby extends RpcGroup.make(Rpc.make("count", { payload: Schema.String, success: Schema.Number })) {}
 class Room extends RpcGroup.make(Rpc.make("seats", { success: Schema.Number })) {}
 
-const Count = Command.text(1, { name: "count" })
+const Count = NetCommand.text(1, { name: "count" })
 /** The command of the entry file's `solo` node (test/fixtures/codeFirstMain.ts). */
-const Echo = Command.text(1, { name: "echo" })
+const Echo = NetCommand.text(1, { name: "echo" })
 
 const lobbyApp = Root.serve(Lobby, Lobby.toLayer({ count: (text) => Effect.succeed(text.length) }))
 /** The net node's app: command 1 asks the lobby, through a client built once. */
@@ -109,12 +109,12 @@ describe("apps given in code need no app file", () => {
     })
   )
 
-  it.effect("Config.load checks only the modules of servers whose app is not given in code", () =>
+  it.effect("HotaruConfig.load checks only the modules of servers whose app is not given in code", () =>
     Effect.gen(function* () {
       const file = writeConfig(tempDir(), { servers })
-      const loaded = yield* Config.load(file, { apps: ["lobby", "room1", "net"] })
+      const loaded = yield* HotaruConfig.load(file, { apps: ["lobby", "room1", "net"] })
       expect(loaded.appsInCode).toEqual(["lobby", "room1", "net"])
-      const error = yield* Effect.flip(Config.load(file, { apps: ["lobby", "net"] }))
+      const error = yield* Effect.flip(HotaruConfig.load(file, { apps: ["lobby", "net"] }))
       expect(error.issues).toEqual([
         'servers.room1.app: "app/room1.ts" resolves to no file (tried app/room1.ts)'
       ])
@@ -144,7 +144,7 @@ describe("Master.make with apps given in code", () => {
           }
         })
         const apps = { lobby: lobbyApp, net: netApp }
-        const loaded = yield* Config.load(file, { apps: Object.keys(apps) })
+        const loaded = yield* HotaruConfig.load(file, { apps: Object.keys(apps) })
         const master = yield* Master.make({ config: loaded, mode: "in-process", token: "t", apps })
         // the master returns once every node runs; the net node's link to the lobby may lag
         const answer = yield* Effect.gen(function* () {
@@ -172,7 +172,7 @@ describe("Master.make with apps given in code", () => {
         master: { rootport: 21010 },
         servers: { lobby: { rootport: 21011 } }
       })
-      const loaded = yield* Config.load(file)
+      const loaded = yield* HotaruConfig.load(file)
       const inProcess = yield* Effect.flip(Master.make({ config: loaded, apps: { lobby: lobbyApp } }))
       expect(inProcess.reason).toBe("AppsInProcessMode")
       expect(inProcess.message).toContain("Main.runNode({ name, config, apps })")

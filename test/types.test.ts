@@ -10,14 +10,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Client from "../src/Client.js"
-import * as Command from "../src/Command.js"
-import * as CommandGroup from "../src/CommandGroup.js"
+import * as NetCommand from "../src/NetCommand.js"
+import * as NetCommandGroup from "../src/NetCommandGroup.js"
 import * as NetServer from "../src/NetServer.js"
 import { NodeUnavailable } from "../src/NodeError.js"
-import { Remote } from "../src/Remote.js"
-import { Root } from "../src/Root.js"
+import * as Remote from "../src/Remote.js"
+import * as Root from "../src/Root.js"
 import * as TestCluster from "../src/TestCluster.js"
-import { Transport } from "../src/Transport.js"
+import * as Transport from "../src/Transport.js"
 
 class GateRoot extends RpcGroup.make(
   Rpc.make("gateHandle1", { payload: Schema.String, success: Schema.String }),
@@ -31,8 +31,8 @@ class Game1Remote extends RpcGroup.make(
 /** Compile-time only: never run (exported so `noUnusedLocals` keeps it checked). */
 // biome-ignore lint/suspicious/noExportsInTest: compile-time checks, imported by nothing
 export const nodeClientChecks = Effect.gen(function* () {
-  const root = yield* Root
-  const remote = yield* Remote
+  const root = yield* Root.Root
+  const remote = yield* Remote.Remote
   const game1 = yield* root.child("game1", Game1Remote)
   const gate = yield* remote.parent("gate", GateRoot)
 
@@ -59,14 +59,14 @@ class RoomFull extends Schema.TaggedError<RoomFull>()("RoomFull", { room: Schema
 class NotFound extends Schema.TaggedError<NotFound>()("NotFound", { id: Schema.Number }) {}
 class Banned extends Schema.TaggedError<Banned>()("Banned", {}) {}
 
-const Join = Command.json(1, {
+const Join = NetCommand.json(1, {
   name: "join",
   request: Schema.Struct({ room: Schema.String }),
   response: Schema.Number,
   error: Schema.Union(RoomFull, NotFound)
 })
-const Leave = Command.text(2, { name: "leave" })
-const Ping = Command.bytes(3)
+const Leave = NetCommand.text(2, { name: "leave" })
+const Ping = NetCommand.bytes(3)
 
 /** Compile-time only: never run (exported so `noUnusedLocals` keeps it checked). */
 // biome-ignore lint/suspicious/noExportsInTest: compile-time checks, imported by nothing
@@ -82,7 +82,7 @@ export const clientEdgeChecks = (client: Client.Client) => {
     room: "r"
   })
   // commands declaring different errors fit one list; a call's failure is the union
-  const Shout = Command.text(4, { name: "shout", error: RoomFull })
+  const Shout = NetCommand.text(4, { name: "shout", error: RoomFull })
   const shouts: Array<Effect.Effect<string, RoomFull | Client.ClientError | Client.CommandFailed>> = [
     Leave,
     Shout
@@ -117,7 +117,7 @@ export const clientEdgeChecks = (client: Client.Client) => {
   NetServer.handle(Join, (request: string) => Effect.succeed(request.length))
 
   // a group demands one handler per command, each typed by its command
-  const Lobby = CommandGroup.make(Join, Leave, Ping)
+  const Lobby = NetCommandGroup.make(Join, Leave, Ping)
   const lobby: Layer.Layer<
     | NetServer.Handled<"join", RoomFull | NotFound>
     | NetServer.Handled<"leave", never>
@@ -145,8 +145,8 @@ export const clientEdgeChecks = (client: Client.Client) => {
     command_3: Effect.succeed
   })
   // what a group's handlers require is what its layer requires
-  const needs: Layer.Layer<never, never, NetServer.NetRouter | Transport> = Lobby.toLayer({
-    join: () => Effect.as(Transport, 1),
+  const needs: Layer.Layer<never, never, NetServer.NetRouter | Transport.Transport> = Lobby.toLayer({
+    join: () => Effect.as(Transport.Transport, 1),
     leave: () => Effect.void,
     command_3: Effect.succeed
   })
@@ -190,10 +190,10 @@ describe("types", () => {
           })
         ).pipe(Layer.provideMerge(Root.layer({ name: "gate", host: "127.0.0.1", port: 0 })))
       )
-      const root = Context.get(ctx, Root)
+      const root = Context.get(ctx, Root.Root)
       const net = Context.get(
         yield* Layer.build(Remote.layer({ name: "net", parents: [{ name: "gate", ...root.address }] })),
-        Remote
+        Remote.Remote
       )
       yield* net.awaitConnected("gate")
       const gate = yield* net.parent("gate", GateRoot)

@@ -14,9 +14,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as Command from "../../src/Command.js"
 import * as Db from "../../src/Db.js"
 import * as Mem from "../../src/Mem.js"
+import * as NetCommand from "../../src/NetCommand.js"
 import * as NetServer from "../../src/NetServer.js"
 import * as Repository from "../../src/Repository.js"
 
@@ -36,21 +36,21 @@ export class Failed extends Schema.TaggedError<Failed>()("Failed", { why: Schema
 export const Refused = Schema.Union(Exists, Missing, Stale, Failed)
 
 /** Command 1: insert a row (fails with `Exists` if it is there). */
-export const Insert = Command.json(1, {
+export const Insert = NetCommand.json(1, {
   name: "insert",
   request: Row,
   response: Schema.Struct({}),
   error: Refused
 })
 /** Command 2: set a row's value (read-modify-write under the row lock). */
-export const SetValue = Command.json(2, {
+export const SetValue = NetCommand.json(2, {
   name: "set",
   request: Row,
   response: Schema.Struct({}),
   error: Refused
 })
 /** Command 3: compare-and-set increment: read, then `update` with the version read. */
-export const Cas = Command.json(3, {
+export const Cas = NetCommand.json(3, {
   name: "cas",
   request: Schema.Struct({ id: Schema.Int }),
   response: Schema.Struct({ v: Schema.Int }),

@@ -99,8 +99,8 @@ const hotaru = Effect.flatMap(
       return yield* measureEffect(backend.echo({ body }))
     }).pipe(
       Effect.provide(
-        Remote.Remote.layer({ name: "caller", parents: [{ name: BACKEND, host, port }] }).pipe(
-          Layer.provide(Transport.Transport.layerTcp())
+        Remote.layer({ name: "caller", parents: [{ name: BACKEND, host, port }] }).pipe(
+          Layer.provide(Transport.layerTcp())
         )
       )
     )

@@ -28,9 +28,9 @@ import * as SocketServer from "@effect/platform/SocketServer"
 import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import { Rpc, RpcClient, RpcGroup, RpcSerialization, RpcServer } from "@effect/rpc"
 import { Duration, Effect, Layer, Schema } from "effect"
-import { Remote } from "../../src/Remote.js"
-import { Root } from "../../src/Root.js"
-import { Transport } from "../../src/Transport.js"
+import * as Remote from "../../src/Remote.js"
+import * as Root from "../../src/Root.js"
+import * as Transport from "../../src/Transport.js"
 
 class Echo extends RpcGroup.make(
   Rpc.make("echo", { payload: { body: Schema.Uint8ArrayFromSelf }, success: Schema.Uint8ArrayFromSelf })
@@ -70,7 +70,7 @@ const flag = (args: ReadonlyArray<string>, name: string, fallback: string): stri
 const ready = (port: number) => Effect.sync(() => process.stdout.write(`PORT ${port}\n`))
 
 const serveHotaru = Effect.gen(function* () {
-  const root = yield* Root
+  const root = yield* Root.Root
   yield* ready(root.address.port)
   return yield* Effect.never
 }).pipe(
@@ -196,7 +196,7 @@ const measureEffect = <E>(plan: Plan, call: Effect.Effect<unknown, E>) =>
 
 const callHotaru = (plan: Plan) =>
   Effect.gen(function* () {
-    const remote = yield* Remote
+    const remote = yield* Remote.Remote
     yield* remote.awaitConnected("root").pipe(Effect.timeout("15 seconds"))
     const root = yield* remote.parent("root", Echo)
     return yield* measureEffect(plan, root.echo({ body }))

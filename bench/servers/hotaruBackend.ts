@@ -14,9 +14,9 @@ const args = parseArgs(process.argv.slice(2))
 
 const Handlers = EchoRpc.toLayer({ echo: ({ body }) => Effect.succeed(body) })
 
-const Backend = Root.Root.serve(EchoRpc, Handlers).pipe(
-  Layer.provideMerge(Root.Root.layer({ name: BACKEND, host: "127.0.0.1", port: numberArg(args, "port", 0) })),
-  Layer.provide(Transport.Transport.layerTcp())
+const Backend = Root.serve(EchoRpc, Handlers).pipe(
+  Layer.provideMerge(Root.layer({ name: BACKEND, host: "127.0.0.1", port: numberArg(args, "port", 0) })),
+  Layer.provide(Transport.layerTcp())
 )
 
 const main = Effect.gen(function* () {

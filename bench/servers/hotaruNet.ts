@@ -44,12 +44,12 @@ const main =
         Effect.provide(
           NetServer.serve(Layer.merge(App, ForwardApp), options).pipe(
             Layer.provideMerge(
-              Remote.Remote.layer({
+              Remote.layer({
                 name: "net",
                 parents: [{ name: BACKEND, host, port: Number(backendPort) }]
               })
             ),
-            Layer.provide(Transport.Transport.layerTcp())
+            Layer.provide(Transport.layerTcp())
           )
         )
       )

@@ -3,8 +3,8 @@
  * server (`app.ts`) and any client.
  */
 import * as Schema from "effect/Schema"
-import * as Command from "../../src/Command.js"
-import * as CommandGroup from "../../src/CommandGroup.js"
+import * as NetCommand from "../../src/NetCommand.js"
+import * as NetCommandGroup from "../../src/NetCommandGroup.js"
 
 /** What `get` and `rename` answer: the row without its password hash. */
 export const PublicAccount = Schema.Struct({ id: Schema.Int, username: Schema.String })
@@ -24,14 +24,14 @@ export class AccountNotFound extends Schema.TaggedError<AccountNotFound>()("Acco
 const Username = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(255))
 
 /** Command 1: `register {username, password}` → `{id}`. */
-export const Register = Command.json(1, {
+export const Register = NetCommand.json(1, {
   name: "register",
   request: Schema.Struct({ username: Username, password: Schema.String.pipe(Schema.minLength(1)) }),
   response: Schema.Struct({ id: Schema.Int })
 })
 
 /** Command 2: `get {id}` → the row, or `AccountNotFound`. */
-export const Get = Command.json(2, {
+export const Get = NetCommand.json(2, {
   name: "get",
   request: Schema.Struct({ id: Schema.Int }),
   response: PublicAccount,
@@ -39,7 +39,7 @@ export const Get = Command.json(2, {
 })
 
 /** Command 3: `rename {id, username}` → the row, or `AccountNotFound`. */
-export const Rename = Command.json(3, {
+export const Rename = NetCommand.json(3, {
   name: "rename",
   request: Schema.Struct({ id: Schema.Int, username: Username }),
   response: PublicAccount,
@@ -47,4 +47,4 @@ export const Rename = Command.json(3, {
 })
 
 /** The three commands; `AccountCommands.toLayer({ register, get, rename })` must handle each. */
-export const AccountCommands = CommandGroup.make(Register, Get, Rename)
+export const AccountCommands = NetCommandGroup.make(Register, Get, Rename)

@@ -5,7 +5,7 @@
 import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { Schema } from "effect"
-import { Command, CommandGroup } from "hotaru-rt"
+import { NetCommand, NetCommandGroup } from "hotaru-rt"
 
 const RoomId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64))
 const Player = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64))
@@ -47,7 +47,7 @@ export const Room = Entity.make("Room", [
 ])
 
 /** Command 1: `join {room, player}` → `{room, players, runner}`. */
-export const Join = Command.json(1, {
+export const Join = NetCommand.json(1, {
   name: "join",
   request: Schema.Struct({ room: RoomId, player: Player }),
   response: Schema.Struct({
@@ -58,7 +58,7 @@ export const Join = Command.json(1, {
 })
 
 /** Command 2: `say {room, player, text}` → `{room, seq, runner}`, or `NotInRoom`. */
-export const Say = Command.json(2, {
+export const Say = NetCommand.json(2, {
   name: "say",
   request: Schema.Struct({ room: RoomId, player: Player, text: Text }),
   response: Schema.Struct({ room: Schema.String, seq: Schema.Int, runner: Schema.String }),
@@ -66,7 +66,7 @@ export const Say = Command.json(2, {
 })
 
 /** Command 3: `state {room}` → `{room, players, seq, runner}`. */
-export const State = Command.json(3, {
+export const State = NetCommand.json(3, {
   name: "state",
   request: Schema.Struct({ room: RoomId }),
   response: Schema.Struct({
@@ -77,4 +77,4 @@ export const State = Command.json(3, {
   })
 })
 
-export const ArenaCommands = CommandGroup.make(Join, Say, State)
+export const ArenaCommands = NetCommandGroup.make(Join, Say, State)

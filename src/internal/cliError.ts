@@ -6,7 +6,7 @@
  */
 import { ValidationError } from "@effect/cli"
 import { Cause, Data, Option } from "effect"
-import { ConfigError } from "../Config.js"
+import { ConfigError } from "../HotaruConfig.js"
 import { MasterError } from "../Master.js"
 import { NodeError } from "../Node.js"
 import { ScaffoldError } from "./scaffold.js"

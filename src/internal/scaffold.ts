@@ -57,10 +57,10 @@ const files = (name: string, versions: Versions): Record<string, string> => ({
     null,
     2
   )}\n`,
-  "app/protocol.ts": `import { Command } from "hotaru-rt"
+  "app/protocol.ts": `import { NetCommand } from "hotaru-rt"
 
 /** Command 1: the server answers the same text. Shared by the app, the client and the test. */
-export const Echo = Command.text(1, { name: "echo" })
+export const Echo = NetCommand.text(1, { name: "echo" })
 `,
   "app/game.ts": `import { Effect } from "effect"
 import { NetServer } from "hotaru-rt"

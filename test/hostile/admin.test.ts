@@ -10,10 +10,10 @@ import * as NodePath from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
-import * as Config from "../../src/Config.js"
+import * as HotaruConfig from "../../src/HotaruConfig.js"
 import * as Master from "../../src/Master.js"
 import * as Node from "../../src/Node.js"
-import { Transport } from "../../src/Transport.js"
+import * as Transport from "../../src/Transport.js"
 import * as Web from "../../src/Web.js"
 import { freePort } from "../support/wait.js"
 
@@ -28,13 +28,13 @@ const setup = (master: Record<string, unknown> = {}, extra: Record<string, unkno
     }
     const file = NodePath.join(dir, "config.json")
     Fs.writeFileSync(file, JSON.stringify(config))
-    const loaded = Either.getOrThrow(Config.fromObject(config, { dir, file }))
+    const loaded = Either.getOrThrow(HotaruConfig.fromObject(config, { dir, file }))
     return { dir, file, loaded, tokenFile: NodePath.join(dir, ".hotaru-admin-token") }
   })
 
 const Env = Layer.mergeAll(NodeContext.layer, Transport.layerTcp(), Logger.minimumLogLevel(LogLevel.None))
 
-const start = (loaded: Config.Loaded, options: Partial<Master.Options> = {}) =>
+const start = (loaded: HotaruConfig.Loaded, options: Partial<Master.Options> = {}) =>
   Master.make({ config: loaded, mode: "in-process", ...options }).pipe(Effect.provide(Env))
 
 const urlOf = (master: Master.Master["Type"]) =>
@@ -372,7 +372,7 @@ describe("a node's webport", () => {
   const webNode = (server: Record<string, unknown>, options: Node.Options = {}) =>
     Effect.gen(function* () {
       const config = { servers: { web: { webport: 8080, ...server } } }
-      const loaded = Either.getOrThrow(Config.fromObject(config, { dir: Os.tmpdir() }))
+      const loaded = Either.getOrThrow(HotaruConfig.fromObject(config, { dir: Os.tmpdir() }))
       const context = yield* Layer.build(
         Node.layer(loaded, "web", { app: Echo, webPort: () => 0, ...options }).pipe(Layer.provide(Env))
       )

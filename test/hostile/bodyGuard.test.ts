@@ -5,12 +5,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc, Schema } from "effect"
 import { Packr } from "msgpackr"
-import * as Command from "../../src/Command.js"
 import * as BodyGuard from "../../src/internal/bodyGuard.js"
+import * as NetCommand from "../../src/NetCommand.js"
 
-const Json = Command.json(1, { request: Schema.Unknown, response: Schema.Unknown })
-const Pack = Command.msgpack(2, { request: Schema.Unknown, response: Schema.Unknown })
-const Strict = Command.json(3, { request: Schema.Struct({ user: Schema.String }), response: Schema.String })
+const Json = NetCommand.json(1, { request: Schema.Unknown, response: Schema.Unknown })
+const Pack = NetCommand.msgpack(2, { request: Schema.Unknown, response: Schema.Unknown })
+const Strict = NetCommand.json(3, {
+  request: Schema.Struct({ user: Schema.String }),
+  response: Schema.String
+})
 
 describe("body guards", () => {
   it("JSON depth is counted outside strings only", () => {

@@ -22,9 +22,11 @@ import { checkFrame } from "../../src/internal/link.js"
 import { endpointOf } from "../../src/internal/rpcSession.js"
 import { channelKey } from "../../src/internal/rpcWire.js"
 import { RegistrationRefused } from "../../src/NodeError.js"
-import { type ParentStatus, Remote } from "../../src/Remote.js"
-import { Root } from "../../src/Root.js"
-import { type TcpOptions, Transport } from "../../src/Transport.js"
+import * as Remote from "../../src/Remote.js"
+import { type ParentStatus } from "../../src/Remote.js"
+import * as Root from "../../src/Root.js"
+import * as Transport from "../../src/Transport.js"
+import { type TcpOptions } from "../../src/Transport.js"
 import { CLOSED, frame, heapUsed, RawPeer, rawJoin, splitFrames } from "./linkPeer.js"
 
 const SECRET = "correct horse battery staple"
@@ -69,11 +71,11 @@ const startRoot = (
         )
       )
     ),
-    Context.get(Root)
+    Context.get(Root.Root)
   )
 
 /** A child of `root` named `name`, with `secret`. */
-const startChild = (root: Root["Type"], name: string, secret: string | undefined, parent = root.name) =>
+const startChild = (root: Root.Root["Type"], name: string, secret: string | undefined, parent = root.name) =>
   Effect.map(
     Layer.build(
       Remote.layer({
@@ -85,11 +87,11 @@ const startChild = (root: Root["Type"], name: string, secret: string | undefined
         reconnect: { base: "50 millis", max: "200 millis" }
       })
     ),
-    Context.get(Remote)
+    Context.get(Remote.Remote)
   )
 
 /** The first refusal a child reports for `parent`. */
-const refusal = (remote: Remote["Type"], parent: string) =>
+const refusal = (remote: Remote.Remote["Type"], parent: string) =>
   remote.changes(parent).pipe(
     Stream.filterMap((status: ParentStatus) =>
       status._tag === "Connecting" && status.lastError instanceof RegistrationRefused
@@ -101,7 +103,7 @@ const refusal = (remote: Remote["Type"], parent: string) =>
   )
 
 /** A well-behaved child "game1" that is registered and answered. */
-const goodChild = (root: Root["Type"]) =>
+const goodChild = (root: Root.Root["Type"]) =>
   Effect.gen(function* () {
     const child = yield* startChild(root, "game1", SECRET)
     yield* child.awaitConnected(root.name)
@@ -109,7 +111,7 @@ const goodChild = (root: Root["Type"]) =>
   })
 
 /** The node is alive and serves the well-behaved child. */
-const stillServes = (child: Remote["Type"], root: Root["Type"]) =>
+const stillServes = (child: Remote.Remote["Type"], root: Root.Root["Type"]) =>
   Effect.gen(function* () {
     const gate = yield* child.parent(root.name, Echo)
     expect(yield* gate.whoami()).toBe("game1")
@@ -118,7 +120,7 @@ const stillServes = (child: Remote["Type"], root: Root["Type"]) =>
 
 const live = <A, E>(
   name: string,
-  effect: Effect.Effect<A, E, import("effect/Scope").Scope | Transport>,
+  effect: Effect.Effect<A, E, import("effect/Scope").Scope | Transport.Transport>,
   tcp?: TcpOptions
 ) =>
   it.scopedLive(
@@ -205,7 +207,7 @@ describe("hostile: node links (rootport)", () => {
             heartbeat: fast
           })
         ),
-        Context.get(Remote)
+        Context.get(Remote.Remote)
       )
       yield* child.awaitConnected("gate")
       const [hello, proof] = splitFrames(Buffer.concat(recorded))
@@ -503,7 +505,7 @@ describe("hostile: node links (rootport)", () => {
             )
           )
         ),
-        Context.get(Root)
+        Context.get(Root.Root)
       )
       const child = yield* goodChild(root)
       const { answer, peer } = yield* Effect.promise(() =>

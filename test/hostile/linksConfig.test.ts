@@ -3,10 +3,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
-import * as Config from "../../src/Config.js"
+import * as HotaruConfig from "../../src/HotaruConfig.js"
 
 const base = { servers: { gate: { rootport: 10000 } } }
-const load = (extra: Record<string, unknown>) => Config.fromObject({ ...base, ...extra }, { dir: "/tmp" })
+const load = (extra: Record<string, unknown>) =>
+  HotaruConfig.fromObject({ ...base, ...extra }, { dir: "/tmp" })
 
 describe("config keys of node links", () => {
   it("secret, tls and links are read and checked", () => {
@@ -36,11 +37,13 @@ describe("config keys of node links", () => {
 
   it("HOTARU_SECRET overrides the key, and is checked the same way", () => {
     const loaded = Either.getOrThrow(load({ secret: "the one in the file" }))
-    expect(Either.getOrThrow(Config.withSecret(loaded, "the one in the environment")).config.secret).toBe(
-      "the one in the environment"
+    expect(
+      Either.getOrThrow(HotaruConfig.withSecret(loaded, "the one in the environment")).config.secret
+    ).toBe("the one in the environment")
+    expect(Either.getOrThrow(HotaruConfig.withSecret(loaded, undefined)).config.secret).toBe(
+      "the one in the file"
     )
-    expect(Either.getOrThrow(Config.withSecret(loaded, undefined)).config.secret).toBe("the one in the file")
-    const short = Config.withSecret(loaded, "short")
+    const short = HotaruConfig.withSecret(loaded, "short")
     expect(Either.isLeft(short) && short.left.message).toContain(
       "HOTARU_SECRET: expected a string of at least 16"
     )

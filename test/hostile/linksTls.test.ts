@@ -15,11 +15,11 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import * as Config from "../../src/Config.js"
+import * as HotaruConfig from "../../src/HotaruConfig.js"
 import * as Handshake from "../../src/internal/handshake.js"
-import { Remote } from "../../src/Remote.js"
-import { Root } from "../../src/Root.js"
-import { Transport } from "../../src/Transport.js"
+import * as Remote from "../../src/Remote.js"
+import * as Root from "../../src/Root.js"
+import * as Transport from "../../src/Transport.js"
 import { CLOSED, frame, rawJoin } from "./linkPeer.js"
 
 const SECRET = "correct horse battery staple"
@@ -91,7 +91,7 @@ describe("hostile: node links over mutual TLS", () => {
       Effect.gen(function* () {
         // the root's side from a config's `tls` block (paths relative to the config)
         const loaded = Either.getOrThrow(
-          Config.fromObject(
+          HotaruConfig.fromObject(
             {
               servers: { gate: { rootport: 1 } },
               secret: SECRET,
@@ -108,7 +108,7 @@ describe("hostile: node links over mutual TLS", () => {
               Layer.provide(NodeContext.layer)
             )
           ),
-          Context.get(Root)
+          Context.get(Root.Root)
         )
         const port = root.address.port
         const child = yield* Effect.map(
@@ -119,7 +119,7 @@ describe("hostile: node links over mutual TLS", () => {
               secret: SECRET
             }).pipe(Layer.provide(Transport.layerTcp({ tls: node })))
           ),
-          Context.get(Remote)
+          Context.get(Remote.Remote)
         )
         yield* child.awaitConnected("gate").pipe(Effect.timeout("10 seconds"))
         const gate = yield* child.parent("gate", Whoami)

@@ -7,27 +7,27 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Layer, Logger, Schedule, Schema, TestClock } from "effect"
 import { Packr } from "msgpackr"
 import * as Client from "../../src/Client.js"
-import * as Command from "../../src/Command.js"
-import * as Config from "../../src/Config.js"
+import * as HotaruConfig from "../../src/HotaruConfig.js"
 import * as Frame from "../../src/internal/frame.js"
+import * as NetCommand from "../../src/NetCommand.js"
 import * as NetServer from "../../src/NetServer.js"
 import { NodeUnavailable } from "../../src/NodeError.js"
 
-const Echo = Command.text(1, { name: "echo" })
-const Register = Command.json(2, {
+const Echo = NetCommand.text(1, { name: "echo" })
+const Register = NetCommand.json(2, {
   name: "register",
   request: Schema.Struct({ user: Schema.String }),
   response: Schema.String
 })
-const Pack = Command.msgpack(3, { name: "pack", request: Schema.Unknown, response: Schema.Number })
-const Counted = Command.json(4, { name: "counted", request: Schema.Number, response: Schema.Number })
-const Big = Command.text(5, { name: "big" })
-const Secret = Command.text(6, { name: "secret" })
-const SecretDie = Command.text(7, { name: "secretDie" })
-const Typed = Command.text(8, { name: "typed" })
+const Pack = NetCommand.msgpack(3, { name: "pack", request: Schema.Unknown, response: Schema.Number })
+const Counted = NetCommand.json(4, { name: "counted", request: Schema.Number, response: Schema.Number })
+const Big = NetCommand.text(5, { name: "big" })
+const Secret = NetCommand.text(6, { name: "secret" })
+const SecretDie = NetCommand.text(7, { name: "secretDie" })
+const Typed = NetCommand.text(8, { name: "typed" })
 /** A command whose decoder throws, as a stack overflow deep in a codec would. */
-const Broken: Command.Command<"broken", string, string> = {
-  ...Command.text(9, { name: "broken" }),
+const Broken: NetCommand.Command<"broken", string, string> = {
+  ...NetCommand.text(9, { name: "broken" }),
   decodeRequest: () => {
     throw new RangeError("Maximum call stack size exceeded")
   }
@@ -54,7 +54,7 @@ const App = Layer.mergeAll(
   // failures the commands do not declare (`NetServer.Undeclared`), with internal text inside
   NetServer.handle(Secret, () =>
     Effect.fail(
-      new Command.BodyError({ reason: "Encode", command: 6, detail: "SELECT secret FROM users WHERE 1=1" })
+      new NetCommand.BodyError({ reason: "Encode", command: 6, detail: "SELECT secret FROM users WHERE 1=1" })
     )
   ),
   NetServer.handle(SecretDie, () => Effect.die(new Error("SELECT secret FROM users: syntax error"))),
@@ -247,7 +247,7 @@ describe("client edge: isolation", () => {
 
   it.scopedLive("a server's limits, debugErrors and idleTimeout come from its config entry", () =>
     Effect.gen(function* () {
-      const loaded = Config.fromObject(
+      const loaded = HotaruConfig.fromObject(
         {
           servers: {
             net: {
@@ -266,7 +266,7 @@ describe("client edge: isolation", () => {
       expect(Duration.toMillis(options.idleTimeout!)).toBe(0)
       expect(options.limits?.maxDepth).toBe(3)
       expect(Duration.toMillis(options.limits!.frameTimeout!)).toBe(500)
-      const bad = Config.fromObject(
+      const bad = HotaruConfig.fromObject(
         { servers: { net: { limits: { maxDepth: "deep", highWater: 10 } } } },
         { dir: "." }
       )

@@ -3,12 +3,12 @@
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
-import { Command, NodeError } from "hotaru-rt"
+import { NetCommand, NodeError } from "hotaru-rt"
 
 /** Client commands of the `net` node (firefly's netHandle_100/200/300). */
-export const NetHandle100 = Command.text(100, { name: "netHandle_100" })
-export const NetHandle200 = Command.text(200, { name: "netHandle_200" })
-export const NetHandle300 = Command.text(300, { name: "netHandle_300" })
+export const NetHandle100 = NetCommand.text(100, { name: "netHandle_100" })
+export const NetHandle200 = NetCommand.text(200, { name: "netHandle_200" })
+export const NetHandle300 = NetCommand.text(300, { name: "netHandle_300" })
 
 /** What `gate` offers its children (firefly's `@rootserviceHandle`). */
 export class GateService extends RpcGroup.make(

@@ -4,7 +4,7 @@ import * as Path from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import * as Config from "../src/Config.js"
+import * as HotaruConfig from "../src/HotaruConfig.js"
 
 const seed = {
   master: { rootport: 9999, webport: 9998 },
@@ -21,7 +21,7 @@ const seed = {
 }
 
 const issues = (json: unknown) => {
-  const r = Config.decode("config.json", json)
+  const r = HotaruConfig.decode("config.json", json)
   return Either.isLeft(r) ? r.left.issues : []
 }
 
@@ -36,13 +36,13 @@ const tmpProject = (files: Record<string, string>) => {
 
 describe("Config", () => {
   it("reads the seed's config.json as-is", () => {
-    const r = Config.decode("config.json", seed)
+    const r = HotaruConfig.decode("config.json", seed)
     expect(Either.isRight(r)).toBe(true)
-    expect(Config.childrenOf(Either.getOrThrow(r), "gate")).toEqual(["net", "game1"])
+    expect(HotaruConfig.childrenOf(Either.getOrThrow(r), "gate")).toEqual(["net", "game1"])
   })
 
   it("reads firefly's db and memcached blocks as-is", () => {
-    const r = Config.decode("config.json", {
+    const r = HotaruConfig.decode("config.json", {
       ...seed,
       db: { host: "localhost", user: "root", passwd: "111", port: 3306, db: "test", charset: "utf8" },
       memcached: { urls: ["127.0.0.1:11211"], hostname: "test" }
@@ -51,7 +51,10 @@ describe("Config", () => {
   })
 
   it("names the file, the server and the field of a bad value", () => {
-    const r = Config.decode("config.json", { ...seed, servers: { ...seed.servers, net: { netport: "abc" } } })
+    const r = HotaruConfig.decode("config.json", {
+      ...seed,
+      servers: { ...seed.servers, net: { netport: "abc" } }
+    })
     expect(Either.isLeft(r) && r.left.message).toBe(
       'config.json: servers.net.netport: expected a port number 1-65535, got "abc"'
     )
@@ -100,15 +103,17 @@ describe("Config", () => {
       logger: {}
     }
     expect(issues(json)).toEqual([])
-    const config = Either.getOrThrow(Config.decode("config.json", json))
-    expect(Config.warningsOf(config, json)).toEqual([
+    const config = Either.getOrThrow(HotaruConfig.decode("config.json", json))
+    expect(HotaruConfig.warningsOf(config, json)).toEqual([
       "logger: unknown key, ignored",
       'servers.a.name: "b" differs from its key; the node is named "a" (by its key, as in firefly)',
       "servers.a.log: not written; hotaru logs to stdout (the master prefixes each node's lines), redirect it to keep a file",
       "servers.a.cpu: ignored; hotaru does not pin CPUs (start the master under taskset instead)",
       "servers.a.netpot: unknown key, ignored"
     ])
-    expect(Config.warningsOf(Either.getOrThrow(Config.decode("config.json", seed)), seed)).toEqual([])
+    expect(
+      HotaruConfig.warningsOf(Either.getOrThrow(HotaruConfig.decode("config.json", seed)), seed)
+    ).toEqual([])
   })
 
   it.effect("loads a file and resolves firefly's dotted app names", () =>
@@ -119,10 +124,12 @@ describe("Config", () => {
         "app/netserver.js": "export {}",
         "app/game1server.ts": "export {}"
       })
-      const loaded = yield* Config.load(Path.join(dir, "config.json"))
+      const loaded = yield* HotaruConfig.load(Path.join(dir, "config.json"))
       expect(loaded.dir).toBe(dir)
-      expect(yield* Config.resolveModule(loaded, "gate", "app")).toBe(Path.join(dir, "app/gateserver.ts"))
-      expect(yield* Config.resolveModule(loaded, "net", "app")).toBe(Path.join(dir, "app/netserver.js"))
+      expect(yield* HotaruConfig.resolveModule(loaded, "gate", "app")).toBe(
+        Path.join(dir, "app/gateserver.ts")
+      )
+      expect(yield* HotaruConfig.resolveModule(loaded, "net", "app")).toBe(Path.join(dir, "app/netserver.js"))
     }).pipe(Effect.provide(NodeContext.layer))
   )
 
@@ -131,7 +138,7 @@ describe("Config", () => {
       const dir = tmpProject({
         "config.json": JSON.stringify({ servers: { gate: { rootport: 1, app: "app.nope" } } })
       })
-      const error = yield* Effect.flip(Config.load(Path.join(dir, "config.json")))
+      const error = yield* Effect.flip(HotaruConfig.load(Path.join(dir, "config.json")))
       expect(error.issues).toEqual([
         'servers.gate.app: "app.nope" resolves to no file (tried app/nope.ts, app/nope.js, app/nope.mts, app/nope.mjs, app/nope/index.ts, app/nope/index.js)'
       ])
@@ -140,11 +147,11 @@ describe("Config", () => {
 
   it.effect("unreadable files and bad JSON are clear errors", () =>
     Effect.gen(function* () {
-      const missing = yield* Effect.flip(Config.load("/nonexistent/config.json"))
+      const missing = yield* Effect.flip(HotaruConfig.load("/nonexistent/config.json"))
       expect(missing.reason).toBe("NotFound")
       expect(missing.message).toContain("/nonexistent/config.json")
       const dir = tmpProject({ "config.json": "{ nope" })
-      const bad = yield* Effect.flip(Config.load(Path.join(dir, "config.json")))
+      const bad = yield* Effect.flip(HotaruConfig.load(Path.join(dir, "config.json")))
       expect(bad.reason).toBe("InvalidJson")
       expect(bad.message).toMatch(/config\.json: not valid JSON/)
     }).pipe(Effect.provide(NodeContext.layer))

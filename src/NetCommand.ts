@@ -4,9 +4,9 @@
  * (`NetServer.handle`) and the client (`Client.call`).
  *
  * ```ts
- * const Echo  = Command.text(100, { name: "netHandle_100" })
+ * const Echo  = NetCommand.text(100, { name: "netHandle_100" })
  * class RoomFull extends Schema.TaggedError<RoomFull>()("RoomFull", { room: Schema.String }) {}
- * const Join = Command.json(1, {
+ * const Join = NetCommand.json(1, {
  *   name: "join",
  *   request: Schema.Struct({ room: Schema.String }),
  *   response: Schema.Struct({ seat: Schema.Number }),

@@ -6,15 +6,15 @@ import { Rpc } from "@effect/rpc"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Layer, Option, Schema } from "effect"
-import * as Config from "../src/Config.js"
 import * as Db from "../src/Db.js"
-import * as Sharding from "../src/Sharding.js"
+import * as EntitySharding from "../src/EntitySharding.js"
+import * as HotaruConfig from "../src/HotaruConfig.js"
 import { service, uniqueName } from "./support/services.js"
 import { freePort } from "./support/wait.js"
 
 describe("Sharding config", () => {
   it("accepts runnerport, runnerhost, entities and the sharding block; runnerport is a port like the others", () => {
-    const ok = Config.decode("c.json", {
+    const ok = HotaruConfig.decode("c.json", {
       servers: {
         front: { netport: 10021, entities: true },
         r1: { runnerport: 12001, runnerhost: "10.0.0.5" }
@@ -22,11 +22,13 @@ describe("Sharding config", () => {
       sharding: { shardsPerGroup: 30, shardLockExpiration: 4, prefix: "arena_cluster" }
     })
     expect(Either.isRight(ok)).toBe(true)
-    const clash = Config.decode("c.json", { servers: { a: { netport: 12001 }, b: { runnerport: 12001 } } })
+    const clash = HotaruConfig.decode("c.json", {
+      servers: { a: { netport: 12001 }, b: { runnerport: 12001 } }
+    })
     expect(Either.getLeft(clash).pipe(Option.map((e) => e.issues))).toEqual(
       Option.some(["servers.b.runnerport: port 12001 is already used by servers.a.netport"])
     )
-    const bad = Config.decode("c.json", {
+    const bad = HotaruConfig.decode("c.json", {
       servers: {},
       sharding: { shardsPerGroup: 0, prefix: "x; DROP TABLE y" }
     })
@@ -34,34 +36,36 @@ describe("Sharding config", () => {
   })
 
   it("roleOf: a runner binds like a rootport (loopback by default); entities: true is a client", () => {
-    expect(Sharding.roleOf({ runnerport: 12001 })).toEqual({
+    expect(EntitySharding.roleOf({ runnerport: 12001 })).toEqual({
       _tag: "Runner",
       bind: "127.0.0.1",
       host: "127.0.0.1",
       port: 12001
     })
-    expect(Sharding.roleOf({ runnerport: 12001, bind: "10.0.0.5" })).toEqual({
+    expect(EntitySharding.roleOf({ runnerport: 12001, bind: "10.0.0.5" })).toEqual({
       _tag: "Runner",
       bind: "10.0.0.5",
       host: "10.0.0.5",
       port: 12001
     })
-    expect(Sharding.roleOf({ runnerport: 12001, bind: { root: "0.0.0.0" }, runnerhost: "game-3" })).toEqual({
+    expect(
+      EntitySharding.roleOf({ runnerport: 12001, bind: { root: "0.0.0.0" }, runnerhost: "game-3" })
+    ).toEqual({
       _tag: "Runner",
       bind: "0.0.0.0",
       host: "game-3",
       port: 12001
     })
-    expect(Sharding.roleOf({ netport: 1, entities: true })).toEqual({ _tag: "Client" })
-    expect(Sharding.roleOf({ netport: 1 })).toBeUndefined()
+    expect(EntitySharding.roleOf({ netport: 1, entities: true })).toEqual({ _tag: "Client" })
+    expect(EntitySharding.roleOf({ netport: 1 })).toBeUndefined()
   })
 
   it("settingsOf: hotaru's defaults, the block over them, in seconds", () => {
-    const d = Sharding.settingsOf(undefined, { _tag: "Client" })
+    const d = EntitySharding.settingsOf(undefined, { _tag: "Client" })
     expect(Option.isNone(d.runnerAddress)).toBe(true)
     expect(d.shardsPerGroup).toBe(300)
     expect(Duration.toMillis(d.shardLockExpiration)).toBe(15_000)
-    const s = Sharding.settingsOf(
+    const s = EntitySharding.settingsOf(
       { shardsPerGroup: 12, entityMaxIdleTime: 2.5 },
       { _tag: "Runner", bind: "127.0.0.1", host: "127.0.0.1", port: 1234 }
     )
@@ -71,11 +75,11 @@ describe("Sharding config", () => {
   })
 
   it("defaultPrefix: per database on MySQL (its named locks are server-wide)", () => {
-    expect(Sharding.defaultPrefix({ driver: "mysql", host: "h", user: "u", db: "game-1" })).toBe(
+    expect(EntitySharding.defaultPrefix({ driver: "mysql", host: "h", user: "u", db: "game-1" })).toBe(
       "cluster_game_1"
     )
-    expect(Sharding.defaultPrefix({ driver: "pg", host: "h", user: "u", db: "game" })).toBe("cluster")
-    expect(Sharding.defaultPrefix(undefined)).toBe("cluster")
+    expect(EntitySharding.defaultPrefix({ driver: "pg", host: "h", user: "u", db: "game" })).toBe("cluster")
+    expect(EntitySharding.defaultPrefix(undefined)).toBe("cluster")
   })
 
   it.effect(
@@ -84,11 +88,11 @@ describe("Sharding config", () => {
       Effect.gen(function* () {
         const error = yield* Effect.flip(
           Layer.build(
-            Sharding.layer({ role: { _tag: "Runner", bind: "0.0.0.0", host: "10.0.0.5", port: 12001 } })
+            EntitySharding.layer({ role: { _tag: "Runner", bind: "0.0.0.0", host: "10.0.0.5", port: 12001 } })
           ).pipe(Effect.scoped, Effect.provide(Db.layer({ driver: "sqlite", filename: ":memory:" })))
         )
         expect(error._tag).toBe("ShardingError")
-        expect((error as Sharding.ShardingError).reason).toBe("Unprotected")
+        expect((error as EntitySharding.ShardingError).reason).toBe("Unprotected")
         expect(error.message).toMatch(/secret/)
       })
   )
@@ -144,7 +148,7 @@ const drivers: ReadonlyArray<{
 ]
 
 for (const driver of drivers) {
-  describe.skipIf(!driver.available)(`Sharding.layer on ${driver.name}`, () => {
+  describe.skipIf(!driver.available)(`EntitySharding.layer on ${driver.name}`, () => {
     it.scopedLive(
       "a runner hosts an entity; a client-only node calls it typed over the runner port, persisted messages stored first",
       () =>
@@ -165,7 +169,7 @@ for (const driver of drivers) {
           yield* Layer.build(
             counterHandlers.pipe(
               Layer.provideMerge(
-                Sharding.layer({
+                EntitySharding.layer({
                   role: { _tag: "Runner", bind: "127.0.0.1", host: "127.0.0.1", port },
                   sharding
                 })
@@ -175,21 +179,23 @@ for (const driver of drivers) {
           )
           // a client-only node: its own Sharding, the same database
           const client = yield* Layer.build(
-            Sharding.layer({ role: { _tag: "Client" }, sharding }).pipe(Layer.provide(Layer.fresh(db)))
+            EntitySharding.layer({ role: { _tag: "Client" }, sharding }).pipe(Layer.provide(Layer.fresh(db)))
           )
           const counter = yield* Effect.provide(Counter.client, client)
           expect(
-            yield* Sharding.orDieCluster(counter("a").Add({ n: 4 })).pipe(Effect.timeout("20 seconds"))
+            yield* EntitySharding.orDieCluster(counter("a").Add({ n: 4 })).pipe(Effect.timeout("20 seconds"))
           ).toBe(4)
-          expect(yield* Sharding.orDieCluster(counter("a").Add({ n: 5 }))).toBe(9)
-          expect(yield* Sharding.orDieCluster(counter("b").Add({ n: 1 }))).toBe(1)
-          const full = yield* Effect.flip(Sharding.orDieCluster(counter("a").Add({ n: 5 })))
+          expect(yield* EntitySharding.orDieCluster(counter("a").Add({ n: 5 }))).toBe(9)
+          expect(yield* EntitySharding.orDieCluster(counter("b").Add({ n: 1 }))).toBe(1)
+          const full = yield* Effect.flip(EntitySharding.orDieCluster(counter("a").Add({ n: 5 })))
           expect(full).toEqual(new Full({ id: "a" }))
           // persisted: answered like the others, and stored in the cluster's message table first
           expect(
-            yield* Sharding.orDieCluster(counter("a").Log({ line: "one" })).pipe(Effect.timeout("20 seconds"))
+            yield* EntitySharding.orDieCluster(counter("a").Log({ line: "one" })).pipe(
+              Effect.timeout("20 seconds")
+            )
           ).toBe(1)
-          expect(yield* Sharding.orDieCluster(counter("a").Log({ line: "two" }))).toBe(2)
+          expect(yield* EntitySharding.orDieCluster(counter("a").Log({ line: "two" }))).toBe(2)
           const stored = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
             sql.unsafe<{ n: number | string }>(
               `SELECT COUNT(*) AS n FROM ${prefix}_messages WHERE entity_id = 'a' AND tag = 'Log'`

@@ -4,7 +4,7 @@
  * one does not compile, and registers them all on the `NetServer`.
  *
  * ```ts
- * const Lobby = CommandGroup.make(Join, Leave)
+ * const Lobby = NetCommandGroup.make(Join, Leave)
  * const App = Lobby.toLayer({
  *   join: ({ room }) => Effect.fail(new RoomFull({ room })), // only Join's declared errors
  *   leave: () => Effect.void
@@ -18,7 +18,7 @@
  */
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Command from "./Command.js"
+import type * as NetCommand from "./NetCommand.js"
 import * as NetServer from "./NetServer.js"
 
 /**
@@ -27,7 +27,7 @@ import * as NetServer from "./NetServer.js"
  * @since 0.1.0
  * @category models
  */
-export type Handlers<Commands extends Command.Any> = {
+export type Handlers<Commands extends NetCommand.Any> = {
   readonly [C in Commands as C["name"]]: NetServer.Handler<C, unknown>
 }
 
@@ -47,8 +47,8 @@ export type HandlersContext<H> = {
  * @since 0.1.0
  * @category models
  */
-export type HandledBy<Commands extends Command.Any> =
-  Commands extends Command.Command<infer Name, infer _Req, infer _Res, infer Err>
+export type HandledBy<Commands extends NetCommand.Any> =
+  Commands extends NetCommand.Command<infer Name, infer _Req, infer _Res, infer Err>
     ? NetServer.Handled<Name, Err>
     : never
 
@@ -58,7 +58,7 @@ export type HandledBy<Commands extends Command.Any> =
  * @since 0.1.0
  * @category models
  */
-export interface CommandGroup<Commands extends Command.Any> {
+export interface CommandGroup<Commands extends NetCommand.Any> {
   readonly _tag: "CommandGroup"
   readonly commands: ReadonlyArray<Commands>
   /**
@@ -81,7 +81,7 @@ export interface CommandGroup<Commands extends Command.Any> {
  * @since 0.1.0
  * @category constructors
  */
-export const make = <const Commands extends ReadonlyArray<Command.Any>>(
+export const make = <const Commands extends ReadonlyArray<NetCommand.Any>>(
   ...commands: Commands
 ): CommandGroup<Commands[number]> => {
   const ids = new Set<number>()
@@ -96,13 +96,13 @@ export const make = <const Commands extends ReadonlyArray<Command.Any>>(
     _tag: "CommandGroup",
     commands,
     toLayer: (handlers) => {
-      const byName = handlers as unknown as Record<string, NetServer.Handler<Command.Any, unknown>>
+      const byName = handlers as unknown as Record<string, NetServer.Handler<NetCommand.Any, unknown>>
       const layers = commands.map((command) => {
         const handler = byName[command.name]
         if (typeof handler !== "function") throw new RangeError(`no handler for command ${command.name}`)
         return NetServer.handle(
-          command as unknown as Command.Command<string, unknown, unknown, unknown>,
-          handler as NetServer.Handler<Command.Command<string, unknown, unknown, unknown>, unknown>
+          command as unknown as NetCommand.Command<string, unknown, unknown, unknown>,
+          handler as NetServer.Handler<NetCommand.Command<string, unknown, unknown, unknown>, unknown>
         )
       })
       return Layer.mergeAll(Layer.empty, ...layers) as unknown as Layer.Layer<

@@ -11,7 +11,7 @@
  * development): runners, shard locks and persisted
  * messages live there (`@effect/cluster`'s SqlRunnerStorage and SqlMessageStorage, tables
  * `<prefix>_runners`, `<prefix>_locks`, `<prefix>_messages`, `<prefix>_replies`). Timings come from
- * the top-level `sharding` block (`Config.ShardingBlock`).
+ * the top-level `sharding` block (`HotaruConfig.ShardingBlock`).
  *
  * An entity is written the Effect way:
  *
@@ -23,7 +23,7 @@
  *
  * The runner-to-runner transport is @effect/cluster's own (msgpack RPC over TCP). It has NO
  * authentication of its own: whoever reaches a runnerport can deliver messages to entities. So a
- * runnerport binds like a rootport (`Config.bindAddress(bind, "root")`, 127.0.0.1 by default), and
+ * runnerport binds like a rootport (`HotaruConfig.bindAddress(bind, "root")`, 127.0.0.1 by default), and
  * binding it beyond loopback is refused unless the cluster `secret` is set — which declares a
  * multi-host deployment whose runner network must then be private (firewall, VPC, WireGuard):
  * the secret protects hotaru's node links, not the runner port.
@@ -36,8 +36,8 @@ import type * as ClusterSharding from "@effect/cluster/Sharding"
 import * as ClusterShardingConfig from "@effect/cluster/ShardingConfig"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Data, Duration, Effect, Layer, Option } from "effect"
-import * as Config from "./Config.js"
 import type * as Db from "./Db.js"
+import * as HotaruConfig from "./HotaruConfig.js"
 import * as internal from "./internal/sharding.js"
 
 /**
@@ -101,7 +101,7 @@ export const defaults = {
  * @category utils
  */
 export const settingsOf = (
-  block: Config.ShardingBlock | undefined,
+  block: HotaruConfig.ShardingBlock | undefined,
   role: Role
 ): ClusterShardingConfig.ShardingConfig["Type"] => {
   const b = { ...defaults, ...block }
@@ -132,9 +132,9 @@ export const settingsOf = (
  * @since 0.1.0
  * @category utils
  */
-export const roleOf = (server: Config.ServerConfig, bindOverride?: string): Role | undefined => {
+export const roleOf = (server: HotaruConfig.ServerConfig, bindOverride?: string): Role | undefined => {
   if (server.runnerport !== undefined) {
-    const bind = Config.bindAddress(server.bind, "root", bindOverride)
+    const bind = HotaruConfig.bindAddress(server.bind, "root", bindOverride)
     const host = server.runnerhost ?? (bind === "0.0.0.0" || bind === "::" ? "127.0.0.1" : bind)
     return { _tag: "Runner", bind, host, port: server.runnerport }
   }
@@ -149,7 +149,7 @@ export const roleOf = (server: Config.ServerConfig, bindOverride?: string): Role
  */
 export interface Options {
   readonly role: Role
-  readonly sharding?: Config.ShardingBlock | undefined
+  readonly sharding?: HotaruConfig.ShardingBlock | undefined
   /** The cluster secret (config `secret` / env HOTARU_SECRET): required to bind beyond loopback. */
   readonly secret?: string | undefined
   /** The node's database: picks the default `prefix` (see `defaultPrefix`). */
@@ -170,7 +170,7 @@ export const defaultPrefix = (db: Db.DbOptions | undefined): string =>
     : defaults.prefix
 
 /**
- * `Sharding` (entity clients, and entity hosting on a runner) over the node's `SqlClient`.
+ * `EntitySharding` (entity clients, and entity hosting on a runner) over the node's `SqlClient`.
  *
  * @since 0.1.0
  * @category layers
@@ -179,7 +179,7 @@ export const layer = (
   options: Options
 ): Layer.Layer<ClusterSharding.Sharding, ShardingError, SqlClient.SqlClient> => {
   const { role } = options
-  if (role._tag === "Runner" && options.secret === undefined && !Config.isLoopback(role.bind)) {
+  if (role._tag === "Runner" && options.secret === undefined && !HotaruConfig.isLoopback(role.bind)) {
     return Layer.fail(
       new ShardingError({
         reason: "Unprotected",

@@ -12,14 +12,14 @@ import {
   Stream,
   TestClock
 } from "effect"
-import * as Supervisor from "../src/Supervisor.js"
+import * as NodeSupervisor from "../src/NodeSupervisor.js"
 
 /** Lets forked fibers run without moving the TestClock. */
 const settle = Effect.repeatN(Effect.yieldNow(), 50)
 
 const adjust = (millis: number) => Effect.zipRight(TestClock.adjust(`${millis} millis`), settle)
 
-const statusOf = (sup: Supervisor.Supervisor, name: string) =>
+const statusOf = (sup: NodeSupervisor.Supervisor, name: string) =>
   Effect.map(sup.status, (all) => all.find((c) => c.name === name)!)
 
 /** A child that fails right away, counting its incarnations. */
@@ -39,7 +39,7 @@ const sleeper = (name: string, log: Ref.Ref<ReadonlyArray<string>>) =>
 describe("Supervisor", () => {
   it.scoped("restarts a crashed child with a growing backoff", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       const runs = yield* Ref.make(0)
       yield* sup.start({
         name: "c",
@@ -69,7 +69,7 @@ describe("Supervisor", () => {
 
   it.scoped("a child that stayed up longer than the window restarts after the base delay again", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       const runs = yield* Ref.make(0)
       // crashes at once twice, then runs 10 s before crashing again
       const run = Effect.gen(function* () {
@@ -97,7 +97,7 @@ describe("Supervisor", () => {
 
   it.scoped("more than maxRestarts within the window: failed, and no more restarts", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       const runs = yield* Ref.make(0)
       yield* sup.start({
         name: "c",
@@ -127,11 +127,11 @@ describe("Supervisor", () => {
 
   it.scoped("stop, restart, pid reports and errors", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       const log = yield* Ref.make<ReadonlyArray<string>>([])
       yield* sup.start({
         name: "a",
-        run: Effect.zipRight(Supervisor.reportPid(4242), sleeper("a", log))
+        run: Effect.zipRight(NodeSupervisor.reportPid(4242), sleeper("a", log))
       })
       yield* settle
       const s1 = yield* statusOf(sup, "a")
@@ -176,11 +176,11 @@ describe("Supervisor", () => {
 
   it.scoped("awaitReady: starting until the incarnation says ready", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       yield* sup.start({
         name: "n",
         awaitReady: true,
-        run: Effect.zipRight(Effect.zipRight(Effect.sleep("1 second"), Supervisor.ready), Effect.never)
+        run: Effect.zipRight(Effect.zipRight(Effect.sleep("1 second"), NodeSupervisor.ready), Effect.never)
       })
       yield* settle
       expect((yield* statusOf(sup, "n")).state).toBe("starting")
@@ -191,7 +191,7 @@ describe("Supervisor", () => {
 
   it.scoped("runLayer: an in-process node layer, rebuilt after a failed build, released on stop", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       const log = yield* Ref.make<ReadonlyArray<string>>([])
       const builds = yield* Ref.make(0)
       const NodeLive = Layer.scopedDiscard(
@@ -205,7 +205,7 @@ describe("Supervisor", () => {
       yield* sup.start({
         name: "gate",
         awaitReady: true,
-        run: Supervisor.runLayer(NodeLive),
+        run: NodeSupervisor.runLayer(NodeLive),
         backoff: { base: "1 second" }
       })
       yield* settle
@@ -225,7 +225,7 @@ describe("Supervisor", () => {
 
   it.scoped("stopAll stops in the given order, then the rest; a stuck child costs at most its grace", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       const log = yield* Ref.make<ReadonlyArray<string>>([])
       for (const name of ["a", "b", "c", "d"]) yield* sup.start({ name, run: sleeper(name, log) })
       yield* sup.start({
@@ -259,7 +259,7 @@ describe("Supervisor", () => {
 
   it.scoped("changes: current status first, then every change", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       yield* sup.start({ name: "x", run: Effect.never })
       yield* settle
       const runs = yield* Ref.make(0)
@@ -281,7 +281,7 @@ describe("Supervisor", () => {
 
   it.scoped("retryFailed: a failed child is failed-retrying, then started again on the schedule", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       const runs = yield* Ref.make(0)
       yield* sup.start({
         name: "c",
@@ -318,7 +318,7 @@ describe("Supervisor", () => {
 
   it.scoped("retryFailed: a schedule that ends leaves the child failed", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       const runs = yield* Ref.make(0)
       yield* sup.start({
         name: "c",
@@ -339,7 +339,11 @@ describe("Supervisor", () => {
   it("slowRetry: delays double from base, capped at max, jittered down to half", () => {
     const delays = Chunk.toReadonlyArray(
       Effect.runSync(
-        Schedule.run(Schedule.delays(Supervisor.slowRetry("30 seconds", "5 minutes")), 0, Array(10).fill(0))
+        Schedule.run(
+          Schedule.delays(NodeSupervisor.slowRetry("30 seconds", "5 minutes")),
+          0,
+          Array(10).fill(0)
+        )
       )
     ).map(Duration.toMillis)
     expect(delays).toHaveLength(10)
@@ -353,7 +357,7 @@ describe("Supervisor", () => {
 
   it.scoped("reset: a failed child starts again now, its restart count back to 0", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       const runs = yield* Ref.make(0)
       const healthy = yield* Ref.make(false)
       const run = Effect.gen(function* () {
@@ -384,7 +388,7 @@ describe("Supervisor", () => {
   )
   it.scoped("backoff as a Schedule: a fixed spacing, and a schedule that ends leaves the child failed", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       const runs = yield* Ref.make(0)
       yield* sup.start({
         name: "c",
@@ -411,7 +415,7 @@ describe("Supervisor", () => {
 
   it.scoped("backoff jitter: every delay within 0.5..1.5 of the unjittered one, under the TestClock", () =>
     Effect.gen(function* () {
-      const sup = yield* Supervisor.make
+      const sup = yield* NodeSupervisor.make
       const runs = yield* Ref.make(0)
       const startedAt = yield* Ref.make<ReadonlyArray<number>>([])
       const run = Effect.gen(function* () {
@@ -446,7 +450,7 @@ describe("Supervisor", () => {
     const delays = Chunk.toReadonlyArray(
       Effect.runSync(
         Schedule.run(
-          Schedule.delays(Supervisor.backoff({ base: "100 millis", max: "1 second" })),
+          Schedule.delays(NodeSupervisor.backoff({ base: "100 millis", max: "1 second" })),
           0,
           Array(6).fill(0)
         )

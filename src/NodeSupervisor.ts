@@ -15,7 +15,7 @@
  * - All time goes through the Effect `Clock` (tests use `TestClock`).
  *
  * ```ts
- * const sup = yield* Supervisor.make
+ * const sup = yield* NodeSupervisor.make
  * yield* sup.start({ name: "game1", run: runGame1, backoff: { base: "200 millis", max: "10 seconds" } })
  * ```
  *
@@ -135,7 +135,7 @@ export interface BackoffOptions {
  * `jitter`, each delay scaled by a random 0.5..1.5.
  *
  * ```ts
- * yield* sup.start({ name: "game1", run, backoff: Supervisor.backoff({ base: "1 second", max: "30 seconds" }) })
+ * yield* sup.start({ name: "game1", run, backoff: NodeSupervisor.backoff({ base: "1 second", max: "30 seconds" }) })
  * ```
  *
  * @since 0.1.0
@@ -153,7 +153,7 @@ export const backoff = (options: BackoffOptions = {}): Schedule.Schedule<unknown
  * scaled by a random 0.5..1 (so never above `max`, and a fleet of nodes does not retry in step).
  *
  * ```ts
- * yield* sup.start({ name: "game1", run, retryFailed: Supervisor.slowRetry("30 seconds", "5 minutes") })
+ * yield* sup.start({ name: "game1", run, retryFailed: NodeSupervisor.slowRetry("30 seconds", "5 minutes") })
  * ```
  *
  * @since 0.1.0
@@ -211,7 +211,7 @@ export const ready: Effect.Effect<void> = Effect.flatMap(Effect.serviceOption(In
  * while the layer builds.
  *
  * ```ts
- * yield* sup.start({ name: "gate", awaitReady: true, run: Supervisor.runLayer(GateNodeLive) })
+ * yield* sup.start({ name: "gate", awaitReady: true, run: NodeSupervisor.runLayer(GateNodeLive) })
  * ```
  *
  * @since 0.1.0
