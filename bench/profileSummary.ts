@@ -1,7 +1,8 @@
 /**
  * Summarise a `.cpuprofile` (from `node --cpu-prof`, or `npm run bench -- --profile DIR`):
  * self time by function and by package/file, and inclusive time of the functions you name.
- *   node --import tsx bench/profileSummary.ts FILE.cpuprofile [--top 30] [--focus name,name]
+ *   node --import tsx bench/profileSummary.ts FILE.cpuprofile [--top 30] [--focus name,name] [--skip S]
+ * `--skip S` leaves out the first S seconds of the profile (start-up: module loading, warm-up).
  */
 import * as Fs from "node:fs"
 import { numberArg, parseArgs } from "./args.js"
@@ -24,9 +25,12 @@ interface Profile {
 
 const args = parseArgs(process.argv.slice(3))
 const file = process.argv[2]
-if (file === undefined) throw new Error("usage: profileSummary.ts FILE.cpuprofile [--top N] [--focus a,b]")
+if (file === undefined) {
+  throw new Error("usage: profileSummary.ts FILE.cpuprofile [--top N] [--focus a,b] [--skip S]")
+}
 const top = numberArg(args, "top", 30)
 const focus = (args.get("focus") ?? "").split(",").filter((s) => s.length > 0)
+const skipUs = numberArg(args, "skip", 0) * 1e6
 const profile = JSON.parse(Fs.readFileSync(file, "utf8")) as Profile
 
 const byId = new Map(profile.nodes.map((n) => [n.id, n]))
@@ -35,8 +39,11 @@ for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n
 
 const self = new Map<number, number>()
 let total = 0
+let elapsed = 0
 profile.samples.forEach((id, i) => {
   const dt = profile.timeDeltas[i] ?? 0
+  elapsed += dt
+  if (elapsed < skipUs) return
   self.set(id, (self.get(id) ?? 0) + dt)
   total += dt
 })

@@ -33,8 +33,10 @@
  *
  * Performance (see BENCHMARKS.md): connections are plain `node:net` callbacks (no fiber, scope
  * or timer per connection); a handler whose Effect is already an `Exit` (`Effect.succeed`,
- * `fail`, `void`…) is answered without a fiber, any other runs in its own fiber; the replies and
- * pushes one connection gets within a tick leave in one write.
+ * `fail`, `void`…) is answered without a fiber, and so is one whose Effect is a call of a node
+ * client (`(req) => gate.join(req)`, a handler that only forwards): the call is sent at once and
+ * its reply answers the client from the link's callback. Any other handler runs in its own
+ * fiber. The replies and pushes one connection gets within a tick leave in one write.
  *
  * @since 0.1.0
  */
@@ -64,6 +66,7 @@ import {
 import { identity } from "effect/Function"
 import type * as Types from "effect/Types"
 import type * as HotaruConfig from "./HotaruConfig.js"
+import * as DirectCall from "./internal/directCall.js"
 import type { FrameOptions } from "./internal/frame.js"
 import * as Frame from "./internal/frame.js"
 import * as LogLimit from "./internal/logLimit.js"
@@ -521,6 +524,8 @@ type Counter = Exclude<keyof Stats, "connections" | "peakBuffered">
 interface Slot {
   done: boolean
   out: Buffer | undefined
+  /** Gives up the handler's call started without a fiber (`DirectCall`), while it runs. */
+  cancel: (() => void) | undefined
 }
 
 type Fork = (effect: Effect.Effect<unknown, unknown>) => Fiber.RuntimeFiber<unknown, unknown>
@@ -888,6 +893,19 @@ export const make = (
 
     // -- handlers: a fiber only when the handler's Effect is not already an Exit
     const handlers = yield* FiberSet.make<unknown, unknown>()
+    // closing the server gives up the calls started without a fiber, as it interrupts the fibers
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const state of states.values()) {
+          for (let i = state.head; i < state.queue.length; i++) {
+            const slot = state.queue[i]!
+            const cancel = slot.cancel
+            slot.cancel = undefined
+            cancel?.()
+          }
+        }
+      })
+    )
     /** Per route (routes may be swapped at run time): its captured context plus `NetServer`. */
     const routeContexts = new WeakMap<Route, Context.Context<never>>()
     /**
@@ -1016,7 +1034,7 @@ export const make = (
 
     /** One frame of a connection; returns whether parsing may go on (no hold). */
     const dispatch = (state: ConnectionState, command: number, body: Uint8Array): boolean => {
-      const slot: Slot = { done: false, out: undefined }
+      const slot: Slot = { done: false, out: undefined, cancel: undefined }
       state.queue.push(slot)
       state.inFlight++
       const route = router.routes.get(command)
@@ -1058,6 +1076,26 @@ export const make = (
           Exit.die(new TypeError(`${route.command.name}: handler returned no Effect`))
         )
         return state.hold === 0
+      }
+      // a handler that only makes a node-RPC call (`(req) => backend.echo(req)`): the call is
+      // started here and its reply settles the slot from the link's callback, no fiber
+      if (DirectCall.isDirectCall(effect)) {
+        let cancel: (() => void) | undefined
+        try {
+          cancel = effect.start(runtime.fiberRefs, (exit) => {
+            slot.cancel = undefined
+            settleGuarded(state, slot, route, command, exit)
+          })
+        } catch (defect) {
+          // a schema transformation threw while encoding the call (a fiber would die of it)
+          if (!slot.done) settle(state, slot, route, command, Exit.die(defect))
+          return state.hold === 0
+        }
+        if (cancel !== undefined) {
+          if (!slot.done) slot.cancel = cancel
+          if (state.inFlight >= maxInFlight) hold(state, HOLD_IN_FLIGHT)
+          return state.hold === 0
+        }
       }
       const fiber = forkOf(state, route)(effect as Effect.Effect<unknown, unknown>)
       FiberSet.unsafeAdd(handlers, fiber)

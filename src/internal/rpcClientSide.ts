@@ -19,23 +19,80 @@ import * as RpcSchema from "@effect/rpc/RpcSchema"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Effectable from "effect/Effectable"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as FiberRefs from "effect/FiberRefs"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { NodeUnavailable } from "../NodeError.js"
+import * as DirectCall from "./directCall.js"
 import type { ClientChannel, Endpoint, FlatClient, Session } from "./rpcSession.js"
 import * as Wire from "./rpcWire.js"
 
 /** Options accepted by a call of a client. */
 type CallOptions = Record<string, unknown> | undefined
 
+const noCancel = (): void => {}
+
 /**
- * Make one fast call of `codec`'s rpc on the group of channel `key`; `extra`
- * is a flat `[name, value, …]` header list or undefined.
+ * Start one fast call of `codec`'s rpc on the group of channel `key`; `extra`
+ * is a flat `[name, value, …]` header list or undefined. `onExit` gets the
+ * call's `Exit` once (synchronously when it cannot be sent); the returned
+ * function gives the call up (the peer is told, `onExit` is never called).
  */
+const startFast = (
+  session: Session,
+  key: number,
+  codec: Wire.Codec,
+  payload: unknown,
+  extra: Array<string> | undefined,
+  discard: boolean,
+  onExit: (exit: Exit.Exit<unknown, unknown>) => void
+): (() => void) => {
+  const encoded = codec.encodePayload(payload)
+  if (encoded._tag === "Left") {
+    onExit(Exit.die(ParseResult.parseError(encoded.left)))
+    return noCancel
+  }
+  if (!session.live) {
+    onExit(Exit.fail(session.lost()))
+    return noCancel
+  }
+  const link = session.link
+  const id = discard ? 0 : session.nextCallId()
+  const frame =
+    extra === undefined
+      ? [Wire.F_CALL, key, id, codec.tag, encoded.right]
+      : [Wire.F_CALL, key, id, codec.tag, encoded.right, extra]
+  if (discard) {
+    try {
+      link.unsafeSend(frame)
+    } catch (defect) {
+      // too large for the link, or the serializer threw
+      onExit(Exit.die(defect))
+      return noCancel
+    }
+    onExit(Exit.void)
+    return noCancel
+  }
+  const pending = session.pending
+  pending.set(id, { codec, resume: onExit })
+  try {
+    link.unsafeSend(frame)
+  } catch (defect) {
+    pending.delete(id)
+    onExit(Exit.die(defect))
+    return noCancel
+  }
+  return () => {
+    if (pending.delete(id)) link.unsafeSend([Wire.F_CANCEL, id])
+  }
+}
+
+/** One fast call as an Effect (on the fiber that runs it). */
 const fastCall = (
   session: Session,
   key: number,
@@ -43,34 +100,68 @@ const fastCall = (
   payload: unknown,
   extra: Array<string> | undefined,
   discard: boolean
-): Effect.Effect<unknown, unknown> => {
-  const encoded = codec.encodePayload(payload)
-  if (encoded._tag === "Left") return Effect.die(ParseResult.parseError(encoded.left))
-  if (!session.live) return Effect.fail(session.lost())
-  const link = session.link
-  const frame = (id: number) =>
-    extra === undefined
-      ? [Wire.F_CALL, key, id, codec.tag, encoded.right]
-      : [Wire.F_CALL, key, id, codec.tag, encoded.right, extra]
-  if (discard) return Effect.sync(() => link.unsafeSend(frame(0)))
-  return Effect.async<unknown, unknown>((resume) => {
-    // checked again here: the fiber may have yielded since, and a session
-    // torn down in between would never answer
-    if (!session.live) return resume(Exit.fail(session.lost()))
-    const id = session.nextCallId()
-    const pending = session.pending
-    pending.set(id, { codec, resume })
-    try {
-      link.unsafeSend(frame(id))
-    } catch (defect) {
-      // the serializer threw
-      pending.delete(id)
-      resume(Exit.die(defect))
-    }
-    return Effect.sync(() => {
-      if (pending.delete(id)) link.unsafeSend([Wire.F_CANCEL, id])
-    })
+): Effect.Effect<unknown, unknown> =>
+  Effect.async<unknown, unknown>((resume) => {
+    const cancel = startFast(session, key, codec, payload, extra, discard, resume)
+    return cancel === noCancel ? undefined : Effect.sync(cancel)
   })
+
+/**
+ * The Effect of one fast call. Run by a fiber it is `fastCall` on the session
+ * live then (else `resolve`'s); started with `DirectCall.start` (a handler
+ * that only forwards, see `directCall.ts`) it is the same call without a
+ * fiber, its headers read from the given `FiberRefs`.
+ */
+class FastCallEffect extends Effectable.Class<unknown, unknown> implements DirectCall.DirectCall {
+  declare readonly [DirectCall.TypeId]: typeof DirectCall.TypeId
+  constructor(
+    readonly client: FastClient,
+    readonly codec: Wire.Codec,
+    readonly payload: unknown,
+    readonly options: CallOptions
+  ) {
+    super()
+  }
+
+  commit(): Effect.Effect<unknown, unknown> {
+    return Effect.withFiberRuntime<unknown, unknown>((fiber) => {
+      const { client, codec, options, payload } = this
+      const extra = Wire.callHeaders(
+        fiber.getFiberRef(RpcClient.currentHeaders),
+        options?.headers as Headers.Input | undefined
+      )
+      const discard = options?.discard === true
+      const session = client.current()
+      if (session !== undefined) return fastCall(session, client.key, codec, payload, extra, discard)
+      return Effect.flatMap(client.resolve, (session) =>
+        fastCall(session, client.key, codec, payload, extra, discard)
+      )
+    })
+  }
+
+  start(
+    fiberRefs: FiberRefs.FiberRefs,
+    onExit: (exit: Exit.Exit<unknown, unknown>) => void
+  ): (() => void) | undefined {
+    const { client, codec, options, payload } = this
+    const session = client.current()
+    // no live session: `resolve` may wait for one (callTimeout), which takes a fiber
+    if (session === undefined) return undefined
+    const extra = Wire.callHeaders(
+      FiberRefs.getOrDefault(fiberRefs, RpcClient.currentHeaders),
+      options?.headers as Headers.Input | undefined
+    )
+    return startFast(session, client.key, codec, payload, extra, options?.discard === true, onExit)
+  }
+}
+
+Object.defineProperty(FastCallEffect.prototype, DirectCall.TypeId, { value: DirectCall.TypeId })
+
+/** What the fast calls of one client share. */
+interface FastClient {
+  readonly key: number
+  readonly resolve: Effect.Effect<Session, NodeUnavailable>
+  readonly current: () => Session | undefined
 }
 
 /** The (cached) stock `RpcClient` of `group` (channel `key`) on `session`. */
@@ -156,17 +247,9 @@ export const makeNodeClient = <Rpcs extends Rpc.Any>(
     return Effect.failCause(cause)
   }
 
+  const fastClient: FastClient = { key, resolve, current }
   const fast = (codec: Wire.Codec) => (payload: unknown, options?: CallOptions) =>
-    Effect.withFiberRuntime<unknown, unknown>((fiber) => {
-      const extra = Wire.callHeaders(
-        fiber.getFiberRef(RpcClient.currentHeaders),
-        options?.headers as Headers.Input | undefined
-      )
-      const discard = options?.discard === true
-      const session = current()
-      if (session !== undefined) return fastCall(session, key, codec, payload, extra, discard)
-      return Effect.flatMap(resolve, (session) => fastCall(session, key, codec, payload, extra, discard))
-    })
+    new FastCallEffect(fastClient, codec, payload, options)
 
   const stock = (tag: string, isStream: boolean) => (payload: unknown, options?: CallOptions) => {
     const client = Effect.flatMap(resolve, (session) => stockClient(session, key, group))

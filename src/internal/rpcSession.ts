@@ -25,7 +25,9 @@
  *    `resume`, its `Exit` from `rpcWire` `replyExit`); gate's handler goes on
  *    and its own reply leaves by `rpcServerSide` `reply` → `link.ts`.
  * 5. net, the reply: `link.ts` → `rpcSession` → `resume`: the handler has its
- *    value (or its typed error, or `NodeUnavailable`).
+ *    value (or its typed error, or `NodeUnavailable`). A netport handler that
+ *    only forwards has no fiber to resume: its call was started by `NetServer`
+ *    (`directCall.ts`) and `resume` answers the client right here.
  *
  * Stream rpcs and rpcs with middleware go the same way over frames 0/1,
  * through the stock `RpcClient` (`rpcClientSide` `stockClient`) and
