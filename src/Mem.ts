@@ -21,21 +21,20 @@ import {
   type SetOptions
 } from "./internal/mem.js"
 import * as Memcached from "./internal/memMemcached.js"
+import { type MemcachedOptions } from "./internal/memMemcached.js"
 import * as Memory from "./internal/memMemory.js"
 import * as Redis from "./internal/memRedis.js"
+import { type RedisOptions } from "./internal/memRedis.js"
 
-/**
- * @since 0.1.0
- * @category models
- */
-export type MemcachedOptions = Memcached.MemcachedOptions
-/**
- * @since 0.1.0
- * @category models
- */
-export type RedisOptions = Redis.RedisOptions
-
-export { type Durability, type DurabilityProblem, MemError, type MemService, type SetOptions }
+export {
+  type Durability,
+  type DurabilityProblem,
+  type MemcachedOptions,
+  MemError,
+  type MemService,
+  type RedisOptions,
+  type SetOptions
+}
 
 /**
  * Which backend, as the config file names it.
