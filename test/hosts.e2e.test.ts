@@ -15,7 +15,7 @@ import { Effect } from "effect"
 import { NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
 import type * as AdminApi from "../src/AdminApi.js"
 import * as Client from "../src/Client.js"
-import { exitReport, tailOf } from "./support/child.js"
+import { alive, exitReport, tailOf } from "./support/child.js"
 import { freePort, waitFor } from "./support/wait.js"
 
 const repo = Path.resolve(__dirname, "..")
@@ -58,19 +58,6 @@ const splitConfig = async () => {
   const file = Path.join(dir, "config.json")
   Fs.writeFileSync(file, JSON.stringify(config), { mode: 0o600 })
   return { file, dir, netport, gateport }
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    return !/\) Z /.test(Fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
-  } catch {
-    return false
-  }
 }
 
 const call300 = (netport: number) =>

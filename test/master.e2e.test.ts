@@ -13,7 +13,7 @@ import { Effect } from "effect"
 import { NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
 import * as Client from "../src/Client.js"
 import type * as Master from "../src/Master.js"
-import { exitReport, tailOf } from "./support/child.js"
+import { alive, exitReport, tailOf } from "./support/child.js"
 import { freePort, waitFor } from "./support/wait.js"
 
 const repo = Path.resolve(__dirname, "..")
@@ -52,20 +52,6 @@ const demoConfig = async (extra: Record<string, unknown> = {}) => {
   const file = Path.join(dir, "config.json")
   Fs.writeFileSync(file, JSON.stringify(config))
   return { file, dir, netport, webport }
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  // a zombie is not alive
-  try {
-    return !/\) Z /.test(Fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
-  } catch {
-    return false
-  }
 }
 
 /** The admin token: the master's token file beside the config, else the config's `adminToken`. */

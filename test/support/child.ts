@@ -2,6 +2,7 @@
  * Output of a child process a test started, kept for its failure message: a test whose child
  * fails shows what the child printed (its stderr tail), not just an exit code.
  */
+import * as Fs from "node:fs"
 import type { Readable } from "node:stream"
 
 /** Keep the last `max` characters written on `stream`; the result reads them. */
@@ -23,3 +24,17 @@ export const exitReport = (
   `${what} exited with ${code ?? signal}${
     stderr.trim() === "" ? " (nothing on stderr)" : `; stderr ends with:\n${stderr.trimEnd()}`
   }`
+
+/** Whether process `pid` runs (a zombie, exited but not reaped, does not). */
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    return !/\) Z /.test(Fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return false
+  }
+}
