@@ -13,7 +13,7 @@
  * the names `@runner-dialer` / `@runner`), so a proof from a link handshake is worth nothing here
  * and a recorded exchange replays nowhere. The runner reads exactly 64 bytes before the cluster
  * sees the socket, within `helloTimeout`, with at most `maxPending` handshakes at a time; a peer
- * that fails is closed and counted. Without a secret the exchange runs over the public key (it
+ * that fails is closed. Without a secret the exchange runs over the public key (it
  * authenticates nothing, which is why such a runner stays on loopback).
  *
  * @internal
@@ -29,11 +29,11 @@ import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as RpcClient from "@effect/rpc/RpcClient"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import { NONCE_BYTES, nonce, proof, verify } from "./handshake.js"
 
@@ -48,15 +48,8 @@ export interface Options {
   readonly maxPending?: number | undefined
 }
 
-/** Counters of a runner's handshakes. */
-export interface RunnerSocketStats {
-  readonly authenticated: number
-  readonly refused: number
-}
-
-class HandshakeFailed extends Error {
-  readonly _tag = "HandshakeFailed"
-}
+/** Why a runner-socket handshake ended without a link (the socket is closed). */
+class HandshakeFailed extends Data.TaggedError("HandshakeFailed")<{ readonly reason: string }> {}
 
 /** Exactly `n` bytes from a paused socket (the rest stays buffered for whoever reads next). */
 const readExactly = (conn: Net.Socket, n: number): Effect.Effect<Buffer, HandshakeFailed> =>
@@ -75,11 +68,13 @@ const readExactly = (conn: Net.Socket, n: number): Effect.Effect<Buffer, Handsha
     }
     const onEnd = () => {
       cleanup()
-      resume(Effect.fail(new HandshakeFailed("the peer closed the connection during the handshake")))
+      resume(
+        Effect.fail(new HandshakeFailed({ reason: "the peer closed the connection during the handshake" }))
+      )
     }
     const onError = (e: Error) => {
       cleanup()
-      resume(Effect.fail(new HandshakeFailed(`socket error during the handshake: ${e.message}`)))
+      resume(Effect.fail(new HandshakeFailed({ reason: `socket error during the handshake: ${e.message}` })))
     }
     conn.on("readable", onReadable)
     conn.on("end", onEnd)
@@ -94,7 +89,7 @@ const write = (conn: Net.Socket, bytes: Uint8Array): Effect.Effect<void> =>
     if (!conn.destroyed) conn.write(bytes)
   })
 
-/** The runner's side: true when the dialer proved the secret (and got the runner's proof). */
+/** The runner's side: succeeds when the dialer proved the secret (and got the runner's proof). */
 const acceptHandshake = (
   conn: Net.Socket,
   secret: string | undefined
@@ -106,7 +101,9 @@ const acceptHandshake = (
     const nonceD = answer.subarray(0, NONCE_BYTES)
     const proofD = answer.subarray(NONCE_BYTES)
     if (!verify(proof(secret, "dialer", nonceD, nonceA, DIALER, ACCEPTOR), proofD)) {
-      return yield* Effect.fail(new HandshakeFailed("the dialer's proof does not match the cluster secret"))
+      return yield* Effect.fail(
+        new HandshakeFailed({ reason: "the dialer's proof does not match the cluster secret" })
+      )
     }
     yield* write(conn, proof(secret, "acceptor", nonceD, nonceA, DIALER, ACCEPTOR))
   })
@@ -119,7 +116,9 @@ const dialHandshake = (conn: Net.Socket, secret: string | undefined): Effect.Eff
     yield* write(conn, Buffer.concat([nonceD, proof(secret, "dialer", nonceD, nonceA, DIALER, ACCEPTOR)]))
     const proofA = yield* readExactly(conn, NONCE_BYTES)
     if (!verify(proof(secret, "acceptor", nonceD, nonceA, DIALER, ACCEPTOR), proofA)) {
-      return yield* Effect.fail(new HandshakeFailed("the runner's proof does not match the cluster secret"))
+      return yield* Effect.fail(
+        new HandshakeFailed({ reason: "the runner's proof does not match the cluster secret" })
+      )
     }
   })
 
@@ -130,8 +129,7 @@ const timeoutOf = (options: Options) => Duration.decode(options.helloTimeout ?? 
  * socket goes through the handshake before the cluster's handler sees it.
  */
 export const layerSocketServer = (
-  options: Options,
-  stats?: Ref.Ref<RunnerSocketStats>
+  options: Options
 ): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError, ShardingConfig.ShardingConfig> =>
   Layer.scoped(
     SocketServer.SocketServer,
@@ -143,8 +141,6 @@ export const layerSocketServer = (
       const maxPending = options.maxPending ?? 256
       const timeout = timeoutOf(options)
       let pending = 0
-      const count = (key: keyof RunnerSocketStats) =>
-        stats === undefined ? Effect.void : Ref.update(stats, (s) => ({ ...s, [key]: s[key] + 1 }))
       return SocketServer.SocketServer.of({
         address: server.address,
         run: (handler) =>
@@ -153,24 +149,17 @@ export const layerSocketServer = (
             Effect.flatMap(Effect.serviceOption(NodeSocket.NetSocket), (found) => {
               if (Option.isNone(found)) return Effect.die("runner socket: no net.Socket for a connection")
               const conn = found.value
-              if (pending >= maxPending) {
-                conn.destroy()
-                return count("refused")
-              }
+              if (pending >= maxPending) return Effect.sync(() => conn.destroy())
               pending++
               return acceptHandshake(conn, options.secret).pipe(
                 Effect.timeoutFail({
                   duration: timeout,
-                  onTimeout: () => new HandshakeFailed("the handshake did not finish in time")
+                  onTimeout: () => new HandshakeFailed({ reason: "the handshake did not finish in time" })
                 }),
                 Effect.ensuring(Effect.sync(() => pending--)),
                 Effect.matchEffect({
-                  onFailure: () =>
-                    Effect.zipRight(
-                      count("refused"),
-                      Effect.sync(() => conn.destroy())
-                    ),
-                  onSuccess: () => Effect.zipRight(count("authenticated"), Effect.asVoid(handler(socket)))
+                  onFailure: () => Effect.sync(() => conn.destroy()),
+                  onSuccess: () => Effect.asVoid(handler(socket))
                 })
               )
             })
@@ -202,11 +191,11 @@ const connect = (
     Effect.tap((conn) => dialHandshake(conn, options.secret)),
     Effect.timeoutFail({
       duration: timeoutOf(options),
-      onTimeout: () => new HandshakeFailed(`no handshake with runner ${address.host}:${address.port} in time`)
+      onTimeout: () =>
+        new HandshakeFailed({ reason: `no handshake with runner ${address.host}:${address.port} in time` })
     }),
-    Effect.catchIf(
-      (e): e is HandshakeFailed => e instanceof HandshakeFailed,
-      (cause) => Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause }))
+    Effect.catchTag("HandshakeFailed", (cause) =>
+      Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause }))
     )
   )
 
