@@ -125,6 +125,22 @@ const cpuMeter = () => {
   }
 }
 
+/**
+ * Warm up, then measure one window of a closed loop: `measuring(true)` starts counting answers
+ * into `samples`, `measuring(false)` stops; the window's length, the servers' CPU and latencies.
+ */
+const measureWindow = async (samples: Samples, measuring: (on: boolean) => void) => {
+  await sleep(warmupMs)
+  const cpu = cpuMeter()
+  cpu.start()
+  measuring(true)
+  const t0 = performance.now()
+  await sleep(durationMs)
+  measuring(false)
+  const secs = (performance.now() - t0) / 1000
+  return { secs, cpuFields: cpu.fields(samples.count), ...samples.percentiles() }
+}
+
 const w1 = async () => {
   const op = args.get("op") ?? "echo"
   if (op !== "echo" && op !== "forward") throw new Error(`--op must be echo or forward, got ${op}`)
@@ -148,17 +164,10 @@ const w1 = async () => {
     })
   }
   for (const conn of conns) loop(conn)
-  await sleep(warmupMs)
-  const cpu = cpuMeter()
-  cpu.start()
-  measuring = true
-  const t0 = performance.now()
-  await sleep(durationMs)
-  measuring = false
-  const secs = (performance.now() - t0) / 1000
-  const cpuFields = cpu.fields(samples.count)
+  const { secs, cpuFields, p50, p99 } = await measureWindow(samples, (on) => {
+    measuring = on
+  })
   stopped = true
-  const { p50, p99 } = samples.percentiles()
   emit({
     workload: "w1",
     server: label,
@@ -351,17 +360,10 @@ const w6 = async () => {
     next()
   }
   for (const conn of conns) loop(conn)
-  await sleep(warmupMs)
-  const cpu = cpuMeter()
-  cpu.start()
-  measuring = true
-  const t0 = performance.now()
-  await sleep(durationMs)
-  measuring = false
-  const secs = (performance.now() - t0) / 1000
-  const cpuFields = cpu.fields(samples.count)
+  const { secs, cpuFields, p50, p99 } = await measureWindow(samples, (on) => {
+    measuring = on
+  })
   stopped = true
-  const { p50, p99 } = samples.percentiles()
   emit({
     workload: "w6",
     server: label,
