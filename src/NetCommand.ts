@@ -194,10 +194,12 @@ const rawCodec = (codec: BodyCodec): RawCodec => {
         structuredClone: false,
         bundleStrings: false
       })
+      let stack = new Float64Array(BodyGuard.DEFAULT_MAX_DEPTH)
       return {
         toValue: (b, maxDepth) => {
           if (b.length === 0) return undefined
-          const problem = BodyGuard.msgpackProblem(b, maxDepth)
+          if (stack.length < maxDepth) stack = new Float64Array(maxDepth)
+          const problem = BodyGuard.msgpackProblem(b, maxDepth, stack)
           if (problem !== undefined) throw new Refused(problem.kind, problem.detail)
           return packr.unpack(asBuffer(b))
         },

@@ -40,6 +40,12 @@ export type MsgpackProblem = MsgpackWalk.Problem
 const bodyExtensions: MsgpackWalk.ExtensionPolicy = (type) =>
   type === 0xff || type === 0x00 ? false : undefined
 
-/** The problem of a msgpack body, or undefined when msgpackr may decode it. */
-export const msgpackProblem = (b: Uint8Array, maxDepth: number): MsgpackProblem | undefined =>
-  MsgpackWalk.check(b, 0, b.length, maxDepth, new Float64Array(maxDepth), bodyExtensions)
+/**
+ * The problem of a msgpack body, or undefined when msgpackr may decode it. `stack` is the walk's
+ * scratch space (at least `maxDepth` long; a reader keeps one instead of allocating per body).
+ */
+export const msgpackProblem = (
+  b: Uint8Array,
+  maxDepth: number,
+  stack: Float64Array = new Float64Array(maxDepth)
+): MsgpackProblem | undefined => MsgpackWalk.check(b, 0, b.length, maxDepth, stack, bodyExtensions)
