@@ -17,7 +17,7 @@ if (checkout && (isBun || isDeno)) {
 } else if (checkout) {
   const { register } = await import("tsx/esm/api")
   register({ tsconfig: here("../tsconfig.json").pathname })
-  // tell hotaru tsx is in (see src/internal/typescript.ts)
+  // tell hotaru tsx is in (see src/internal/config/typescript.ts)
   globalThis[Symbol.for("hotaru-rt/tsx-registered")] = true
   cli = await import("../src/Cli.ts")
 } else {

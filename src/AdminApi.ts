@@ -42,7 +42,7 @@ import {
 } from "@effect/platform"
 import { Cause, Context, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
 import * as Admin from "./Admin.js"
-import { sameText } from "./internal/sameText.js"
+import { sameText } from "./internal/wire/sameText.js"
 import * as NodeSupervisor from "./NodeSupervisor.js"
 import * as Web from "./Web.js"
 

@@ -31,11 +31,11 @@ import { Cause, Console, Effect, Layer, LogLevel, Option, Schedule } from "effec
 import * as AdminApi from "./AdminApi.js"
 import * as Agent from "./Agent.js"
 import * as HotaruConfig from "./HotaruConfig.js"
-import { AdminRequestError, explain, isConnectionRefused, NotReady } from "./internal/cliError.js"
-import { MissingPackageError } from "./internal/optionalPackage.js"
-import * as PrivateFile from "./internal/privateFile.js"
-import { scaffold } from "./internal/scaffold.js"
-import { needsTsx } from "./internal/typescript.js"
+import { AdminRequestError, explain, isConnectionRefused, NotReady } from "./internal/cli/cliError.js"
+import { scaffold } from "./internal/cli/scaffold.js"
+import { MissingPackageError } from "./internal/config/optionalPackage.js"
+import * as PrivateFile from "./internal/config/privateFile.js"
+import { needsTsx } from "./internal/config/typescript.js"
 import * as Main from "./Main.js"
 import * as Master from "./Master.js"
 import * as Transport from "./Transport.js"
@@ -43,7 +43,7 @@ import * as Transport from "./Transport.js"
 export {
   /** An admin request to a master that failed. */
   AdminRequestError
-} from "./internal/cliError.js"
+} from "./internal/cli/cliError.js"
 
 /** Name the command's config in a "no master is running" error. */
 const namingConfig = (config: string) =>
@@ -408,7 +408,7 @@ export const run = Command.run(hotaru, { name: "hotaru", version: "0.1.0" })
 
 /**
  * A failed command: with `verbose`, the whole cause (stack traces included) as an error log;
- * otherwise what went wrong and what to do, on stderr (`internal/cliError.ts`).
+ * otherwise what went wrong and what to do, on stderr (`internal/cli/cliError.ts`).
  */
 const report = (verbose: boolean) => (cause: Cause.Cause<unknown>) =>
   verbose

@@ -21,9 +21,9 @@
 import * as Net from "node:net"
 import { Data, Deferred, Duration, Effect, Either, Option, Queue, Scope, Stream } from "effect"
 import { identity } from "effect/Function"
-import * as BodyGuard from "./internal/bodyGuard.js"
-import type { FrameOptions } from "./internal/frame.js"
-import * as Frame from "./internal/frame.js"
+import * as BodyGuard from "./internal/edge/bodyGuard.js"
+import type { FrameOptions } from "./internal/edge/frame.js"
+import * as Frame from "./internal/edge/frame.js"
 import * as NetCommand from "./NetCommand.js"
 
 /**
@@ -71,7 +71,7 @@ export interface Push {
   readonly body: Uint8Array
 }
 
-export type { FrameOptions } from "./internal/frame.js"
+export type { FrameOptions } from "./internal/edge/frame.js"
 
 /**
  * @since 0.1.0

@@ -23,7 +23,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { DbConfig } from "./HotaruConfig.js"
-import { importOptional, MissingPackageError } from "./internal/optionalPackage.js"
+import { importOptional, MissingPackageError } from "./internal/config/optionalPackage.js"
 
 export { MissingPackageError }
 

@@ -39,7 +39,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import { Data, Duration, Effect, Layer, Option } from "effect"
 import type * as Db from "./Db.js"
 import * as HotaruConfig from "./HotaruConfig.js"
-import * as internal from "./internal/sharding.js"
+import * as internal from "./internal/cluster/sharding.js"
 
 /**
  * A node's cluster role, from its config entry.

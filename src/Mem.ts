@@ -19,12 +19,12 @@ import {
   MemError,
   type MemService,
   type SetOptions
-} from "./internal/mem.js"
-import * as Memcached from "./internal/memMemcached.js"
-import { type MemcachedOptions } from "./internal/memMemcached.js"
-import * as Memory from "./internal/memMemory.js"
-import * as Redis from "./internal/memRedis.js"
-import { type RedisOptions } from "./internal/memRedis.js"
+} from "./internal/data/mem.js"
+import * as Memcached from "./internal/data/memMemcached.js"
+import { type MemcachedOptions } from "./internal/data/memMemcached.js"
+import * as Memory from "./internal/data/memMemory.js"
+import * as Redis from "./internal/data/memRedis.js"
+import { type RedisOptions } from "./internal/data/memRedis.js"
 
 export {
   type Durability,

@@ -27,7 +27,7 @@
  */
 import { Data, Either, Option, ParseResult, Schema } from "effect"
 import { Packr } from "msgpackr"
-import * as BodyGuard from "./internal/bodyGuard.js"
+import * as BodyGuard from "./internal/edge/bodyGuard.js"
 
 /**
  * How a frame body turns into the value a Schema decodes.

@@ -66,10 +66,10 @@ import {
 import { identity } from "effect/Function"
 import type * as Types from "effect/Types"
 import type * as HotaruConfig from "./HotaruConfig.js"
-import * as DirectCall from "./internal/directCall.js"
-import type { FrameOptions } from "./internal/frame.js"
-import * as Frame from "./internal/frame.js"
-import * as LogLimit from "./internal/logLimit.js"
+import type { FrameOptions } from "./internal/edge/frame.js"
+import * as Frame from "./internal/edge/frame.js"
+import * as DirectCall from "./internal/rpc/directCall.js"
+import * as LogLimit from "./internal/wire/logLimit.js"
 import * as NetCommand from "./NetCommand.js"
 import type { NodeUnavailable } from "./NodeError.js"
 
@@ -423,7 +423,7 @@ export const defaults = {
   maxInFlight: 32
 } as const
 
-export type { FrameOptions } from "./internal/frame.js"
+export type { FrameOptions } from "./internal/edge/frame.js"
 
 /**
  * Options of the listener.

@@ -46,8 +46,8 @@ import { AdminService, ReloadFailed } from "./Admin.js"
 import * as Db from "./Db.js"
 import * as EntitySharding from "./EntitySharding.js"
 import * as HotaruConfig from "./HotaruConfig.js"
-import * as Topology from "./internal/topology.js"
-import { ensureLoadable } from "./internal/typescript.js"
+import { ensureLoadable } from "./internal/config/typescript.js"
+import * as Topology from "./internal/rpc/topology.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
 import * as Remote from "./Remote.js"
@@ -276,7 +276,7 @@ const missingService = (cause: Cause.Cause<unknown>): Option.Option<string> =>
     })
   )
 
-/** A wrong peer name the app used while it was built (`internal/topology.ts`). */
+/** A wrong peer name the app used while it was built (`internal/rpc/topology.ts`). */
 const unknownName = (cause: Cause.Cause<unknown>): Option.Option<Topology.UnknownName> =>
   Chunk.findFirst(
     Cause.defects(cause),

@@ -57,4 +57,4 @@ export {
   type RepositoryOptions,
   type RowSchema,
   type Versioned
-} from "./internal/repository.js"
+} from "./internal/data/repository.js"

@@ -17,8 +17,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ConfigError, type Loaded } from "./HotaruConfig.js"
-import type { MemoryNetworkShape, TcpOptions, TransportShape } from "./internal/link.js"
-import * as internal from "./internal/link.js"
+import type { MemoryNetworkShape, TcpOptions, TransportShape } from "./internal/link/link.js"
+import * as internal from "./internal/link/link.js"
 
 export {
   type Address,
@@ -30,7 +30,7 @@ export {
   TransportError,
   type TransportErrorReason,
   type TransportShape
-} from "./internal/link.js"
+} from "./internal/link/link.js"
 
 /**
  * Listens and dials. Both operations are scoped: closing the scope closes

@@ -41,7 +41,7 @@ import {
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Context, Data, Duration, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import type * as HotaruConfig from "./HotaruConfig.js"
-import { sameText } from "./internal/sameText.js"
+import { sameText } from "./internal/wire/sameText.js"
 
 /** The HTTP status a {@link WebError} reason stands for. */
 const statusOf = {

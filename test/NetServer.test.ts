@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Deferred, Effect, Either, Exit, Fiber, Layer, Schema, Stream } from "effect"
 import * as Client from "../src/Client.js"
-import * as Frame from "../src/internal/frame.js"
+import * as Frame from "../src/internal/edge/frame.js"
 import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
 

@@ -1,6 +1,6 @@
 /**
  * A `NetServer` handler that only forwards to another node (`(req) => backend.echo(req)`): its
- * node-RPC call is started without a fiber (`internal/directCall.ts`) and its reply answers the
+ * node-RPC call is started without a fiber (`internal/rpc/directCall.ts`) and its reply answers the
  * client from the link's callback. Over real TCP (a `Root` backend, a `Remote` net node, real
  * clients): the answers, their order beside fiber handlers, typed errors and defects, a link
  * lost mid-call, a parent not connected (the fiber fallback), and closing the net server with
@@ -22,7 +22,7 @@ import {
   Scope
 } from "effect"
 import * as Client from "../src/Client.js"
-import * as DirectCall from "../src/internal/directCall.js"
+import * as DirectCall from "../src/internal/rpc/directCall.js"
 import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Remote from "../src/Remote.js"

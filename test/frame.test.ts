@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import * as Frame from "../src/internal/frame.js"
+import * as Frame from "../src/internal/edge/frame.js"
 
 const options = Frame.frameOptions({
   head: [1, 2, 3, 4],

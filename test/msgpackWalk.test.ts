@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Msgpackr from "msgpackr"
-import * as BodyGuard from "../src/internal/bodyGuard.js"
-import { linkExtensions } from "../src/internal/link.js"
-import * as MsgpackWalk from "../src/internal/msgpackWalk.js"
+import * as BodyGuard from "../src/internal/edge/bodyGuard.js"
+import { linkExtensions } from "../src/internal/link/link.js"
+import * as MsgpackWalk from "../src/internal/wire/msgpackWalk.js"
 
 const link = (bytes: Uint8Array, maxDepth: number) =>
   MsgpackWalk.check(bytes, 0, bytes.length, maxDepth, new Float64Array(maxDepth), linkExtensions)

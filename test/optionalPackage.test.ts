@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit } from "effect"
-import { importOptional, MissingPackageError } from "../src/internal/optionalPackage.js"
-import { ensureLoadable, needsTsx } from "../src/internal/typescript.js"
+import { importOptional, MissingPackageError } from "../src/internal/config/optionalPackage.js"
+import { ensureLoadable, needsTsx } from "../src/internal/config/typescript.js"
 
 // a name no registry package has, imported through a variable like a driver that is not installed
 const missing = "hotaru-rt-no-such-driver"

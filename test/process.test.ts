@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Console, Duration, Effect, Exit, Option, Ref, Schedule, Scope } from "effect"
-import { isAlive, procState, runNode, spawnNode } from "../src/internal/process.js"
+import { isAlive, procState, runNode, spawnNode } from "../src/internal/control/process.js"
 import * as NodeSupervisor from "../src/NodeSupervisor.js"
 
 const fixture = (file: string) => fileURLToPath(new URL(`./fixtures/${file}`, import.meta.url))

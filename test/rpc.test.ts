@@ -1,6 +1,6 @@
 /**
  * The behaviour suite of node-to-node RPC, run over both paths of the core
- * (see `src/internal/rpcSession.ts`) and both transports:
+ * (see `src/internal/rpc/rpcSession.ts`) and both transports:
  *
  * - the fast path: an rpc with no middleware and no stream takes the fast frames;
  * - the stock path: the same rpcs with a (no-op) middleware take the stock
@@ -23,7 +23,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { endpointOf } from "../src/internal/rpcSession.js"
+import { endpointOf } from "../src/internal/rpc/rpcSession.js"
 import { NodeUnavailable } from "../src/NodeError.js"
 import * as Remote from "../src/Remote.js"
 import * as Root from "../src/Root.js"

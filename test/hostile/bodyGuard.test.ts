@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc, Schema } from "effect"
 import { Packr } from "msgpackr"
-import * as BodyGuard from "../../src/internal/bodyGuard.js"
+import * as BodyGuard from "../../src/internal/edge/bodyGuard.js"
 import * as NetCommand from "../../src/NetCommand.js"
 
 const Json = NetCommand.json(1, { request: Schema.Unknown, response: Schema.Unknown })

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto"
 import * as Net from "node:net"
 import * as Msgpackr from "msgpackr"
-import * as Handshake from "../../src/internal/handshake.js"
+import * as Handshake from "../../src/internal/link/handshake.js"
 
 const packr = new Msgpackr.Packr({ useRecords: false })
 const unpackr = new Msgpackr.Unpackr({ useRecords: false, mapsAsObjects: true })

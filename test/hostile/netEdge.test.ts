@@ -8,7 +8,7 @@ import { Duration, Effect, Either, Layer, Logger, Schedule, Schema, TestClock } 
 import { Packr } from "msgpackr"
 import * as Client from "../../src/Client.js"
 import * as HotaruConfig from "../../src/HotaruConfig.js"
-import * as Frame from "../../src/internal/frame.js"
+import * as Frame from "../../src/internal/edge/frame.js"
 import * as NetCommand from "../../src/NetCommand.js"
 import * as NetServer from "../../src/NetServer.js"
 import { NodeUnavailable } from "../../src/NodeError.js"

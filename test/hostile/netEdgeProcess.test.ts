@@ -10,7 +10,7 @@ import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Schedule } from "effect"
 import * as Client from "../../src/Client.js"
-import * as Frame from "../../src/internal/frame.js"
+import * as Frame from "../../src/internal/edge/frame.js"
 import { Echo, Pack, Register } from "../fixtures/hostileApp.js"
 
 const repo = Path.resolve(__dirname, "../..")

@@ -3,7 +3,7 @@
  * tests read it beside the `Root.Caller` service to check both agree.
  */
 import type { Headers } from "@effect/platform"
-import { callerHeader } from "../../src/internal/rpcWire.js"
+import { callerHeader } from "../../src/internal/rpc/rpcWire.js"
 
 export const callerOf = (options: { readonly headers: Headers.Headers }): string =>
   options.headers[callerHeader] ?? "unknown"

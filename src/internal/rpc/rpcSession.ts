@@ -56,9 +56,9 @@ import * as FiberId from "effect/FiberId"
 import * as Mailbox from "effect/Mailbox"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import { Caller } from "../Caller.js"
-import { NodeUnavailable } from "../NodeError.js"
-import type { Link, TransportError } from "./link.js"
+import { Caller } from "../../Caller.js"
+import { NodeUnavailable } from "../../NodeError.js"
+import type { Link, TransportError } from "../link/link.js"
 import * as Wire from "./rpcWire.js"
 
 /** One served group, as the sessions see it (made by `rpcServerSide.serve`). */

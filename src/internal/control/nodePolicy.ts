@@ -5,8 +5,8 @@
  * @internal
  */
 import { Duration, type Schedule } from "effect"
-import type * as HotaruConfig from "../HotaruConfig.js"
-import * as NodeSupervisor from "../NodeSupervisor.js"
+import type * as HotaruConfig from "../../HotaruConfig.js"
+import * as NodeSupervisor from "../../NodeSupervisor.js"
 
 /** The supervision settings of `config`. */
 export interface NodePolicy {

@@ -6,10 +6,10 @@
  */
 import { ValidationError } from "@effect/cli"
 import { Cause, Data, Option } from "effect"
-import { AgentError } from "../Agent.js"
-import { ConfigError } from "../HotaruConfig.js"
-import { MasterError } from "../Master.js"
-import { NodeError } from "../Node.js"
+import { AgentError } from "../../Agent.js"
+import { ConfigError } from "../../HotaruConfig.js"
+import { MasterError } from "../../Master.js"
+import { NodeError } from "../../Node.js"
 import { ScaffoldError } from "./scaffold.js"
 
 /** An admin request to a master that failed. */

@@ -4,7 +4,7 @@
  * exactly one value, and only the timestamp and `undefined` extensions). Plain loops with an
  * explicit stack, so a hostile body cannot blow the call stack here either.
  */
-import * as MsgpackWalk from "./msgpackWalk.js"
+import * as MsgpackWalk from "../wire/msgpackWalk.js"
 
 /** Default nesting depth accepted in a client body. */
 export const DEFAULT_MAX_DEPTH = 64

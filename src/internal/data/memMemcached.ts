@@ -2,8 +2,8 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { importOptional } from "../config/optionalPackage.js"
 import { type Durability, MemError, type MemService, type SetOptions, ttlMillis } from "./mem.js"
-import { importOptional } from "./optionalPackage.js"
 
 /**
  * @since 0.1.0

@@ -2,6 +2,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { importOptional } from "../config/optionalPackage.js"
 import {
   type Durability,
   type DurabilityProblem,
@@ -10,7 +11,6 @@ import {
   type SetOptions,
   ttlMillis
 } from "./mem.js"
-import { importOptional } from "./optionalPackage.js"
 
 /**
  * @since 0.1.0

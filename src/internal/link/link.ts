@@ -21,7 +21,7 @@ import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Msgpackr from "msgpackr"
-import * as MsgpackWalk from "./msgpackWalk.js"
+import * as MsgpackWalk from "../wire/msgpackWalk.js"
 
 /**
  * Why a transport operation failed or why a link closed.

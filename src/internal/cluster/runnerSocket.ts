@@ -35,7 +35,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { NONCE_BYTES, nonce, proof, verify } from "./handshake.js"
+import { NONCE_BYTES, nonce, proof, verify } from "../link/handshake.js"
 
 const DIALER = "@runner-dialer"
 const ACCEPTOR = "@runner"
