@@ -17,20 +17,21 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ConfigError, type Loaded } from "./HotaruConfig.js"
-import type { MemoryNetworkShape, TcpOptions, TransportShape } from "./internal/link/link.js"
-import * as internal from "./internal/link/link.js"
+import type { MemoryNetworkShape, TransportShape } from "./internal/link/link.js"
+import { makeMemory } from "./internal/link/memory.js"
+import { makeTcp } from "./internal/link/tcp.js"
+import type { TcpOptions } from "./internal/link/tcpLink.js"
 
 export {
   type Address,
   type Link,
   type Listener,
   type MemoryNetworkShape,
-  type TcpOptions,
-  type TlsOptions,
   TransportError,
   type TransportErrorReason,
   type TransportShape
 } from "./internal/link/link.js"
+export type { TcpOptions, TlsOptions } from "./internal/link/tcpLink.js"
 
 /**
  * Listens and dials. Both operations are scoped: closing the scope closes
@@ -51,7 +52,7 @@ export class Transport extends Context.Tag("hotaru/Transport")<Transport, Transp
  * @category layers
  */
 export const layerTcp = (options?: TcpOptions): Layer.Layer<Transport> =>
-  Layer.sync(Transport, () => internal.makeTcp(options))
+  Layer.sync(Transport, () => makeTcp(options))
 
 /**
  * The TCP transport a config asks for: its `links` limits and, with a `tls`
@@ -63,7 +64,7 @@ export const layerTcp = (options?: TcpOptions): Layer.Layer<Transport> =>
 export const layerConfig = (
   loaded: Loaded
 ): Layer.Layer<Transport, ConfigError, FileSystem.FileSystem | Path.Path> =>
-  Layer.effect(Transport, Effect.map(tcpOptions(loaded), internal.makeTcp))
+  Layer.effect(Transport, Effect.map(tcpOptions(loaded), makeTcp))
 
 /**
  * Fault injection for the memory transport (tests): `cut`, `block`/`unblock`
@@ -85,7 +86,7 @@ export class MemoryNetwork extends Context.Tag("hotaru/Transport/MemoryNetwork")
  * @category layers
  */
 export const layerMemory: Layer.Layer<Transport | MemoryNetwork> = Layer.scopedContext(
-  Effect.map(internal.makeMemory, ({ network, transport }) =>
+  Effect.map(makeMemory, ({ network, transport }) =>
     Context.make(Transport, transport).pipe(Context.add(MemoryNetwork, network))
   )
 )

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Msgpackr from "msgpackr"
 import * as BodyGuard from "../src/internal/edge/bodyGuard.js"
-import { linkExtensions } from "../src/internal/link/link.js"
+import { linkExtensions } from "../src/internal/link/frameCodec.js"
 import * as MsgpackWalk from "../src/internal/wire/msgpackWalk.js"
 
 const link = (bytes: Uint8Array, maxDepth: number) =>

@@ -14,17 +14,17 @@
  *
  * 1. net, the handler's call: `rpcClientSide` (`fast`: encode with the
  *    compiled codec from `rpcWire`, park a pending callback, send
- *    `[7, key, id, tag, payload]`) → `link.ts` (frame, coalesced write).
- * 2. gate, the request: `link.ts` (read, decode) → `rpcSession`
+ *    `[7, key, id, tag, payload]`) → `tcpLink.ts` (frame, coalesced write).
+ * 2. gate, the request: `tcpLink.ts` (read, decode) → `rpcSession`
  *    (`Session.dispatch`) → `rpcServerSide` (`call`: decode the payload, run
  *    the handler on the session's runtime, `Caller` = net). The handler calls
- *    game1: `rpcClientSide` → `link.ts`, as in 1.
- * 3. game1: `link.ts` → `rpcSession` → `rpcServerSide`, as in 2; the handler's
- *    `Exit` goes back as `[8, id, value]` (`rpcWire` `replyFrame`) → `link.ts`.
- * 4. gate, the reply: `link.ts` → `rpcSession` (`dispatch`: the pending call's
+ *    game1: `rpcClientSide` → `tcpLink.ts`, as in 1.
+ * 3. game1: `tcpLink.ts` → `rpcSession` → `rpcServerSide`, as in 2; the handler's
+ *    `Exit` goes back as `[8, id, value]` (`rpcWire` `replyFrame`) → `tcpLink.ts`.
+ * 4. gate, the reply: `tcpLink.ts` → `rpcSession` (`dispatch`: the pending call's
  *    `resume`, its `Exit` from `rpcWire` `replyExit`); gate's handler goes on
- *    and its own reply leaves by `rpcServerSide` `reply` → `link.ts`.
- * 5. net, the reply: `link.ts` → `rpcSession` → `resume`: the handler has its
+ *    and its own reply leaves by `rpcServerSide` `reply` → `tcpLink.ts`.
+ * 5. net, the reply: `tcpLink.ts` → `rpcSession` → `resume`: the handler has its
  *    value (or its typed error, or `NodeUnavailable`). A netport handler that
  *    only forwards has no fiber to resume: its call was started by `NetServer`
  *    (`directCall.ts`) and `resume` answers the client right here.
