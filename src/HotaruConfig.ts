@@ -24,6 +24,7 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { Data, Effect, Either, ParseResult, Schema } from "effect"
+import { MIN_SECRET_LENGTH } from "./internal/config/limits.js"
 
 const got = (issue: ParseResult.ParseIssue): string => {
   const actual = issue.actual
@@ -352,13 +353,7 @@ export const HeartbeatConfig = Schema.Struct({
 })
 export type HeartbeatConfig = typeof HeartbeatConfig.Type
 
-/**
- * The shortest cluster secret accepted (`secret` key or env HOTARU_SECRET).
- *
- * @since 0.1.0
- * @category utils
- */
-export const MIN_SECRET_LENGTH = 16
+export { MIN_SECRET_LENGTH }
 
 /**
  * hotaru's `secret`: the cluster secret every node link proves it holds (see SECURITY.md).

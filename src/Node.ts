@@ -30,7 +30,6 @@ import {
   Chunk,
   Clock,
   Context,
-  Data,
   Deferred,
   Duration,
   Effect,
@@ -50,6 +49,7 @@ import { ensureLoadable } from "./internal/config/typescript.js"
 import * as Topology from "./internal/rpc/topology.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
+import { NodeError } from "./NodeError.js"
 import * as Remote from "./Remote.js"
 import * as Repository from "./Repository.js"
 import * as Root from "./Root.js"
@@ -152,23 +152,7 @@ export class AppHost extends Context.Tag("hotaru/Node/AppHost")<
   }
 >() {}
 
-/**
- * A node that could not start. `UnknownName`: its app names a parent or child the config gives
- * it no link to (`Remote.serve("lobbby", …)`, `root.child("rooom", …)`); the detail lists the
- * valid names.
- *
- * @since 0.1.0
- * @category errors
- */
-export class NodeError extends Data.TaggedError("NodeError")<{
-  readonly reason: "UnknownNode" | "UnknownName" | "AppLoad" | "MissingCapability" | "Start" | "Reload"
-  readonly node: string
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `node ${this.node}: ${this.detail}`
-  }
-}
+export { NodeError } from "./NodeError.js"
 
 /**
  * How a node is built; everything has a default.

@@ -27,10 +27,10 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { NodeUnavailable } from "../../NodeError.js"
 import * as DirectCall from "./directCall.js"
 import type { ClientChannel, Endpoint, FlatClient, Session } from "./rpcSession.js"
 import * as Wire from "./rpcWire.js"
+import { NodeUnavailable } from "./wireErrors.js"
 
 /** Options accepted by a call of a client. */
 type CallOptions = Record<string, unknown> | undefined

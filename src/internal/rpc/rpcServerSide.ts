@@ -23,7 +23,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import { Caller } from "../../Caller.js"
+import { Caller } from "./caller.js"
 import type { Endpoint, ServerChannel, Session } from "./rpcSession.js"
 import * as Wire from "./rpcWire.js"
 

@@ -56,10 +56,10 @@ import * as FiberId from "effect/FiberId"
 import * as Mailbox from "effect/Mailbox"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import { Caller } from "../../Caller.js"
-import { NodeUnavailable } from "../../NodeError.js"
 import type { Link, TransportError } from "../link/link.js"
+import { Caller } from "./caller.js"
 import * as Wire from "./rpcWire.js"
+import { NodeUnavailable } from "./wireErrors.js"
 
 /** One served group, as the sessions see it (made by `rpcServerSide.serve`). */
 export interface ServerChannel {
