@@ -67,8 +67,32 @@ export const serve = <Rpcs extends Rpc.Any>(
         return yield* Effect.dieMessage(`hotaru: groups [${label}] and [${existing.label}] have the same key`)
       }
     }
+    const stock = yield* serveStock(endpoint, group, key)
+    const fast = fastServer(endpoint, group, yield* Effect.runtime<never>())
+    const channel: ServerChannel = { key, label, peer, ...stock, call: fast.call }
+    endpoint.servers.add(channel)
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        const interrupt = fast.stop()
+        endpoint.servers.delete(channel)
+        for (const session of endpoint.sessions.values()) session.serverCache.delete(key)
+        // handlers in flight end now; their callers see an interrupt (LinkLost)
+        return interrupt
+      })
+    )
+  })
 
-    // the stock path: one RpcServer, its frames carried as [0, key, …] / [1, key, …]
+/** The stock path: one `RpcServer`, its frames carried as [0, key, …] / [1, key, …]. */
+const serveStock = <Rpcs extends Rpc.Any>(
+  endpoint: Endpoint,
+  group: RpcGroup.RpcGroup<Rpcs>,
+  key: number
+): Effect.Effect<
+  Pick<ServerChannel, "deliver" | "disconnect">,
+  never,
+  Scope.Scope | Rpc.ToHandler<Rpcs> | Rpc.Middleware<Rpcs> | Rpc.Context<Rpcs>
+> =>
+  Effect.gen(function* () {
     const disconnects = yield* Mailbox.make<number>()
     let deliver!: (clientId: number, message: FromClientEncoded) => Effect.Effect<void>
     const protocol = yield* RpcServer.Protocol.make((writeRequest) => {
@@ -104,126 +128,131 @@ export const serve = <Rpcs extends Rpc.Any>(
       Effect.interruptible,
       Effect.forkScoped
     )
-
-    // the fast path: handlers run straight on a runtime built once per rpc and session
-    const base = yield* Effect.runtime<never>()
-    const fast = new Map<string, FastHandler>()
-    for (const rpc of Wire.rpcsOf(group)) {
-      const entry = Context.getOption(base.context, Context.GenericTag<Rpc.Handler<string>>(rpc.key))
-      if (Option.isNone(entry) || !Wire.isFast(rpc)) continue
-      fast.set(rpc._tag, {
-        codec: endpoint.codecs.of(rpc),
-        handler: entry.value.handler,
-        context: Context.merge(base.context, entry.value.context),
-        runtimes: new WeakMap()
-      })
-    }
-    const runtimeOf = (served: FastHandler, session: Session): Runtime.Runtime<never> => {
-      let runtime = served.runtimes.get(session)
-      if (runtime === undefined) {
-        runtime = Runtime.make({
-          context: Context.merge(served.context, session.callerContext),
-          fiberRefs: base.fiberRefs,
-          runtimeFlags: base.runtimeFlags
-        })
-        served.runtimes.set(session, runtime)
-      }
-      return runtime
-    }
-    const running = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
-    let closing = false
-
-    const reply = (
-      session: Session,
-      id: number,
-      codec: Wire.Codec,
-      exit: Exit.Exit<unknown, unknown>
-    ): void => {
-      if (id === 0 || session.link.isClosed()) return
-      try {
-        session.link.unsafeSend(Wire.replyFrame(id, codec, exit))
-      } catch (defect) {
-        // a schema transformation or the serializer threw
-        session.die({ _tag: "Fast", id }, `hotaru: cannot send the reply of "${codec.tag}": ${defect}`)
-      }
-    }
-
-    const call = (session: Session, id: number, tag: unknown, payload: unknown, extra: unknown): void => {
-      try {
-        start(session, id, tag, payload, extra)
-      } catch (defect) {
-        session.die({ _tag: "Fast", id }, `hotaru: the call of "${String(tag)}" failed: ${defect}`)
-      }
-    }
-
-    const start = (session: Session, id: number, tag: unknown, payload: unknown, extra: unknown): void => {
-      const served = typeof tag === "string" ? fast.get(tag) : undefined
-      if (served === undefined || closing) {
-        session.die({ _tag: "Fast", id }, Wire.notServed(endpoint.name, String(tag), session.peerName))
-        return
-      }
-      const { codec } = served
-      const decoded = codec.decodePayload(payload)
-      if (decoded._tag === "Left") {
-        const issue = ParseResult.TreeFormatter.formatIssueSync(decoded.left)
-        session.die({ _tag: "Fast", id }, `hotaru: bad payload for "${codec.tag}": ${issue}`)
-        return
-      }
-      const headers = Array.isArray(extra)
-        ? Wire.trustedHeaders(Wire.flatPairs(extra), session.peerName)
-        : session.callerHeaders
-      let result: ReturnType<FastHandler["handler"]>
-      try {
-        result = served.handler(decoded.right, { clientId: session.link.id, headers })
-      } catch (defect) {
-        reply(session, id, codec, Exit.die(defect))
-        return
-      }
-      const effect: Effect.Effect<unknown, unknown> | Stream.Stream<unknown, unknown> = Rpc.isWrapper(result)
-        ? result.uninterruptible
-          ? Effect.uninterruptible(result.value)
-          : result.value
-        : result
-      if (!Effect.isEffect(effect)) {
-        reply(session, id, codec, Exit.die(`hotaru: the handler of "${codec.tag}" returned no Effect`))
-        return
-      }
-      // `Effect.succeed` / `Effect.fail` and friends: no fiber needed
-      if (Exit.isExit(effect)) {
-        reply(session, id, codec, effect)
-        return
-      }
-      const fiber = Runtime.runFork(runtimeOf(served, session), effect)
-      const done = fiber.unsafePoll()
-      if (done !== null) {
-        reply(session, id, codec, done)
-        return
-      }
-      running.add(fiber)
-      if (id !== 0) session.running.set(id, fiber)
-      fiber.addObserver((exit) => {
-        running.delete(fiber)
-        if (id !== 0 && session.running.get(id) === fiber) session.running.delete(id)
-        reply(session, id, codec, exit)
-      })
-    }
-
-    const channel: ServerChannel = {
-      key,
-      label,
-      peer,
+    return {
       deliver: (clientId, message) => deliver(clientId, message),
-      disconnect: (clientId) => void disconnects.unsafeOffer(clientId),
-      call
+      disconnect: (clientId) => void disconnects.unsafeOffer(clientId)
     }
-    endpoint.servers.add(channel)
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        closing = true
-        endpoint.servers.delete(channel)
-        for (const session of endpoint.sessions.values()) session.serverCache.delete(key)
-        // handlers in flight end now; their callers see an interrupt (LinkLost)
-        return Fiber.interruptAll([...running])
-      })
-    )
   })
+
+/** The fast path's side of one served group: `call` (frame 7), and `stop` when the group is no longer served. */
+interface FastServer {
+  readonly call: ServerChannel["call"]
+  /** Refuse further calls; the Effect interrupts the handlers still running. */
+  readonly stop: () => Effect.Effect<void>
+}
+
+/** The fast path: handlers run straight on a runtime built once per rpc and session. */
+const fastServer = <Rpcs extends Rpc.Any>(
+  endpoint: Endpoint,
+  group: RpcGroup.RpcGroup<Rpcs>,
+  base: Runtime.Runtime<never>
+): FastServer => {
+  const fast = new Map<string, FastHandler>()
+  for (const rpc of Wire.rpcsOf(group)) {
+    const entry = Context.getOption(base.context, Context.GenericTag<Rpc.Handler<string>>(rpc.key))
+    if (Option.isNone(entry) || !Wire.isFast(rpc)) continue
+    fast.set(rpc._tag, {
+      codec: endpoint.codecs.of(rpc),
+      handler: entry.value.handler,
+      context: Context.merge(base.context, entry.value.context),
+      runtimes: new WeakMap()
+    })
+  }
+  const runtimeOf = (served: FastHandler, session: Session): Runtime.Runtime<never> => {
+    let runtime = served.runtimes.get(session)
+    if (runtime === undefined) {
+      runtime = Runtime.make({
+        context: Context.merge(served.context, session.callerContext),
+        fiberRefs: base.fiberRefs,
+        runtimeFlags: base.runtimeFlags
+      })
+      served.runtimes.set(session, runtime)
+    }
+    return runtime
+  }
+  const running = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
+  let closing = false
+
+  const reply = (
+    session: Session,
+    id: number,
+    codec: Wire.Codec,
+    exit: Exit.Exit<unknown, unknown>
+  ): void => {
+    if (id === 0 || session.link.isClosed()) return
+    try {
+      session.link.unsafeSend(Wire.replyFrame(id, codec, exit))
+    } catch (defect) {
+      // a schema transformation or the serializer threw
+      session.die({ _tag: "Fast", id }, `hotaru: cannot send the reply of "${codec.tag}": ${defect}`)
+    }
+  }
+
+  const call = (session: Session, id: number, tag: unknown, payload: unknown, extra: unknown): void => {
+    try {
+      start(session, id, tag, payload, extra)
+    } catch (defect) {
+      session.die({ _tag: "Fast", id }, `hotaru: the call of "${String(tag)}" failed: ${defect}`)
+    }
+  }
+
+  const start = (session: Session, id: number, tag: unknown, payload: unknown, extra: unknown): void => {
+    const served = typeof tag === "string" ? fast.get(tag) : undefined
+    if (served === undefined || closing) {
+      session.die({ _tag: "Fast", id }, Wire.notServed(endpoint.name, String(tag), session.peerName))
+      return
+    }
+    const { codec } = served
+    const decoded = codec.decodePayload(payload)
+    if (decoded._tag === "Left") {
+      const issue = ParseResult.TreeFormatter.formatIssueSync(decoded.left)
+      session.die({ _tag: "Fast", id }, `hotaru: bad payload for "${codec.tag}": ${issue}`)
+      return
+    }
+    const headers = Array.isArray(extra)
+      ? Wire.trustedHeaders(Wire.flatPairs(extra), session.peerName)
+      : session.callerHeaders
+    let result: ReturnType<FastHandler["handler"]>
+    try {
+      result = served.handler(decoded.right, { clientId: session.link.id, headers })
+    } catch (defect) {
+      reply(session, id, codec, Exit.die(defect))
+      return
+    }
+    const effect: Effect.Effect<unknown, unknown> | Stream.Stream<unknown, unknown> = Rpc.isWrapper(result)
+      ? result.uninterruptible
+        ? Effect.uninterruptible(result.value)
+        : result.value
+      : result
+    if (!Effect.isEffect(effect)) {
+      reply(session, id, codec, Exit.die(`hotaru: the handler of "${codec.tag}" returned no Effect`))
+      return
+    }
+    // `Effect.succeed` / `Effect.fail` and friends: no fiber needed
+    if (Exit.isExit(effect)) {
+      reply(session, id, codec, effect)
+      return
+    }
+    const fiber = Runtime.runFork(runtimeOf(served, session), effect)
+    const done = fiber.unsafePoll()
+    if (done !== null) {
+      reply(session, id, codec, done)
+      return
+    }
+    running.add(fiber)
+    if (id !== 0) session.running.set(id, fiber)
+    fiber.addObserver((exit) => {
+      running.delete(fiber)
+      if (id !== 0 && session.running.get(id) === fiber) session.running.delete(id)
+      reply(session, id, codec, exit)
+    })
+  }
+
+  return {
+    call,
+    stop: () => {
+      closing = true
+      return Fiber.interruptAll([...running])
+    }
+  }
+}
