@@ -12,7 +12,6 @@
 import type * as Rpc from "@effect/rpc/Rpc"
 import type * as RpcClient from "@effect/rpc/RpcClient"
 import type * as RpcGroup from "@effect/rpc/RpcGroup"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -24,12 +23,13 @@ import { Caller } from "./Caller.js"
 import { isLoopback } from "./HotaruConfig.js"
 import * as Handshake from "./internal/link/handshake.js"
 import type { Link } from "./internal/link/link.js"
+import * as Admission from "./internal/rpc/rootAdmission.js"
 import { makeNodeClient } from "./internal/rpc/rpcClientSide.js"
 import { callerWhileBuilding, serve as serveGroup } from "./internal/rpc/rpcServerSide.js"
 import { Endpoint, endpointOf, runSession, type Session, withEndpoint } from "./internal/rpc/rpcSession.js"
 import { resolveHeartbeat } from "./internal/rpc/rpcWire.js"
 import * as Topology from "./internal/rpc/topology.js"
-import { NodeUnavailable, type RegistrationRefused } from "./NodeError.js"
+import { NodeUnavailable } from "./NodeError.js"
 import { type Address, Transport, TransportError } from "./Transport.js"
 
 export {
@@ -92,7 +92,9 @@ export interface RootOptions {
 }
 
 /**
- * Counters of the links a Root turned away.
+ * Counters of the links a Root turned away. Each is also counted by the
+ * Effect `Metric` counter `hotaru_root_links_turned_away`, tagged `node` (the
+ * Root's name) and `reason` (the key below).
  *
  * @since 0.1.0
  * @category models
@@ -109,11 +111,6 @@ export interface RootStats {
   /** Links closed at once because too many handshakes were already under way. */
   readonly overloaded: number
 }
-
-/** Handshakes a Root runs at once; more new links are closed at once. */
-const MAX_PENDING_HELLOS = 256
-/** At most one warning per this many milliseconds about turned-away links. */
-const LOG_INTERVAL_MILLIS = 10_000
 
 /**
  * The parent role of a node.
@@ -248,80 +245,25 @@ const make = (options: RootOptions) =>
       })
     }
     const heartbeat = resolveHeartbeat(options.heartbeat)
-    const helloTimeout = options.helloTimeout ?? Handshake.defaultHelloTimeout
     const endpoint = new Endpoint(options.name)
     const checkName = yield* Topology.checker
-    const accepts: (name: string) => boolean =
-      options.accept === undefined
-        ? () => true
-        : typeof options.accept === "function"
-          ? options.accept
-          : (
-              (set) => (name: string) =>
-                set.has(name)
-            )(new Set(options.accept))
-    /** Names held by a live (or registering) child. */
-    const reserved = new Set<string>()
+    const admission = Admission.make({
+      name: options.name,
+      secret: options.secret,
+      helloTimeout: options.helloTimeout ?? Handshake.defaultHelloTimeout,
+      accept: options.accept
+    })
     const connected = new Map<string, Session>()
     const names = yield* SubscriptionRef.make<ReadonlyArray<string>>([])
     const events = yield* PubSub.unbounded<ChildEvent>()
     yield* Effect.addFinalizer(() => PubSub.shutdown(events))
-    const stats = { unauthenticated: 0, helloTimeouts: 0, badHellos: 0, refused: 0, overloaded: 0 }
-    let pendingHellos = 0
-    let lastReport = Number.NEGATIVE_INFINITY
-    let unreported = 0
 
     const listener = yield* transport.listen({ host: options.host, port: options.port })
 
-    /** Log a turned-away link, at most once per interval (a flood cannot flood the log). */
-    const report = (peer: string, what: string) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        if (now - lastReport < LOG_INTERVAL_MILLIS) {
-          unreported++
-          return Effect.void
-        }
-        const more = unreported > 0 ? ` (and ${unreported} more since the last report)` : ""
-        lastReport = now
-        unreported = 0
-        return Effect.logWarning(`rootport of "${options.name}": turned away ${peer}: ${what}${more}`)
-      })
-
-    const refuse = (link: Link, reason: RegistrationRefused["reason"]) =>
-      Effect.sync(() => {
-        stats.refused++
-        link.unsafeSend([Handshake.F_REFUSED, reason, options.name])
-        link.unsafeClose()
-      })
-
     const handle = (link: Link) =>
       Effect.gen(function* () {
-        if (pendingHellos >= MAX_PENDING_HELLOS) {
-          stats.overloaded++
-          yield* report(link.peer, `${MAX_PENDING_HELLOS} handshakes already under way`)
-          return yield* link.close
-        }
-        pendingHellos++
-        const hello = yield* Handshake.accept(link, {
-          name: options.name,
-          secret: options.secret,
-          timeout: helloTimeout
-        }).pipe(Effect.ensuring(Effect.sync(() => pendingHellos--)))
-        switch (hello._tag) {
-          case "Unauthenticated":
-            stats.unauthenticated++
-            return yield* report(link.peer, `Unauthenticated as "${hello.name}": ${hello.detail}`)
-          case "Timeout":
-            stats.helloTimeouts++
-            return yield* report(link.peer, "no handshake within the deadline")
-          case "BadHello":
-            stats.badHellos++
-            return yield* report(link.peer, hello.detail)
-        }
-        const { name, parent } = hello
-        if (parent !== options.name) return yield* refuse(link, "WrongParent")
-        if (!accepts(name)) return yield* refuse(link, "UnknownName")
-        if (reserved.has(name)) return yield* refuse(link, "DuplicateName")
-        reserved.add(name)
+        const name = yield* admission.admit(link)
+        if (name === undefined) return
         yield* runSession({
           endpoint,
           link,
@@ -341,7 +283,7 @@ const make = (options: RootOptions) =>
               yield* SubscriptionRef.set(names, [...connected.keys()])
               yield* PubSub.publish(events, { _tag: "Left", name } as ChildEvent)
             })
-        }).pipe(Effect.ensuring(Effect.sync(() => reserved.delete(name))))
+        }).pipe(Effect.ensuring(Effect.sync(() => admission.release(name))))
       }).pipe(Effect.ensuring(link.close))
 
     yield* listener.accept.pipe(
@@ -396,7 +338,7 @@ const make = (options: RootOptions) =>
             Stream.take(1),
             Stream.runDrain
           ),
-        stats: Effect.sync(() => ({ ...stats }))
+        stats: admission.stats
       }),
       endpoint
     )

@@ -7,12 +7,14 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import { turnedAway } from "../src/internal/rpc/rootAdmission.js"
 import { RegistrationRefused } from "../src/NodeError.js"
 import * as RemoteModule from "../src/Remote.js"
 import * as Remote from "../src/Remote.js"
@@ -212,6 +214,18 @@ describe("Root (memory transport, TestClock)", () => {
       const count = yield* Ref.get(refusals)
       expect(count).toBeGreaterThanOrEqual(2)
       expect(count).toBeLessThanOrEqual(6)
+    }).pipe(Effect.provide(Transport.layerMemory))
+  )
+
+  it.scoped("a refused child is counted in root.stats and in the turned-away Metric", () =>
+    Effect.gen(function* () {
+      const root = yield* startRoot({ name: "statsGate", accept: ["game1"] })
+      const intruder = yield* startChild(root, { name: "intruder" })
+      yield* refusal(intruder, "statsGate")
+      const stats = yield* root.stats
+      expect(stats).toEqual({ unauthenticated: 0, helloTimeouts: 0, badHellos: 0, refused: 1, overloaded: 0 })
+      const refused = turnedAway.pipe(Metric.tagged("node", "statsGate"), Metric.tagged("reason", "refused"))
+      expect((yield* Metric.value(refused)).count).toBe(1)
     }).pipe(Effect.provide(Transport.layerMemory))
   )
 
