@@ -17,8 +17,7 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { Mem } from "../../Mem.js"
-import type { Durability, MemError, MemService } from "./mem.js"
+import { type Durability, Mem, type MemError, type MemService } from "./mem.js"
 
 // ---------------------------------------------------------------------------------------------
 // Errors and public types
