@@ -28,22 +28,23 @@ import { type Durability, Mem, type MemError, type MemService } from "./mem.js"
  * @since 0.1.0
  * @category errors
  */
-export class RepositoryError extends Data.TaggedError("RepositoryError")<{
-  readonly reason:
-    | "Database"
-    | "Cache"
-    | "Decode"
-    | "LockTimeout"
-    | "NotFound"
-    | "DuplicateKey"
-    | "InvalidRow"
-    | "Durability"
-    | "Rejected"
-    | "Fenced"
-  readonly table: string
-  readonly message: string
-  readonly cause?: unknown
-}> {}
+export class RepositoryError extends Schema.TaggedError<RepositoryError>()("RepositoryError", {
+  reason: Schema.Literal(
+    "Database",
+    "Cache",
+    "Decode",
+    "LockTimeout",
+    "NotFound",
+    "DuplicateKey",
+    "InvalidRow",
+    "Durability",
+    "Rejected",
+    "Fenced"
+  ),
+  table: Schema.String,
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
 
 /**
  * An update or delete carried a version that is no longer the row's current one: another writer
@@ -52,14 +53,14 @@ export class RepositoryError extends Data.TaggedError("RepositoryError")<{
  * @since 0.1.0
  * @category errors
  */
-export class Conflict extends Data.TaggedError("Conflict")<{
-  readonly reason: "StaleVersion"
-  readonly table: string
-  readonly key: string
-  readonly expected: string
-  readonly actual: string
-  readonly message: string
-}> {}
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
+  reason: Schema.Literal("StaleVersion"),
+  table: Schema.String,
+  key: Schema.String,
+  expected: Schema.String,
+  actual: Schema.String,
+  message: Schema.String
+}) {}
 
 /**
  * A row together with its version (an opaque token, new on every write and every load).
