@@ -12,6 +12,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import type { ParseError } from "effect/ParseResult"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
@@ -410,7 +411,7 @@ export const make = <A, I, K extends keyof A & string>(
               `lock "${key}" still held after ${Duration.format(lockTimeout)}`
             )
           }
-          yield* Effect.interruptible(Effect.sleep(Duration.millis(2 + Math.random() * 4)))
+          yield* Effect.interruptible(Effect.sleep(Duration.millis(2 + (yield* Random.next) * 4)))
         }
         return token
       })
