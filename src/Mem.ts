@@ -9,13 +9,13 @@
  * }).pipe(Effect.provide(Mem.layerRedis({ url: "redis://127.0.0.1:6379", prefix: "game:" })))
  * ```
  */
-import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import {
   type Durability,
   type DurabilityProblem,
+  Mem,
   MemError,
   type MemService,
   type SetOptions
@@ -29,6 +29,7 @@ import { type RedisOptions } from "./internal/data/memRedis.js"
 export {
   type Durability,
   type DurabilityProblem,
+  Mem,
   type MemcachedOptions,
   MemError,
   type MemService,
@@ -61,12 +62,6 @@ export interface FireflyMemcachedBlock {
   readonly urls: ReadonlyArray<string>
   readonly hostname: string
 }
-
-/**
- * @since 0.1.0
- * @category services
- */
-export class Mem extends Context.Tag("hotaru/Mem")<Mem, MemService>() {}
 
 /**
  * A private in-process cache (lost with the process; not shared between nodes).

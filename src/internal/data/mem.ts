@@ -2,6 +2,7 @@
  * The contract shared by every `Mem` backend (in-memory, Redis, memcached).
  * Public names are re-exported from `src/Mem.ts`.
  */
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -105,6 +106,12 @@ export interface MemService {
   /** Sets a new time-to-live on an existing key; `false` when the key is absent. */
   readonly expire: (key: string, ttl: Duration.DurationInput) => Effect.Effect<boolean, MemError>
 }
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export class Mem extends Context.Tag("hotaru/Mem")<Mem, MemService>() {}
 
 /** Milliseconds of a ttl, at least 1; `undefined` when no ttl. */
 export const ttlMillis = (ttl: Duration.DurationInput | undefined): number | undefined =>
