@@ -15,7 +15,7 @@ import * as Master from "../../src/Master.js"
 import * as Node from "../../src/Node.js"
 import * as Transport from "../../src/Transport.js"
 import * as Web from "../../src/Web.js"
-import { freePort } from "../support/wait.js"
+import { freePort } from "../support/ports.js"
 
 /** A config with a master block and no servers, in a fresh directory. */
 const setup = (master: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) =>

@@ -1,19 +1,6 @@
 /**
- * Small helpers shared by the tests that run real servers and processes: a free port on
- * 127.0.0.1, and polling until something is there.
+ * Waiting in tests on what can be observed, with a deadline, instead of sleeping a fixed time.
  */
-import * as Net from "node:net"
-
-/** A port free on 127.0.0.1 right now (bound to port 0, read, released). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as Net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 /**
  * Call `f` every `intervalMs` until it gives a value (not `undefined`, not a rejection), or fail
