@@ -6,7 +6,6 @@
 
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -22,8 +21,10 @@ import * as Schema from "effect/Schema"
 import * as Db from "../src/Db.js"
 import * as Mem from "../src/Mem.js"
 import * as Repository from "../src/Repository.js"
+import { connectable } from "./support/ports.js"
 import { freePort, type RedisServer, startRedisServer } from "./support/redisServer.js"
 import { needs, requireServiceEffect, uniqueName } from "./support/services.js"
+import { waitFor } from "./support/wait.js"
 
 const Item = Schema.Struct({ id: Schema.Int, name: Schema.String, score: Schema.Int })
 type Item = typeof Item.Type
@@ -196,19 +197,7 @@ const memcachedServer = Effect.acquireRelease(
         stdio: "ignore"
       }
     )
-    // wait (at most 5 s) until it accepts connections
-    for (let i = 0; i < 100; i++) {
-      const up = await new Promise<boolean>((resolve) => {
-        const socket = net.connect({ host: "127.0.0.1", port })
-        socket.once("connect", () => {
-          socket.destroy()
-          resolve(true)
-        })
-        socket.once("error", () => resolve(false))
-      })
-      if (up) break
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    await waitFor("the private memcached to accept connections", () => connectable(port), 5_000, 50)
     return { port, child }
   }),
   ({ child }) => Effect.sync(() => child.kill("SIGKILL"))

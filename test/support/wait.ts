@@ -1,6 +1,7 @@
 /**
  * Waiting in tests on what can be observed, with a deadline, instead of sleeping a fixed time.
  */
+import { Effect } from "effect"
 
 /**
  * Call `f` every `intervalMs` until it gives a value (not `undefined`, not a rejection), or fail
@@ -25,3 +26,13 @@ export const waitFor = async <A>(
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`)
 }
+
+/**
+ * `waitFor` as an Effect, for a synchronous condition (a counter, a buffer's length): checks
+ * `condition` every `intervalMs` (real time: use it in `it.live` tests) and dies naming `what`
+ * after `timeoutMs`.
+ */
+export const until = (what: string, condition: () => boolean, timeoutMs: number, intervalMs = 20) =>
+  Effect.asVoid(
+    Effect.promise(() => waitFor(what, async () => (condition() ? true : undefined), timeoutMs, intervalMs))
+  )
