@@ -197,7 +197,20 @@ const memcachedServer = Effect.acquireRelease(
         stdio: "ignore"
       }
     )
-    await waitFor("the private memcached to accept connections", () => connectable(port), 5_000, 50)
+    // a missing binary fails the wait with spawn's error (not an unhandled one)
+    let failed: Error | undefined
+    child.once("error", (e) => {
+      failed = e
+    })
+    await waitFor(
+      "the private memcached to accept connections",
+      async () => {
+        if (failed) throw failed
+        return connectable(port)
+      },
+      5_000,
+      50
+    )
     return { port, child }
   }),
   ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
