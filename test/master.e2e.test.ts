@@ -4,7 +4,6 @@
 
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -12,6 +11,7 @@ import type * as Master from "../src/Master.js"
 import { alive } from "./support/child.js"
 import { bin, exited, repo, run, startHotaru } from "./support/cli.js"
 import { adminToken, call300, demoApp, demoConfig, status } from "./support/demo.js"
+import { reachable } from "./support/ports.js"
 import { waitFor } from "./support/wait.js"
 
 /** The demo on free ports in a fresh `hotaru-master-` directory; `extra` top-level keys added. */
@@ -205,19 +205,6 @@ const listeningAddress = (port: number): string | undefined => {
   }
   return undefined
 }
-
-const reachable = (host: string, port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = Net.connect(port, host, () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.on("error", () => resolve(false))
-    socket.setTimeout(2000, () => {
-      socket.destroy()
-      resolve(false)
-    })
-  })
 
 describe("master (process mode): admin, snapshot, restart", () => {
   it("admin web on 127.0.0.1 behind the token; restarted nodes ignore a half-edited config.json; reload refuses it; hotaru restart NAME", {

@@ -34,3 +34,33 @@ export const connectable = (port: number, host = "127.0.0.1"): Promise<true | un
     })
     socket.once("error", () => resolve(undefined))
   })
+
+/** Whether `host:port` accepts a TCP connection within 2 s (`false` on a refusal or a timeout). */
+export const reachable = (host: string, port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = Net.connect(port, host, () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.on("error", () => resolve(false))
+    socket.setTimeout(2000, () => {
+      socket.destroy()
+      resolve(false)
+    })
+  })
+
+/** Writes `text` on a fresh connection; everything the server sends until it closes (5 s at most). */
+export const rawExchange = (port: number, text: string): Promise<string> =>
+  new Promise((resolve) => {
+    let received = ""
+    const socket = Net.connect(port, "127.0.0.1", () => socket.write(text))
+    const timer = setTimeout(() => socket.destroy(), 5000)
+    socket.on("data", (c) => {
+      received += String(c)
+    })
+    socket.on("error", () => undefined)
+    socket.on("close", () => {
+      clearTimeout(timer)
+      resolve(received)
+    })
+  })

@@ -14,11 +14,14 @@ export const structKeys = (ast: SchemaAST.AST): Map<string, Array<string>> => {
     const at = (key: string) => (path === "" ? key : `${path}.${key}`)
     switch (node._tag) {
       case "Transformation":
-        return walk(node.to, path, within)
+        walk(node.to, path, within)
+        return
       case "Refinement":
-        return walk(node.from, path, within)
+        walk(node.from, path, within)
+        return
       case "Suspend":
-        return walk(node.f(), path, within)
+        walk(node.f(), path, within)
+        return
       case "Union":
         for (const member of node.types) walk(member, path, within)
         return
