@@ -3,6 +3,24 @@ import { defineConfig } from "vitest/config"
 
 const src = (file: string) => fileURLToPath(new URL(`./src/${file}`, import.meta.url))
 
+/**
+ * The process tests: each starts the CLI and its node processes, packs and installs the tarball,
+ * or runs the demo on Bun and Deno. They run one file at a time (two of them at once on a small
+ * machine starve each other into timeouts), beside the unit files.
+ */
+const processFiles = [
+  "test/master.e2e*.test.ts",
+  "test/hosts.e2e.test.ts",
+  "test/init.test.ts",
+  "test/consumer.test.ts",
+  "test/runtimes.test.ts",
+  "test/hostile/linksProcess.test.ts",
+  "test/bench-smoke.test.ts",
+  "test/chaos-smoke.test.ts",
+  "examples/arena/arena.test.ts",
+  "examples/accounts/accounts.test.ts"
+]
+
 export default defineConfig({
   // examples and fixtures import the package by its name: in the repository that is the sources
   // (as tsconfig.json `paths` says), not the built `dist/`
@@ -14,9 +32,34 @@ export default defineConfig({
     ]
   },
   test: {
-    include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    pool: "forks"
+    // vitest 3.2 shares one pool of each kind between the projects, sized here (a project's own
+    // `fileParallelism`/`maxWorkers` does not limit it): so the unit files take the forks pool,
+    // two at a time, and the process files the threads pool, one at a time, both pools at once
+    poolOptions: {
+      forks: { maxForks: 2, minForks: 1 },
+      threads: { maxThreads: 1, minThreads: 1 }
+    },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
+          exclude: processFiles,
+          pool: "forks"
+        }
+      },
+      {
+        extends: true,
+        test: {
+          name: "process",
+          include: processFiles,
+          // the test spawns its processes; its own worker only waits on them
+          pool: "threads"
+        }
+      }
+    ]
   }
 })

@@ -18,15 +18,7 @@ import * as Cli from "../src/Cli.js"
 import * as HotaruConfig from "../src/HotaruConfig.js"
 import * as Master from "../src/Master.js"
 import * as Transport from "../src/Transport.js"
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as Net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
+import { freePort } from "./support/ports.js"
 
 /** A config with a master block and no servers in a fresh directory (webport given or free). */
 const setup = (webport?: number) =>

@@ -5,23 +5,23 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Db from "../src/Db.js"
-import { service, uniqueName } from "./support/services.js"
+import { needs, type ServiceName, uniqueName } from "./support/services.js"
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hotaru-db-"))
 
 const drivers: ReadonlyArray<{
   readonly name: string
-  readonly available: boolean
+  readonly services: ReadonlyArray<ServiceName>
   readonly options: Db.DbOptions
 }> = [
   {
     name: "sqlite",
-    available: true,
+    services: [],
     options: { driver: "sqlite", filename: path.join(tmp, "nested", "dir", "t.sqlite") }
   },
   {
     name: "mysql",
-    available: await service("mariadb"),
+    services: ["mariadb"],
     options: {
       driver: "mysql",
       host: "127.0.0.1",
@@ -34,7 +34,7 @@ const drivers: ReadonlyArray<{
   },
   {
     name: "pg",
-    available: await service("postgres"),
+    services: ["postgres"],
     options: { driver: "pg", host: "127.0.0.1", user: "postgres", db: "test" }
   }
 ]
@@ -48,7 +48,8 @@ const injections = [
 ]
 
 for (const driver of drivers) {
-  describe.skipIf(!driver.available)(`Db.layer: ${driver.name}`, () => {
+  describe(`Db.layer: ${driver.name}`, () => {
+    needs(...driver.services)
     it.live("provides a working SqlClient and names its dialect; parameters are stored verbatim", () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient

@@ -6,7 +6,6 @@
 
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -22,17 +21,15 @@ import * as Schema from "effect/Schema"
 import * as Db from "../src/Db.js"
 import * as Mem from "../src/Mem.js"
 import * as Repository from "../src/Repository.js"
+import { connectable } from "./support/ports.js"
 import { freePort, type RedisServer, startRedisServer } from "./support/redisServer.js"
-import { service, uniqueName } from "./support/services.js"
+import { needs, requireServiceEffect, uniqueName } from "./support/services.js"
+import { waitFor } from "./support/wait.js"
 
 const Item = Schema.Struct({ id: Schema.Int, name: Schema.String, score: Schema.Int })
 type Item = typeof Item.Type
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hotaru-durable-"))
-
-const redisUp = await service("redis")
-const mariadbUp = await service("mariadb")
-const postgresUp = await service("postgres")
 
 /** A fresh table with a UNIQUE name (dropped at the end of the scope). */
 const makeTable = Effect.gen(function* () {
@@ -106,28 +103,27 @@ describe("the durability contract of each cache", () => {
     )
   )
 
-  it.live.skipIf(!redisUp)(
-    "the shared Redis without AOF is refused, naming appendonly; the opt-in accepts it",
-    () =>
-      Effect.gen(function* () {
-        const refused = yield* refusal(Mem.layerRedis({ url: "redis://127.0.0.1:6379", prefix: "dur:" }))
-        expect(refused._tag === "RepositoryError" && refused.reason).toBe("Durability")
-        expect(refused.message).toContain("appendonly")
-        expect(refused.message).toContain('"durability": "accept-loss"')
-        const accepted = yield* Effect.gen(function* () {
-          const table = yield* makeTable
-          return (yield* open(table)).mode
-        }).pipe(
-          Effect.scoped,
-          Effect.provide(
-            Layer.mergeAll(
-              Db.layer({ driver: "sqlite", filename: ":memory:" }),
-              Mem.layerRedis({ url: "redis://127.0.0.1:6379", prefix: "dur:", durability: "accept-loss" })
-            )
+  it.live("the shared Redis without AOF is refused, naming appendonly; the opt-in accepts it", () =>
+    Effect.gen(function* () {
+      yield* requireServiceEffect("redis")
+      const refused = yield* refusal(Mem.layerRedis({ url: "redis://127.0.0.1:6379", prefix: "dur:" }))
+      expect(refused._tag === "RepositoryError" && refused.reason).toBe("Durability")
+      expect(refused.message).toContain("appendonly")
+      expect(refused.message).toContain('"durability": "accept-loss"')
+      const accepted = yield* Effect.gen(function* () {
+        const table = yield* makeTable
+        return (yield* open(table)).mode
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(
+          Layer.mergeAll(
+            Db.layer({ driver: "sqlite", filename: ":memory:" }),
+            Mem.layerRedis({ url: "redis://127.0.0.1:6379", prefix: "dur:", durability: "accept-loss" })
           )
         )
-        expect(accepted).toBe("write-behind")
-      })
+      )
+      expect(accepted).toBe("write-behind")
+    })
   )
 
   it.live(
@@ -201,19 +197,20 @@ const memcachedServer = Effect.acquireRelease(
         stdio: "ignore"
       }
     )
-    // wait (at most 5 s) until it accepts connections
-    for (let i = 0; i < 100; i++) {
-      const up = await new Promise<boolean>((resolve) => {
-        const socket = net.connect({ host: "127.0.0.1", port })
-        socket.once("connect", () => {
-          socket.destroy()
-          resolve(true)
-        })
-        socket.once("error", () => resolve(false))
-      })
-      if (up) break
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    // a missing binary fails the wait with spawn's error (not an unhandled one)
+    let failed: Error | undefined
+    child.once("error", (e) => {
+      failed = e
+    })
+    await waitFor(
+      "the private memcached to accept connections",
+      async () => {
+        if (failed) throw failed
+        return connectable(port)
+      },
+      5_000,
+      50
+    )
     return { port, child }
   }),
   ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
@@ -267,21 +264,22 @@ describe("memcached (a private server)", () => {
 })
 
 const databases = [
-  { name: "sqlite", available: true, layer: sqliteFile },
+  { name: "sqlite", services: [], layer: sqliteFile },
   {
     name: "mariadb",
-    available: mariadbUp,
+    services: ["mariadb"],
     layer: () => Db.layer({ driver: "mysql", host: "127.0.0.1", user: "root", db: "test" })
   },
   {
     name: "postgres",
-    available: postgresUp,
+    services: ["postgres"],
     layer: () => Db.layer({ driver: "pg", host: "127.0.0.1", user: "postgres", db: "test" })
   }
 ] as const
 
 for (const database of databases) {
-  describe.skipIf(!database.available)(`poison rows on ${database.name}`, () => {
+  describe(`poison rows on ${database.name}`, () => {
+    needs(...database.services)
     it.live(
       "7 writes, one violating UNIQUE: 6 stored, 1 dead-lettered and counted, later writes flush",
       () =>
@@ -330,7 +328,8 @@ for (const database of databases) {
   })
 }
 
-describe.skipIf(!mariadbUp)("row locks (MariaDB + write-behind memory cache)", () => {
+describe("row locks (MariaDB + write-behind memory cache)", () => {
+  needs("mariadb")
   it.live("a row lock that expires during a slow database load lets no second writer commit", () =>
     Effect.gen(function* () {
       const mem = yield* Mem.Mem

@@ -9,8 +9,8 @@ import { Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import * as Db from "../src/Db.js"
 import * as EntitySharding from "../src/EntitySharding.js"
 import * as HotaruConfig from "../src/HotaruConfig.js"
-import { service, uniqueName } from "./support/services.js"
-import { freePort } from "./support/wait.js"
+import { freePort } from "./support/ports.js"
+import { needs, type ServiceName, uniqueName } from "./support/services.js"
 
 describe("Sharding config", () => {
   it("accepts runnerport, runnerhost, entities and the sharding block; runnerport is a port like the others", () => {
@@ -124,12 +124,12 @@ const counterHandlers = Counter.toLayer(
 
 const drivers: ReadonlyArray<{
   readonly name: string
-  readonly available: boolean
+  readonly services: ReadonlyArray<ServiceName>
   readonly options: Db.DbOptions
 }> = [
   {
     name: "sqlite (one host, development)",
-    available: true,
+    services: [],
     options: {
       driver: "sqlite",
       filename: Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-sharding-")), "cluster.sqlite")
@@ -137,18 +137,19 @@ const drivers: ReadonlyArray<{
   },
   {
     name: "mysql",
-    available: await service("mariadb"),
+    services: ["mariadb"],
     options: { driver: "mysql", host: "127.0.0.1", port: 3306, user: "root", passwd: "", db: "test" }
   },
   {
     name: "pg",
-    available: await service("postgres"),
+    services: ["postgres"],
     options: { driver: "pg", host: "127.0.0.1", user: "postgres", db: "test" }
   }
 ]
 
 for (const driver of drivers) {
-  describe.skipIf(!driver.available)(`EntitySharding.layer on ${driver.name}`, () => {
+  describe(`EntitySharding.layer on ${driver.name}`, () => {
+    needs(...driver.services)
     it.scopedLive(
       "a runner hosts an entity; a client-only node calls it typed over the runner port, persisted messages stored first",
       () =>

@@ -13,7 +13,7 @@ import * as HotaruConfig from "../src/HotaruConfig.js"
 import * as Master from "../src/Master.js"
 import * as Repository from "../src/Repository.js"
 import * as Transport from "../src/Transport.js"
-import { freePort } from "./support/wait.js"
+import { freePort } from "./support/ports.js"
 
 const Env = Layer.mergeAll(NodeContext.layer, Transport.layerTcp(), Logger.minimumLogLevel(LogLevel.None))
 

@@ -4,31 +4,33 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Mem from "../src/Mem.js"
 import { type MemError } from "../src/Mem.js"
-import { service, uniqueName } from "./support/services.js"
+import { needs, type ServiceName, uniqueName } from "./support/services.js"
 
 interface Backend {
   readonly name: string
-  readonly available: boolean
+  /** The services it needs: a missing one fails its tests, naming it. */
+  readonly services: ReadonlyArray<ServiceName>
   /** A fresh layer whose keys start with `<prefix>:`. */
   readonly layer: (prefix: string) => Layer.Layer<Mem.Mem, MemError>
 }
 
 const backends: ReadonlyArray<Backend> = [
-  { name: "memory", available: true, layer: (prefix) => Mem.layerMemory({ prefix: `${prefix}:` }) },
+  { name: "memory", services: [], layer: (prefix) => Mem.layerMemory({ prefix: `${prefix}:` }) },
   {
     name: "redis",
-    available: await service("redis"),
+    services: ["redis"],
     layer: (prefix) => Mem.layerRedis({ url: "redis://127.0.0.1:6379", prefix: `${prefix}:` })
   },
   {
     name: "memcached",
-    available: await service("memcached"),
+    services: ["memcached"],
     layer: (prefix) => Mem.layerMemcached({ urls: ["127.0.0.1:11211"], hostname: prefix })
   }
 ]
 
 for (const backend of backends) {
-  describe.skipIf(!backend.available)(`Mem contract: ${backend.name}`, () => {
+  describe(`Mem contract: ${backend.name}`, () => {
+    needs(...backend.services)
     const run = <A, E>(effect: Effect.Effect<A, E, Mem.Mem>) =>
       Effect.provide(effect, backend.layer(uniqueName("memtest")))
 

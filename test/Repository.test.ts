@@ -14,7 +14,7 @@ import * as TestClock from "effect/TestClock"
 import * as Db from "../src/Db.js"
 import * as Mem from "../src/Mem.js"
 import * as Repository from "../src/Repository.js"
-import { service, uniqueName } from "./support/services.js"
+import { needs, uniqueName } from "./support/services.js"
 
 const Item = Schema.Struct({ id: Schema.Int, owner: Schema.Int, name: Schema.String, score: Schema.Int })
 type Item = typeof Item.Type
@@ -24,17 +24,17 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hotaru-repo-"))
 const databases = [
   {
     name: "sqlite",
-    available: true,
+    services: [],
     options: (): Db.DbOptions => ({ driver: "sqlite", filename: path.join(tmp, `${uniqueName("r")}.sqlite`) })
   },
   {
     name: "mariadb",
-    available: await service("mariadb"),
+    services: ["mariadb"],
     options: (): Db.DbOptions => ({ driver: "mysql", host: "127.0.0.1", user: "root", db: "test" })
   },
   {
     name: "postgres",
-    available: await service("postgres"),
+    services: ["postgres"],
     options: (): Db.DbOptions => ({ driver: "pg", host: "127.0.0.1", user: "postgres", db: "test" })
   }
 ] as const
@@ -42,12 +42,12 @@ const databases = [
 const caches = [
   {
     name: "memory",
-    available: true,
+    services: [],
     layer: () => Mem.layerMemory({ prefix: `${uniqueName("rm")}:`, durability: "accept-loss" })
   },
   {
     name: "redis",
-    available: await service("redis"),
+    services: ["redis"],
     // the machine's shared Redis runs without AOF: these tests accept that (durability is tested below)
     layer: () =>
       Mem.layerRedis({
@@ -58,7 +58,7 @@ const caches = [
   },
   {
     name: "memcached",
-    available: await service("memcached"),
+    services: ["memcached"],
     layer: () =>
       Mem.layerMemcached({ urls: ["127.0.0.1:11211"], hostname: uniqueName("rm"), durability: "accept-loss" })
   }
@@ -108,231 +108,225 @@ const injections = [
 
 for (const database of databases) {
   for (const cache of caches) {
-    describe.skipIf(!database.available || !cache.available)(
-      `Repository on ${database.name} + ${cache.name}`,
-      () => {
-        const env = () => Layer.mergeAll(Db.layer(database.options()), cache.layer())
-        const run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | Mem.Mem | Scope.Scope>) =>
-          effect.pipe(Effect.scoped, Effect.provide(env()))
+    describe(`Repository on ${database.name} + ${cache.name}`, () => {
+      needs(...database.services, ...cache.services)
+      const env = () => Layer.mergeAll(Db.layer(database.options()), cache.layer())
+      const run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | Mem.Mem | Scope.Scope>) =>
+        effect.pipe(Effect.scoped, Effect.provide(env()))
 
-        it.live("insert caches at once and writes to the database on flush (ids allocated)", () =>
+      it.live("insert caches at once and writes to the database on flush (ids allocated)", () =>
+        run(
+          Effect.gen(function* () {
+            const table = yield* makeTable
+            const repo = yield* open(table)
+            const a = yield* repo.insert({ owner: 1, name: "ann", score: 10 })
+            const b = yield* repo.insert({ owner: 1, name: "bob", score: 20 })
+            expect([a.value.id, b.value.id]).toEqual([1, 2])
+            expect(yield* repo.get(2)).toEqual(Option.some({ id: 2, owner: 1, name: "bob", score: 20 }))
+            expect(yield* rowsInDb(table)).toEqual([])
+            expect(yield* repo.pending).toBe(2)
+            expect((yield* repo.flush).written).toBe(2)
+            expect(yield* repo.pending).toBe(0)
+            expect(yield* rowsInDb(table)).toEqual([a.value, b.value])
+            expect((yield* repo.flush).written).toBe(0)
+          })
+        )
+      )
+
+      it.live("update is a compare-and-set: a stale version fails with Conflict; modify never loses", () =>
+        run(
+          Effect.gen(function* () {
+            const table = yield* makeTable
+            const repo = yield* open(table)
+            const v1 = yield* repo.insert({ owner: 1, name: "ann", score: 0 })
+            const v2 = yield* repo.update({ ...v1, value: { ...v1.value, score: 1 } })
+            expect(v2.version).not.toBe(v1.version)
+            const stale = yield* Effect.flip(repo.update({ ...v1, value: { ...v1.value, score: 99 } }))
+            expect(stale._tag).toBe("Conflict")
+            const m = yield* repo.modify(1, (r) => ({ ...r, score: r.score + 10 }))
+            expect(m.value.score).toBe(11)
+            yield* repo.flush
+            expect((yield* rowsInDb(table))[0]?.score).toBe(11)
+            const missing = yield* Effect.flip(repo.modify(42, (r) => r))
+            expect(missing._tag === "RepositoryError" && missing.reason).toBe("NotFound")
+          })
+        )
+      )
+
+      it.live("delete hides the row at once and deletes it on flush", () =>
+        run(
+          Effect.gen(function* () {
+            const table = yield* makeTable
+            const repo = yield* open(table)
+            yield* repo.insert({ owner: 1, name: "ann", score: 0 })
+            yield* repo.insert({ owner: 1, name: "bob", score: 0 })
+            yield* repo.flush
+            expect(yield* repo.delete(1)).toBe(true)
+            expect(yield* repo.delete(1)).toBe(false)
+            expect(yield* repo.get(1)).toEqual(Option.none())
+            expect((yield* rowsInDb(table)).length).toBe(2)
+            yield* repo.flush
+            expect((yield* rowsInDb(table)).map((r) => r.name)).toEqual(["bob"])
+            expect(yield* repo.get(1)).toEqual(Option.none())
+            // insert then delete before any flush: nothing reaches the database
+            const c = yield* repo.insert({ owner: 1, name: "cid", score: 0 })
+            yield* repo.delete(c.value.id, c.version)
+            yield* repo.flush
+            expect((yield* rowsInDb(table)).map((r) => r.name)).toEqual(["bob"])
+          })
+        )
+      )
+
+      it.live(
+        "get loads a missing row from the database and caches it; the counter is seeded from MAX(id)",
+        () =>
           run(
             Effect.gen(function* () {
+              const sql = yield* SqlClient.SqlClient
               const table = yield* makeTable
+              yield* sql`INSERT INTO ${sql(table)} ${sql.insert({ id: 7, owner: 3, name: "old", score: 5 })}`
               const repo = yield* open(table)
-              const a = yield* repo.insert({ owner: 1, name: "ann", score: 10 })
-              const b = yield* repo.insert({ owner: 1, name: "bob", score: 20 })
-              expect([a.value.id, b.value.id]).toEqual([1, 2])
-              expect(yield* repo.get(2)).toEqual(Option.some({ id: 2, owner: 1, name: "bob", score: 20 }))
-              expect(yield* rowsInDb(table)).toEqual([])
-              expect(yield* repo.pending).toBe(2)
-              expect((yield* repo.flush).written).toBe(2)
-              expect(yield* repo.pending).toBe(0)
-              expect(yield* rowsInDb(table)).toEqual([a.value, b.value])
-              expect((yield* repo.flush).written).toBe(0)
+              expect(yield* repo.get(7)).toEqual(Option.some({ id: 7, owner: 3, name: "old", score: 5 }))
+              yield* sql`UPDATE ${sql(table)} SET name = ${"changed behind"} WHERE id = ${7}`
+              expect(Option.map(yield* repo.get(7), (r) => r.name)).toEqual(Option.some("old"))
+              expect(yield* repo.get(8)).toEqual(Option.none())
+              expect((yield* repo.insert({ owner: 3, name: "new", score: 0 })).value.id).toBe(8)
+              const dup = yield* Effect.flip(repo.insert({ id: 7, owner: 3, name: "dup", score: 0 }))
+              expect(dup._tag === "RepositoryError" && dup.reason).toBe("DuplicateKey")
             })
           )
-        )
+      )
 
-        it.live("update is a compare-and-set: a stale version fails with Conflict; modify never loses", () =>
-          run(
-            Effect.gen(function* () {
-              const table = yield* makeTable
-              const repo = yield* open(table)
-              const v1 = yield* repo.insert({ owner: 1, name: "ann", score: 0 })
-              const v2 = yield* repo.update({ ...v1, value: { ...v1.value, score: 1 } })
-              expect(v2.version).not.toBe(v1.version)
-              const stale = yield* Effect.flip(repo.update({ ...v1, value: { ...v1.value, score: 99 } }))
-              expect(stale._tag).toBe("Conflict")
-              const m = yield* repo.modify(1, (r) => ({ ...r, score: r.score + 10 }))
-              expect(m.value.score).toBe(11)
-              yield* repo.flush
-              expect((yield* rowsInDb(table))[0]?.score).toBe(11)
-              const missing = yield* Effect.flip(repo.modify(42, (r) => r))
-              expect(missing._tag === "RepositoryError" && missing.reason).toBe("NotFound")
-            })
-          )
+      it.live("SQL-injection strings are stored verbatim", () =>
+        run(
+          Effect.gen(function* () {
+            const table = yield* makeTable
+            const repo = yield* open(table)
+            for (const name of injections) yield* repo.insert({ owner: 1, name, score: 0 })
+            yield* repo.flush
+            expect((yield* rowsInDb(table)).map((r) => r.name)).toEqual(injections)
+          })
         )
+      )
 
-        it.live("delete hides the row at once and deletes it on flush", () =>
-          run(
-            Effect.gen(function* () {
-              const table = yield* makeTable
-              const repo = yield* open(table)
-              yield* repo.insert({ owner: 1, name: "ann", score: 0 })
-              yield* repo.insert({ owner: 1, name: "bob", score: 0 })
-              yield* repo.flush
-              expect(yield* repo.delete(1)).toBe(true)
-              expect(yield* repo.delete(1)).toBe(false)
-              expect(yield* repo.get(1)).toEqual(Option.none())
-              expect((yield* rowsInDb(table)).length).toBe(2)
-              yield* repo.flush
-              expect((yield* rowsInDb(table)).map((r) => r.name)).toEqual(["bob"])
-              expect(yield* repo.get(1)).toEqual(Option.none())
-              // insert then delete before any flush: nothing reaches the database
-              const c = yield* repo.insert({ owner: 1, name: "cid", score: 0 })
-              yield* repo.delete(c.value.id, c.version)
-              yield* repo.flush
-              expect((yield* rowsInDb(table)).map((r) => r.name)).toEqual(["bob"])
-            })
-          )
-        )
-
-        it.live(
-          "get loads a missing row from the database and caches it; the counter is seeded from MAX(id)",
-          () =>
-            run(
-              Effect.gen(function* () {
-                const sql = yield* SqlClient.SqlClient
-                const table = yield* makeTable
-                yield* sql`INSERT INTO ${sql(table)} ${sql.insert({ id: 7, owner: 3, name: "old", score: 5 })}`
-                const repo = yield* open(table)
-                expect(yield* repo.get(7)).toEqual(Option.some({ id: 7, owner: 3, name: "old", score: 5 }))
-                yield* sql`UPDATE ${sql(table)} SET name = ${"changed behind"} WHERE id = ${7}`
-                expect(Option.map(yield* repo.get(7), (r) => r.name)).toEqual(Option.some("old"))
-                expect(yield* repo.get(8)).toEqual(Option.none())
-                expect((yield* repo.insert({ owner: 3, name: "new", score: 0 })).value.id).toBe(8)
-                const dup = yield* Effect.flip(repo.insert({ id: 7, owner: 3, name: "dup", score: 0 }))
-                expect(dup._tag === "RepositoryError" && dup.reason).toBe("DuplicateKey")
-              })
+      it.live("two nodes: concurrent modify loses nothing, one CAS of two wins, either node flushes", () =>
+        run(
+          Effect.gen(function* () {
+            const table = yield* makeTable
+            const nodeA = yield* open(table)
+            const nodeB = yield* open(table)
+            const row = yield* nodeA.insert({ owner: 1, name: "shared", score: 0 })
+            yield* Effect.all(
+              Array.from({ length: 40 }, (_, i) =>
+                (i % 2 === 0 ? nodeA : nodeB).modify(row.value.id, (r) => ({ ...r, score: r.score + 1 }))
+              ),
+              { concurrency: "unbounded" }
             )
+            const now = Option.getOrThrow(yield* nodeB.getVersioned(row.value.id))
+            expect(now.value.score).toBe(40)
+            const results = yield* Effect.all(
+              [
+                Effect.either(nodeA.update({ ...now, value: { ...now.value, name: "by A" } })),
+                Effect.either(nodeB.update({ ...now, value: { ...now.value, name: "by B" } }))
+              ],
+              { concurrency: "unbounded" }
+            )
+            expect(results.filter((r) => r._tag === "Right")).toHaveLength(1)
+            expect(results.filter((r) => r._tag === "Left" && r.left._tag === "Conflict")).toHaveLength(1)
+            // nodeA wrote; nodeB flushes it
+            expect((yield* nodeB.flush).written).toBe(1)
+            expect(yield* nodeA.pending).toBe(0)
+            const inDb = yield* rowsInDb(table)
+            expect(inDb[0]?.score).toBe(40)
+            expect(["by A", "by B"]).toContain(inDb[0]?.name)
+          })
         )
+      )
 
-        it.live("SQL-injection strings are stored verbatim", () =>
+      it.live("closing the scope (clean stop) flushes; the background flusher flushes on its interval", () =>
+        run(
+          Effect.gen(function* () {
+            const table = yield* makeTable
+            yield* Effect.scoped(
+              Effect.flatMap(open(table), (repo) => repo.insert({ owner: 2, name: "at stop", score: 0 }))
+            )
+            expect((yield* rowsInDb(table)).map((r) => r.name)).toEqual(["at stop"])
+            const repo = yield* open(table, { flushInterval: "200 millis", idleTimeout: "1 hour" })
+            yield* repo.insert({ owner: 2, name: "background", score: 0 })
+            const seen = yield* rowsInDb(table).pipe(
+              Effect.filterOrFail((rows) => rows.length === 2),
+              Effect.retry(Schedule.spaced("50 millis")),
+              Effect.timeout("5 seconds")
+            )
+            expect(seen.map((r) => r.name)).toEqual(["at stop", "background"])
+          })
+        )
+      )
+
+      it.live(
+        "clean rows idle longer than idleTimeout leave the cache; dirty rows stay until flushed",
+        () =>
           run(
             Effect.gen(function* () {
+              const mem = yield* Mem.Mem
               const table = yield* makeTable
-              const repo = yield* open(table)
-              for (const name of injections) yield* repo.insert({ owner: 1, name, score: 0 })
-              yield* repo.flush
-              expect((yield* rowsInDb(table)).map((r) => r.name)).toEqual(injections)
-            })
-          )
-        )
-
-        it.live("two nodes: concurrent modify loses nothing, one CAS of two wins, either node flushes", () =>
-          run(
-            Effect.gen(function* () {
-              const table = yield* makeTable
-              const nodeA = yield* open(table)
-              const nodeB = yield* open(table)
-              const row = yield* nodeA.insert({ owner: 1, name: "shared", score: 0 })
-              yield* Effect.all(
-                Array.from({ length: 40 }, (_, i) =>
-                  (i % 2 === 0 ? nodeA : nodeB).modify(row.value.id, (r) => ({ ...r, score: r.score + 1 }))
-                ),
-                { concurrency: "unbounded" }
+              // (memcached ttls have a one-second granularity: keep the margins wide)
+              const repo = yield* open(table, { flushInterval: "400 millis", idleTimeout: "2 seconds" })
+              yield* repo.insert({ owner: 1, name: "stay", score: 0 })
+              // dirty: no ttl, so it is still there until the background flusher has written it
+              yield* rowsInDb(table).pipe(
+                Effect.filterOrFail((rows) => rows.length === 1),
+                Effect.retry(Schedule.spaced("50 millis")),
+                Effect.timeout("5 seconds")
               )
-              const now = Option.getOrThrow(yield* nodeB.getVersioned(row.value.id))
-              expect(now.value.score).toBe(40)
-              const results = yield* Effect.all(
-                [
-                  Effect.either(nodeA.update({ ...now, value: { ...now.value, name: "by A" } })),
-                  Effect.either(nodeB.update({ ...now, value: { ...now.value, name: "by B" } }))
-                ],
-                { concurrency: "unbounded" }
-              )
-              expect(results.filter((r) => r._tag === "Right")).toHaveLength(1)
-              expect(results.filter((r) => r._tag === "Left" && r.left._tag === "Conflict")).toHaveLength(1)
-              // nodeA wrote; nodeB flushes it
-              expect((yield* nodeB.flush).written).toBe(1)
-              expect(yield* nodeA.pending).toBe(0)
-              const inDb = yield* rowsInDb(table)
-              expect(inDb[0]?.score).toBe(40)
-              expect(["by A", "by B"]).toContain(inDb[0]?.name)
+              expect(Option.isSome(yield* mem.get(`repo:${table}:row:1`))).toBe(true)
+              yield* Effect.sleep("3200 millis")
+              expect(yield* mem.get(`repo:${table}:row:1`)).toEqual(Option.none())
+              expect(Option.map(yield* repo.get(1), (r) => r.name)).toEqual(Option.some("stay"))
             })
-          )
-        )
+          ),
+        15_000
+      )
 
-        it.live(
-          "closing the scope (clean stop) flushes; the background flusher flushes on its interval",
-          () =>
-            run(
-              Effect.gen(function* () {
-                const table = yield* makeTable
-                yield* Effect.scoped(
-                  Effect.flatMap(open(table), (repo) => repo.insert({ owner: 2, name: "at stop", score: 0 }))
-                )
-                expect((yield* rowsInDb(table)).map((r) => r.name)).toEqual(["at stop"])
-                const repo = yield* open(table, { flushInterval: "200 millis", idleTimeout: "1 hour" })
-                yield* repo.insert({ owner: 2, name: "background", score: 0 })
-                const seen = yield* rowsInDb(table).pipe(
-                  Effect.filterOrFail((rows) => rows.length === 2),
-                  Effect.retry(Schedule.spaced("50 millis")),
-                  Effect.timeout("5 seconds")
-                )
-                expect(seen.map((r) => r.name)).toEqual(["at stop", "background"])
-              })
+      it.live("two flushers at once: the lease lets one batch through at a time, each row written once", () =>
+        run(
+          Effect.gen(function* () {
+            const table = yield* makeTable
+            const nodeA = yield* open(table, { batchSize: 40 })
+            const nodeB = yield* open(table, { batchSize: 40 })
+            yield* Effect.forEach(
+              Array.from({ length: 300 }, (_, i) => i),
+              (i) => (i % 2 === 0 ? nodeA : nodeB).insert({ owner: i % 7, name: `n${i}`, score: i }),
+              { concurrency: 16, discard: true }
             )
+            const [a, b] = yield* Effect.all([nodeA.flush, nodeB.flush], { concurrency: "unbounded" })
+            expect(a.written + b.written).toBe(300)
+            const rows = yield* rowsInDb(table)
+            expect(rows.map((r) => r.id)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1))
+            expect(new Set(rows.map((r) => r.name)).size).toBe(300)
+          })
         )
+      )
 
-        it.live(
-          "clean rows idle longer than idleTimeout leave the cache; dirty rows stay until flushed",
-          () =>
-            run(
-              Effect.gen(function* () {
-                const mem = yield* Mem.Mem
-                const table = yield* makeTable
-                // (memcached ttls have a one-second granularity: keep the margins wide)
-                const repo = yield* open(table, { flushInterval: "400 millis", idleTimeout: "2 seconds" })
-                yield* repo.insert({ owner: 1, name: "stay", score: 0 })
-                // dirty: no ttl, so it is still there until the background flusher has written it
-                yield* rowsInDb(table).pipe(
-                  Effect.filterOrFail((rows) => rows.length === 1),
-                  Effect.retry(Schedule.spaced("50 millis")),
-                  Effect.timeout("5 seconds")
-                )
-                expect(Option.isSome(yield* mem.get(`repo:${table}:row:1`))).toBe(true)
-                yield* Effect.sleep("3200 millis")
-                expect(yield* mem.get(`repo:${table}:row:1`)).toEqual(Option.none())
-                expect(Option.map(yield* repo.get(1), (r) => r.name)).toEqual(Option.some("stay"))
-              })
-            ),
-          15_000
+      it.live("getByForeignKey lists unflushed and flushed rows of one owner", () =>
+        run(
+          Effect.gen(function* () {
+            const table = yield* makeTable
+            const repo = yield* open(table)
+            yield* repo.insert({ owner: 7, name: "a", score: 0 })
+            yield* repo.flush
+            yield* repo.insert({ owner: 7, name: "b", score: 0 })
+            yield* repo.insert({ owner: 8, name: "c", score: 0 })
+            yield* repo.modify(3, (r) => ({ ...r, owner: 7 }))
+            const names = (yield* repo.getByForeignKey(7)).map((r) => r.name).sort()
+            expect(names).toEqual(["a", "b", "c"])
+            yield* repo.delete(1)
+            expect((yield* repo.getByForeignKey(7)).map((r) => r.name).sort()).toEqual(["b", "c"])
+            expect(yield* repo.getByForeignKey(8)).toEqual([])
+          })
         )
-
-        it.live(
-          "two flushers at once: the lease lets one batch through at a time, each row written once",
-          () =>
-            run(
-              Effect.gen(function* () {
-                const table = yield* makeTable
-                const nodeA = yield* open(table, { batchSize: 40 })
-                const nodeB = yield* open(table, { batchSize: 40 })
-                yield* Effect.forEach(
-                  Array.from({ length: 300 }, (_, i) => i),
-                  (i) => (i % 2 === 0 ? nodeA : nodeB).insert({ owner: i % 7, name: `n${i}`, score: i }),
-                  { concurrency: 16, discard: true }
-                )
-                const [a, b] = yield* Effect.all([nodeA.flush, nodeB.flush], { concurrency: "unbounded" })
-                expect(a.written + b.written).toBe(300)
-                const rows = yield* rowsInDb(table)
-                expect(rows.map((r) => r.id)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1))
-                expect(new Set(rows.map((r) => r.name)).size).toBe(300)
-              })
-            )
-        )
-
-        it.live("getByForeignKey lists unflushed and flushed rows of one owner", () =>
-          run(
-            Effect.gen(function* () {
-              const table = yield* makeTable
-              const repo = yield* open(table)
-              yield* repo.insert({ owner: 7, name: "a", score: 0 })
-              yield* repo.flush
-              yield* repo.insert({ owner: 7, name: "b", score: 0 })
-              yield* repo.insert({ owner: 8, name: "c", score: 0 })
-              yield* repo.modify(3, (r) => ({ ...r, owner: 7 }))
-              const names = (yield* repo.getByForeignKey(7)).map((r) => r.name).sort()
-              expect(names).toEqual(["a", "b", "c"])
-              yield* repo.delete(1)
-              expect((yield* repo.getByForeignKey(7)).map((r) => r.name).sort()).toEqual(["b", "c"])
-              expect(yield* repo.getByForeignKey(8)).toEqual([])
-            })
-          )
-        )
-      }
-    )
+      )
+    })
   }
 }
 

@@ -8,6 +8,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Transport from "../src/Transport.js"
 import { type Link, MemoryNetwork } from "../src/Transport.js"
+import { until } from "./support/wait.js"
 
 const local = { host: "127.0.0.1", port: 0 }
 
@@ -100,7 +101,12 @@ describe("Transport.layerTcp", () => {
       const transport = yield* Transport.Transport
       const link = yield* transport.dial({ host: "127.0.0.1", port })
       for (let i = 0; i < 100; i++) link.unsafeSend({ i })
-      yield* Effect.sleep("200 millis")
+      const framesIn = (all: Buffer) => {
+        let frames = 0
+        for (let offset = 0; offset + 4 <= all.length; frames++) offset += 4 + all.readUInt32BE(offset)
+        return frames
+      }
+      yield* until("the 100 frames to arrive", () => framesIn(Buffer.concat(chunks)) >= 100, 5_000)
       const all = Buffer.concat(chunks)
       let frames = 0
       for (let offset = 0; offset < all.length; frames++) offset += 4 + all.readUInt32BE(offset)

@@ -3,6 +3,7 @@ import * as Net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, LogLevel, Ref, Schema } from "effect"
 import * as Web from "../src/Web.js"
+import { rawExchange } from "./support/ports.js"
 
 class Counter extends Context.Tag("test/Counter")<Counter, Ref.Ref<number>>() {}
 
@@ -327,19 +328,3 @@ const LimitedLive = Status.pipe(
     Web.layer({ port: 0, maxConnections: 2, headersTimeout: "300 millis", requestTimeout: "1 second" })
   )
 )
-
-/** Writes `text` on a fresh connection and collects everything the server sends until it closes (5 s at most). */
-const rawExchange = (port: number, text: string) =>
-  new Promise<string>((resolve) => {
-    let received = ""
-    const socket = Net.connect(port, "127.0.0.1", () => socket.write(text))
-    const timer = setTimeout(() => socket.destroy(), 5000)
-    socket.on("data", (c) => {
-      received += String(c)
-    })
-    socket.on("error", () => undefined)
-    socket.on("close", () => {
-      clearTimeout(timer)
-      resolve(received)
-    })
-  })

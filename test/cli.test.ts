@@ -9,6 +9,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as SupportPorts from "./support/ports.js"
 
 const repo = Path.resolve(import.meta.dirname, "..")
 const bin = Path.join(repo, "bin/hotaru.js")
@@ -52,17 +53,7 @@ const expectUserError = (ran: Ran) => {
 const tempDir = () => Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-cli-"))
 
 /** A port nothing listens on (bound once, released). */
-const freePort = () =>
-  Effect.promise(
-    () =>
-      new Promise<number>((resolve) => {
-        const server = Net.createServer()
-        server.listen(0, "127.0.0.1", () => {
-          const { port } = server.address() as Net.AddressInfo
-          server.close(() => resolve(port))
-        })
-      })
-  )
+const freePort = () => Effect.promise(SupportPorts.freePort)
 
 const writeConfig = (dir: string, config: unknown) => {
   const file = Path.join(dir, "config.json")

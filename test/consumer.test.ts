@@ -11,7 +11,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { cleanEnv, npmInstall, packed, repo, run } from "./support/pack.js"
-import { freePort } from "./support/wait.js"
+import { freePort } from "./support/ports.js"
 
 const devVersion = (name: string): string => {
   const pkg = JSON.parse(Fs.readFileSync(Path.join(repo, "package.json"), "utf8")) as {

@@ -16,7 +16,7 @@ import * as Client from "../src/Client.js"
 import * as HotaruConfig from "../src/HotaruConfig.js"
 import { Echo1 } from "./fixtures/firefly-createproject/app/apptest.js"
 import { exitReport, tailOf } from "./support/child.js"
-import { freePort } from "./support/wait.js"
+import { freePort } from "./support/ports.js"
 
 const repo = Path.resolve(import.meta.dirname, "..")
 const bin = Path.join(repo, "bin/hotaru.js")

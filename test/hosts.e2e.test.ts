@@ -5,103 +5,37 @@
  * net and game1 reach gate at its configured roothost.
  */
 
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
-import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
 import type * as AdminApi from "../src/AdminApi.js"
-import * as Client from "../src/Client.js"
-import { alive, exitReport, tailOf } from "./support/child.js"
-import { freePort, waitFor } from "./support/wait.js"
+import { alive } from "./support/child.js"
+import { bin, exited, run, startHotaru } from "./support/cli.js"
+import { call300, demoConfig, status as demoStatus } from "./support/demo.js"
+import { CLUSTER_SECRET } from "./support/secret.js"
+import { waitFor } from "./support/wait.js"
 
-const repo = Path.resolve(__dirname, "..")
-const bin = Path.join(repo, "bin/hotaru.js")
-const demoApp = Path.join(repo, "examples/demo/app")
-const run = promisify(execFile)
-
-const splitConfig = async () => {
-  const [rootport, webport, gateport, netport] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort()
-  ]
-  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-hosts-"))
-  const config = {
-    master: { roothost: "127.0.0.1", rootport, webport },
-    secret: "a-cluster-secret-for-the-hosts-test",
-    servers: {
-      gate: {
-        name: "gate",
-        rootport: gateport,
-        roothost: "127.0.0.2",
-        app: Path.join(demoApp, "gateserver.ts")
-      },
-      net: {
-        name: "net",
-        netport,
-        remoteport: [{ rootport: gateport, rootname: "gate" }],
-        app: Path.join(demoApp, "netserver.ts")
-      },
-      game1: {
-        name: "game1",
-        remoteport: [{ rootport: gateport, rootname: "gate" }],
-        app: Path.join(demoApp, "game1server.ts")
-      }
-    },
-    supervisor: { graceSeconds: 2 }
-  }
-  const file = Path.join(dir, "config.json")
-  Fs.writeFileSync(file, JSON.stringify(config), { mode: 0o600 })
-  return { file, dir, netport, gateport }
-}
-
-const call300 = (netport: number) =>
-  Effect.runPromise(
-    Effect.scoped(
-      Effect.flatMap(Client.connect({ host: "127.0.0.1", port: netport, timeout: "2 seconds" }), (c) =>
-        Effect.all([c.call(NetHandle100, "msgdata"), c.call(NetHandle300, "msgdata")])
-      )
-    )
-  )
-
-const hotaru = (what: string, args: ReadonlyArray<string>): ChildProcess => {
-  const child = spawn(process.execPath, [bin, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, HOTARU_LOG: "warning" }
+/** The demo with its master and gate given hosts (roothost), the cluster secret, a 0600 file. */
+const splitConfig = () =>
+  demoConfig({
+    prefix: "hosts",
+    master: { roothost: "127.0.0.1" },
+    gate: { roothost: "127.0.0.2" },
+    extra: { secret: CLUSTER_SECRET },
+    mode: 0o600
   })
-  child.stdout?.resume()
-  const stderr = tailOf(child.stderr)
-  child.once("exit", (code, signal) => {
-    if (code !== 0 && signal === null) console.error(exitReport(what, code, signal, stderr()))
-  })
-  return child
-}
 
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode)
-    else child.once("exit", (code) => resolve(code))
-  })
+const hotaru = startHotaru
 
 /** `hotaru status CONFIG --json`, through the CLI. */
 const cliStatus = async (file: string): Promise<AdminApi.StatusReport> =>
   JSON.parse((await run(process.execPath, [bin, "status", file, "--json"], { timeout: 60_000 })).stdout)
 
 /** The admin API's `/status` the CLI prints (polled directly: a CLI run per poll is slow). */
-const status = async (file: string): Promise<AdminApi.StatusReport> => {
-  const dir = Path.dirname(file)
+const status = (file: string): Promise<AdminApi.StatusReport> => {
   const { master } = JSON.parse(Fs.readFileSync(file, "utf8")) as { master: { webport: number } }
-  const token = Fs.readFileSync(Path.join(dir, ".hotaru-admin-token"), "utf8").trim()
-  const response = await fetch(`http://127.0.0.1:${master.webport}/status`, {
-    headers: { authorization: `Bearer ${token}` }
-  })
-  if (!response.ok) throw new Error(`/status: HTTP ${response.status}`)
-  return (await response.json()) as AdminApi.StatusReport
+  return demoStatus(master.webport, Path.dirname(file))
 }
 
 const byName = (report: AdminApi.StatusReport) => new Map(report.nodes.map((n) => [n.name, n]))

@@ -9,16 +9,10 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { cleanEnv, npmInstall, repo, run, withPackLock } from "./support/pack.js"
-import { freePort } from "./support/wait.js"
-
-const bin = Path.join(repo, "bin/hotaru.js")
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode)
-    else child.once("exit", (code) => resolve(code))
-  })
+import { bin, exited } from "./support/cli.js"
+import { cleanEnv, npmInstall, run, withPackLock } from "./support/pack.js"
+import { freePorts } from "./support/ports.js"
+import { waitFor } from "./support/wait.js"
 
 describe("hotaru init", () => {
   it("scaffolds a project that installs the packed hotaru, passes its own test and starts", {
@@ -55,7 +49,7 @@ describe("hotaru init", () => {
       expect(Fs.existsSync(Path.join(dir, "node_modules/hotaru-rt/dist/Cli.js"))).toBe(true)
 
       // free ports instead of the scaffold's fixed ones (other tests run beside this one)
-      const [rootport, webport, netport] = [await freePort(), await freePort(), await freePort()]
+      const [rootport, webport, netport] = (await freePorts(3)) as [number, number, number]
       const configFile = Path.join(dir, "config.json")
       const config = JSON.parse(Fs.readFileSync(configFile, "utf8")) as {
         master: { rootport: number; webport: number }
@@ -87,9 +81,14 @@ describe("hotaru init", () => {
       start.stderr?.on("data", (chunk) => {
         output += String(chunk)
       })
-      const deadline = Date.now() + 90_000
-      while (!output.includes("node game up") && Date.now() < deadline && start.exitCode === null)
-        await new Promise((resolve) => setTimeout(resolve, 200))
+      // until the node is up or npm start has exited (then the expectation shows the output)
+      const npmStart = start
+      await waitFor(
+        "node game up",
+        async () => (output.includes("node game up") || npmStart.exitCode !== null ? true : undefined),
+        90_000,
+        200
+      ).catch(() => undefined)
       expect(output).toContain("node game up")
       const client = await run("npm", ["run", "--silent", "client"], {
         cwd: dir,

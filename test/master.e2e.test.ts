@@ -2,108 +2,27 @@
  * The master end to end: the real CLI, real processes, real sockets.
  */
 
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
-import * as Client from "../src/Client.js"
 import type * as Master from "../src/Master.js"
-import { alive, exitReport, tailOf } from "./support/child.js"
-import { freePort, waitFor } from "./support/wait.js"
+import { alive } from "./support/child.js"
+import { bin, exited, repo, run, startHotaru } from "./support/cli.js"
+import { adminToken, call300, demoApp, demoConfig, status } from "./support/demo.js"
+import { reachable } from "./support/ports.js"
+import { waitFor } from "./support/wait.js"
 
-const repo = Path.resolve(__dirname, "..")
-const bin = Path.join(repo, "bin/hotaru.js")
-const demoApp = Path.join(repo, "examples/demo/app")
-const run = promisify(execFile)
+/** The demo on free ports in a fresh `hotaru-master-` directory; `extra` top-level keys added. */
+const masterDemo = (extra: Record<string, unknown> = {}) => demoConfig({ prefix: "master", extra })
 
-/** The seed's demo topology on free ports, in a fresh directory. */
-const demoConfig = async (extra: Record<string, unknown> = {}) => {
-  const [rootport, webport, gateport, netport] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort()
-  ]
-  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-master-"))
-  const config = {
-    master: { rootport, webport },
-    servers: {
-      gate: { name: "gate", rootport: gateport, app: Path.join(demoApp, "gateserver.ts") },
-      net: {
-        name: "net",
-        netport,
-        remoteport: [{ rootport: gateport, rootname: "gate" }],
-        app: Path.join(demoApp, "netserver.ts")
-      },
-      game1: {
-        name: "game1",
-        remoteport: [{ rootport: gateport, rootname: "gate" }],
-        app: Path.join(demoApp, "game1server.ts")
-      }
-    },
-    supervisor: { graceSeconds: 2 },
-    ...extra
-  }
-  const file = Path.join(dir, "config.json")
-  Fs.writeFileSync(file, JSON.stringify(config))
-  return { file, dir, netport, webport }
-}
-
-/** The admin token: the master's token file beside the config, else the config's `adminToken`. */
-const adminToken = (dir: string): string => {
-  try {
-    return Fs.readFileSync(Path.join(dir, ".hotaru-admin-token"), "utf8").trim()
-  } catch {
-    return (JSON.parse(Fs.readFileSync(Path.join(dir, "config.json"), "utf8")) as { adminToken: string })
-      .adminToken
-  }
-}
-
-const status = async (webport: number, dir: string): Promise<Master.StatusReport> => {
-  const response = await fetch(`http://127.0.0.1:${webport}/status`, {
-    headers: { authorization: `Bearer ${adminToken(dir)}` }
-  })
-  if (!response.ok) throw new Error(`/status: HTTP ${response.status}`)
-  return (await response.json()) as Master.StatusReport
-}
-
-const call300 = (netport: number) =>
-  Effect.runPromise(
-    Effect.scoped(
-      Effect.flatMap(Client.connect({ host: "127.0.0.1", port: netport, timeout: "2 seconds" }), (c) =>
-        Effect.all([c.call(NetHandle100, "msgdata"), c.call(NetHandle300, "msgdata")])
-      )
-    )
-  )
-
-const startMaster = (file: string, args: ReadonlyArray<string> = []): ChildProcess => {
-  const child = spawn(process.execPath, [bin, "start", file, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, HOTARU_LOG: "warning" }
-  })
-  child.stdout?.resume()
-  // a master that dies on its own shows why in the failing test's output
-  const stderr = tailOf(child.stderr)
-  child.once("exit", (code, signal) => {
-    if (code !== 0 && signal === null) console.error(exitReport("hotaru start", code, signal, stderr()))
-  })
-  return child
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode)
-    else child.once("exit", (code) => resolve(code))
-  })
+const startMaster = (file: string, args: ReadonlyArray<string> = []): ChildProcess =>
+  startHotaru("hotaru start", ["start", file, ...args])
 
 describe("master (process mode, through the CLI)", () => {
   it("restarts a SIGKILLed node, reports it, and stops the whole tree", { timeout: 150_000 }, async () => {
-    const { dir, file, netport, webport } = await demoConfig()
+    const { dir, file, netport, webport } = await masterDemo()
     const master = startMaster(file)
     try {
       const replies = await waitFor("the demo to answer", () => call300(netport), 90_000)
@@ -165,7 +84,7 @@ describe("master (process mode, through the CLI)", () => {
   })
 
   it("nodes exit by themselves when the master is SIGKILLed", { timeout: 150_000 }, async () => {
-    const { dir, file, netport, webport } = await demoConfig()
+    const { dir, file, netport, webport } = await masterDemo()
     const master = startMaster(file)
     try {
       await waitFor("the demo to answer", () => call300(netport), 90_000)
@@ -181,7 +100,7 @@ describe("master (process mode, through the CLI)", () => {
 
 describe("master (process mode): signals and frozen nodes", () => {
   it("SIGTERM to the master stops every node and exits 0", { timeout: 150_000 }, async () => {
-    const { dir, file, netport, webport } = await demoConfig()
+    const { dir, file, netport, webport } = await masterDemo()
     const master = startMaster(file)
     try {
       await waitFor("the demo to answer", () => call300(netport), 90_000)
@@ -195,7 +114,7 @@ describe("master (process mode): signals and frozen nodes", () => {
   })
 
   it("a node that stops answering heartbeats is killed and restarted", { timeout: 150_000 }, async () => {
-    const { dir, file, netport, webport } = await demoConfig()
+    const { dir, file, netport, webport } = await masterDemo()
     const master = startMaster(file)
     try {
       await waitFor("the demo to answer", () => call300(netport), 90_000)
@@ -225,7 +144,7 @@ describe("master (process mode): signals and frozen nodes", () => {
 
 describe("master with the user's own node entry file", () => {
   it("spawns every node through the entry file", { timeout: 150_000 }, async () => {
-    const { file, netport } = await demoConfig()
+    const { file, netport } = await masterDemo()
     const master = spawn(
       process.execPath,
       [bin, "start", file, "--entry", Path.join(repo, "test/fixtures/appmain.ts")],
@@ -253,7 +172,7 @@ describe("master with the user's own node entry file", () => {
 
 describe("master (in-process mode)", () => {
   it("runs the same topology with the same behaviour", { timeout: 150_000 }, async () => {
-    const { dir, file, netport, webport } = await demoConfig({ adminToken: "s3cret" })
+    const { dir, file, netport, webport } = await masterDemo({ adminToken: "s3cret" })
     const master = startMaster(file, ["--in-process"])
     try {
       const replies = await waitFor("the demo to answer", () => call300(netport), 90_000)
@@ -287,24 +206,11 @@ const listeningAddress = (port: number): string | undefined => {
   return undefined
 }
 
-const reachable = (host: string, port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = Net.connect(port, host, () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.on("error", () => resolve(false))
-    socket.setTimeout(2000, () => {
-      socket.destroy()
-      resolve(false)
-    })
-  })
-
 describe("master (process mode): admin, snapshot, restart", () => {
   it("admin web on 127.0.0.1 behind the token; restarted nodes ignore a half-edited config.json; reload refuses it; hotaru restart NAME", {
     timeout: 120_000
   }, async () => {
-    const { dir, file, netport, webport } = await demoConfig()
+    const { dir, file, netport, webport } = await masterDemo()
     const original = Fs.readFileSync(file, "utf8")
     const master = startMaster(file)
     try {
@@ -387,7 +293,7 @@ describe("master (process mode): supervisor.onFailed", () => {
   it('"retry" (default): a failed node is shown failed-retrying and tried again later; the master stays up', {
     timeout: 60_000
   }, async () => {
-    const { dir, file, webport } = await demoConfig()
+    const { dir, file, webport } = await masterDemo()
     const bad = Path.join(dir, "bad.ts")
     Fs.writeFileSync(bad, 'throw new Error("this app cannot start")\n')
     const config = JSON.parse(Fs.readFileSync(file, "utf8"))
@@ -421,7 +327,7 @@ describe("master (process mode): supervisor.onFailed", () => {
   it('"exit": a node that keeps failing stops the tree and the master exits non-zero', {
     timeout: 60_000
   }, async () => {
-    const { dir, file } = await demoConfig({
+    const { dir, file } = await masterDemo({
       supervisor: { graceSeconds: 2, maxRestarts: 1, onFailed: "exit" }
     })
     const bad = Path.join(dir, "bad.ts")

@@ -3,22 +3,14 @@
  * CLI starts the master and its three node processes on the runtime, and the demo client, run
  * on the same runtime, gets its three replies; `hotaru stop` ends the tree.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { bin, exited } from "./support/cli.js"
+import { demoConfig } from "./support/demo.js"
 import { cleanEnv, repo, run } from "./support/pack.js"
-import { freePort } from "./support/wait.js"
-
-const bin = Path.join(repo, "bin/hotaru.js")
-const demoApp = Path.join(repo, "examples/demo/app")
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode)
-    else child.once("exit", (code) => resolve(code))
-  })
+import { waitFor } from "./support/wait.js"
 
 /** `[executable, ...arguments before the script]` of each runtime. */
 const runtimes = {
@@ -29,32 +21,7 @@ const runtimes = {
 describe.each(Object.keys(runtimes) as ReadonlyArray<keyof typeof runtimes>)("the demo on %s", (runtime) => {
   it("starts, answers the demo client's three commands and stops", { timeout: 180_000 }, async () => {
     const [command, ...args] = runtimes[runtime]
-    const [rootport, webport, gateport, netport] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-      await freePort()
-    ]
-    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), `hotaru-${runtime}-`))
-    const file = Path.join(dir, "config.json")
-    Fs.writeFileSync(
-      file,
-      JSON.stringify({
-        master: { rootport, webport },
-        servers: {
-          gate: { rootport: gateport, app: Path.join(demoApp, "gateserver.ts") },
-          net: {
-            netport,
-            remoteport: [{ rootport: gateport, rootname: "gate" }],
-            app: Path.join(demoApp, "netserver.ts")
-          },
-          game1: {
-            remoteport: [{ rootport: gateport, rootname: "gate" }],
-            app: Path.join(demoApp, "game1server.ts")
-          }
-        }
-      })
-    )
+    const { dir, file, netport } = await demoConfig({ prefix: runtime, named: false })
     // run from the repository: Deno reads deno.json, Bun tsconfig.json, from there
     const master = spawn(command, [...args, bin, "start", file], {
       cwd: repo,
@@ -70,10 +37,14 @@ describe.each(Object.keys(runtimes) as ReadonlyArray<keyof typeof runtimes>)("th
       output += String(chunk)
     })
     try {
-      const deadline = Date.now() + 90_000
       const up = () => ["gate", "net", "game1"].every((n) => output.includes(`node ${n} up`))
-      while (!up() && Date.now() < deadline && master.exitCode === null)
-        await new Promise((resolve) => setTimeout(resolve, 200))
+      // until the three are up or the master has exited (then the expectation shows its output)
+      await waitFor(
+        `the three nodes up on ${runtime}`,
+        async () => (up() || master.exitCode !== null ? true : undefined),
+        90_000,
+        200
+      ).catch(() => undefined)
       expect(up(), output).toBe(true)
       const client = await run(
         command,

@@ -23,7 +23,7 @@ import * as Remote from "../src/Remote.js"
 import * as Root from "../src/Root.js"
 import * as TestCluster from "../src/TestCluster.js"
 import * as Transport from "../src/Transport.js"
-import * as SupportWait from "./support/wait.js"
+import * as SupportPorts from "./support/ports.js"
 
 const repo = Path.resolve(import.meta.dirname, "..")
 const bin = Path.join(repo, "bin/hotaru.js")
@@ -122,7 +122,7 @@ describe("apps given in code need no app file", () => {
   )
 })
 
-const freePort = () => Effect.promise(SupportWait.freePort)
+const freePort = () => Effect.promise(SupportPorts.freePort)
 
 const MasterEnv = Layer.mergeAll(
   NodeContext.layer,

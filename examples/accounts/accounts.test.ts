@@ -13,7 +13,7 @@ import * as Db from "../../src/Db.js"
 import * as Mem from "../../src/Mem.js"
 import * as NetServer from "../../src/NetServer.js"
 import { startRedisServer } from "../../test/support/redisServer.js"
-import { service, uniqueName } from "../../test/support/services.js"
+import { needs, uniqueName } from "../../test/support/services.js"
 import { Accounts, App } from "./app.js"
 import { AccountNotFound, Get, Register, Rename } from "./commands.js"
 
@@ -193,9 +193,9 @@ describe("accounts example, crash test of the embedded default (SQLite + in-proc
   )
 })
 
-const servicesUp = await service("mariadb")
-
-describe.skipIf(!servicesUp)("accounts example, crash test (MariaDB + Redis, real processes)", () => {
+// its Redis is a private redis-server with AOF the test starts (support/redisServer.ts)
+describe("accounts example, crash test (MariaDB + Redis, real processes)", () => {
+  needs("mariadb")
   const mariadb = Db.layer({ driver: "mysql", host: "127.0.0.1", user: "root", db: "test" })
 
   it.scopedLive(

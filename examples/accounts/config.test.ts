@@ -9,7 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import * as Node from "../../src/Node.js"
 import { TestCluster } from "../../src/testing.js"
-import { service } from "../../test/support/services.js"
+import { requireServiceEffect } from "../../test/support/services.js"
 import { AccountNotFound, Get, Register, Rename } from "./commands.js"
 
 const here = Path.dirname(new URL(import.meta.url).pathname)
@@ -41,8 +41,7 @@ describe("accounts node from config.json", () => {
 
   it.scopedLive("on MariaDB + Redis (config.mariadb-redis.json)", () =>
     Effect.gen(function* () {
-      const up = yield* Effect.promise(async () => (await service("mariadb")) && (await service("redis")))
-      if (!up) return
+      yield* requireServiceEffect("mariadb", "redis")
       const config = JSON.parse(Fs.readFileSync(Path.join(here, "config.mariadb-redis.json"), "utf8"))
       yield* flow({ ...config, cache: { ...config.cache, prefix: `accounts-${Date.now()}:` } })
     })

@@ -4,25 +4,22 @@
  * SIGKILLed while every room is being talked to; every room answers again with its `seq`
  * continuous; the master restarts the runner and it hosts rooms again.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
+import type { ChildProcess } from "node:child_process"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Scope } from "effect"
 import * as Exit from "effect/Exit"
 import mysql from "mysql2/promise"
 import * as Client from "../../src/Client.js"
-import type * as Master from "../../src/Master.js"
-import { exitReport, tailOf } from "../../test/support/child.js"
-import { service, services } from "../../test/support/services.js"
-import { freePort, waitFor } from "../../test/support/wait.js"
+import { exited, startHotaru } from "../../test/support/cli.js"
+import { status, writeConfig } from "../../test/support/demo.js"
+import { freePorts } from "../../test/support/ports.js"
+import { needs, services } from "../../test/support/services.js"
+import { waitFor } from "../../test/support/wait.js"
 import { Join, Say, State } from "./protocol.js"
 
 const here = __dirname
-const bin = Path.resolve(here, "../../bin/hotaru.js")
 const database = "hotaru_arena"
-const available = await service("mariadb")
 
 const freshDatabase = async () => {
   const connection = await mysql.createConnection({ ...services.mariadb, user: "root", password: "" })
@@ -57,8 +54,7 @@ const saysPerRoom = async (): Promise<Map<string, { count: number; max: number }
 }
 
 const arenaConfig = async () => {
-  const [rootport, webport, netport, r1, r2, r3] = await Promise.all(Array.from({ length: 6 }, freePort))
-  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-arena-"))
+  const [rootport, webport, netport, r1, r2, r3] = await freePorts(6)
   const config = {
     master: { rootport, webport },
     servers: {
@@ -80,42 +76,15 @@ const arenaConfig = async () => {
     },
     supervisor: { graceSeconds: 3 }
   }
-  const file = Path.join(dir, "config.json")
-  Fs.writeFileSync(file, JSON.stringify(config))
-  return { dir, file, netport, webport }
+  return { ...writeConfig("arena", config), netport: netport!, webport: webport! }
 }
 
-const status = async (webport: number, dir: string): Promise<Master.StatusReport> => {
-  const token = Fs.readFileSync(Path.join(dir, ".hotaru-admin-token"), "utf8").trim()
-  const response = await fetch(`http://127.0.0.1:${webport}/status`, {
-    headers: { authorization: `Bearer ${token}` }
-  })
-  if (!response.ok) throw new Error(`/status: HTTP ${response.status}`)
-  return (await response.json()) as Master.StatusReport
-}
-
-const startMaster = (file: string): ChildProcess => {
-  const child = spawn(process.execPath, [bin, "start", file], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, HOTARU_LOG: "warning" }
-  })
-  child.stdout?.resume()
-  const stderr = tailOf(child.stderr)
-  child.once("exit", (code, signal) => {
-    if (code !== 0 && signal === null) console.error(exitReport("hotaru start", code, signal, stderr()))
-  })
-  return child
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve()
-    else child.once("exit", () => resolve())
-  })
+const startMaster = (file: string): ChildProcess => startHotaru("hotaru start", ["start", file])
 
 const rooms = Array.from({ length: 24 }, (_, i) => `room${i}`)
 
-describe.skipIf(!available)("arena example (front + 3 runners, MariaDB, through the CLI)", () => {
+describe("arena example (front + 3 runners, MariaDB, through the CLI)", () => {
+  needs("mariadb")
   it("rooms spread over the runners, survive a SIGKILLed runner with seq continuous, and the runner rejoins", {
     timeout: 120_000
   }, async () => {

@@ -15,7 +15,8 @@ import * as Master from "../../src/Master.js"
 import * as Node from "../../src/Node.js"
 import * as Transport from "../../src/Transport.js"
 import * as Web from "../../src/Web.js"
-import { freePort } from "../support/wait.js"
+import * as SupportPorts from "../support/ports.js"
+import { freePort } from "../support/ports.js"
 
 /** A config with a master block and no servers, in a fresh directory. */
 const setup = (master: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) =>
@@ -51,24 +52,7 @@ const send = (url: string, init: RequestInit = {}) =>
     return { status: response.status, text: await response.text() }
   })
 
-/** Writes `text` on a fresh connection; everything the server sends until it closes (5 s at most). */
-const rawExchange = (port: number, text: string) =>
-  Effect.promise(
-    () =>
-      new Promise<string>((resolve) => {
-        let received = ""
-        const socket = Net.connect(port, "127.0.0.1", () => socket.write(text))
-        const timer = setTimeout(() => socket.destroy(), 5000)
-        socket.on("data", (c) => {
-          received += String(c)
-        })
-        socket.on("error", () => undefined)
-        socket.on("close", () => {
-          clearTimeout(timer)
-          resolve(received)
-        })
-      })
-  )
+const rawExchange = (port: number, text: string) => Effect.promise(() => SupportPorts.rawExchange(port, text))
 
 const nonLoopbackAddress = (): string | undefined =>
   Object.values(Os.networkInterfaces())
@@ -290,20 +274,7 @@ describe("admin web: bind", () => {
       expect(address.host).toBe("127.0.0.1")
       const other = nonLoopbackAddress()
       if (other !== undefined) {
-        const reached = yield* Effect.promise(
-          () =>
-            new Promise<boolean>((resolve) => {
-              const socket = Net.connect(address.port, other, () => {
-                socket.destroy()
-                resolve(true)
-              })
-              socket.on("error", () => resolve(false))
-              socket.setTimeout(2000, () => {
-                socket.destroy()
-                resolve(false)
-              })
-            })
-        )
+        const reached = yield* Effect.promise(() => SupportPorts.reachable(other, address.port))
         expect(reached).toBe(false)
       }
     })

@@ -29,6 +29,7 @@ import * as Root from "../../src/Root.js"
 import * as Transport from "../../src/Transport.js"
 import { type TcpOptions } from "../../src/Transport.js"
 import { callerOf } from "../support/caller.js"
+import { until } from "../support/wait.js"
 import { CLOSED, frame, heapUsed, RawPeer, rawJoin, splitFrames } from "./linkPeer.js"
 
 const SECRET = "correct horse battery staple"
@@ -525,7 +526,11 @@ describe("hostile: node links (rootport)", () => {
         )
       // 300 replies of 64 KiB: more than the kernel holds, above the 1 MiB high-water mark
       peer.socket.write(calls(1, 300))
-      yield* Effect.sleep("300 millis")
+      yield* until(
+        "the 300 calls served, their replies queued above the high-water mark",
+        () => served >= 300 && session.link.queuedBytes() > 1024 * 1024,
+        10_000
+      )
       expect(served).toBe(300)
       expect(session.link.queuedBytes()).toBeGreaterThan(1024 * 1024)
       peer.socket.write(calls(301, 1000))

@@ -4,7 +4,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -12,18 +11,10 @@ import { Effect, Either, Schedule } from "effect"
 import * as Client from "../../src/Client.js"
 import * as Frame from "../../src/internal/edge/frame.js"
 import { Echo, Pack, Register } from "../fixtures/hostileApp.js"
+import { freePort } from "../support/ports.js"
 
 const repo = Path.resolve(__dirname, "../..")
 const bin = Path.join(repo, "bin/hotaru.js")
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as Net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
 
 /** `hotaru node edge CONFIG` in its own process, killed with the scope. */
 const startNode = Effect.gen(function* () {

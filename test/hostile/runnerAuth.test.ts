@@ -20,7 +20,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Schema } from "effect"
 import * as Db from "../../src/Db.js"
 import * as EntitySharding from "../../src/EntitySharding.js"
-import { freePort } from "../support/wait.js"
+import { freePort } from "../support/ports.js"
 
 const SECRET = "correct horse battery staple"
 const WRONG = "incorrect donkey battery staple"

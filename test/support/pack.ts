@@ -4,13 +4,11 @@
  * lock directory (two builds writing `dist/` at once would corrupt it), and reused while no
  * source is newer than the tarball.
  */
-import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { promisify } from "node:util"
+import { repo, run } from "./cli.js"
 
-export const repo = Path.resolve(__dirname, "../..")
-export const run = promisify(execFile)
+export { repo, run }
 
 /** The environment without `npm_*` variables (set when the suite runs under `npm test`). */
 export const cleanEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({

@@ -32,7 +32,7 @@ export interface RedisServer {
 }
 
 /** A port free at the time of asking (the OS's choice for port 0). */
-import { freePort } from "./wait.js"
+import { freePort } from "./ports.js"
 
 export { freePort }
 

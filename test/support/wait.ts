@@ -1,19 +1,7 @@
 /**
- * Small helpers shared by the tests that run real servers and processes: a free port on
- * 127.0.0.1, and polling until something is there.
+ * Waiting in tests on what can be observed, with a deadline, instead of sleeping a fixed time.
  */
-import * as Net from "node:net"
-
-/** A port free on 127.0.0.1 right now (bound to port 0, read, released). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as Net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
+import { Effect } from "effect"
 
 /**
  * Call `f` every `intervalMs` until it gives a value (not `undefined`, not a rejection), or fail
@@ -38,3 +26,13 @@ export const waitFor = async <A>(
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`)
 }
+
+/**
+ * `waitFor` as an Effect, for a synchronous condition (a counter, a buffer's length): checks
+ * `condition` every `intervalMs` (real time: use it in `it.live` tests) and dies naming `what`
+ * after `timeoutMs`.
+ */
+export const until = (what: string, condition: () => boolean, timeoutMs: number, intervalMs = 20) =>
+  Effect.asVoid(
+    Effect.promise(() => waitFor(what, async () => (condition() ? true : undefined), timeoutMs, intervalMs))
+  )
