@@ -153,24 +153,7 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
     const pending: Array<Pending> = []
     let closedReason: string | undefined
 
-    const socket = yield* Effect.acquireRelease(
-      Effect.async<Net.Socket, ClientError>((resume) => {
-        const socket = Net.connect({ host: options.host, port: options.port, noDelay: true })
-        const onError = (e: Error) =>
-          resume(
-            Effect.fail(
-              new ClientError({ reason: "Connect", detail: `${options.host}:${options.port}: ${e.message}` })
-            )
-          )
-        socket.once("error", onError)
-        socket.once("connect", () => {
-          socket.off("error", onError)
-          resume(Effect.succeed(socket))
-        })
-        return Effect.sync(() => socket.destroy())
-      }),
-      (socket) => Effect.sync(() => socket.destroy())
-    )
+    const socket = yield* openSocket(options.host, options.port)
 
     const failAll = (reason: string, kind: "Closed" | "Decode" = "Closed") => {
       closedReason ??= reason
@@ -181,30 +164,18 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
 
     const decoder = new Frame.Decoder(frame)
     const onFrame = (command: number, body: Uint8Array): boolean => {
-      if (command === NetCommand.ERROR_COMMAND) {
-        const decoded = decodeError(body, decodeOptions.maxDepth ?? NetCommand.DEFAULT_MAX_DEPTH)
-        if (Either.isLeft(decoded)) {
-          // it answers some call, but which one is unknown: the connection cannot be trusted
-          failAll(`bad error frame from server: ${decoded.left}`, "Decode")
-          socket.destroy()
-          return false
-        }
-        const index = pending.findIndex((p) => p.command === decoded.right.command)
-        if (index >= 0) {
-          const [p] = pending.splice(index, 1)
-          p!.resolve(Either.left({ body: decoded.right }))
-          return true
-        }
-      } else {
-        const index = pending.findIndex((p) => p.command === command)
-        if (index >= 0) {
-          const [p] = pending.splice(index, 1)
-          p!.resolve(Either.right(body))
-          return true
-        }
-      }
-      Queue.unsafeOffer(pushes, { command, body })
-      return true
+      const routed = routeFrame(
+        pending,
+        pushes,
+        decodeOptions.maxDepth ?? NetCommand.DEFAULT_MAX_DEPTH,
+        command,
+        body
+      )
+      if (routed === undefined) return true
+      // it answers some call, but which one is unknown: the connection cannot be trusted
+      failAll(`bad error frame from server: ${routed}`, "Decode")
+      socket.destroy()
+      return false
     }
     socket.on("data", (chunk: Buffer) => {
       const violation = decoder.push(chunk, onFrame)
@@ -307,6 +278,56 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
     }
     return client
   })
+
+/** A TCP connection to `host:port` (Nagle off), destroyed with the scope. */
+const openSocket = (host: string, port: number): Effect.Effect<Net.Socket, ClientError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<Net.Socket, ClientError>((resume) => {
+      const socket = Net.connect({ host, port, noDelay: true })
+      const onError = (e: Error) =>
+        resume(Effect.fail(new ClientError({ reason: "Connect", detail: `${host}:${port}: ${e.message}` })))
+      socket.once("error", onError)
+      socket.once("connect", () => {
+        socket.off("error", onError)
+        resume(Effect.succeed(socket))
+      })
+      return Effect.sync(() => socket.destroy())
+    }),
+    (socket) => Effect.sync(() => socket.destroy())
+  )
+
+/**
+ * One frame from the server: the reply of the oldest pending call of its command (an error frame
+ * names the command it answers), else a push. Returns the problem of an error frame that does not
+ * decode (which call it answers is then unknown), `undefined` otherwise.
+ */
+const routeFrame = (
+  pending: Array<Pending>,
+  pushes: Queue.Queue<Push>,
+  maxDepth: number,
+  command: number,
+  body: Uint8Array
+): string | undefined => {
+  if (command === NetCommand.ERROR_COMMAND) {
+    const decoded = decodeError(body, maxDepth)
+    if (Either.isLeft(decoded)) return decoded.left
+    const index = pending.findIndex((p) => p.command === decoded.right.command)
+    if (index >= 0) {
+      const [p] = pending.splice(index, 1)
+      p!.resolve(Either.left({ body: decoded.right }))
+      return undefined
+    }
+  } else {
+    const index = pending.findIndex((p) => p.command === command)
+    if (index >= 0) {
+      const [p] = pending.splice(index, 1)
+      p!.resolve(Either.right(body))
+      return undefined
+    }
+  }
+  Queue.unsafeOffer(pushes, { command, body })
+  return undefined
+}
 
 const isFailed = (e: ClientError | Failed): e is Failed => !(e instanceof ClientError)
 
