@@ -17,12 +17,14 @@
  *
  * @since 0.1.0
  */
+
 import { unlink } from "node:fs/promises"
 import { hostname } from "node:os"
 import { type FileSystem, Path } from "@effect/platform"
 import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Option, type Scope, Stream } from "effect"
 import * as HotaruConfig from "./HotaruConfig.js"
 import { AgentNoSuchNode, AgentService, type AgentStatus, agentName } from "./internal/cluster/agentRpc.js"
+import { linkAuthOf } from "./internal/config/linkAuth.js"
 import * as PrivateFile from "./internal/config/privateFile.js"
 import { policyOf } from "./internal/control/nodePolicy.js"
 import { runNode } from "./internal/control/process.js"
@@ -225,11 +227,7 @@ export const make = (
           Remote.layer({
             name: agentName(host),
             parents: [{ name: "master", host: dial, port: master.rootport }],
-            secret: config.secret,
-            helloTimeout:
-              config.links?.helloTimeout === undefined
-                ? undefined
-                : Duration.seconds(config.links.helloTimeout)
+            ...linkAuthOf(config)
           })
         )
       )

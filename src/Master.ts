@@ -49,6 +49,7 @@ import * as AdminApi from "./AdminApi.js"
 import * as HotaruConfig from "./HotaruConfig.js"
 import { isAgentName } from "./internal/cluster/agentRpc.js"
 import * as Agents from "./internal/cluster/agents.js"
+import { linkAuthOf } from "./internal/config/linkAuth.js"
 import * as PrivateFile from "./internal/config/privateFile.js"
 import { policyOf } from "./internal/control/nodePolicy.js"
 import { type ProcessError, runNode } from "./internal/control/process.js"
@@ -404,9 +405,7 @@ export const make = (
         port: master.rootport,
         // host agents link too when some nodes run elsewhere
         accept: remote.length === 0 ? names : (name) => names.includes(name) || isAgentName(name),
-        secret: config.secret,
-        helloTimeout:
-          config.links?.helloTimeout === undefined ? undefined : Duration.seconds(config.links.helloTimeout)
+        ...linkAuthOf(config)
       })
     ).pipe(
       Effect.mapError(

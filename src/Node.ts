@@ -45,6 +45,7 @@ import { AdminService, ReloadFailed } from "./Admin.js"
 import * as Db from "./Db.js"
 import * as EntitySharding from "./EntitySharding.js"
 import * as HotaruConfig from "./HotaruConfig.js"
+import { linkAuthOf } from "./internal/config/linkAuth.js"
 import { ensureLoadable } from "./internal/config/typescript.js"
 import * as Topology from "./internal/rpc/topology.js"
 import * as Mem from "./Mem.js"
@@ -505,13 +506,7 @@ export const layer = (
         options.callTimeout ??
         (server.callTimeout === undefined ? undefined : Duration.seconds(server.callTimeout))
       // every link proves the cluster secret (config `secret` / env HOTARU_SECRET) first
-      const linkAuth = {
-        secret: loaded.config.secret,
-        helloTimeout:
-          loaded.config.links?.helloTimeout === undefined
-            ? undefined
-            : Duration.seconds(loaded.config.links.helloTimeout)
-      }
+      const linkAuth = linkAuthOf(loaded.config)
       const parents = [
         ...(server.remoteport ?? []).map((link) => ({
           name: link.rootname,
@@ -592,11 +587,7 @@ export const layer = (
           : EntitySharding.layer({
               role,
               sharding: loaded.config.sharding,
-              secret: loaded.config.secret,
-              helloTimeout:
-                loaded.config.links?.helloTimeout === undefined
-                  ? undefined
-                  : Duration.seconds(loaded.config.links.helloTimeout),
+              ...linkAuthOf(loaded.config),
               db: dbOptions(loaded)
             }).pipe(
               Layer.provide(db),

@@ -11,12 +11,13 @@
  *
  * @since 0.1.0
  */
+
 import { FileSystem, Path } from "@effect/platform"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ConfigError, type Loaded } from "./HotaruConfig.js"
+import { helloTimeoutOf } from "./internal/config/linkAuth.js"
 import type { MemoryNetworkShape, TransportShape } from "./internal/link/link.js"
 import { makeMemory } from "./internal/link/memory.js"
 import { makeTcp } from "./internal/link/tcp.js"
@@ -107,7 +108,8 @@ export const tcpOptions = (
     const options: { -readonly [K in keyof TcpOptions]: TcpOptions[K] } = {}
     if (links?.maxFrameBytes !== undefined) options.maxFrameBytes = links.maxFrameBytes
     if (links?.maxQueuedBytes !== undefined) options.maxQueuedBytes = links.maxQueuedBytes
-    if (links?.helloTimeout !== undefined) options.handshakeTimeout = Duration.seconds(links.helloTimeout)
+    const helloTimeout = helloTimeoutOf(loaded.config)
+    if (helloTimeout !== undefined) options.handshakeTimeout = helloTimeout
     if (tls !== undefined) {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
