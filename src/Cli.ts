@@ -24,6 +24,7 @@
  *
  * @since 0.1.0
  */
+
 import { Args, Command, Options } from "@effect/cli"
 import { FetchHttpClient, HttpClientError, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
@@ -33,6 +34,7 @@ import * as Agent from "./Agent.js"
 import * as HotaruConfig from "./HotaruConfig.js"
 import { AdminRequestError, explain, isConnectionRefused, NotReady } from "./internal/cli/cliError.js"
 import { scaffold } from "./internal/cli/scaffold.js"
+import * as Env from "./internal/config/env.js"
 import { MissingPackageError } from "./internal/config/optionalPackage.js"
 import * as PrivateFile from "./internal/config/privateFile.js"
 import { needsTsx } from "./internal/config/typescript.js"
@@ -113,8 +115,9 @@ const start = Command.make(
   },
   ({ bind, config, entry, inProcess, only }) =>
     Effect.gen(function* () {
+      const { adminToken, secret } = yield* Env.env
       const loaded = yield* HotaruConfig.load(config).pipe(
-        Effect.flatMap((loaded) => HotaruConfig.withSecret(loaded, process.env.HOTARU_SECRET))
+        Effect.flatMap((loaded) => HotaruConfig.withSecret(loaded, Option.getOrUndefined(secret)))
       )
       yield* Main.logWarnings(loaded)
       const path = yield* Path.Path
@@ -122,7 +125,7 @@ const start = Command.make(
         config: loaded,
         mode: inProcess ? "in-process" : "process",
         ...(Option.isSome(entry) ? { entry: yield* entryCommand(path.resolve(entry.value)) } : {}),
-        ...(process.env.HOTARU_ADMIN_TOKEN ? { token: process.env.HOTARU_ADMIN_TOKEN } : {}),
+        ...(Option.isSome(adminToken) ? { token: adminToken.value } : {}),
         ...(Option.isSome(bind) ? { bind: bind.value } : {}),
         ...(Option.isSome(only) ? { only: only.value } : {})
       }).pipe(Effect.provide(Transport.layerConfig(loaded)))
@@ -152,8 +155,9 @@ const join = Command.make(
   },
   ({ bind, config, entry, only }) =>
     Effect.gen(function* () {
+      const { secret } = yield* Env.env
       const loaded = yield* HotaruConfig.load(config).pipe(
-        Effect.flatMap((loaded) => HotaruConfig.withSecret(loaded, process.env.HOTARU_SECRET))
+        Effect.flatMap((loaded) => HotaruConfig.withSecret(loaded, Option.getOrUndefined(secret)))
       )
       yield* Main.logWarnings(loaded)
       const path = yield* Path.Path
@@ -178,16 +182,17 @@ const node = Command.make(
     config: configArg,
     bind: bindOption
   },
-  ({ bind, config, name }) => {
-    const address = Option.getOrElse(bind, () => process.env.HOTARU_BIND ?? "")
-    return Main.node({
-      name,
-      config,
-      supervised: process.env.HOTARU_SUPERVISED === "1",
-      secret: process.env.HOTARU_SECRET,
-      ...(address === "" ? {} : { bind: address })
+  ({ bind, config, name }) =>
+    Effect.flatMap(Env.env, (env) => {
+      const address = Option.orElse(bind, () => env.bind)
+      return Main.node({
+        name,
+        config,
+        supervised: env.supervised,
+        secret: Option.getOrUndefined(env.secret),
+        ...(Option.isSome(address) ? { bind: address.value } : {})
+      })
     })
-  }
 ).pipe(Command.withDescription("run one node of CONFIG alone (the master starts nodes this way)"))
 
 /** Find the master's admin URL and token for a config. */
@@ -202,8 +207,9 @@ const adminOf = (configFile: string, token: Option.Option<string>, bind: Option.
     // the admin web's own address, unless it listens on every interface
     const bound = HotaruConfig.bindAddress(master.bind, "web", Option.getOrUndefined(bind))
     const host = bound === "0.0.0.0" || bound === "::" ? (master.roothost ?? "127.0.0.1") : bound
+    const { adminToken } = yield* Env.env
     const given = Option.orElse(token, () =>
-      Option.fromNullable(process.env.HOTARU_ADMIN_TOKEN ?? loaded.config.adminToken)
+      Option.orElse(adminToken, () => Option.fromNullable(loaded.config.adminToken))
     )
     const resolved = Option.isSome(given)
       ? given

@@ -15,10 +15,12 @@
  *
  * @since 0.1.0
  */
+
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Context, Duration, Effect, Layer, LogLevel, Option, Stream } from "effect"
 import * as HotaruConfig from "./HotaruConfig.js"
+import * as Env from "./internal/config/env.js"
 import { orphanGuard } from "./internal/control/orphanGuard.js"
 import * as Log from "./Log.js"
 import * as Master from "./Master.js"
@@ -153,12 +155,14 @@ export const runtimeLayer = (level?: LogLevel.LogLevel): Layer.Layer<FileSystem.
  */
 export const runNode = (options: NodeMainOptions): void =>
   NodeRuntime.runMain(
-    node({
-      ...options,
-      supervised: options.supervised ?? process.env.HOTARU_SUPERVISED === "1",
-      ...(options.bind === undefined && process.env.HOTARU_BIND ? { bind: process.env.HOTARU_BIND } : {}),
-      secret: options.secret ?? process.env.HOTARU_SECRET
-    }).pipe(
+    Effect.flatMap(Env.env, (env) =>
+      node({
+        ...options,
+        supervised: options.supervised ?? env.supervised,
+        ...(options.bind === undefined && Option.isSome(env.bind) ? { bind: env.bind.value } : {}),
+        secret: options.secret ?? Option.getOrUndefined(env.secret)
+      })
+    ).pipe(
       Effect.tapErrorCause((cause) => Effect.logError("node failed to start", cause)),
       Effect.provide(runtimeLayer(levelFromEnv()))
     ),
@@ -172,11 +176,4 @@ export const runNode = (options: NodeMainOptions): void =>
  * @category utils
  */
 export const levelFromEnv = (): LogLevel.LogLevel =>
-  Option.getOrElse(
-    Option.fromNullable(
-      LogLevel.allLevels.find(
-        (l) => l.label.toLowerCase() === (process.env.HOTARU_LOG ?? "info").toLowerCase()
-      )
-    ),
-    () => LogLevel.Info
-  )
+  Effect.runSync(Effect.orElseSucceed(Env.logLevel, () => LogLevel.Info))

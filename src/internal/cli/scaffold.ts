@@ -64,7 +64,7 @@ export const Echo = NetCommand.text(1, { name: "echo" })
 `,
   "app/game.ts": `import { Effect } from "effect"
 import { NetServer } from "hotaru-rt"
-import { Echo } from "../protocol.js"
+import { Echo } from "./protocol.js"
 
 /** The game node's handlers (firefly's @netserviceHandle). */
 export default NetServer.handle(Echo, (text, connection) =>
@@ -74,7 +74,7 @@ export default NetServer.handle(Echo, (text, connection) =>
   "client.ts": `import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import { Client } from "hotaru-rt"
-import { Echo } from "../app/protocol.js"
+import { Echo } from "./app/protocol.js"
 
 const program = Effect.gen(function* () {
   const client = yield* Client.connect({ host: "127.0.0.1", port: 10001 })
@@ -86,9 +86,9 @@ NodeRuntime.runMain(program)
   "test/echo.test.ts": `import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { TestCluster } from "hotaru-rt/testing"
-import { Echo } from "../../app/protocol.js"
+import { Echo } from "../app/protocol.js"
 
-const config = new URL("../../config.json", import.meta.url).pathname
+const config = new URL("../config.json", import.meta.url).pathname
 
 it.scopedLive("the game node echoes", () =>
   Effect.gen(function* () {
@@ -113,11 +113,11 @@ it.scopedLive("the game node echoes", () =>
     2
   )}\n`,
   ".gitignore": "node_modules/\n.hotaru-admin-token\ndata/\n",
-  // Deno: the app's `../x.js` imports name `../x.ts` files (TypeScript's NodeNext convention)
+  // Deno: the app's `./x.js` imports name `./x.ts` files (TypeScript's NodeNext convention)
   "deno.json": `${JSON.stringify({ unstable: ["sloppy-imports"] }, null, 2)}\n`
 })
 
-/** This package's root (`src/internal/` or `dist/internal/` is two levels below it). */
+/** This package's root (this file is in `src/internal/cli/` or `dist/internal/cli/`, three levels below it). */
 const packageRoot = () => fileURLToPath(new URL("../../..", import.meta.url))
 
 const run = promisify(execFile)
