@@ -1,0 +1,37 @@
+/**
+ * The environment variables hotaru's entry points read (`hotaru` and `Main.runNode`), as one
+ * Effect `Config`: read through the running `ConfigProvider` (the process environment by
+ * default; a test or an embedding program may provide another). Library code never reads the
+ * environment: entry points read this and pass the values on.
+ */
+import * as Config from "effect/Config"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+
+const optionalText = (name: string) =>
+  Config.option(Config.string(name)).pipe(Config.map(Option.filter((s) => s !== "")))
+
+/** `HOTARU_LOG=debug|info|warning|error` (any case); anything else or unset: info. */
+export const logLevel: Config.Config<LogLevel.LogLevel> = optionalText("HOTARU_LOG").pipe(
+  Config.map((value) =>
+    Option.getOrElse(
+      Option.flatMap(value, (v) =>
+        Option.fromNullable(LogLevel.allLevels.find((l) => l.label.toLowerCase() === v.toLowerCase()))
+      ),
+      () => LogLevel.Info
+    )
+  )
+)
+
+/** What the entry points take from the environment. */
+export const env = Config.all({
+  /** `HOTARU_SECRET`: the cluster secret (overrides the config's `secret`). */
+  secret: optionalText("HOTARU_SECRET"),
+  /** `HOTARU_ADMIN_TOKEN`: the master's admin token. */
+  adminToken: optionalText("HOTARU_ADMIN_TOKEN"),
+  /** `HOTARU_BIND`: the address a node binds when `--bind` is not given. */
+  bind: optionalText("HOTARU_BIND"),
+  /** `HOTARU_SUPERVISED=1`: this node was started by a master (exit when its link drops). */
+  supervised: optionalText("HOTARU_SUPERVISED").pipe(Config.map((v) => Option.contains(v, "1"))),
+  logLevel
+})
