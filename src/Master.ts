@@ -37,6 +37,7 @@ import {
   Deferred,
   Duration,
   Effect,
+  Exit,
   Layer,
   Option,
   Ref,
@@ -522,7 +523,10 @@ export const make = (
         const children = yield* root.children
         if (!children.includes(name)) return Option.none<Admin.NodeStatus>()
         const client = yield* root.child(name, AdminService)
-        return yield* client.Status().pipe(Effect.timeout("2 seconds"), Effect.option)
+        // a node still building its app is linked before it serves its admin group: that call
+        // dies with "does not serve" — no status yet, as for a node that does not answer
+        const exit = yield* Effect.exit(Effect.timeout(client.Status(), "2 seconds"))
+        return Exit.isSuccess(exit) ? Option.some(exit.value) : Option.none<Admin.NodeStatus>()
       })
 
     const status = Effect.gen(function* () {
