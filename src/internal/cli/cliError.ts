@@ -5,11 +5,11 @@
  * `--verbose`, which prints the whole cause with its stack instead.
  */
 import { ValidationError } from "@effect/cli"
-import { Cause, Data, Option } from "effect"
-import { AgentError } from "../../Agent.js"
-import { ConfigError } from "../../HotaruConfig.js"
-import { MasterError } from "../../Master.js"
-import { NodeError } from "../../Node.js"
+import { Cause, Data, Option, Predicate } from "effect"
+import type { AgentError } from "../../Agent.js"
+import type { ConfigError } from "../../HotaruConfig.js"
+import type { MasterError } from "../../Master.js"
+import { NodeError } from "../control/nodeError.js"
 import { ScaffoldError } from "./scaffold.js"
 
 /** An admin request to a master that failed. */
@@ -68,8 +68,13 @@ const withoutStack = (text: string): string =>
     .join("\n")
     .trim()
 
+// recognised by tag: the classes live in public modules, which internal code may not import
+const isConfigError = (u: unknown): u is ConfigError => Predicate.isTagged(u, "ConfigError")
+const isAgentError = (u: unknown): u is AgentError => Predicate.isTagged(u, "AgentError")
+const isMasterError = (u: unknown): u is MasterError => Predicate.isTagged(u, "MasterError")
+
 const hintOf = (error: unknown): string | undefined => {
-  if (error instanceof ConfigError) {
+  if (isConfigError(error)) {
     return error.reason === "NotFound"
       ? "give the cluster's config file as the CONFIG argument (default: config.json in the current directory)"
       : undefined
@@ -96,7 +101,7 @@ const hintOf = (error: unknown): string | undefined => {
   }
   if (error instanceof ScaffoldError) return "choose a new or empty directory"
   if (error instanceof NotReady) return "(a readiness check: it passes once the node runs and is linked)"
-  if (error instanceof AgentError) {
+  if (isAgentError(error)) {
     switch (error.reason) {
       case "NoMaster":
         return 'add the master\'s host to the config: "master": {"roothost": "10.0.0.1", "rootport": 9999, …}'
@@ -106,7 +111,7 @@ const hintOf = (error: unknown): string | undefined => {
         return undefined
     }
   }
-  if (error instanceof MasterError) {
+  if (isMasterError(error)) {
     switch (error.reason) {
       case "Listen":
         return "is another master running? (`hotaru status` shows it)"
@@ -130,7 +135,7 @@ export const explain = (cause: Cause.Cause<unknown>): ReadonlyArray<string> => {
   if (Option.isSome(failure)) {
     const error = failure.value
     if (ValidationError.isValidationError(error)) return []
-    if (error instanceof ConfigError) {
+    if (isConfigError(error)) {
       // one line per problem, each naming the file
       const lines = error.issues.map((issue) => `hotaru: ${error.file}: ${issue}`)
       const hint = hintOf(error)
