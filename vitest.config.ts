@@ -36,9 +36,10 @@ export default defineConfig({
     hookTimeout: 30_000,
     // vitest 3.2 shares one pool of each kind between the projects, sized here (a project's own
     // `fileParallelism`/`maxWorkers` does not limit it): so the unit files take the forks pool,
-    // two at a time, and the process files the threads pool, one at a time, both pools at once
+    // one at a time, and the process files the threads pool, one at a time, both pools at once
+    // (two unit forks beside a process file oversubscribe a 2-core machine: CI timed out on it)
     poolOptions: {
-      forks: { maxForks: 2, minForks: 1 },
+      forks: { maxForks: 1, minForks: 1 },
       threads: { maxThreads: 1, minThreads: 1 }
     },
     projects: [

@@ -42,9 +42,11 @@ describe("master (process mode, through the CLI)", () => {
           const r = await call300(netport)
           return r[1] === "game1Handle completed" ? r : undefined
         },
-        10_000
+        30_000
       )
-      expect(Date.now() - killedAt).toBeLessThan(10_000)
+      // a restart is a new process importing the app (2-3 s of CPU): on a loaded 2-core CI
+      // machine that alone can take ten seconds; the bench measures the quiet-machine figure
+      expect(Date.now() - killedAt).toBeLessThan(30_000)
       const after = await waitFor(
         "status to show the restart",
         async () => {
@@ -52,7 +54,7 @@ describe("master (process mode, through the CLI)", () => {
           const g = s.nodes.find((n) => n.name === "game1")
           return g?.restarts === 1 && g.state === "running" && g.pid !== game1.pid ? s : undefined
         },
-        10_000
+        20_000
       )
       const newPid = after.nodes.find((n) => n.name === "game1")!.pid!
 
@@ -135,7 +137,7 @@ describe("master (process mode): signals and frozen nodes", () => {
         async () => (alive(game1.pid!) ? undefined : true),
         10_000
       )
-      await waitFor("command 300 to be answered again", () => call300(netport), 15_000)
+      await waitFor("command 300 to be answered again", () => call300(netport), 30_000)
     } finally {
       master.kill("SIGKILL")
     }
@@ -274,7 +276,7 @@ describe("master (process mode): admin, snapshot, restart", () => {
         20_000
       )
       expect(reset.restarts).toBe(0)
-      await waitFor("command 300 after the restart", () => call300(netport), 15_000)
+      await waitFor("command 300 after the restart", () => call300(netport), 30_000)
       const unknown = await run(process.execPath, [bin, "restart", "nope", file]).catch(
         (e: { stderr: string }) => e
       )
@@ -291,7 +293,7 @@ describe("master (process mode): admin, snapshot, restart", () => {
 
 describe("master (process mode): supervisor.onFailed", () => {
   it('"retry" (default): a failed node is shown failed-retrying and tried again later; the master stays up', {
-    timeout: 60_000
+    timeout: 150_000
   }, async () => {
     const { dir, file, webport } = await masterDemo()
     const bad = Path.join(dir, "bad.ts")
@@ -308,13 +310,13 @@ describe("master (process mode): supervisor.onFailed", () => {
           const node = (await status(webport, dir)).nodes[0]!
           return node.state === "failed-retrying" ? node : undefined
         },
-        30_000
+        60_000
       )
       expect(failed.lastExit).toMatch(/exited with code 1/)
       await waitFor(
         "bad to be retried",
         async () => ((await status(webport, dir)).nodes[0]!.restarts >= 2 ? true : undefined),
-        30_000
+        60_000
       )
       expect(master.exitCode).toBeNull()
       master.kill("SIGTERM")
@@ -325,7 +327,7 @@ describe("master (process mode): supervisor.onFailed", () => {
   })
 
   it('"exit": a node that keeps failing stops the tree and the master exits non-zero', {
-    timeout: 60_000
+    timeout: 150_000
   }, async () => {
     const { dir, file } = await masterDemo({
       supervisor: { graceSeconds: 2, maxRestarts: 1, onFailed: "exit" }
@@ -341,7 +343,7 @@ describe("master (process mode): supervisor.onFailed", () => {
       const code = await exited(master)
       expect(code).not.toBe(0)
       expect(code).not.toBeNull()
-      expect(Date.now() - started).toBeLessThan(45_000)
+      expect(Date.now() - started).toBeLessThan(120_000)
     } finally {
       master.kill("SIGKILL")
     }

@@ -16,7 +16,7 @@ const collector = Effect.gen(function* () {
       Effect.map((all) => all.find(predicate)),
       Effect.flatMap((found) => (found === undefined ? Effect.fail("not yet") : Effect.succeed(found))),
       Effect.retry(Schedule.spaced("20 millis")),
-      Effect.timeout("10 seconds"),
+      Effect.timeout("25 seconds"),
       Effect.orDie
     )
   return { lines, onLine, waitFor }
