@@ -444,15 +444,7 @@ export const json = structured("json")
  */
 export const msgpack = structured("msgpack")
 
-/**
- * The command id of hotaru's error frame: the server answers it, in the failed request's place,
- * when a handler fails, a body does not decode, or a command is unknown. Its body is UTF-8 JSON,
- * see `ErrorBody`.
- *
- * @since 0.1.0
- * @category utils
- */
-export const ERROR_COMMAND = 0xffffffff
+export { ERROR_COMMAND } from "./internal/edge/frame.js"
 
 /**
  * The body of an error frame: `{"command":100,"error":"UnknownCommand","message":"…"}`. `error`

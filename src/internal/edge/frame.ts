@@ -15,6 +15,16 @@
 export const HEADER_SIZE = 17
 
 /**
+ * The command id of hotaru's error frame: the server answers it, in the failed request's place,
+ * when a handler fails, a body does not decode, or a command is unknown. Its body is UTF-8 JSON,
+ * see `NetCommand.ErrorBody`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const ERROR_COMMAND = 0xffffffff
+
+/**
  * The 17-byte frame header a netport and its clients agree on: the four head bytes, the protocol
  * and server versions, and the largest body accepted (default 1 MiB).
  *

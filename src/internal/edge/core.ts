@@ -1,0 +1,262 @@
+/**
+ * The transport-agnostic core of a client edge: it admits connections (node-wide and per-IP
+ * caps), reads their bytes into frames, runs the connect/disconnect hooks, serves the `NetServer`
+ * service (push, broadcast, kick, stats) and sweeps every connection's timers in one fiber (no
+ * timer per connection). A transport (TCP, WebSocket) only hands it `Wire`s and their bytes.
+ */
+import { Cause, type Context, Duration, Effect, Either, FiberSet, Schedule, type Scope } from "effect"
+import { ConnectionState, HOLD_HOOKS, normalizeAddress, type Wire } from "./connection.js"
+import * as Dispatch from "./dispatch.js"
+import * as Edge from "./edge.js"
+import * as Flow from "./flow.js"
+import * as Frame from "./frame.js"
+import type { Settings } from "./limits.js"
+import type { Hook, Router } from "./router.js"
+import { type Connection, NetServer } from "./service.js"
+
+/** What a transport calls. */
+export interface Core {
+  readonly service: Context.Tag.Service<NetServer>
+  /** The address the transport is bound to, once it is (the service's `address`). */
+  readonly bound: (address: { readonly host: string; readonly port: number }) => void
+  /**
+   * A new connection: its state, or undefined when a cap refuses it (it is destroyed then, and
+   * the refusal counted and logged).
+   */
+  readonly accept: (
+    wire: Wire,
+    remoteAddress: string | undefined,
+    remotePort: number | undefined
+  ) => ConnectionState | undefined
+  /** Bytes the connection sent. */
+  readonly received: (state: ConnectionState, chunk: Buffer) => void
+  /** The connection is closed (its transport's close event). */
+  readonly gone: (state: ConnectionState) => void
+  /** Close every connection and run their disconnect hooks (the listener is closing). */
+  readonly closeAll: Effect.Effect<void>
+}
+
+const makeService = (
+  edge: Edge.Edge,
+  flow: Flow.Flow,
+  address: () => { readonly host: string; readonly port: number }
+): Context.Tag.Service<NetServer> => {
+  const { states } = edge
+  const deliver = (command: number, body: Uint8Array, to: Iterable<number>): number => {
+    let buf: Buffer | undefined
+    let n = 0
+    for (const id of to) {
+      const state = states.get(id)
+      if (state === undefined || state.socket.destroyed) continue
+      buf ??= Frame.encode(edge.settings.frame, command, body)
+      flow.write(state, buf)
+      n++
+    }
+    return n
+  }
+  const service: Context.Tag.Service<NetServer> = {
+    get address() {
+      return address()
+    },
+    push: (command, value, to) =>
+      Either.match(command.encodeResponse(value), {
+        onLeft: (e) => Effect.fail(e),
+        onRight: (body) => Effect.sync(() => deliver(command.id, body, to))
+      }),
+    pushRaw: (command, body, to) => Effect.sync(() => deliver(command, body, to)),
+    broadcast: (command, value) =>
+      Either.match(command.encodeResponse(value), {
+        onLeft: (e) => Effect.fail(e),
+        onRight: (body) => Effect.sync(() => deliver(command.id, body, states.keys()))
+      }),
+    kick: (id) =>
+      Effect.sync(() => {
+        const state = states.get(id)
+        if (state === undefined) return false
+        flow.flushOne(state)
+        state.socket.destroySoon()
+        return true
+      }),
+    connections: Effect.sync(() => Array.from(states.values(), (s) => s.info)),
+    stats: Effect.sync(() => ({
+      connections: states.size,
+      peakBuffered: edge.peakBuffered,
+      ...edge.counters
+    }))
+  }
+  return service
+}
+
+/** One sweep over every connection's timers: send, frame and idle timeouts. */
+const sweeper = (edge: Edge.Edge, flow: Flow.Flow): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const { idleMillis, frameMillis, sendMillis } = edge.settings
+    const now = edge.clock.unsafeCurrentTimeMillis()
+    for (const state of edge.states.values()) {
+      if (state.socket.destroyed) continue
+      if (sendMillis > 0 && state.stalledSince !== 0 && now - state.stalledSince >= sendMillis) {
+        const since = state.stalledSince
+        flow.slowConsumer(state, () => `its replies were not read for ${now - since} ms (sendTimeout)`)
+      } else if (frameMillis > 0 && state.partialSince !== 0 && now - state.partialSince >= frameMillis) {
+        flow.close(state)
+        edge.report(
+          "frameTimeouts",
+          state.info,
+          "warning",
+          () => `closing connection: a frame took over ${frameMillis} ms`
+        )
+      } else if (idleMillis > 0 && state.inFlight === 0 && now - state.lastActivity >= idleMillis) {
+        flow.close(state)
+        ++edge.counters.idleTimeouts
+        if (edge.debugEnabled)
+          edge.runPlain(
+            Effect.logDebug(`closing idle connection ${state.info.id}`).pipe(edge.annotate(state.info))
+          )
+      }
+    }
+    edge.flushLogs()
+  })
+
+/**
+ * The core of an edge, its handler fibers and timer sweep in the scope. `address` is the one
+ * asked for until the transport reports the bound one.
+ */
+export const make = (
+  settings: Settings,
+  router: Router,
+  address: { readonly host: string; readonly port: number }
+): Effect.Effect<Core, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const edge = yield* Edge.make(settings, router)
+    const flow = Flow.make(edge)
+    let boundAddress = address
+    const service = makeService(edge, flow, () => boundAddress)
+    const handlers = yield* FiberSet.make<unknown, unknown>()
+    const dispatch = Dispatch.make(edge, flow, service, handlers)
+    const { states, perIp, annotate, report, clock, runPlain } = edge
+    const { maxConnections, maxPerIp, exempt } = settings
+
+    const runHooks = (hooks: ReadonlyArray<Hook>, info: Connection) =>
+      Effect.forEach(hooks, (h) => h(info), { discard: true }).pipe(
+        Effect.provideService(NetServer, service),
+        Effect.catchAllCause((cause) => Effect.logError("connection hook failed", cause))
+      )
+
+    /** Forget a closed connection, log it and run the disconnect hooks (once). */
+    const disconnected = (state: ConnectionState): Effect.Effect<void> => {
+      if (state.closed) return Effect.void
+      state.closed = true
+      states.delete(state.info.id)
+      if (state.perIp) {
+        const ip = state.info.remoteAddress
+        const n = (perIp.get(ip) ?? 1) - 1
+        if (n <= 0) perIp.delete(ip)
+        else perIp.set(ip, n)
+      }
+      return Effect.zipRight(
+        Effect.log(`Client ${state.info.id} login out.`),
+        router.onDisconnect.length === 0 ? Effect.void : runHooks(router.onDisconnect, state.info)
+      ).pipe(annotate(state.info))
+    }
+
+    const refuse = (wire: Wire, counter: Edge.Counter, why: () => string) => {
+      wire.destroy()
+      report(counter, undefined, "warning", why)
+      return undefined
+    }
+
+    const open = (wire: Wire, remoteAddress: string, remotePort: number, counted: boolean) => {
+      edge.counters.accepted++
+      const info: Connection = { id: edge.nextId++, remoteAddress, remotePort }
+      const state = new ConnectionState(
+        info,
+        wire,
+        new Frame.Decoder(settings.frame),
+        clock.unsafeCurrentTimeMillis()
+      )
+      state.perIp = counted
+      state.onFrame = (command, body) => dispatch.dispatch(state, command, body)
+      states.set(info.id, state)
+      const login = Effect.log(`Client ${info.id} login in.[${info.remoteAddress},${info.remotePort}]`)
+      if (router.onConnect.length === 0) {
+        runPlain(login.pipe(annotate(info)))
+        return state
+      }
+      // requests wait until the connect hooks are done
+      flow.hold(state, HOLD_HOOKS)
+      runPlain(Effect.zipRight(login, runHooks(router.onConnect, info)).pipe(annotate(info))).addObserver(
+        () => flow.release(state, HOLD_HOOKS)
+      )
+      return state
+    }
+
+    const accept: Core["accept"] = (wire, address, port) => {
+      try {
+        const remoteAddress = normalizeAddress(address)
+        if (states.size >= maxConnections) {
+          return refuse(
+            wire,
+            "refusedMaxConnections",
+            () =>
+              `refusing a connection from ${remoteAddress}: ${maxConnections} connections open (maxConnections)`
+          )
+        }
+        const counted = !exempt.has(remoteAddress)
+        if (counted) {
+          const n = perIp.get(remoteAddress) ?? 0
+          if (n >= maxPerIp) {
+            return refuse(
+              wire,
+              "refusedPerIp",
+              () => `refusing a connection from ${remoteAddress}: ${n} open from it (maxConnectionsPerIp)`
+            )
+          }
+          perIp.set(remoteAddress, n + 1)
+        }
+        return open(wire, remoteAddress, port ?? 0, counted)
+      } catch (defect) {
+        wire.destroy()
+        report("edgeDefects", undefined, "error", () => "could not accept a connection", Cause.die(defect))
+        return undefined
+      }
+    }
+
+    // closing the edge gives up the calls started without a fiber and interrupts the fibers
+    const stopHandlers = Effect.zipRight(Effect.sync(dispatch.cancelAll), FiberSet.clear(handlers))
+    yield* Effect.addFinalizer(() => stopHandlers)
+    const { idleMillis, frameMillis, sendMillis } = settings
+    const timers = [idleMillis, frameMillis, sendMillis].filter((ms) => ms > 0)
+    if (timers.length > 0) {
+      yield* sweeper(edge, flow).pipe(
+        Effect.catchAllDefect((defect) => Effect.logError("netport sweep failed", defect)),
+        Effect.repeat(
+          Schedule.spaced(Duration.millis(Math.max(10, Math.min(1000, Math.min(...timers) / 4))))
+        ),
+        Effect.forkScoped
+      )
+    }
+
+    return {
+      service,
+      bound: (a) => {
+        boundAddress = a
+      },
+      accept,
+      received: flow.received,
+      gone: (state) => {
+        if (!state.closed) runPlain(disconnected(state))
+      },
+      closeAll: Effect.suspend(() => {
+        // connections close with the listener: their disconnect hooks run here, in its scope,
+        // after the handlers are given up
+        const open = [...states.values()]
+        return Effect.zipRight(
+          stopHandlers,
+          Effect.suspend(() => {
+            for (const state of open) state.socket.destroy()
+            return Effect.forEach(open, disconnected, { discard: true })
+          })
+        )
+      })
+    }
+  })

@@ -1,0 +1,98 @@
+/**
+ * The client edge as handlers see it: a connection, the connection of the request being handled,
+ * the edge's counters, and the running listener's service (`NetServer`). Re-exported by
+ * `NetServer`; a WebSocket listener serves the same service.
+ */
+import { Context, type Effect } from "effect"
+import type * as NetCommand from "../../NetCommand.js"
+
+/**
+ * One client connection, as handlers and hooks see it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Connection {
+  readonly id: number
+  readonly remoteAddress: string
+  readonly remotePort: number
+}
+
+/**
+ * The connection of the request being handled (also passed to handlers as an argument).
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class CurrentConnection extends Context.Tag("hotaru/NetServer/CurrentConnection")<
+  CurrentConnection,
+  Connection
+>() {}
+
+/**
+ * What the edge counted since it started.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  /** Connections open now. */
+  readonly connections: number
+  /** Connections accepted since start. */
+  readonly accepted: number
+  /** Connections refused by `maxConnections`. */
+  readonly refusedMaxConnections: number
+  /** Connections refused by `maxConnectionsPerIp`. */
+  readonly refusedPerIp: number
+  /** Connections closed for a bad header or length. */
+  readonly frameViolations: number
+  /** Connections closed because a started frame missed `frameTimeout`. */
+  readonly frameTimeouts: number
+  /** Connections closed by `idleTimeout`. */
+  readonly idleTimeouts: number
+  /** Connections kicked as slow consumers (`maxBuffered` or `sendTimeout`). */
+  readonly slowConsumers: number
+  /** Requests answered `BadRequest` / `UnknownCommand`. */
+  readonly badRequests: number
+  readonly unknownCommands: number
+  /** Requests whose handler failed / died. */
+  readonly handlerFailures: number
+  readonly handlerDefects: number
+  /** Connections closed by an unexpected error in the edge itself. */
+  readonly edgeDefects: number
+  /** Largest number of bytes seen queued for one live connection. */
+  readonly peakBuffered: number
+}
+
+/**
+ * The running client listener.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NetServer extends Context.Tag("hotaru/NetServer")<
+  NetServer,
+  {
+    /** The bound address (port 0 resolved). */
+    readonly address: { readonly host: string; readonly port: number }
+    /** Send `value` as command `command` to each listed connection; returns how many got it. */
+    readonly push: <Name extends string, Req, Res>(
+      command: NetCommand.Command<Name, Req, Res>,
+      value: Res,
+      to: Iterable<number>
+    ) => Effect.Effect<number, NetCommand.BodyError>
+    /** Send raw bytes under a command id (firefly's `pushObject(topicId, bytes, ids)`). */
+    readonly pushRaw: (command: number, body: Uint8Array, to: Iterable<number>) => Effect.Effect<number>
+    /** Send to every connected client; returns how many got it. */
+    readonly broadcast: <Name extends string, Req, Res>(
+      command: NetCommand.Command<Name, Req, Res>,
+      value: Res
+    ) => Effect.Effect<number, NetCommand.BodyError>
+    /** Close one connection (after what was already written is flushed). False if unknown. */
+    readonly kick: (id: number) => Effect.Effect<boolean>
+    /** The connections open now. */
+    readonly connections: Effect.Effect<ReadonlyArray<Connection>>
+    /** Counters of the edge's limits and guards (for monitoring and tests). */
+    readonly stats: Effect.Effect<Stats>
+  }
+>() {}
