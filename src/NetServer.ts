@@ -50,6 +50,8 @@ import { type EdgeOptions, type Limits, settings } from "./internal/edge/limits.
 import { layerRouter, NetRouter, type Route } from "./internal/edge/router.js"
 import { type Connection, CurrentConnection, NetServer } from "./internal/edge/service.js"
 import * as TcpTransport from "./internal/edge/tcpTransport.js"
+import type { WebSocketOptions } from "./internal/edge/wsTransport.js"
+import * as WsTransport from "./internal/edge/wsTransport.js"
 import type * as NetCommand from "./NetCommand.js"
 import type { NodeUnavailable } from "./NodeError.js"
 
@@ -63,7 +65,15 @@ export {
   type Route,
   type Router
 } from "./internal/edge/router.js"
-export { type Connection, CurrentConnection, NetServer, type Stats } from "./internal/edge/service.js"
+export {
+  type Address,
+  type Addresses,
+  type Connection,
+  CurrentConnection,
+  NetServer,
+  type Stats
+} from "./internal/edge/service.js"
+export type { WebSocketOptions } from "./internal/edge/wsTransport.js"
 
 /**
  * The listener could not start.
@@ -72,13 +82,16 @@ export { type Connection, CurrentConnection, NetServer, type Stats } from "./int
  * @category errors
  */
 export class NetServerError extends Data.TaggedError("NetServerError")<{
-  readonly reason: "Listen"
+  /** `Listen`: a listener could not bind; `NoListener`: neither `port` nor `webSocket` was given. */
+  readonly reason: "Listen" | "NoListener"
   readonly host: string
   readonly port: number
   readonly cause: unknown
 }> {
   override get message(): string {
-    return `netport ${this.host}:${this.port}: cannot listen (${String(this.cause)})`
+    return this.reason === "NoListener"
+      ? "netport: nothing to listen on (set port or webSocket)"
+      : `netport ${this.host}:${this.port}: cannot listen (${String(this.cause)})`
   }
 }
 
@@ -213,10 +226,12 @@ export const onDisconnect = hook("onDisconnect")
 export interface Options extends EdgeOptions {
   /** Default `0.0.0.0`. */
   readonly host?: string
-  /** 0 picks a free port. */
-  readonly port: number
+  /** The TCP port (0 picks a free one); absent: no TCP listener (then `webSocket` is required). */
+  readonly port?: number
   /** TCP_NODELAY on client sockets (default true). */
   readonly noDelay?: boolean
+  /** Also (or only) serve WebSocket clients: browsers (see `WebSocketOptions`). */
+  readonly webSocket?: WebSocketOptions
 }
 
 /**
@@ -261,16 +276,31 @@ export const make = (
   Effect.gen(function* () {
     const router = yield* NetRouter
     const resolved = settings(options)
-    const host = options.host ?? "0.0.0.0"
-    const core = yield* Core.make(resolved, router, { host, port: options.port })
-    const bound = yield* TcpTransport.listen(
-      core,
-      { host, port: options.port, noDelay: options.noDelay ?? true, highWater: resolved.highWater },
-      ({ cause, host, port }) => new NetServerError({ reason: "Listen", host, port, cause })
-    )
-    yield* Effect.log(`netport listening on ${bound.host}:${bound.port}`).pipe(
-      Effect.annotateLogs({ node: resolved.node })
-    )
+    const node = resolved.node
+    if (options.port === undefined && options.webSocket === undefined) {
+      return yield* new NetServerError({ reason: "NoListener", host: "", port: 0, cause: undefined })
+    }
+    const core = yield* Core.make(resolved, router)
+    if (options.port !== undefined) {
+      const host = options.host ?? "0.0.0.0"
+      const bound = yield* TcpTransport.listen(
+        core,
+        { host, port: options.port, noDelay: options.noDelay ?? true, highWater: resolved.highWater },
+        ({ cause, host, port }) => new NetServerError({ reason: "Listen", host, port, cause })
+      )
+      yield* Effect.log(`netport listening on ${bound.host}:${bound.port}`).pipe(
+        Effect.annotateLogs({ node })
+      )
+    }
+    if (options.webSocket !== undefined) {
+      const bound = yield* WsTransport.listen(
+        core,
+        resolved,
+        options.webSocket,
+        ({ cause, host, port }) => new NetServerError({ reason: "Listen", host, port, cause })
+      )
+      yield* Effect.log(`wsport listening on ${bound.host}:${bound.port}`).pipe(Effect.annotateLogs({ node }))
+    }
     return core.service
   })
 

@@ -12,13 +12,13 @@ import * as Flow from "./flow.js"
 import * as Frame from "./frame.js"
 import type { Settings } from "./limits.js"
 import type { Hook, Router } from "./router.js"
-import { type Connection, NetServer } from "./service.js"
+import { type Address, type Addresses, type Connection, NetServer } from "./service.js"
 
 /** What a transport calls. */
 export interface Core {
   readonly service: Context.Tag.Service<NetServer>
-  /** The address the transport is bound to, once it is (the service's `address`). */
-  readonly bound: (address: { readonly host: string; readonly port: number }) => void
+  /** The address a transport is bound to, once it is (the service's `addresses`). */
+  readonly bound: (transport: "tcp" | "webSocket", address: Address) => void
   /**
    * A new connection: its state, or undefined when a cap refuses it (it is destroyed then, and
    * the refusal counted and logged).
@@ -39,7 +39,7 @@ export interface Core {
 const makeService = (
   edge: Edge.Edge,
   flow: Flow.Flow,
-  address: () => { readonly host: string; readonly port: number }
+  addresses: () => Addresses
 ): Context.Tag.Service<NetServer> => {
   const { states } = edge
   const deliver = (command: number, body: Uint8Array, to: Iterable<number>): number => {
@@ -56,7 +56,11 @@ const makeService = (
   }
   const service: Context.Tag.Service<NetServer> = {
     get address() {
-      return address()
+      const bound = addresses()
+      return bound.tcp ?? bound.webSocket ?? { host: "", port: 0 }
+    },
+    get addresses() {
+      return addresses()
     },
     push: (command, value, to) =>
       Either.match(command.encodeResponse(value), {
@@ -117,20 +121,13 @@ const sweeper = (edge: Edge.Edge, flow: Flow.Flow): Effect.Effect<void> =>
     edge.flushLogs()
   })
 
-/**
- * The core of an edge, its handler fibers and timer sweep in the scope. `address` is the one
- * asked for until the transport reports the bound one.
- */
-export const make = (
-  settings: Settings,
-  router: Router,
-  address: { readonly host: string; readonly port: number }
-): Effect.Effect<Core, never, Scope.Scope> =>
+/** The core of an edge, its handler fibers and timer sweep in the scope. */
+export const make = (settings: Settings, router: Router): Effect.Effect<Core, never, Scope.Scope> =>
   Effect.gen(function* () {
     const edge = yield* Edge.make(settings, router)
     const flow = Flow.make(edge)
-    let boundAddress = address
-    const service = makeService(edge, flow, () => boundAddress)
+    let addresses: Addresses = {}
+    const service = makeService(edge, flow, () => addresses)
     const handlers = yield* FiberSet.make<unknown, unknown>()
     const dispatch = Dispatch.make(edge, flow, service, handlers)
     const { states, perIp, annotate, report, clock, runPlain } = edge
@@ -238,8 +235,8 @@ export const make = (
 
     return {
       service,
-      bound: (a) => {
-        boundAddress = a
+      bound: (transport, address) => {
+        addresses = { ...addresses, [transport]: address }
       },
       accept,
       received: flow.received,

@@ -30,6 +30,28 @@ export class CurrentConnection extends Context.Tag("hotaru/NetServer/CurrentConn
 >() {}
 
 /**
+ * Where a listener is bound.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Address {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * The bound address of each transport a node's edge listens on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Addresses {
+  readonly tcp?: Address
+  readonly webSocket?: Address
+}
+
+/**
  * What the edge counted since it started.
  *
  * @since 0.1.0
@@ -73,8 +95,10 @@ export interface Stats {
 export class NetServer extends Context.Tag("hotaru/NetServer")<
   NetServer,
   {
-    /** The bound address (port 0 resolved). */
-    readonly address: { readonly host: string; readonly port: number }
+    /** The bound address (port 0 resolved): the TCP listener's, or the WebSocket one's without it. */
+    readonly address: Address
+    /** The bound address of each listener. */
+    readonly addresses: Addresses
     /** Send `value` as command `command` to each listed connection; returns how many got it. */
     readonly push: <Name extends string, Req, Res>(
       command: NetCommand.Command<Name, Req, Res>,

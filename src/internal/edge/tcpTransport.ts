@@ -62,7 +62,7 @@ export const listen = <E>(
     Effect.tap((bound) =>
       Effect.flatMap(Effect.runtime<never>(), (runtime) =>
         Effect.sync(() => {
-          core.bound(bound)
+          core.bound("tcp", bound)
           server.on("error", (cause) =>
             Runtime.runFork(runtime)(Effect.logError("netport listener error", cause))
           )
