@@ -18,9 +18,11 @@
  * @since 0.1.0
  */
 
-import * as Net from "node:net"
 import { Data, Deferred, Duration, Effect, Either, Option, Queue, Scope, Stream } from "effect"
 import { identity } from "effect/Function"
+import * as TcpWire from "./internal/client/tcpWire.js"
+import type { ClientWire, OpenWire } from "./internal/client/wire.js"
+import * as WsWire from "./internal/client/wsWire.js"
 import * as BodyGuard from "./internal/edge/bodyGuard.js"
 import type { FrameOptions } from "./internal/edge/frame.js"
 import * as Frame from "./internal/edge/frame.js"
@@ -77,9 +79,29 @@ export type { FrameOptions } from "./internal/edge/frame.js"
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends ConnectionOptions {
   readonly host: string
   readonly port: number
+}
+
+/**
+ * Options of a WebSocket client (`connectWebSocket`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WebSocketOptions extends ConnectionOptions {
+  /** `ws://host:port/` or `wss://host:port/`: a node's `wsport`. */
+  readonly url: string
+}
+
+/**
+ * What every client connection takes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionOptions {
   readonly frame?: Partial<FrameOptions>
   /** Default timeout of `call` (default 30 s). */
   readonly timeout?: Duration.DurationInput
@@ -136,12 +158,29 @@ export interface Client {
 }
 
 /**
- * Connect; the connection closes with the scope.
+ * Connect over TCP; the connection closes with the scope.
  *
  * @since 0.1.0
  * @category utils
  */
 export const connect = (options: Options): Effect.Effect<Client, ClientError, Scope.Scope> =>
+  make(options, TcpWire.open(options.host, options.port))
+
+/**
+ * Connect over WebSocket (a node's `wsport`): the same client, the same frames in binary
+ * messages. Uses the runtime's `WebSocket` (browsers, Node 22+, Bun, Deno), else the `ws` package.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const connectWebSocket = (
+  options: WebSocketOptions
+): Effect.Effect<Client, ClientError, Scope.Scope> => make(options, WsWire.open(options.url))
+
+const make = (
+  options: ConnectionOptions,
+  openWire: OpenWire
+): Effect.Effect<Client, ClientError, Scope.Scope> =>
   Effect.gen(function* () {
     const frame = Frame.frameOptions(options.frame)
     const decodeOptions: NetCommand.DecodeOptions = {
@@ -153,8 +192,13 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
     const pending: Array<Pending> = []
     let closedReason: string | undefined
 
-    const socket = yield* openSocket(options.host, options.port)
-
+    // the wire may report bytes before it is returned: everything it calls is declared first
+    let wire: ClientWire | undefined
+    let destroyed = false
+    const destroy = () => {
+      destroyed = true
+      wire?.destroy()
+    }
     const failAll = (reason: string, kind: "Closed" | "Decode" = "Closed") => {
       closedReason ??= reason
       const error = new ClientError({ reason: kind, detail: closedReason })
@@ -174,22 +218,31 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
       if (routed === undefined) return true
       // it answers some call, but which one is unknown: the connection cannot be trusted
       failAll(`bad error frame from server: ${routed}`, "Decode")
-      socket.destroy()
+      destroy()
       return false
     }
-    socket.on("data", (chunk: Buffer) => {
-      const violation = decoder.push(chunk, onFrame)
-      if (violation !== undefined) {
-        failAll(`bad frame from server: ${violation.detail}`)
-        socket.destroy()
-      }
-    })
-    socket.on("error", (e) => failAll(e.message))
-    socket.on("close", () => failAll("connection closed"))
+
+    const socket = yield* Effect.mapError(
+      openWire({
+        onData: (chunk) => {
+          const violation = decoder.push(chunk, onFrame)
+          if (violation !== undefined) {
+            failAll(`bad frame from server: ${violation.detail}`)
+            destroy()
+          }
+        },
+        onError: (message) => failAll(message),
+        onClose: () => failAll("connection closed")
+      }),
+      (detail) => new ClientError({ reason: "Connect", detail })
+    )
+
+    wire = socket
+    if (destroyed) socket.destroy()
 
     const write = (bytes: Uint8Array) =>
       Effect.suspend(() => {
-        if (closedReason !== undefined || socket.destroyed) {
+        if (closedReason !== undefined || socket.isClosed()) {
           return Effect.fail(
             new ClientError({ reason: "Closed", detail: closedReason ?? "connection closed" })
           )
@@ -204,7 +257,7 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
       opts?: { readonly timeout?: Duration.DurationInput }
     ) =>
       Effect.async<Uint8Array, ClientError | Failed>((resume) => {
-        if (closedReason !== undefined || socket.destroyed) {
+        if (closedReason !== undefined || socket.isClosed()) {
           resume(
             Effect.fail(new ClientError({ reason: "Closed", detail: closedReason ?? "connection closed" }))
           )
@@ -278,23 +331,6 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
     }
     return client
   })
-
-/** A TCP connection to `host:port` (Nagle off), destroyed with the scope. */
-const openSocket = (host: string, port: number): Effect.Effect<Net.Socket, ClientError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.async<Net.Socket, ClientError>((resume) => {
-      const socket = Net.connect({ host, port, noDelay: true })
-      const onError = (e: Error) =>
-        resume(Effect.fail(new ClientError({ reason: "Connect", detail: `${host}:${port}: ${e.message}` })))
-      socket.once("error", onError)
-      socket.once("connect", () => {
-        socket.off("error", onError)
-        resume(Effect.succeed(socket))
-      })
-      return Effect.sync(() => socket.destroy())
-    }),
-    (socket) => Effect.sync(() => socket.destroy())
-  )
 
 /**
  * One frame from the server: the reply of the oldest pending call of its command (an error frame

@@ -5,7 +5,7 @@
  */
 import * as Net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Fiber, Layer, Schema, Stream } from "effect"
 import WebSocket from "ws"
 import * as Client from "../src/Client.js"
 import * as Frame from "../src/internal/edge/frame.js"
@@ -20,7 +20,11 @@ const Add = NetCommand.json(4, {
   response: Schema.Number
 })
 
+class Denied extends Schema.TaggedError<Denied>()("Denied", { why: Schema.String }) {}
+const Nope = NetCommand.text(5, { error: Denied })
+
 const App = Layer.mergeAll(
+  NetServer.handle(Nope, (why) => Effect.fail(new Denied({ why }))),
   NetServer.handle(Echo, (body) => Effect.succeed(body)),
   NetServer.handle(Add, ({ a, b }) => Effect.succeed(a + b)),
   NetServer.handle(PushAll, (body, conn) =>
@@ -148,6 +152,23 @@ describe("NetServer over WebSocket", () => {
       expect((yield* server.connections).length).toBe(2)
       expect(yield* tcp.call(PushAll, "hello")).toBe("1")
       expect(yield* browser.next(1)).toEqual({ command: Pushed.id, body: "hello" })
+    }).pipe(Effect.provide(serve()))
+  )
+
+  it.scopedLive("Client.connectWebSocket: typed calls, typed pushes, typed errors, over ws://", () =>
+    Effect.gen(function* () {
+      const port = yield* wsPort
+      const a = yield* Client.connectWebSocket({ url: `ws://127.0.0.1:${port}/`, timeout: "5 seconds" })
+      const b = yield* Client.connectWebSocket({ url: `ws://127.0.0.1:${port}/`, timeout: "5 seconds" })
+      expect(yield* a.call(Add, { a: 1, b: 2 })).toBe(3)
+      const pushed = yield* b.pushesOf(Pushed).pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+      yield* Effect.sleep("50 millis")
+      expect(yield* a.call(PushAll, "to b")).toBe("1")
+      expect([...(yield* Fiber.join(pushed))]).toEqual(["to b"])
+      const failed = yield* Effect.flip(a.call(Nope, "x"))
+      expect(failed).toMatchObject({ _tag: "Denied", why: "x" })
+      const refused = yield* Effect.flip(Client.connectWebSocket({ url: "ws://127.0.0.1:1/" }))
+      expect(refused).toMatchObject({ _tag: "ClientError", reason: "Connect" })
     }).pipe(Effect.provide(serve()))
   )
 
