@@ -395,11 +395,11 @@ export const layer = (
             }).pipe(Layer.provide(topology))
       const web =
         plan.web === undefined ? Layer.empty : Web.layer({ ...plan.web, ...Web.limitsOf(server.http) })
-      const dbOptions_ = plan.db ? dbOptions(loaded) : undefined
+      const database = plan.db ? dbOptions(loaded) : undefined
       const db =
-        dbOptions_ === undefined
+        database === undefined
           ? Layer.empty
-          : Db.layer(dbOptions_).pipe(Layer.mapError(failStart(`db (${Db.describe(dbOptions_)})`)))
+          : Db.layer(database).pipe(Layer.mapError(failStart(`db (${Db.describe(database)})`)))
       // entity sharding (runner or client) over the node's database
       const sharding =
         role === undefined
@@ -408,7 +408,7 @@ export const layer = (
               role,
               sharding: loaded.config.sharding,
               ...linkAuth,
-              db: dbOptions_
+              db: database
             }).pipe(
               Layer.provide(db),
               Layer.mapError(
