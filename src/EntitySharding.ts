@@ -126,21 +126,7 @@ export const settingsOf = (
   }
 }
 
-/**
- * The role of server `server` (undefined: it takes no part in sharding). `bindOverride` is the
- * CLI's `--bind` (internal listeners).
- *
- * @since 0.1.0
- * @category utils
- */
-export const roleOf = (server: HotaruConfig.ServerConfig, bindOverride?: string): Role | undefined => {
-  if (server.runnerport !== undefined) {
-    const bind = HotaruConfig.bindAddress(server.bind, "root", bindOverride)
-    const host = server.runnerhost ?? (bind === "0.0.0.0" || bind === "::" ? "127.0.0.1" : bind)
-    return { _tag: "Runner", bind, host, port: server.runnerport }
-  }
-  return server.entities === true ? { _tag: "Client" } : undefined
-}
+export { roleOf } from "./internal/config/runnerRole.js"
 
 /**
  * Options of `layer`.

@@ -21,13 +21,11 @@
  * @since 0.1.0
  */
 
-import { pathToFileURL } from "node:url"
 import type { Sharding as ClusterSharding } from "@effect/cluster/Sharding"
 import { FileSystem, Path } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import {
   Cause,
-  Chunk,
   Clock,
   Context,
   Deferred,
@@ -45,8 +43,9 @@ import { AdminService, ReloadFailed } from "./Admin.js"
 import * as Db from "./Db.js"
 import * as EntitySharding from "./EntitySharding.js"
 import * as HotaruConfig from "./HotaruConfig.js"
-import { linkAuthOf } from "./internal/config/linkAuth.js"
-import { ensureLoadable } from "./internal/config/typescript.js"
+import { importApp } from "./internal/config/appImport.js"
+import { planOf } from "./internal/config/nodePlan.js"
+import { explainMissing } from "./internal/control/startError.js"
 import * as Topology from "./internal/rpc/topology.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
@@ -194,105 +193,7 @@ export interface Options {
   readonly master?: MasterLink
 }
 
-/**
- * Import a node's `app` module (or, with `key: "reload"`, its `reload` module, falling back to
- * `app`) and check its default export is a Layer. `fresh` bypasses the module cache (reload).
- *
- * @since 0.1.0
- * @category utils
- */
-export const importApp = (
-  loaded: HotaruConfig.Loaded,
-  name: string,
-  options: { readonly key?: "app" | "reload"; readonly fresh?: string } = {}
-): Effect.Effect<
-  { readonly file: string; readonly app: App } | undefined,
-  NodeError,
-  FileSystem.FileSystem | Path.Path
-> =>
-  Effect.gen(function* () {
-    const reason = options.key === "reload" ? "Reload" : "AppLoad"
-    const fromReload =
-      options.key === "reload" ? yield* HotaruConfig.resolveModule(loaded, name, "reload") : undefined
-    const file = fromReload ?? (yield* HotaruConfig.resolveModule(loaded, name, "app"))
-    if (file === undefined) return undefined
-    yield* ensureLoadable(file).pipe(
-      Effect.mapError(
-        (e) => new NodeError({ reason, node: name, detail: `cannot import ${file}: ${e.message}` })
-      )
-    )
-    const url = pathToFileURL(file).href + (options.fresh === undefined ? "" : `?reload=${options.fresh}`)
-    const module = yield* Effect.tryPromise({
-      try: () => import(url) as Promise<{ readonly default?: unknown }>,
-      catch: (e) =>
-        new NodeError({ reason, node: name, detail: `cannot import ${file}: ${(e as Error).message}` })
-    })
-    if (!Layer.isLayer(module.default)) {
-      return yield* new NodeError({
-        reason,
-        node: name,
-        detail: `${file} must export default a Layer (e.g. NetServer.handle(...)), got ${typeof module.default}`
-      })
-    }
-    return { file, app: module.default as App }
-  }).pipe(
-    Effect.catchTag("ConfigError", (e) =>
-      Effect.fail(new NodeError({ reason: "AppLoad", node: name, detail: e.message }))
-    )
-  )
-
-const capabilityOfService: Record<string, string> = {
-  "hotaru/Root": "rootport",
-  "hotaru/Remote": "remoteport",
-  "hotaru/NetServer": "netport"
-}
-
-/**
- * The key of the service a build died for lack of: effect dies with a plain `Error` whose
- * message is `Service not found: <key>` (it has no typed error for it), so only the build's own
- * defects are looked at, never the text of its failures.
- */
-const missingService = (cause: Cause.Cause<unknown>): Option.Option<string> =>
-  Option.firstSomeOf(
-    Chunk.map(Cause.defects(cause), (defect) => {
-      const prefix = "Service not found: "
-      if (!(defect instanceof Error) || !defect.message.startsWith(prefix)) return Option.none<string>()
-      return Option.some(defect.message.slice(prefix.length).split(" (defined at ")[0]!.trim())
-    })
-  )
-
-/** A wrong peer name the app used while it was built (`internal/rpc/topology.ts`). */
-const unknownName = (cause: Cause.Cause<unknown>): Option.Option<Topology.UnknownName> =>
-  Chunk.findFirst(
-    Cause.defects(cause),
-    (defect): defect is Topology.UnknownName => defect instanceof Topology.UnknownName
-  )
-
-/** Turn a missing service (`hotaru/Root`, ...) or a wrong peer name at build time into a clear start error. */
-const explainMissing = (name: string) => (cause: Cause.Cause<unknown>) => {
-  const wrongName = unknownName(cause)
-  if (Option.isSome(wrongName)) {
-    return new NodeError({
-      reason: "UnknownName",
-      node: name,
-      detail: `its app names ${wrongName.value.message}`
-    })
-  }
-  const missing = missingService(cause)
-  if (Option.isSome(missing)) {
-    const key = missing.value
-    const capability = capabilityOfService[key]
-    return new NodeError({
-      reason: "MissingCapability",
-      node: name,
-      detail:
-        capability === undefined
-          ? `its app needs the service ${key}, which no capability of this node provides`
-          : `its app needs ${key}, but the config gives "${name}" no ${capability}`
-    })
-  }
-  return new NodeError({ reason: "Start", node: name, detail: Cause.pretty(cause) })
-}
+export { importApp } from "./internal/config/appImport.js"
 
 /** Build an app into its own scope with a fresh router, then make its routes the live ones. */
 const makeAppHost = (
@@ -374,32 +275,7 @@ const makeAppHost = (
 export const dbOptions = (loaded: HotaruConfig.Loaded): Db.DbOptions =>
   Db.fromFirefly(loaded.config.db ?? { driver: "sqlite" }, loaded.dir)
 
-/**
- * The cache of `mem: true` nodes: `cache`, else firefly's `memcached` block, else in-process memory.
- *
- * @since 0.1.0
- * @category utils
- */
-export const memOptions = (loaded: HotaruConfig.Loaded): Mem.MemOptions => {
-  const { cache, memcached } = loaded.config
-  if (cache?.driver === "redis") {
-    return {
-      driver: "redis",
-      url: cache.url ?? "redis://127.0.0.1:6379",
-      prefix: cache.prefix,
-      durability: cache.durability
-    }
-  }
-  if (cache?.driver === "memcached" || (cache === undefined && memcached !== undefined)) {
-    return {
-      driver: "memcached",
-      urls: cache?.url?.split(",") ?? memcached?.urls ?? ["127.0.0.1:11211"],
-      hostname: cache?.prefix ?? memcached?.hostname ?? "hotaru",
-      durability: cache?.durability
-    }
-  }
-  return { driver: "memory", prefix: cache?.prefix, durability: cache?.durability }
-}
+export { memOptions } from "./internal/config/nodePlan.js"
 
 /**
  * The master link: where the master listens, and the admin services offered to it.
@@ -489,97 +365,41 @@ export const layer = (
         options.app === undefined
           ? yield* importApp(loaded, name)
           : { file: "<given app>", app: options.app as App }
-      const internalBind = options.bindHost ?? options.bind
-      const capabilities: Array<string> = []
-      const configured = loaded.config.heartbeat
-      const heartbeat =
-        options.heartbeat ??
-        (configured === undefined
-          ? undefined
-          : {
-              ...(configured.interval === undefined
-                ? {}
-                : { interval: Duration.seconds(configured.interval) }),
-              ...(configured.timeout === undefined ? {} : { timeout: Duration.seconds(configured.timeout) })
-            })
-      const callTimeout =
-        options.callTimeout ??
-        (server.callTimeout === undefined ? undefined : Duration.seconds(server.callTimeout))
-      // every link proves the cluster secret (config `secret` / env HOTARU_SECRET) first
-      const linkAuth = linkAuthOf(loaded.config)
-      const parents = [
-        ...(server.remoteport ?? []).map((link) => ({
-          name: link.rootname,
-          // the link's own roothost, else the parent's configured one (nodes on several hosts)
-          host:
-            link.roothost ??
-            options.parentHost ??
-            loaded.config.servers[link.rootname]?.roothost ??
-            "127.0.0.1",
-          port: link.rootport
-        })),
-        ...(options.master === undefined ? [] : [{ name: "master", ...options.master }])
-      ]
+      const plan = planOf(loaded, name, server, options)
+      const { heartbeat, linkAuth, role } = plan
       // the names the app may use for its links: a typo is a start error, not an outage
       const topology = Layer.succeed(Topology.TopologyCheck, {
         node: name,
-        parents: parents.map((p) => p.name),
-        children: HotaruConfig.childrenOf(loaded.config, name)
+        parents: plan.parents.map((p) => p.name),
+        children: plan.children
       })
+      const failStart = (what: string) => (e: { readonly message: string }) =>
+        new NodeError({ reason: "Start", node: name, detail: `${what}: ${e.message}` })
       const root =
-        server.rootport === undefined
+        plan.root === undefined
           ? Layer.empty
-          : Root.layer({
-              name,
-              host: HotaruConfig.bindAddress(server.bind, "root", internalBind),
-              port: server.rootport,
-              accept: HotaruConfig.childrenOf(loaded.config, name),
-              heartbeat,
-              ...linkAuth
-            }).pipe(
+          : Root.layer({ name, ...plan.root, accept: plan.children, heartbeat, ...linkAuth }).pipe(
               Layer.provide(topology),
-              Layer.mapError(
-                (e) =>
-                  new NodeError({
-                    reason: "Start",
-                    node: name,
-                    detail: `rootport ${server.rootport}: ${e.message}`
-                  })
-              )
+              Layer.mapError(failStart(`rootport ${plan.root.port}`))
             )
-      if (server.rootport !== undefined) capabilities.push("rootport")
       const remote =
-        parents.length === 0
+        plan.parents.length === 0
           ? Layer.empty
           : Remote.layer({
               name,
-              parents,
+              parents: plan.parents,
               heartbeat,
               reconnect: options.reconnect,
-              callTimeout,
+              callTimeout: plan.callTimeout,
               ...linkAuth
             }).pipe(Layer.provide(topology))
-      if ((server.remoteport?.length ?? 0) > 0) capabilities.push("remoteport")
-      if (server.netport !== undefined) capabilities.push("netport")
       const web =
-        server.webport === undefined
-          ? Layer.empty
-          : Web.layer({
-              host: HotaruConfig.bindAddress(server.bind, "web", internalBind),
-              port: options.webPort ? options.webPort(server.webport) : server.webport,
-              ...Web.limitsOf(server.http)
-            })
-      if (server.webport !== undefined) capabilities.push("webport")
-      const failStart = (what: string) => (e: { readonly message: string }) =>
-        new NodeError({ reason: "Start", node: name, detail: `${what}: ${e.message}` })
-      const role = EntitySharding.roleOf(server, internalBind)
+        plan.web === undefined ? Layer.empty : Web.layer({ ...plan.web, ...Web.limitsOf(server.http) })
+      const database = plan.db ? dbOptions(loaded) : undefined
       const db =
-        server.db === true || role !== undefined
-          ? Db.layer(dbOptions(loaded)).pipe(
-              Layer.mapError((e) => failStart(`db (${Db.describe(dbOptions(loaded))})`)(e))
-            )
-          : Layer.empty
-      if (server.db === true || role !== undefined) capabilities.push("db")
+        database === undefined
+          ? Layer.empty
+          : Db.layer(database).pipe(Layer.mapError(failStart(`db (${Db.describe(database)})`)))
       // entity sharding (runner or client) over the node's database
       const sharding =
         role === undefined
@@ -587,25 +407,21 @@ export const layer = (
           : EntitySharding.layer({
               role,
               sharding: loaded.config.sharding,
-              ...linkAuthOf(loaded.config),
-              db: dbOptions(loaded)
+              ...linkAuth,
+              db: database
             }).pipe(
               Layer.provide(db),
               Layer.mapError(
                 failStart(role._tag === "Runner" ? `runnerport ${server.runnerport}` : "entities")
               )
             )
-      if (role !== undefined) capabilities.push(role._tag === "Runner" ? "runnerport" : "entities")
       const mem =
-        server.mem === true
-          ? Mem.layer(memOptions(loaded)).pipe(Layer.mapError(failStart("mem")))
-          : Layer.empty
-      if (server.mem === true) capabilities.push("mem")
+        plan.mem === undefined ? Layer.empty : Mem.layer(plan.mem).pipe(Layer.mapError(failStart("mem")))
 
       const startedAt = yield* Clock.currentTimeMillis
       const shutdown = yield* Deferred.make<void>()
       const base = Layer.mergeAll(
-        Layer.succeed(NodeInfo, { name, config: loaded, server, capabilities, startedAt }),
+        Layer.succeed(NodeInfo, { name, config: loaded, server, capabilities: plan.capabilities, startedAt }),
         Layer.succeed(Lifecycle, {
           shutdown: Effect.asVoid(Deferred.succeed(shutdown, undefined)),
           awaitShutdown: Deferred.await(shutdown)
@@ -623,14 +439,9 @@ export const layer = (
 
       const host = Layer.scoped(AppHost, makeAppHost(loaded, name, initial, options.app !== undefined))
       const net =
-        server.netport === undefined
+        plan.net === undefined
           ? Layer.empty
-          : NetServer.layer({
-              ...NetServer.configOptions(server),
-              host: options.bindHost ?? HotaruConfig.bindAddress(server.bind, "net"),
-              port: options.netPort ? options.netPort(server.netport) : server.netport,
-              node: name
-            })
+          : NetServer.layer({ ...NetServer.configOptions(server), ...plan.net, node: name })
       const admin =
         options.master === undefined ? Layer.empty : Remote.serve("master", AdminService, adminHandlers)
 
