@@ -6,6 +6,7 @@
  * | `rootport`   | `Root.Root`               |
  * | `remoteport` | `Remote.Remote`           |
  * | `netport`    | `NetServer.NetServer`     |
+ * | `wsport`     | `NetServer.NetServer` (the same edge, WebSocket clients) |
  * | `runnerport` / `entities` | `@effect/cluster` `Sharding` (see `EntitySharding.ts`) |
  *
  * The `app` module's default export is a Layer of handlers (`NetServer.handle`,
@@ -438,10 +439,16 @@ export const layer = (
       ) as Layer.Layer<Capabilities, NodeError, Transport>
 
       const host = Layer.scoped(AppHost, makeAppHost(loaded, name, initial, options.app !== undefined))
+      // one client edge for the netport and the wsport: one connection table, push across both
       const net =
-        plan.net === undefined
+        plan.net === undefined && plan.ws === undefined
           ? Layer.empty
-          : NetServer.layer({ ...NetServer.configOptions(server), ...plan.net, node: name })
+          : NetServer.layer({
+              ...NetServer.configOptions(server),
+              ...plan.net,
+              ...(plan.ws === undefined ? {} : { webSocket: plan.ws }),
+              node: name
+            })
       const admin =
         options.master === undefined ? Layer.empty : Remote.serve("master", AdminService, adminHandlers)
 

@@ -31,6 +31,7 @@ export const crossCheck = (config: HotaruConfig): ReadonlyArray<string> => {
   for (const [key, server] of Object.entries(config.servers)) {
     if (key === "master") issues.push(`servers.master: "master" is reserved for the master`)
     usePort(server.netport, `servers.${key}.netport`, server.roothost)
+    usePort(server.wsport, `servers.${key}.wsport`, server.roothost)
     usePort(server.webport, `servers.${key}.webport`, server.roothost)
     usePort(server.rootport, `servers.${key}.rootport`, server.roothost)
     usePort(server.runnerport, `servers.${key}.runnerport`, server.roothost)

@@ -72,3 +72,18 @@ export const LimitsConfig = Schema.Struct({
   maxDepth: opt(described(Schema.Int.pipe(Schema.between(1, 10_000)), "an integer 1-10000"))
 })
 export type LimitsConfig = typeof LimitsConfig.Type
+
+/**
+ * hotaru's `ws` block of a server: the WebSocket listener (`wsport`) beside the netport's frame
+ * and limits, which it shares.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const WsConfig = Schema.Struct({
+  /** Origins a browser may connect from (its `Origin` header); absent: any. */
+  origins: opt(described(Schema.Array(Str), "a list of origins such as https://game.example", false)),
+  /** Pings a client may send in ten seconds before it is closed (default 50). */
+  maxPings: opt(described(Schema.Int.pipe(Schema.between(1, 100_000)), "an integer 1-100000"))
+})
+export type WsConfig = typeof WsConfig.Type

@@ -68,6 +68,15 @@ export interface NodePlan {
   readonly root: { readonly host: string; readonly port: number } | undefined
   readonly web: { readonly host: string; readonly port: number } | undefined
   readonly net: { readonly host: string; readonly port: number } | undefined
+  /** The WebSocket listener (`wsport`), bound like the netport, with its `ws` block. */
+  readonly ws:
+    | {
+        readonly host: string
+        readonly port: number
+        readonly origins?: ReadonlyArray<string>
+        readonly maxPings?: number
+      }
+    | undefined
   /** The node's cluster role (runnerport / entities). */
   readonly role: Role | undefined
   /** Whether the node gets a database (`db: true`, or a cluster role). */
@@ -113,6 +122,7 @@ export const planOf = (loaded: Loaded, name: string, server: ServerConfig, optio
     ...(server.rootport === undefined ? [] : ["rootport"]),
     ...((server.remoteport?.length ?? 0) > 0 ? ["remoteport"] : []),
     ...(server.netport === undefined ? [] : ["netport"]),
+    ...(server.wsport === undefined ? [] : ["wsport"]),
     ...(server.webport === undefined ? [] : ["webport"]),
     ...(db ? ["db"] : []),
     ...(role === undefined ? [] : [role._tag === "Runner" ? "runnerport" : "entities"]),
@@ -147,6 +157,15 @@ export const planOf = (loaded: Loaded, name: string, server: ServerConfig, optio
         : {
             host: options.bindHost ?? bindAddress(server.bind, "net"),
             port: options.netPort ? options.netPort(server.netport) : server.netport
+          },
+    ws:
+      server.wsport === undefined
+        ? undefined
+        : {
+            host: options.bindHost ?? bindAddress(server.bind, "net"),
+            port: server.wsport,
+            ...(server.ws?.origins === undefined ? {} : { origins: server.ws.origins }),
+            ...(server.ws?.maxPings === undefined ? {} : { maxPings: server.ws.maxPings })
           },
     role,
     db,

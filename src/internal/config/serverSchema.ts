@@ -5,7 +5,7 @@
  */
 import { Schema } from "effect"
 import { BindConfig } from "./bind.js"
-import { FrameConfig, HttpConfig, LimitsConfig } from "./edgeSchema.js"
+import { FrameConfig, HttpConfig, LimitsConfig, WsConfig } from "./edgeSchema.js"
 import { Bool, described, opt, Port, Seconds, Str } from "./primitives.js"
 /**
  * One parent link of a server: firefly's `remoteport` entry.
@@ -30,6 +30,10 @@ export const ServerConfig = described(
   Schema.Struct({
     name: opt(Str),
     netport: opt(Port),
+    /** hotaru: WebSocket clients (browsers) on this port: the netport's commands, frame and limits. */
+    wsport: opt(Port),
+    /** hotaru: the WebSocket listener's origins and ping limit (see `WsConfig`). */
+    ws: opt(WsConfig),
     webport: opt(Port),
     rootport: opt(Port),
     roothost: opt(Str),
