@@ -33,28 +33,17 @@ import {
   Layer,
   Option,
   Schedule,
-  Schema,
   type Scope,
   Stream,
   SubscriptionRef
 } from "effect"
+import { ChildState } from "./internal/control/childState.js"
+import { Incarnation, ready } from "./internal/control/incarnation.js"
+import { type BackoffOptions, backoff } from "./internal/control/restartSchedule.js"
 
-/**
- * The lifecycle state of a supervised child. `failed`: it restarted too often and is left down;
- * `failed-retrying`: the same, but it is tried again later (see `ChildSpec.retryFailed`).
- *
- * @since 0.1.0
- * @category models
- */
-export const ChildState = Schema.Literal(
-  "starting",
-  "running",
-  "backoff",
-  "failed",
-  "failed-retrying",
-  "stopped"
-)
-export type ChildState = typeof ChildState.Type
+export { ChildState } from "./internal/control/childState.js"
+export { Incarnation, ready, reportPid } from "./internal/control/incarnation.js"
+export { type BackoffOptions, backoff, slowRetry } from "./internal/control/restartSchedule.js"
 
 /**
  * A snapshot of one child, as given by `status` and `changes`.
@@ -114,95 +103,6 @@ export interface ChildSpec<E = unknown, R = never> {
    */
   readonly retryFailed?: Schedule.Schedule<unknown, unknown>
 }
-
-/**
- * The options of {@link backoff}.
- *
- * @since 0.1.0
- * @category models
- */
-export interface BackoffOptions {
-  /** The first delay (default 200 ms). */
-  readonly base?: Duration.DurationInput
-  /** The longest delay (default 10 s). */
-  readonly max?: Duration.DurationInput
-  /** Scale each delay by a random 0.5..1.5 (default `false`). */
-  readonly jitter?: boolean
-}
-
-/**
- * The default restart backoff of a child: `base`, doubling per restart, capped at `max`; with
- * `jitter`, each delay scaled by a random 0.5..1.5.
- *
- * ```ts
- * yield* sup.start({ name: "game1", run, backoff: NodeSupervisor.backoff({ base: "1 second", max: "30 seconds" }) })
- * ```
- *
- * @since 0.1.0
- * @category utils
- */
-export const backoff = (options: BackoffOptions = {}): Schedule.Schedule<unknown, unknown> => {
-  const capped = Schedule.exponential(options.base ?? "200 millis").pipe(
-    Schedule.either(Schedule.spaced(options.max ?? "10 seconds"))
-  )
-  return options.jitter === true ? Schedule.jitteredWith(capped, { min: 0.5, max: 1.5 }) : capped
-}
-
-/**
- * The slow retry of a failed child: `base`, doubling per retry, capped at `max`, each delay
- * scaled by a random 0.5..1 (so never above `max`, and a fleet of nodes does not retry in step).
- *
- * ```ts
- * yield* sup.start({ name: "game1", run, retryFailed: NodeSupervisor.slowRetry("30 seconds", "5 minutes") })
- * ```
- *
- * @since 0.1.0
- * @category utils
- */
-export const slowRetry = (
-  base: Duration.DurationInput,
-  max: Duration.DurationInput
-): Schedule.Schedule<unknown, unknown> =>
-  Schedule.exponential(base).pipe(
-    Schedule.either(Schedule.spaced(max)),
-    Schedule.jitteredWith({ min: 0.5, max: 1 })
-  )
-
-/**
- * Given to each incarnation: lets it report its OS pid and its readiness.
- *
- * @since 0.1.0
- * @category services
- */
-export class Incarnation extends Context.Tag("hotaru/Supervisor/Incarnation")<
-  Incarnation,
-  {
-    readonly name: string
-    readonly reportPid: (pid: number) => Effect.Effect<void>
-    readonly ready: Effect.Effect<void>
-  }
->() {}
-
-/**
- * Reports the OS pid of the running incarnation (no-op outside a supervised child).
- *
- * @since 0.1.0
- * @category utils
- */
-export const reportPid = (pid: number): Effect.Effect<void> =>
-  Effect.flatMap(Effect.serviceOption(Incarnation), (i) =>
-    Option.isSome(i) ? i.value.reportPid(pid) : Effect.void
-  )
-
-/**
- * Marks the running incarnation as `running` (for `awaitReady` children; no-op outside one).
- *
- * @since 0.1.0
- * @category utils
- */
-export const ready: Effect.Effect<void> = Effect.flatMap(Effect.serviceOption(Incarnation), (i) =>
-  Option.isSome(i) ? i.value.ready : Effect.void
-)
 
 /**
  * One incarnation running a layer (an in-process node): builds it in the incarnation's scope,

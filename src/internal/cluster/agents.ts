@@ -11,8 +11,9 @@
  * @internal
  */
 import { Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
-import { type NodeState, RestartFailed } from "../../AdminApi.js"
 import type { Root } from "../../Root.js"
+import { RestartFailed } from "../control/adminErrors.js"
+import type { NodeState } from "../control/nodeState.js"
 import { AgentService, type AgentStatus, isAgentName } from "./agentRpc.js"
 
 type RootService = Root["Type"]
