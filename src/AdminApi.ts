@@ -42,9 +42,14 @@ import {
 } from "@effect/platform"
 import { Cause, Context, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
 import * as Admin from "./Admin.js"
+import { ReloadRefused, RestartFailed } from "./internal/control/adminErrors.js"
+import { NodeState } from "./internal/control/nodeState.js"
 import { sameText } from "./internal/wire/sameText.js"
-import * as NodeSupervisor from "./NodeSupervisor.js"
+import type * as NodeSupervisor from "./NodeSupervisor.js"
 import * as Web from "./Web.js"
+
+export { ReloadRefused, RestartFailed } from "./internal/control/adminErrors.js"
+export { NodeState } from "./internal/control/nodeState.js"
 
 /**
  * How the master runs its nodes.
@@ -69,21 +74,6 @@ export const MasterReport = Schema.Struct({
   webport: Schema.NullOr(Schema.Number)
 })
 export type MasterReport = typeof MasterReport.Type
-
-/**
- * The state of a node in `/status`: its supervisor's state (the master's, or for a node on
- * another host its host agent's), or, for a node the master does not run itself
- * (`hotaru start --only`), `waiting-for-agent` (no agent has reported it yet) or `agent-lost`
- * (the agent that ran it is gone: its link to the master is down).
- *
- * @since 0.1.0
- * @category models
- */
-export const NodeState = Schema.Union(
-  NodeSupervisor.ChildState,
-  Schema.Literal("waiting-for-agent", "agent-lost")
-)
-export type NodeState = typeof NodeState.Type
 
 /**
  * One node in `/status`: the supervisor's view, and what the node says of itself when linked.
@@ -158,47 +148,6 @@ export class UnknownNode extends Schema.TaggedError<UnknownNode>()(
   { node: Schema.String, message: Schema.String },
   HttpApiSchema.annotations({ status: 404 })
 ) {}
-
-/**
- * 503: `restart` named a node that runs on another host whose agent is not linked to the master
- * (or did not do it).
- *
- * @since 0.1.0
- * @category errors
- */
-export class RestartFailed extends Schema.TaggedError<RestartFailed>()(
-  "RestartFailed",
-  { node: Schema.String, message: Schema.String },
-  HttpApiSchema.annotations({ status: 503 })
-) {}
-
-/**
- * 409: a `reload` refused before any node was touched: the config file is broken
- * (`InvalidConfig`) or changes the topology (`TopologyChanged`); one line per problem in `issues`.
- *
- * @since 0.1.0
- * @category errors
- */
-export class ReloadRefused extends Schema.TaggedError<ReloadRefused>()(
-  "ReloadRefused",
-  {
-    reason: Schema.Literal("InvalidConfig", "TopologyChanged"),
-    file: Schema.String,
-    issues: Schema.Array(Schema.String),
-    message: Schema.String
-  },
-  HttpApiSchema.annotations({ status: 409 })
-) {
-  /** A refusal with its `message` written from the file and the issues. */
-  static refuse(reason: ReloadRefused["reason"], file: string, issues: ReadonlyArray<string>): ReloadRefused {
-    return new ReloadRefused({
-      reason,
-      file,
-      issues,
-      message: `reload refused, ${file}: ${issues.join("; ")}`
-    })
-  }
-}
 
 /**
  * The bearer-token guard of every admin endpoint.

@@ -22,39 +22,27 @@
  * @since 0.1.0
  */
 import {
-  Cause,
-  Clock,
   Context,
   Data,
   Duration,
   Effect,
-  Exit,
   FiberMap,
   Layer,
   Option,
   Schedule,
-  Schema,
   type Scope,
   Stream,
   SubscriptionRef
 } from "effect"
+import { type Child, loop, type Registered } from "./internal/control/childLoop.js"
+import { ChildState } from "./internal/control/childState.js"
+import type { Incarnation } from "./internal/control/incarnation.js"
+import { ready } from "./internal/control/incarnation.js"
+import { type BackoffOptions, backoff } from "./internal/control/restartSchedule.js"
 
-/**
- * The lifecycle state of a supervised child. `failed`: it restarted too often and is left down;
- * `failed-retrying`: the same, but it is tried again later (see `ChildSpec.retryFailed`).
- *
- * @since 0.1.0
- * @category models
- */
-export const ChildState = Schema.Literal(
-  "starting",
-  "running",
-  "backoff",
-  "failed",
-  "failed-retrying",
-  "stopped"
-)
-export type ChildState = typeof ChildState.Type
+export { ChildState } from "./internal/control/childState.js"
+export { Incarnation, ready, reportPid } from "./internal/control/incarnation.js"
+export { type BackoffOptions, backoff, slowRetry } from "./internal/control/restartSchedule.js"
 
 /**
  * A snapshot of one child, as given by `status` and `changes`.
@@ -116,95 +104,6 @@ export interface ChildSpec<E = unknown, R = never> {
 }
 
 /**
- * The options of {@link backoff}.
- *
- * @since 0.1.0
- * @category models
- */
-export interface BackoffOptions {
-  /** The first delay (default 200 ms). */
-  readonly base?: Duration.DurationInput
-  /** The longest delay (default 10 s). */
-  readonly max?: Duration.DurationInput
-  /** Scale each delay by a random 0.5..1.5 (default `false`). */
-  readonly jitter?: boolean
-}
-
-/**
- * The default restart backoff of a child: `base`, doubling per restart, capped at `max`; with
- * `jitter`, each delay scaled by a random 0.5..1.5.
- *
- * ```ts
- * yield* sup.start({ name: "game1", run, backoff: NodeSupervisor.backoff({ base: "1 second", max: "30 seconds" }) })
- * ```
- *
- * @since 0.1.0
- * @category utils
- */
-export const backoff = (options: BackoffOptions = {}): Schedule.Schedule<unknown, unknown> => {
-  const capped = Schedule.exponential(options.base ?? "200 millis").pipe(
-    Schedule.either(Schedule.spaced(options.max ?? "10 seconds"))
-  )
-  return options.jitter === true ? Schedule.jitteredWith(capped, { min: 0.5, max: 1.5 }) : capped
-}
-
-/**
- * The slow retry of a failed child: `base`, doubling per retry, capped at `max`, each delay
- * scaled by a random 0.5..1 (so never above `max`, and a fleet of nodes does not retry in step).
- *
- * ```ts
- * yield* sup.start({ name: "game1", run, retryFailed: NodeSupervisor.slowRetry("30 seconds", "5 minutes") })
- * ```
- *
- * @since 0.1.0
- * @category utils
- */
-export const slowRetry = (
-  base: Duration.DurationInput,
-  max: Duration.DurationInput
-): Schedule.Schedule<unknown, unknown> =>
-  Schedule.exponential(base).pipe(
-    Schedule.either(Schedule.spaced(max)),
-    Schedule.jitteredWith({ min: 0.5, max: 1 })
-  )
-
-/**
- * Given to each incarnation: lets it report its OS pid and its readiness.
- *
- * @since 0.1.0
- * @category services
- */
-export class Incarnation extends Context.Tag("hotaru/Supervisor/Incarnation")<
-  Incarnation,
-  {
-    readonly name: string
-    readonly reportPid: (pid: number) => Effect.Effect<void>
-    readonly ready: Effect.Effect<void>
-  }
->() {}
-
-/**
- * Reports the OS pid of the running incarnation (no-op outside a supervised child).
- *
- * @since 0.1.0
- * @category utils
- */
-export const reportPid = (pid: number): Effect.Effect<void> =>
-  Effect.flatMap(Effect.serviceOption(Incarnation), (i) =>
-    Option.isSome(i) ? i.value.reportPid(pid) : Effect.void
-  )
-
-/**
- * Marks the running incarnation as `running` (for `awaitReady` children; no-op outside one).
- *
- * @since 0.1.0
- * @category utils
- */
-export const ready: Effect.Effect<void> = Effect.flatMap(Effect.serviceOption(Incarnation), (i) =>
-  Option.isSome(i) ? i.value.ready : Effect.void
-)
-
-/**
  * One incarnation running a layer (an in-process node): builds it in the incarnation's scope,
  * reports {@link ready}, and keeps it until the child is stopped (its finalizers then run). A
  * failure to build is an exit like any other. Use with `awaitReady: true` to see `starting`
@@ -263,26 +162,10 @@ export interface Supervisor {
   readonly changes: Stream.Stream<ChildStatus>
 }
 
-interface Child {
-  readonly name: string
-  readonly state: ChildState
-  readonly restarts: number
-  readonly startedAt: Option.Option<number>
-  readonly lastExit: Option.Option<string>
-  readonly pid: Option.Option<number>
-  /** Bumped on every (re)launch so a stale loop cannot overwrite a newer one's status. */
-  readonly generation: number
-}
-
 interface State {
   readonly order: ReadonlyArray<string>
   readonly children: ReadonlyMap<string, Child>
   readonly changed: Option.Option<string>
-}
-
-interface Registered {
-  readonly spec: ChildSpec<unknown, never>
-  readonly context: Context.Context<never>
 }
 
 const render = (child: Child): ChildStatus => ({
@@ -293,31 +176,6 @@ const render = (child: Child): ChildStatus => ({
   ...(Option.isSome(child.lastExit) ? { lastExit: child.lastExit.value } : {}),
   ...(Option.isSome(child.pid) ? { pid: child.pid.value } : {})
 })
-
-const describe = (error: unknown): string => {
-  if (typeof error === "string") return error
-  if (error instanceof Error) {
-    const tag = (error as { _tag?: unknown })._tag
-    const label = typeof tag === "string" ? tag : error.name
-    return error.message ? `${label}: ${error.message}` : label
-  }
-  try {
-    return JSON.stringify(error) ?? String(error)
-  } catch {
-    return String(error)
-  }
-}
-
-const describeExit = (exit: Exit.Exit<void, unknown>): string => {
-  if (Exit.isSuccess(exit)) return "exited"
-  const cause = exit.cause
-  if (Cause.isInterruptedOnly(cause)) return "interrupted"
-  const failure = Cause.failureOption(cause)
-  if (Option.isSome(failure)) return `failed: ${describe(failure.value)}`
-  const defect = Cause.dieOption(cause)
-  if (Option.isSome(defect)) return `died: ${describe(defect.value)}`
-  return `failed: ${Cause.pretty(cause)}`
-}
 
 const isActive = (state: ChildState) => state !== "stopped" && state !== "failed"
 
@@ -351,99 +209,6 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
 
   const current = (name: string) => Effect.map(SubscriptionRef.get(ref), (s) => s.children.get(name))
 
-  const loop = (name: string, generation: number, { spec, context }: Registered) =>
-    Effect.gen(function* () {
-      let lastExit = ""
-      const schedule = Schedule.isSchedule(spec.backoff) ? spec.backoff : backoff(spec.backoff)
-      // the delay is known (and logged, with the child shown in `backoff`) before the sleep
-      const delays = yield* Schedule.driver(
-        Schedule.delays(schedule).pipe(
-          Schedule.tapOutput((delay) =>
-            Effect.logWarning(`child ${name} ${lastExit}; restarting in ${Duration.format(delay)}`)
-          )
-        )
-      )
-      const maxRestarts = spec.intensity?.maxRestarts ?? 5
-      const within = Duration.toMillis(spec.intensity?.within ?? "60 seconds")
-      const restartTimes: Array<number> = []
-      const retry = spec.retryFailed === undefined ? undefined : yield* Schedule.driver(spec.retryFailed)
-      const incarnation = Incarnation.of({
-        name,
-        reportPid: (pid) => update(name, generation, (c) => ({ ...c, pid: Option.some(pid) })),
-        ready: update(name, generation, (c) => (c.state === "starting" ? { ...c, state: "running" } : c))
-      })
-      while (true) {
-        const startedAt = yield* Clock.currentTimeMillis
-        yield* update(name, generation, (c) => ({
-          ...c,
-          state: spec.awaitReady === true ? "starting" : "running",
-          startedAt: Option.some(startedAt),
-          pid: Option.none()
-        }))
-        const exit = yield* spec.run.pipe(
-          Effect.scoped,
-          Effect.provideService(Incarnation, incarnation),
-          Effect.provide(context),
-          Effect.exit
-        )
-        lastExit = describeExit(exit)
-        const now = yield* Clock.currentTimeMillis
-        while (restartTimes.length > 0 && restartTimes[0]! <= now - within) restartTimes.shift()
-        if (restartTimes.length >= maxRestarts) {
-          const failed = (state: ChildState) =>
-            update(name, generation, (c) => ({
-              ...c,
-              state,
-              lastExit: Option.some(lastExit),
-              pid: Option.none()
-            }))
-          if (retry === undefined) {
-            yield* Effect.logError(
-              `child ${name} ${lastExit}; more than ${maxRestarts} restarts within ${within} ms: giving up`
-            )
-            return yield* failed("failed")
-          }
-          yield* Effect.logError(
-            `child ${name} ${lastExit}; more than ${maxRestarts} restarts within ${within} ms: failed, retrying later`
-          )
-          yield* failed("failed-retrying")
-          const again = yield* Effect.option(retry.next(undefined))
-          if (Option.isNone(again)) {
-            yield* Effect.logError(`child ${name}: no retry left, giving up`)
-            return yield* failed("failed")
-          }
-          restartTimes.length = 0
-          yield* Effect.logWarning(`child ${name}: retrying after failure`)
-          yield* update(name, generation, (c) => ({ ...c, restarts: c.restarts + 1 }))
-          continue
-        }
-        if (restartTimes.length === 0) yield* delays.reset
-        restartTimes.push(now)
-        yield* update(name, generation, (c) => ({
-          ...c,
-          state: "backoff",
-          restarts: c.restarts + 1,
-          lastExit: Option.some(lastExit),
-          pid: Option.none()
-        }))
-        const slept = yield* Effect.option(delays.next(undefined))
-        if (Option.isNone(slept)) {
-          yield* Effect.logError(`child ${name} ${lastExit}; its backoff schedule ended: giving up`)
-          return yield* update(name, generation, (c) => ({ ...c, state: "failed", pid: Option.none() }))
-        }
-      }
-    }).pipe(
-      Effect.onInterrupt(() =>
-        update(name, generation, (c) => ({
-          ...c,
-          state: "stopped",
-          lastExit: Option.some("stopped"),
-          pid: Option.none()
-        }))
-      ),
-      Effect.annotateLogs("child", name)
-    )
-
   const launch = (name: string, restarts: number) =>
     Effect.gen(function* () {
       const registered = registry.get(name)!
@@ -458,7 +223,7 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
         pid: Option.none(),
         generation
       })
-      yield* FiberMap.run(fibers, name, loop(name, generation, registered))
+      yield* FiberMap.run(fibers, name, loop(name, generation, registered, update))
     })
 
   const unknown = (name: string) =>

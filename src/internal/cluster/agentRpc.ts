@@ -7,7 +7,7 @@
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
-import { ChildState } from "../../NodeSupervisor.js"
+import { ChildState } from "../control/childState.js"
 
 /** The link name of the agent of `host`. */
 export const agentName = (host: string): string => `@agent:${host}`

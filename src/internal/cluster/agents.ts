@@ -11,9 +11,11 @@
  * @internal
  */
 import { Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
-import { type NodeState, RestartFailed } from "../../AdminApi.js"
 import type { Root } from "../../Root.js"
-import { AgentService, type AgentStatus, isAgentName } from "./agentRpc.js"
+import { RestartFailed } from "../control/adminErrors.js"
+import type { NodeState } from "../control/nodeState.js"
+import { asker, type Claims } from "./agentReports.js"
+import { AgentService, isAgentName } from "./agentRpc.js"
 
 type RootService = Root["Type"]
 
@@ -47,56 +49,10 @@ export const make = (
   Effect.gen(function* () {
     const remoteSet = new Set(remote)
     /** The agent (link name and host) that last reported each remote node. */
-    const claims = new Map<string, { readonly agent: string; readonly host: string }>()
-
+    const claims: Claims = new Map()
     const linkedAgents = Effect.map(root.children, (names) => names.filter(isAgentName))
 
-    /** Log a misconfiguration once per agent and node (each /status asks every agent again). */
-    const warned = new Set<string>()
-    const once = (key: string, message: string) =>
-      Effect.suspend(() => {
-        if (warned.has(key) || warned.size >= 1024) return Effect.void
-        warned.add(key)
-        return Effect.logError(message)
-      })
-
-    /** One agent's report, remembered as its claims; none if it does not answer in time. */
-    const ask = (agent: string): Effect.Effect<Option.Option<AgentStatus>> =>
-      Effect.flatMap(root.child(agent, AgentService), (client) => client.Status()).pipe(
-        Effect.timeout("2 seconds"),
-        Effect.option,
-        Effect.tap(
-          Option.match({
-            onNone: () => Effect.void,
-            onSome: (report) => {
-              // a node this agent reported before and no longer runs is nobody's now
-              for (const [name, claim] of claims) {
-                if (claim.agent === agent && !report.nodes.some((n) => n.name === name)) claims.delete(name)
-              }
-              return Effect.forEach(report.nodes, (node) => {
-                if (!remoteSet.has(node.name)) {
-                  return once(
-                    `${agent}/${node.name}`,
-                    `the agent of ${report.host} runs node ${node.name}, which this master runs itself or the config has not: stop it there`
-                  )
-                }
-                const held = claims.get(node.name)
-                if (held !== undefined && held.agent !== agent) {
-                  return Effect.flatMap(root.children, (children) =>
-                    children.includes(held.agent)
-                      ? once(
-                          `${agent}/${node.name}`,
-                          `node ${node.name} is run by the agents of both ${held.host} and ${report.host}; ${held.host} keeps it`
-                        )
-                      : Effect.sync(() => claims.set(node.name, { agent, host: report.host }))
-                  )
-                }
-                return Effect.sync(() => claims.set(node.name, { agent, host: report.host }))
-              })
-            }
-          })
-        )
-      )
+    const ask = asker(root, remoteSet, claims)
 
     // learn an agent's nodes as soon as it links (so its loss is known even with no /status in between)
     yield* root.changes.pipe(

@@ -6,7 +6,7 @@
  */
 import { Duration, type Schedule } from "effect"
 import type * as HotaruConfig from "../../HotaruConfig.js"
-import * as NodeSupervisor from "../../NodeSupervisor.js"
+import { slowRetry } from "./restartSchedule.js"
 
 /** The supervision settings of `config`. */
 export interface NodePolicy {
@@ -29,7 +29,7 @@ export const policyOf = (config: HotaruConfig.HotaruConfig): NodePolicy => {
     },
     retryFailed:
       onFailed === "retry"
-        ? NodeSupervisor.slowRetry(
+        ? slowRetry(
             Duration.seconds(policy?.retrySeconds ?? 30),
             Duration.seconds(policy?.retryMaxSeconds ?? 300)
           )

@@ -16,7 +16,7 @@ import { constants } from "node:os"
 import { Command, CommandExecutor } from "@effect/platform"
 import { NodeCommandExecutor, NodeFileSystem } from "@effect/platform-node"
 import { Console, Data, Deferred, Duration, Effect, Fiber, Layer, Option, type Scope, Stream } from "effect"
-import { reportPid } from "../../NodeSupervisor.js"
+import { reportPid } from "./incarnation.js"
 
 /**
  * A node process could not be spawned (bad command, missing working directory, ...), or (from

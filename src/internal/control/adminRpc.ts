@@ -1,0 +1,59 @@
+/**
+ * The services every node offers the master over its master link (re-exported by the public
+ * `Admin` module; the master's admin surface calls them).
+ *
+ * @internal
+ */
+import { Rpc, RpcGroup } from "@effect/rpc"
+import { Schema } from "effect"
+
+/**
+ * A parent link of a node, as seen by the node.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const ParentLink = Schema.Struct({ name: Schema.String, connected: Schema.Boolean })
+
+/**
+ * What a node reports about itself.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const NodeStatus = Schema.Struct({
+  name: Schema.String,
+  pid: Schema.Number,
+  uptimeMs: Schema.Number,
+  capabilities: Schema.Array(Schema.String),
+  parents: Schema.Array(ParentLink),
+  children: Schema.Array(Schema.String),
+  connections: Schema.Number,
+  reloads: Schema.Number,
+  /** Rows its repositories dead-lettered since the node started (`Repository.DeadLetters`). */
+  deadLettered: Schema.Number
+})
+export type NodeStatus = typeof NodeStatus.Type
+
+/**
+ * A reload that could not be done; the node keeps its previous handlers.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReloadFailed extends Schema.TaggedError<ReloadFailed>()("ReloadFailed", {
+  node: Schema.String,
+  detail: Schema.String
+}) {}
+
+/**
+ * The master's view of a node.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class AdminService extends RpcGroup.make(
+  Rpc.make("Status", { success: NodeStatus }),
+  Rpc.make("Stop"),
+  Rpc.make("Reload", { success: Schema.Struct({ module: Schema.String }), error: ReloadFailed })
+) {}
