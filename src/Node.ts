@@ -179,7 +179,7 @@ export interface Options {
   readonly parentHost?: string
   /** Use this app instead of importing the config's `app` module. */
   readonly app?: Layer.Layer<never, unknown, never> | App
-  /** Map a configured port to the one to bind (tests bind client ports to 0). */
+  /** Map a configured client port (netport, wsport) to the one to bind (tests bind them to 0). */
   readonly netPort?: (configured: number) => number
   /** The same for the webport. */
   readonly webPort?: (configured: number) => number

@@ -11,6 +11,7 @@ import * as Client from "../src/Client.js"
 import * as Frame from "../src/internal/edge/frame.js"
 import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
+import * as TestCluster from "../src/TestCluster.js"
 
 const Echo = NetCommand.text(1, { name: "echo" })
 const PushAll = NetCommand.text(2)
@@ -187,6 +188,30 @@ describe("NetServer over WebSocket", () => {
     Effect.gen(function* () {
       const error = yield* Effect.flip(Layer.build(NetServer.serve(App, {})).pipe(Effect.scoped))
       expect(error).toMatchObject({ _tag: "NetServerError", reason: "NoListener" })
+    })
+  )
+})
+
+describe("wsport from the config file", () => {
+  it.scopedLive("a node with netport and wsport serves both; the ws block's origins apply", () =>
+    Effect.gen(function* () {
+      const cluster = yield* TestCluster.make({
+        config: {
+          servers: {
+            front: { netport: 1, wsport: 2, ws: { origins: ["https://game.example"], maxPings: 5 } }
+          }
+        },
+        apps: { front: App }
+      })
+      const server = yield* cluster.node("front").use(NetServer.NetServer)
+      expect(server.addresses.tcp?.port).toBeGreaterThan(0)
+      const port = server.addresses.webSocket!.port
+      const browser = yield* Client.connectWebSocket({ url: `ws://127.0.0.1:${port}/`, timeout: "5 seconds" })
+      expect(yield* browser.call(Add, { a: 20, b: 22 })).toBe(42)
+      const tcp = yield* cluster.client("front")
+      expect(yield* tcp.call(Echo, "tcp too")).toBe("tcp too")
+      const refused = yield* Effect.flip(open(port, { Origin: "https://evil.example" }))
+      expect(refused.message).toContain("403")
     })
   )
 })

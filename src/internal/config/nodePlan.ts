@@ -163,7 +163,7 @@ export const planOf = (loaded: Loaded, name: string, server: ServerConfig, optio
         ? undefined
         : {
             host: options.bindHost ?? bindAddress(server.bind, "net"),
-            port: server.wsport,
+            port: options.netPort ? options.netPort(server.wsport) : server.wsport,
             ...(server.ws?.origins === undefined ? {} : { origins: server.ws.origins }),
             ...(server.ws?.maxPings === undefined ? {} : { maxPings: server.ws.maxPings })
           },
