@@ -1,3 +1,4 @@
+import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -169,6 +170,21 @@ describe("Config", () => {
       const bad = yield* Effect.flip(HotaruConfig.load(Path.join(dir, "config.json")))
       expect(bad.reason).toBe("InvalidJson")
       expect(bad.message).toMatch(/config\.json: not valid JSON/)
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
+  it.effect("a hostile config path: a device, a FIFO or a huge file is refused unread", () =>
+    Effect.gen(function* () {
+      const device = yield* Effect.flip(HotaruConfig.load("/dev/zero"))
+      expect(device.message).toContain("not a regular file")
+      const dir = tmpProject({ "config.json": `{"servers":{},"pad":"${"x".repeat(1024 * 1024)}"}` })
+      const huge = yield* Effect.flip(HotaruConfig.load(Path.join(dir, "config.json")))
+      expect(huge.reason).toBe("Invalid")
+      expect(huge.message).toMatch(/at most 1048576/)
+      const fifo = Path.join(dir, "fifo.json")
+      ChildProcess.execFileSync("mkfifo", [fifo])
+      const pipe = yield* Effect.flip(HotaruConfig.load(fifo))
+      expect(pipe.message).toContain("not a regular file")
     }).pipe(Effect.provide(NodeContext.layer))
   )
 })

@@ -10,6 +10,9 @@ import { ConfigError } from "./configError.js"
 import { decode } from "./decode.js"
 import type { Loaded } from "./loaded.js"
 import { warningsOf } from "./warnings.js"
+/** The largest config file read (1 MiB: a topology of thousands of servers fits). */
+const MAX_CONFIG_BYTES = 1024 * 1024
+
 /**
  * Options of `load`.
  *
@@ -39,6 +42,18 @@ export const load = (
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const absolute = path.resolve(file)
+    // a config is a small regular file: a FIFO, a device or a huge file is refused unread
+    const info = yield* fs.stat(absolute).pipe(Effect.option)
+    if (info._tag === "Some" && info.value.type !== "File") {
+      return yield* new ConfigError({ reason: "NotFound", file, issues: [`not a regular file: ${absolute}`] })
+    }
+    if (info._tag === "Some" && Number(info.value.size) > MAX_CONFIG_BYTES) {
+      return yield* new ConfigError({
+        reason: "Invalid",
+        file,
+        issues: [`the file has ${info.value.size} bytes; a config file may have at most ${MAX_CONFIG_BYTES}`]
+      })
+    }
     const text = yield* fs.readFileString(absolute).pipe(
       Effect.mapError((e) => {
         const why =
