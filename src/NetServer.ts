@@ -49,6 +49,7 @@ import * as Core from "./internal/edge/core.js"
 import { type EdgeOptions, type Limits, settings } from "./internal/edge/limits.js"
 import { layerRouter, NetRouter, type Route } from "./internal/edge/router.js"
 import { type Connection, CurrentConnection, NetServer } from "./internal/edge/service.js"
+import type { DuplicatePolicy } from "./internal/edge/sessions.js"
 import * as TcpTransport from "./internal/edge/tcpTransport.js"
 import type { WebSocketOptions } from "./internal/edge/wsTransport.js"
 import * as WsTransport from "./internal/edge/wsTransport.js"
@@ -232,6 +233,8 @@ export interface Options extends EdgeOptions {
   readonly noDelay?: boolean
   /** Also (or only) serve WebSocket clients: browsers (see `WebSocketOptions`). */
   readonly webSocket?: WebSocketOptions
+  /** What a second `Session.bind` of a bound uid does (default `kick` the old connection). */
+  readonly duplicateLogin?: DuplicatePolicy
 }
 
 /**
@@ -260,6 +263,7 @@ export const configOptions = (server: HotaruConfig.ServerConfig): Omit<Options, 
     ...(server.idleTimeout === undefined ? {} : { idleTimeout: Duration.seconds(server.idleTimeout) }),
     ...(server.maxInFlight === undefined ? {} : { maxInFlight: server.maxInFlight }),
     ...(server.debugErrors === undefined ? {} : { debugErrors: server.debugErrors }),
+    ...(server.duplicateLogin === undefined ? {} : { duplicateLogin: server.duplicateLogin }),
     ...(limits === undefined ? {} : { limits })
   }
 }
@@ -280,7 +284,7 @@ export const make = (
     if (options.port === undefined && options.webSocket === undefined) {
       return yield* new NetServerError({ reason: "NoListener", host: "", port: 0, cause: undefined })
     }
-    const core = yield* Core.make(resolved, router)
+    const core = yield* Core.make(resolved, router, options.duplicateLogin)
     if (options.port !== undefined) {
       const host = options.host ?? "0.0.0.0"
       const bound = yield* TcpTransport.listen(

@@ -10,6 +10,7 @@ import { ConfigError } from "./configError.js"
 import { decode } from "./decode.js"
 import type { Loaded } from "./loaded.js"
 import { warningsOf } from "./warnings.js"
+
 /** The largest config file read (1 MiB: a topology of thousands of servers fits). */
 const MAX_CONFIG_BYTES = 1024 * 1024
 

@@ -57,6 +57,8 @@ export const ServerConfig = described(
      * sent to clients (default false; for development only).
      */
     debugErrors: opt(Bool),
+    /** hotaru: what a second login (`Session.bind`) of a bound player id does: `kick` (default) the old connection, or `refuse` the new. */
+    duplicateLogin: opt(Schema.Literal("kick", "refuse")),
     /** hotaru: close a client connection that sent nothing for this many seconds (default 60; 0: never). */
     idleTimeout: opt(Seconds),
     /**

@@ -69,6 +69,10 @@ export class ConnectionState {
   batchBytes = 0
   onFrame: Frame.OnFrame = () => false
   onDrain: (() => void) | undefined = undefined
+  /** The player id the connection is bound to (`Session.bind`); kept after it closes. */
+  uid: string | undefined = undefined
+  /** Session data (`Session.set`), made at the first write. */
+  data: Map<string, unknown> | undefined = undefined
   /** Per route, how this connection forks its handler fibers; made at the route's first fork. */
   forkers: WeakMap<Route, Fork> | undefined = undefined
   constructor(

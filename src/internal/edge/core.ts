@@ -4,7 +4,7 @@
  * service (push, broadcast, kick, stats) and sweeps every connection's timers in one fiber (no
  * timer per connection). A transport (TCP, WebSocket) only hands it `Wire`s and their bytes.
  */
-import { Cause, type Context, Duration, Effect, Either, FiberSet, Schedule, type Scope } from "effect"
+import { Cause, type Context, Duration, Effect, Either, FiberSet, Option, Schedule, type Scope } from "effect"
 import { ConnectionState, HOLD_HOOKS, normalizeAddress, type Wire } from "./connection.js"
 import * as Dispatch from "./dispatch.js"
 import * as Edge from "./edge.js"
@@ -13,6 +13,8 @@ import * as Frame from "./frame.js"
 import type { Settings } from "./limits.js"
 import type { Hook, Router } from "./router.js"
 import { type Address, type Addresses, type Connection, NetServer } from "./service.js"
+import * as Sessions from "./sessions.js"
+import { SessionRefused } from "./sessions.js"
 
 /** What a transport calls. */
 export interface Core {
@@ -39,7 +41,10 @@ export interface Core {
 const makeService = (
   edge: Edge.Edge,
   flow: Flow.Flow,
-  addresses: () => Addresses
+  addresses: () => Addresses,
+  sessions: Sessions.Sessions,
+  /** An open connection, or one whose disconnect hooks are running. */
+  find: (id: number) => ConnectionState | undefined
 ): Context.Tag.Service<NetServer> => {
   const { states } = edge
   const deliver = (command: number, body: Uint8Array, to: Iterable<number>): number => {
@@ -72,6 +77,22 @@ const makeService = (
       Either.match(command.encodeResponse(value), {
         onLeft: (e) => Effect.fail(e),
         onRight: (body) => Effect.sync(() => deliver(command.id, body, states.keys()))
+      }),
+    bind: (id, uid) =>
+      Effect.suspend(() => {
+        const state = states.get(id)
+        const refused =
+          state === undefined ? new SessionRefused({ reason: "Closed", uid }) : sessions.bind(state, uid)
+        return refused === undefined ? Effect.void : Effect.fail(refused)
+      }),
+    uidOf: (id) => Effect.sync(() => Option.fromNullable(find(id)?.uid)),
+    connectionOf: (uid) => Effect.sync(() => Option.fromNullable(sessions.connectionOf(uid)?.info.id)),
+    sessionData: (id) =>
+      Effect.sync(() => {
+        const state = find(id)
+        if (state === undefined) return undefined
+        state.data ??= new Map()
+        return state.data
       }),
     kick: (id) =>
       Effect.sync(() => {
@@ -122,12 +143,24 @@ const sweeper = (edge: Edge.Edge, flow: Flow.Flow): Effect.Effect<void> =>
   })
 
 /** The core of an edge, its handler fibers and timer sweep in the scope. */
-export const make = (settings: Settings, router: Router): Effect.Effect<Core, never, Scope.Scope> =>
+export const make = (
+  settings: Settings,
+  router: Router,
+  duplicate: Sessions.DuplicatePolicy = "kick"
+): Effect.Effect<Core, never, Scope.Scope> =>
   Effect.gen(function* () {
     const edge = yield* Edge.make(settings, router)
     const flow = Flow.make(edge)
     let addresses: Addresses = {}
-    const service = makeService(edge, flow, () => addresses)
+    const sessions = Sessions.make(edge, flow, duplicate)
+    const leaving = new Map<number, ConnectionState>()
+    const service = makeService(
+      edge,
+      flow,
+      () => addresses,
+      sessions,
+      (id) => states.get(id) ?? leaving.get(id)
+    )
     const handlers = yield* FiberSet.make<unknown, unknown>()
     const dispatch = Dispatch.make(edge, flow, service, handlers)
     const { states, perIp, annotate, report, clock, runPlain } = edge
@@ -143,17 +176,23 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Core, ne
     const disconnected = (state: ConnectionState): Effect.Effect<void> => {
       if (state.closed) return Effect.void
       state.closed = true
-      states.delete(state.info.id)
+      const id = state.info.id
+      states.delete(id)
+      sessions.forget(state)
       if (state.perIp) {
         const ip = state.info.remoteAddress
         const n = (perIp.get(ip) ?? 1) - 1
         if (n <= 0) perIp.delete(ip)
         else perIp.set(ip, n)
       }
-      return Effect.zipRight(
-        Effect.log(`Client ${state.info.id} login out.`),
-        router.onDisconnect.length === 0 ? Effect.void : runHooks(router.onDisconnect, state.info)
-      ).pipe(annotate(state.info))
+      const log = Effect.log(`Client ${id} login out.`)
+      if (router.onDisconnect.length === 0) return log.pipe(annotate(state.info))
+      // its hooks still read its uid and session data
+      leaving.set(id, state)
+      return Effect.zipRight(log, runHooks(router.onDisconnect, state.info)).pipe(
+        Effect.ensuring(Effect.sync(() => leaving.delete(id))),
+        annotate(state.info)
+      )
     }
 
     const refuse = (wire: Wire, counter: Edge.Counter, why: () => string) => {

@@ -3,8 +3,9 @@
  * the edge's counters, and the running listener's service (`NetServer`). Re-exported by
  * `NetServer`; a WebSocket listener serves the same service.
  */
-import { Context, type Effect } from "effect"
+import { Context, type Effect, type Option } from "effect"
 import type * as NetCommand from "../../NetCommand.js"
+import type { SessionRefused } from "./sessions.js"
 
 /**
  * One client connection, as handlers and hooks see it.
@@ -114,6 +115,14 @@ export class NetServer extends Context.Tag("hotaru/NetServer")<
     ) => Effect.Effect<number, NetCommand.BodyError>
     /** Close one connection (after what was already written is flushed). False if unknown. */
     readonly kick: (id: number) => Effect.Effect<boolean>
+    /** Bind a connection to a player id (see `Session.bind`). */
+    readonly bind: (connection: number, uid: string) => Effect.Effect<void, SessionRefused>
+    /** The player id a connection is bound to. */
+    readonly uidOf: (connection: number) => Effect.Effect<Option.Option<string>>
+    /** The connection a player id is bound to on this edge. */
+    readonly connectionOf: (uid: string) => Effect.Effect<Option.Option<number>>
+    /** A connection's session data (`Session.get` / `Session.set`). */
+    readonly sessionData: (connection: number) => Effect.Effect<Map<string, unknown> | undefined>
     /** The connections open now. */
     readonly connections: Effect.Effect<ReadonlyArray<Connection>>
     /** Counters of the edge's limits and guards (for monitoring and tests). */
