@@ -5,9 +5,10 @@
  */
 import * as Net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { Effect, Fiber, Layer, Metric, Schema, Stream } from "effect"
 import WebSocket from "ws"
 import * as Client from "../src/Client.js"
+import { edgeEvents } from "../src/internal/edge/edge.js"
 import * as Frame from "../src/internal/edge/frame.js"
 import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
@@ -292,7 +293,14 @@ describe("NetServer over WebSocket: hostile clients", () => {
       expect((yield* third.waitClosed()).code).toBe(1006)
       const stats = yield* Effect.flatMap(NetServer.NetServer, (s) => s.stats)
       expect(stats.refusedPerIp).toBe(1)
-    }).pipe(Effect.provide(serve({}, { limits: { maxConnectionsPerIp: 2, perIpExempt: [] } })))
+      // the same counts as Effect Metrics, by node and event
+      const metric = (event: string) =>
+        Metric.value(Metric.tagged(Metric.tagged(edgeEvents, "node", "ws-caps"), "event", event))
+      expect((yield* metric("refusedPerIp")).count).toBe(1)
+      expect((yield* metric("accepted")).count).toBe(2)
+    }).pipe(
+      Effect.provide(serve({}, { node: "ws-caps", limits: { maxConnectionsPerIp: 2, perIpExempt: [] } }))
+    )
   )
 
   it.scopedLive("a client that never reads is kicked as a slow consumer", () =>

@@ -102,10 +102,14 @@ export const makeMemcached = (options: MemcachedOptions): Effect.Effect<MemServi
     // Fail the layer now, not at the first command, when memcached is not there.
     yield* run("version probe", () => client.get(`${prefix}__hotaru_probe`), "Unavailable")
     const k = (key: string) => prefix + key
+    // memcached reads an expiry past 30 days as a Unix time (of its own clock, which ours should match)
+    const clock = yield* Effect.clock
     const expires = (ms: number | undefined): number => {
       if (ms === undefined) return 0
       const seconds = Math.ceil(ms / 1000)
-      return seconds > MAX_RELATIVE_SECONDS ? Math.floor(Date.now() / 1000) + seconds : seconds
+      return seconds > MAX_RELATIVE_SECONDS
+        ? Math.floor(clock.unsafeCurrentTimeMillis() / 1000) + seconds
+        : seconds
     }
     const expiresOf = (opts: SetOptions | undefined) => expires(ttlMillis(opts?.ttl))
     const get = (key: string) =>

@@ -132,7 +132,7 @@ const sweeper = (edge: Edge.Edge, flow: Flow.Flow): Effect.Effect<void> =>
         )
       } else if (idleMillis > 0 && state.inFlight === 0 && now - state.lastActivity >= idleMillis) {
         flow.close(state)
-        ++edge.counters.idleTimeouts
+        edge.count("idleTimeouts")
         if (edge.debugEnabled)
           edge.runPlain(
             Effect.logDebug(`closing idle connection ${state.info.id}`).pipe(edge.annotate(state.info))
@@ -202,7 +202,7 @@ export const make = (
     }
 
     const open = (wire: Wire, remoteAddress: string, remotePort: number, counted: boolean) => {
-      edge.counters.accepted++
+      edge.count("accepted")
       const info: Connection = { id: edge.nextId++, remoteAddress, remotePort }
       const state = new ConnectionState(
         info,

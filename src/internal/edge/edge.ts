@@ -3,7 +3,17 @@
  * callbacks run Effects in, the open connections, and the counters with their rate-limited logs
  * (a client can trigger them: one line per kind and window, with the count of what was left out).
  */
-import { Cause, type Clock, Effect, type Fiber, FiberRef, FiberRefs, LogLevel, Runtime } from "effect"
+import {
+  type Cause,
+  type Clock,
+  Effect,
+  type Fiber,
+  FiberRef,
+  FiberRefs,
+  LogLevel,
+  Metric,
+  Runtime
+} from "effect"
 import * as LogLimit from "../wire/logLimit.js"
 import type { ConnectionState } from "./connection.js"
 import type { Settings } from "./limits.js"
@@ -12,6 +22,16 @@ import type { Connection, Stats } from "./service.js"
 
 /** The counted events of `Stats`. */
 export type Counter = Exclude<keyof Stats, "connections" | "peakBuffered">
+
+/**
+ * The events of the client edge, by `node` and `event` (a `NetServer.Stats` counter: accepted,
+ * refusedPerIp, frameViolations, slowConsumers, ...): the same counts as `stats`, as an Effect
+ * Metric.
+ */
+export const edgeEvents = Metric.counter("hotaru_edge_events", {
+  description: "client edge events, by node and event (see NetServer.Stats)",
+  incremental: true
+})
 
 /** The shared state of one edge (mutable fields are the edge's own counters). */
 export interface Edge {
@@ -33,6 +53,8 @@ export interface Edge {
   peakBuffered: number
   /** The `{node, conn}` log annotations of a connection. */
   readonly annotate: (info: Connection) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Count an event (in `stats` and the `hotaru_edge_events` metric). */
+  readonly count: (counter: Counter) => number
   /** Count an event and log it (rate-limited per kind). */
   readonly report: (
     counter: Counter,
@@ -68,8 +90,16 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Edge> =>
       handlerDefects: 0,
       edgeDefects: 0
     }
+    const byNode = Metric.tagged(edgeEvents, "node", node)
+    const metrics = Object.fromEntries(
+      Object.keys(counters).map((counter) => [counter, Metric.tagged(byNode, "event", counter)])
+    ) as Record<Counter, Metric.Metric.Counter<number>>
+    const countEvent = (counter: Counter) => {
+      metrics[counter].unsafeUpdate(1, [])
+      return ++counters[counter]
+    }
     const report: Edge["report"] = (counter, info, level, message, cause) => {
-      const count = ++counters[counter]
+      const count = countEvent(counter)
       logLimit.report(counter, (suppressed) => {
         const text = `${message()} [${counter} #${count}${suppressed > 0 ? `, ${suppressed} similar not logged` : ""}]`
         const log =
@@ -105,6 +135,7 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Edge> =>
       nextId: 0,
       peakBuffered: 0,
       annotate,
+      count: countEvent,
       report,
       flushLogs
     }
