@@ -37,9 +37,11 @@ import type * as ClusterSharding from "@effect/cluster/Sharding"
 import * as ClusterShardingConfig from "@effect/cluster/ShardingConfig"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Data, Duration, Effect, Layer, Option } from "effect"
+import type * as Redacted from "effect/Redacted"
 import type * as Db from "./Db.js"
 import * as HotaruConfig from "./HotaruConfig.js"
 import * as internal from "./internal/cluster/sharding.js"
+import { secretOf } from "./internal/config/secret.js"
 
 /**
  * A node's cluster role, from its config entry.
@@ -138,7 +140,7 @@ export interface Options {
   readonly role: Role
   readonly sharding?: HotaruConfig.ShardingBlock | undefined
   /** The cluster secret (config `secret` / env HOTARU_SECRET): required to bind beyond loopback. */
-  readonly secret?: string | undefined
+  readonly secret?: string | Redacted.Redacted<string> | undefined
   /** Deadline of the runner socket's handshake (default 5 s; config `links.helloTimeout`). */
   readonly helloTimeout?: Duration.DurationInput | undefined
   /** The node's database: picks the default `prefix` (see `defaultPrefix`). */
@@ -181,7 +183,7 @@ export const layer = (
   const config = settingsOf(options.sharding, role)
   return internal
     .layer(config, options.sharding?.prefix ?? defaultPrefix(options.db), {
-      secret: options.secret,
+      secret: secretOf(options.secret),
       helloTimeout: options.helloTimeout
     })
     .pipe(Layer.mapError((e) => new ShardingError({ reason: "Start", detail: `runner: ${e.message}` })))

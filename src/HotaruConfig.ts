@@ -22,7 +22,9 @@
  *
  * @since 0.1.0
  */
+
 import { Either } from "effect"
+import * as Redacted from "effect/Redacted"
 import { ConfigError } from "./internal/config/configError.js"
 import { decode } from "./internal/config/decode.js"
 import { MIN_SECRET_LENGTH } from "./internal/config/limits.js"
@@ -73,8 +75,9 @@ export const fromObject = (
  */
 export const withSecret = (
   loaded: Loaded,
-  secret: string | undefined
+  given: string | Redacted.Redacted<string> | undefined
 ): Either.Either<Loaded, ConfigError> => {
+  const secret = Redacted.isRedacted(given) ? Redacted.value(given) : given
   if (secret === undefined || secret === "") return Either.right(loaded)
   if (secret.length < MIN_SECRET_LENGTH) {
     return Either.left(

@@ -19,6 +19,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Context, Duration, Effect, Layer, LogLevel, Option, Stream } from "effect"
+import type * as Redacted from "effect/Redacted"
 import * as HotaruConfig from "./HotaruConfig.js"
 import * as Env from "./internal/config/env.js"
 import { orphanGuard } from "./internal/control/orphanGuard.js"
@@ -54,7 +55,7 @@ export interface NodeMainOptions {
    */
   readonly apps?: Readonly<Record<string, Node.App>>
   /** The cluster secret, overriding the config's `secret` (what env HOTARU_SECRET gives). */
-  readonly secret?: string | undefined
+  readonly secret?: string | Redacted.Redacted<string> | undefined
 }
 
 /** Exit when the master link, once up, stays down for `timeout`. */

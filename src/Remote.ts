@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+
 import type * as Rpc from "@effect/rpc/Rpc"
 import type * as RpcClient from "@effect/rpc/RpcClient"
 import type * as RpcGroup from "@effect/rpc/RpcGroup"
@@ -17,10 +18,12 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { Caller } from "./Caller.js"
+import { secretOf } from "./internal/config/secret.js"
 import * as Handshake from "./internal/link/handshake.js"
 import { makeNodeClient } from "./internal/rpc/rpcClientSide.js"
 import { callerWhileBuilding, serve as serveGroup } from "./internal/rpc/rpcServerSide.js"
@@ -98,7 +101,7 @@ export interface RemoteOptions {
    * this node proves it holds it, and checks that every parent does
    * (`RegistrationRefused("Unauthenticated")` otherwise).
    */
-  readonly secret?: string | undefined
+  readonly secret?: string | Redacted.Redacted<string> | undefined
   /** How long a link's handshake may take (default 5 s). */
   readonly helloTimeout?: Duration.DurationInput | undefined
 }
@@ -234,7 +237,7 @@ const make = (options: RemoteOptions) =>
           yield* Handshake.dial(link, {
             name: options.name,
             parent: name,
-            secret: options.secret,
+            secret: secretOf(options.secret),
             timeout: helloTimeout,
             onTimeout: () => new NodeUnavailable({ node: name, reason: "Timeout" })
           })

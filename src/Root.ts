@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+
 import type * as Rpc from "@effect/rpc/Rpc"
 import type * as RpcClient from "@effect/rpc/RpcClient"
 import type * as RpcGroup from "@effect/rpc/RpcGroup"
@@ -17,10 +18,12 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
+import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { Caller } from "./Caller.js"
 import { isLoopback } from "./HotaruConfig.js"
+import { secretOf } from "./internal/config/secret.js"
 import * as Handshake from "./internal/link/handshake.js"
 import type { Link } from "./internal/link/link.js"
 import * as Admission from "./internal/rpc/rootAdmission.js"
@@ -86,7 +89,7 @@ export interface RootOptions {
    * at the start of each link). Without one the handshake authenticates
    * nothing, and `host` must be a loopback address.
    */
-  readonly secret?: string | undefined
+  readonly secret?: string | Redacted.Redacted<string> | undefined
   /** How long a new link may take to finish its handshake (default 5 s). */
   readonly helloTimeout?: Duration.DurationInput | undefined
 }
@@ -249,7 +252,7 @@ const make = (options: RootOptions) =>
     const checkName = yield* Topology.checker
     const admission = Admission.make({
       name: options.name,
-      secret: options.secret,
+      secret: secretOf(options.secret),
       helloTimeout: options.helloTimeout ?? Handshake.defaultHelloTimeout,
       accept: options.accept
     })

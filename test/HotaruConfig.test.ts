@@ -4,8 +4,9 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Inspectable, Redacted } from "effect"
 import * as HotaruConfig from "../src/HotaruConfig.js"
+import { linkAuthOf } from "../src/internal/config/linkAuth.js"
 
 const seed = {
   master: { rootport: 9999, webport: 9998 },
@@ -187,4 +188,18 @@ describe("Config", () => {
       expect(pipe.message).toContain("not a regular file")
     }).pipe(Effect.provide(NodeContext.layer))
   )
+
+  it("the cluster secret travels redacted: printing what the links take shows no secret", () => {
+    const loaded = Either.getOrThrow(
+      HotaruConfig.fromObject(
+        { secret: "a-long-enough-cluster-secret", servers: { a: { rootport: 1 } } },
+        { dir: "." }
+      )
+    )
+    const auth = linkAuthOf(loaded.config)
+    expect(Redacted.value(auth.secret!)).toBe("a-long-enough-cluster-secret")
+    expect(String(auth.secret)).not.toContain("cluster-secret")
+    expect(JSON.stringify(auth)).not.toContain("cluster-secret")
+    expect(Inspectable.format(auth)).not.toContain("cluster-secret")
+  })
 })

@@ -2,8 +2,10 @@
  * Helpers of the hostile suite: a raw link peer that speaks the frame format
  * (and, when asked, the handshake) by hand, over a real socket.
  */
+
 import { randomBytes } from "node:crypto"
 import * as Net from "node:net"
+import * as Redacted from "effect/Redacted"
 import * as Msgpackr from "msgpackr"
 import * as Handshake from "../../src/internal/link/handshake.js"
 
@@ -128,7 +130,14 @@ export const rawJoin = async (
   const acceptorNonce = challenge[2] as Uint8Array
   peer.send([
     Handshake.F_PROOF,
-    Handshake.proof(secret, "dialer", dialerNonce, acceptorNonce, name, acceptor)
+    Handshake.proof(
+      secret === undefined ? undefined : Redacted.make(secret),
+      "dialer",
+      dialerNonce,
+      acceptorNonce,
+      name,
+      acceptor
+    )
   ])
   return { peer, answer: await peer.next() }
 }

@@ -18,6 +18,7 @@
  *
  * @internal
  */
+
 import type * as Net from "node:net"
 import { createConnection } from "node:net"
 import type * as RunnerAddress from "@effect/cluster/RunnerAddress"
@@ -35,13 +36,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import type { Secret } from "../config/secret.js"
 import { NONCE_BYTES, nonce, proof, verify } from "../link/handshake.js"
 
 const DIALER = "@runner-dialer"
 const ACCEPTOR = "@runner"
 
 export interface Options {
-  readonly secret: string | undefined
+  readonly secret: Secret | undefined
   /** Deadline of one handshake (default 5 s). */
   readonly helloTimeout?: Duration.DurationInput | undefined
   /** Handshakes in progress at once on a runner; more connections are closed at once (default 256). */
@@ -92,7 +94,7 @@ const write = (conn: Net.Socket, bytes: Uint8Array): Effect.Effect<void> =>
 /** The runner's side: succeeds when the dialer proved the secret (and got the runner's proof). */
 const acceptHandshake = (
   conn: Net.Socket,
-  secret: string | undefined
+  secret: Secret | undefined
 ): Effect.Effect<void, HandshakeFailed> =>
   Effect.gen(function* () {
     const nonceA = nonce()
@@ -109,7 +111,7 @@ const acceptHandshake = (
   })
 
 /** The dialer's side, on a connected socket. */
-const dialHandshake = (conn: Net.Socket, secret: string | undefined): Effect.Effect<void, HandshakeFailed> =>
+const dialHandshake = (conn: Net.Socket, secret: Secret | undefined): Effect.Effect<void, HandshakeFailed> =>
   Effect.gen(function* () {
     const nonceA = yield* readExactly(conn, NONCE_BYTES)
     const nonceD = nonce()

@@ -5,6 +5,7 @@
  */
 import * as Duration from "effect/Duration"
 import type { HotaruConfig } from "../../HotaruConfig.js"
+import { type Secret, secretOf } from "./secret.js"
 
 /** The handshake deadline of the config's links; `undefined`: each link's default (5 s). */
 export const helloTimeoutOf = (config: HotaruConfig): Duration.Duration | undefined =>
@@ -13,7 +14,7 @@ export const helloTimeoutOf = (config: HotaruConfig): Duration.Duration | undefi
 /** The cluster secret and handshake deadline every link of a node proves and waits for. */
 export const linkAuthOf = (
   config: HotaruConfig
-): { readonly secret: string | undefined; readonly helloTimeout: Duration.Duration | undefined } => ({
-  secret: config.secret,
+): { readonly secret: Secret | undefined; readonly helloTimeout: Duration.Duration | undefined } => ({
+  secret: secretOf(config.secret),
   helloTimeout: helloTimeoutOf(config)
 })

@@ -23,11 +23,13 @@
  *
  * @internal
  */
+
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { MIN_SECRET_LENGTH } from "../config/limits.js"
+import { reveal, type Secret } from "../config/secret.js"
 import { RegistrationRefused } from "../rpc/wireErrors.js"
 import type { Link } from "./link.js"
 import { TransportError } from "./link.js"
@@ -52,14 +54,14 @@ export type Role = "acceptor" | "dialer"
 
 /** The proof of `role` over one handshake's nonces and names. */
 export const proof = (
-  secret: string | undefined,
+  secret: Secret | undefined,
   role: Role,
   dialerNonce: Uint8Array,
   acceptorNonce: Uint8Array,
   dialer: string,
   acceptor: string
 ): Buffer =>
-  createHmac("sha256", secret ?? NO_SECRET)
+  createHmac("sha256", secret === undefined ? NO_SECRET : reveal(secret))
     .update(
       JSON.stringify([
         "hotaru-link/1",
@@ -115,7 +117,7 @@ export const accept = (
   link: Link,
   options: {
     readonly name: string
-    readonly secret: string | undefined
+    readonly secret: Secret | undefined
     readonly timeout: Duration.DurationInput
   }
 ): Effect.Effect<Accepted> => {
@@ -191,7 +193,7 @@ export const dial = <E>(
   options: {
     readonly name: string
     readonly parent: string
-    readonly secret: string | undefined
+    readonly secret: Secret | undefined
     readonly timeout: Duration.DurationInput
     readonly onTimeout: () => E
   }

@@ -13,6 +13,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import type { RootStats } from "../../Root.js"
+import type { Secret } from "../config/secret.js"
 import * as Handshake from "../link/handshake.js"
 import type { Link } from "../link/link.js"
 import type { RegistrationRefused } from "./wireErrors.js"
@@ -26,7 +27,7 @@ const LOG_INTERVAL_MILLIS = 10_000
 export interface AdmissionOptions {
   /** The Root's name; children must name it as their parent. */
   readonly name: string
-  readonly secret: string | undefined
+  readonly secret: Secret | undefined
   readonly helloTimeout: Duration.DurationInput
   /** Allowed child names (a list, or a test of the name); undefined accepts any name. */
   readonly accept: ReadonlyArray<string> | ((name: string) => boolean) | undefined
