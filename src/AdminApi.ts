@@ -213,8 +213,11 @@ export interface Handlers {
  * @since 0.1.0
  * @category layers
  */
-export const layerAuthorization = (token: string): Layer.Layer<Authorization> =>
-  Layer.succeed(
+export const layerAuthorization = (
+  secret: string | Redacted.Redacted<string>
+): Layer.Layer<Authorization> => {
+  const token = Redacted.isRedacted(secret) ? Redacted.value(secret) : secret
+  return Layer.succeed(
     Authorization,
     Authorization.of({
       bearer: (given) =>
@@ -235,6 +238,7 @@ export const layerAuthorization = (token: string): Layer.Layer<Authorization> =>
         })
     })
   )
+}
 
 /**
  * The admin endpoints implemented by `handlers`.
@@ -272,7 +276,7 @@ export const layerHandlers = (
  * @category models
  */
 export interface Options extends Web.WebOptions {
-  readonly token: string
+  readonly token: string | Redacted.Redacted<string>
 }
 
 /** A 401 says which scheme it wants. */
