@@ -6,6 +6,7 @@
 export * as Admin from "./Admin.js"
 export * as AdminApi from "./AdminApi.js"
 export * as Agent from "./Agent.js"
+export * as Channel from "./Channel.js"
 export * as Client from "./Client.js"
 export * as Db from "./Db.js"
 export * as EntitySharding from "./EntitySharding.js"

@@ -71,6 +71,8 @@ export class ConnectionState {
   onDrain: (() => void) | undefined = undefined
   /** The player id the connection is bound to (`Session.bind`); kept after it closes. */
   uid: string | undefined = undefined
+  /** The channels the connection is in (`Channel.join`), made at the first join. */
+  channels: Set<string> | undefined = undefined
   /** Session data (`Session.set`), made at the first write. */
   data: Map<string, unknown> | undefined = undefined
   /** Per route, how this connection forks its handler fibers; made at the route's first fork. */

@@ -5,6 +5,8 @@
  * timer per connection). A transport (TCP, WebSocket) only hands it `Wire`s and their bytes.
  */
 import { Cause, type Context, Duration, Effect, Either, FiberSet, Option, Schedule, type Scope } from "effect"
+import * as Channels from "./channels.js"
+import { ChannelRefused } from "./channels.js"
 import { ConnectionState, HOLD_HOOKS, normalizeAddress, type Wire } from "./connection.js"
 import * as Dispatch from "./dispatch.js"
 import * as Edge from "./edge.js"
@@ -43,6 +45,7 @@ const makeService = (
   flow: Flow.Flow,
   addresses: () => Addresses,
   sessions: Sessions.Sessions,
+  channels: Channels.Channels,
   /** An open connection, or one whose disconnect hooks are running. */
   find: (id: number) => ConnectionState | undefined
 ): Context.Tag.Service<NetServer> => {
@@ -94,6 +97,33 @@ const makeService = (
         state.data ??= new Map()
         return state.data
       }),
+    join: (id, channel) =>
+      Effect.suspend(() => {
+        const state = states.get(id)
+        const refused =
+          state === undefined
+            ? new ChannelRefused({ reason: "Closed", channel })
+            : channels.join(state, channel)
+        return refused === undefined ? Effect.void : Effect.fail(refused)
+      }),
+    leave: (id, channel) =>
+      Effect.sync(() => {
+        const state = states.get(id)
+        return state === undefined ? false : channels.leave(state, channel)
+      }),
+    members: (channel) => Effect.sync(() => Array.from(channels.members(channel) ?? [], (s) => s.info.id)),
+    pushChannel: (channel, command, value) =>
+      Either.match(command.encodeResponse(value), {
+        onLeft: (e) => Effect.fail(e),
+        onRight: (body) =>
+          Effect.sync(() =>
+            deliver(
+              command.id,
+              body,
+              Array.from(channels.members(channel) ?? [], (s) => s.info.id)
+            )
+          )
+      }),
     kick: (id) =>
       Effect.sync(() => {
         const state = states.get(id)
@@ -110,6 +140,13 @@ const makeService = (
     }))
   }
   return service
+}
+
+/** Turn a connection away at once (a cap): count and log it (rate-limited). */
+const refuse = (edge: Edge.Edge, wire: Wire, counter: Edge.Counter, why: () => string) => {
+  wire.destroy()
+  edge.report(counter, undefined, "warning", why)
+  return undefined
 }
 
 /** One sweep over every connection's timers: send, frame and idle timeouts. */
@@ -153,12 +190,14 @@ export const make = (
     const flow = Flow.make(edge)
     let addresses: Addresses = {}
     const sessions = Sessions.make(edge, flow, duplicate)
+    const channels = Channels.make()
     const leaving = new Map<number, ConnectionState>()
     const service = makeService(
       edge,
       flow,
       () => addresses,
       sessions,
+      channels,
       (id) => states.get(id) ?? leaving.get(id)
     )
     const handlers = yield* FiberSet.make<unknown, unknown>()
@@ -179,6 +218,7 @@ export const make = (
       const id = state.info.id
       states.delete(id)
       sessions.forget(state)
+      channels.forget(state)
       if (state.perIp) {
         const ip = state.info.remoteAddress
         const n = (perIp.get(ip) ?? 1) - 1
@@ -193,12 +233,6 @@ export const make = (
         Effect.ensuring(Effect.sync(() => leaving.delete(id))),
         annotate(state.info)
       )
-    }
-
-    const refuse = (wire: Wire, counter: Edge.Counter, why: () => string) => {
-      wire.destroy()
-      report(counter, undefined, "warning", why)
-      return undefined
     }
 
     const open = (wire: Wire, remoteAddress: string, remotePort: number, counted: boolean) => {
@@ -231,6 +265,7 @@ export const make = (
         const remoteAddress = normalizeAddress(address)
         if (states.size >= maxConnections) {
           return refuse(
+            edge,
             wire,
             "refusedMaxConnections",
             () =>
@@ -242,6 +277,7 @@ export const make = (
           const n = perIp.get(remoteAddress) ?? 0
           if (n >= maxPerIp) {
             return refuse(
+              edge,
               wire,
               "refusedPerIp",
               () => `refusing a connection from ${remoteAddress}: ${n} open from it (maxConnectionsPerIp)`

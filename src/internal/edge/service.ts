@@ -5,6 +5,7 @@
  */
 import { Context, type Effect, type Option } from "effect"
 import type * as NetCommand from "../../NetCommand.js"
+import type { ChannelRefused } from "./channels.js"
 import type { SessionRefused } from "./sessions.js"
 
 /**
@@ -123,6 +124,18 @@ export class NetServer extends Context.Tag("hotaru/NetServer")<
     readonly connectionOf: (uid: string) => Effect.Effect<Option.Option<number>>
     /** A connection's session data (`Session.get` / `Session.set`). */
     readonly sessionData: (connection: number) => Effect.Effect<Map<string, unknown> | undefined>
+    /** Put a connection in a channel (see `Channel.join`). */
+    readonly join: (connection: number, channel: string) => Effect.Effect<void, ChannelRefused>
+    /** Take a connection out of a channel; false if it was not in it. */
+    readonly leave: (connection: number, channel: string) => Effect.Effect<boolean>
+    /** The connections in a channel now. */
+    readonly members: (channel: string) => Effect.Effect<ReadonlyArray<number>>
+    /** Send `value` as `command` to every connection in a channel; returns how many got it. */
+    readonly pushChannel: <Name extends string, Req, Res>(
+      channel: string,
+      command: NetCommand.Command<Name, Req, Res>,
+      value: Res
+    ) => Effect.Effect<number, NetCommand.BodyError>
     /** The connections open now. */
     readonly connections: Effect.Effect<ReadonlyArray<Connection>>
     /** Counters of the edge's limits and guards (for monitoring and tests). */
