@@ -46,6 +46,7 @@ import * as EntitySharding from "./EntitySharding.js"
 import * as HotaruConfig from "./HotaruConfig.js"
 import { importApp } from "./internal/config/appImport.js"
 import { planOf } from "./internal/config/nodePlan.js"
+import { readWsTls } from "./internal/config/wsTls.js"
 import { explainMissing } from "./internal/control/startError.js"
 import * as Topology from "./internal/rpc/topology.js"
 import * as Mem from "./Mem.js"
@@ -440,15 +441,26 @@ export const layer = (
 
       const host = Layer.scoped(AppHost, makeAppHost(loaded, name, initial, options.app !== undefined))
       // one client edge for the netport and the wsport: one connection table, push across both
+      const wsTls = server.ws?.tls
       const net =
         plan.net === undefined && plan.ws === undefined
           ? Layer.empty
-          : NetServer.layer({
-              ...NetServer.configOptions(server),
-              ...plan.net,
-              ...(plan.ws === undefined ? {} : { webSocket: plan.ws }),
-              node: name
-            })
+          : Layer.unwrapEffect(
+              Effect.map(
+                wsTls === undefined || plan.ws === undefined
+                  ? Effect.succeed(undefined)
+                  : readWsTls(loaded, name, wsTls),
+                (tls) =>
+                  NetServer.layer({
+                    ...NetServer.configOptions(server),
+                    ...plan.net,
+                    ...(plan.ws === undefined
+                      ? {}
+                      : { webSocket: tls === undefined ? plan.ws : { ...plan.ws, tls } }),
+                    node: name
+                  })
+              )
+            )
       const admin =
         options.master === undefined ? Layer.empty : Remote.serve("master", AdminService, adminHandlers)
 

@@ -3,7 +3,11 @@
  * sockets with the `ws` client; the same core as TCP (one connection table, push across both);
  * and what it refuses from a hostile client, each costing that connection only.
  */
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Metric, Schema, Stream } from "effect"
 import WebSocket from "ws"
@@ -214,6 +218,68 @@ describe("wsport from the config file", () => {
       const refused = yield* Effect.flip(open(port, { Origin: "https://evil.example" }))
       expect(refused.message).toContain("403")
     })
+  )
+})
+
+describe("wsport over TLS (ws.tls)", () => {
+  it.scopedLive(
+    "serves wss:// with the configured certificate; a missing file fails the start, naming the key",
+    () =>
+      Effect.gen(function* () {
+        const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-wss-"))
+        ChildProcess.execFileSync(
+          "openssl",
+          [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1"
+          ],
+          { cwd: dir, stdio: "pipe" }
+        )
+        const cluster = yield* TestCluster.make({
+          config: { servers: { front: { wsport: 2, ws: { tls: { cert: "cert.pem", key: "key.pem" } } } } },
+          dir,
+          apps: { front: App }
+        })
+        const server = yield* cluster.node("front").use(NetServer.NetServer)
+        const port = server.addresses.webSocket!.port
+        const ca = Fs.readFileSync(Path.join(dir, "cert.pem"))
+        const reply = yield* Effect.async<string, Error>((resume) => {
+          const ws = new WebSocket(`wss://127.0.0.1:${port}/`, { ca })
+          ws.on("open", () =>
+            ws.send(Frame.encode(Frame.defaultFrameOptions, Echo.id, Buffer.from("secure")))
+          )
+          ws.on("message", (data: Buffer) => {
+            resume(Effect.succeed(data.subarray(Frame.HEADER_SIZE).toString("utf8")))
+            ws.terminate()
+          })
+          ws.on("error", (e) => resume(Effect.fail(e)))
+        })
+        expect(reply).toBe("secure")
+        // plain ws:// to a TLS port does not get a WebSocket
+        const plain = yield* Effect.flip(open(port))
+        expect(plain).toBeInstanceOf(Error)
+        const missing = yield* Effect.flip(
+          TestCluster.make({
+            config: { servers: { front: { wsport: 2, ws: { tls: { cert: "nope.pem", key: "key.pem" } } } } },
+            dir,
+            apps: { front: App }
+          })
+        )
+        expect(String(missing)).toContain("ws.tls.cert")
+      })
   )
 })
 

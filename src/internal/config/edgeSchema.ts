@@ -84,6 +84,8 @@ export const WsConfig = Schema.Struct({
   /** Origins a browser may connect from (its `Origin` header); absent: any. */
   origins: opt(described(Schema.Array(Str), "a list of origins such as https://game.example", false)),
   /** Pings a client may send in ten seconds before it is closed (default 50). */
-  maxPings: opt(described(Schema.Int.pipe(Schema.between(1, 100_000)), "an integer 1-100000"))
+  maxPings: opt(described(Schema.Int.pipe(Schema.between(1, 100_000)), "an integer 1-100000")),
+  /** Serve `wss://`: PEM files of the certificate chain and key, relative to the config's directory. */
+  tls: opt(Schema.Struct({ cert: Str, key: Str }))
 })
 export type WsConfig = typeof WsConfig.Type
