@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ConfigError, type Loaded } from "./HotaruConfig.js"
 import { helloTimeoutOf } from "./internal/config/linkAuth.js"
+import { readNamedFile } from "./internal/config/wsTls.js"
 import type { MemoryNetworkShape, TransportShape } from "./internal/link/link.js"
 import { makeMemory } from "./internal/link/memory.js"
 import { makeTcp } from "./internal/link/tcp.js"
@@ -111,22 +112,11 @@ export const tcpOptions = (
     const helloTimeout = helloTimeoutOf(loaded.config)
     if (helloTimeout !== undefined) options.handshakeTimeout = helloTimeout
     if (tls !== undefined) {
-      const fs = yield* FileSystem.FileSystem
-      const path = yield* Path.Path
-      const read = (key: "cert" | "key" | "ca") => {
-        const file = path.resolve(loaded.dir, tls[key])
-        return fs.readFileString(file).pipe(
-          Effect.mapError(
-            (e) =>
-              new ConfigError({
-                reason: "Invalid",
-                file: loaded.file,
-                issues: [`tls.${key}: cannot read ${file} (${e.message})`]
-              })
-          )
-        )
-      }
-      options.tls = { cert: yield* read("cert"), key: yield* read("key"), ca: yield* read("ca") }
+      options.tls = yield* Effect.all({
+        cert: readNamedFile(loaded, "tls.cert", tls.cert),
+        key: readNamedFile(loaded, "tls.key", tls.key),
+        ca: readNamedFile(loaded, "tls.ca", tls.ca)
+      })
     }
     return options
   })
