@@ -22,6 +22,29 @@ export interface ListenFailure {
   readonly cause: Error
 }
 
+/** Start `server` listening (a TCP or an HTTP server); its bound address, port 0 resolved. */
+export const listenOn = <E>(
+  server: Net.Server,
+  host: string,
+  port: number,
+  onFailure: (failure: ListenFailure) => E
+): Effect.Effect<{ readonly host: string; readonly port: number }, E> =>
+  Effect.async((resume) => {
+    const onError = (cause: Error) => resume(Effect.fail(onFailure({ host, port, cause })))
+    server.once("error", onError)
+    server.listen({ host, port, backlog: 4096 }, () => {
+      server.off("error", onError)
+      const address = server.address()
+      resume(
+        Effect.succeed(
+          typeof address === "object" && address !== null
+            ? { host: address.address, port: address.port }
+            : { host, port }
+        )
+      )
+    })
+  })
+
 /** Listen, handing every connection to `core`; the scope closes the listener and its connections. */
 export const listen = <E>(
   core: Core,
@@ -37,27 +60,11 @@ export const listen = <E>(
     socket.on("data", (chunk: Buffer) => core.received(state, chunk))
     socket.on("close", () => core.gone(state))
   })
-  return Effect.acquireRelease(
-    Effect.async<{ readonly host: string; readonly port: number }, E>((resume) => {
-      const onError = (cause: Error) => resume(Effect.fail(onFailure({ host, port, cause })))
-      server.once("error", onError)
-      server.listen({ host, port, backlog: 4096 }, () => {
-        server.off("error", onError)
-        const address = server.address()
-        resume(
-          Effect.succeed(
-            typeof address === "object" && address !== null
-              ? { host: address.address, port: address.port }
-              : { host, port }
-          )
-        )
-      })
-    }),
-    () =>
-      Effect.suspend(() => {
-        server.close()
-        return core.closeAll
-      })
+  return Effect.acquireRelease(listenOn(server, host, port, onFailure), () =>
+    Effect.suspend(() => {
+      server.close()
+      return core.closeAll
+    })
   ).pipe(
     Effect.tap((bound) =>
       Effect.flatMap(Effect.runtime<never>(), (runtime) =>

@@ -18,6 +18,7 @@ import type { Wire } from "./connection.js"
 import type { Core } from "./core.js"
 import { HEADER_SIZE } from "./frame.js"
 import type { Settings } from "./limits.js"
+import { type ListenFailure, listenOn } from "./tcpTransport.js"
 
 /**
  * Where and how the WebSocket listener listens.
@@ -40,13 +41,6 @@ export interface WebSocketOptions {
   readonly maxPings?: number
   /** Serve `wss://`: the PEM certificate chain and private key. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer }
-}
-
-/** Why the listener could not start. */
-export interface ListenFailure {
-  readonly host: string
-  readonly port: number
-  readonly cause: Error
 }
 
 const PING_WINDOW_MS = 10_000
@@ -142,29 +136,13 @@ export const listen = <E>(
     }
     server.on("error", (cause) => Runtime.runFork(runtime)(Effect.logError("wsport listener error", cause)))
     server.on("clientError", (_e, socket: Net.Socket) => refuseHttp(socket, 400, "Bad Request"))
-    const bound = yield* Effect.acquireRelease(
-      Effect.async<{ readonly host: string; readonly port: number }, E>((resume) => {
-        const onError = (cause: Error) => resume(Effect.fail(onFailure({ host, port: options.port, cause })))
-        server.once("error", onError)
-        server.listen({ host, port: options.port, backlog: 4096 }, () => {
-          server.off("error", onError)
-          const address = server.address()
-          resume(
-            Effect.succeed(
-              typeof address === "object" && address !== null
-                ? { host: address.address, port: address.port }
-                : { host, port: options.port }
-            )
-          )
-        })
-      }),
-      () =>
-        Effect.suspend(() => {
-          server.close()
-          server.closeAllConnections()
-          wss.close()
-          return core.closeAll
-        })
+    const bound = yield* Effect.acquireRelease(listenOn(server, host, options.port, onFailure), () =>
+      Effect.suspend(() => {
+        server.close()
+        server.closeAllConnections()
+        wss.close()
+        return core.closeAll
+      })
     )
     core.bound("webSocket", bound)
     return bound
