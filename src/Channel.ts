@@ -16,7 +16,7 @@
  */
 import { Effect } from "effect"
 import type { ChannelRefused } from "./internal/edge/channels.js"
-import { CurrentConnection, NetServer } from "./internal/edge/service.js"
+import { type CurrentConnection, NetServer, withConnection } from "./internal/edge/service.js"
 import type * as NetCommand from "./NetCommand.js"
 
 export { ChannelRefused, MAX_CHANNELS_PER_CONNECTION } from "./internal/edge/channels.js"
@@ -28,9 +28,7 @@ export { ChannelRefused, MAX_CHANNELS_PER_CONNECTION } from "./internal/edge/cha
  * @category utils
  */
 export const join = (name: string): Effect.Effect<void, ChannelRefused, NetServer | CurrentConnection> =>
-  Effect.flatMap(Effect.all([NetServer, CurrentConnection]), ([server, connection]) =>
-    server.join(connection.id, name)
-  )
+  withConnection((server, connection) => server.join(connection, name))
 
 /**
  * Take the current connection out of channel `name`; false if it was not in it.
@@ -39,9 +37,7 @@ export const join = (name: string): Effect.Effect<void, ChannelRefused, NetServe
  * @category utils
  */
 export const leave = (name: string): Effect.Effect<boolean, never, NetServer | CurrentConnection> =>
-  Effect.flatMap(Effect.all([NetServer, CurrentConnection]), ([server, connection]) =>
-    server.leave(connection.id, name)
-  )
+  withConnection((server, connection) => server.leave(connection, name))
 
 /**
  * The connection ids in channel `name` now.

@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { Effect, Option } from "effect"
-import { CurrentConnection, NetServer } from "./internal/edge/service.js"
+import { type CurrentConnection, NetServer, withConnection } from "./internal/edge/service.js"
 import type { SessionRefused } from "./internal/edge/sessions.js"
 import type * as NetCommand from "./NetCommand.js"
 
@@ -33,9 +33,7 @@ export { type DuplicatePolicy, SessionRefused } from "./internal/edge/sessions.j
  * @category utils
  */
 export const bind = (uid: string): Effect.Effect<void, SessionRefused, NetServer | CurrentConnection> =>
-  Effect.flatMap(Effect.all([NetServer, CurrentConnection]), ([server, connection]) =>
-    server.bind(connection.id, uid)
-  )
+  withConnection((server, connection) => server.bind(connection, uid))
 
 /**
  * The player id of the current connection, if it is bound.
@@ -43,9 +41,8 @@ export const bind = (uid: string): Effect.Effect<void, SessionRefused, NetServer
  * @since 0.1.0
  * @category utils
  */
-export const uid: Effect.Effect<Option.Option<string>, never, NetServer | CurrentConnection> = Effect.flatMap(
-  Effect.all([NetServer, CurrentConnection]),
-  ([server, connection]) => server.uidOf(connection.id)
+export const uid: Effect.Effect<Option.Option<string>, never, NetServer | CurrentConnection> = withConnection(
+  (server, connection) => server.uidOf(connection)
 )
 
 /**
@@ -110,8 +107,8 @@ export const key = <A>(name: string): Key<A> => ({ name })
  * @category utils
  */
 export const get = <A>(key: Key<A>): Effect.Effect<Option.Option<A>, never, NetServer | CurrentConnection> =>
-  Effect.flatMap(Effect.all([NetServer, CurrentConnection]), ([server, connection]) =>
-    Effect.map(server.sessionData(connection.id), (data) =>
+  withConnection((server, connection) =>
+    Effect.map(server.sessionData(connection), (data) =>
       Option.fromNullable(data?.get(key.name) as A | undefined)
     )
   )
@@ -123,8 +120,8 @@ export const get = <A>(key: Key<A>): Effect.Effect<Option.Option<A>, never, NetS
  * @category utils
  */
 export const set = <A>(key: Key<A>, value: A): Effect.Effect<void, never, NetServer | CurrentConnection> =>
-  Effect.flatMap(Effect.all([NetServer, CurrentConnection]), ([server, connection]) =>
-    Effect.map(server.sessionData(connection.id), (data) => {
+  withConnection((server, connection) =>
+    Effect.map(server.sessionData(connection), (data) => {
       data?.set(key.name, value)
     })
   )

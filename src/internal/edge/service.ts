@@ -3,7 +3,7 @@
  * the edge's counters, and the running listener's service (`NetServer`). Re-exported by
  * `NetServer`; a WebSocket listener serves the same service.
  */
-import { Context, type Effect, type Option } from "effect"
+import { Context, Effect, type Option } from "effect"
 import type * as NetCommand from "../../NetCommand.js"
 import type { ChannelRefused } from "./channels.js"
 import type { SessionRefused } from "./sessions.js"
@@ -142,3 +142,11 @@ export class NetServer extends Context.Tag("hotaru/NetServer")<
     readonly stats: Effect.Effect<Stats>
   }
 >() {}
+
+/** Run `f` with the edge's service and the id of the connection being handled. */
+export const withConnection = <A, E>(
+  f: (server: Context.Tag.Service<NetServer>, connection: number) => Effect.Effect<A, E>
+): Effect.Effect<A, E, NetServer | CurrentConnection> =>
+  Effect.flatMap(NetServer, (server) =>
+    Effect.flatMap(CurrentConnection, (connection) => f(server, connection.id))
+  )
