@@ -85,6 +85,8 @@ export type { WebSocketOptions } from "./internal/edge/wsTransport.js"
 export class NetServerError extends Data.TaggedError("NetServerError")<{
   /** `Listen`: a listener could not bind; `NoListener`: neither `port` nor `webSocket` was given. */
   readonly reason: "Listen" | "NoListener"
+  /** The listener that could not bind. */
+  readonly listener: "netport" | "wsport"
   readonly host: string
   readonly port: number
   readonly cause: unknown
@@ -92,7 +94,7 @@ export class NetServerError extends Data.TaggedError("NetServerError")<{
   override get message(): string {
     return this.reason === "NoListener"
       ? "netport: nothing to listen on (set port or webSocket)"
-      : `netport ${this.host}:${this.port}: cannot listen (${String(this.cause)})`
+      : `${this.listener} ${this.host}:${this.port}: cannot listen (${String(this.cause)})`
   }
 }
 
@@ -282,7 +284,13 @@ export const make = (
     const resolved = settings(options)
     const node = resolved.node
     if (options.port === undefined && options.webSocket === undefined) {
-      return yield* new NetServerError({ reason: "NoListener", host: "", port: 0, cause: undefined })
+      return yield* new NetServerError({
+        reason: "NoListener",
+        listener: "netport",
+        host: "",
+        port: 0,
+        cause: undefined
+      })
     }
     const core = yield* Core.make(resolved, router, options.duplicateLogin)
     if (options.port !== undefined) {
@@ -290,7 +298,8 @@ export const make = (
       const bound = yield* TcpTransport.listen(
         core,
         { host, port: options.port, noDelay: options.noDelay ?? true, highWater: resolved.highWater },
-        ({ cause, host, port }) => new NetServerError({ reason: "Listen", host, port, cause })
+        ({ cause, host, port }) =>
+          new NetServerError({ reason: "Listen", listener: "netport", host, port, cause })
       )
       yield* Effect.log(`netport listening on ${bound.host}:${bound.port}`).pipe(
         Effect.annotateLogs({ node })
@@ -301,7 +310,8 @@ export const make = (
         core,
         resolved,
         options.webSocket,
-        ({ cause, host, port }) => new NetServerError({ reason: "Listen", host, port, cause })
+        ({ cause, host, port }) =>
+          new NetServerError({ reason: "Listen", listener: "wsport", host, port, cause })
       )
       yield* Effect.log(`wsport listening on ${bound.host}:${bound.port}`).pipe(Effect.annotateLogs({ node }))
     }

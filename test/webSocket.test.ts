@@ -9,7 +9,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Metric, Schema, Stream } from "effect"
+import { Context, Effect, Fiber, Layer, Metric, Schema, Stream } from "effect"
 import WebSocket from "ws"
 import * as Client from "../src/Client.js"
 import { edgeEvents } from "../src/internal/edge/edge.js"
@@ -193,6 +193,22 @@ describe("NetServer over WebSocket", () => {
     Effect.gen(function* () {
       const error = yield* Effect.flip(Layer.build(NetServer.serve(App, {})).pipe(Effect.scoped))
       expect(error).toMatchObject({ _tag: "NetServerError", reason: "NoListener" })
+      // a wsport that cannot bind says so (not "netport")
+      const taken = yield* Effect.scoped(
+        Effect.flatMap(
+          Layer.build(NetServer.serve(App, { webSocket: { host: "127.0.0.1", port: 0 } })),
+          (ctx) =>
+            Effect.flip(
+              Layer.build(
+                NetServer.serve(App, {
+                  webSocket: { host: "127.0.0.1", port: Context.get(ctx, NetServer.NetServer).address.port }
+                })
+              )
+            )
+        )
+      )
+      expect(taken).toMatchObject({ _tag: "NetServerError", reason: "Listen", listener: "wsport" })
+      expect(taken.message).toMatch(/^wsport 127\.0\.0\.1:\d+: cannot listen/)
     })
   )
 })
