@@ -47,7 +47,7 @@ import * as HotaruConfig from "./HotaruConfig.js"
 import { importApp } from "./internal/config/appImport.js"
 import { planOf } from "./internal/config/nodePlan.js"
 import { readWsTls } from "./internal/config/wsTls.js"
-import { explainMissing } from "./internal/control/startError.js"
+import { type CapabilityTag, capability, explainMissing } from "./internal/control/startError.js"
 import * as Topology from "./internal/rpc/topology.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
@@ -196,6 +196,13 @@ export interface Options {
 }
 
 export { importApp } from "./internal/config/appImport.js"
+
+/** The services a capability provides, for a clear error when an app needs one the node lacks. */
+const capabilityTags: ReadonlyArray<CapabilityTag> = [
+  capability(Root.Root, "rootport"),
+  capability(Remote.Remote, "remoteport"),
+  capability(NetServer.NetServer, "netport")
+]
 
 /** Build an app into its own scope with a fresh router, then make its routes the live ones. */
 const makeAppHost = (
@@ -469,7 +476,7 @@ export const layer = (
         Layer.provideMerge(net),
         Layer.provideMerge(host),
         Layer.provideMerge(base),
-        Layer.catchAllCause((cause) => Layer.fail(explainMissing(name)(cause))),
+        Layer.catchAllCause((cause) => Layer.fail(explainMissing(name, capabilityTags)(cause))),
         Layer.annotateLogs({ node: name })
       ) as Layer.Layer<Services, NodeError, Transport | FileSystem.FileSystem | Path.Path>
     })
