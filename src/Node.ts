@@ -196,7 +196,6 @@ export interface Options {
 }
 
 export { importApp } from "./internal/config/appImport.js"
-
 /** The services a capability provides, for a clear error when an app needs one the node lacks. */
 const capabilityTags: ReadonlyArray<CapabilityTag> = [
   capability(Root.Root, "rootport"),
