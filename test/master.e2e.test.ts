@@ -84,38 +84,13 @@ describe("master (process mode, through the CLI)", () => {
       master.kill("SIGKILL")
     }
   })
-
-  it("nodes exit by themselves when the master is SIGKILLed", { timeout: 150_000 }, async () => {
-    const { dir, file, netport, webport } = await masterDemo()
-    const master = startMaster(file)
-    try {
-      await waitFor("the demo to answer", () => call300(netport), 90_000)
-      const pids = (await status(webport, dir)).nodes.map((n) => n.pid!)
-      expect(pids.every(alive)).toBe(true)
-      master.kill("SIGKILL")
-      await waitFor("every node to exit", async () => (pids.some(alive) ? undefined : true), 15_000)
-    } finally {
-      master.kill("SIGKILL")
-    }
-  })
 })
 
 describe("master (process mode): signals and frozen nodes", () => {
-  it("SIGTERM to the master stops every node and exits 0", { timeout: 150_000 }, async () => {
-    const { dir, file, netport, webport } = await masterDemo()
-    const master = startMaster(file)
-    try {
-      await waitFor("the demo to answer", () => call300(netport), 90_000)
-      const pids = (await status(webport, dir)).nodes.map((n) => n.pid!)
-      master.kill("SIGTERM")
-      expect(await exited(master)).toBe(0)
-      for (const pid of pids) expect(alive(pid), `pid ${pid}`).toBe(false)
-    } finally {
-      master.kill("SIGKILL")
-    }
-  })
-
-  it("a node that stops answering heartbeats is killed and restarted", { timeout: 150_000 }, async () => {
+  // one cluster for both: a frozen node is replaced, then SIGTERM stops every node, exit 0
+  it("a node that stops answering heartbeats is killed and restarted; SIGTERM to the master then stops every node and exits 0", {
+    timeout: 150_000
+  }, async () => {
     const { dir, file, netport, webport } = await masterDemo()
     const master = startMaster(file)
     try {
@@ -138,6 +113,11 @@ describe("master (process mode): signals and frozen nodes", () => {
         10_000
       )
       await waitFor("command 300 to be answered again", () => call300(netport), 30_000)
+
+      const pids = (await status(webport, dir)).nodes.map((n) => n.pid!)
+      master.kill("SIGTERM")
+      expect(await exited(master)).toBe(0)
+      for (const pid of pids) expect(alive(pid), `pid ${pid}`).toBe(false)
     } finally {
       master.kill("SIGKILL")
     }
@@ -145,8 +125,12 @@ describe("master (process mode): signals and frozen nodes", () => {
 })
 
 describe("master with the user's own node entry file", () => {
-  it("spawns every node through the entry file", { timeout: 150_000 }, async () => {
-    const { file, netport } = await masterDemo()
+  // one cluster for both: the entry file's nodes, then a SIGKILLed master (no goodbye) whose
+  // nodes notice the lost link and exit by themselves
+  it("spawns every node through the entry file; nodes exit by themselves when the master is SIGKILLed", {
+    timeout: 150_000
+  }, async () => {
+    const { dir, file, netport, webport } = await masterDemo()
     const master = spawn(
       process.execPath,
       [bin, "start", file, "--entry", Path.join(repo, "test/fixtures/appmain.ts")],
@@ -164,8 +148,10 @@ describe("master with the user's own node entry file", () => {
       await waitFor("the demo to answer", () => call300(netport), 90_000)
       for (const name of ["gate", "net", "game1"])
         expect(output).toContain(`[${name}] appmain: setting up ${name}`)
-      master.kill("SIGTERM")
-      expect(await exited(master)).toBe(0)
+      const pids = (await status(webport, dir)).nodes.map((n) => n.pid!)
+      expect(pids.every(alive)).toBe(true)
+      master.kill("SIGKILL")
+      await waitFor("every node to exit", async () => (pids.some(alive) ? undefined : true), 15_000)
     } finally {
       master.kill("SIGKILL")
     }
