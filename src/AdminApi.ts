@@ -44,6 +44,7 @@ import { Cause, Context, Effect, Layer, ParseResult, Redacted, Schema } from "ef
 import * as Admin from "./Admin.js"
 import { ReloadRefused, RestartFailed } from "./internal/control/adminErrors.js"
 import { NodeState } from "./internal/control/nodeState.js"
+import { JobReport } from "./internal/jobs/jobReport.js"
 import { sameText } from "./internal/wire/sameText.js"
 import type * as NodeSupervisor from "./NodeSupervisor.js"
 import * as Web from "./Web.js"
@@ -96,9 +97,13 @@ export const NodeReport = Schema.Struct({
   parents: Schema.Array(Admin.ParentLink),
   children: Schema.Array(Schema.String),
   connections: Schema.Number,
+  /** Request frames its client edge received since it started. */
+  messages: Schema.Number,
   reloads: Schema.Number,
   /** Rows the node's repositories refused and dead-lettered since it started. */
-  deadLettered: Schema.Number
+  deadLettered: Schema.Number,
+  /** Its scheduled jobs: last run (start, duration, outcome) and next run (see `Jobs`). */
+  jobs: Schema.Array(JobReport)
 })
 export type NodeReport = typeof NodeReport.Type
 

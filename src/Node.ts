@@ -48,6 +48,7 @@ import { importApp } from "./internal/config/appImport.js"
 import { planOf } from "./internal/config/nodePlan.js"
 import { readWsTls } from "./internal/config/wsTls.js"
 import { type CapabilityTag, capability, explainMissing } from "./internal/control/startError.js"
+import { Jobs, make as makeJobs } from "./internal/jobs/registry.js"
 import * as Topology from "./internal/rpc/topology.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
@@ -77,6 +78,7 @@ export type Capabilities =
   | Lifecycle
   | Repository.DeadLetters
   | ClusterSharding
+  | Jobs
 
 /**
  * Services a running node provides.
@@ -196,6 +198,7 @@ export interface Options {
 }
 
 export { importApp } from "./internal/config/appImport.js"
+
 /** The services a capability provides, for a clear error when an app needs one the node lacks. */
 const capabilityTags: ReadonlyArray<CapabilityTag> = [
   capability(Root.Root, "rootport"),
@@ -301,29 +304,22 @@ const adminHandlers = AdminService.toLayer(
     const info = yield* NodeInfo
     const lifecycle = yield* Lifecycle
     const host = yield* AppHost
+    const jobs = yield* Jobs
     const context = yield* Effect.context<never>()
-    const root = Context.getOption(context as Context.Context<Root.Root>, Root.Root)
-    const remote = Context.getOption(context as Context.Context<Remote.Remote>, Remote.Remote)
-    const net = Context.getOption(context as Context.Context<NetServer.NetServer>, NetServer.NetServer)
-    const deadLetters = Context.getOption(
-      context as Context.Context<Repository.DeadLetters>,
-      Repository.DeadLetters
-    )
+    const get = <I, S>(tag: Context.Tag<I, S>) => Context.getOption(context as Context.Context<I>, tag)
+    const root = get(Root.Root)
+    const remote = get(Remote.Remote)
+    const net = get(NetServer.NetServer)
+    const deadLetters = get(Repository.DeadLetters)
     return {
       Status: () =>
         Effect.gen(function* () {
-          const parents = yield* Effect.forEach(info.server.remoteport ?? [], (link) =>
-            Option.match(remote, {
-              onNone: () => Effect.succeed({ name: link.rootname, connected: false }),
-              onSome: (r) =>
-                Effect.map(r.status(link.rootname), (s) => ({
-                  name: link.rootname,
-                  connected: s._tag === "Connected"
-                }))
-            })
+          const parents = yield* Effect.forEach(info.server.remoteport ?? [], ({ rootname: name }) =>
+            Option.isNone(remote)
+              ? Effect.succeed({ name, connected: false })
+              : Effect.map(remote.value.status(name), (s) => ({ name, connected: s._tag === "Connected" }))
           )
-          const children = Option.isSome(root) ? yield* root.value.children : []
-          const connections = Option.isSome(net) ? (yield* net.value.connections).length : 0
+          const stats = Option.isSome(net) ? Option.some(yield* net.value.stats) : Option.none()
           const now = yield* Clock.currentTimeMillis
           return {
             name: info.name,
@@ -331,10 +327,12 @@ const adminHandlers = AdminService.toLayer(
             uptimeMs: now - info.startedAt,
             capabilities: info.capabilities,
             parents,
-            children,
-            connections,
+            children: Option.isSome(root) ? yield* root.value.children : [],
+            connections: Option.match(stats, { onNone: () => 0, onSome: (x) => x.connections }),
+            messages: Option.match(stats, { onNone: () => 0, onSome: (x) => x.requests }),
             reloads: yield* host.reloads,
-            deadLettered: Option.isSome(deadLetters) ? yield* deadLetters.value.count : 0
+            deadLettered: Option.isSome(deadLetters) ? yield* deadLetters.value.count : 0,
+            jobs: yield* jobs.reports
           }
         }),
       Stop: () => lifecycle.shutdown,
@@ -436,6 +434,7 @@ export const layer = (
         }),
         NetServer.layerRouter,
         Layer.effect(Repository.DeadLetters, Repository.makeDeadLetters),
+        Layer.effect(Jobs, makeJobs),
         topology,
         root,
         remote,

@@ -8,8 +8,9 @@ import * as Path from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Logger, LogLevel, Schedule, Schema, TestClock } from "effect"
+import { Effect, Either, Layer, Logger, LogLevel, Ref, Schedule, Schema, TestClock } from "effect"
 import * as HotaruConfig from "../src/HotaruConfig.js"
+import * as Jobs from "../src/Jobs.js"
 import * as Master from "../src/Master.js"
 import * as Repository from "../src/Repository.js"
 import * as Transport from "../src/Transport.js"
@@ -79,6 +80,39 @@ describe("Master status and dead letters", () => {
         Effect.fromNullable(s.nodes.find((n) => n.name === "store" && n.linked))
       ).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 }))
       expect(store.deadLettered).toBe(1)
+    })
+  )
+})
+
+// A node's app starts a scheduled job: the master's status shows its last and next run.
+const jobsApp = Layer.scopedDiscard(
+  Jobs.schedule(
+    "heartbeat",
+    Schedule.spaced("50 millis"),
+    Effect.flatMap(Ref.make(0), (r) => Ref.update(r, (n) => n + 1))
+  ).pipe(Effect.orDie)
+)
+
+describe("Master status and jobs", () => {
+  it.scopedLive("a node's scheduled job shows in the master's status, with its last and next run", () =>
+    Effect.gen(function* () {
+      const rootport = yield* Effect.promise(freePort)
+      const loaded = Either.getOrThrow(
+        HotaruConfig.fromObject({ master: { rootport }, servers: { worker: {} } }, { dir: Os.tmpdir() })
+      )
+      const master = yield* Master.make({
+        config: loaded,
+        mode: "in-process",
+        token: "t",
+        apps: { worker: jobsApp }
+      }).pipe(Effect.provide(Env))
+      const job = yield* Effect.flatMap(master.status, (s) =>
+        Effect.fromNullable(s.nodes.find((n) => n.name === "worker")?.jobs.find((j) => j.runs >= 2))
+      ).pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 200 }))
+      expect(job.name).toBe("heartbeat")
+      expect(job.schedule).toBe("schedule")
+      expect(job.lastRun?.outcome).toBe("success")
+      expect(job.nextRunAt).toBeGreaterThanOrEqual(job.lastRun?.startedAt ?? Number.POSITIVE_INFINITY)
     })
   )
 })

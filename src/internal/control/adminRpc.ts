@@ -6,6 +6,7 @@
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
+import { JobReport } from "../jobs/jobReport.js"
 
 /**
  * A parent link of a node, as seen by the node.
@@ -29,9 +30,13 @@ export const NodeStatus = Schema.Struct({
   parents: Schema.Array(ParentLink),
   children: Schema.Array(Schema.String),
   connections: Schema.Number,
+  /** Request frames its client edge received since it started (0 without a client edge). */
+  messages: Schema.Number,
   reloads: Schema.Number,
   /** Rows its repositories dead-lettered since the node started (`Repository.DeadLetters`). */
-  deadLettered: Schema.Number
+  deadLettered: Schema.Number,
+  /** Its scheduled jobs (`Jobs`). */
+  jobs: Schema.Array(JobReport)
 })
 export type NodeStatus = typeof NodeStatus.Type
 

@@ -93,6 +93,8 @@ export const make = (input: SurfaceInput): Effect.Effect<Surface> =>
               parents: Option.match(s, { onNone: () => [], onSome: (x) => x.parents }),
               children: Option.match(s, { onNone: () => [], onSome: (x) => x.children }),
               connections: Option.match(s, { onNone: () => 0, onSome: (x) => x.connections }),
+              messages: Option.match(s, { onNone: () => 0, onSome: (x) => x.messages }),
+              jobs: Option.match(s, { onNone: () => [], onSome: (x) => x.jobs }),
               reloads: Option.match(s, { onNone: () => 0, onSome: (x) => x.reloads }),
               deadLettered: Option.match(s, { onNone: () => 0, onSome: (x) => x.deadLettered })
             })

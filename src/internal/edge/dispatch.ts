@@ -44,7 +44,7 @@ export const make = (
   service: Context.Tag.Service<NetServer>,
   handlers: FiberSet.FiberSet<unknown, unknown>
 ): Dispatch => {
-  const { router, runtime, report, debugEnabled } = edge
+  const { router, runtime, report, debugEnabled, count } = edge
   const { maxInFlight, debugErrors, decodeOptions, node } = edge.settings
   const { hold } = flow
 
@@ -97,6 +97,7 @@ export const make = (
     const slot: Slot = { done: false, out: undefined, cancel: undefined }
     state.queue.push(slot)
     state.inFlight++
+    count("requests")
     const route = router.routes.get(command)
     if (route === undefined) {
       report("unknownCommands", state.info, "warning", () => `unknown command ${command}`)

@@ -84,6 +84,7 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Edge> =>
       frameTimeouts: 0,
       idleTimeouts: 0,
       slowConsumers: 0,
+      requests: 0,
       badRequests: 0,
       unknownCommands: 0,
       handlerFailures: 0,

@@ -76,6 +76,8 @@ export interface Stats {
   readonly idleTimeouts: number
   /** Connections kicked as slow consumers (`maxBuffered` or `sendTimeout`). */
   readonly slowConsumers: number
+  /** Request frames received (every command, answered or not): the message rate's counter. */
+  readonly requests: number
   /** Requests answered `BadRequest` / `UnknownCommand`. */
   readonly badRequests: number
   readonly unknownCommands: number
