@@ -41,83 +41,18 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { Cause, Context, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
-import * as Admin from "./Admin.js"
 import { ReloadRefused, RestartFailed } from "./internal/control/adminErrors.js"
-import { NodeState } from "./internal/control/nodeState.js"
-import { JobReport } from "./internal/jobs/jobReport.js"
+import * as DashboardAssets from "./internal/control/dashboardAssets.js"
+import type * as DashboardData from "./internal/control/dashboardData.js"
+import * as DashboardRoutes from "./internal/control/dashboardRoutes.js"
+import { StatusReport } from "./internal/control/statusReport.js"
 import { sameText } from "./internal/wire/sameText.js"
 import type * as NodeSupervisor from "./NodeSupervisor.js"
 import * as Web from "./Web.js"
 
 export { ReloadRefused, RestartFailed } from "./internal/control/adminErrors.js"
 export { NodeState } from "./internal/control/nodeState.js"
-
-/**
- * How the master runs its nodes.
- *
- * @since 0.1.0
- * @category models
- */
-export const Mode = Schema.Literal("process", "in-process")
-export type Mode = typeof Mode.Type
-
-/**
- * The master itself in `/status`.
- *
- * @since 0.1.0
- * @category models
- */
-export const MasterReport = Schema.Struct({
-  pid: Schema.Number,
-  mode: Mode,
-  uptimeMs: Schema.Number,
-  rootport: Schema.Number,
-  webport: Schema.NullOr(Schema.Number)
-})
-export type MasterReport = typeof MasterReport.Type
-
-/**
- * One node in `/status`: the supervisor's view, and what the node says of itself when linked.
- * `host`: where it runs (the master's `roothost` or bind address for the master's own nodes, the
- * agent's host for the others; null while no agent has reported it).
- *
- * @since 0.1.0
- * @category models
- */
-export const NodeReport = Schema.Struct({
-  name: Schema.String,
-  state: NodeState,
-  host: Schema.NullOr(Schema.String),
-  pid: Schema.NullOr(Schema.Number),
-  restarts: Schema.Number,
-  uptimeMs: Schema.NullOr(Schema.Number),
-  lastExit: Schema.NullOr(Schema.String),
-  linked: Schema.Boolean,
-  capabilities: Schema.Array(Schema.String),
-  parents: Schema.Array(Admin.ParentLink),
-  children: Schema.Array(Schema.String),
-  connections: Schema.Number,
-  /** Request frames its client edge received since it started. */
-  messages: Schema.Number,
-  reloads: Schema.Number,
-  /** Rows the node's repositories refused and dead-lettered since it started. */
-  deadLettered: Schema.Number,
-  /** Its scheduled jobs: last run (start, duration, outcome) and next run (see `Jobs`). */
-  jobs: Schema.Array(JobReport)
-})
-export type NodeReport = typeof NodeReport.Type
-
-/**
- * The `/status` document.
- *
- * @since 0.1.0
- * @category models
- */
-export const StatusReport = Schema.Struct({
-  master: MasterReport,
-  nodes: Schema.Array(NodeReport)
-})
-export type StatusReport = typeof StatusReport.Type
+export { MasterReport, Mode, NodeReport, StatusReport } from "./internal/control/statusReport.js"
 
 /**
  * The answer of a reload: per linked node, `reloaded <module>` or `failed: <why>`.
@@ -282,6 +217,11 @@ export const layerHandlers = (
  */
 export interface Options extends Web.WebOptions {
   readonly token: string | Redacted.Redacted<string>
+  /**
+   * What the live dashboard under `/dashboard` shows (the master gives it); without it there is
+   * no dashboard. Its login trades the token for an `HttpOnly`, `SameSite=Strict` cookie.
+   */
+  readonly dashboard?: DashboardData.Source
 }
 
 /** A 401 says which scheme it wants. */
@@ -306,15 +246,29 @@ const challenge = <E, R>(
 export const layer = (
   handlers: Handlers,
   options: Options
-): Layer.Layer<Web.WebAddress, Web.WebListenError> => {
+): Layer.Layer<Web.WebAddress, Web.WebListenError | DashboardAssets.DashboardAssetsError> => {
   const api = HttpApiBuilder.api(AdminApi).pipe(
     Layer.provide(layerHandlers(handlers)),
     Layer.provide(layerAuthorization(options.token))
   )
-  // the limits and the 401 challenge wrap the API's app itself (a `serve` middleware would see
-  // the response only after it was sent)
+  const token = Redacted.isRedacted(options.token) ? Redacted.value(options.token) : options.token
+  const source = options.dashboard
+  // the limits, the 401 challenge and the safe headers wrap the API's app itself (a `serve`
+  // middleware would see the response only after it was sent); /dashboard is its own app
   const serve = Layer.unwrapEffect(
-    Effect.map(HttpApiBuilder.httpApp, (app) => HttpServer.serve(Web.edge(options)(challenge(app))))
+    Effect.gen(function* () {
+      const app = challenge(yield* HttpApiBuilder.httpApp)
+      const dashboard =
+        source === undefined
+          ? undefined
+          : yield* Effect.flatMap(DashboardAssets.load, (assets) =>
+              DashboardRoutes.make(source, token, assets)
+            )
+      const routed = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        dashboard !== undefined && DashboardRoutes.isDashboard(request.url) ? dashboard : app
+      )
+      return HttpServer.serve(DashboardRoutes.secure(Web.edge(options)(routed)))
+    })
   ).pipe(Layer.provide([HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer]))
   return serve.pipe(
     Layer.provide(api),

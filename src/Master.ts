@@ -21,7 +21,8 @@
  * - Serves the admin API (`AdminApi`, an `HttpApi`) on `webport` (bound to 127.0.0.1 unless
  *   `bind` says otherwise), every endpoint behind `Authorization: Bearer <token>`: `GET /status`;
  *   `POST /stop`, `POST /reload` (also `GET /stop`, `GET /reloadmodule`, as firefly's admin
- *   URLs); `POST /restart/NAME`.
+ *   URLs); `POST /restart/NAME`. Beside it, a live dashboard at `/dashboard` (sign in with the
+ *   token): the node tree, clients and message rates, dead letters, jobs, recent restarts.
  *
  * @since 0.1.0
  */
@@ -35,6 +36,7 @@ import { isAgentName } from "./internal/cluster/agentRpc.js"
 import * as Agents from "./internal/cluster/agents.js"
 import { linkAuthOf } from "./internal/config/linkAuth.js"
 import * as AdminSurface from "./internal/control/adminSurface.js"
+import * as DashboardData from "./internal/control/dashboardData.js"
 import { MasterError, NodeRunError } from "./internal/control/masterErrors.js"
 import { adminToken, snapshotFile, writeSnapshot } from "./internal/control/masterFiles.js"
 import * as MasterOptions from "./internal/control/masterOptions.js"
@@ -321,11 +323,19 @@ export const make = (
     // admin web: the AdminApi, every endpoint behind the token
     let webAddress = Option.none<{ readonly host: string; readonly port: number }>()
     if (master.webport !== undefined) {
+      const dashboard = yield* DashboardData.make({
+        status,
+        changes: supervisor.changes,
+        parents: Object.fromEntries(
+          names.map((n) => [n, (config.servers[n]?.remoteport ?? []).map((r) => r.rootname)])
+        )
+      })
       const webContext = yield* Layer.build(
         AdminApi.layer(
           { status, stop, reload, restart },
           {
             token,
+            dashboard,
             host: HotaruConfig.bindAddress(master.bind, "web", options.bind),
             port: master.webport,
             maxBodySize: 64 * 1024,

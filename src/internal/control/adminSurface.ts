@@ -6,7 +6,6 @@
  * @internal
  */
 import { Clock, Effect, Exit, Option, Ref } from "effect"
-import type { MasterReport, NodeReport, StatusReport } from "../../AdminApi.js"
 import type * as HotaruConfig from "../../HotaruConfig.js"
 import type { Supervisor } from "../../NodeSupervisor.js"
 import type { Root } from "../../Root.js"
@@ -15,6 +14,7 @@ import * as PrivateFile from "../config/privateFile.js"
 import { ReloadRefused } from "./adminErrors.js"
 import { AdminService, type NodeStatus } from "./adminRpc.js"
 import { topologyChanges } from "./configTopology.js"
+import type { MasterReport, NodeReport, StatusReport } from "./statusReport.js"
 
 /** What the admin surface reads and changes. */
 export interface SurfaceInput {
