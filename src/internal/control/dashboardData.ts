@@ -63,7 +63,8 @@ export const make = (input: {
           const before = (yield* Ref.get(last)).get(c.name)
           if (before === c.state) return
           yield* Ref.update(last, (m) => new Map([...m, [c.name, c.state]]))
-          if (before === undefined && c.state === "starting") return // the first start
+          // the first start of a node is no news: restarts and failures are
+          if (c.restarts === 0 && (c.state === "starting" || c.state === "running")) return
           const at = yield* Clock.currentTimeMillis
           const event = {
             at,

@@ -11,7 +11,7 @@
  *
  * {@link secure} gives every response of the admin web (these and the API's) its safe headers:
  * a CSP allowing only the page's own script, style and event stream (`frame-ancestors 'none'`),
- * `nosniff`, no referrer, no caching.
+ * `nosniff`, no referrer to other sites (a same-origin one, so that a form post carries its `Origin`), no caching.
  *
  * @internal
  */
@@ -28,7 +28,7 @@ export const safeHeaders: Readonly<Record<string, string>> = {
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
-  "referrer-policy": "no-referrer",
+  "referrer-policy": "same-origin",
   "cross-origin-opener-policy": "same-origin",
   "cross-origin-resource-policy": "same-origin",
   "cache-control": "no-store"
