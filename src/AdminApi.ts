@@ -51,6 +51,8 @@ import type * as NodeSupervisor from "./NodeSupervisor.js"
 import * as Web from "./Web.js"
 
 export { ReloadRefused, RestartFailed } from "./internal/control/adminErrors.js"
+export { DashboardAssetsError } from "./internal/control/dashboardAssets.js"
+export type { Source as DashboardSource } from "./internal/control/dashboardData.js"
 export { NodeState } from "./internal/control/nodeState.js"
 export { MasterReport, Mode, NodeReport, StatusReport } from "./internal/control/statusReport.js"
 

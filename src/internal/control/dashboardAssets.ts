@@ -8,7 +8,12 @@
 import { readFile } from "node:fs/promises"
 import { Data, Effect } from "effect"
 
-/** The dashboard's files could not be read (a broken install). */
+/**
+ * The dashboard's files (`dashboard/` in the package) could not be read: a broken install.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class DashboardAssetsError extends Data.TaggedError("DashboardAssetsError")<{
   readonly reason: "Missing"
   readonly message: string

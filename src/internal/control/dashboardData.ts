@@ -32,7 +32,12 @@ export const Snapshot = Schema.Struct({
 })
 export type Snapshot = typeof Snapshot.Type
 
-/** What the dashboard reads. */
+/**
+ * What the master's dashboard reads: one snapshot per refresh (the master makes it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Source {
   readonly snapshot: Effect.Effect<Snapshot>
 }
