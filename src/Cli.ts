@@ -190,6 +190,7 @@ const node = Command.make(
         config,
         supervised: env.supervised,
         secret: Option.getOrUndefined(env.secret),
+        adminToken: Option.getOrUndefined(env.adminToken),
         ...(Option.isSome(address) ? { bind: address.value } : {})
       })
     })

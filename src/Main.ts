@@ -56,6 +56,8 @@ export interface NodeMainOptions {
   readonly apps?: Readonly<Record<string, Node.App>>
   /** The cluster secret, overriding the config's `secret` (what env HOTARU_SECRET gives). */
   readonly secret?: string | Redacted.Redacted<string> | undefined
+  /** The token of the webport's `/metrics`, over the config's `adminToken` (env HOTARU_ADMIN_TOKEN). */
+  readonly adminToken?: string | undefined
 }
 
 /** Exit when the master link, once up, stays down for `timeout`. */
@@ -111,7 +113,8 @@ export const node = (
           ...(options.bindHost === undefined ? {} : { bindHost: options.bindHost }),
           ...(options.bind === undefined ? {} : { bind: options.bind }),
           ...(app === undefined ? {} : { app }),
-          ...(masterLink === undefined ? {} : { master: masterLink })
+          ...(masterLink === undefined ? {} : { master: masterLink }),
+          ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken })
         }).pipe(Layer.provide(Transport.layerConfig(loaded)))
       )
       const lifecycle = Context.get(context, Node.Lifecycle)
@@ -161,7 +164,8 @@ export const runNode = (options: NodeMainOptions): void =>
         ...options,
         supervised: options.supervised ?? env.supervised,
         ...(options.bind === undefined && Option.isSome(env.bind) ? { bind: env.bind.value } : {}),
-        secret: options.secret ?? Option.getOrUndefined(env.secret)
+        secret: options.secret ?? Option.getOrUndefined(env.secret),
+        adminToken: options.adminToken ?? Option.getOrUndefined(env.adminToken)
       })
     ).pipe(
       Effect.tapErrorCause((cause) => Effect.logError("node failed to start", cause)),
