@@ -1,0 +1,101 @@
+/**
+ * Metrics in one process: Effect metrics read into a snapshot and written in the Prometheus
+ * text format (checked by a strict parser), and a TestCluster's edge and link metrics moving.
+ */
+
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Metric, MetricBoundaries, Schema, TestClock } from "effect"
+import { NetHandle100 } from "../examples/demo/app/protocol.js"
+import * as NodeMetrics from "../src/internal/observe/nodeMetrics.js"
+import * as Prometheus from "../src/internal/observe/prometheus.js"
+import * as Snapshot from "../src/internal/observe/snapshot.js"
+import { TestCluster } from "../src/testing.js"
+import { parse, valueOf } from "./support/prometheus.js"
+
+const config = new URL("../examples/demo/config.json", import.meta.url).pathname
+
+describe("metrics exposition", () => {
+  it.effect("counters, gauges and histograms, with escaped labels, parse strictly", () =>
+    Effect.gen(function* () {
+      const requests = Metric.counter("test_expo_requests", { description: "requests\nserved \\ so far" })
+      const odd = 'a "quoted" \\ back\nslash'
+      yield* Metric.incrementBy(requests.pipe(Metric.tagged("node", "n1"), Metric.tagged("path", odd)), 3)
+      yield* Metric.set(Metric.gauge("test_expo_depth").pipe(Metric.tagged("node", "n1")), 7)
+      const latency = Metric.histogram(
+        "test_expo_seconds",
+        MetricBoundaries.linear({ start: 0.1, width: 0.1, count: 3 })
+      ).pipe(Metric.tagged("node", "n1"))
+      for (const v of [0.05, 0.15, 0.15, 9]) yield* Metric.update(latency, v)
+
+      const samples = Snapshot.forNode(yield* Snapshot.take, "n1", false)
+      // the snapshot crosses the admin link: it survives its Schema
+      const decoded = yield* Schema.decodeUnknown(Snapshot.Snapshot)(
+        yield* Schema.encode(Snapshot.Snapshot)(samples)
+      )
+      const text = Prometheus.render(decoded)
+      const families = parse(text)
+      expect(families.get("test_expo_requests_total")).toMatchObject({
+        type: "counter",
+        help: "requests\\nserved \\\\ so far"
+      })
+      expect(valueOf(families, "test_expo_requests_total", { node: "n1", path: odd })).toBe(3)
+      expect(valueOf(families, "test_expo_depth", { node: "n1" })).toBe(7)
+      expect(families.get("test_expo_seconds")?.type).toBe("histogram")
+      expect(valueOf(families, "test_expo_seconds_bucket", { le: "0.1" })).toBe(1)
+      expect(valueOf(families, "test_expo_seconds_bucket", { le: "0.2" })).toBe(3)
+      expect(valueOf(families, "test_expo_seconds_bucket", { le: "+Inf" })).toBe(4)
+      expect(valueOf(families, "test_expo_seconds_count")).toBe(4)
+      expect(valueOf(families, "test_expo_seconds_sum")).toBeCloseTo(9.35)
+      // another node's samples are not n1's
+      expect(Prometheus.render(Snapshot.forNode(yield* Snapshot.take, "n2", false))).not.toContain(
+        "test_expo"
+      )
+    })
+  )
+
+  it("the parser refuses what the format does not allow", () => {
+    expect(() => parse('x_total{a="1"} 1\n')).toThrow(/family declared before/)
+    expect(() => parse("# HELP x_total h\n# TYPE x_total counter\nx_total 1")).toThrow(/newline/)
+    expect(() => parse('# HELP x h\n# TYPE x gauge\nx{a="\\t"} 1\n')).toThrow(/bad escape/)
+    expect(() => parse("# HELP x h\n# TYPE x counter\nx 1\n")).toThrow(/family declared before/)
+    expect(() => parse("# HELP x h\n# TYPE x gauge\nx 1\nx 2\n")).toThrow(/twice/)
+    expect(() =>
+      parse('# HELP h h\n# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n')
+    ).toThrow(/buckets/)
+  })
+})
+
+describe("node metrics (TestCluster)", () => {
+  it.scoped("N client calls move the edge counter; a cut link shows in the link metrics", () =>
+    Effect.gen(function* () {
+      const read = (node: string) => Effect.map(NodeMetrics.nodeExposition(node, []), (text) => parse(text))
+      const cluster = yield* TestCluster.make({ config })
+      yield* cluster.awaitLinks
+      const before = valueOf(yield* read("net"), "hotaru_edge_events_total", { event: "accepted" }) ?? 0
+      const n = 4
+      for (let i = 0; i < n; i++) {
+        yield* Effect.scoped(Effect.flatMap(cluster.client("net"), (c) => c.call(NetHandle100, "x")))
+      }
+      const net = yield* read("net")
+      expect(
+        valueOf(net, "hotaru_edge_events_total", { node: "net", event: "accepted" })
+      ).toBeGreaterThanOrEqual(before + n)
+      expect(valueOf(net, "hotaru_link_up", { node: "net", peer: "gate", side: "parent" })).toBe(1)
+      expect(
+        valueOf(yield* read("gate"), "hotaru_link_up", { node: "gate", peer: "net", side: "child" })
+      ).toBe(1)
+      // net's snapshot holds only net's samples
+      for (const family of net.values()) for (const s of family.series) expect(s.labels.node).toBe("net")
+
+      yield* cluster.block("gate")
+      yield* TestClock.adjust("1 second")
+      const cut = yield* Effect.repeat(read("net"), {
+        until: (f) => valueOf(f, "hotaru_link_up", { node: "net", peer: "gate" }) === 0,
+        times: 10_000
+      })
+      expect(
+        valueOf(cut, "hotaru_link_disconnects_total", { node: "net", peer: "gate" })
+      ).toBeGreaterThanOrEqual(1)
+    })
+  )
+})
