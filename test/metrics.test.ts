@@ -10,7 +10,7 @@ import * as NodeMetrics from "../src/internal/observe/nodeMetrics.js"
 import * as Prometheus from "../src/internal/observe/prometheus.js"
 import * as Snapshot from "../src/internal/observe/snapshot.js"
 import { TestCluster } from "../src/testing.js"
-import { parse, valueOf } from "./support/prometheus.js"
+import { parse, sampleValue } from "./support/prometheus.js"
 
 const config = new URL("../examples/demo/config.json", import.meta.url).pathname
 
@@ -38,14 +38,14 @@ describe("metrics exposition", () => {
         type: "counter",
         help: "requests\\nserved \\\\ so far"
       })
-      expect(valueOf(families, "test_expo_requests_total", { node: "n1", path: odd })).toBe(3)
-      expect(valueOf(families, "test_expo_depth", { node: "n1" })).toBe(7)
+      expect(sampleValue(families, "test_expo_requests_total", { node: "n1", path: odd })).toBe(3)
+      expect(sampleValue(families, "test_expo_depth", { node: "n1" })).toBe(7)
       expect(families.get("test_expo_seconds")?.type).toBe("histogram")
-      expect(valueOf(families, "test_expo_seconds_bucket", { le: "0.1" })).toBe(1)
-      expect(valueOf(families, "test_expo_seconds_bucket", { le: "0.2" })).toBe(3)
-      expect(valueOf(families, "test_expo_seconds_bucket", { le: "+Inf" })).toBe(4)
-      expect(valueOf(families, "test_expo_seconds_count")).toBe(4)
-      expect(valueOf(families, "test_expo_seconds_sum")).toBeCloseTo(9.35)
+      expect(sampleValue(families, "test_expo_seconds_bucket", { le: "0.1" })).toBe(1)
+      expect(sampleValue(families, "test_expo_seconds_bucket", { le: "0.2" })).toBe(3)
+      expect(sampleValue(families, "test_expo_seconds_bucket", { le: "+Inf" })).toBe(4)
+      expect(sampleValue(families, "test_expo_seconds_count")).toBe(4)
+      expect(sampleValue(families, "test_expo_seconds_sum")).toBeCloseTo(9.35)
       // another node's samples are not n1's
       expect(Prometheus.render(Snapshot.forNode(yield* Snapshot.take, "n2", false))).not.toContain(
         "test_expo"
@@ -71,18 +71,18 @@ describe("node metrics (TestCluster)", () => {
       const read = (node: string) => Effect.map(NodeMetrics.nodeExposition(node, []), (text) => parse(text))
       const cluster = yield* TestCluster.make({ config })
       yield* cluster.awaitLinks
-      const before = valueOf(yield* read("net"), "hotaru_edge_events_total", { event: "accepted" }) ?? 0
+      const before = sampleValue(yield* read("net"), "hotaru_edge_events_total", { event: "accepted" }) ?? 0
       const n = 4
       for (let i = 0; i < n; i++) {
         yield* Effect.scoped(Effect.flatMap(cluster.client("net"), (c) => c.call(NetHandle100, "x")))
       }
       const net = yield* read("net")
       expect(
-        valueOf(net, "hotaru_edge_events_total", { node: "net", event: "accepted" })
+        sampleValue(net, "hotaru_edge_events_total", { node: "net", event: "accepted" })
       ).toBeGreaterThanOrEqual(before + n)
-      expect(valueOf(net, "hotaru_link_up", { node: "net", peer: "gate", side: "parent" })).toBe(1)
+      expect(sampleValue(net, "hotaru_link_up", { node: "net", peer: "gate", side: "parent" })).toBe(1)
       expect(
-        valueOf(yield* read("gate"), "hotaru_link_up", { node: "gate", peer: "net", side: "child" })
+        sampleValue(yield* read("gate"), "hotaru_link_up", { node: "gate", peer: "net", side: "child" })
       ).toBe(1)
       // net's snapshot holds only net's samples
       for (const family of net.values()) for (const s of family.series) expect(s.labels.node).toBe("net")
@@ -90,11 +90,11 @@ describe("node metrics (TestCluster)", () => {
       yield* cluster.block("gate")
       yield* TestClock.adjust("1 second")
       const cut = yield* Effect.repeat(read("net"), {
-        until: (f) => valueOf(f, "hotaru_link_up", { node: "net", peer: "gate" }) === 0,
+        until: (f) => sampleValue(f, "hotaru_link_up", { node: "net", peer: "gate" }) === 0,
         times: 10_000
       })
       expect(
-        valueOf(cut, "hotaru_link_disconnects_total", { node: "net", peer: "gate" })
+        sampleValue(cut, "hotaru_link_disconnects_total", { node: "net", peer: "gate" })
       ).toBeGreaterThanOrEqual(1)
     })
   )

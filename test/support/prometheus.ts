@@ -177,7 +177,7 @@ export const parse = (text: string): ReadonlyMap<string, Family> => {
 }
 
 /** The value of the series `name` whose labels include `labels` (undefined: none). */
-export const valueOf = (
+export const sampleValue = (
   families: ReadonlyMap<string, Family>,
   name: string,
   labels: Readonly<Record<string, string>> = {}
