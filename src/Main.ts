@@ -143,13 +143,19 @@ export const logWarnings = (loaded: HotaruConfig.Loaded): Effect.Effect<void> =>
   })
 
 /**
- * Log and platform layers a node program runs with.
+ * Log and platform layers a node program runs with (`format`: hotaru's text lines, or `json`).
  *
  * @since 0.1.0
  * @category running
  */
-export const runtimeLayer = (level?: LogLevel.LogLevel): Layer.Layer<FileSystem.FileSystem | Path.Path> =>
-  Layer.merge(NodeContext.layer, Log.layer(level === undefined ? {} : { level }))
+export const runtimeLayer = (
+  level?: LogLevel.LogLevel,
+  format?: Log.Format
+): Layer.Layer<FileSystem.FileSystem | Path.Path> =>
+  Layer.merge(
+    NodeContext.layer,
+    Log.layer({ ...(level === undefined ? {} : { level }), ...(format === undefined ? {} : { format }) })
+  )
 
 /**
  * Run a node as this process's program (exit code 1 on a start error, printed clearly).
@@ -169,7 +175,7 @@ export const runNode = (options: NodeMainOptions): void =>
       })
     ).pipe(
       Effect.tapErrorCause((cause) => Effect.logError("node failed to start", cause)),
-      Effect.provide(runtimeLayer(levelFromEnv()))
+      Effect.provide(runtimeLayer(levelFromEnv(), formatFromEnv()))
     ),
     { disableErrorReporting: true, disablePrettyLogger: true }
   )
@@ -182,3 +188,12 @@ export const runNode = (options: NodeMainOptions): void =>
  */
 export const levelFromEnv = (): LogLevel.LogLevel =>
   Effect.runSync(Effect.orElseSucceed(Env.logLevel, () => LogLevel.Info))
+
+/**
+ * HOTARU_LOG_FORMAT=json|text (read only by program entry points; default text).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const formatFromEnv = (): Log.Format =>
+  Effect.runSync(Effect.orElseSucceed(Env.logFormat, () => "text" as const))
