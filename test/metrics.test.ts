@@ -3,12 +3,17 @@
  * text format (checked by a strict parser), and a TestCluster's edge and link metrics moving.
  */
 
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Metric, MetricBoundaries, Schema, TestClock } from "effect"
+import { Effect, Layer, Metric, MetricBoundaries, Schema, TestClock } from "effect"
 import { NetHandle100 } from "../examples/demo/app/protocol.js"
+import * as Db from "../src/Db.js"
+import { NodeName } from "../src/internal/observe/metrics.js"
 import * as NodeMetrics from "../src/internal/observe/nodeMetrics.js"
 import * as Prometheus from "../src/internal/observe/prometheus.js"
 import * as Snapshot from "../src/internal/observe/snapshot.js"
+import * as Mem from "../src/Mem.js"
+import * as Repository from "../src/Repository.js"
 import { TestCluster } from "../src/testing.js"
 import { parse, sampleValue } from "./support/prometheus.js"
 
@@ -97,5 +102,43 @@ describe("node metrics (TestCluster)", () => {
         sampleValue(cut, "hotaru_link_disconnects_total", { node: "net", peer: "gate" })
       ).toBeGreaterThanOrEqual(1)
     })
+  )
+})
+
+describe("repository metrics", () => {
+  it.live("a flush is counted and timed, its rows counted, the queue depth sampled, by node and table", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE metered (id INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL)`
+      const repo = yield* Repository.make({
+        table: "metered",
+        schema: Schema.Struct({ id: Schema.Int, name: Schema.String }),
+        primaryKey: "id",
+        autoIncrement: true,
+        flushInterval: "1 hour"
+      })
+      for (const name of ["a", "b", "c"]) yield* repo.insert({ name })
+      expect((yield* repo.flush).written).toBe(3)
+      const families = parse(yield* NodeMetrics.nodeExposition("repo-node", []))
+      const labels = { node: "repo-node", table: "metered" }
+      expect(sampleValue(families, "hotaru_repository_flushes_total", labels)).toBe(1)
+      expect(sampleValue(families, "hotaru_repository_flushed_rows_total", labels)).toBe(3)
+      expect(sampleValue(families, "hotaru_repository_pending_writes", labels)).toBe(0)
+      expect(sampleValue(families, "hotaru_repository_flush_seconds_count", labels)).toBe(1)
+      yield* repo.insert({ name: "d" })
+      yield* repo.flush
+      const again = parse(yield* NodeMetrics.nodeExposition("repo-node", []))
+      expect(sampleValue(again, "hotaru_repository_flushes_total", labels)).toBe(2)
+      expect(sampleValue(again, "hotaru_repository_flushed_rows_total", labels)).toBe(4)
+    }).pipe(
+      Effect.scoped,
+      Effect.provideService(NodeName, "repo-node"),
+      Effect.provide(
+        Layer.mergeAll(
+          Db.layer({ driver: "sqlite", filename: ":memory:" }),
+          Mem.layerMemory({ prefix: "metered:", durability: "accept-loss" })
+        )
+      )
+    )
   )
 })
