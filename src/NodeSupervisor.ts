@@ -201,7 +201,7 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
         children: new Map(s.children).set(child.name, child),
         changed: Option.some(child.name)
       }
-    ]).pipe(Effect.flatMap((previous) => Metrics.recordChild(child.name, previous, child)))
+    ]).pipe(Effect.flatMap((previous) => Metrics.recordChild(child.name, previous, child, true)))
 
   /** Updates a child's status, unless a newer launch has taken over. */
   const update = (name: string, generation: number, f: (c: Child) => Child) =>

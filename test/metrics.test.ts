@@ -5,7 +5,7 @@
 
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, MetricBoundaries, Schema, TestClock } from "effect"
+import { Effect, Layer, Metric, MetricBoundaries, Ref, Schema, TestClock } from "effect"
 import { NetHandle100 } from "../examples/demo/app/protocol.js"
 import * as Db from "../src/Db.js"
 import { NodeName } from "../src/internal/observe/metrics.js"
@@ -13,6 +13,7 @@ import * as NodeMetrics from "../src/internal/observe/nodeMetrics.js"
 import * as Prometheus from "../src/internal/observe/prometheus.js"
 import * as Snapshot from "../src/internal/observe/snapshot.js"
 import * as Mem from "../src/Mem.js"
+import * as NodeSupervisor from "../src/NodeSupervisor.js"
 import * as Repository from "../src/Repository.js"
 import { TestCluster } from "../src/testing.js"
 import { parse, sampleValue } from "./support/prometheus.js"
@@ -140,5 +141,39 @@ describe("repository metrics", () => {
         )
       )
     )
+  )
+})
+
+describe("supervisor metrics", () => {
+  it.scoped("a crash, an admin restart (which resets /status's count) and a reset each add one restart", () =>
+    Effect.gen(function* () {
+      const read = Effect.map(Snapshot.take, (samples) =>
+        parse(Prometheus.render(Snapshot.forMaster(samples)))
+      )
+      const restarts = (f: ReturnType<typeof parse>) =>
+        sampleValue(f, "hotaru_supervisor_restarts_total", { node: "metered-child" })
+      const sup = yield* NodeSupervisor.make
+      const runs = yield* Ref.make(0)
+      // the first run crashes, the others run until stopped
+      const run = Effect.flatMap(
+        Ref.getAndUpdate(runs, (n) => n + 1),
+        (n) => (n === 0 ? Effect.fail("boom") : Effect.never)
+      )
+      yield* sup.start({ name: "metered-child", run, backoff: { base: "100 millis", max: "1 second" } })
+      expect(restarts(yield* read)).toBe(0)
+      yield* TestClock.adjust("1 second")
+      const crashed = yield* read
+      expect(restarts(crashed)).toBe(1)
+      expect(
+        sampleValue(crashed, "hotaru_supervisor_node_state", { node: "metered-child", state: "running" })
+      ).toBe(1)
+      expect(
+        sampleValue(crashed, "hotaru_supervisor_node_state", { node: "metered-child", state: "backoff" })
+      ).toBe(0)
+      yield* sup.reset("metered-child")
+      expect(restarts(yield* read)).toBe(2)
+      yield* sup.restart("metered-child")
+      expect(restarts(yield* read)).toBe(3)
+    })
   )
 })

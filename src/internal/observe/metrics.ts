@@ -85,17 +85,19 @@ interface ChildView {
 
 /**
  * Record a supervised child's change from `previous` (none: just registered) to `next`: the
- * restarts it gained, and its state gauge.
+ * restarts it gained (a `launch` of a child that ran before is one, even when it resets the
+ * child's count, as an admin restart does), and its state gauge.
  */
 export const recordChild = (
   name: string,
   previous: ChildView | undefined,
-  next: ChildView
+  next: ChildView,
+  launch = false
 ): Effect.Effect<void> =>
   Effect.sync(() => {
     const byNode = Metric.tagged(supervisorRestarts, "node", name)
-    if (previous === undefined) byNode.unsafeUpdate(0, [])
-    else if (next.restarts > previous.restarts) byNode.unsafeUpdate(next.restarts - previous.restarts, [])
+    const gained = previous === undefined ? 0 : Math.max(next.restarts - previous.restarts, launch ? 1 : 0)
+    byNode.unsafeUpdate(gained, [])
     if (previous?.state === next.state) return
     const states = Metric.tagged(supervisorNodeState, "node", name)
     for (const state of ChildState.literals) {
