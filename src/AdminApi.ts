@@ -12,6 +12,7 @@
  * | `POST /stop` (and `GET /stop`, firefly's URL) | `{ "stopping": true }` | |
  * | `POST /reload` (and `GET /reloadmodule`) | {@link ReloadReport} | 409 {@link ReloadRefused} |
  * | `POST /restart/:node` | `{ "restarted": node }` | 404 {@link UnknownNode}, 503 {@link RestartFailed} |
+ * | `GET /metrics` | the master's and every linked node's metrics, Prometheus text format 0.0.4 (`docs/observability.md`) | |
  *
  * Errors are JSON `{ "_tag": ..., "message": ..., ... }`. The web server under it keeps the
  * limits of `Web.layerServer` (connection cap, header and request deadlines) and `Web.edge`
@@ -124,6 +125,11 @@ export class AdminGroup extends HttpApiGroup.make("admin")
       .addError(UnknownNode)
       .addError(RestartFailed)
   )
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics").addSuccess(
+      HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" })
+    )
+  )
   .middleware(Authorization) {}
 
 /**
@@ -146,6 +152,8 @@ export interface Handlers {
   readonly stop: Effect.Effect<void>
   readonly reload: Effect.Effect<ReloadReport["nodes"], ReloadRefused>
   readonly restart: (node: string) => Effect.Effect<void, NodeSupervisor.SupervisorError | RestartFailed>
+  /** The metrics exposition (Prometheus text format), the nodes' aggregated with a `node` label. */
+  readonly metrics: Effect.Effect<string>
 }
 
 /**
@@ -200,6 +208,7 @@ export const layerHandlers = (
       .handle("stopGet", () => stop)
       .handle("reload", () => reload)
       .handle("reloadModule", () => reload)
+      .handle("metrics", () => handlers.metrics)
       .handle("restart", ({ path }) =>
         handlers.restart(path.node).pipe(
           Effect.as({ restarted: path.node }),

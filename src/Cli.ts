@@ -190,6 +190,7 @@ const node = Command.make(
         config,
         supervised: env.supervised,
         secret: Option.getOrUndefined(env.secret),
+        adminToken: Option.getOrUndefined(env.adminToken),
         ...(Option.isSome(address) ? { bind: address.value } : {})
       })
     })
@@ -428,7 +429,7 @@ export const main = (argv: ReadonlyArray<string>): void => {
   NodeRuntime.runMain(
     run(argv.filter((a) => a !== "--verbose")).pipe(
       Effect.tapErrorCause(report(verbose)),
-      Effect.provide(Layer.merge(NodeContext.layer, Main.runtimeLayer(level)))
+      Effect.provide(Layer.merge(NodeContext.layer, Main.runtimeLayer(level, Main.formatFromEnv())))
     ),
     { disableErrorReporting: true, disablePrettyLogger: true }
   )

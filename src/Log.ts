@@ -9,11 +9,13 @@
  *
  * `[node#conn]` comes from the `node` and `conn` log annotations (set by NetServer), and
  * `[node<caller]` from `node` and `caller` (set for inter-node calls); other annotations follow
- * the message as `key=value`.
+ * the message as `key=value`. With `format: "json"` (the CLI's `HOTARU_LOG_FORMAT=json`) each
+ * record is one JSON object per line instead ({@link formatJson}).
  *
  * @since 0.1.0
  */
 import { Cause, Layer, Logger, LogLevel } from "effect"
+import * as JsonLog from "./internal/observe/jsonLog.js"
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0")
 
@@ -54,30 +56,62 @@ export const formatLine = ({
   return `${time} ${logLevel.label.padEnd(5)} ${where}${text}${tail}${causeText}`
 }
 
+const writer = (format: (options: Logger.Logger.Options<unknown>) => string) =>
+  Logger.make<unknown, void>((options) => {
+    const line = `${format(options)}\n`
+    if (LogLevel.greaterThanEqual(options.logLevel, LogLevel.Error)) process.stderr.write(line)
+    else process.stdout.write(line)
+  })
+
 /**
  * The hotaru logger: one formatted line per record, errors to stderr.
  *
  * @since 0.1.0
  * @category utils
  */
-export const logger = Logger.make<unknown, void>((options) => {
-  const line = `${formatLine(options)}\n`
-  if (LogLevel.greaterThanEqual(options.logLevel, LogLevel.Error)) process.stderr.write(line)
-  else process.stdout.write(line)
-})
+export const logger: Logger.Logger<unknown, void> = writer(formatLine)
 
 /**
- * Print hotaru lines to stdout (errors to stderr), from `level` up (default Info), instead of
- * Effect's default logger — and instead of the pretty logger `NodeRuntime.runMain` installs, so a
- * program run that way does not print every line twice.
+ * Format one log record as one JSON object (no newline): `timestamp` (ISO 8601), `level`,
+ * `node`, `fiber`, `traceId` and `spanId` when logged inside a span, `message`, `annotations`
+ * (the other log annotations: `conn`, `caller`, ...), `spans` (log spans, ms), `cause`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const formatJson: (options: Logger.Logger.Options<unknown>) => string = JsonLog.formatJson
+
+/**
+ * The line formats: `text` (the default, above) or `json` ({@link formatJson}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Format = "text" | "json"
+
+/**
+ * The hotaru JSON logger: one {@link formatJson} object per line, errors to stderr.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const jsonLogger = writer(formatJson)
+
+/**
+ * Print hotaru lines to stdout (errors to stderr), from `level` up (default Info), in `format`
+ * (default `text`), instead of Effect's default logger — and instead of the pretty logger
+ * `NodeRuntime.runMain` installs, so a program run that way does not print every line twice.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: { readonly level?: LogLevel.LogLevel }): Layer.Layer<never> =>
+export const layer = (options?: {
+  readonly level?: LogLevel.LogLevel
+  readonly format?: Format
+}): Layer.Layer<never> =>
   Layer.merge(
     Layer.flatMap(Logger.remove(Logger.prettyLoggerDefault), () =>
-      Logger.replace(Logger.defaultLogger, logger)
+      Logger.replace(Logger.defaultLogger, options?.format === "json" ? jsonLogger : logger)
     ),
     Logger.minimumLogLevel(options?.level ?? LogLevel.Info)
   )

@@ -56,6 +56,8 @@ export interface NodeMainOptions {
   readonly apps?: Readonly<Record<string, Node.App>>
   /** The cluster secret, overriding the config's `secret` (what env HOTARU_SECRET gives). */
   readonly secret?: string | Redacted.Redacted<string> | undefined
+  /** The token of the webport's `/metrics`, over the config's `adminToken` (env HOTARU_ADMIN_TOKEN). */
+  readonly adminToken?: string | undefined
 }
 
 /** Exit when the master link, once up, stays down for `timeout`. */
@@ -111,7 +113,8 @@ export const node = (
           ...(options.bindHost === undefined ? {} : { bindHost: options.bindHost }),
           ...(options.bind === undefined ? {} : { bind: options.bind }),
           ...(app === undefined ? {} : { app }),
-          ...(masterLink === undefined ? {} : { master: masterLink })
+          ...(masterLink === undefined ? {} : { master: masterLink }),
+          ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken })
         }).pipe(Layer.provide(Transport.layerConfig(loaded)))
       )
       const lifecycle = Context.get(context, Node.Lifecycle)
@@ -140,13 +143,19 @@ export const logWarnings = (loaded: HotaruConfig.Loaded): Effect.Effect<void> =>
   })
 
 /**
- * Log and platform layers a node program runs with.
+ * Log and platform layers a node program runs with (`format`: hotaru's text lines, or `json`).
  *
  * @since 0.1.0
  * @category running
  */
-export const runtimeLayer = (level?: LogLevel.LogLevel): Layer.Layer<FileSystem.FileSystem | Path.Path> =>
-  Layer.merge(NodeContext.layer, Log.layer(level === undefined ? {} : { level }))
+export const runtimeLayer = (
+  level?: LogLevel.LogLevel,
+  format?: Log.Format
+): Layer.Layer<FileSystem.FileSystem | Path.Path> =>
+  Layer.merge(
+    NodeContext.layer,
+    Log.layer({ ...(level === undefined ? {} : { level }), ...(format === undefined ? {} : { format }) })
+  )
 
 /**
  * Run a node as this process's program (exit code 1 on a start error, printed clearly).
@@ -161,11 +170,12 @@ export const runNode = (options: NodeMainOptions): void =>
         ...options,
         supervised: options.supervised ?? env.supervised,
         ...(options.bind === undefined && Option.isSome(env.bind) ? { bind: env.bind.value } : {}),
-        secret: options.secret ?? Option.getOrUndefined(env.secret)
+        secret: options.secret ?? Option.getOrUndefined(env.secret),
+        adminToken: options.adminToken ?? Option.getOrUndefined(env.adminToken)
       })
     ).pipe(
       Effect.tapErrorCause((cause) => Effect.logError("node failed to start", cause)),
-      Effect.provide(runtimeLayer(levelFromEnv()))
+      Effect.provide(runtimeLayer(levelFromEnv(), formatFromEnv()))
     ),
     { disableErrorReporting: true, disablePrettyLogger: true }
   )
@@ -178,3 +188,12 @@ export const runNode = (options: NodeMainOptions): void =>
  */
 export const levelFromEnv = (): LogLevel.LogLevel =>
   Effect.runSync(Effect.orElseSucceed(Env.logLevel, () => LogLevel.Info))
+
+/**
+ * HOTARU_LOG_FORMAT=json|text (read only by program entry points; default text).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const formatFromEnv = (): Log.Format =>
+  Effect.runSync(Effect.orElseSucceed(Env.logFormat, () => "text" as const))

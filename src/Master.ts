@@ -255,7 +255,8 @@ export const make = (
           Node.layer(current, name, {
             ...(options.bind === undefined ? {} : { bind: options.bind }),
             ...(apps[name] === undefined ? {} : { app: apps[name] }),
-            master: { host: dialAddress(master, options.bind), port: master.rootport }
+            master: { host: dialAddress(master, options.bind), port: master.rootport },
+            adminToken: token
           })
         ).pipe(
           Effect.provideService(Transport, transport),
@@ -281,6 +282,8 @@ export const make = (
     const entry = options.entry ?? defaultEntry()
     const env = {
       HOTARU_SUPERVISED: "1",
+      // the nodes guard their webport's /metrics with the master's token
+      HOTARU_ADMIN_TOKEN: token,
       ...(options.bind === undefined ? {} : { HOTARU_BIND: options.bind })
     }
     const { stop, awaitStop, restart } = yield* NodeTree.make({
@@ -298,7 +301,7 @@ export const make = (
           ? { _tag: "process", command: entry[0]!, args: entry.slice(1), snapshotPath, cwd: loaded.dir, env }
           : { _tag: "in-process", build }
     })
-    const { status, reload } = yield* AdminSurface.make({
+    const { status, reload, metrics } = yield* AdminSurface.make({
       loaded,
       root,
       supervisor,
@@ -332,7 +335,7 @@ export const make = (
       })
       const webContext = yield* Layer.build(
         AdminApi.layer(
-          { status, stop, reload, restart },
+          { status, stop, reload, restart, metrics },
           {
             token,
             dashboard,

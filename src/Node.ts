@@ -23,7 +23,7 @@
  */
 
 import type { Sharding as ClusterSharding } from "@effect/cluster/Sharding"
-import { FileSystem, Path } from "@effect/platform"
+import { FileSystem, HttpServerResponse, Path } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import {
   Cause,
@@ -49,6 +49,9 @@ import { planOf } from "./internal/config/nodePlan.js"
 import { readWsTls } from "./internal/config/wsTls.js"
 import { type CapabilityTag, capability, explainMissing } from "./internal/control/startError.js"
 import { Jobs, make as makeJobs } from "./internal/jobs/registry.js"
+import { NodeName } from "./internal/observe/metrics.js"
+import * as NodeMetrics from "./internal/observe/nodeMetrics.js"
+import * as Prometheus from "./internal/observe/prometheus.js"
 import * as Topology from "./internal/rpc/topology.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
@@ -105,58 +108,10 @@ export type App = Layer.Layer<never, unknown, Capabilities>
 export const app = <E, R extends Capabilities>(layer: Layer.Layer<never, E, R>): Layer.Layer<never, E, R> =>
   layer
 
-/**
- * What every node knows about itself.
- *
- * @since 0.1.0
- * @category services
- */
-export class NodeInfo extends Context.Tag("hotaru/Node/NodeInfo")<
-  NodeInfo,
-  {
-    readonly name: string
-    readonly config: HotaruConfig.Loaded
-    readonly server: HotaruConfig.ServerConfig
-    /** The capabilities this node was built with, e.g. `["rootport", "netport"]`. */
-    readonly capabilities: ReadonlyArray<string>
-    /** Epoch millis of the start. */
-    readonly startedAt: number
-  }
->() {}
-
-/**
- * Ask the node to stop, or wait for that request (what a node's main does).
- *
- * @since 0.1.0
- * @category services
- */
-export class Lifecycle extends Context.Tag("hotaru/Node/Lifecycle")<
-  Lifecycle,
-  {
-    /** Request a clean stop (the node's main closes its scope). */
-    readonly shutdown: Effect.Effect<void>
-    /** Completes when a stop was requested. */
-    readonly awaitShutdown: Effect.Effect<void>
-  }
->() {}
-
-/**
- * Holds the node's app; `reload` swaps it for a freshly imported one without closing any client.
- *
- * @since 0.1.0
- * @category errors
- */
-export class AppHost extends Context.Tag("hotaru/Node/AppHost")<
-  AppHost,
-  {
-    /** Re-import the node's `reload` module (else its `app`) and swap the handlers; returns the file. */
-    readonly reload: Effect.Effect<string, NodeError>
-    /** How many reloads succeeded. */
-    readonly reloads: Effect.Effect<number>
-  }
->() {}
+import { AppHost, Lifecycle, NodeInfo } from "./internal/control/nodeServices.js"
 
 export { NodeError } from "./NodeError.js"
+export { AppHost, Lifecycle, NodeInfo }
 
 /**
  * How a node is built; everything has a default.
@@ -195,6 +150,8 @@ export interface Options {
   readonly callTimeout?: Duration.DurationInput
   /** Link to the master (as parent `master`) and offer it `Admin.AdminService`. */
   readonly master?: MasterLink
+  /** The admin token guarding the webport's `/metrics` (default: the config's `adminToken`). */
+  readonly adminToken?: string
 }
 
 export { importApp } from "./internal/config/appImport.js"
@@ -335,6 +292,7 @@ const adminHandlers = AdminService.toLayer(
             jobs: yield* jobs.reports
           }
         }),
+      Metrics: () => NodeMetrics.nodeSnapshot(info.name, info.capabilities),
       Stop: () => lifecycle.shutdown,
       Reload: () =>
         host.reload.pipe(
@@ -399,8 +357,16 @@ export const layer = (
               callTimeout: plan.callTimeout,
               ...linkAuth
             }).pipe(Layer.provide(topology))
+      // the webport serves the node's metrics, behind the admin token (none: every scrape refused)
+      const metrics = Web.get("/metrics", () =>
+        Effect.map(NodeMetrics.nodeExposition(name, plan.capabilities), (text) =>
+          HttpServerResponse.text(text, { contentType: Prometheus.contentType })
+        )
+      ).pipe(Web.requireToken(options.adminToken ?? loaded.config.adminToken ?? ""))
       const web =
-        plan.web === undefined ? Layer.empty : Web.layer({ ...plan.web, ...Web.limitsOf(server.http) })
+        plan.web === undefined
+          ? Layer.empty
+          : Layer.provideMerge(metrics, Web.layer({ ...plan.web, ...Web.limitsOf(server.http) }))
       const database = plan.db ? dbOptions(loaded) : undefined
       const db =
         database === undefined
@@ -427,6 +393,7 @@ export const layer = (
       const startedAt = yield* Clock.currentTimeMillis
       const shutdown = yield* Deferred.make<void>()
       const base = Layer.mergeAll(
+        Layer.succeed(NodeName, name),
         Layer.succeed(NodeInfo, { name, config: loaded, server, capabilities: plan.capabilities, startedAt }),
         Layer.succeed(Lifecycle, {
           shutdown: Effect.asVoid(Deferred.succeed(shutdown, undefined)),

@@ -39,6 +39,7 @@ import { ChildState } from "./internal/control/childState.js"
 import type { Incarnation } from "./internal/control/incarnation.js"
 import { ready } from "./internal/control/incarnation.js"
 import { type BackoffOptions, backoff } from "./internal/control/restartSchedule.js"
+import * as Metrics from "./internal/observe/metrics.js"
 
 export { ChildState } from "./internal/control/childState.js"
 export { Incarnation, ready, reportPid } from "./internal/control/incarnation.js"
@@ -193,19 +194,28 @@ export const make: Effect.Effect<Supervisor, never, Scope.Scope> = Effect.gen(fu
   const lock = yield* Effect.makeSemaphore(1)
 
   const put = (child: Child) =>
-    SubscriptionRef.update(ref, (s) => ({
-      order: s.order.includes(child.name) ? s.order : [...s.order, child.name],
-      children: new Map(s.children).set(child.name, child),
-      changed: Option.some(child.name)
-    }))
+    SubscriptionRef.modify(ref, (s) => [
+      s.children.get(child.name),
+      {
+        order: s.order.includes(child.name) ? s.order : [...s.order, child.name],
+        children: new Map(s.children).set(child.name, child),
+        changed: Option.some(child.name)
+      }
+    ]).pipe(Effect.flatMap((previous) => Metrics.recordChild(child.name, previous, child, true)))
 
   /** Updates a child's status, unless a newer launch has taken over. */
   const update = (name: string, generation: number, f: (c: Child) => Child) =>
-    SubscriptionRef.update(ref, (s) => {
+    SubscriptionRef.modify(ref, (s): [readonly [Child, Child] | undefined, State] => {
       const child = s.children.get(name)
-      if (child === undefined || child.generation !== generation) return s
-      return { order: s.order, children: new Map(s.children).set(name, f(child)), changed: Option.some(name) }
-    })
+      if (child === undefined || child.generation !== generation) return [undefined, s]
+      const next = f(child)
+      return [
+        [child, next],
+        { order: s.order, children: new Map(s.children).set(name, next), changed: Option.some(name) }
+      ]
+    }).pipe(
+      Effect.flatMap((change) => (change === undefined ? Effect.void : Metrics.recordChild(name, ...change)))
+    )
 
   const current = (name: string) => Effect.map(SubscriptionRef.get(ref), (s) => s.children.get(name))
 

@@ -246,6 +246,7 @@ const make = (options: RemoteOptions) =>
             link,
             peerName: name,
             heartbeat,
+            side: "parent",
             onReady: (session) =>
               Effect.suspend(() => {
                 state.session = session

@@ -272,6 +272,7 @@ const make = (options: RootOptions) =>
           link,
           peerName: name,
           heartbeat,
+          side: "child",
           onReady: (session) =>
             Effect.gen(function* () {
               connected.set(name, session)

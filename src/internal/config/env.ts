@@ -23,6 +23,11 @@ export const logLevel: Config.Config<LogLevel.LogLevel> = optionalText("HOTARU_L
   )
 )
 
+/** `HOTARU_LOG_FORMAT=json|text` (any case): the log line format; anything else or unset: text. */
+export const logFormat: Config.Config<"text" | "json"> = optionalText("HOTARU_LOG_FORMAT").pipe(
+  Config.map((value) => (Option.exists(value, (v) => v.toLowerCase() === "json") ? "json" : "text"))
+)
+
 /** What the entry points take from the environment. */
 export const env = Config.all({
   /** `HOTARU_SECRET`: the cluster secret (overrides the config's `secret`). */
@@ -33,5 +38,6 @@ export const env = Config.all({
   bind: optionalText("HOTARU_BIND"),
   /** `HOTARU_SUPERVISED=1`: this node was started by a master (exit when its link drops). */
   supervised: optionalText("HOTARU_SUPERVISED").pipe(Config.map((v) => Option.contains(v, "1"))),
-  logLevel
+  logLevel,
+  logFormat
 })

@@ -7,6 +7,7 @@
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
 import { JobReport } from "../jobs/jobReport.js"
+import { Snapshot } from "../observe/snapshot.js"
 
 /**
  * A parent link of a node, as seen by the node.
@@ -60,5 +61,7 @@ export class ReloadFailed extends Schema.TaggedError<ReloadFailed>()("ReloadFail
 export class AdminService extends RpcGroup.make(
   Rpc.make("Status", { success: NodeStatus }),
   Rpc.make("Stop"),
-  Rpc.make("Reload", { success: Schema.Struct({ module: Schema.String }), error: ReloadFailed })
+  Rpc.make("Reload", { success: Schema.Struct({ module: Schema.String }), error: ReloadFailed }),
+  /** The node's metrics (its samples of the process's Effect metric registry, see docs/observability.md). */
+  Rpc.make("Metrics", { success: Snapshot })
 ) {}

@@ -11,6 +11,7 @@ import type { Supervisor } from "../../NodeSupervisor.js"
 import type { Root } from "../../Root.js"
 import type { Agents } from "../cluster/agents.js"
 import * as PrivateFile from "../config/privateFile.js"
+import * as MasterMetrics from "../observe/masterMetrics.js"
 import { ReloadRefused } from "./adminErrors.js"
 import { AdminService, type NodeStatus } from "./adminRpc.js"
 import { topologyChanges } from "./configTopology.js"
@@ -45,6 +46,8 @@ export interface Surface {
     ReadonlyArray<{ readonly node: string; readonly result: string }>,
     ReloadRefused
   >
+  /** The master's and every linked node's metrics, in the Prometheus text format. */
+  readonly metrics: Effect.Effect<string>
 }
 
 /** The status and reload of the master described by `input`. */
@@ -146,5 +149,9 @@ export const make = (input: SurfaceInput): Effect.Effect<Surface> =>
       )
     }).pipe(reloadLock.withPermits(1))
 
-    return { status, reload }
+    const metrics = MasterMetrics.exposition(names, (name) =>
+      Effect.flatMap(root.child(name, AdminService), (client) => client.Metrics())
+    )
+
+    return { status, reload, metrics }
   })

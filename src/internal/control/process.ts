@@ -48,7 +48,8 @@ export interface SpawnOptions {
   readonly grace: Duration.DurationInput
   /**
    * Called for each output line of the child (without the trailing newline). Default: print
-   * `[name] line` with `Console.log` (stdout) or `Console.error` (stderr).
+   * `[name] line` with `Console.log` (stdout) or `Console.error` (stderr); a line that is a JSON
+   * object (a `HOTARU_LOG_FORMAT=json` record) as it is.
    */
   readonly onLine?: (line: string, stream: OutputStream) => Effect.Effect<void>
 }
@@ -99,10 +100,11 @@ export const spawnNode = (options: SpawnOptions): Effect.Effect<NodeProcess, Pro
     const grace = Duration.decode(options.grace)
     const onLine =
       options.onLine ??
-      ((line: string, stream: OutputStream) =>
-        stream === "stdout"
-          ? Console.log(`[${options.name}] ${line}`)
-          : Console.error(`[${options.name}] ${line}`))
+      ((line: string, stream: OutputStream) => {
+        // a JSON log record (HOTARU_LOG_FORMAT=json) names its node itself: it stays one object
+        const shown = line.startsWith("{") && line.endsWith("}") ? line : `[${options.name}] ${line}`
+        return stream === "stdout" ? Console.log(shown) : Console.error(shown)
+      })
 
     let command = Command.make(options.command, ...options.args).pipe(
       Command.stdin("pipe"),

@@ -7,6 +7,7 @@ import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import type * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { DEAD_LETTER_TABLE, type DeadLetters, deadLetteredRows, flushedRows } from "./deadLetters.js"
@@ -27,6 +28,8 @@ export interface Parts {
 
 /** The flusher's node-local state. */
 export interface FlushState {
+  /** The repository's metric labels (`table`, and `node` inside a node). */
+  readonly labels: ReadonlyArray<MetricLabel.MetricLabel>
   readonly deadLettered: Ref.Ref<number>
   readonly nodeDeadLetters: Option.Option<Context.Tag.Service<typeof DeadLetters>>
   /** The oldest journal slot seen allocated but unwritten, and since when (node-local). */
@@ -180,7 +183,7 @@ export const flushBatch = <A>(
     yield* m(mem.set(keys.done, String(upto)))
     yield* m(mem.deleteMany(slots.filter((n) => n <= upto).map(keys.journal)))
     yield* Ref.update(hole, (h) => Option.filter(h, (x) => x.n > upto))
-    yield* Metric.incrementBy(Metric.tagged(flushedRows, "table", table), written.length)
+    yield* Metric.incrementBy(Metric.taggedWithLabels(flushedRows, state.labels), written.length)
     return { written: written.length, done: upto, seq, blocked }
   })
 }
@@ -221,7 +224,7 @@ const deadLetter = <A>(
         `${table}: row ${letter.pk} refused by the database, dead-lettered in ${DEAD_LETTER_TABLE}: ${letter.error}`
       )
     }
-    yield* Metric.incrementBy(Metric.tagged(deadLetteredRows, "table", table), letters.length)
+    yield* Metric.incrementBy(Metric.taggedWithLabels(deadLetteredRows, state.labels), letters.length)
     yield* Ref.update(deadLetteredRef, (n) => n + letters.length)
     if (Option.isSome(nodeDeadLetters)) yield* nodeDeadLetters.value.add(letters.length)
   })

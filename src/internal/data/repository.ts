@@ -3,11 +3,16 @@
  * Public names are re-exported from `src/Repository.ts`; the design is described there.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as Metrics from "../observe/metrics.js"
+import { NodeName } from "../observe/metrics.js"
 import { DeadLetters } from "./deadLetters.js"
 import { makeFence } from "./fence.js"
 import { makeFlusher } from "./flusher.js"
@@ -24,6 +29,28 @@ export { DEAD_LETTER_TABLE, DeadLetters, makeDeadLetters } from "./deadLetters.j
 export { FENCE_TABLE } from "./fence.js"
 export * from "./repositoryModel.js"
 export { isRowError } from "./sqlDialect.js"
+
+/** A flush counted (done or failed), timed, and followed by a sample of the queue depth. */
+const observeFlush = <A, E>(
+  flush: Effect.Effect<A, E>,
+  pending: Effect.Effect<number, E>,
+  labels: ReadonlyArray<MetricLabel.MetricLabel>
+): Effect.Effect<A, E> =>
+  flush.pipe(
+    Metric.trackDurationWith(Metric.taggedWithLabels(Metrics.repositoryFlushSeconds, labels), (d) =>
+      Duration.toSeconds(d)
+    ),
+    Effect.tapBoth({
+      onFailure: () => Metric.increment(Metric.taggedWithLabels(Metrics.repositoryFlushFailures, labels)),
+      onSuccess: () => Metric.increment(Metric.taggedWithLabels(Metrics.repositoryFlushes, labels))
+    }),
+    Effect.ensuring(
+      pending.pipe(
+        Effect.flatMap((n) => Metric.set(Metric.taggedWithLabels(Metrics.repositoryPending, labels), n)),
+        Effect.ignore
+      )
+    )
+  )
 
 /**
  * @since 0.1.0
@@ -65,12 +92,20 @@ export const make = <A, I, K extends keyof A & string>(
     const { readCounter } = parts.journal
     const rows = makeRows(ctx, parts, writeThrough)
     const writes = makeWrites<A, K>(ctx, parts, rows)
+    const node = yield* Effect.serviceOption(NodeName)
+    const labels = [
+      ...Option.match(node, { onNone: () => [], onSome: (n) => [MetricLabel.make("node", n)] }),
+      MetricLabel.make("table", table)
+    ]
     const state = {
+      labels,
       deadLettered: yield* Ref.make(0),
       nodeDeadLetters: yield* Effect.serviceOption(DeadLetters),
       hole: yield* Ref.make(Option.none<{ readonly n: number; readonly since: number }>())
     }
-    const { flush, pending } = yield* makeFlusher(ctx, parts, state, writeThrough)
+    const flusher = yield* makeFlusher(ctx, parts, state, writeThrough)
+    const { pending } = flusher
+    const flush = writeThrough ? flusher.flush : observeFlush(flusher.flush, pending, labels)
     const { ensureTables, readFence } = parts.fence
 
     yield* q(ensureTables.pipe(Effect.retry({ times: 3, schedule: Schedule.spaced("100 millis") })))

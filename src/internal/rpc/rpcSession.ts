@@ -54,9 +54,11 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Mailbox from "effect/Mailbox"
+import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type { Link, TransportError } from "../link/link.js"
+import * as Metrics from "../observe/metrics.js"
 import { Caller } from "./caller.js"
 import * as Wire from "./rpcWire.js"
 import { NodeUnavailable } from "./wireErrors.js"
@@ -286,11 +288,25 @@ export const runSession = (options: {
   readonly link: Link
   readonly peerName: string
   readonly heartbeat: Wire.Heartbeat
+  /** What the peer is to this node (the `side` label of the link metrics). */
+  readonly side: "parent" | "child"
   readonly onReady: (session: Session) => Effect.Effect<void>
   readonly onClose: (session: Session) => Effect.Effect<void>
 }): Effect.Effect<TransportError> =>
   Effect.gen(function* () {
     const { endpoint, heartbeat, link, peerName } = options
+    const linkLabels = (metric: Metric.Metric.Counter<number>) =>
+      metric.pipe(
+        Metric.tagged("node", endpoint.name),
+        Metric.tagged("peer", peerName),
+        Metric.tagged("side", options.side)
+      )
+    const up = Metrics.linkUp.pipe(
+      Metric.tagged("node", endpoint.name),
+      Metric.tagged("peer", peerName),
+      Metric.tagged("side", options.side)
+    )
+    let ready = false
     const scope = yield* Scope.make()
     const session = new Session(endpoint, link, peerName, scope)
     endpoint.sessions.set(link.id, session)
@@ -312,6 +328,10 @@ export const runSession = (options: {
         if (channel.write !== undefined) yield* channel.write({ _tag: "ClientProtocolError", error })
       }
       for (const server of endpoint.servers) server.disconnect(link.id)
+      if (ready) {
+        linkLabels(Metrics.linkDisconnects).pipe(Metric.tagged("reason", reason.reason)).unsafeUpdate(1, [])
+        up.unsafeUpdate(0, [])
+      }
       yield* options.onClose(session)
       yield* Scope.close(scope, Exit.void)
     })
@@ -362,6 +382,9 @@ export const runSession = (options: {
       yield* Effect.forkIn(watchdog, scope)
       yield* Effect.forkIn(pinger, scope)
       yield* options.onReady(session)
+      ready = true
+      linkLabels(Metrics.linkConnects).unsafeUpdate(1, [])
+      up.unsafeUpdate(1, [])
       yield* Fiber.await(receiver)
       return yield* link.closed
     }).pipe(Effect.ensuring(teardown))
