@@ -33,8 +33,8 @@ const payloadOf = (i: number) => ({
     requestId: Snowflake.Snowflake(BigInt(1_000_000 + i)),
     address: new EntityAddress.EntityAddress({
       shardId: ShardId.make("default", 1 + (i % 60)),
-      entityType: "Room",
-      entityId: `room${i % 100}`
+      entityType: "Room" as EntityAddress.EntityAddress["entityType"],
+      entityId: `room${i % 100}` as EntityAddress.EntityAddress["entityId"]
     }),
     tag: "State",
     payload: {},
