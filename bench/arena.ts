@@ -9,7 +9,7 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import mysql from "mysql2/promise"
 import * as EntitySharding from "../src/EntitySharding.js"
 import type * as Master from "../src/Master.js"
@@ -86,6 +86,11 @@ export interface StartOptions {
   /** Called with the master process as soon as it is spawned (so the caller can kill it on exit). */
   readonly onSpawn: (child: ChildProcess.ChildProcess) => void
   readonly timeoutMs: number
+  /**
+   * Preload `bench/cpuProfile.mjs` into the master and every node: SIGUSR2 toggles a CPU profile
+   * written into this directory (`load.ts --profile-signal` sends it around the measured window).
+   */
+  readonly profileDir?: string | undefined
 }
 
 /**
@@ -120,7 +125,19 @@ export const start = async (options: StartOptions): Promise<Arena> => {
   const master = ChildProcess.spawn(process.execPath, [bin, "start", file], {
     cwd: repo,
     stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, HOTARU_LOG: "warning" }
+    env: {
+      ...process.env,
+      HOTARU_LOG: "warning",
+      ...(options.profileDir === undefined
+        ? {}
+        : {
+            HOTARU_BENCH_PROFILE_DIR: options.profileDir,
+            NODE_OPTIONS: [
+              process.env.NODE_OPTIONS ?? "",
+              `--import ${pathToFileURL(Path.join(repo, "bench", "cpuProfile.mjs")).href}`
+            ].join(" ")
+          })
+    }
   })
   options.onSpawn(master)
   master.stderr.pipe(options.log)

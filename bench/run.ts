@@ -10,7 +10,8 @@
  *   npm run bench -- --runners 1,3     # the runner counts of W6 (W7 kills one of the largest)
  *   npm run bench -- --peers pinus     # also measure Pinus (installed on first use into the cache)
  *   npm run bench -- --pinus-cache DIR # where Pinus is installed (default ~/.cache/hotaru-bench)
- *   npm run bench -- --profile DIR     # hotaru processes run with --cpu-prof into DIR
+ *   npm run bench -- --profile DIR     # hotaru processes run with --cpu-prof into DIR (the
+ *                                      # arena's nodes: bench/cpuProfile.mjs, W6's measured window)
  *   npm run bench -- --smoke           # CI: ~1 s per cell at tiny sizes, no Pinus
  *
  * Every server runs in its own process (`node --import tsx bench/servers/…`, 127.0.0.1, a free
@@ -478,7 +479,8 @@ const launch = async (k: Kind): Promise<Started> => {
           live.add(child)
           child.once("exit", () => live.delete(child))
         },
-        timeoutMs: 120_000
+        timeoutMs: 120_000,
+        profileDir
       })
       const main: Server = {
         name,
@@ -678,7 +680,10 @@ const w6 = (runners: number, op: "state" | "say", conns: number) => {
           "--rooms",
           String(conns),
           "--server-pid",
-          s.pids.join(",")
+          s.pids.join(","),
+          "--sql-status",
+          "true",
+          ...(profileDir === undefined ? [] : ["--profile-signal", "true"])
         ]),
         `load-w6-${op}-r${runners}`
       )
@@ -950,6 +955,17 @@ const lineOf = (cell: Cell, perSide: Map<string, Array<Measured>>): string => {
       s += ` cpu ${spread(
         ms.map((m) => Number(m.raw.cpu_us_per_msg)),
         (n) => n.toFixed(1)
+      )} µs/msg`
+      // per process (the arena: front/runner1/…), and MariaDB's share (W6)
+      if (ms[0]!.raw.cpu_us_per_msg_each?.includes("/")) s += ` (${ms[0]!.raw.cpu_us_per_msg_each})`
+    }
+    if (ms[0]!.raw.sql_per_msg !== undefined) {
+      s += ` sql ${spread(
+        ms.map((m) => Number(m.raw.sql_per_msg)),
+        (n) => n.toFixed(1)
+      )} stmt/msg, mariadb cpu ${spread(
+        ms.map((m) => Number(m.raw.db_cpu_us_per_msg)),
+        (n) => n.toFixed(0)
       )} µs/msg`
     }
     const errors = ms.reduce((n, m) => n + m.errors, 0)

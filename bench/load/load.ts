@@ -20,14 +20,16 @@
  *                                           the room answered again (a request sent after the
  *                                           kill, or a reply from another runner)
  *   w1, w6: --server-pid PID[,PID] adds the servers' CPU time per message (utime + stime from
- *   /proc, over the measured seconds)
+ *   /proc, over the measured seconds; `cpu_us_per_msg_each` per process); --sql-status true adds
+ *   MariaDB's statements and CPU per message; --profile-signal true sends SIGUSR2 to the servers
+ *   at the window's start and end (bench/cpuProfile.mjs)
  *
  * Prints one `RESULT key=value …` line (the same keys as the shared peers harness's client, so
  * runs can be compared with it), and appends it as JSON to `--out FILE` if given.
  */
 import * as Fs from "node:fs"
 import { performance } from "node:perf_hooks"
-import { numberArg, parseArgs } from "../args.js"
+import { boolArg, numberArg, parseArgs } from "../args.js"
 import type { Conn, ConnHooks, Protocol } from "./conn.js"
 import { FireflyConn, firefly } from "./fireflyConn.js"
 import { pinus } from "./pinusConn.js"
@@ -110,17 +112,62 @@ const cpuSecondsOf = (pids: ReadonlyArray<number>): number =>
 const cpuMeter = () => {
   const pids = serverPids()
   if (pids.length === 0) return { start: () => {}, fields: (_messages: number) => ({}) }
-  let before = 0
+  let before: Array<number> = []
   return {
     start: () => {
-      before = cpuSecondsOf(pids)
+      before = pids.map((pid) => cpuSecondsOf([pid]))
     },
     fields: (messages: number) => {
-      const cpu = cpuSecondsOf(pids) - before
+      const each = pids.map((pid, i) => cpuSecondsOf([pid]) - before[i]!)
+      const cpu = each.reduce((a, b) => a + b, 0)
+      const perMsg = (s: number) => ((s * 1e6) / Math.max(1, messages)).toFixed(1)
       return {
         server_cpu_s: cpu.toFixed(2),
-        cpu_us_per_msg: ((cpu * 1e6) / Math.max(1, messages)).toFixed(1)
+        cpu_us_per_msg: perMsg(cpu),
+        // per server process, in --server-pid order (the arena: front, runner1, …)
+        cpu_us_per_msg_each: each.map(perMsg).join("/")
       }
+    }
+  }
+}
+
+/**
+ * `--sql-status true` (W6/W7 on MariaDB 127.0.0.1:3306): the server's statement counters and the
+ * `mariadbd` process's CPU over the window, per message. The counters are server-wide: another
+ * client of the same server during the window is counted too.
+ */
+const sqlMeter = async () => {
+  if (!boolArg(args, "sql-status", false)) return async (_messages: number) => ({})
+  const mysql = (await import("mysql2/promise")).default
+  const connection = await mysql.createConnection({
+    host: "127.0.0.1",
+    port: 3306,
+    user: "root",
+    password: ""
+  })
+  const names = ["Questions", "Com_select", "Com_insert", "Com_update", "Com_delete", "Com_commit"]
+  const status = async () => {
+    const [rows] = (await connection.query(
+      `SHOW GLOBAL STATUS WHERE Variable_name IN (${names.map((n) => `'${n}'`).join(",")})`
+    )) as unknown as [Array<{ Variable_name: string; Value: string }>]
+    return new Map(rows.map((r) => [r.Variable_name, Number(r.Value)]))
+  }
+  const dbPids = Fs.readdirSync("/proc").filter(
+    (d) => /^\d+$/.test(d) && Fs.readFileSync(`/proc/${d}/comm`, "utf8").trim() === "mariadbd"
+  )
+  const dbCpu = () => cpuSecondsOf(dbPids.map(Number))
+  const before = await status()
+  const cpuBefore = dbCpu()
+  return async (messages: number) => {
+    const cpu = dbCpu() - cpuBefore
+    const after = await status()
+    await connection.end()
+    const per = (n: string) =>
+      ((after.get(n)! - before.get(n)! - (n === "Questions" ? 1 : 0)) / Math.max(1, messages)).toFixed(2)
+    return {
+      sql_per_msg: per("Questions"),
+      sql_select_insert_update_delete_commit_per_msg: names.slice(1).map(per).join("/"),
+      db_cpu_us_per_msg: ((cpu * 1e6) / Math.max(1, messages)).toFixed(1)
     }
   }
 }
@@ -132,13 +179,21 @@ const cpuMeter = () => {
 const measureWindow = async (samples: Samples, measuring: (on: boolean) => void) => {
   await sleep(warmupMs)
   const cpu = cpuMeter()
+  // `--profile-signal`: the servers preload bench/cpuProfile.mjs; SIGUSR2 starts and stops a profile
+  const toggleProfiles = () => {
+    if (boolArg(args, "profile-signal", false)) for (const pid of serverPids()) process.kill(pid, "SIGUSR2")
+  }
+  const sql = await sqlMeter()
+  toggleProfiles()
   cpu.start()
   measuring(true)
   const t0 = performance.now()
   await sleep(durationMs)
   measuring(false)
+  toggleProfiles()
   const secs = (performance.now() - t0) / 1000
-  return { secs, cpuFields: cpu.fields(samples.count), ...samples.percentiles() }
+  const cpuFields = { ...cpu.fields(samples.count), ...(await sql(samples.count)) }
+  return { secs, cpuFields, ...samples.percentiles() }
 }
 
 const w1 = async () => {

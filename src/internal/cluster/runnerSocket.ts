@@ -124,6 +124,28 @@ const dialHandshake = (conn: Net.Socket, secret: Secret | undefined): Effect.Eff
     }
   })
 
+/**
+ * The cluster's socket protocol writes every RPC message with its own `write` (one syscall each):
+ * after the handshake, the writes of one tick are corked and leave together (one `writev`) when
+ * the tick's work is done. Order and completion callbacks are unchanged; only the syscalls merge.
+ */
+const coalesceWrites = (conn: Net.Socket): void => {
+  const write = conn.write
+  let corked = false
+  const uncork = () => {
+    corked = false
+    conn.uncork()
+  }
+  conn.write = function (this: Net.Socket, ...args: Parameters<Net.Socket["write"]>) {
+    if (!corked && !conn.destroyed) {
+      corked = true
+      conn.cork()
+      process.nextTick(uncork)
+    }
+    return write.apply(this, args)
+  } as Net.Socket["write"]
+}
+
 const timeoutOf = (options: Options) => Duration.decode(options.helloTimeout ?? Duration.seconds(5))
 
 /**
@@ -161,7 +183,10 @@ export const layerSocketServer = (
                 Effect.ensuring(Effect.sync(() => pending--)),
                 Effect.matchEffect({
                   onFailure: () => Effect.sync(() => conn.destroy()),
-                  onSuccess: () => Effect.asVoid(handler(socket))
+                  onSuccess: () => {
+                    coalesceWrites(conn)
+                    return Effect.asVoid(handler(socket))
+                  }
                 })
               )
             })
@@ -191,6 +216,7 @@ const connect = (
     (conn) => Effect.sync(() => conn.destroy())
   ).pipe(
     Effect.tap((conn) => dialHandshake(conn, options.secret)),
+    Effect.tap((conn) => Effect.sync(() => coalesceWrites(conn))),
     Effect.timeoutFail({
       duration: timeoutOf(options),
       onTimeout: () =>
