@@ -386,6 +386,8 @@ const declaredError = <Err>(
   })
 }
 
+const utf8 = new TextDecoder("utf-8")
+
 /** The longest text of a bad error frame quoted in a `ClientError`. */
 const MAX_QUOTE = 200
 
@@ -393,9 +395,7 @@ const MAX_QUOTE = 200
 const decodeError = (body: Uint8Array, maxDepth: number): Either.Either<NetCommand.ErrorBody, string> => {
   try {
     if (BodyGuard.jsonTooDeep(body, maxDepth)) return Either.left(`JSON nested deeper than ${maxDepth}`)
-    const json: unknown = JSON.parse(
-      Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8")
-    )
+    const json: unknown = JSON.parse(utf8.decode(body))
     return Either.mapLeft(NetCommand.decodeErrorBody(json), (e) => {
       const text = e.message
       return text.length > MAX_QUOTE ? `${text.slice(0, MAX_QUOTE)}…` : text

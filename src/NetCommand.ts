@@ -164,15 +164,22 @@ class Refused {
 }
 
 const utf8 = new TextDecoder("utf-8")
-const asBuffer = (b: Uint8Array) =>
-  Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+/** Node's `Buffer` where there is one (the server's fast path); a browser has none. */
+const NodeBuffer = (globalThis as { readonly Buffer?: typeof Buffer }).Buffer
+const utf8Encoder = new TextEncoder()
+const utf8Bytes: (text: string) => Uint8Array =
+  NodeBuffer === undefined ? (text) => utf8Encoder.encode(text) : (text) => NodeBuffer.from(text, "utf8")
+const asBuffer = (b: Uint8Array): Uint8Array =>
+  NodeBuffer === undefined || NodeBuffer.isBuffer(b)
+    ? b
+    : NodeBuffer.from(b.buffer, b.byteOffset, b.byteLength)
 
 const rawCodec = (codec: BodyCodec): RawCodec => {
   switch (codec) {
     case "text":
       return {
         toValue: (b) => utf8.decode(b),
-        fromValue: (v) => Buffer.from(v as string, "utf8")
+        fromValue: (v) => utf8Bytes(v as string)
       }
     case "bytes":
       return { toValue: (b) => b, fromValue: (v) => v as Uint8Array }
@@ -184,7 +191,7 @@ const rawCodec = (codec: BodyCodec): RawCodec => {
             throw new Refused("Depth", `JSON nested deeper than ${maxDepth}`)
           return JSON.parse(utf8.decode(b))
         },
-        fromValue: (v) => Buffer.from(v === undefined ? "" : JSON.stringify(v), "utf8")
+        fromValue: (v) => utf8Bytes(v === undefined ? "" : JSON.stringify(v))
       }
     case "msgpack": {
       // no records, structures, shared references or bundled strings (see BodyGuard.msgpackProblem)
@@ -304,7 +311,7 @@ const make = <Name extends string, Req, Res, Err>(
         // the value travels as JSON: what JSON cannot carry (bigint, cycles) is not sent, nor a
         // value nested deeper than a client accepts in the error frame (the value is one level in)
         const text = JSON.stringify(encoded.right)
-        if (BodyGuard.jsonTooDeep(Buffer.from(text, "utf8"), DEFAULT_MAX_DEPTH - 1)) return Option.none()
+        if (BodyGuard.jsonTooDeep(utf8Bytes(text), DEFAULT_MAX_DEPTH - 1)) return Option.none()
         return Option.some(JSON.parse(text) as unknown)
       } catch {
         return Option.none()

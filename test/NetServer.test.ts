@@ -79,7 +79,7 @@ describe("NetServer over real TCP", () => {
     Effect.gen(function* () {
       const client = yield* connect
       // written one byte per write, the reply has no pending call: it arrives as a frame on `pushes`
-      const bytes = Frame.encode(Frame.defaultFrameOptions, Echo.id, Buffer.from("bytewise"))
+      const bytes = Frame.encodeBuffer(Frame.defaultFrameOptions, Echo.id, Buffer.from("bytewise"))
       for (const b of bytes) {
         yield* client.writeBytes(Uint8Array.of(b))
         yield* Effect.sleep("1 millis")
@@ -141,7 +141,7 @@ describe("NetServer over real TCP", () => {
   it.scopedLive("the error frame is the documented wire format", () =>
     Effect.gen(function* () {
       const client = yield* connect
-      yield* client.writeBytes(Frame.encode(Frame.defaultFrameOptions, 4242, Buffer.alloc(0)))
+      yield* client.writeBytes(Frame.encodeBuffer(Frame.defaultFrameOptions, 4242, Buffer.alloc(0)))
       const [push] = yield* client.pushes.pipe(Stream.take(1), Stream.runCollect, Effect.map(Chunk.toArray))
       expect(push?.command).toBe(0xffffffff)
       expect(JSON.parse(Buffer.from(push!.body).toString())).toEqual({
@@ -168,9 +168,9 @@ describe("NetServer over real TCP", () => {
       const badHead = yield* connect
       const oversized = yield* connect
       yield* badHead.writeBytes(
-        Frame.encode({ ...Frame.defaultFrameOptions, head: [9, 9, 9, 9] }, 1, Buffer.from("x"))
+        Frame.encodeBuffer({ ...Frame.defaultFrameOptions, head: [9, 9, 9, 9] }, 1, Buffer.from("x"))
       )
-      const header = Frame.encode(Frame.defaultFrameOptions, 1, Buffer.alloc(0))
+      const header = Frame.encodeBuffer(Frame.defaultFrameOptions, 1, Buffer.alloc(0))
       header.writeUInt32BE(64 * 1024 * 1024, 9)
       yield* oversized.writeBytes(header)
       yield* badHead.closed.pipe(Effect.timeout("2 seconds"))

@@ -66,7 +66,7 @@ const nextPush = (client: Client.Client) =>
   )
 
 const errorFrame = (json: string) =>
-  Frame.encode(Frame.defaultFrameOptions, NetCommand.ERROR_COMMAND, Buffer.from(json, "utf8"))
+  Frame.encodeBuffer(Frame.defaultFrameOptions, NetCommand.ERROR_COMMAND, Buffer.from(json, "utf8"))
 
 describe("typed client edge", () => {
   it.scopedLive("a handler's declared error reaches the client decoded: catchTag works", () =>
@@ -92,7 +92,7 @@ describe("typed client edge", () => {
     Effect.gen(function* () {
       const client = yield* connect
       yield* client.writeBytes(
-        Frame.encode(Frame.defaultFrameOptions, Join.id, Buffer.from(JSON.stringify({ room: "full" })))
+        Frame.encodeBuffer(Frame.defaultFrameOptions, Join.id, Buffer.from(JSON.stringify({ room: "full" })))
       )
       const push = yield* nextPush(client)
       expect(push.command).toBe(NetCommand.ERROR_COMMAND)
@@ -111,9 +111,9 @@ describe("typed client edge", () => {
     () =>
       Effect.gen(function* () {
         const client = yield* connect
-        yield* client.writeBytes(Frame.encode(Frame.defaultFrameOptions, Leave.id, Buffer.from("sam")))
+        yield* client.writeBytes(Frame.encodeBuffer(Frame.defaultFrameOptions, Leave.id, Buffer.from("sam")))
         const push = yield* nextPush(client)
-        const wire = Frame.encode(Frame.defaultFrameOptions, push.command, push.body)
+        const wire = Frame.encodeBuffer(Frame.defaultFrameOptions, push.command, push.body)
         expect(
           wire.equals(
             errorFrame(
@@ -148,7 +148,11 @@ describe("typed client edge", () => {
           })
         )
         yield* client.writeBytes(
-          Frame.encode(Frame.defaultFrameOptions, Join.id, Buffer.from(JSON.stringify({ room: "down" })))
+          Frame.encodeBuffer(
+            Frame.defaultFrameOptions,
+            Join.id,
+            Buffer.from(JSON.stringify({ room: "down" }))
+          )
         )
         const body = Buffer.from((yield* nextPush(client)).body).toString("utf8")
         expect(JSON.parse(body)).not.toHaveProperty("value")
@@ -296,7 +300,7 @@ describe("typed client edge: a hostile server's error frames", () => {
     Effect.gen(function* () {
       const huge = Buffer.alloc(Frame.defaultFrameOptions.maxLength + 1024, 0x20)
       const client = yield* fakeServer(() =>
-        Frame.encode(Frame.defaultFrameOptions, NetCommand.ERROR_COMMAND, huge)
+        Frame.encodeBuffer(Frame.defaultFrameOptions, NetCommand.ERROR_COMMAND, huge)
       )
       const e = clientError(yield* Effect.flip(client.call(Join, { room: "r" })))
       expect(e.reason).toBe("Closed")

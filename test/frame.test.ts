@@ -42,7 +42,7 @@ const decodeAll = (chunks: ReadonlyArray<Uint8Array>, opts = options) => {
 
 describe("frame codec", () => {
   it("encodes firefly's 17-byte header", () => {
-    const buf = Frame.encode(Frame.defaultFrameOptions, 100, Buffer.from("msgdata"))
+    const buf = Frame.encodeBuffer(Frame.defaultFrameOptions, 100, Buffer.from("msgdata"))
     expect(buf.length).toBe(17 + 7)
     expect([...buf.subarray(0, 5)]).toEqual([0, 0, 0, 0, 0])
     expect(buf.readUInt32BE(5)).toBe(0)
@@ -57,7 +57,7 @@ describe("frame codec", () => {
         fc.array(frameArb, { maxLength: 20 }),
         fc.array(fc.nat(), { maxLength: 40 }),
         (frames, cuts) => {
-          const stream = Buffer.concat(frames.map((f) => Frame.encode(options, f.command, f.body)))
+          const stream = Buffer.concat(frames.map((f) => Frame.encodeBuffer(options, f.command, f.body)))
           const { frames: decoded, violation, decoder } = decodeAll(split(stream, cuts))
           expect(violation).toBeUndefined()
           expect(decoder.buffered).toBe(0)
@@ -73,7 +73,7 @@ describe("frame codec", () => {
       { command: 1, body: Buffer.from("a") },
       { command: 2, body: Buffer.alloc(0) }
     ]
-    const stream = Buffer.concat(frames.map((f) => Frame.encode(options, f.command, f.body)))
+    const stream = Buffer.concat(frames.map((f) => Frame.encodeBuffer(options, f.command, f.body)))
     const { frames: decoded } = decodeAll([...stream].map((b) => Uint8Array.of(b)))
     expect(decoded.map((f) => f.command)).toEqual([1, 2])
     expect(Buffer.from(decoded[0]!.body).toString()).toBe("a")
@@ -109,24 +109,24 @@ describe("frame codec", () => {
   })
 
   it("a wrong server version is refused", () => {
-    const other = Frame.encode({ ...options, serverVersion: 78 }, 1, Buffer.from("x"))
+    const other = Frame.encodeBuffer({ ...options, serverVersion: 78 }, 1, Buffer.from("x"))
     expect(decodeAll([other]).violation?.reason).toBe("BadHeader")
   })
 
   it("length < 4 is refused", () => {
-    const buf = Frame.encode(options, 1, Buffer.alloc(0))
+    const buf = Frame.encodeBuffer(options, 1, Buffer.alloc(0))
     buf.writeUInt32BE(3, 9)
     expect(decodeAll([buf]).violation?.reason).toBe("LengthTooSmall")
   })
 
   it("an oversized length is refused from the header alone, without buffering the body", () => {
-    const header = Frame.encode(options, 1, Buffer.alloc(0))
+    const header = Frame.encodeBuffer(options, 1, Buffer.alloc(0))
     header.writeUInt32BE(0xffffffff, 9)
     const { violation, decoder } = decodeAll([header])
     expect(violation?.reason).toBe("LengthTooLarge")
     expect(decoder.buffered).toBe(0)
     // exactly the maximum is fine
-    const max = Frame.encode(options, 5, Buffer.alloc(options.maxLength, 7))
+    const max = Frame.encodeBuffer(options, 5, Buffer.alloc(options.maxLength, 7))
     expect(decodeAll([max]).frames).toHaveLength(1)
   })
 
@@ -137,7 +137,7 @@ describe("frame codec", () => {
         fc.array(fc.nat(), { maxLength: 40 }),
         fc.array(fc.boolean(), { maxLength: 60 }),
         (frames, cuts, stops) => {
-          const stream = Buffer.concat(frames.map((f) => Frame.encode(options, f.command, f.body)))
+          const stream = Buffer.concat(frames.map((f) => Frame.encodeBuffer(options, f.command, f.body)))
           const decoder = new Frame.Decoder(options)
           const got: Array<{ command: number; body: Uint8Array }> = []
           let i = 0
@@ -184,7 +184,7 @@ describe("frame codec", () => {
   })
 
   it("reassembles a large frame sent one byte at a time in linear time", () => {
-    const big = Frame.encode(Frame.defaultFrameOptions, 7, Buffer.alloc(512 * 1024, 0x5a))
+    const big = Frame.encodeBuffer(Frame.defaultFrameOptions, 7, Buffer.alloc(512 * 1024, 0x5a))
     const decoder = new Frame.Decoder(Frame.defaultFrameOptions)
     const got: Array<number> = []
     const start = performance.now()

@@ -75,7 +75,7 @@ class WsClient {
   constructor(readonly ws: WebSocket) {
     ws.on("message", (data: Buffer) => {
       this.decoder.push(data, (command, body) => {
-        this.frames.push({ command, body: body.toString("utf8") })
+        this.frames.push({ command, body: Buffer.from(body).toString("utf8") })
       })
     })
     ws.on("close", (code, reason) => {
@@ -84,7 +84,7 @@ class WsClient {
     ws.on("error", () => {})
   }
   send(command: number, body: string) {
-    this.ws.send(Frame.encode(Frame.defaultFrameOptions, command, Buffer.from(body, "utf8")))
+    this.ws.send(Frame.encodeBuffer(Frame.defaultFrameOptions, command, Buffer.from(body, "utf8")))
   }
   /** Wait for the n-th frame (1-based) or for the close. */
   next(n: number) {
@@ -127,10 +127,10 @@ describe("NetServer over WebSocket", () => {
       client.send(Echo.id, "ひかり")
       expect(yield* client.next(1)).toEqual({ command: Echo.id, body: "ひかり" })
       // two frames in one message, and one frame split over two messages
-      const a = Frame.encode(Frame.defaultFrameOptions, Add.id, Buffer.from('{"a":2,"b":40}'))
-      const b = Frame.encode(Frame.defaultFrameOptions, Echo.id, Buffer.from("two"))
+      const a = Frame.encodeBuffer(Frame.defaultFrameOptions, Add.id, Buffer.from('{"a":2,"b":40}'))
+      const b = Frame.encodeBuffer(Frame.defaultFrameOptions, Echo.id, Buffer.from("two"))
       client.ws.send(Buffer.concat([a, b]))
-      const c = Frame.encode(Frame.defaultFrameOptions, Echo.id, Buffer.from("split"))
+      const c = Frame.encodeBuffer(Frame.defaultFrameOptions, Echo.id, Buffer.from("split"))
       client.ws.send(c.subarray(0, 9))
       client.ws.send(c.subarray(9))
       expect(yield* client.next(4)).toEqual({ command: Echo.id, body: "split" })
@@ -275,7 +275,7 @@ describe("wsport over TLS (ws.tls)", () => {
         const reply = yield* Effect.async<string, Error>((resume) => {
           const ws = new WebSocket(`wss://127.0.0.1:${port}/`, { ca })
           ws.on("open", () =>
-            ws.send(Frame.encode(Frame.defaultFrameOptions, Echo.id, Buffer.from("secure")))
+            ws.send(Frame.encodeBuffer(Frame.defaultFrameOptions, Echo.id, Buffer.from("secure")))
           )
           ws.on("message", (data: Buffer) => {
             resume(Effect.succeed(data.subarray(Frame.HEADER_SIZE).toString("utf8")))

@@ -117,7 +117,8 @@ const closedWithin = (r: Raw, d: Duration.DurationInput) =>
   Effect.promise(() => r.closed).pipe(Effect.timeout(d))
 const isOpen = (r: Raw) => !r.socket.destroyed && r.socket.readyState === "open"
 
-const frameOf = (command: number, body: Uint8Array) => Frame.encode(Frame.defaultFrameOptions, command, body)
+const frameOf = (command: number, body: Uint8Array) =>
+  Frame.encodeBuffer(Frame.defaultFrameOptions, command, body)
 
 const failure = <A>(result: Either.Either<A, Client.ClientError | Client.CommandFailed>) => {
   if (Either.isRight(result)) throw new Error("expected an error frame")

@@ -90,7 +90,7 @@ describe("client edge in a real node process", () => {
               expect(Either.isLeft(pack) && pack.left._tag === "CommandFailed" && pack.left.error).toBe(
                 "BadRequest"
               )
-              const header = Frame.encode(Frame.defaultFrameOptions, Echo.id, Buffer.alloc(0))
+              const header = Frame.encodeBuffer(Frame.defaultFrameOptions, Echo.id, Buffer.alloc(0))
               header.writeUInt32BE(0xfffffff0, 9)
               yield* attacker.writeBytes(header)
               yield* attacker.closed.pipe(Effect.timeout("5 seconds"))

@@ -56,7 +56,7 @@ const makeService = (
     for (const id of to) {
       const state = states.get(id)
       if (state === undefined || state.socket.destroyed) continue
-      buf ??= Frame.encode(edge.settings.frame, command, body)
+      buf ??= Frame.encodeBuffer(edge.settings.frame, command, body)
       flow.write(state, buf)
       n++
     }

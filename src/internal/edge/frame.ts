@@ -57,22 +57,36 @@ export interface FrameViolation {
   readonly detail: string
 }
 
-const EMPTY = Buffer.alloc(0)
+/** Node's `Buffer` where there is one (pooled, unzeroed allocation on the server); a browser has none. */
+const NodeBuffer = (globalThis as { readonly Buffer?: typeof Buffer }).Buffer
+const alloc: (size: number) => Uint8Array =
+  NodeBuffer === undefined ? (size) => new Uint8Array(size) : (size) => NodeBuffer.allocUnsafe(size)
+
+const writeU32 = (b: Uint8Array, value: number, off: number): void => {
+  b[off] = value >>> 24
+  b[off + 1] = (value >>> 16) & 0xff
+  b[off + 2] = (value >>> 8) & 0xff
+  b[off + 3] = value & 0xff
+}
+
+const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("")
+
+const EMPTY = new Uint8Array(0)
 
 /** Chunks smaller than this are copied into an owned buffer rather than kept (see `Decoder`). */
 const COALESCE = 4096
 
 /** Encode one frame. */
-export const encode = (options: FrameOptions, command: number, body: Uint8Array): Buffer => {
-  const out = Buffer.allocUnsafe(HEADER_SIZE + body.length)
+export const encode = (options: FrameOptions, command: number, body: Uint8Array): Uint8Array => {
+  const out = alloc(HEADER_SIZE + body.length)
   out[0] = options.head[0]
   out[1] = options.head[1]
   out[2] = options.head[2]
   out[3] = options.head[3]
   out[4] = options.protoVersion
-  out.writeUInt32BE(options.serverVersion >>> 0, 5)
-  out.writeUInt32BE(body.length + 4, 9)
-  out.writeUInt32BE(command >>> 0, 13)
+  writeU32(out, options.serverVersion >>> 0, 5)
+  writeU32(out, body.length + 4, 9)
+  writeU32(out, command >>> 0, 13)
   out.set(body, HEADER_SIZE)
   return out
 }
@@ -89,7 +103,7 @@ const headerViolation = (o: FrameOptions, buf: Uint8Array, off: number): FrameVi
   ) {
     return {
       reason: "BadHeader",
-      detail: `header ${Buffer.from(buf.subarray(off, off + 9)).toString("hex")} does not match head ${o.head.join(",")} / versions ${o.protoVersion},${o.serverVersion}`
+      detail: `header ${hex(buf.subarray(off, off + 9))} does not match head ${o.head.join(",")} / versions ${o.protoVersion},${o.serverVersion}`
     }
   }
   const length = readU32(buf, off + 9)
@@ -129,7 +143,7 @@ const readU32 = (b: Uint8Array, off: number): number =>
  * Called for each complete frame; return `false` to stop (the rest stays buffered until
  * `resume`). The body is a view that stays valid after the call.
  */
-export type OnFrame = (command: number, body: Buffer) => boolean | void
+export type OnFrame = (command: number, body: Uint8Array) => boolean | void
 
 /**
  * A streaming decoder: feed it chunks in any split, get whole frames back. A header that does
@@ -143,12 +157,12 @@ export type OnFrame = (command: number, body: Buffer) => boolean | void
  */
 export class Decoder {
   /** Pending chunks; `chunks[first]` is read from `offset`. Undefined while nothing is pending. */
-  private chunks: Array<Buffer> | undefined = undefined
+  private chunks: Array<Uint8Array> | undefined = undefined
   private first = 0
   private offset = 0
   private total = 0
   /** Owned buffer the last chunk is a view of, with how much of it is used. */
-  private tail: Buffer | undefined = undefined
+  private tail: Uint8Array | undefined = undefined
   private tailUsed = 0
   /** Size (header + body) of the frame whose header was checked, 0 if none. */
   private frameSize = 0
@@ -178,7 +192,7 @@ export class Decoder {
    */
   push(chunk: Uint8Array, onFrame: OnFrame): FrameViolation | undefined {
     if (this.failed !== undefined) return this.failed
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    const buf = chunk
     if (this.total !== 0) {
       this.append(buf)
       return this.resume(onFrame)
@@ -240,7 +254,7 @@ export class Decoder {
   }
 
   /** Keep a chunk without parsing it (while the caller does not want frames). */
-  append(buf: Buffer): void {
+  append(buf: Uint8Array): void {
     const n = buf.length
     if (n === 0) return
     if (this.chunks === undefined) this.chunks = []
@@ -249,13 +263,13 @@ export class Decoder {
       // small: copy into the owned tail buffer (a new one when it is full)
       const tail = this.tail
       if (tail !== undefined && tail.length - this.tailUsed >= n) {
-        buf.copy(tail, this.tailUsed)
+        tail.set(buf, this.tailUsed)
         this.tailUsed += n
         chunks[chunks.length - 1] = tail.subarray(0, this.tailUsed)
       } else {
         // small sizes come from Node's buffer pool; a trickle still costs O(bytes / 512) chunks
-        const fresh = Buffer.allocUnsafe(Math.min(COALESCE, Math.max(512, n * 2)))
-        buf.copy(fresh, 0)
+        const fresh = alloc(Math.min(COALESCE, Math.max(512, n * 2)))
+        fresh.set(buf, 0)
         this.tail = fresh
         this.tailUsed = n
         chunks.push(fresh.subarray(0, n))
@@ -268,18 +282,18 @@ export class Decoder {
   }
 
   /** The first `size` pending bytes as one buffer: a view when they are in one chunk, else a copy. */
-  private gather(size: number): Buffer {
+  private gather(size: number): Uint8Array {
     const chunks = this.chunks!
     const head = chunks[this.first]!
     if (head.length - this.offset >= size) return head.subarray(this.offset, this.offset + size)
-    const out = Buffer.allocUnsafe(size)
+    const out = alloc(size)
     let filled = 0
     let i = this.first
     let off = this.offset
     while (filled < size) {
       const c = chunks[i]!
       const take = Math.min(c.length - off, size - filled)
-      c.copy(out, filled, off, off + take)
+      out.set(c.subarray(off, off + take), filled)
       filled += take
       i++
       off = 0
@@ -337,3 +351,7 @@ export const frameOptions = (partial?: Partial<FrameOptions>): FrameOptions => (
   serverVersion: partial?.serverVersion ?? defaultFrameOptions.serverVersion,
   maxLength: partial?.maxLength ?? defaultFrameOptions.maxLength
 })
+
+/** `encode` for server-only code, which runs under Node where frames are `Buffer`s. */
+export const encodeBuffer = (options: FrameOptions, command: number, body: Uint8Array): Buffer =>
+  encode(options, command, body) as Buffer

@@ -59,7 +59,7 @@ export const make = (edge: Edge, flow: Flow): Reply => {
   const { write, release, edgeDefect } = flow
 
   const errorFrame = (body: NetCommand.ErrorBody): Buffer =>
-    Frame.encode(frame, Frame.ERROR_COMMAND, Buffer.from(JSON.stringify(body), "utf8"))
+    Frame.encodeBuffer(frame, Frame.ERROR_COMMAND, Buffer.from(JSON.stringify(body), "utf8"))
 
   const flush = (state: ConnectionState) => {
     const q = state.queue
@@ -94,7 +94,8 @@ export const make = (edge: Edge, flow: Flow): Reply => {
       const value = exit.value
       if (value === undefined) return complete(state, slot, undefined)
       const encoded = route.command.encodeResponse(value as never)
-      if (Either.isRight(encoded)) return complete(state, slot, Frame.encode(frame, command, encoded.right))
+      if (Either.isRight(encoded))
+        return complete(state, slot, Frame.encodeBuffer(frame, command, encoded.right))
       report("handlerDefects", state.info, "error", () => encoded.left.message)
       return complete(
         state,
