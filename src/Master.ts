@@ -280,12 +280,7 @@ export const make = (
         )
       })
     const entry = options.entry ?? defaultEntry()
-    const env = {
-      HOTARU_SUPERVISED: "1",
-      // the nodes guard their webport's /metrics with the master's token
-      HOTARU_ADMIN_TOKEN: token,
-      ...(options.bind === undefined ? {} : { HOTARU_BIND: options.bind })
-    }
+    const env = nodeEnv(token, options.bind)
     const { stop, awaitStop, restart } = yield* NodeTree.make({
       config,
       root,
@@ -362,6 +357,13 @@ export const make = (
     )
     return { status, reload, restart, stop, awaitStop, token, webAddress }
   }).pipe(Effect.annotateLogs({ node: "master" }))
+
+/** The environment of a node process: supervised, the token guarding its /metrics, its bind. */
+const nodeEnv = (token: string, bind: string | undefined): Record<string, string> => ({
+  HOTARU_SUPERVISED: "1",
+  HOTARU_ADMIN_TOKEN: token,
+  ...(bind === undefined ? {} : { HOTARU_BIND: bind })
+})
 
 /**
  * The master as a Layer (library use: `Layer.launch(Master.layer(...))`).
