@@ -10,6 +10,7 @@ const src = (file: string) => fileURLToPath(new URL(`./src/${file}`, import.meta
  */
 const processFiles = [
   "test/master.e2e*.test.ts",
+  "test/dashboard.browser.test.ts",
   "test/hosts.e2e.test.ts",
   "test/init.test.ts",
   "test/consumer.test.ts",
