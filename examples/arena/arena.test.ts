@@ -86,7 +86,8 @@ const rooms = Array.from({ length: 24 }, (_, i) => `room${i}`)
 describe("arena example (front + 3 runners, MariaDB, through the CLI)", () => {
   needs("mariadb")
   it("rooms spread over the runners, survive a SIGKILLed runner with seq continuous, and the runner rejoins", {
-    timeout: 120_000
+    // above the sum of its bounded waits, so a slow step fails with its own message, not this one
+    timeout: 240_000
   }, async () => {
     await freshDatabase()
     const { dir, file, netport, webport } = await arenaConfig()
