@@ -35,4 +35,25 @@ describe("browser bundle", () => {
       expect(forbidden).toEqual([])
     })
   )
+
+  it.live("bundles the command definitions (src/NetCommand.ts) for the browser without Node built-ins", () =>
+    Effect.gen(function* () {
+      const result = yield* Effect.promise(() =>
+        Esbuild.build({
+          entryPoints: [Path.join(root, "src/NetCommand.ts")],
+          bundle: true,
+          platform: "browser",
+          format: "esm",
+          write: false,
+          metafile: true,
+          logLevel: "silent"
+        })
+      )
+      const inputs = Object.keys(result.metafile.inputs)
+      expect(inputs.some((i) => i.endsWith("src/NetCommand.ts"))).toBe(true)
+      expect(
+        inputs.filter((i) => /^(node:|net$|tls$|buffer$)/.test(i) || /node_modules\/ws\//.test(i))
+      ).toEqual([])
+    })
+  )
 })
