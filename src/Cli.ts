@@ -315,9 +315,45 @@ const duration = (ms: number | null) => {
       : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`
 }
 
-/** The `/status` document as a readable table. */
+/** Rows as columns padded to their widest cell. */
+const table = (rows: ReadonlyArray<ReadonlyArray<string>>): Array<string> => {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  return rows.map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd()
+  )
+}
+
+/** An epoch-millis instant as UTC `YYYY-MM-DD HH:MM:SS`. */
+const instant = (ms: number | null) =>
+  ms === null ? "-" : new Date(ms).toISOString().slice(0, 19).replace("T", " ")
+
+/** Every node's scheduled jobs, with their last and next run (none: no table). */
+const jobLines = (report: AdminApi.StatusReport): Array<string> => {
+  const jobs = report.nodes.flatMap((n) =>
+    n.jobs.map((j) => [
+      n.name,
+      j.name,
+      j.schedule,
+      String(j.runs),
+      String(j.failures),
+      instant(j.lastRun?.startedAt ?? null),
+      j.running ? "running" : (j.lastRun?.outcome ?? "-"),
+      instant(j.nextRunAt)
+    ])
+  )
+  if (jobs.length === 0) return []
+  return [
+    "",
+    ...table([["NODE", "JOB", "SCHEDULE", "RUNS", "FAILURES", "LAST-RUN", "OUTCOME", "NEXT-RUN"], ...jobs])
+  ]
+}
+
+/** The `/status` document as readable tables: the master, its nodes, then their scheduled jobs. */
 export const formatStatus = (report: AdminApi.StatusReport): string => {
-  const rows = [
+  const nodes = table([
     ["NODE", "HOST", "STATE", "PID", "RESTARTS", "UPTIME", "CLIENTS", "DEAD-LETTERS", "PARENTS", "CHILDREN"],
     ...report.nodes.map((n) => [
       n.name,
@@ -331,18 +367,12 @@ export const formatStatus = (report: AdminApi.StatusReport): string => {
       n.parents.map((p) => `${p.name}${p.connected ? "" : "(down)"}`).join(",") || "-",
       n.children.join(",") || "-"
     ])
-  ]
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  const lines = rows.map((r) =>
-    r
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd()
-  )
+  ])
   const m = report.master
   return [
     `master pid ${m.pid} (${m.mode}), up ${duration(m.uptimeMs)}, rootport ${m.rootport}`,
-    ...lines
+    ...nodes,
+    ...jobLines(report)
   ].join("\n")
 }
 
