@@ -18,8 +18,9 @@
  * @since 0.1.0
  */
 
-import { Data, Deferred, Duration, Effect, Either, Option, Queue, Scope, Stream } from "effect"
+import { Data, Deferred, Duration, Effect, Either, Option, Queue, Schedule, Scope, Stream } from "effect"
 import { identity } from "effect/Function"
+import * as Reconnect from "./internal/client/reconnect.js"
 import * as TcpWire from "./internal/client/tcpWire.js"
 import type { ClientWire, OpenWire } from "./internal/client/wire.js"
 import * as WsWire from "./internal/client/wsWire.js"
@@ -176,6 +177,93 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
 export const connectWebSocket = (
   options: WebSocketOptions
 ): Effect.Effect<Client, ClientError, Scope.Scope> => make(options, WsWire.open(options.url))
+
+/**
+ * A change of a reconnecting client's connection (`Reconnecting.events`): `Connected` after a
+ * connection opened and its `onConnect` succeeded (numbered from 1), `Disconnected` when it
+ * closed, `GaveUp` when the schedule stopped retrying (with the last attempt's error).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectionEvent = Reconnect.Event
+
+/**
+ * How a reconnecting client retries. `schedule` paces failed attempts (a connect error or a
+ * failed `onConnect`; default: exponential from 100 ms, at most 5 s apart, jittered, forever);
+ * after a connection that was up drops, the next attempt waits `pause` × [0.5, 1.5) (default
+ * 250 ms), so a thousand clients of a restarted node do not come back in the same millisecond.
+ * `onConnect` runs on every new connection before a call may use it: log in again there.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReconnectOptions<E = never> {
+  readonly schedule?: Schedule.Schedule<unknown, ClientError | E>
+  readonly pause?: Duration.DurationInput
+  readonly onConnect?: (client: Client) => Effect.Effect<void, E>
+  /** How long a call waits for a connection before failing `Timeout` (default 10 s). */
+  readonly connectTimeout?: Duration.DurationInput
+}
+
+/**
+ * A client that reconnects. Calls go to the current connection (waiting while it is down); a call
+ * in flight when it drops fails `Closed`, not re-sent. Pushes continue over every new connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Reconnecting extends Pick<Client, "call" | "send" | "callRaw" | "pushes" | "pushesOf"> {
+  /** The current connection (waits for one; fails `Closed` once the schedule gave up). */
+  readonly current: Effect.Effect<Client, ClientError>
+  /** Connected / Disconnected / GaveUp: the last 16 events, then each new one. */
+  readonly events: Stream.Stream<ConnectionEvent>
+}
+
+/**
+ * Keep a client connected: `connect` (`Client.connect(...)` or `Client.connectWebSocket(...)`)
+ * is opened again whenever its connection closes, on `options`' schedule, until the scope closes.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const reconnecting = <E = never>(
+  connect: Effect.Effect<Client, ClientError, Scope.Scope>,
+  options: ReconnectOptions<E> = {}
+): Effect.Effect<Reconnecting, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const reconnector = yield* Reconnect.make({
+      open: connect,
+      onConnect: options.onConnect ?? (() => Effect.void),
+      schedule: options.schedule ?? Reconnect.defaultSchedule,
+      pause: Duration.decode(options.pause ?? "250 millis")
+    })
+    const wait = Duration.decode(options.connectTimeout ?? "10 seconds")
+    const current = reconnector.current.pipe(
+      Effect.timeoutFail({
+        duration: wait,
+        onTimeout: () =>
+          new ClientError({ reason: "Timeout", detail: `not connected within ${Duration.format(wait)}` })
+      }),
+      Effect.flatMap(
+        Option.match({
+          onNone: () => Effect.fail(new ClientError({ reason: "Closed", detail: "gave up reconnecting" })),
+          onSome: Effect.succeed
+        })
+      )
+    )
+    const each = <A>(f: (client: Client) => Stream.Stream<A>) =>
+      Stream.flatMap(reconnector.connections, f, { switch: true })
+    return {
+      current,
+      events: reconnector.events,
+      call: (command, request, opts) => Effect.flatMap(current, (c) => c.call(command, request, opts)),
+      send: (command, request) => Effect.flatMap(current, (c) => c.send(command, request)),
+      callRaw: (command, body, opts) => Effect.flatMap(current, (c) => c.callRaw(command, body, opts)),
+      pushes: each((c) => c.pushes),
+      pushesOf: (command) => each((c) => c.pushesOf(command))
+    }
+  })
 
 const make = (
   options: ConnectionOptions,
