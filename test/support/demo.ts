@@ -102,7 +102,9 @@ export const adminToken = (dir: string): string => {
 /** The master's `/status` at `webport`, with the token of the config in `dir`. */
 export const status = async (webport: number, dir: string): Promise<AdminApi.StatusReport> => {
   const response = await fetch(`http://127.0.0.1:${webport}/status`, {
-    headers: { authorization: `Bearer ${adminToken(dir)}` }
+    headers: { authorization: `Bearer ${adminToken(dir)}` },
+    // a request the master accepted while it was still starting must not hang its poller
+    signal: AbortSignal.timeout(5_000)
   })
   if (!response.ok) throw new Error(`/status: HTTP ${response.status}`)
   return (await response.json()) as AdminApi.StatusReport

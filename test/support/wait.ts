@@ -17,7 +17,15 @@ export const waitFor = async <A>(
   let last: unknown
   while (Date.now() < deadline) {
     try {
-      const value = await f()
+      // an attempt that never settles must not outlive the deadline
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("attempt still pending at the deadline")),
+          deadline - Date.now()
+        )
+      })
+      const value = await Promise.race([f(), late]).finally(() => clearTimeout(timer))
       if (value !== undefined) return value
     } catch (e) {
       last = e
