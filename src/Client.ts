@@ -186,14 +186,15 @@ export const connectWebSocket = (
  * @since 0.1.0
  * @category models
  */
-export type ConnectionEvent = Reconnect.Event
+export type ConnectionEvent =
+  | { readonly _tag: "Connected" | "Disconnected"; readonly connection: number }
+  | { readonly _tag: "GaveUp"; readonly error: unknown }
 
 /**
- * How a reconnecting client retries. `schedule` paces failed attempts (a connect error or a
- * failed `onConnect`; default: exponential from 100 ms, at most 5 s apart, jittered, forever);
- * after a connection that was up drops, the next attempt waits `pause` × [0.5, 1.5) (default
- * 250 ms), so a thousand clients of a restarted node do not come back in the same millisecond.
- * `onConnect` runs on every new connection before a call may use it: log in again there.
+ * How a reconnecting client retries. `schedule` paces failed attempts (connect or `onConnect`
+ * errors; default exponential from 100 ms, at most 5 s apart, jittered); after a drop the next
+ * attempt waits `pause` × [0.5, 1.5) (default 250 ms). `onConnect` (log in) runs on every new
+ * connection before a call may use it.
  *
  * @since 0.1.0
  * @category models
