@@ -9,51 +9,47 @@ import * as Esbuild from "esbuild"
 
 const root = Path.resolve(import.meta.dirname, "..")
 
-describe("browser bundle", () => {
-  it.live("bundles src/Client.ts for the browser without Node built-ins", () =>
-    Effect.gen(function* () {
-      const result = yield* Effect.promise(() =>
-        Esbuild.build({
-          entryPoints: [Path.join(root, "src/Client.ts")],
-          bundle: true,
-          platform: "browser",
-          format: "esm",
-          write: false,
-          metafile: true,
-          logLevel: "silent"
-        })
-      )
+/** The inputs of a browser bundle of `entry`, and those of them that are Node-only. */
+const browserBundle = (entry: string) =>
+  Effect.map(
+    Effect.promise(() =>
+      Esbuild.build({
+        entryPoints: [Path.join(root, entry)],
+        bundle: true,
+        platform: "browser",
+        format: "esm",
+        write: false,
+        metafile: true,
+        logLevel: "silent"
+      })
+    ),
+    (result) => {
       const inputs = Object.keys(result.metafile.inputs)
-      expect(inputs.some((i) => i.endsWith("src/internal/client/tcpWireBrowser.ts"))).toBe(true)
-      const forbidden = inputs.filter(
+      const nodeOnly = inputs.filter(
         (i) =>
           !i.startsWith("(disabled):") &&
           (/^(node:|net$|tls$|buffer$)/.test(i) ||
             i.endsWith("client/tcpWire.ts") ||
             /node_modules\/ws\//.test(i))
       )
-      expect(forbidden).toEqual([])
+      return { inputs, nodeOnly }
+    }
+  )
+
+describe("browser bundle", () => {
+  it.live("bundles src/Client.ts for the browser without Node built-ins", () =>
+    Effect.gen(function* () {
+      const { inputs, nodeOnly } = yield* browserBundle("src/Client.ts")
+      expect(inputs.some((i) => i.endsWith("src/internal/client/tcpWireBrowser.ts"))).toBe(true)
+      expect(nodeOnly).toEqual([])
     })
   )
 
   it.live("bundles the command definitions (src/NetCommand.ts) for the browser without Node built-ins", () =>
     Effect.gen(function* () {
-      const result = yield* Effect.promise(() =>
-        Esbuild.build({
-          entryPoints: [Path.join(root, "src/NetCommand.ts")],
-          bundle: true,
-          platform: "browser",
-          format: "esm",
-          write: false,
-          metafile: true,
-          logLevel: "silent"
-        })
-      )
-      const inputs = Object.keys(result.metafile.inputs)
+      const { inputs, nodeOnly } = yield* browserBundle("src/NetCommand.ts")
       expect(inputs.some((i) => i.endsWith("src/NetCommand.ts"))).toBe(true)
-      expect(
-        inputs.filter((i) => /^(node:|net$|tls$|buffer$)/.test(i) || /node_modules\/ws\//.test(i))
-      ).toEqual([])
+      expect(nodeOnly).toEqual([])
     })
   )
 })

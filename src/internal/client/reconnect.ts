@@ -93,7 +93,7 @@ export const make = <C extends Connection, E, E2>(input: {
 
     const connections = state.changes.pipe(Stream.filterMap((c) => c))
     const current = Effect.raceFirst(
-      Effect.map(Stream.runHead(connections), (c) => c),
+      Stream.runHead(connections),
       Effect.as(Deferred.await(gaveUp), Option.none<C>())
     )
     return {
