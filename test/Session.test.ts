@@ -3,20 +3,13 @@
  * logins under both policies, session data, and the binding's end with its connection.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option, Stream } from "effect"
 import * as Client from "../src/Client.js"
 import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Session from "../src/Session.js"
+import { Kick, Login, Tell, Told, WhoAmI } from "./support/sessionCommands.js"
 
-const Login = NetCommand.text(1, { error: Session.SessionRefused })
-const WhoAmI = NetCommand.text(2)
-const Tell = NetCommand.json(3, {
-  request: Schema.Struct({ to: Schema.String, text: Schema.String }),
-  response: Schema.Boolean
-})
-const Told = NetCommand.text(4)
-const Kick = NetCommand.json(5, { request: Schema.String, response: Schema.Boolean })
 const Remember = NetCommand.text(6)
 const Recall = NetCommand.text(7)
 

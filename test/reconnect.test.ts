@@ -4,21 +4,12 @@
  * found again, and a schedule that gives up says so (`GaveUp`, then calls fail `Closed`).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, Scope, Stream } from "effect"
+import { Chunk, Context, Effect, Exit, Fiber, Layer, Option, Schedule, Scope, Stream } from "effect"
 import * as Client from "../src/Client.js"
-import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Session from "../src/Session.js"
 import { freePort } from "./support/ports.js"
-
-const Login = NetCommand.text(1, { error: Session.SessionRefused })
-const WhoAmI = NetCommand.text(2)
-const Tell = NetCommand.json(3, {
-  request: Schema.Struct({ to: Schema.String, text: Schema.String }),
-  response: Schema.Boolean
-})
-const Told = NetCommand.text(4)
-const Kick = NetCommand.json(5, { request: Schema.String, response: Schema.Boolean })
+import { Kick, Login, Tell, Told, WhoAmI } from "./support/sessionCommands.js"
 
 const app = Layer.mergeAll(
   NetServer.handle(Login, (uid) => Effect.as(Session.bind(uid), `welcome ${uid}`)),
