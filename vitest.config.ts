@@ -12,6 +12,7 @@ const processFiles = [
   "test/master.e2e*.test.ts",
   "test/dashboard.browser.test.ts",
   "test/hosts.e2e.test.ts",
+  "test/players.e2e.test.ts",
   "test/init.test.ts",
   "test/consumer.test.ts",
   "test/runtimes.test.ts",

@@ -42,6 +42,8 @@ import { adminToken, snapshotFile, writeSnapshot } from "./internal/control/mast
 import * as MasterOptions from "./internal/control/masterOptions.js"
 import { policyOf } from "./internal/control/nodePolicy.js"
 import * as NodeTree from "./internal/control/nodeTree.js"
+import * as PlayersRoute from "./internal/control/playersRoute.js"
+import { PlayersService } from "./internal/control/playersRpc.js"
 import * as Node from "./Node.js"
 import * as NodeSupervisor from "./NodeSupervisor.js"
 import * as Root from "./Root.js"
@@ -244,6 +246,7 @@ export const make = (
       )
     )
     const root = Context.get(rootContext, Root.Root)
+    yield* servePlayers(root)
     const supervisor = yield* NodeSupervisor.make
     const agents = yield* Agents.make(root, remote)
 
@@ -357,6 +360,12 @@ export const make = (
     )
     return { status, reload, restart, stop, awaitStop, token, webAddress }
   }).pipe(Effect.annotateLogs({ node: "master" }))
+
+/** Push and kick by player id from any node: the master routes them (see `Players`). */
+const servePlayers = (root: Context.Tag.Service<Root.Root>) =>
+  Layer.build(Root.serve(PlayersService, PlayersRoute.handlers(root))).pipe(
+    Effect.provideService(Root.Root, root)
+  )
 
 /** The environment of a node process: supervised, the token guarding its /metrics, its bind. */
 const nodeEnv = (token: string, bind: string | undefined): Record<string, string> => ({

@@ -56,6 +56,7 @@ import * as Topology from "./internal/rpc/topology.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
 import { NodeError } from "./NodeError.js"
+import * as Players from "./Players.js"
 import * as Remote from "./Remote.js"
 import * as Repository from "./Repository.js"
 import * as Root from "./Root.js"
@@ -80,6 +81,7 @@ export type Capabilities =
   | NodeInfo
   | Lifecycle
   | Repository.DeadLetters
+  | Players.Players
   | ClusterSharding
   | Jobs
 
@@ -109,6 +111,7 @@ export const app = <E, R extends Capabilities>(layer: Layer.Layer<never, E, R>):
   layer
 
 import { AppHost, Lifecycle, NodeInfo } from "./internal/control/nodeServices.js"
+import * as LocalPlayers from "./internal/edge/localPlayers.js"
 
 export { NodeError } from "./NodeError.js"
 export { AppHost, Lifecycle, NodeInfo }
@@ -298,7 +301,9 @@ const adminHandlers = AdminService.toLayer(
         host.reload.pipe(
           Effect.map((module) => ({ module })),
           Effect.mapError((e) => new ReloadFailed({ node: info.name, detail: e.detail }))
-        )
+        ),
+      PushPlayer: ({ body, command, uid }) => LocalPlayers.push(net, uid, command, body),
+      KickPlayer: ({ uid }) => LocalPlayers.kick(net, uid)
     }
   })
 )
@@ -400,6 +405,10 @@ export const layer = (
           awaitShutdown: Deferred.await(shutdown)
         }),
         NetServer.layerRouter,
+        // players on other nodes, through the master (none without a master link)
+        options.master === undefined
+          ? Players.layerAlone(name)
+          : Players.layer(name).pipe(Layer.provide(remote)),
         Layer.effect(Repository.DeadLetters, Repository.makeDeadLetters),
         Layer.effect(Jobs, makeJobs),
         topology,

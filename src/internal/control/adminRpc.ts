@@ -8,6 +8,7 @@ import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
 import { JobReport } from "../jobs/jobReport.js"
 import { Snapshot } from "../observe/snapshot.js"
+import { PlayerPush, Uid } from "./playersRpc.js"
 
 /**
  * A parent link of a node, as seen by the node.
@@ -63,5 +64,9 @@ export class AdminService extends RpcGroup.make(
   Rpc.make("Stop"),
   Rpc.make("Reload", { success: Schema.Struct({ module: Schema.String }), error: ReloadFailed }),
   /** The node's metrics (its samples of the process's Effect metric registry, see docs/observability.md). */
-  Rpc.make("Metrics", { success: Snapshot })
+  Rpc.make("Metrics", { success: Snapshot }),
+  /** Push to player `uid` if this node's client edge holds it (see `Players`). */
+  Rpc.make("PushPlayer", { payload: PlayerPush, success: Schema.Boolean }),
+  /** Close player `uid`'s connection if this node's client edge holds it. */
+  Rpc.make("KickPlayer", { payload: { uid: Uid }, success: Schema.Boolean })
 ) {}

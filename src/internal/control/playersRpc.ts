@@ -1,0 +1,71 @@
+/**
+ * Players across the cluster: the master routes a push (or a kick) to a player id to the node
+ * whose client edge holds it. Nodes ask the master (`PlayersService`, served on the master's
+ * rootport); the master asks each node (`PushPlayer` / `KickPlayer` of `AdminService`). The body
+ * travels encoded (the command's own codec): the master never decodes it.
+ *
+ * @internal
+ */
+import { Rpc, RpcGroup } from "@effect/rpc"
+import { Schema } from "effect"
+
+/** A player id on the wire: bounded like everything a link carries. */
+export const Uid = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
+
+/** A push to one player: the command id and its encoded body. */
+export const PlayerPush = Schema.Struct({
+  uid: Uid,
+  command: Schema.Int.pipe(Schema.between(0, 0xffff_ffff)),
+  body: Schema.Uint8ArrayFromSelf
+})
+
+/**
+ * The push reached the player: the node holding its connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Delivered = Schema.Struct({ node: Schema.String })
+export type Delivered = typeof Delivered.Type
+
+/**
+ * No node of the cluster has a connection bound to `uid`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PlayerOffline extends Schema.TaggedError<PlayerOffline>()("PlayerOffline", {
+  uid: Schema.String
+}) {
+  override get message(): string {
+    return `player ${this.uid} is not connected to any node`
+  }
+}
+
+/**
+ * Players on other nodes cannot be reached: the node has no master link (`NoMaster`: run under
+ * `hotaru start`), or the master did not answer (`Unreachable`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PlayersUnavailable extends Schema.TaggedError<PlayersUnavailable>()("PlayersUnavailable", {
+  reason: Schema.Literal("NoMaster", "Unreachable"),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `players on other nodes are unreachable: ${this.detail}`
+  }
+}
+
+/**
+ * What the master offers its nodes: push to a player wherever it is connected, and kick a player
+ * on every node but the caller (one login per player across the fronts).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class PlayersService extends RpcGroup.make(
+  Rpc.make("Push", { payload: PlayerPush, success: Delivered, error: PlayerOffline }),
+  Rpc.make("KickElsewhere", { payload: { uid: Uid }, success: Schema.Array(Schema.String) })
+) {}
