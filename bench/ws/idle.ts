@@ -28,7 +28,8 @@ export const idle: Workload = async (o) => {
   const holdMs = numberArg(o.args, "hold", 2) * 1000
   const probe = new WsConn(o.url)
   await new Promise<void>((resolve, reject) => probe.ready((e) => (e === undefined ? resolve() : reject(e))))
-  await sleep(500)
+  // the probe's own connection settles first (the warm-up)
+  await sleep(o.warmupMs)
   const before = await memoryOf(probe)
   let closes = 0
   const conns = await openMany(o.url, o.conns, () => ({ onClose: () => closes++ }))

@@ -38,8 +38,10 @@ export class WsConn {
 
   /** `done(undefined)` once open, `done(error)` if it never will be. */
   ready(done: (error: Error | undefined) => void): void {
-    if (this.ws.readyState === WebSocket.OPEN) return done(undefined)
-    if (this.closed) return done(new Error("closed"))
+    if (this.ws.readyState === WebSocket.OPEN || this.closed) {
+      done(this.closed ? new Error("closed") : undefined)
+      return
+    }
     const onError = (e: Error) => {
       this.ws.off("open", onOpen)
       done(e)
@@ -54,7 +56,10 @@ export class WsConn {
 
   /** One request; `done` gets the reply's body. */
   call(command: number, body: Uint8Array, done: (error: Error | undefined, body?: Buffer) => void): void {
-    if (this.closed) return done(new Error("closed"))
+    if (this.closed) {
+      done(new Error("closed"))
+      return
+    }
     this.reply = done
     this.ws.send(encode(command, body))
   }
@@ -79,7 +84,10 @@ export class WsConn {
 
   private feed(message: Buffer): void {
     const whole = eachFrame(message, (command, body) => {
-      if (command === PUSH) return this.hooks.onPush?.()
+      if (command === PUSH) {
+        this.hooks.onPush?.()
+        return
+      }
       const reply = this.reply
       this.reply = undefined
       if (command === ERROR_COMMAND) reply?.(new Error(`error frame ${body.toString("utf8")}`))

@@ -41,7 +41,7 @@ workload({
 }).then(
   (fields) => {
     process.stdout.write(`${resultLine(fields)}\n`)
-    setTimeout(() => process.exit(0), 200)
+    setTimeout(() => process.exit(0), 50)
   },
   (e: unknown) => {
     console.error(`ws load client error: ${e instanceof Error ? e.message : String(e)}`)
