@@ -6,7 +6,10 @@
  *
  * Servers are fresh per measurement, or reused within a round in `--quick` / `--smoke` (W10
  * still gets fresh ones in `--quick`: it measures their memory); `drain` stops the reused ones.
+ * `--ws-from dist` runs hotaru's node from the compiled package (`npm run build` first; see
+ * `bench/servers/hotaruWs.ts`), every title then says so.
  */
+import { parseArgs } from "../args.js"
 
 /** The `--only` names of these cells (`ws` stands for all of them). */
 export const workloads = ["w8", "w9", "w10", "w11"]
@@ -64,8 +67,13 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
     : { w8: [1, 100], w9: 1000, w10: 2000, w10Hold: r.quick ? 1 : 3, w11: 1000 }
   const reuse = r.quick
   const pool = new Map<Kind, Promise<Server>>()
+  const from = parseArgs(process.argv.slice(2)).get("ws-from") ?? "src"
+  if (from !== "src" && from !== "dist") throw new Error(`--ws-from must be src or dist, got ${from}`)
+  const fromDist = from === "dist" ? " [hotaru from dist/]" : ""
   const start = (kind: Kind) =>
-    r.startServer(`${kind}-ws`, scripts[kind], [], kind === "hotaru", ["--expose-gc"])
+    r.startServer(`${kind}-ws`, scripts[kind], kind === "hotaru" ? ["--from", from] : [], kind === "hotaru", [
+      "--expose-gc"
+    ])
   /** Run `f` against a server of `kind`; `fresh` forces a new process outside `--smoke`. */
   const withServer = async <A>(kind: Kind, fresh: boolean, f: (s: Server) => Promise<A>): Promise<A> => {
     if (!reuse || (fresh && !r.smoke)) {
@@ -129,7 +137,7 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
     for (const c of sizes.w8) {
       out.push({
         workload: "w8",
-        title: `W8 ws echo c=${c}`,
+        title: `W8 ws echo c=${c}${fromDist}`,
         unit: "msg/s",
         sides: both("w8", "msgs_per_s", false, ["--conns", String(c)]),
         versus: "raw",
@@ -140,7 +148,7 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
   if (r.only.has("w9")) {
     out.push({
       workload: "w9",
-      title: `W9 ws fan-out n=${sizes.w9} [Channel.push; raw: a ws.send loop]`,
+      title: `W9 ws fan-out n=${sizes.w9} [Channel.push; raw: a ws.send loop]${fromDist}`,
       unit: "deliveries/s",
       sides: both("w9", "deliveries_per_s", false, ["--conns", String(sizes.w9), "--window", "16"]),
       versus: "raw",
@@ -150,7 +158,7 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
   if (r.only.has("w10")) {
     out.push({
       workload: "w10",
-      title: `W10 ws idle n=${sizes.w10} hold=${sizes.w10Hold}s [heap+external after GC]`,
+      title: `W10 ws idle n=${sizes.w10} hold=${sizes.w10Hold}s [heap+external after GC]${fromDist}`,
       unit: "B/conn",
       sides: both("w10", "heap_bytes_per_conn", true, [
         "--conns",
@@ -167,7 +175,7 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
   if (r.only.has("w11")) {
     out.push({
       workload: "w11",
-      title: `W11 ws reconnect storm n=${sizes.w11} rejoin=bind`,
+      title: `W11 ws reconnect storm n=${sizes.w11} rejoin=bind${fromDist}`,
       unit: "ms",
       sides: both("w11", "storm_ms", true, ["--conns", String(sizes.w11), "--rejoin", "bind"]),
       versus: "raw",
