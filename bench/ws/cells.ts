@@ -4,8 +4,10 @@
  * its own process with `--expose-gc`, loaded by `bench/ws/wsLoad.ts` in a third. `bench/run.ts`
  * hands in its process machinery and prints the cells as it prints its own.
  *
- * Servers are fresh per measurement, or reused within a round in `--quick` / `--smoke` (W10
- * still gets fresh ones in `--quick`: it measures their memory); `drain` stops the reused ones.
+ * Servers are fresh per measurement, or reused within a round in `--quick` / `--smoke` (W10 and
+ * W11 still get fresh ones in `--quick`: one measures the server's memory, the other its first
+ * logins); `drain` stops the reused ones. `--smoke` starts both servers at once, while the cells
+ * before these run.
  * `--ws-from dist` runs hotaru's node from the compiled package (`npm run build` first; see
  * `bench/servers/hotaruWs.ts`), every title then says so.
  */
@@ -91,7 +93,7 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
     }
     return f(await s)
   }
-  // --smoke: both servers start now, while the cells before these run (their figures mean nothing)
+  // --smoke: both servers start now, while the cells before these run (smoke figures mean nothing)
   if (r.smoke && anyOf(r.only)) {
     for (const kind of ["hotaru", "raw"] as const) {
       const started = start(kind)
