@@ -7,6 +7,7 @@
  *   npm run bench -- --runs 3          # 3 interleaved rounds, then median (min..max) lines
  *   npm run bench -- --only w1,w5      # some workloads
  *   npm run bench -- --only entities   # W6 and W7 (= --only w6,w7; `npm run bench:entities`)
+ *   npm run bench -- --only ws         # W8–W11 over WebSocket (= --only w8,w9,w10,w11; bench/ws/cells.ts)
  *   npm run bench -- --runners 1,3     # the runner counts of W6 (W7 kills one of the largest)
  *   npm run bench -- --peers pinus     # also measure Pinus (installed on first use into the cache)
  *   npm run bench -- --pinus-cache DIR # where Pinus is installed (default ~/.cache/hotaru-bench)
@@ -32,6 +33,7 @@ import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import * as Arena from "./arena.js"
 import { boolArg, numberArg, parseArgs } from "./args.js"
+import * as WsBench from "./ws/cells.js"
 
 const repo = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const args = parseArgs(process.argv.slice(2))
@@ -42,10 +44,10 @@ const duration = numberArg(args, "duration", smoke ? 0.5 : quick ? 2 : 10)
 const warmup = numberArg(args, "warmup", smoke ? 0.2 : quick ? 0.3 : 2)
 /** `entities` stands for W6 and W7; `--smoke` leaves them out unless named (they need MariaDB). */
 const only = new Set(
-  (args.get("only") ?? (smoke ? "w1,w2,w3,w4,w5" : "w1,w2,w3,w4,w5,w6,w7"))
+  (args.get("only") ?? (smoke ? "w1,w2,w3,w4,w5,ws" : "w1,w2,w3,w4,w5,w6,w7,ws"))
     .split(",")
     .map((s) => s.trim().toLowerCase())
-    .flatMap((s) => (s === "entities" ? ["w6", "w7"] : [s]))
+    .flatMap((s) => (s === "entities" ? ["w6", "w7"] : s === "ws" ? WsBench.workloads : [s]))
 )
 const runnerCounts = (args.get("runners") ?? "1,2,3").split(",").map((s) => {
   const n = Number(s)
@@ -894,6 +896,9 @@ if (only.has("w7")) {
   }
 }
 
+const ws = WsBench.cells({ only, smoke, quick, duration, warmup, startServer, runResult, tsNode, measured })
+cells.push(...ws.cells)
+
 // ---------------------------------------------------------------------------------------------
 // output
 // ---------------------------------------------------------------------------------------------
@@ -1045,6 +1050,7 @@ const main = async () => {
       console.log(runs > 1 ? `[round ${round}/${runs}] ${lineOf(cell, single)}` : lineOf(cell, perSide))
     }
     await drainPool()
+    await ws.drain()
   }
   if (runs > 1) {
     console.log(`\nmedian (min..max) of ${runs} rounds:`)

@@ -27,7 +27,11 @@ const metricOf = (r: Row): string =>
         ? "calls_per_s"
         : r.failover_ms !== undefined
           ? "failover_ms"
-          : "bytes_per_conn"
+          : r.storm_ms !== undefined
+            ? "storm_ms"
+            : r.heap_bytes_per_conn !== undefined
+              ? "heap_bytes_per_conn"
+              : "bytes_per_conn"
 
 const median = (xs: ReadonlyArray<number>) => {
   const s = [...xs].sort((a, b) => a - b)

@@ -1,8 +1,9 @@
 /**
  * CI smoke run of the benchmark: the bench app's nodes answer correctly over real sockets in
  * real processes, and `bench/run.ts --smoke` (≈1 s per workload, tiny sizes, hotaru against the
- * raw baselines and stock @effect/rpc; no Pinus, nothing outside the repository) prints a line
- * per cell. Numbers are not checked: CI machines are too noisy for that.
+ * raw baselines and stock @effect/rpc, and over WebSocket against a raw `ws` server; no Pinus,
+ * nothing outside the repository) prints a line per cell. Numbers are not checked: CI machines
+ * are too noisy for that.
  */
 import * as ChildProcess from "node:child_process"
 import * as Os from "node:os"
@@ -117,6 +118,29 @@ describe("bench", () => {
           expect(
             find(
               /^W5 rpc in-flight=\d+ .*: hotaru [\d,]+ calls\/s .* stock @effect\/rpc [\d,]+ calls\/s, raw [\d,]+ calls\/s, ratio /
+            ),
+            why
+          ).toBeDefined()
+          // over WebSocket: hotaru's wsport node and the raw ws server, 2-20 connections
+          expect(
+            find(/^W8 ws echo c=\d+: hotaru [\d,]+ msg\/s p50 .* raw [\d,]+ msg\/s .*, ratio \d/),
+            why
+          ).toBeDefined()
+          expect(
+            find(
+              /^W9 ws fan-out n=\d+ .*: hotaru [\d,]+ deliveries\/s .* raw [\d,]+ deliveries\/s .*, ratio \d/
+            ),
+            why
+          ).toBeDefined()
+          expect(
+            find(
+              /^W10 ws idle n=\d+ .*: hotaru -?[\d,]+ B\/conn \(rss -?[\d,]+ B\/conn\), raw -?[\d,]+ B\/conn/
+            ),
+            why
+          ).toBeDefined()
+          expect(
+            find(
+              /^W11 ws reconnect storm n=\d+ rejoin=bind: hotaru [\d,]+ ms p50 .* raw [\d,]+ ms, ratio \d/
             ),
             why
           ).toBeDefined()

@@ -1,0 +1,197 @@
+/**
+ * The WebSocket cells of `npm run bench` (W8–W11; `--only ws`): hotaru's `wsport` node
+ * (`bench/servers/hotaruWs.ts`) next to a raw `ws` server (`bench/servers/rawWs.ts`), each in
+ * its own process with `--expose-gc`, loaded by `bench/ws/wsLoad.ts` in a third. `bench/run.ts`
+ * hands in its process machinery and prints the cells as it prints its own.
+ *
+ * Servers are fresh per measurement, or reused within a round in `--quick` / `--smoke` (W10 and
+ * W11 still get fresh ones in `--quick`: one measures the server's memory, the other its first
+ * logins); `drain` stops the reused ones. `--smoke` starts both servers at once, while the cells
+ * before these run.
+ * `--ws-from dist` runs hotaru's node from the compiled package (`npm run build` first; see
+ * `bench/servers/hotaruWs.ts`), every title then says so.
+ */
+import { parseArgs } from "../args.js"
+
+/** The `--only` names of these cells (`ws` stands for all of them). */
+export const workloads = ["w8", "w9", "w10", "w11"]
+
+interface Server {
+  readonly pid: number
+  readonly port: number
+  readonly pids: ReadonlyArray<number>
+  readonly stop: () => Promise<void>
+}
+
+/** What `bench/run.ts` lends these cells. */
+export interface Runner<M> {
+  readonly only: ReadonlySet<string>
+  readonly smoke: boolean
+  readonly quick: boolean
+  readonly duration: number
+  readonly warmup: number
+  readonly startServer: (
+    name: string,
+    script: string,
+    extra: ReadonlyArray<string>,
+    hotaru: boolean,
+    nodeFlags: ReadonlyArray<string>
+  ) => Promise<Server>
+  readonly runResult: (
+    cmd: string,
+    argv: ReadonlyArray<string>,
+    name: string
+  ) => Promise<Record<string, string>>
+  readonly tsNode: (script: string, extra: ReadonlyArray<string>, profile: boolean) => Array<string>
+  readonly measured: (r: Record<string, string>, metric: string) => M
+}
+
+/** A cell as `bench/run.ts` prints it (its `Cell`, over the runner's measurement type). */
+export interface WsCell<M> {
+  readonly workload: string
+  readonly title: string
+  readonly unit: string
+  readonly sides: ReadonlyArray<{ readonly label: string; readonly run: () => Promise<M> }>
+  readonly versus?: string
+  readonly detail?: (ms: ReadonlyArray<M>) => string
+  readonly target?: { readonly op: ">=" | "<="; readonly value: number; readonly of: "ratio" | "value" }
+}
+
+type Kind = "hotaru" | "raw"
+const anyOf = (only: ReadonlySet<string>) => workloads.some((w) => only.has(w))
+const scripts: Record<Kind, string> = { hotaru: "bench/servers/hotaruWs.ts", raw: "bench/servers/rawWs.ts" }
+
+export const cells = <M extends { readonly raw: Record<string, string> }>(
+  r: Runner<M>
+): { readonly cells: ReadonlyArray<WsCell<M>>; readonly drain: () => Promise<void> } => {
+  const sizes = r.smoke
+    ? { w8: [2], w9: 20, w10: 20, w10Hold: 0.2, w11: 20 }
+    : { w8: [1, 100], w9: 1000, w10: 2000, w10Hold: r.quick ? 1 : 3, w11: 1000 }
+  const reuse = r.quick
+  const pool = new Map<Kind, Promise<Server>>()
+  const from = parseArgs(process.argv.slice(2)).get("ws-from") ?? "src"
+  if (from !== "src" && from !== "dist") throw new Error(`--ws-from must be src or dist, got ${from}`)
+  const fromDist = from === "dist" ? " [hotaru from dist/]" : ""
+  const start = (kind: Kind) =>
+    r.startServer(`${kind}-ws`, scripts[kind], kind === "hotaru" ? ["--from", from] : [], kind === "hotaru", [
+      "--expose-gc"
+    ])
+  /** Run `f` against a server of `kind`; `fresh` forces a new process outside `--smoke`. */
+  const withServer = async <A>(kind: Kind, fresh: boolean, f: (s: Server) => Promise<A>): Promise<A> => {
+    if (!reuse || (fresh && !r.smoke)) {
+      const s = await start(kind)
+      try {
+        return await f(s)
+      } finally {
+        await s.stop()
+      }
+    }
+    let s = pool.get(kind)
+    if (s === undefined) {
+      s = start(kind)
+      pool.set(kind, s)
+    }
+    return f(await s)
+  }
+  // --smoke: both servers start now, while the cells before these run (smoke figures mean nothing)
+  if (r.smoke && anyOf(r.only)) {
+    for (const kind of ["hotaru", "raw"] as const) {
+      const started = start(kind)
+      started.catch(() => undefined) // a failed start is reported by the cell that awaits it
+      pool.set(kind, started)
+    }
+  }
+  const load =
+    (kind: Kind, workload: string, metric: string, fresh: boolean, extra: ReadonlyArray<string>) => () =>
+      withServer(kind, fresh, (s) =>
+        r.runResult(
+          process.execPath,
+          r.tsNode(
+            "bench/ws/wsLoad.ts",
+            [
+              "--workload",
+              workload,
+              "--label",
+              kind,
+              "--port",
+              String(s.port),
+              "--duration",
+              String(r.duration),
+              "--warmup",
+              String(r.warmup),
+              "--server-pid",
+              s.pids.join(","),
+              ...extra
+            ],
+            false
+          ),
+          `load-ws-${kind}-${workload}-${extra.join("")}`
+        )
+      ).then((result) => r.measured(result, metric))
+  const both = (workload: string, metric: string, fresh: boolean, extra: ReadonlyArray<string>) =>
+    (["hotaru", "raw"] as const).map((kind) => ({
+      label: kind,
+      run: load(kind, workload, metric, fresh, extra)
+    }))
+
+  const out: Array<WsCell<M>> = []
+  if (r.only.has("w8")) {
+    for (const c of sizes.w8) {
+      out.push({
+        workload: "w8",
+        title: `W8 ws echo c=${c}${fromDist}`,
+        unit: "msg/s",
+        sides: both("w8", "msgs_per_s", false, ["--conns", String(c)]),
+        versus: "raw",
+        ...(c >= 100 ? { target: { op: ">=", value: 0.85, of: "ratio" } as const } : {})
+      })
+    }
+  }
+  if (r.only.has("w9")) {
+    out.push({
+      workload: "w9",
+      title: `W9 ws fan-out n=${sizes.w9} [Channel.push; raw: a ws.send loop]${fromDist}`,
+      unit: "deliveries/s",
+      sides: both("w9", "deliveries_per_s", false, ["--conns", String(sizes.w9), "--window", "16"]),
+      versus: "raw",
+      target: { op: ">=", value: 1, of: "ratio" }
+    })
+  }
+  if (r.only.has("w10")) {
+    out.push({
+      workload: "w10",
+      title: `W10 ws idle n=${sizes.w10} hold=${sizes.w10Hold}s [heap+external after GC]${fromDist}`,
+      unit: "B/conn",
+      sides: both("w10", "heap_bytes_per_conn", true, [
+        "--conns",
+        String(sizes.w10),
+        "--hold",
+        String(sizes.w10Hold)
+      ]),
+      versus: "raw",
+      detail: (ms) =>
+        ` (rss ${ms.map((m) => Number(m.raw.rss_bytes_per_conn).toLocaleString("en-US")).join("/")} B/conn)`,
+      target: { op: "<=", value: 4096, of: "value" }
+    })
+  }
+  if (r.only.has("w11")) {
+    out.push({
+      workload: "w11",
+      title: `W11 ws reconnect storm n=${sizes.w11} rejoin=bind${fromDist}`,
+      unit: "ms",
+      sides: both("w11", "storm_ms", true, ["--conns", String(sizes.w11), "--rejoin", "bind"]),
+      versus: "raw",
+      target: { op: "<=", value: 2000, of: "value" }
+    })
+  }
+  const drain = async () => {
+    const all = [...pool.values()]
+    pool.clear()
+    for (const s of all)
+      await s.then(
+        (server) => server.stop(),
+        () => undefined
+      )
+  }
+  return { cells: out, drain }
+}
