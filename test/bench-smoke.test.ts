@@ -123,24 +123,24 @@ describe("bench", () => {
           ).toBeDefined()
           // over WebSocket: hotaru's wsport node and the raw ws server, 2-20 connections
           expect(
-            find(/^W8 ws echo c=\d+: hotaru [\d,]+ msg\/s p50 .* raw [\d,]+ msg\/s .*, ratio \d/),
+            find(/^WS1 ws echo c=\d+: hotaru [\d,]+ msg\/s p50 .* raw [\d,]+ msg\/s .*, ratio \d/),
             why
           ).toBeDefined()
           expect(
             find(
-              /^W9 ws fan-out n=\d+ .*: hotaru [\d,]+ deliveries\/s .* raw [\d,]+ deliveries\/s .*, ratio \d/
+              /^WS2 ws fan-out n=\d+ .*: hotaru [\d,]+ deliveries\/s .* raw [\d,]+ deliveries\/s .*, ratio \d/
             ),
             why
           ).toBeDefined()
           expect(
             find(
-              /^W10 ws idle n=\d+ .*: hotaru -?[\d,]+ B\/conn \(rss -?[\d,]+ B\/conn\), raw -?[\d,]+ B\/conn/
+              /^WS3 ws idle n=\d+ .*: hotaru -?[\d,]+ B\/conn \(rss -?[\d,]+ B\/conn\), raw -?[\d,]+ B\/conn/
             ),
             why
           ).toBeDefined()
           expect(
             find(
-              /^W11 ws reconnect storm n=\d+ rejoin=bind: hotaru [\d,]+ ms p50 .* raw [\d,]+ ms, ratio \d/
+              /^WS4 ws reconnect storm n=\d+ rejoin=bind: hotaru [\d,]+ ms p50 .* raw [\d,]+ ms, ratio \d/
             ),
             why
           ).toBeDefined()

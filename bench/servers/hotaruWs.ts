@@ -4,7 +4,7 @@
  *   node [--expose-gc] --import tsx bench/servers/hotaruWs.ts [--port 0] [--log-level info|warning]
  *     [--from src|dist]
  * `--from dist`: hotaru from the compiled package (`npm run build` first) instead of its sources
- * under tsx (whose `keepNames` gives every named closure a dictionary of properties: W10 counts
+ * under tsx (whose `keepNames` gives every named closure a dictionary of properties: WS3 counts
  * them). Prints `READY port=N pid=P` once it accepts clients.
  */
 import { NodeRuntime } from "@effect/platform-node"

@@ -1,11 +1,11 @@
 /**
- * The WebSocket cells of `npm run bench` (W8–W11; `--only ws`): hotaru's `wsport` node
+ * The WebSocket cells of `npm run bench` (WS1–WS4; `--only ws`): hotaru's `wsport` node
  * (`bench/servers/hotaruWs.ts`) next to a raw `ws` server (`bench/servers/rawWs.ts`), each in
  * its own process with `--expose-gc`, loaded by `bench/ws/wsLoad.ts` in a third. `bench/run.ts`
  * hands in its process machinery and prints the cells as it prints its own.
  *
- * Servers are fresh per measurement, or reused within a round in `--quick` / `--smoke` (W10 and
- * W11 still get fresh ones in `--quick`: one measures the server's memory, the other its first
+ * Servers are fresh per measurement, or reused within a round in `--quick` / `--smoke` (WS3 and
+ * WS4 still get fresh ones in `--quick`: one measures the server's memory, the other its first
  * logins); `drain` stops the reused ones. `--smoke` starts both servers at once, while the cells
  * before these run.
  * `--ws-from dist` runs hotaru's node from the compiled package (`npm run build` first; see
@@ -139,7 +139,7 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
     for (const c of sizes.w8) {
       out.push({
         workload: "w8",
-        title: `W8 ws echo c=${c}${fromDist}`,
+        title: `WS1 ws echo c=${c}${fromDist}`,
         unit: "msg/s",
         sides: both("w8", "msgs_per_s", false, ["--conns", String(c)]),
         versus: "raw",
@@ -150,7 +150,7 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
   if (r.only.has("w9")) {
     out.push({
       workload: "w9",
-      title: `W9 ws fan-out n=${sizes.w9} [Channel.push; raw: a ws.send loop]${fromDist}`,
+      title: `WS2 ws fan-out n=${sizes.w9} [Channel.push; raw: a ws.send loop]${fromDist}`,
       unit: "deliveries/s",
       sides: both("w9", "deliveries_per_s", false, ["--conns", String(sizes.w9), "--window", "16"]),
       versus: "raw",
@@ -160,7 +160,7 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
   if (r.only.has("w10")) {
     out.push({
       workload: "w10",
-      title: `W10 ws idle n=${sizes.w10} hold=${sizes.w10Hold}s [heap+external after GC]${fromDist}`,
+      title: `WS3 ws idle n=${sizes.w10} hold=${sizes.w10Hold}s [heap+external after GC]${fromDist}`,
       unit: "B/conn",
       sides: both("w10", "heap_bytes_per_conn", true, [
         "--conns",
@@ -177,7 +177,7 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
   if (r.only.has("w11")) {
     out.push({
       workload: "w11",
-      title: `W11 ws reconnect storm n=${sizes.w11} rejoin=bind${fromDist}`,
+      title: `WS4 ws reconnect storm n=${sizes.w11} rejoin=bind${fromDist}`,
       unit: "ms",
       sides: both("w11", "storm_ms", true, ["--conns", String(sizes.w11), "--rejoin", "bind"]),
       versus: "raw",

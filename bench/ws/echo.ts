@@ -1,5 +1,5 @@
 /**
- * W8, WebSocket echo: `conns` connections, a closed loop on each (one echo outstanding, the next
+ * WS1, WebSocket echo: `conns` connections, a closed loop on each (one echo outstanding, the next
  * sent when its reply arrives); replies per second over the measured window, their latency, and
  * the server's CPU per reply.
  */

@@ -1,5 +1,5 @@
 /**
- * W9, WebSocket fan-out: `conns` connections join the audience; connection 0 sends fan-outs, at
+ * WS2, WebSocket fan-out: `conns` connections join the audience; connection 0 sends fan-outs, at
  * most `--window` rounds in flight (a round is done once every connection received its push);
  * pushes delivered per second over the measured window, and the server's CPU per delivery.
  */

@@ -1,5 +1,5 @@
 /**
- * W10, idle memory per WebSocket connection: the server's memory (its answer to `memory`, after
+ * WS3, idle memory per WebSocket connection: the server's memory (its answer to `memory`, after
  * two full collections) through a probe connection, then `conns` connections opened and each
  * answered once (so the server holds its state), held `--hold` seconds, the memory again; the
  * deltas ÷ `conns`. `heap` is V8's heap in use plus memory outside it (`external`: buffers);

@@ -1,5 +1,5 @@
 /**
- * W11, the reconnect storm: `conns` clients connect and log in (`rejoin.ts`, `--rejoin bind`),
+ * WS4, the reconnect storm: `conns` clients connect and log in (`rejoin.ts`, `--rejoin bind`),
  * then every connection drops at once and each client at once opens a new one and is its player
  * again; the time from the drop until the last client is back, and per client (p50/p99). A
  * client whose new connection fails (refused, or closed before it was back) retries after

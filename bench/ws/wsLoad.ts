@@ -1,5 +1,5 @@
 /**
- * The WebSocket bench's load client (W8–W11): `ws` client connections speaking `wire.ts`, the
+ * The WebSocket bench's load client (WS1–WS4): `ws` client connections speaking `wire.ts`, the
  * same for hotaru's `wsport` node and the raw `ws` server, in a process of its own.
  *
  *   node --import tsx bench/ws/wsLoad.ts --workload w8|w9|w10|w11 --port P [--label NAME]
