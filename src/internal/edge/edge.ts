@@ -12,6 +12,8 @@ import {
   FiberRefs,
   LogLevel,
   Metric,
+  MetricKey,
+  MetricLabel,
   Runtime
 } from "effect"
 import * as LogLimit from "../wire/logLimit.js"
@@ -28,10 +30,24 @@ export type Counter = Exclude<keyof Stats, "connections" | "peakBuffered">
  * refusedPerIp, frameViolations, slowConsumers, ...): the same counts as `stats`, as an Effect
  * Metric.
  */
-export const edgeEvents = Metric.counter("hotaru_edge_events", {
+const edgeEventsKey = MetricKey.counter("hotaru_edge_events", {
   description: "client edge events, by node and event (see NetServer.Stats)",
   incremental: true
 })
+export const edgeEvents = Metric.fromMetricKey(edgeEventsKey)
+
+/**
+ * The counter of `event` on `node`, its labels in its key: an update of a `Metric.tagged` metric
+ * builds and hashes a new key each time (its label array is new, Effect's hook cache misses),
+ * about 2 µs per request on this path.
+ */
+const edgeEvent = (node: string, event: string) =>
+  Metric.fromMetricKey(
+    MetricKey.taggedWithLabels(edgeEventsKey, [
+      MetricLabel.make("node", node),
+      MetricLabel.make("event", event)
+    ])
+  )
 
 /** The shared state of one edge (mutable fields are the edge's own counters). */
 export interface Edge {
@@ -91,9 +107,8 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Edge> =>
       handlerDefects: 0,
       edgeDefects: 0
     }
-    const byNode = Metric.tagged(edgeEvents, "node", node)
     const metrics = Object.fromEntries(
-      Object.keys(counters).map((counter) => [counter, Metric.tagged(byNode, "event", counter)])
+      Object.keys(counters).map((counter) => [counter, edgeEvent(node, counter)])
     ) as Record<Counter, Metric.Metric.Counter<number>>
     const countEvent = (counter: Counter) => {
       metrics[counter].unsafeUpdate(1, [])
