@@ -6,7 +6,7 @@
  *   npm run bench -- --quick           # 2 s per measurement, servers reused within a round
  *   npm run bench -- --runs 3          # 3 interleaved rounds, then median (min..max) lines
  *   npm run bench -- --only w1,w5      # some workloads
- *   npm run bench -- --only entities   # W6 and W7 (= --only w6,w7; `npm run bench:entities`)
+ *   npm run bench -- --only entities   # W6, W7 and W8 (= --only w6,w7,w8; `npm run bench:entities`)
  *   npm run bench -- --only ws         # WS1–WS4 over WebSocket (= --only w8,w9,w10,w11; bench/ws/cells.ts)
  *   npm run bench -- --runners 1,3     # the runner counts of W6 (W7 kills one of the largest)
  *   npm run bench -- --peers pinus     # also measure Pinus (installed on first use into the cache)
@@ -44,10 +44,10 @@ const duration = numberArg(args, "duration", smoke ? 0.5 : quick ? 2 : 10)
 const warmup = numberArg(args, "warmup", smoke ? 0.2 : quick ? 0.3 : 2)
 /** `entities` stands for W6 and W7; `--smoke` leaves them out unless named (they need MariaDB). */
 const only = new Set(
-  (args.get("only") ?? (smoke ? "w1,w2,w3,w4,w5,ws" : "w1,w2,w3,w4,w5,w6,w7,ws"))
+  (args.get("only") ?? (smoke ? "w1,w2,w3,w4,w5,ws" : "w1,w2,w3,w4,w5,w6,w7,w8,ws"))
     .split(",")
     .map((s) => s.trim().toLowerCase())
-    .flatMap((s) => (s === "entities" ? ["w6", "w7"] : s === "ws" ? WsBench.workloads : [s]))
+    .flatMap((s) => (s === "entities" ? ["w6", "w7", "w8"] : s === "ws" ? WsBench.workloads : [s]))
 )
 const runnerCounts = (args.get("runners") ?? "1,2,3").split(",").map((s) => {
   const n = Number(s)
@@ -696,7 +696,7 @@ const w6 = (runners: number, op: "state" | "say", conns: number) => {
  * W7: `say` load on a fresh cluster, SIGKILL of `runner2` after the warm-up (see load.ts). `--smoke`
  * kills a runner of W6's cluster instead (W7 is the round's last cell; the pool is drained after it).
  */
-const w7 = (runners: number, conns: number) => {
+const failover = (workload: "w7" | "w8", runners: number, conns: number) => {
   const k: Kind = { _tag: "arena", runners, failover: !smoke }
   return () =>
     withServer(k, true, (s) =>
@@ -710,7 +710,7 @@ const w7 = (runners: number, conns: number) => {
             "--port",
             String(s.port),
             "--workload",
-            "w7",
+            workload,
             "--conns",
             String(conns),
             "--rooms",
@@ -726,7 +726,7 @@ const w7 = (runners: number, conns: number) => {
           ],
           false
         ),
-        `load-w7-r${runners}`
+        `load-${workload}-r${runners}`
       )
     ).then((r) => {
       const m = measured(r, "failover_ms")
@@ -869,26 +869,30 @@ if (only.has("w6")) {
     }
   }
 }
-if (only.has("w7")) {
+for (const [workload, signal, what] of [
+  ["w7", "SIGKILL", "failover"],
+  ["w8", "SIGTERM", "planned stop"]
+] as const) {
+  if (!only.has(workload)) continue
   const runners = Math.max(...runnerCounts)
-  if (runners < 2) console.error("W7 needs a runner count of 2 or more in --runners: skipped")
+  if (runners < 2) console.error(`${workload} needs a runner count of 2 or more in --runners: skipped`)
   else {
     const s = Arena.shardingSettings
     cells.push({
-      workload: "w7",
+      workload,
       title:
-        `W7 failover c=${sizes.w7} runners=${runners} SIGKILL runner2 ` +
+        `${workload.toUpperCase()} ${what} c=${sizes.w7} runners=${runners} ${signal} runner2 ` +
         `[shardLockExpiration=${s.shardLockExpiration} runnerHealthCheckInterval=${s.runnerHealthCheckInterval} ` +
         `refreshAssignmentsInterval=${s.refreshAssignmentsInterval} entityMessagePollInterval=${s.entityMessagePollInterval}]`,
       unit: "ms",
-      sides: [{ label: "hotaru", run: w7(runners, sizes.w7) }],
+      sides: [{ label: "hotaru", run: failover(workload, runners, sizes.w7) }],
       detail: (ms) => {
         const of = (key: string) =>
           spread(
             ms.map((m) => Number(m.raw[key])),
             fmtInt
           )
-        return ` until every room of the killed runner answered (first ${of("first_ms")} ms, median ${of(
+        return ` until every room of the ${signal === "SIGKILL" ? "killed" : "stopped"} runner answered (first ${of("first_ms")} ms, median ${of(
           "median_ms"
         )} ms, p90 ${of("p90_ms")} ms; ${of("answered_rooms")}/${of("victim_rooms")} rooms)`
       }

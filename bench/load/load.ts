@@ -14,7 +14,7 @@
  *                                           N idle connections held open; server RSS delta ÷ N
  *     w6: --op state|say --conns C --rooms R  the arena (examples/arena): connection i joins room
  *                                           i mod R, then a closed loop of `state` or `say` to it
- *     w7: --conns C --rooms R --kill-pid PID --kill-name NODE
+ *     w7, w8: --conns C --rooms R --kill-pid PID --kill-name NODE (w7 SIGKILLs, w8 SIGTERMs)
  *                                           w6 `say` load; after the warm-up, SIGKILL the runner
  *                                           PID (node NODE); per room it hosted, the time until
  *                                           the room answered again (a request sent after the
@@ -435,13 +435,14 @@ const w6 = async () => {
   for (const { conn } of conns) conn.close()
 }
 
-const w7 = async () => {
+/** W7 (SIGKILL: a crash) and W8 (SIGTERM: a planned stop, the runner drains as it exits). */
+const failover = (name: "w7" | "w8", signal: NodeJS.Signals) => async () => {
   const c = numberArg(args, "conns", 100)
   const rooms = numberArg(args, "rooms", c)
   const killPid = numberArg(args, "kill-pid", 0)
   const killName = args.get("kill-name") ?? ""
   const timeoutMs = numberArg(args, "timeout", 60) * 1000
-  if (killPid <= 0 || killName === "") throw new Error("w7 needs --kill-pid and --kill-name")
+  if (killPid <= 0 || killName === "") throw new Error(`${name} needs --kill-pid and --kill-name`)
   let closes = 0
   const conns = await arenaConns(c, rooms, () => closes++)
   /** The runner each room's last answer came from (before the kill). */
@@ -467,7 +468,9 @@ const w7 = async () => {
         if (!isAnswer(body)) {
           errors++
           if (now >= killedAt) {
-            console.error(`w7 ${room} +${Math.round(now - killedAt)} ms: ${body?.toString().slice(0, 300)}`)
+            console.error(
+              `${name} ${room} +${Math.round(now - killedAt)} ms: ${body?.toString().slice(0, 300)}`
+            )
           }
           setTimeout(next, 20)
           return
@@ -493,7 +496,7 @@ const w7 = async () => {
   if (victimRooms.size === 0) throw new Error(`no room answered from ${killName} during the warm-up`)
   const answersBefore = answers
   killedAt = performance.now()
-  process.kill(killPid, "SIGKILL")
+  process.kill(killPid, signal)
   const deadline = killedAt + timeoutMs
   while (answered.size < victimRooms.size && performance.now() < deadline) await sleep(50)
   const secs = (performance.now() - killedAt) / 1000
@@ -501,7 +504,7 @@ const w7 = async () => {
   const times = [...answered.values()].sort((a, b) => a - b)
   // the slowest rooms, for the log
   console.error(
-    `w7 slowest: ${[...answered]
+    `${name} slowest: ${[...answered]
       .sort(([, a], [, b]) => b - a)
       .slice(0, 5)
       .map(([room, ms]) => `${room} ${Math.round(ms)} ms`)
@@ -510,11 +513,12 @@ const w7 = async () => {
   const at = (p: number) =>
     times.length === 0 ? Number.NaN : times[Math.min(times.length - 1, Math.floor(times.length * p))]!
   emit({
-    workload: "w7",
+    workload: name,
     server: label,
     conns: c,
     rooms,
     killed: killName,
+    signal,
     victim_rooms: victimRooms.size,
     answered_rooms: answered.size,
     failover_ms: answered.size === victimRooms.size ? Math.round(times.at(-1)!) : "NaN",
@@ -527,9 +531,16 @@ const w7 = async () => {
   for (const { conn } of conns) conn.close()
 }
 
-const workloads: Record<string, () => Promise<void>> = { w1, w3, w4, w6, w7 }
+const workloads: Record<string, () => Promise<void>> = {
+  w1,
+  w3,
+  w4,
+  w6,
+  w7: failover("w7", "SIGKILL"),
+  w8: failover("w8", "SIGTERM")
+}
 const run = workloads[workload]
-if (run === undefined) throw new Error(`--workload must be w1, w3, w4, w6 or w7, got ${workload}`)
+if (run === undefined) throw new Error(`--workload must be w1, w3, w4, w6, w7 or w8, got ${workload}`)
 run().then(
   () => setTimeout(() => process.exit(0), 200),
   (e: unknown) => {

@@ -14,7 +14,7 @@ import * as Https from "node:https"
 import type * as Net from "node:net"
 import { Effect, Runtime, type Scope } from "effect"
 import { type WebSocket, WebSocketServer } from "ws"
-import type { Wire } from "./connection.js"
+import type { ConnectionState, Wire } from "./connection.js"
 import type { Core } from "./core.js"
 import { HEADER_SIZE } from "./frame.js"
 import type { Settings } from "./limits.js"
@@ -45,24 +45,50 @@ export interface WebSocketOptions {
 
 const PING_WINDOW_MS = 10_000
 
-/** A `ws` connection as the core's `Wire`: writes go to the socket `ws` sends through. */
-const wireOf = (ws: WebSocket, socket: Net.Socket): Wire => ({
+const BINARY = { binary: true } as const
+
+/** Where a `ws` connection keeps its `Peer` (the shared listeners find it through `this`). */
+const PEER = Symbol("hotaru/wsPeer")
+type PeerSocket = WebSocket & { [PEER]?: Peer }
+
+/**
+ * One open `ws` connection as the core's `Wire`, with its state and its ping count: one small
+ * object whose methods are on its prototype, so an idle connection costs little beside `ws`'s own.
+ */
+class Peer implements Wire {
+  state: ConnectionState | undefined = undefined
+  pings = 0
+  window = 0
+  constructor(
+    readonly ws: WebSocket,
+    readonly socket: Net.Socket
+  ) {}
   get destroyed() {
-    return ws.readyState !== ws.OPEN || socket.destroyed
-  },
+    return this.ws.readyState !== this.ws.OPEN || this.socket.destroyed
+  }
   get writableLength() {
-    return socket.writableLength
-  },
-  write: (bytes) => {
-    ws.send(bytes, { binary: true })
-    return !socket.writableNeedDrain
-  },
-  pause: () => ws.pause(),
-  resume: () => ws.resume(),
-  destroy: () => ws.terminate(),
-  destroySoon: () => ws.close(1000),
-  once: (event, listener) => socket.once(event, listener)
-})
+    return this.socket.writableLength
+  }
+  write(bytes: Uint8Array) {
+    this.ws.send(bytes, BINARY)
+    return !this.socket.writableNeedDrain
+  }
+  pause() {
+    this.ws.pause()
+  }
+  resume() {
+    this.ws.resume()
+  }
+  destroy() {
+    this.ws.terminate()
+  }
+  destroySoon() {
+    this.ws.close(1000)
+  }
+  once(event: "drain", listener: () => void) {
+    return this.socket.once(event, listener)
+  }
+}
 
 const refuseHttp = (socket: Net.Socket, status: number, reason: string) => {
   if (socket.writable) {
@@ -114,25 +140,40 @@ export const listen = <E>(
       }
       wss.handleUpgrade(req, socket, head, (ws) => opened(ws, socket))
     })
-    const opened = (ws: WebSocket, socket: Net.Socket) => {
-      const state = core.accept(wireOf(ws, socket), socket.remoteAddress, socket.remotePort)
+    // the listeners of every connection, made once: each finds its connection's Peer on `this`
+    function onMessage(this: PeerSocket, data: Buffer, isBinary: boolean) {
+      const state = this[PEER]?.state
       if (state === undefined) return
-      let pings = 0
-      let window = 0
-      ws.on("message", (data: Buffer, isBinary: boolean) => {
-        if (!isBinary) return ws.close(1003, "binary frames only")
-        core.received(state, data)
-      })
-      ws.on("ping", () => {
-        const now = clock.unsafeCurrentTimeMillis()
-        if (now - window > PING_WINDOW_MS) {
-          window = now
-          pings = 0
-        }
-        if (++pings > maxPings) ws.close(1008, "too many pings")
-      })
-      ws.on("error", () => ws.terminate())
-      ws.on("close", () => core.gone(state))
+      if (!isBinary) return this.close(1003, "binary frames only")
+      core.received(state, data)
+    }
+    function onPing(this: PeerSocket) {
+      const peer = this[PEER]
+      if (peer === undefined) return
+      const now = clock.unsafeCurrentTimeMillis()
+      if (now - peer.window > PING_WINDOW_MS) {
+        peer.window = now
+        peer.pings = 0
+      }
+      if (++peer.pings > maxPings) this.close(1008, "too many pings")
+    }
+    function onError(this: PeerSocket) {
+      this.terminate()
+    }
+    function onClose(this: PeerSocket) {
+      const state = this[PEER]?.state
+      if (state !== undefined) core.gone(state)
+    }
+    const opened = (ws: PeerSocket, socket: Net.Socket) => {
+      ws.on("error", onError)
+      const peer = new Peer(ws, socket)
+      const state = core.accept(peer, socket.remoteAddress, socket.remotePort)
+      if (state === undefined) return
+      peer.state = state
+      ws[PEER] = peer
+      ws.on("message", onMessage)
+      ws.on("ping", onPing)
+      ws.on("close", onClose)
     }
     server.on("error", (cause) => Runtime.runFork(runtime)(Effect.logError("wsport listener error", cause)))
     server.on("clientError", (_e, socket: Net.Socket) => refuseHttp(socket, 400, "Bad Request"))
