@@ -28,6 +28,7 @@
 import { Data, Either, Option, ParseResult, Schema } from "effect"
 import { Packr } from "msgpackr"
 import * as BodyGuard from "./internal/edge/bodyGuard.js"
+import { SYSTEM_COMMANDS } from "./internal/edge/frame.js"
 
 /**
  * How a frame body turns into the value a Schema decodes.
@@ -242,8 +243,8 @@ const make = <Name extends string, Req, Res, Err>(
   response: Schema.Schema<Res, unknown>,
   error: Schema.Schema<Err, unknown> | undefined
 ): Command<Name, Req, Res, Err> => {
-  if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) {
-    throw new RangeError(`command id must be an integer 0..4294967294, got ${id}`)
+  if (!Number.isInteger(id) || id < 0 || id >= SYSTEM_COMMANDS) {
+    throw new RangeError(`command id must be an integer 0..4294967279 (above: system frames), got ${id}`)
   }
   const raw = rawCodec(codec)
   const decodeReq = Schema.decodeUnknownEither(request)
@@ -451,7 +452,7 @@ export const json = structured("json")
  */
 export const msgpack = structured("msgpack")
 
-export { ERROR_COMMAND } from "./internal/edge/frame.js"
+export { ERROR_COMMAND, RESUME_COMMAND, SESSION_COMMAND, SYSTEM_COMMANDS } from "./internal/edge/frame.js"
 
 /**
  * The body of an error frame: `{"command":100,"error":"UnknownCommand","message":"…"}`. `error`

@@ -47,7 +47,7 @@ import type * as Types from "effect/Types"
 import type * as HotaruConfig from "./HotaruConfig.js"
 import * as Core from "./internal/edge/core.js"
 import { type EdgeOptions, type Limits, settings } from "./internal/edge/limits.js"
-import { layerRouter, NetRouter, type Route } from "./internal/edge/router.js"
+import { type HookKind, layerRouter, NetRouter, type Route } from "./internal/edge/router.js"
 import { type Connection, CurrentConnection, NetServer } from "./internal/edge/service.js"
 import type { DuplicatePolicy } from "./internal/edge/sessions.js"
 import * as TcpTransport from "./internal/edge/tcpTransport.js"
@@ -57,9 +57,10 @@ import type * as NetCommand from "./NetCommand.js"
 import type { NodeUnavailable } from "./NodeError.js"
 
 export type { FrameOptions } from "./internal/edge/frame.js"
-export { defaults, type Limits } from "./internal/edge/limits.js"
+export { defaults, type Limits, type ResumeOptions } from "./internal/edge/limits.js"
 export {
   type Hook,
+  type HookKind,
   layerRouter,
   makeRouter,
   NetRouter,
@@ -182,7 +183,7 @@ export const handle = <Name extends string, Req, Res, Err, R>(
   )
 
 const hook =
-  (which: "onConnect" | "onDisconnect") =>
+  (which: HookKind) =>
   <R>(
     f: (connection: Connection) => Effect.Effect<void, never, R>
   ): Layer.Layer<never, never, NetRouter | Exclude<R, Provided>> =>
@@ -219,6 +220,37 @@ export const onConnect = hook("onConnect")
  * @category utils
  */
 export const onDisconnect = hook("onDisconnect")
+
+const sessionHook =
+  (which: "onBind" | "onClose") =>
+  <R>(
+    f: (uid: string, connection: Connection) => Effect.Effect<void, never, R>
+  ): Layer.Layer<never, never, NetRouter | Exclude<R, Provided>> =>
+    hook(which)((connection) =>
+      Effect.flatMap(NetServer, (server) =>
+        Effect.flatMap(server.uidOf(connection.id), (uid) =>
+          uid._tag === "Some" ? f(uid.value, connection) : Effect.void
+        )
+      )
+    )
+
+/**
+ * Run an Effect when a connection is bound to player `uid` (`Session.bind`; not again when its
+ * session is resumed). It runs inside `Session.bind`, after the resume token is sent.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const onBind = sessionHook("onBind")
+/**
+ * Run an Effect when player `uid`'s session ends: its connection closed (with resume on: its
+ * window passed without a resume, or it was kicked, or a new login replaced it). It runs before
+ * the connection's `onDisconnect` hooks and still reads the session data.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const onClose = sessionHook("onClose")
 
 /**
  * Options of the listener.
@@ -266,6 +298,15 @@ export const configOptions = (server: HotaruConfig.ServerConfig): Omit<Options, 
     ...(server.maxInFlight === undefined ? {} : { maxInFlight: server.maxInFlight }),
     ...(server.debugErrors === undefined ? {} : { debugErrors: server.debugErrors }),
     ...(server.duplicateLogin === undefined ? {} : { duplicateLogin: server.duplicateLogin }),
+    ...(server.resume === undefined
+      ? {}
+      : {
+          resume: {
+            window: Duration.seconds(server.resume.window),
+            ...(server.resume.buffer === undefined ? {} : { buffer: server.resume.buffer }),
+            ...(server.resume.bufferBytes === undefined ? {} : { bufferBytes: server.resume.bufferBytes })
+          }
+        }),
     ...(limits === undefined ? {} : { limits })
   }
 }
