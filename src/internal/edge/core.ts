@@ -88,7 +88,11 @@ const makeService = (
         onLeft: (e) => Effect.fail(e),
         onRight: (body) =>
           Effect.sync(() =>
-            deliver(command.id, body, parked.size === 0 ? states.keys() : [...states.keys(), ...parked.keys()])
+            deliver(
+              command.id,
+              body,
+              parked.size === 0 ? states.keys() : [...states.keys(), ...parked.keys()]
+            )
           )
       }),
     bind: (id, uid) =>
