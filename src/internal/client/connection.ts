@@ -158,57 +158,87 @@ export const make = (
       link.resume = undefined
     }
 
-    const encode = <Req>(
-      command: {
-        readonly id: number
-        readonly encodeRequest: (r: Req) => Either.Either<Uint8Array, NetCommand.BodyError>
-      },
-      request: Req
-    ) =>
-      Either.mapLeft(
-        command.encodeRequest(request),
-        (e) => new ClientError({ reason: "Encode", detail: e.message })
-      )
-
-    const callRaw = (
-      command: number,
-      body: Uint8Array,
-      opts?: { readonly timeout?: Duration.DurationInput }
-    ): Effect.Effect<Uint8Array, ClientError | CommandFailed> =>
-      Effect.catchIf(request(command, body, opts), isFailed, (f) => Effect.fail(commandFailed(f.body)))
-
-    const client: Client = {
-      call: (command, value, opts) =>
-        Effect.flatMap(encode(command, value), (body) =>
-          Effect.flatMap(
-            Effect.catchIf(request(command.id, body, opts), isFailed, (f) =>
-              Effect.fail(declaredError(command, f.body))
-            ),
-            (reply) =>
-              Either.mapLeft(
-                command.decodeResponse(reply, decodeOptions),
-                (e) => new ClientError({ reason: "Decode", detail: e.message })
-              )
-          )
-        ),
-      send: (command, request) =>
-        Effect.flatMap(encode(command, request), (body) =>
-          Effect.zipRight(
-            write(Frame.encode(frame, command.id, body)),
-            Effect.sync(() => {
-              link.sent++
-            })
-          )
-        ),
-      callRaw,
-      writeBytes: write,
-      pushes: Stream.fromQueue(link.pushes),
-      pushesOf: (command) => pushesOf(link.pushes, decodeOptions, command),
+    return clientOf({
+      request,
+      write,
+      link,
+      decodeOptions,
+      frame,
       closed: Deferred.await(closed),
       close: Effect.sync(() => socket.destroy())
-    }
-    return client
+    })
   })
+
+/** What the public client of a connection is made of. */
+interface ClientIo {
+  readonly request: (
+    command: number,
+    body: Uint8Array,
+    opts?: { readonly timeout?: Duration.DurationInput }
+  ) => Effect.Effect<Uint8Array, ClientError | Failed>
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, ClientError>
+  readonly link: Link
+  readonly decodeOptions: NetCommand.DecodeOptions
+  readonly frame: Frame.FrameOptions
+  readonly closed: Effect.Effect<void>
+  readonly close: Effect.Effect<void>
+}
+
+/** The public client over a connection's request and write. */
+const clientOf = (io: ClientIo): Client => {
+  const { request, write, link, decodeOptions, frame } = io
+  const callRaw = (
+    command: number,
+    body: Uint8Array,
+    opts?: { readonly timeout?: Duration.DurationInput }
+  ): Effect.Effect<Uint8Array, ClientError | CommandFailed> =>
+    Effect.catchIf(request(command, body, opts), isFailed, (f) => Effect.fail(commandFailed(f.body)))
+
+  const client: Client = {
+    call: (command, value, opts) =>
+      Effect.flatMap(encode(command, value), (body) =>
+        Effect.flatMap(
+          Effect.catchIf(request(command.id, body, opts), isFailed, (f) =>
+            Effect.fail(declaredError(command, f.body))
+          ),
+          (reply) =>
+            Either.mapLeft(
+              command.decodeResponse(reply, decodeOptions),
+              (e) => new ClientError({ reason: "Decode", detail: e.message })
+            )
+        )
+      ),
+    send: (command, request) =>
+      Effect.flatMap(encode(command, request), (body) =>
+        Effect.zipRight(
+          write(Frame.encode(frame, command.id, body)),
+          Effect.sync(() => {
+            link.sent++
+          })
+        )
+      ),
+    callRaw,
+    writeBytes: write,
+    pushes: Stream.fromQueue(link.pushes),
+    pushesOf: (command) => pushesOf(link.pushes, decodeOptions, command),
+    closed: io.closed,
+    close: io.close
+  }
+  return client
+}
+
+/** A request's body, or why it does not encode. */
+const encode = <Req>(
+  command: {
+    readonly id: number
+    readonly encodeRequest: (r: Req) => Either.Either<Uint8Array, NetCommand.BodyError>
+  },
+  request: Req
+) =>
+  Either.mapLeft(
+    command.encodeRequest(request),
+    (e) => new ClientError({ reason: "Encode", detail: e.message })
+  )
 
 /** Typed pushes of one command from `pushes`; bodies that do not decode are dropped and logged. */
 export const pushesOf = <Name extends string, Req, Res, Err>(

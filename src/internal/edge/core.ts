@@ -208,6 +208,63 @@ const sweeper = (edge: Edge.Edge, flow: Flow.Flow, resumes: Resume.Resumes): Eff
     edge.flushLogs()
   })
 
+/** Admit a connection under the node-wide and per-IP caps (or turn it away). */
+const makeAccept =
+  (
+    edge: Edge.Edge,
+    open: (wire: Wire, remoteAddress: string, remotePort: number, counted: boolean) => ConnectionState
+  ): Core["accept"] =>
+  (wire, address, port) => {
+    const { states, perIp, report } = edge
+    const { maxConnections, maxPerIp, exempt } = edge.settings
+    try {
+      const remoteAddress = normalizeAddress(address)
+      if (states.size >= maxConnections) {
+        return refuse(
+          edge,
+          wire,
+          "refusedMaxConnections",
+          () =>
+            `refusing a connection from ${remoteAddress}: ${maxConnections} connections open (maxConnections)`
+        )
+      }
+      const counted = !exempt.has(remoteAddress)
+      if (counted) {
+        const n = perIp.get(remoteAddress) ?? 0
+        if (n >= maxPerIp) {
+          return refuse(
+            edge,
+            wire,
+            "refusedPerIp",
+            () => `refusing a connection from ${remoteAddress}: ${n} open from it (maxConnectionsPerIp)`
+          )
+        }
+        perIp.set(remoteAddress, n + 1)
+      }
+      return open(wire, remoteAddress, port ?? 0, counted)
+    } catch (defect) {
+      wire.destroy()
+      report("edgeDefects", undefined, "error", () => "could not accept a connection", Cause.die(defect))
+      return undefined
+    }
+  }
+
+/** Sweep the edge's timers in one fiber of the scope (none when every timer is off). */
+const startSweeper = (edge: Edge.Edge, flow: Flow.Flow, resumes: Resume.Resumes) =>
+  Effect.gen(function* () {
+    const { idleMillis, frameMillis, sendMillis, resumeMillis } = edge.settings
+    const timers = [idleMillis, frameMillis, sendMillis, resumeMillis].filter((ms) => ms > 0)
+    if (timers.length > 0) {
+      yield* sweeper(edge, flow, resumes).pipe(
+        Effect.catchAllDefect((defect) => Effect.logError("netport sweep failed", defect)),
+        Effect.repeat(
+          Schedule.spaced(Duration.millis(Math.max(10, Math.min(1000, Math.min(...timers) / 4))))
+        ),
+        Effect.forkScoped
+      )
+    }
+  })
+
 /** The core of an edge, its handler fibers and timer sweep in the scope. */
 export const make = (
   settings: Settings,
@@ -254,8 +311,7 @@ export const make = (
     )
     const handlers = yield* FiberSet.make<unknown, unknown>()
     const dispatch = Dispatch.make(edge, flow, service, handlers)
-    const { states, perIp, annotate, report, clock, runPlain } = edge
-    const { maxConnections, maxPerIp, exempt } = settings
+    const { states, perIp, annotate, clock, runPlain } = edge
 
     const runHooks = (hooks: ReadonlyArray<Hook>, info: Connection) =>
       Effect.forEach(hooks, (h) => h(info), { discard: true }).pipe(
@@ -319,53 +375,12 @@ export const make = (
       return state
     }
 
-    const accept: Core["accept"] = (wire, address, port) => {
-      try {
-        const remoteAddress = normalizeAddress(address)
-        if (states.size >= maxConnections) {
-          return refuse(
-            edge,
-            wire,
-            "refusedMaxConnections",
-            () =>
-              `refusing a connection from ${remoteAddress}: ${maxConnections} connections open (maxConnections)`
-          )
-        }
-        const counted = !exempt.has(remoteAddress)
-        if (counted) {
-          const n = perIp.get(remoteAddress) ?? 0
-          if (n >= maxPerIp) {
-            return refuse(
-              edge,
-              wire,
-              "refusedPerIp",
-              () => `refusing a connection from ${remoteAddress}: ${n} open from it (maxConnectionsPerIp)`
-            )
-          }
-          perIp.set(remoteAddress, n + 1)
-        }
-        return open(wire, remoteAddress, port ?? 0, counted)
-      } catch (defect) {
-        wire.destroy()
-        report("edgeDefects", undefined, "error", () => "could not accept a connection", Cause.die(defect))
-        return undefined
-      }
-    }
+    const accept = makeAccept(edge, open)
 
     // closing the edge gives up the calls started without a fiber and interrupts the fibers
     const stopHandlers = Effect.zipRight(Effect.sync(dispatch.cancelAll), FiberSet.clear(handlers))
     yield* Effect.addFinalizer(() => stopHandlers)
-    const { idleMillis, frameMillis, sendMillis, resumeMillis } = settings
-    const timers = [idleMillis, frameMillis, sendMillis, resumeMillis].filter((ms) => ms > 0)
-    if (timers.length > 0) {
-      yield* sweeper(edge, flow, resumes).pipe(
-        Effect.catchAllDefect((defect) => Effect.logError("netport sweep failed", defect)),
-        Effect.repeat(
-          Schedule.spaced(Duration.millis(Math.max(10, Math.min(1000, Math.min(...timers) / 4))))
-        ),
-        Effect.forkScoped
-      )
-    }
+    yield* startSweeper(edge, flow, resumes)
 
     return {
       service,

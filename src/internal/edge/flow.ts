@@ -43,25 +43,25 @@ const close = (state: ConnectionState) => {
   state.socket.destroy()
 }
 
+/** Closing a connection the edge cannot serve: an internal error, a slow consumer. */
+const kicks = ({ report }: Edge) => ({
+  edgeDefect: (state: ConnectionState, defect: unknown) => {
+    close(state)
+    const why = () => "closing connection after an internal error"
+    report("edgeDefects", state.info, "error", why, Cause.die(defect))
+  },
+  slowConsumer: (state: ConnectionState, why: () => string) => {
+    close(state)
+    report("slowConsumers", state.info, "warning", () => `kicking slow consumer: ${why()}`)
+  }
+})
+
 /** The flow of an edge. */
 export const make = (edge: Edge): Flow => {
   const { clock, report } = edge
   const { maxBuffered, highWater } = edge.settings
 
-  const edgeDefect = (state: ConnectionState, defect: unknown) => {
-    close(state)
-    report(
-      "edgeDefects",
-      state.info,
-      "error",
-      () => "closing connection after an internal error",
-      Cause.die(defect)
-    )
-  }
-  const slowConsumer = (state: ConnectionState, why: () => string) => {
-    close(state)
-    report("slowConsumers", state.info, "warning", () => `kicking slow consumer: ${why()}`)
-  }
+  const { edgeDefect, slowConsumer } = kicks(edge)
 
   let flushList: Array<ConnectionState> = []
   const flushOne = (state: ConnectionState) => {

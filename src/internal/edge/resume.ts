@@ -23,6 +23,15 @@ const MAX_BODY = 1024
 const decodeRequest = Schema.decodeUnknownEither(Schema.parseJson(ResumeRequest))
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
+/** A `Resume` body, if it is one. */
+const parse = (body: Uint8Array): typeof ResumeRequest.Type | undefined => {
+  try {
+    return Either.getOrUndefined(decodeRequest(utf8.decode(body)))
+  } catch {
+    return undefined
+  }
+}
+
 /** The connection no longer counts in its IP's open connections. */
 export const uncountIp = (perIp: Map<string, number>, state: ConnectionState): void => {
   if (!state.perIp) return
@@ -57,6 +66,35 @@ export interface Resumes {
   readonly forget: (state: ConnectionState, expired: boolean) => void
   /** End the parked sessions whose window is over. */
   readonly sweep: (now: number) => void
+}
+
+/** Move a session onto the wire (and decoder, address, per-IP count) of the connection resuming it. */
+const transplant = (session: ConnectionState, from: ConnectionState, now: number) => {
+  session.perIp = from.perIp
+  from.perIp = false
+  session.info = {
+    id: session.info.id,
+    remoteAddress: from.info.remoteAddress,
+    remotePort: from.info.remotePort
+  }
+  session.forkers = undefined
+  session.socket = from.socket
+  session.decoder = from.decoder
+  session.hold = (session.hold & HOLD_IN_FLIGHT) | HOLD_RESUME
+  session.socketPaused = from.socketPaused
+  if (!session.socketPaused) {
+    session.socketPaused = true
+    session.socket.pause()
+  }
+  session.stalledSince = 0
+  session.partialSince = 0
+  session.dirty = false
+  session.first = undefined
+  session.rest = undefined
+  session.batchBytes = 0
+  session.closed = false
+  session.lastActivity = now
+  from.movedTo = session
 }
 
 /** The resume side of an edge. */
@@ -149,31 +187,7 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
     resume.retired = resume.token
     retired.set(resume.token, session)
     resume.token = newToken(session)
-    session.perIp = from.perIp
-    from.perIp = false
-    session.info = {
-      id: session.info.id,
-      remoteAddress: from.info.remoteAddress,
-      remotePort: from.info.remotePort
-    }
-    session.forkers = undefined
-    session.socket = from.socket
-    session.decoder = from.decoder
-    session.hold = (session.hold & HOLD_IN_FLIGHT) | HOLD_RESUME
-    session.socketPaused = from.socketPaused
-    if (!session.socketPaused) {
-      session.socketPaused = true
-      session.socket.pause()
-    }
-    session.stalledSince = 0
-    session.partialSince = 0
-    session.dirty = false
-    session.first = undefined
-    session.rest = undefined
-    session.batchBytes = 0
-    session.closed = false
-    session.lastActivity = now
-    from.movedTo = session
+    transplant(session, from, now)
     system(session, Frame.RESUME_COMMAND, {
       _tag: "ResumeOk",
       requests: session.requests,
@@ -193,18 +207,12 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
     if (tried || state.requests > 0 || state.uid !== undefined || body.length > MAX_BODY) {
       return refuse(state, "Invalid")
     }
-    let text: string
-    try {
-      text = utf8.decode(body)
-    } catch {
-      return refuse(state, "Invalid")
-    }
-    const request = decodeRequest(text)
-    if (Either.isLeft(request)) return refuse(state, "Invalid")
+    const request = parse(body)
+    if (request === undefined) return refuse(state, "Invalid")
     const now = clock.unsafeCurrentTimeMillis()
-    const found = find(request.right, now)
+    const found = find(request, now)
     if (typeof found === "string") return refuse(state, found)
-    attach(found, state, request.right.received, now)
+    attach(found, state, request.received, now)
     return false
   }
 
