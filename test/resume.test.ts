@@ -130,7 +130,7 @@ describe("session resume", () => {
         const seen = yield* makeSeen
         yield* Effect.gen(function* () {
           const { client: alice, logins } = yield* player(transport, "alice")
-          const got = yield* alice.pushesOf(Told).pipe(Stream.take(60), Stream.runCollect, Effect.fork)
+          const got = yield* alice.pushesOf(Told).pipe(Stream.take(100), Stream.runCollect, Effect.fork)
           const bob = yield* Effect.flatten(connectOf("tcp"))
           const tell = (from: number, to: number) =>
             Effect.forEach(
@@ -138,21 +138,32 @@ describe("session resume", () => {
               (text) => bob.call(Tell, { to: "alice", text }),
               { discard: true }
             )
-          // pushes in flight across the drop, and while the session is parked
-          const during = yield* Effect.fork(tell(0, 40))
-          yield* Effect.sleep("5 millis")
-          yield* drop(alice)
-          yield* Fiber.join(during)
-          yield* tell(40, 60)
+          // pushes in flight across each drop, and while the session is parked; twice
+          for (const [from, to] of [
+            [0, 40],
+            [50, 90]
+          ] as const) {
+            const during = yield* Effect.fork(tell(from, to))
+            yield* Effect.sleep("5 millis")
+            yield* drop(alice)
+            yield* Fiber.join(during)
+            yield* tell(to, to + 10)
+          }
           const texts = Chunk.toArray(
             yield* Effect.timeoutFail(Fiber.join(got), {
               duration: "10 seconds",
               onTimeout: () => "pushes missing"
             })
           )
-          expect(texts).toEqual(Array.from({ length: 60 }, (_, i) => String(i)))
+          expect(texts).toEqual(Array.from({ length: 100 }, (_, i) => String(i)))
           expect(yield* Ref.get(logins)).toBe(1)
-          expect(yield* events(alice, 3)).toEqual(["Connected", "Disconnected", "Resumed"])
+          expect(yield* events(alice, 5)).toEqual([
+            "Connected",
+            "Disconnected",
+            "Resumed",
+            "Disconnected",
+            "Resumed"
+          ])
           expect(yield* alice.call(WhoAmI, "")).toBe("alice")
           expect(yield* Ref.get(seen.hooks)).toEqual(["bind alice"])
         }).pipe(Effect.provide(serve(seen)))

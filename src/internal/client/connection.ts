@@ -48,9 +48,13 @@ export const make = (
     const pending = link.pending
     const closed = yield* Deferred.make<void>()
     let closedReason: string | undefined
-    /** While a resume is answered, frames count here (they are this connection's, not the session's). */
+    /**
+     * Until a resume is answered, frames count here (this connection's, not the session's); the
+     * frames after its answer (the replay first) are the session's, counted from `atAnswer`.
+     */
     let counting = !resuming
     let local = 0
+    let atAnswer = 0
 
     // the wire may report bytes before it is returned: everything it calls is declared first
     let wire: { readonly destroy: () => void } | undefined
@@ -76,6 +80,10 @@ export const make = (
       if (command !== Frame.RESUME_COMMAND) {
         if (counting) link.received++
         else local++
+      } else if (!counting) {
+        // the answer: what follows is counted at once (the replay is in the same bytes)
+        counting = true
+        atAnswer = link.received
       }
       const routed = routeFrame(pending, link.pushes, maxDepth, command, body)
       if (routed === undefined) return true
@@ -147,8 +155,9 @@ export const make = (
         request: (body) => request(Frame.RESUME_COMMAND, body),
         write: (bytes) => socket.write(bytes),
         settle: (ok) => {
+          // refused (or no answer): this connection is a new session, counted from its start
           if (!ok) {
-            link.received = local
+            link.received = local + (counting ? link.received - atAnswer : 0)
             link.sent = 0
           }
           counting = true
