@@ -6,7 +6,8 @@
  * costs nothing else: the connection stays usable and the real session is untouched.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type Duration, Effect, Layer, Option, Ref, TestClock } from "effect"
+import { Duration, Effect, Either, Layer, Option, Ref, TestClock } from "effect"
+import * as HotaruConfig from "../../src/HotaruConfig.js"
 import * as NetCommand from "../../src/NetCommand.js"
 import * as NetServer from "../../src/NetServer.js"
 import * as Session from "../../src/Session.js"
@@ -179,4 +180,18 @@ describe("hostile: resume tokens", () => {
       }).pipe(Effect.provide(serve(closed, "0 seconds")))
     })
   )
+
+  it("the config's resume block: window in seconds, buffer bounds checked", () => {
+    const server = (resume: unknown) =>
+      HotaruConfig.fromObject({ servers: { net: { netport: 10001, resume } } }, { dir: "." })
+    const ok = Either.getOrThrow(server({ window: 30, buffer: 64 })).config.servers.net!
+    const options = NetServer.configOptions(ok)
+    expect(Duration.toMillis(options.resume!.window)).toBe(30_000)
+    expect(options.resume?.buffer).toBe(64)
+    const bad = server({ window: 0, bufferBytes: 10 })
+    expect(Either.isLeft(bad) && bad.left.issues).toEqual([
+      "servers.net.resume.window: expected a number of seconds 1-86400, got 0",
+      "servers.net.resume.bufferBytes: expected a byte count 1024..2^31-1, got 10"
+    ])
+  })
 })
