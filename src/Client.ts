@@ -29,7 +29,6 @@ import type { FrameOptions } from "./internal/edge/frame.js"
 import type * as NetCommand from "./NetCommand.js"
 
 export { ClientError, CommandFailed } from "./internal/client/errors.js"
-export { ResumeRefused } from "./internal/edge/resumeWire.js"
 
 /**
  * A frame the server sent that answers no call.

@@ -127,6 +127,23 @@ describe("hostile: resume tokens", () => {
     })
   )
 
+  it.scopedLive("a resume of a session whose old connection is still open (half-open) closes that one", () =>
+    Effect.gen(function* () {
+      const closed = yield* Ref.make<ReadonlyArray<string>>([])
+      yield* Effect.gen(function* () {
+        const a = yield* loggedIn("alice")
+        const ok = yield* resumeWith({ token: a.token, uid: "alice", received: 1 })
+        expect(ok.answer).toMatchObject({ _tag: "ResumeOk", requests: 1 })
+        yield* a.raw.closed
+        yield* ok.conn.send(WhoAmI.id, "")
+        expect((yield* ok.conn.next(WhoAmI.id)).text).toBe("alice")
+        const stats = yield* Effect.flatMap(server, (s) => s.stats)
+        expect(stats).toMatchObject({ connections: 1, parked: 0, resumes: 1 })
+        expect(yield* Ref.get(closed)).toEqual([])
+      }).pipe(Effect.provide(serve(closed)))
+    })
+  )
+
   it.scopedLive("malformed, late, or lying Resume frames are refused; claiming unsent frames resyncs", () =>
     Effect.gen(function* () {
       const closed = yield* Ref.make<ReadonlyArray<string>>([])

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { Effect, Either, Schema } from "effect"
-import { type ConnectionState, HOLD_IN_FLIGHT, HOLD_RESUME, Resumable } from "./connection.js"
+import { type ConnectionState, HOLD_CLOSED, HOLD_IN_FLIGHT, HOLD_RESUME, Resumable } from "./connection.js"
 import type { Edge } from "./edge.js"
 import type { Flow } from "./flow.js"
 import * as Frame from "./frame.js"
@@ -95,6 +95,9 @@ const transplant = (session: ConnectionState, from: ConnectionState, now: number
   session.closed = false
   session.lastActivity = now
   from.movedTo = session
+  // the resuming connection is done as itself: the parse that carried the frame must not
+  // resume reading the wire the session now holds
+  from.hold |= HOLD_CLOSED
 }
 
 /** The resume side of an edge. */
