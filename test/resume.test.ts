@@ -6,12 +6,26 @@
  * ends, not on a drop; a client that missed more than the buffer resyncs (logs in again).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, type Duration, Effect, Fiber, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
+import {
+  Chunk,
+  type Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Ref,
+  Schedule,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
 import * as Channel from "../src/Channel.js"
 import * as Client from "../src/Client.js"
 import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Session from "../src/Session.js"
+import { freePort } from "./support/ports.js"
 import { Kick, Login, Tell, Told, WhoAmI } from "./support/sessionCommands.js"
 
 const Slow = NetCommand.json(20, { request: Schema.Number, response: Schema.String })
@@ -252,6 +266,40 @@ describe("session resume", () => {
         expect(stats).toMatchObject({ parked: 0, sessionsParked: 1, resumes: 0, resumesRefused: 1 })
       }).pipe(Effect.provide(serve(seen, { resume: { window: "10 seconds", buffer: 4 } })))
     })
+  )
+
+  it.scopedLive(
+    "a restarted server knows no token: refused, the client logs in again; a waiting call fails",
+    () =>
+      Effect.gen(function* () {
+        const seen = yield* makeSeen
+        const port = yield* Effect.promise(freePort)
+        const first = yield* Scope.make()
+        const options = { host: "127.0.0.1", port, resume: { window: "10 seconds" } } as const
+        yield* Layer.buildWithScope(NetServer.serve(app(seen), options), first)
+        const logins = yield* Ref.make(0)
+        const alice = yield* Client.reconnecting(
+          Client.connect({ host: "127.0.0.1", port, timeout: "5 seconds" }),
+          {
+            pause: "20 millis",
+            schedule: Schedule.spaced("50 millis"),
+            onConnect: (c) =>
+              Effect.zipRight(
+                Ref.update(logins, (n) => n + 1),
+                Effect.asVoid(c.call(Login, "alice"))
+              )
+          }
+        )
+        expect(yield* alice.call(WhoAmI, "")).toBe("alice")
+        const slow = yield* Effect.fork(alice.call(Slow, 5000))
+        yield* Effect.sleep("50 millis")
+        yield* Scope.close(first, Exit.void)
+        yield* Layer.buildWithScope(NetServer.serve(app(seen), options), yield* Effect.scope)
+        expect(yield* Effect.flip(Fiber.join(slow))).toMatchObject({ _tag: "ClientError", reason: "Closed" })
+        expect(yield* alice.call(WhoAmI, "")).toBe("alice")
+        expect(yield* Ref.get(logins)).toBe(2)
+        expect((yield* Ref.get(seen.runs)).slow).toBe(1)
+      })
   )
 
   it.scopedLive("without resume on the server, a drop ends the session and the client logs in again", () =>
