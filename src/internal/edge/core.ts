@@ -204,7 +204,7 @@ const sweeper = (edge: Edge.Edge, flow: Flow.Flow, resumes: Resume.Resumes): Eff
           )
       }
     }
-    if (resumes.parked.size > 0) resumes.sweep(now)
+    if (edge.settings.resumeMillis > 0) resumes.sweep(now)
     edge.flushLogs()
   })
 

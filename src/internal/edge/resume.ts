@@ -154,7 +154,8 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
       if (retired.has(request.token)) return "Used"
       return expired.has(request.token) ? "Expired" : "Unknown"
     }
-    if (session.uid !== request.uid) return "Unknown"
+    // another uid's token, or a session ending (kicked, replaced by a newer login)
+    if (session.uid !== request.uid || session.noPark || session.closed) return "Unknown"
     if (session.parkedUntil !== 0 && now >= session.parkedUntil) {
       forget(session, true)
       host.end(session)
