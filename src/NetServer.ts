@@ -29,7 +29,10 @@
  * - limits (see `Limits`): connections node-wide and per IP, outbound bytes per connection (reading
  *   pauses above `highWater`; a client past `maxBuffered` or blocked longer than `sendTimeout` is
  *   kicked), a deadline for a started frame, and `idleTimeout` (default 60 s);
- * - a handler runs to completion even if its client leaves (no half-done writes).
+ * - a handler runs to completion even if its client leaves (no half-done writes);
+ * - with `resume` (see `ResumeOptions`), a bound session outlives a dropped connection for the
+ *   window and a reconnecting client takes it back with the frames it missed (see `Session`);
+ *   command ids from `NetCommand.SYSTEM_COMMANDS` up are the edge's own frames.
  *
  * Performance (see BENCHMARKS.md): connections are plain `node:net` callbacks (no fiber, scope
  * or timer per connection); a handler whose Effect is already an `Exit` (`Effect.succeed`,

@@ -129,7 +129,8 @@ export const make = (
           resume(Effect.fail(closedError(closedReason ?? "connection closed")))
           return
         }
-        const system = command >= Frame.SYSTEM_COMMANDS && command !== Frame.ERROR_COMMAND
+        // the server counts every request frame but a Resume (what a resume re-sends from)
+        const system = command === Frame.RESUME_COMMAND
         const bytes = Frame.encode(frame, command, body)
         const entry: Pending = {
           command,
