@@ -193,8 +193,10 @@ describe("session resume", () => {
         // one request at a time: the second waits unread in the server's buffer at the drop
         const slow = yield* Effect.fork(alice.call(Slow, 300))
         const counted = yield* Effect.fork(alice.call(Counter, "count"))
-        yield* Effect.sleep("50 millis")
-        expect((yield* Ref.get(seen.runs)).slow).toBe(1)
+        yield* Effect.repeat(Ref.get(seen.runs), {
+          until: (r) => r.slow === 1,
+          schedule: Schedule.spaced("5 millis")
+        })
         yield* drop(alice)
         expect(yield* Fiber.join(slow)).toBe("slow done")
         expect(yield* Fiber.join(counted)).toBe(1)

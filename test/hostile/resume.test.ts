@@ -178,6 +178,7 @@ describe("hostile: resume tokens", () => {
         expect(yield* Ref.get(closed)).toEqual([])
         yield* TestClock.adjust("2 seconds")
         yield* parked(0)
+        yield* until(Effect.map(Ref.get(closed), (c) => c.length === 1))
         expect(yield* Ref.get(closed)).toEqual(["alice"])
         const { answer } = yield* resumeWith({ token: a.token, uid: "alice", received: 1 })
         expect(answer).toEqual(refused("Expired"))
