@@ -13,7 +13,8 @@
  *
  * Replies are matched the firefly way: the server answers one connection's requests in order,
  * so a frame is the reply of the oldest waiting call with the same command id (or an error frame
- * naming that command); any other frame is a push, delivered on `pushes`.
+ * naming that command); any other frame is a push, delivered on `pushes`. The edge's system
+ * frames (a resume token after a login, a resume's answer) are the client's own, not pushes.
  *
  * @since 0.1.0
  */
