@@ -217,7 +217,9 @@ const hook =
  */
 export const onConnect = hook("onConnect")
 /**
- * Run an Effect when a client's connection is gone.
+ * Run an Effect when a client's connection is gone. With `resume` on, a bound connection is gone
+ * when its session ends (its window passed without a resume): a resumed session is the same
+ * connection, same id; the connection that resumed it is gone as itself at once.
  *
  * @since 0.1.0
  * @category utils
