@@ -19,7 +19,8 @@ const processFiles = [
   "test/bench-smoke.test.ts",
   "test/chaos-smoke.test.ts",
   "examples/arena/arena.test.ts",
-  "examples/accounts/accounts.test.ts"
+  "examples/accounts/accounts.test.ts",
+  "examples/browser/browser.test.ts"
 ]
 
 export default defineConfig({
@@ -29,7 +30,7 @@ export default defineConfig({
     alias: [
       { find: /^hotaru-rt$/, replacement: src("index.ts") },
       { find: /^hotaru-rt\/testing$/, replacement: src("testing.ts") },
-      { find: /^hotaru-rt\/client$/, replacement: src("Client.ts") }
+      { find: /^hotaru-rt\/client$/, replacement: src("sdk.ts") }
     ]
   },
   test: {

@@ -15,6 +15,8 @@
  *   408 and the connection closed), and a body cap (`maxBodySize`, 1 MiB): a body announced
  *   larger is a 413 before it is read, on any route; a chunked one is counted as it arrives and
  *   answered 413 too (with `Connection: close`).
+ * - A request that arrives while the port listens but the app is not attached yet (a moment at
+ *   startup) is a 503 `Unavailable` with `retry-after: 1`, never left without an answer.
  *
  * ```ts
  * const Routes = Layer.mergeAll(
@@ -27,7 +29,7 @@
  * @since 0.1.0
  */
 
-import { createServer } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import {
   FileSystem,
   HttpIncomingMessage,
@@ -364,7 +366,24 @@ const makeNodeServer = (options: WebOptions) => {
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4)))
   })
   server.maxConnections = options.maxConnections ?? 256
+  server.on("request", answerWhileStarting(server))
   return server
+}
+
+/**
+ * The server listens as soon as its layer is built, and its app is attached once the layers the
+ * app needs are built too: a request that arrives in between would have no listener and never
+ * be answered. Until the app is attached it gets a 503 `Unavailable` with `retry-after: 1`.
+ */
+const answerWhileStarting = (server: Server) => (_request: IncomingMessage, response: ServerResponse) => {
+  if (server.listenerCount("request") > 1) return // the app is attached: it answers
+  const body = JSON.stringify({ error: "Unavailable", message: "starting: try again in a moment" })
+  response.writeHead(503, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "retry-after": "1"
+  })
+  response.end(body)
 }
 
 const notFound = (request: HttpServerRequest.HttpServerRequest) =>

@@ -281,6 +281,25 @@ describe("Web", () => {
       expect(error.message).toContain(`cannot listen on 127.0.0.1:${port}`)
     }).pipe(Effect.provide(TestLive))
   )
+
+  it.scopedLive(
+    "listening before its app is attached: a 503 with retry-after, not a request left hanging",
+    () =>
+      Effect.gen(function* () {
+        // the server alone, as it is between its listen and the app's serve
+        const context = yield* Layer.build(Web.layerServer({ port: 0 }))
+        const { url } = Context.get(context, Web.WebAddress)
+        const response = yield* Effect.promise(() =>
+          fetch(`${url}/status`, { signal: AbortSignal.timeout(5_000) })
+        )
+        expect(response.status).toBe(503)
+        expect(response.headers.get("retry-after")).toBe("1")
+        expect(yield* Effect.promise(() => response.json())).toEqual({
+          error: "Unavailable",
+          message: "starting: try again in a moment"
+        })
+      })
+  )
 })
 
 // --- routes and layers -------------------------------------------------------------------------

@@ -45,6 +45,16 @@ describe("browser bundle", () => {
     })
   )
 
+  it.live(
+    "bundles the package's client entry (hotaru-rt/client: the client, NetCommand, the wire errors)",
+    () =>
+      Effect.gen(function* () {
+        const { inputs, nodeOnly } = yield* browserBundle("src/sdk.ts")
+        expect(inputs.some((i) => i.endsWith("src/NetCommand.ts"))).toBe(true)
+        expect(nodeOnly).toEqual([])
+      })
+  )
+
   it.live("bundles the command definitions (src/NetCommand.ts) for the browser without Node built-ins", () =>
     Effect.gen(function* () {
       const { inputs, nodeOnly } = yield* browserBundle("src/NetCommand.ts")

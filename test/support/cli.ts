@@ -1,6 +1,6 @@
 /**
  * The `hotaru` CLI as tests run it, in real processes: started in the background (its stderr tail
- * printed when it dies on its own), run to its end, and waited on.
+ * printed when it does not exit 0), run to its end, and waited on.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as Path from "node:path"
@@ -14,7 +14,8 @@ export const run = promisify(execFile)
 
 /**
  * `hotaru ...args` in the background under node, logging at `warning`; its stdout is drained. A
- * child that exits non-zero on its own (not by a signal) prints `what` and its stderr tail.
+ * child that does not exit 0 prints `what` and its stderr tail, also when a signal ended it (a
+ * test that failed SIGKILLs its master in `finally`: the tail is what the master logged).
  */
 export const startHotaru = (
   what: string,
@@ -28,7 +29,7 @@ export const startHotaru = (
   child.stdout?.resume()
   const stderr = tailOf(child.stderr)
   child.once("exit", (code, signal) => {
-    if (code !== 0 && signal === null) console.error(exitReport(what, code, signal, stderr()))
+    if (code !== 0) console.error(exitReport(what, code, signal, stderr()))
   })
   return child
 }

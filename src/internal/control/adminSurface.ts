@@ -50,6 +50,18 @@ export interface Surface {
   readonly metrics: Effect.Effect<string>
 }
 
+/** What `/status` says of a node that is not linked: nothing it would report of itself. */
+const unlinked: Omit<NodeStatus, "name" | "pid" | "uptimeMs"> = {
+  capabilities: [],
+  parents: [],
+  children: [],
+  connections: 0,
+  messages: 0,
+  reloads: 0,
+  deadLettered: 0,
+  jobs: []
+}
+
 /** The status and reload of the master described by `input`. */
 export const make = (input: SurfaceInput): Effect.Effect<Surface> =>
   Effect.gen(function* () {
@@ -92,14 +104,10 @@ export const make = (input: SurfaceInput): Effect.Effect<Surface> =>
             (s): NodeReport => ({
               ...c,
               linked: Option.isSome(s),
-              capabilities: Option.match(s, { onNone: () => [], onSome: (x) => x.capabilities }),
-              parents: Option.match(s, { onNone: () => [], onSome: (x) => x.parents }),
-              children: Option.match(s, { onNone: () => [], onSome: (x) => x.children }),
-              connections: Option.match(s, { onNone: () => 0, onSome: (x) => x.connections }),
-              messages: Option.match(s, { onNone: () => 0, onSome: (x) => x.messages }),
-              jobs: Option.match(s, { onNone: () => [], onSome: (x) => x.jobs }),
-              reloads: Option.match(s, { onNone: () => 0, onSome: (x) => x.reloads }),
-              deadLettered: Option.match(s, { onNone: () => 0, onSome: (x) => x.deadLettered })
+              ...Option.match(s, {
+                onNone: () => unlinked,
+                onSome: ({ name: _, pid: __, uptimeMs: ___, ...own }) => own
+              })
             })
           ),
         { concurrency: "unbounded" }

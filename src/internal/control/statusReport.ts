@@ -4,9 +4,8 @@
  *
  * @internal
  */
-import { Schema } from "effect"
-import { JobReport } from "../jobs/jobReport.js"
-import { ParentLink } from "./adminRpc.js"
+import { Schema, Struct } from "effect"
+import { NodeStatus } from "./adminRpc.js"
 import { NodeState } from "./nodeState.js"
 
 /**
@@ -50,17 +49,8 @@ export const NodeReport = Schema.Struct({
   uptimeMs: Schema.NullOr(Schema.Number),
   lastExit: Schema.NullOr(Schema.String),
   linked: Schema.Boolean,
-  capabilities: Schema.Array(Schema.String),
-  parents: Schema.Array(ParentLink),
-  children: Schema.Array(Schema.String),
-  connections: Schema.Number,
-  /** Request frames its client edge received since it started. */
-  messages: Schema.Number,
-  reloads: Schema.Number,
-  /** Rows the node's repositories refused and dead-lettered since it started. */
-  deadLettered: Schema.Number,
-  /** Its scheduled jobs: last run (start, duration, outcome) and next run (see `Jobs`). */
-  jobs: Schema.Array(JobReport)
+  // the rest is what the node says of itself (`NodeStatus`): one list of fields, not two copies
+  ...Struct.omit(NodeStatus.fields, "name", "pid", "uptimeMs")
 })
 export type NodeReport = typeof NodeReport.Type
 
