@@ -106,6 +106,7 @@ export const status = async (webport: number, dir: string): Promise<AdminApi.Sta
     // a request the master accepted while it was still starting must not hang its poller
     signal: AbortSignal.timeout(5_000)
   })
-  if (!response.ok) throw new Error(`/status: HTTP ${response.status} ${(await response.text()).slice(0, 500)}`)
+  if (!response.ok)
+    throw new Error(`/status: HTTP ${response.status} ${(await response.text()).slice(0, 500)}`)
   return (await response.json()) as AdminApi.StatusReport
 }

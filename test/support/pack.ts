@@ -73,12 +73,16 @@ export const packed = (): Promise<string> =>
     // a dist/ built after the last source change (CI builds it before the tests) is packed as it
     // is: the prepack build would write the same files again
     const built = Fs.existsSync(Path.join(repo, "dist")) && oldest(Path.join(repo, "dist")) > sources
-    await run("npm", ["pack", "--silent", "--pack-destination", cache, ...(built ? ["--ignore-scripts"] : [])], {
-      cwd: repo,
-      env: cleanEnv(),
-      timeout: 300_000,
-      maxBuffer: 16 * 1024 * 1024
-    })
+    await run(
+      "npm",
+      ["pack", "--silent", "--pack-destination", cache, ...(built ? ["--ignore-scripts"] : [])],
+      {
+        cwd: repo,
+        env: cleanEnv(),
+        timeout: 300_000,
+        maxBuffer: 16 * 1024 * 1024
+      }
+    )
     return tarball
   })
 
