@@ -183,6 +183,8 @@ export interface Reconnecting extends Pick<Client, "call" | "send" | "callRaw" |
   readonly events: Stream.Stream<ConnectionEvent>
 }
 
+const droppedConnecting = { reason: "Closed", detail: "connection closed while connecting" } as const
+
 /**
  * Keep a client connected: `connect` (`Client.connect(...)` or `Client.connectWebSocket(...)`)
  * is opened again whenever its connection closes, on `options`' schedule, until the scope closes.
@@ -204,9 +206,15 @@ export const reconnecting = <E = never>(
         Effect.suspend(() => {
           const resume = link.resume
           const fresh = Effect.as(login(client), false)
-          return resume === undefined
-            ? fresh
-            : Effect.flatMap(resume, (ok) => (ok ? Effect.succeed(true) : fresh))
+          // a drop while logging in or resuming: on to the next connection (the calls of a login
+          // whose session is bound already wait for its resume)
+          const dropped = Effect.zipRight(client.closed, Effect.fail(new ClientError(droppedConnecting)))
+          return Effect.raceFirst(
+            resume === undefined
+              ? fresh
+              : Effect.flatMap(resume, (ok) => (ok ? Effect.succeed(true) : fresh)),
+            dropped
+          )
         }),
       onGiveUp: Effect.sync(() =>
         failPending(link, new ClientError({ reason: "Closed", detail: "gave up reconnecting" }))

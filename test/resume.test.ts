@@ -206,6 +206,37 @@ describe("session resume", () => {
     })
   )
 
+  it.scopedLive("a drop while onConnect still runs (logged in already): the next connection resumes", () =>
+    Effect.gen(function* () {
+      const seen = yield* makeSeen
+      yield* Effect.gen(function* () {
+        const logins = yield* Ref.make(0)
+        const alice = yield* Client.reconnecting(yield* connectOf("tcp"), {
+          pause: "20 millis",
+          schedule: Schedule.spaced("20 millis"),
+          onConnect: (c) =>
+            Effect.gen(function* () {
+              const n = yield* Ref.updateAndGet(logins, (k) => k + 1)
+              yield* c.call(Login, "alice")
+              // the first login's second step never gets its reply on this connection
+              if (n === 1) {
+                yield* Effect.fork(Effect.delay(c.close, "50 millis"))
+                yield* c.call(Slow, 300)
+              }
+            })
+        })
+        const who = yield* Effect.timeoutFail(alice.call(WhoAmI, ""), {
+          duration: "3 seconds",
+          onTimeout: () => "not back within 3 s"
+        })
+        expect(who).toBe("alice")
+        expect(yield* Ref.get(logins)).toBe(1)
+        expect(yield* events(alice, 1)).toEqual(["Resumed"])
+        expect(yield* Ref.get(seen.hooks)).toEqual(["bind alice"])
+      }).pipe(Effect.provide(serve(seen)))
+    })
+  )
+
   it.scopedLive(
     "a resumed session keeps its uid, data and channels; onClose when it ends, not on a drop",
     () =>
