@@ -171,7 +171,8 @@ export interface ReconnectOptions<E = never> {
  * A client that reconnects. Calls go to the current connection (waiting while it is down).
  * Pushes continue over every new connection. A call in flight when the connection drops waits
  * for the session's resume: answered once (re-sent if the server had not received it); without
- * a resume (none on the server, or refused) it fails `Closed`, not re-sent.
+ * a resume (none on the server, or refused) it fails `Closed`, not re-sent. `send` (no reply)
+ * is at most once: one the server had not received at a drop is not sent again.
  *
  * @since 0.1.0
  * @category models
