@@ -13,55 +13,23 @@
  *
  * Replies are matched the firefly way: the server answers one connection's requests in order,
  * so a frame is the reply of the oldest waiting call with the same command id (or an error frame
- * naming that command); any other frame is a push, delivered on `pushes`.
+ * naming that command); any other frame is a push, delivered on `pushes`. The edge's system
+ * frames (a resume token after a login, a resume's answer) are the client's own, not pushes.
  *
  * @since 0.1.0
  */
 
-import { Data, Deferred, Duration, Effect, Either, Option, Queue, Schedule, Scope, Stream } from "effect"
-import { identity } from "effect/Function"
+import { Duration, Effect, Option, type Schedule, type Scope, Stream } from "effect"
+import * as Connection from "./internal/client/connection.js"
+import { ClientError, type CommandFailed } from "./internal/client/errors.js"
+import { CurrentLink, failPending, makeLink } from "./internal/client/link.js"
 import * as Reconnect from "./internal/client/reconnect.js"
 import * as TcpWire from "./internal/client/tcpWire.js"
-import type { ClientWire, OpenWire } from "./internal/client/wire.js"
 import * as WsWire from "./internal/client/wsWire.js"
-import * as BodyGuard from "./internal/edge/bodyGuard.js"
 import type { FrameOptions } from "./internal/edge/frame.js"
-import * as Frame from "./internal/edge/frame.js"
-import * as NetCommand from "./NetCommand.js"
+import type * as NetCommand from "./NetCommand.js"
 
-/**
- * The connection failed, closed, timed out, or a body did not encode/decode (`Decode` also: an
- * error frame that does not decode, whose `value` does not match the command's error Schema).
- *
- * @since 0.1.0
- * @category errors
- */
-export class ClientError extends Data.TaggedError("ClientError")<{
-  readonly reason: "Connect" | "Closed" | "Timeout" | "Encode" | "Decode"
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `client: ${this.reason}: ${this.detail}`
-  }
-}
-
-/**
- * The server answered an error frame (see `NetCommand.ErrorBody`) that carries no declared error:
- * an unknown command, a bad request, a defect, or a failure the command does not declare.
- *
- * @since 0.1.0
- * @category errors
- */
-export class CommandFailed extends Data.TaggedError("CommandFailed")<{
-  readonly command: number
-  readonly error: NetCommand.ErrorBody["error"]
-  readonly detail: string
-  readonly tag: string | undefined
-}> {
-  override get message(): string {
-    return `command ${this.command} failed: ${this.error}${this.tag ? ` (${this.tag})` : ""}: ${this.detail}`
-  }
-}
+export { ClientError, CommandFailed } from "./internal/client/errors.js"
 
 /**
  * A frame the server sent that answers no call.
@@ -110,16 +78,6 @@ export interface ConnectionOptions {
   readonly maxDepth?: number
 }
 
-/** An error frame, decoded, that answers a call. */
-interface Failed {
-  readonly body: NetCommand.ErrorBody
-}
-
-interface Pending {
-  readonly command: number
-  readonly resolve: (result: Either.Either<Uint8Array, Failed | ClientError>) => void
-}
-
 /**
  * A connected client.
  *
@@ -165,7 +123,7 @@ export interface Client {
  * @category utils
  */
 export const connect = (options: Options): Effect.Effect<Client, ClientError, Scope.Scope> =>
-  make(options, TcpWire.open(options.host, options.port))
+  Connection.make(options, TcpWire.open(options.host, options.port))
 
 /**
  * Connect over WebSocket (a node's `wsport`): the same client, the same frames in binary
@@ -176,25 +134,27 @@ export const connect = (options: Options): Effect.Effect<Client, ClientError, Sc
  */
 export const connectWebSocket = (
   options: WebSocketOptions
-): Effect.Effect<Client, ClientError, Scope.Scope> => make(options, WsWire.open(options.url))
+): Effect.Effect<Client, ClientError, Scope.Scope> => Connection.make(options, WsWire.open(options.url))
 
 /**
  * A change of a reconnecting client's connection (`Reconnecting.events`): `Connected` after a
- * connection opened and its `onConnect` succeeded (numbered from 1), `Disconnected` when it
- * closed, `GaveUp` when the schedule stopped retrying (with the last attempt's error).
+ * connection opened and its `onConnect` succeeded (numbered from 1), `Resumed` after a
+ * connection got the session back without `onConnect`, `Disconnected` when it closed, `GaveUp`
+ * when the schedule stopped retrying (with the last attempt's error).
  *
  * @since 0.1.0
  * @category models
  */
 export type ConnectionEvent =
-  | { readonly _tag: "Connected" | "Disconnected"; readonly connection: number }
+  | { readonly _tag: "Connected" | "Resumed" | "Disconnected"; readonly connection: number }
   | { readonly _tag: "GaveUp"; readonly error: unknown }
 
 /**
  * How a reconnecting client retries. `schedule` paces failed attempts (connect or `onConnect`
  * errors; default exponential from 100 ms, at most 5 s apart, jittered); after a drop the next
- * attempt waits `pause` × [0.5, 1.5) (default 250 ms). `onConnect` (log in) runs on every new
- * connection before a call may use it.
+ * attempt waits `pause` × [0.5, 1.5) (default 250 ms). On a new connection, a client whose
+ * session has a resume token (the server has `resume` on) asks for the session back first;
+ * `onConnect` (log in) runs when there is none or the server refused, before a call may use it.
  *
  * @since 0.1.0
  * @category models
@@ -208,8 +168,11 @@ export interface ReconnectOptions<E = never> {
 }
 
 /**
- * A client that reconnects. Calls go to the current connection (waiting while it is down); a call
- * in flight when it drops fails `Closed`, not re-sent. Pushes continue over every new connection.
+ * A client that reconnects. Calls go to the current connection (waiting while it is down).
+ * Pushes continue over every new connection. A call in flight when the connection drops waits
+ * for the session's resume: answered once (re-sent if the server had not received it); without
+ * a resume (none on the server, or refused) it fails `Closed`, not re-sent. `send` (no reply)
+ * is at most once: one the server had not received at a drop is not sent again.
  *
  * @since 0.1.0
  * @category models
@@ -217,9 +180,11 @@ export interface ReconnectOptions<E = never> {
 export interface Reconnecting extends Pick<Client, "call" | "send" | "callRaw" | "pushes" | "pushesOf"> {
   /** The current connection (waits for one; fails `Closed` once the schedule gave up). */
   readonly current: Effect.Effect<Client, ClientError>
-  /** Connected / Disconnected / GaveUp: the last 16 events, then each new one. */
+  /** Connected / Resumed / Disconnected / GaveUp: the last 16 events, then each new one. */
   readonly events: Stream.Stream<ConnectionEvent>
 }
+
+const droppedConnecting = { reason: "Closed", detail: "connection closed while connecting" } as const
 
 /**
  * Keep a client connected: `connect` (`Client.connect(...)` or `Client.connectWebSocket(...)`)
@@ -233,9 +198,28 @@ export const reconnecting = <E = never>(
   options: ReconnectOptions<E> = {}
 ): Effect.Effect<Reconnecting, never, Scope.Scope> =>
   Effect.gen(function* () {
+    // every connection shares one link: the calls waiting, the pushes, the resume token
+    const link = yield* makeLink(true)
+    const login = options.onConnect ?? (() => Effect.void)
     const reconnector = yield* Reconnect.make({
-      open: connect,
-      onConnect: options.onConnect ?? (() => Effect.void),
+      open: Effect.provideService(connect, CurrentLink, link),
+      onConnect: (client: Client) =>
+        Effect.suspend(() => {
+          const resume = link.resume
+          const fresh = Effect.as(login(client), false)
+          // a drop while logging in or resuming: on to the next connection (the calls of a login
+          // whose session is bound already wait for its resume)
+          const dropped = Effect.zipRight(client.closed, Effect.fail(new ClientError(droppedConnecting)))
+          return Effect.raceFirst(
+            resume === undefined
+              ? fresh
+              : Effect.flatMap(resume, (ok) => (ok ? Effect.succeed(true) : fresh)),
+            dropped
+          )
+        }),
+      onGiveUp: Effect.sync(() =>
+        failPending(link, new ClientError({ reason: "Closed", detail: "gave up reconnecting" }))
+      ),
       schedule: options.schedule ?? Reconnect.defaultSchedule,
       pause: Duration.decode(options.pause ?? "250 millis")
     })
@@ -253,8 +237,9 @@ export const reconnecting = <E = never>(
         })
       )
     )
+    // the connections share one queue of pushes: the first one's streams read it for good
     const each = <A>(f: (client: Client) => Stream.Stream<A>) =>
-      Stream.flatMap(reconnector.connections, f, { switch: true })
+      Stream.flatMap(Stream.take(reconnector.connections, 1), f)
     return {
       current,
       events: reconnector.events,
@@ -265,232 +250,3 @@ export const reconnecting = <E = never>(
       pushesOf: (command) => each((c) => c.pushesOf(command))
     }
   })
-
-const make = (
-  options: ConnectionOptions,
-  openWire: OpenWire
-): Effect.Effect<Client, ClientError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const frame = Frame.frameOptions(options.frame)
-    const decodeOptions: NetCommand.DecodeOptions = {
-      maxDepth: options.maxDepth ?? NetCommand.DEFAULT_MAX_DEPTH
-    }
-    const defaultTimeout = options.timeout ?? Duration.seconds(30)
-    const pushes = yield* Queue.unbounded<Push>()
-    const closed = yield* Deferred.make<void>()
-    const pending: Array<Pending> = []
-    let closedReason: string | undefined
-
-    // the wire may report bytes before it is returned: everything it calls is declared first
-    let wire: ClientWire | undefined
-    let destroyed = false
-    const destroy = () => {
-      destroyed = true
-      wire?.destroy()
-    }
-    const failAll = (reason: string, kind: "Closed" | "Decode" = "Closed") => {
-      closedReason ??= reason
-      const error = new ClientError({ reason: kind, detail: closedReason })
-      for (const p of pending.splice(0)) p.resolve(Either.left(error))
-      Deferred.unsafeDone(closed, Effect.void)
-    }
-
-    const decoder = new Frame.Decoder(frame)
-    const onFrame = (command: number, body: Uint8Array): boolean => {
-      const routed = routeFrame(
-        pending,
-        pushes,
-        decodeOptions.maxDepth ?? NetCommand.DEFAULT_MAX_DEPTH,
-        command,
-        body
-      )
-      if (routed === undefined) return true
-      // it answers some call, but which one is unknown: the connection cannot be trusted
-      failAll(`bad error frame from server: ${routed}`, "Decode")
-      destroy()
-      return false
-    }
-
-    const socket = yield* Effect.mapError(
-      openWire({
-        onData: (chunk) => {
-          const violation = decoder.push(chunk, onFrame)
-          if (violation !== undefined) {
-            failAll(`bad frame from server: ${violation.detail}`)
-            destroy()
-          }
-        },
-        onError: (message) => failAll(message),
-        onClose: () => failAll("connection closed")
-      }),
-      (detail) => new ClientError({ reason: "Connect", detail })
-    )
-
-    wire = socket
-    if (destroyed) socket.destroy()
-
-    const write = (bytes: Uint8Array) =>
-      Effect.suspend(() => {
-        if (closedReason !== undefined || socket.isClosed()) {
-          return Effect.fail(
-            new ClientError({ reason: "Closed", detail: closedReason ?? "connection closed" })
-          )
-        }
-        socket.write(bytes)
-        return Effect.void
-      })
-
-    const request = (
-      command: number,
-      body: Uint8Array,
-      opts?: { readonly timeout?: Duration.DurationInput }
-    ) =>
-      Effect.async<Uint8Array, ClientError | Failed>((resume) => {
-        if (closedReason !== undefined || socket.isClosed()) {
-          resume(
-            Effect.fail(new ClientError({ reason: "Closed", detail: closedReason ?? "connection closed" }))
-          )
-          return
-        }
-        const entry: Pending = { command, resolve: (r) => resume(r) }
-        pending.push(entry)
-        socket.write(Frame.encode(frame, command, body))
-        return Effect.sync(() => {
-          const i = pending.indexOf(entry)
-          if (i >= 0) pending.splice(i, 1)
-        })
-      }).pipe(
-        Effect.timeoutFail({
-          duration: opts?.timeout ?? defaultTimeout,
-          onTimeout: () => new ClientError({ reason: "Timeout", detail: `no reply to command ${command}` })
-        })
-      )
-
-    const encode = <Req>(
-      command: {
-        readonly id: number
-        readonly encodeRequest: (r: Req) => Either.Either<Uint8Array, NetCommand.BodyError>
-      },
-      request: Req
-    ) =>
-      Either.mapLeft(
-        command.encodeRequest(request),
-        (e) => new ClientError({ reason: "Encode", detail: e.message })
-      )
-
-    const callRaw = (
-      command: number,
-      body: Uint8Array,
-      opts?: { readonly timeout?: Duration.DurationInput }
-    ): Effect.Effect<Uint8Array, ClientError | CommandFailed> =>
-      Effect.catchIf(request(command, body, opts), isFailed, (f) => Effect.fail(commandFailed(f.body)))
-
-    const client: Client = {
-      call: (command, value, opts) =>
-        Effect.flatMap(encode(command, value), (body) =>
-          Effect.flatMap(
-            Effect.catchIf(request(command.id, body, opts), isFailed, (f) =>
-              Effect.fail(declaredError(command, f.body))
-            ),
-            (reply) =>
-              Either.mapLeft(
-                command.decodeResponse(reply, decodeOptions),
-                (e) => new ClientError({ reason: "Decode", detail: e.message })
-              )
-          )
-        ),
-      send: (command, request) =>
-        Effect.flatMap(encode(command, request), (body) => write(Frame.encode(frame, command.id, body))),
-      callRaw,
-      writeBytes: write,
-      pushes: Stream.fromQueue(pushes),
-      pushesOf: (command) =>
-        Stream.fromQueue(pushes).pipe(
-          Stream.filter((p) => p.command === command.id),
-          Stream.mapEffect((p) =>
-            Either.match(command.decodeResponse(p.body, decodeOptions), {
-              onLeft: (e) => Effect.as(Effect.logWarning(`dropped push: ${e.message}`), Option.none()),
-              onRight: (value) => Effect.succeed(Option.some(value))
-            })
-          ),
-          Stream.filterMap(identity)
-        ),
-      closed: Deferred.await(closed),
-      close: Effect.sync(() => socket.destroy())
-    }
-    return client
-  })
-
-/**
- * One frame from the server: the reply of the oldest pending call of its command (an error frame
- * names the command it answers), else a push. Returns the problem of an error frame that does not
- * decode (which call it answers is then unknown), `undefined` otherwise.
- */
-const routeFrame = (
-  pending: Array<Pending>,
-  pushes: Queue.Queue<Push>,
-  maxDepth: number,
-  command: number,
-  body: Uint8Array
-): string | undefined => {
-  if (command === NetCommand.ERROR_COMMAND) {
-    const decoded = decodeError(body, maxDepth)
-    if (Either.isLeft(decoded)) return decoded.left
-    const index = pending.findIndex((p) => p.command === decoded.right.command)
-    if (index >= 0) {
-      const [p] = pending.splice(index, 1)
-      p!.resolve(Either.left({ body: decoded.right }))
-      return undefined
-    }
-  } else {
-    const index = pending.findIndex((p) => p.command === command)
-    if (index >= 0) {
-      const [p] = pending.splice(index, 1)
-      p!.resolve(Either.right(body))
-      return undefined
-    }
-  }
-  Queue.unsafeOffer(pushes, { command, body })
-  return undefined
-}
-
-const isFailed = (e: ClientError | Failed): e is Failed => !(e instanceof ClientError)
-
-const commandFailed = (e: NetCommand.ErrorBody) =>
-  new CommandFailed({ command: e.command, error: e.error, detail: e.message, tag: e.tag })
-
-/**
- * The failure of a call answered by error frame `e`: the command's declared error when the frame
- * carries one (`value`), `CommandFailed` otherwise, and `ClientError` (`Decode`) when `value` is
- * not one of the errors the command declares.
- */
-const declaredError = <Err>(
-  command: Pick<NetCommand.Command<string, unknown, unknown, Err>, "error" | "decodeError">,
-  e: NetCommand.ErrorBody
-): Err | ClientError | CommandFailed => {
-  if (!("value" in e) || command.error === undefined) return commandFailed(e)
-  return Either.match(command.decodeError(e.value), {
-    onLeft: (error) => new ClientError({ reason: "Decode", detail: error.message }),
-    onRight: (error) => error
-  })
-}
-
-const utf8 = new TextDecoder("utf-8")
-
-/** The longest text of a bad error frame quoted in a `ClientError`. */
-const MAX_QUOTE = 200
-
-/** Decode an error frame's body; never throws. Nesting is checked before `JSON.parse`. */
-const decodeError = (body: Uint8Array, maxDepth: number): Either.Either<NetCommand.ErrorBody, string> => {
-  try {
-    if (BodyGuard.jsonTooDeep(body, maxDepth)) return Either.left(`JSON nested deeper than ${maxDepth}`)
-    const json: unknown = JSON.parse(utf8.decode(body))
-    return Either.mapLeft(NetCommand.decodeErrorBody(json), (e) => {
-      const text = e.message
-      return text.length > MAX_QUOTE ? `${text.slice(0, MAX_QUOTE)}…` : text
-    })
-  } catch (e) {
-    const text = e instanceof Error ? e.message : "not JSON"
-    return Either.left(text.length > MAX_QUOTE ? `${text.slice(0, MAX_QUOTE)}…` : text)
-  }
-}

@@ -28,6 +28,7 @@
 import { Data, Either, Option, ParseResult, Schema } from "effect"
 import { Packr } from "msgpackr"
 import * as BodyGuard from "./internal/edge/bodyGuard.js"
+import { SYSTEM_COMMANDS } from "./internal/edge/frame.js"
 
 /**
  * How a frame body turns into the value a Schema decodes.
@@ -242,8 +243,8 @@ const make = <Name extends string, Req, Res, Err>(
   response: Schema.Schema<Res, unknown>,
   error: Schema.Schema<Err, unknown> | undefined
 ): Command<Name, Req, Res, Err> => {
-  if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) {
-    throw new RangeError(`command id must be an integer 0..4294967294, got ${id}`)
+  if (!Number.isInteger(id) || id < 0 || id >= SYSTEM_COMMANDS) {
+    throw new RangeError(`command id must be an integer 0..4294967279 (above: system frames), got ${id}`)
   }
   const raw = rawCodec(codec)
   const decodeReq = Schema.decodeUnknownEither(request)
@@ -451,35 +452,5 @@ export const json = structured("json")
  */
 export const msgpack = structured("msgpack")
 
-export { ERROR_COMMAND } from "./internal/edge/frame.js"
-
-/**
- * The body of an error frame: `{"command":100,"error":"UnknownCommand","message":"…"}`. `error`
- * is `UnknownCommand`, `BadRequest` (the body did not decode), `HandlerFailed` (with `tag` set
- * to the handler's typed error `_tag` when it has one), or `Defect`. `message` carries no
- * internal text (SQL, stacks, defects) unless the server runs with `debugErrors`.
- *
- * When the command declares an `error` Schema and the handler failed with one of its errors,
- * the body also has `value`: that error encoded by the Schema, as JSON
- * (`{"command":1,"error":"HandlerFailed","message":"join failed","tag":"RoomFull","value":{"_tag":"RoomFull","room":"r1"}}`).
- * Commands without one never get `value`: their frame is what it always was.
- *
- * @since 0.1.0
- * @category utils
- */
-export const ErrorBody = Schema.Struct({
-  command: Schema.Number,
-  error: Schema.Literal("UnknownCommand", "BadRequest", "HandlerFailed", "Defect", "Overloaded"),
-  message: Schema.String,
-  tag: Schema.optionalWith(Schema.String, { exact: true }),
-  value: Schema.optionalWith(Schema.Unknown, { exact: true })
-})
-export type ErrorBody = typeof ErrorBody.Type
-
-/**
- * Decode the JSON value of an error frame body.
- *
- * @since 0.1.0
- * @category utils
- */
-export const decodeErrorBody = Schema.decodeUnknownEither(ErrorBody)
+export { decodeErrorBody, ErrorBody } from "./internal/edge/errorBody.js"
+export { ERROR_COMMAND, RESUME_COMMAND, SESSION_COMMAND, SYSTEM_COMMANDS } from "./internal/edge/frame.js"

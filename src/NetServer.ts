@@ -29,7 +29,10 @@
  * - limits (see `Limits`): connections node-wide and per IP, outbound bytes per connection (reading
  *   pauses above `highWater`; a client past `maxBuffered` or blocked longer than `sendTimeout` is
  *   kicked), a deadline for a started frame, and `idleTimeout` (default 60 s);
- * - a handler runs to completion even if its client leaves (no half-done writes).
+ * - a handler runs to completion even if its client leaves (no half-done writes);
+ * - with `resume` (see `ResumeOptions`), a bound session outlives a dropped connection for the
+ *   window and a reconnecting client takes it back with the frames it missed (see `Session`);
+ *   command ids from `NetCommand.SYSTEM_COMMANDS` up are the edge's own frames.
  *
  * Performance (see BENCHMARKS.md): connections are plain `node:net` callbacks (no fiber, scope
  * or timer per connection); a handler whose Effect is already an `Exit` (`Effect.succeed`,
@@ -47,7 +50,7 @@ import type * as Types from "effect/Types"
 import type * as HotaruConfig from "./HotaruConfig.js"
 import * as Core from "./internal/edge/core.js"
 import { type EdgeOptions, type Limits, settings } from "./internal/edge/limits.js"
-import { layerRouter, NetRouter, type Route } from "./internal/edge/router.js"
+import { type HookKind, layerRouter, NetRouter, type Route } from "./internal/edge/router.js"
 import { type Connection, CurrentConnection, NetServer } from "./internal/edge/service.js"
 import type { DuplicatePolicy } from "./internal/edge/sessions.js"
 import * as TcpTransport from "./internal/edge/tcpTransport.js"
@@ -57,9 +60,10 @@ import type * as NetCommand from "./NetCommand.js"
 import type { NodeUnavailable } from "./NodeError.js"
 
 export type { FrameOptions } from "./internal/edge/frame.js"
-export { defaults, type Limits } from "./internal/edge/limits.js"
+export { defaults, type Limits, type ResumeOptions } from "./internal/edge/limits.js"
 export {
   type Hook,
+  type HookKind,
   layerRouter,
   makeRouter,
   NetRouter,
@@ -182,7 +186,7 @@ export const handle = <Name extends string, Req, Res, Err, R>(
   )
 
 const hook =
-  (which: "onConnect" | "onDisconnect") =>
+  (which: HookKind) =>
   <R>(
     f: (connection: Connection) => Effect.Effect<void, never, R>
   ): Layer.Layer<never, never, NetRouter | Exclude<R, Provided>> =>
@@ -213,12 +217,45 @@ const hook =
  */
 export const onConnect = hook("onConnect")
 /**
- * Run an Effect when a client's connection is gone.
+ * Run an Effect when a client's connection is gone. With `resume` on, a bound connection is gone
+ * when its session ends (its window passed without a resume): a resumed session is the same
+ * connection, same id; the connection that resumed it is gone as itself at once.
  *
  * @since 0.1.0
  * @category utils
  */
 export const onDisconnect = hook("onDisconnect")
+
+const sessionHook =
+  (which: "onBind" | "onClose") =>
+  <R>(
+    f: (uid: string, connection: Connection) => Effect.Effect<void, never, R>
+  ): Layer.Layer<never, never, NetRouter | Exclude<R, Provided>> =>
+    hook(which)((connection) =>
+      Effect.flatMap(NetServer, (server) =>
+        Effect.flatMap(server.uidOf(connection.id), (uid) =>
+          uid._tag === "Some" ? f(uid.value, connection) : Effect.void
+        )
+      )
+    )
+
+/**
+ * Run an Effect when a connection is bound to player `uid` (`Session.bind`; not again when its
+ * session is resumed). It runs inside `Session.bind`, after the resume token is sent.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const onBind = sessionHook("onBind")
+/**
+ * Run an Effect when player `uid`'s session ends: its connection closed (with resume on: its
+ * window passed without a resume, or it was kicked, or a new login replaced it). It runs before
+ * the connection's `onDisconnect` hooks and still reads the session data.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const onClose = sessionHook("onClose")
 
 /**
  * Options of the listener.
@@ -266,6 +303,15 @@ export const configOptions = (server: HotaruConfig.ServerConfig): Omit<Options, 
     ...(server.maxInFlight === undefined ? {} : { maxInFlight: server.maxInFlight }),
     ...(server.debugErrors === undefined ? {} : { debugErrors: server.debugErrors }),
     ...(server.duplicateLogin === undefined ? {} : { duplicateLogin: server.duplicateLogin }),
+    ...(server.resume === undefined
+      ? {}
+      : {
+          resume: {
+            window: Duration.seconds(server.resume.window),
+            ...(server.resume.buffer === undefined ? {} : { buffer: server.resume.buffer }),
+            ...(server.resume.bufferBytes === undefined ? {} : { bufferBytes: server.resume.bufferBytes })
+          }
+        }),
     ...(limits === undefined ? {} : { limits })
   }
 }

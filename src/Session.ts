@@ -17,6 +17,19 @@
  * does is the server's `duplicateLogin` (`kick`, the default, or `refuse`). The binding ends when
  * the connection closes; a disconnect hook still reads the uid and the session data.
  *
+ * With `resume` on (`NetServer.Options.resume`, config `resume: { window }`), `bind` also sends
+ * the client a resume token (`<node>.<128 random bits>`, a system frame) and the session outlives
+ * a dropped connection: it is parked for the window with its uid, data, channels and running
+ * handlers; pushes to it (`push` answers true) and its replies are kept, the last `buffer`
+ * frames. A client that reconnects within the window and presents its token (the reconnecting
+ * client does) gets the session back on the new connection, the frames it missed replayed in
+ * order, none twice, and re-sends only the requests the server had not received: a call in
+ * flight at the drop is answered once. Tokens are bound to the uid and single-use (a resume
+ * issues the next one); a refusal is typed (`ResumeRefused`: `Resync` when the client missed
+ * more than the buffer, `Unknown`, `Expired`, `Used`, `Invalid`) and the client logs in again.
+ * `NetServer.onBind` / `onClose` run when a session starts and when it ends (for a parked
+ * session: when its window passes, it is kicked, or a new login replaces it), not on a drop.
+ *
  * @since 0.1.0
  */
 import { Effect, Option } from "effect"
@@ -24,6 +37,7 @@ import { type CurrentConnection, NetServer, withConnection } from "./internal/ed
 import type { SessionRefused } from "./internal/edge/sessions.js"
 import type * as NetCommand from "./NetCommand.js"
 
+export { ResumeRefused } from "./internal/edge/resumeWire.js"
 export { type DuplicatePolicy, SessionRefused } from "./internal/edge/sessions.js"
 
 /**
@@ -60,7 +74,8 @@ export const kick = (uid: string): Effect.Effect<boolean, never, NetServer> =>
   )
 
 /**
- * Push `value` as `command` to player `uid` on this node; false if the player has no connection.
+ * Push `value` as `command` to player `uid` on this node; false if the player has no connection
+ * (true for a parked session: the push waits in its buffer for the player's resume).
  *
  * @since 0.1.0
  * @category utils

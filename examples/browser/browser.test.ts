@@ -82,7 +82,7 @@ const waitTaps = (page: Page, name: string, count: number) =>
 
 describe("browser example in Chromium", () => {
   it.scopedLive(
-    "two players tap over WebSocket; one's network drops, it reconnects by itself and plays on",
+    "two players tap over WebSocket; one's network drops, it resumes its session by itself and plays on",
     () =>
       Effect.gen(function* () {
         const [rootport, masterweb, wsport, webport] = (yield* Effect.promise(() => freePorts(4))) as [
@@ -94,7 +94,7 @@ describe("browser example in Chromium", () => {
         const cluster = yield* TestCluster.make({
           config: {
             master: { rootport, webport: masterweb },
-            servers: { front: { name: "front", wsport, webport, app: "./front.ts" } }
+            servers: { front: { name: "front", wsport, webport, resume: { window: 30 }, app: "./front.ts" } }
           },
           dir
         })
@@ -121,14 +121,16 @@ describe("browser example in Chromium", () => {
           await alice.waitForSelector('#status[data-state="disconnected"]', { timeout: 10_000 })
           await bob.click("#tap") // while alice is away
           await alice.waitForSelector('#status[data-state="connected"]', { timeout: 10_000 })
-          expect(await alice.textContent("#status")).toBe("connected (#2)")
-          // back: she has the board as it is now, and her taps count on from 3
+          expect(await alice.textContent("#status")).toBe("resumed (#2)")
+          // back without joining again: the board push she missed while away is replayed, and her
+          // taps count on from 3
           await waitTaps(alice, "bob", 2)
           await alice.click("#tap")
           await waitTaps(alice, "alice", 4)
           await waitTaps(bob, "alice", 4)
           expect(await taps(bob, "bob")).toBe("2")
           expect(await alice.textContent("#log")).toContain("Disconnected #1")
+          expect(await alice.textContent("#log")).toContain("Resumed #2")
           await alice.screenshot({ path: Path.join(repo, "docs/browser-example.png") })
         })
       }),

@@ -51,13 +51,15 @@ const play = (me: string) =>
   Effect.gen(function* () {
     const url = yield* wsUrl
     const client = yield* Client.reconnecting(Client.connectWebSocket({ url, timeout: "5 seconds" }), {
-      // every new connection logs in again (the server's board keeps the taps)
+      // a new connection resumes the session (the front has `resume` on); when it cannot, it
+      // logs in again (the server's board keeps the taps)
       onConnect: (c) => Effect.flatMap(c.call(Join, me), (board) => Effect.sync(() => showBoard(board, me)))
     })
     yield* Effect.forkScoped(
       Stream.runForEach(client.events, (e) =>
         Effect.sync(() => {
           if (e._tag === "Connected") status("connected", `connected (#${e.connection})`)
+          else if (e._tag === "Resumed") status("connected", `resumed (#${e.connection})`)
           else if (e._tag === "Disconnected") status("disconnected", "reconnecting…")
           else status("disconnected", "gave up")
           log(e._tag === "GaveUp" ? "gave up" : `${e._tag} #${e.connection}`)

@@ -27,6 +27,7 @@ export interface Connection {
 /** A change of the reconnecting client's connection. */
 export type Event =
   | { readonly _tag: "Connected"; readonly connection: number }
+  | { readonly _tag: "Resumed"; readonly connection: number }
   | { readonly _tag: "Disconnected"; readonly connection: number }
   | { readonly _tag: "GaveUp"; readonly error: unknown }
 
@@ -56,7 +57,10 @@ const pauseAfterDrop = (base: Duration.Duration) =>
 /** Start the reconnecting fiber in the scope. */
 export const make = <C extends Connection, E, E2>(input: {
   readonly open: Effect.Effect<C, E, Scope.Scope>
-  readonly onConnect: (connection: C) => Effect.Effect<void, E2>
+  /** Log in, or resume: true when the session was resumed. */
+  readonly onConnect: (connection: C) => Effect.Effect<boolean, E2>
+  /** The schedule gave up. */
+  readonly onGiveUp: Effect.Effect<void>
   readonly schedule: Schedule.Schedule<unknown, E | E2>
   readonly pause: Duration.Duration
 }): Effect.Effect<Reconnector<C>, never, Scope.Scope> =>
@@ -69,11 +73,11 @@ export const make = <C extends Connection, E, E2>(input: {
     const once = Effect.scoped(
       Effect.gen(function* () {
         const connection = yield* input.open
-        yield* input.onConnect(connection)
+        const resumed = yield* input.onConnect(connection)
         count += 1
         const n = count
         yield* SubscriptionRef.set(state, Option.some(connection))
-        yield* PubSub.publish(events, { _tag: "Connected", connection: n })
+        yield* PubSub.publish(events, { _tag: resumed ? "Resumed" : "Connected", connection: n })
         yield* connection.closed
         yield* SubscriptionRef.set(state, Option.none())
         yield* PubSub.publish(events, { _tag: "Disconnected", connection: n })
@@ -85,7 +89,7 @@ export const make = <C extends Connection, E, E2>(input: {
       Effect.catchAll((error) =>
         Effect.zipRight(
           PubSub.publish(events, { _tag: "GaveUp", error }),
-          Deferred.succeed(gaveUp, undefined)
+          Effect.zipRight(input.onGiveUp, Deferred.succeed(gaveUp, undefined))
         )
       )
     )

@@ -89,3 +89,24 @@ export const WsConfig = Schema.Struct({
   tls: opt(Schema.Struct({ cert: Str, key: Str }))
 })
 export type WsConfig = typeof WsConfig.Type
+
+/**
+ * hotaru's `resume` block of a server: session resume on its client edge (netport and wsport).
+ * Off unless the block is there.
+ *
+ * - `window` (seconds): how long a bound session whose connection dropped waits for its client
+ *   to come back with its resume token.
+ * - `buffer` (256): frames kept per session for the replay; a client that missed more resyncs
+ *   (logs in again).
+ * - `bufferBytes` (1048576): bytes kept per session for the replay (keep it below
+ *   `limits.maxBuffered`).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const ResumeConfig = Schema.Struct({
+  window: described(Schema.Number.pipe(Schema.between(1, 86_400)), "a number of seconds 1-86400"),
+  buffer: opt(Count),
+  bufferBytes: opt(Bytes)
+})
+export type ResumeConfig = typeof ResumeConfig.Type

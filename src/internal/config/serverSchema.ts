@@ -5,7 +5,7 @@
  */
 import { Schema } from "effect"
 import { BindConfig } from "./bind.js"
-import { FrameConfig, HttpConfig, LimitsConfig, WsConfig } from "./edgeSchema.js"
+import { FrameConfig, HttpConfig, LimitsConfig, ResumeConfig, WsConfig } from "./edgeSchema.js"
 import { Bool, described, opt, Port, Seconds, Str } from "./primitives.js"
 /**
  * One parent link of a server: firefly's `remoteport` entry.
@@ -59,6 +59,8 @@ export const ServerConfig = described(
     debugErrors: opt(Bool),
     /** hotaru: what a second login (`Session.bind`) of a bound player id does: `kick` (default) the old connection, or `refuse` the new. */
     duplicateLogin: opt(Schema.Literal("kick", "refuse")),
+    /** hotaru: session resume of the client edge (see `ResumeConfig`; default off). */
+    resume: opt(ResumeConfig),
     /** hotaru: close a client connection that sent nothing for this many seconds (default 60; 0: never). */
     idleTimeout: opt(Seconds),
     /**

@@ -43,6 +43,8 @@ export const HOLD_HOOKS = 1
 export const HOLD_IN_FLIGHT = 2
 export const HOLD_WRITE = 4
 export const HOLD_CLOSED = 8
+/** A resumed session waits for the end of the parse that carried its `Resume` frame. */
+export const HOLD_RESUME = 16
 
 /** A connection's mutable state; replies of one tick leave in one write. */
 export class ConnectionState {
@@ -77,15 +79,82 @@ export class ConnectionState {
   data: Map<string, unknown> | undefined = undefined
   /** Per route, how this connection forks its handler fibers; made at the route's first fork. */
   forkers: WeakMap<Route, Fork> | undefined = undefined
+  /** Frames written (replies, error frames, pushes; not system frames), since it opened. */
+  sentFrames = 0
+  /** Request frames received (not system frames), since it opened. */
+  requests = 0
+  /** Its session can be resumed (bound, resume on): its token and the frames it was sent. */
+  resume: Resumable | undefined = undefined
+  /** Ended on purpose (a kick, a newer login, the edge closing): its session is not parked. */
+  noPark = false
+  /** While its session is parked: when the window ends. */
+  parkedUntil = 0
+  /** It sent a `Resume` frame already (one attempt per connection). */
+  resumeTried = false
+  /** This connection resumed that session: its bytes and close go there. */
+  movedTo: ConnectionState | undefined = undefined
+  /** The wire now carrying it: `wire` at first, a resuming connection's after a resume. */
+  socket: Wire
+  /** Its current info (a resumed session takes the new connection's address, keeps its id). */
+  info: Connection
   constructor(
-    readonly info: Connection,
-    readonly socket: Wire,
-    readonly decoder: Frame.Decoder,
+    info: Connection,
+    /** The wire this connection was accepted on (the transport's events come from it). */
+    readonly wire: Wire,
+    public decoder: Frame.Decoder,
     now: number
   ) {
+    this.info = info
+    this.socket = wire
     this.lastActivity = now
   }
 }
+
+/**
+ * The resume state of a bound session: its current token, the one it replaced (to tell a reused
+ * token), and a bounded ring of the last frames it was sent, sequence-numbered from
+ * `ConnectionState.sentFrames`.
+ */
+export class Resumable {
+  private frames: Array<Buffer> = []
+  private head = 0
+  private bytes = 0
+  /** The sequence number of the oldest frame held. */
+  first: number
+  retired: string | undefined = undefined
+  constructor(
+    public token: string,
+    next: number,
+    private readonly maxFrames: number,
+    private readonly maxBytes: number
+  ) {
+    this.first = next
+  }
+
+  /** Keep a frame just sent (the oldest go past either bound). */
+  record(buf: Buffer): void {
+    this.frames.push(buf)
+    this.bytes += buf.length
+    while (this.frames.length - this.head > this.maxFrames || this.bytes > this.maxBytes) {
+      this.bytes -= this.frames[this.head]!.length
+      this.frames[this.head] = EMPTY
+      this.head++
+      this.first++
+    }
+    if (this.head > 64 && this.head * 2 > this.frames.length) {
+      this.frames.splice(0, this.head)
+      this.head = 0
+    }
+  }
+
+  /** The frames from sequence `seq` on, if all are still held. */
+  since(seq: number): ReadonlyArray<Buffer> | undefined {
+    if (seq < this.first) return undefined
+    return this.frames.slice(this.head + (seq - this.first))
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
 
 /** An IPv4-mapped IPv6 address as plain IPv4 (so per-IP limits count one client once). */
 export const normalizeAddress = (address: string | undefined): string =>

@@ -13,6 +13,7 @@ import * as Edge from "./edge.js"
 import * as Flow from "./flow.js"
 import * as Frame from "./frame.js"
 import type { Settings } from "./limits.js"
+import * as Resume from "./resume.js"
 import type { Hook, Router } from "./router.js"
 import { type Address, type Addresses, type Connection, NetServer } from "./service.js"
 import * as Sessions from "./sessions.js"
@@ -46,16 +47,22 @@ const makeService = (
   addresses: () => Addresses,
   sessions: Sessions.Sessions,
   channels: Channels.Channels,
-  /** An open connection, or one whose disconnect hooks are running. */
-  find: (id: number) => ConnectionState | undefined
+  resumes: Resume.Resumes,
+  /** An open or parked connection, or one whose disconnect hooks are running. */
+  find: (id: number) => ConnectionState | undefined,
+  /** Bind hooks of a connection just bound; the end of a parked session (its hooks run). */
+  bound: (state: ConnectionState) => Effect.Effect<void>,
+  end: (state: ConnectionState) => Effect.Effect<void>
 ): Context.Tag.Service<NetServer> => {
   const { states } = edge
+  const { parked } = resumes
   const deliver = (command: number, body: Uint8Array, to: Iterable<number>): number => {
     let buf: Buffer | undefined
     let n = 0
     for (const id of to) {
-      const state = states.get(id)
-      if (state === undefined || state.socket.destroyed) continue
+      // a parked session keeps what it is sent for its client's resume
+      const state = states.get(id) ?? parked.get(id)
+      if (state === undefined || (state.socket.destroyed && state.resume === undefined)) continue
       buf ??= Frame.encodeBuffer(edge.settings.frame, command, body)
       flow.write(state, buf)
       n++
@@ -79,14 +86,29 @@ const makeService = (
     broadcast: (command, value) =>
       Either.match(command.encodeResponse(value), {
         onLeft: (e) => Effect.fail(e),
-        onRight: (body) => Effect.sync(() => deliver(command.id, body, states.keys()))
+        onRight: (body) =>
+          Effect.sync(() =>
+            deliver(
+              command.id,
+              body,
+              parked.size === 0 ? states.keys() : [...states.keys(), ...parked.keys()]
+            )
+          )
       }),
     bind: (id, uid) =>
       Effect.suspend(() => {
         const state = states.get(id)
-        const refused =
-          state === undefined ? new SessionRefused({ reason: "Closed", uid }) : sessions.bind(state, uid)
-        return refused === undefined ? Effect.void : Effect.fail(refused)
+        if (state === undefined) return Effect.fail(new SessionRefused({ reason: "Closed", uid }))
+        // a parked session of the uid ends before its player logs in anew
+        const other = sessions.connectionOf(uid)
+        const before =
+          other !== undefined && other !== state && parked.has(other.info.id) ? end(other) : Effect.void
+        return Effect.flatMap(before, () => {
+          const fresh = state.uid === undefined
+          const refused = sessions.bind(state, uid)
+          if (refused !== undefined) return Effect.fail(refused)
+          return fresh ? bound(state) : Effect.void
+        })
       }),
     uidOf: (id) => Effect.sync(() => Option.fromNullable(find(id)?.uid)),
     connectionOf: (uid) => Effect.sync(() => Option.fromNullable(sessions.connectionOf(uid)?.info.id)),
@@ -108,7 +130,7 @@ const makeService = (
       }),
     leave: (id, channel) =>
       Effect.sync(() => {
-        const state = states.get(id)
+        const state = states.get(id) ?? parked.get(id)
         return state === undefined ? false : channels.leave(state, channel)
       }),
     members: (channel) => Effect.sync(() => Array.from(channels.members(channel) ?? [], (s) => s.info.id)),
@@ -125,16 +147,22 @@ const makeService = (
           )
       }),
     kick: (id) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         const state = states.get(id)
-        if (state === undefined) return false
+        if (state === undefined) {
+          const session = parked.get(id)
+          return session === undefined ? Effect.succeed(false) : Effect.as(end(session), true)
+        }
+        // a kicked player's session ends with its connection (not parked)
+        state.noPark = true
         flow.flushOne(state)
         state.socket.destroySoon()
-        return true
+        return Effect.succeed(true)
       }),
     connections: Effect.sync(() => Array.from(states.values(), (s) => s.info)),
     stats: Effect.sync(() => ({
       connections: states.size,
+      parked: parked.size,
       peakBuffered: edge.peakBuffered,
       ...edge.counters
     }))
@@ -149,8 +177,8 @@ const refuse = (edge: Edge.Edge, wire: Wire, counter: Edge.Counter, why: () => s
   return undefined
 }
 
-/** One sweep over every connection's timers: send, frame and idle timeouts. */
-const sweeper = (edge: Edge.Edge, flow: Flow.Flow): Effect.Effect<void> =>
+/** One sweep over every connection's timers: send, frame and idle timeouts, resume windows. */
+const sweeper = (edge: Edge.Edge, flow: Flow.Flow, resumes: Resume.Resumes): Effect.Effect<void> =>
   Effect.sync(() => {
     const { idleMillis, frameMillis, sendMillis } = edge.settings
     const now = edge.clock.unsafeCurrentTimeMillis()
@@ -176,7 +204,65 @@ const sweeper = (edge: Edge.Edge, flow: Flow.Flow): Effect.Effect<void> =>
           )
       }
     }
+    if (edge.settings.resumeMillis > 0) resumes.sweep(now)
     edge.flushLogs()
+  })
+
+/** Admit a connection under the node-wide and per-IP caps (or turn it away). */
+const makeAccept =
+  (
+    edge: Edge.Edge,
+    open: (wire: Wire, remoteAddress: string, remotePort: number, counted: boolean) => ConnectionState
+  ): Core["accept"] =>
+  (wire, address, port) => {
+    const { states, perIp, report } = edge
+    const { maxConnections, maxPerIp, exempt } = edge.settings
+    try {
+      const remoteAddress = normalizeAddress(address)
+      if (states.size >= maxConnections) {
+        return refuse(
+          edge,
+          wire,
+          "refusedMaxConnections",
+          () =>
+            `refusing a connection from ${remoteAddress}: ${maxConnections} connections open (maxConnections)`
+        )
+      }
+      const counted = !exempt.has(remoteAddress)
+      if (counted) {
+        const n = perIp.get(remoteAddress) ?? 0
+        if (n >= maxPerIp) {
+          return refuse(
+            edge,
+            wire,
+            "refusedPerIp",
+            () => `refusing a connection from ${remoteAddress}: ${n} open from it (maxConnectionsPerIp)`
+          )
+        }
+        perIp.set(remoteAddress, n + 1)
+      }
+      return open(wire, remoteAddress, port ?? 0, counted)
+    } catch (defect) {
+      wire.destroy()
+      report("edgeDefects", undefined, "error", () => "could not accept a connection", Cause.die(defect))
+      return undefined
+    }
+  }
+
+/** Sweep the edge's timers in one fiber of the scope (none when every timer is off). */
+const startSweeper = (edge: Edge.Edge, flow: Flow.Flow, resumes: Resume.Resumes) =>
+  Effect.gen(function* () {
+    const { idleMillis, frameMillis, sendMillis, resumeMillis } = edge.settings
+    const timers = [idleMillis, frameMillis, sendMillis, resumeMillis].filter((ms) => ms > 0)
+    if (timers.length > 0) {
+      yield* sweeper(edge, flow, resumes).pipe(
+        Effect.catchAllDefect((defect) => Effect.logError("netport sweep failed", defect)),
+        Effect.repeat(
+          Schedule.spaced(Duration.millis(Math.max(10, Math.min(1000, Math.min(...timers) / 4))))
+        ),
+        Effect.forkScoped
+      )
+    }
   })
 
 /** The core of an edge, its handler fibers and timer sweep in the scope. */
@@ -192,18 +278,40 @@ export const make = (
     const sessions = Sessions.make(edge, flow, duplicate)
     const channels = Channels.make()
     const leaving = new Map<number, ConnectionState>()
+    const resumes = Resume.make(edge, flow, {
+      states: edge.states,
+      end: (state) => runPlain(disconnected(state)),
+      absorbed: (state, into) => {
+        runPlain(
+          Effect.log(`Client ${state.info.id} resumed the session of client ${into.info.id}.`).pipe(
+            annotate(into.info)
+          )
+        )
+        runPlain(disconnected(state))
+      }
+    })
     const service = makeService(
       edge,
       flow,
       () => addresses,
       sessions,
       channels,
-      (id) => states.get(id) ?? leaving.get(id)
+      resumes,
+      (id) => states.get(id) ?? resumes.parked.get(id) ?? leaving.get(id),
+      (state) => {
+        resumes.issue(state)
+        return router.onBind.length === 0
+          ? Effect.void
+          : runHooks(router.onBind, state.info).pipe(annotate(state.info))
+      },
+      (state) => {
+        resumes.forget(state, false)
+        return disconnected(state)
+      }
     )
     const handlers = yield* FiberSet.make<unknown, unknown>()
     const dispatch = Dispatch.make(edge, flow, service, handlers)
-    const { states, perIp, annotate, report, clock, runPlain } = edge
-    const { maxConnections, maxPerIp, exempt } = settings
+    const { states, perIp, annotate, clock, runPlain } = edge
 
     const runHooks = (hooks: ReadonlyArray<Hook>, info: Connection) =>
       Effect.forEach(hooks, (h) => h(info), { discard: true }).pipe(
@@ -211,25 +319,28 @@ export const make = (
         Effect.catchAllCause((cause) => Effect.logError("connection hook failed", cause))
       )
 
-    /** Forget a closed connection, log it and run the disconnect hooks (once). */
+    /**
+     * Forget a closed connection (or an ended parked session), log it and run its close hooks
+     * (bound) and disconnect hooks, once.
+     */
     const disconnected = (state: ConnectionState): Effect.Effect<void> => {
       if (state.closed) return Effect.void
       state.closed = true
       const id = state.info.id
       states.delete(id)
+      resumes.forget(state, false)
       sessions.forget(state)
       channels.forget(state)
-      if (state.perIp) {
-        const ip = state.info.remoteAddress
-        const n = (perIp.get(ip) ?? 1) - 1
-        if (n <= 0) perIp.delete(ip)
-        else perIp.set(ip, n)
-      }
+      Resume.uncountIp(perIp, state)
       const log = Effect.log(`Client ${id} login out.`)
-      if (router.onDisconnect.length === 0) return log.pipe(annotate(state.info))
+      const hooks =
+        state.uid === undefined || router.onClose.length === 0
+          ? router.onDisconnect
+          : [...router.onClose, ...router.onDisconnect]
+      if (hooks.length === 0) return log.pipe(annotate(state.info))
       // its hooks still read its uid and session data
       leaving.set(id, state)
-      return Effect.zipRight(log, runHooks(router.onDisconnect, state.info)).pipe(
+      return Effect.zipRight(log, runHooks(hooks, state.info)).pipe(
         Effect.ensuring(Effect.sync(() => leaving.delete(id))),
         annotate(state.info)
       )
@@ -245,7 +356,11 @@ export const make = (
         clock.unsafeCurrentTimeMillis()
       )
       state.perIp = counted
-      state.onFrame = (command, body) => dispatch.dispatch(state, command, body)
+      state.onFrame = (command, body) => {
+        if (command === Frame.RESUME_COMMAND) return resumes.frame(state, body)
+        state.requests++
+        return dispatch.dispatch(state, command, body)
+      }
       states.set(info.id, state)
       const login = Effect.log(`Client ${info.id} login in.[${info.remoteAddress},${info.remotePort}]`)
       if (router.onConnect.length === 0) {
@@ -260,53 +375,12 @@ export const make = (
       return state
     }
 
-    const accept: Core["accept"] = (wire, address, port) => {
-      try {
-        const remoteAddress = normalizeAddress(address)
-        if (states.size >= maxConnections) {
-          return refuse(
-            edge,
-            wire,
-            "refusedMaxConnections",
-            () =>
-              `refusing a connection from ${remoteAddress}: ${maxConnections} connections open (maxConnections)`
-          )
-        }
-        const counted = !exempt.has(remoteAddress)
-        if (counted) {
-          const n = perIp.get(remoteAddress) ?? 0
-          if (n >= maxPerIp) {
-            return refuse(
-              edge,
-              wire,
-              "refusedPerIp",
-              () => `refusing a connection from ${remoteAddress}: ${n} open from it (maxConnectionsPerIp)`
-            )
-          }
-          perIp.set(remoteAddress, n + 1)
-        }
-        return open(wire, remoteAddress, port ?? 0, counted)
-      } catch (defect) {
-        wire.destroy()
-        report("edgeDefects", undefined, "error", () => "could not accept a connection", Cause.die(defect))
-        return undefined
-      }
-    }
+    const accept = makeAccept(edge, open)
 
     // closing the edge gives up the calls started without a fiber and interrupts the fibers
     const stopHandlers = Effect.zipRight(Effect.sync(dispatch.cancelAll), FiberSet.clear(handlers))
     yield* Effect.addFinalizer(() => stopHandlers)
-    const { idleMillis, frameMillis, sendMillis } = settings
-    const timers = [idleMillis, frameMillis, sendMillis].filter((ms) => ms > 0)
-    if (timers.length > 0) {
-      yield* sweeper(edge, flow).pipe(
-        Effect.catchAllDefect((defect) => Effect.logError("netport sweep failed", defect)),
-        Effect.repeat(
-          Schedule.spaced(Duration.millis(Math.max(10, Math.min(1000, Math.min(...timers) / 4))))
-        ),
-        Effect.forkScoped
-      )
-    }
+    yield* startSweeper(edge, flow, resumes)
 
     return {
       service,
@@ -314,19 +388,29 @@ export const make = (
         addresses = { ...addresses, [transport]: address }
       },
       accept,
-      received: flow.received,
-      gone: (state) => {
-        if (!state.closed) runPlain(disconnected(state))
+      // a connection that resumed a session speaks for it; a wire a resume replaced is stale
+      received: (handle, chunk) => {
+        const state = handle.movedTo ?? handle
+        if (state.socket === handle.wire) flow.received(state, chunk)
+      },
+      gone: (handle) => {
+        const state = handle.movedTo ?? handle
+        if (state.socket !== handle.wire || state.closed || state.parkedUntil !== 0) return
+        if (!resumes.park(state)) runPlain(disconnected(state))
       },
       closeAll: Effect.suspend(() => {
         // connections close with the listener: their disconnect hooks run here, in its scope,
-        // after the handlers are given up
+        // after the handlers are given up; parked sessions end with them
         const open = [...states.values()]
+        const parked = [...resumes.parked.values()]
         return Effect.zipRight(
           stopHandlers,
           Effect.suspend(() => {
-            for (const state of open) state.socket.destroy()
-            return Effect.forEach(open, disconnected, { discard: true })
+            for (const state of open) {
+              state.noPark = true
+              state.socket.destroy()
+            }
+            return Effect.forEach([...open, ...parked], disconnected, { discard: true })
           })
         )
       })

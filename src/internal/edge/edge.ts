@@ -23,7 +23,7 @@ import type { Router } from "./router.js"
 import type { Connection, Stats } from "./service.js"
 
 /** The counted events of `Stats`. */
-export type Counter = Exclude<keyof Stats, "connections" | "peakBuffered">
+export type Counter = Exclude<keyof Stats, "connections" | "peakBuffered" | "parked">
 
 /**
  * The events of the client edge, by `node` and `event` (a `NetServer.Stats` counter: accepted,
@@ -105,7 +105,10 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Edge> =>
       unknownCommands: 0,
       handlerFailures: 0,
       handlerDefects: 0,
-      edgeDefects: 0
+      edgeDefects: 0,
+      sessionsParked: 0,
+      resumes: 0,
+      resumesRefused: 0
     }
     const metrics = Object.fromEntries(
       Object.keys(counters).map((counter) => [counter, edgeEvent(node, counter)])

@@ -20,8 +20,13 @@ export interface Flow {
   readonly edgeDefect: (state: ConnectionState, defect: unknown) => void
   /** Kick a client that does not read what it is sent. */
   readonly slowConsumer: (state: ConnectionState, why: () => string) => void
-  /** Queue a frame for this tick's write of the connection. */
+  /**
+   * Queue a frame for this tick's write of the connection: counted in its `sentFrames` and kept
+   * in its resume ring, if it has one (also while its session is parked: no socket then).
+   */
   readonly write: (state: ConnectionState, buf: Buffer) => void
+  /** Queue a frame as it is: a system frame, or one replayed from the resume ring. */
+  readonly send: (state: ConnectionState, buf: Buffer) => void
   /** Write the connection's batch now. */
   readonly flushOne: (state: ConnectionState) => void
   readonly hold: (state: ConnectionState, bit: number) => void
@@ -38,25 +43,25 @@ const close = (state: ConnectionState) => {
   state.socket.destroy()
 }
 
+/** Closing a connection the edge cannot serve: an internal error, a slow consumer. */
+const kicks = ({ report }: Edge) => ({
+  edgeDefect: (state: ConnectionState, defect: unknown) => {
+    close(state)
+    const why = () => "closing connection after an internal error"
+    report("edgeDefects", state.info, "error", why, Cause.die(defect))
+  },
+  slowConsumer: (state: ConnectionState, why: () => string) => {
+    close(state)
+    report("slowConsumers", state.info, "warning", () => `kicking slow consumer: ${why()}`)
+  }
+})
+
 /** The flow of an edge. */
 export const make = (edge: Edge): Flow => {
   const { clock, report } = edge
   const { maxBuffered, highWater } = edge.settings
 
-  const edgeDefect = (state: ConnectionState, defect: unknown) => {
-    close(state)
-    report(
-      "edgeDefects",
-      state.info,
-      "error",
-      () => "closing connection after an internal error",
-      Cause.die(defect)
-    )
-  }
-  const slowConsumer = (state: ConnectionState, why: () => string) => {
-    close(state)
-    report("slowConsumers", state.info, "warning", () => `kicking slow consumer: ${why()}`)
-  }
+  const { edgeDefect, slowConsumer } = kicks(edge)
 
   let flushList: Array<ConnectionState> = []
   const flushOne = (state: ConnectionState) => {
@@ -98,6 +103,11 @@ export const make = (edge: Edge): Flow => {
     }
   }
   const write = (state: ConnectionState, buf: Buffer) => {
+    state.sentFrames++
+    state.resume?.record(buf)
+    send(state, buf)
+  }
+  const send = (state: ConnectionState, buf: Buffer) => {
     const socket = state.socket
     if (socket.destroyed) return
     const queued = state.batchBytes + socket.writableLength
@@ -187,5 +197,5 @@ export const make = (edge: Edge): Flow => {
     }
   }
 
-  return { close, edgeDefect, slowConsumer, write, flushOne, hold, release, parsed, received }
+  return { close, edgeDefect, slowConsumer, write, send, flushOne, hold, release, parsed, received }
 }

@@ -25,6 +25,34 @@ export const HEADER_SIZE = 17
 export const ERROR_COMMAND = 0xffffffff
 
 /**
+ * Command ids from this one up are the edge's own (system frames); a `NetCommand` cannot take
+ * them. `ERROR_COMMAND` is one.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const SYSTEM_COMMANDS = 0xfffffff0
+
+/**
+ * The system frame the server sends a client when its connection is bound (`Session.bind`) and
+ * resume is on: JSON `{ "uid", "token" }`, the session's resume token.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const SESSION_COMMAND = 0xfffffffe
+
+/**
+ * The system frame a client sends first on a new connection to resume its session: JSON
+ * `{ "token", "uid", "received" }`; the server answers under the same id, JSON
+ * `{ "_tag": "ResumeOk", "requests", "token" }` or `{ "_tag": "ResumeRefused", "reason" }`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const RESUME_COMMAND = 0xfffffffd
+
+/**
  * The 17-byte frame header a netport and its clients agree on: the four head bytes, the protocol
  * and server versions, and the largest body accepted (default 1 MiB).
  *

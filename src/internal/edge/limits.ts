@@ -56,8 +56,27 @@ export const defaults = {
   frameTimeout: Duration.seconds(30),
   maxDepth: DEFAULT_MAX_DEPTH,
   idleTimeout: Duration.seconds(60),
-  maxInFlight: 32
+  maxInFlight: 32,
+  resumeBuffer: 256,
+  resumeBufferBytes: 1024 * 1024
 } as const
+
+/**
+ * Session resume (off unless `window` is set): a bound session whose connection drops is kept
+ * for `window`, with the last frames it was sent, for a client that comes back with its resume
+ * token (see `Session`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResumeOptions {
+  /** How long a dropped session waits for its client (0: resume off). */
+  readonly window: Duration.DurationInput
+  /** Frames kept per session for the replay (default 256); a client that missed more resyncs. */
+  readonly buffer?: number
+  /** Bytes kept per session for the replay (default 1 MiB; keep it below `maxBuffered`). */
+  readonly bufferBytes?: number
+}
 
 /**
  * What a listener's options say about the edge (all but where it listens).
@@ -80,6 +99,8 @@ export interface EdgeOptions {
    * For development only (default false: the `error` kind, the typed error's `tag`, no text).
    */
   readonly debugErrors?: boolean
+  /** Session resume (default off). */
+  readonly resume?: ResumeOptions
 }
 
 /** `EdgeOptions` resolved: every default filled, times in milliseconds (0: that timer is off). */
@@ -97,6 +118,10 @@ export interface Settings {
   readonly maxBuffered: number
   readonly decodeOptions: NetCommand.DecodeOptions
   readonly debugErrors: boolean
+  /** Session resume: its window (0: off) and the bounds of each session's replay ring. */
+  readonly resumeMillis: number
+  readonly resumeFrames: number
+  readonly resumeBytes: number
 }
 
 const millisOf = (d: Duration.DurationInput): number => {
@@ -120,6 +145,9 @@ export const settings = (options: EdgeOptions): Settings => {
     highWater: limits.highWater ?? defaults.highWater,
     maxBuffered: limits.maxBuffered ?? defaults.maxBuffered,
     decodeOptions: { maxDepth: limits.maxDepth ?? defaults.maxDepth },
-    debugErrors: options.debugErrors ?? false
+    debugErrors: options.debugErrors ?? false,
+    resumeMillis: options.resume === undefined ? 0 : millisOf(options.resume.window),
+    resumeFrames: Math.max(1, options.resume?.buffer ?? defaults.resumeBuffer),
+    resumeBytes: Math.max(1, options.resume?.bufferBytes ?? defaults.resumeBufferBytes)
   }
 }

@@ -29,6 +29,14 @@ export interface Route {
 export type Hook = (connection: Connection) => Effect.Effect<void, never, NetServer>
 
 /**
+ * Which hook: a connection opened or closed, a session was bound or ended.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HookKind = "onConnect" | "onDisconnect" | "onBind" | "onClose"
+
+/**
  * The routes and hooks of a node (the `NetRouter` service). What it holds is read-only from the
  * outside; it changes only through `register`, `addHook` and `replace` (the `handle` /
  * `onConnect` / `onDisconnect` layers call them).
@@ -43,10 +51,14 @@ export interface Router {
   readonly onConnect: ReadonlyArray<Hook>
   /** The disconnect hooks, in registration order (a read-only view). */
   readonly onDisconnect: ReadonlyArray<Hook>
+  /** The hooks run when a connection is bound to a player (`Session.bind`), in order. */
+  readonly onBind: ReadonlyArray<Hook>
+  /** The hooks run when a bound session ends (its parked window over, if resume is on), in order. */
+  readonly onClose: ReadonlyArray<Hook>
   /** Add the route of a command; dies if its command id already has one. */
   readonly register: (route: Route) => Effect.Effect<void>
-  /** Add a connect or disconnect hook. */
-  readonly addHook: (which: "onConnect" | "onDisconnect", hook: Hook) => Effect.Effect<void>
+  /** Add a connect, disconnect, bind or close hook. */
+  readonly addHook: (which: HookKind, hook: Hook) => Effect.Effect<void>
   /**
    * Take the routes and hooks of `other` in place of this router's own, in one synchronous step
    * (a hot reload: no request sees half of the old and half of the new routes).
@@ -64,10 +76,15 @@ export const makeRouter: Effect.Effect<Router> = Effect.sync(() => {
   const routes = new Map<number, Route>()
   const onConnect: Array<Hook> = []
   const onDisconnect: Array<Hook> = []
+  const onBind: Array<Hook> = []
+  const onClose: Array<Hook> = []
+  const hooks: Record<HookKind, Array<Hook>> = { onConnect, onDisconnect, onBind, onClose }
   return {
     routes,
     onConnect,
     onDisconnect,
+    onBind,
+    onClose,
     register: (route) =>
       Effect.suspend(() => {
         const id = route.command.id
@@ -82,7 +99,7 @@ export const makeRouter: Effect.Effect<Router> = Effect.sync(() => {
       }),
     addHook: (which, hook) =>
       Effect.sync(() => {
-        ;(which === "onConnect" ? onConnect : onDisconnect).push(hook)
+        hooks[which].push(hook)
       }),
     replace: (other) =>
       Effect.sync(() => {
@@ -91,6 +108,8 @@ export const makeRouter: Effect.Effect<Router> = Effect.sync(() => {
         for (const [id, route] of other.routes) routes.set(id, route)
         onConnect.splice(0, onConnect.length, ...other.onConnect)
         onDisconnect.splice(0, onDisconnect.length, ...other.onDisconnect)
+        onBind.splice(0, onBind.length, ...other.onBind)
+        onClose.splice(0, onClose.length, ...other.onClose)
       })
   }
 })

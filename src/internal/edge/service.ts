@@ -88,6 +88,13 @@ export interface Stats {
   readonly edgeDefects: number
   /** Largest number of bytes seen queued for one live connection. */
   readonly peakBuffered: number
+  /** Sessions parked now, waiting for their client to resume them. */
+  readonly parked: number
+  /** Sessions parked since start (their connection dropped with resume on). */
+  readonly sessionsParked: number
+  /** Sessions resumed / resume attempts refused since start. */
+  readonly resumes: number
+  readonly resumesRefused: number
 }
 
 /**

@@ -53,7 +53,9 @@ export const make = (edge: Edge, flow: Flow, policy: DuplicatePolicy): Sessions 
       const other = byUid.get(uid)
       if (other !== undefined && other !== state) {
         if (policy === "refuse") return new SessionRefused({ reason: "InUse", uid })
-        // the old connection goes (its late close does not unbind the new one: it is not mapped)
+        // the old connection goes (its late close does not unbind the new one: it is not mapped),
+        // its session with it (not parked for resume)
+        other.noPark = true
         flow.flushOne(other)
         other.socket.destroySoon()
         edge.runPlain(
