@@ -7,7 +7,7 @@
  *   npm run bench -- --runs 3          # 3 interleaved rounds, then median (min..max) lines
  *   npm run bench -- --only w1,w5      # some workloads
  *   npm run bench -- --only entities   # W6, W7 and W8 (= --only w6,w7,w8; `npm run bench:entities`)
- *   npm run bench -- --only ws         # WS1–WS4 over WebSocket (= --only w8,w9,w10,w11; bench/ws/cells.ts)
+ *   npm run bench -- --only ws         # WS1–WS4 over WebSocket (= --only ws1,ws2,ws3,ws4; bench/ws/cells.ts)
  *   npm run bench -- --runners 1,3     # the runner counts of W6 (W7 kills one of the largest)
  *   npm run bench -- --peers pinus     # also measure Pinus (installed on first use into the cache)
  *   npm run bench -- --pinus-cache DIR # where Pinus is installed (default ~/.cache/hotaru-bench)

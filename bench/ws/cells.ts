@@ -14,7 +14,7 @@
 import { parseArgs } from "../args.js"
 
 /** The `--only` names of these cells (`ws` stands for all of them). */
-export const workloads = ["w8", "w9", "w10", "w11"]
+export const workloads = ["ws1", "ws2", "ws3", "ws4"]
 
 interface Server {
   readonly pid: number
@@ -65,8 +65,8 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
   r: Runner<M>
 ): { readonly cells: ReadonlyArray<WsCell<M>>; readonly drain: () => Promise<void> } => {
   const sizes = r.smoke
-    ? { w8: [2], w9: 20, w10: 20, w10Hold: 0.2, w11: 20 }
-    : { w8: [1, 100], w9: 1000, w10: 2000, w10Hold: r.quick ? 1 : 3, w11: 1000 }
+    ? { ws1: [2], ws2: 20, ws3: 20, ws3Hold: 0.2, ws4: 20 }
+    : { ws1: [1, 100], ws2: 1000, ws3: 2000, ws3Hold: r.quick ? 1 : 3, ws4: 1000 }
   const reuse = r.quick
   const pool = new Map<Kind, Promise<Server>>()
   const from = parseArgs(process.argv.slice(2)).get("ws-from") ?? "src"
@@ -135,38 +135,38 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
     }))
 
   const out: Array<WsCell<M>> = []
-  if (r.only.has("w8")) {
-    for (const c of sizes.w8) {
+  if (r.only.has("ws1")) {
+    for (const c of sizes.ws1) {
       out.push({
-        workload: "w8",
+        workload: "ws1",
         title: `WS1 ws echo c=${c}${fromDist}`,
         unit: "msg/s",
-        sides: both("w8", "msgs_per_s", false, ["--conns", String(c)]),
+        sides: both("ws1", "msgs_per_s", false, ["--conns", String(c)]),
         versus: "raw",
         ...(c >= 100 ? { target: { op: ">=", value: 0.85, of: "ratio" } as const } : {})
       })
     }
   }
-  if (r.only.has("w9")) {
+  if (r.only.has("ws2")) {
     out.push({
-      workload: "w9",
-      title: `WS2 ws fan-out n=${sizes.w9} [Channel.push; raw: a ws.send loop]${fromDist}`,
+      workload: "ws2",
+      title: `WS2 ws fan-out n=${sizes.ws2} [Channel.push; raw: a ws.send loop]${fromDist}`,
       unit: "deliveries/s",
-      sides: both("w9", "deliveries_per_s", false, ["--conns", String(sizes.w9), "--window", "16"]),
+      sides: both("ws2", "deliveries_per_s", false, ["--conns", String(sizes.ws2), "--window", "16"]),
       versus: "raw",
       target: { op: ">=", value: 1, of: "ratio" }
     })
   }
-  if (r.only.has("w10")) {
+  if (r.only.has("ws3")) {
     out.push({
-      workload: "w10",
-      title: `WS3 ws idle n=${sizes.w10} hold=${sizes.w10Hold}s [heap+external after GC]${fromDist}`,
+      workload: "ws3",
+      title: `WS3 ws idle n=${sizes.ws3} hold=${sizes.ws3Hold}s [heap+external after GC]${fromDist}`,
       unit: "B/conn",
-      sides: both("w10", "heap_bytes_per_conn", true, [
+      sides: both("ws3", "heap_bytes_per_conn", true, [
         "--conns",
-        String(sizes.w10),
+        String(sizes.ws3),
         "--hold",
-        String(sizes.w10Hold)
+        String(sizes.ws3Hold)
       ]),
       versus: "raw",
       detail: (ms) =>
@@ -174,12 +174,12 @@ export const cells = <M extends { readonly raw: Record<string, string> }>(
       target: { op: "<=", value: 4096, of: "value" }
     })
   }
-  if (r.only.has("w11")) {
+  if (r.only.has("ws4")) {
     out.push({
-      workload: "w11",
-      title: `WS4 ws reconnect storm n=${sizes.w11} rejoin=bind${fromDist}`,
+      workload: "ws4",
+      title: `WS4 ws reconnect storm n=${sizes.ws4} rejoin=bind${fromDist}`,
       unit: "ms",
-      sides: both("w11", "storm_ms", true, ["--conns", String(sizes.w11), "--rejoin", "bind"]),
+      sides: both("ws4", "storm_ms", true, ["--conns", String(sizes.ws4), "--rejoin", "bind"]),
       versus: "raw",
       target: { op: "<=", value: 2000, of: "value" }
     })

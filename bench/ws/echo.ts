@@ -42,7 +42,7 @@ export const echo: Workload = async (o) => {
   const { p50, p99 } = samples.percentiles()
   for (const conn of conns) conn.close()
   return {
-    workload: "w8",
+    workload: "ws1",
     server: o.label,
     conns: o.conns,
     secs: secs.toFixed(2),

@@ -64,10 +64,10 @@ export const fanout: Workload = async (o) => {
   const secs = (performance.now() - t0) / 1000
   const cpuFields = cpu(delivered)
   stopped = true
-  if (stalls > 0) console.error(`w9: no round completed during ${stalls} 1-s interval(s) (lost pushes?)`)
+  if (stalls > 0) console.error(`ws2: no round completed during ${stalls} 1-s interval(s) (lost pushes?)`)
   for (const conn of conns) conn.close()
   return {
-    workload: "w9",
+    workload: "ws2",
     server: o.label,
     conns: n,
     window,

@@ -39,7 +39,7 @@ export const idle: Workload = async (o) => {
   for (const conn of [probe, ...conns]) conn.close()
   const per = (f: (m: Memory) => number) => Math.round((f(after) - f(before)) / o.conns)
   return {
-    workload: "w10",
+    workload: "ws3",
     server: o.label,
     conns: o.conns,
     hold_s: holdMs / 1000,

@@ -57,11 +57,11 @@ export const storm: Workload = async (o) => {
   const times = [...back].filter(Number.isFinite).sort((a, b) => a - b)
   const at = (p: number) =>
     times.length === 0 ? Number.NaN : times[Math.min(times.length - 1, Math.floor(times.length * p))]!
-  if (firstError !== undefined) console.error(`w11: ${retries} retries, the first: ${firstError}`)
+  if (firstError !== undefined) console.error(`ws4: ${retries} retries, the first: ${firstError}`)
   for (const conn of conns) conn?.close()
   const missing = o.conns - times.length
   return {
-    workload: "w11",
+    workload: "ws4",
     server: o.label,
     conns: o.conns,
     rejoin: rejoin.name,

@@ -2,12 +2,12 @@
  * The WebSocket bench's load client (WS1–WS4): `ws` client connections speaking `wire.ts`, the
  * same for hotaru's `wsport` node and the raw `ws` server, in a process of its own.
  *
- *   node --import tsx bench/ws/wsLoad.ts --workload w8|w9|w10|w11 --port P [--label NAME]
+ *   node --import tsx bench/ws/wsLoad.ts --workload ws1|ws2|ws3|ws4 --port P [--label NAME]
  *     [--conns N] [--duration 10] [--warmup 2] [--body 32] [--server-pid PID[,PID]]
- *     w8  echo: N connections, a closed loop each                          (echo.ts)
- *     w9  fan-out: N connections joined, --window 16 rounds in flight       (fanout.ts)
- *     w10 idle memory: N connections held --hold 2 s; server memory ÷ N     (idle.ts)
- *     w11 reconnect storm: N clients logged in drop and come back,
+ *     ws1  echo: N connections, a closed loop each                          (echo.ts)
+ *     ws2  fan-out: N connections joined, --window 16 rounds in flight       (fanout.ts)
+ *     ws3 idle memory: N connections held --hold 2 s; server memory ÷ N     (idle.ts)
+ *     ws4 reconnect storm: N clients logged in drop and come back,
  *         --rejoin bind, --timeout 30, --retry-ms 50                        (storm.ts)
  *
  * Prints one `RESULT key=value …` line (`bench/run.ts` reads it).
@@ -21,8 +21,8 @@ import { storm } from "./storm.js"
 import type { Workload } from "./workload.js"
 
 const args = parseArgs(process.argv.slice(2))
-const workloads: Record<string, Workload> = { w8: echo, w9: fanout, w10: idle, w11: storm }
-const name = args.get("workload") ?? "w8"
+const workloads: Record<string, Workload> = { ws1: echo, ws2: fanout, ws3: idle, ws4: storm }
+const name = args.get("workload") ?? "ws1"
 const workload = workloads[name]
 if (workload === undefined) throw new Error(`--workload must be one of ${Object.keys(workloads).join(", ")}`)
 
