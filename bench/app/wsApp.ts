@@ -5,7 +5,7 @@
  * kicks the older connection, the default policy). Made from the hotaru module it is given: the
  * sources (`hotaru-rt` under tsx) or the compiled package (`dist/`, `hotaruWs.ts --from dist`).
  */
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import type * as Hotaru from "hotaru-rt"
 import { ECHO, FANOUT, JOIN, LOGIN, MEMORY, memoryReport, PUSH } from "../ws/wire.js"
 
@@ -30,5 +30,10 @@ export const serveWsApp = (hotaru: typeof Hotaru, port: number) => {
     NetServer.handle(Login, (body) => Effect.as(Session.bind(Buffer.from(body).toString("utf8")), body)),
     NetServer.handle(Memory, () => Effect.sync(memoryReport))
   )
-  return NetServer.serve(app, { webSocket: { host: "127.0.0.1", port }, node: "ws" })
+  // resume on: a dropped player's session waits 30 s for its client (WS4 resumes it)
+  return NetServer.serve(app, {
+    webSocket: { host: "127.0.0.1", port },
+    node: "ws",
+    resume: { window: Duration.seconds(30) }
+  })
 }

@@ -20,6 +20,9 @@ export const PUSH = 3
 export const JOIN = 5
 export const LOGIN = 6
 export const MEMORY = 7
+/** The edge's system frames of session resume: the token after a bind, and `Resume` / its answer. */
+export const SESSION = 0xfffffffe
+export const RESUME = 0xfffffffd
 
 /** Frame header bytes; the length field (bytes 9–12) counts the command id and the body. */
 export const HEADER = 17

@@ -5,7 +5,7 @@
  * that is not a push answers it (an error frame, command 0xffffffff, as an error).
  */
 import WebSocket from "ws"
-import { eachFrame, encode, PUSH } from "./wire.js"
+import { eachFrame, encode, PUSH, RESUME, SESSION } from "./wire.js"
 
 const ERROR_COMMAND = 0xffffffff
 
@@ -17,6 +17,10 @@ export interface WsHooks {
 }
 
 export class WsConn {
+  /** The resume token of the session this connection is bound to (the server's SESSION frame). */
+  token: string | undefined
+  /** Frames received that the server counts for resume (all but its system frames). */
+  received = 0
   private reply: ((error: Error | undefined, body?: Buffer) => void) | undefined
   private opened = false
   private closed = false
@@ -84,6 +88,11 @@ export class WsConn {
 
   private feed(message: Buffer): void {
     const whole = eachFrame(message, (command, body) => {
+      if (command === SESSION) {
+        this.token = (JSON.parse(body.toString("utf8")) as { readonly token: string }).token
+        return
+      }
+      if (command !== RESUME) this.received++
       if (command === PUSH) {
         this.hooks.onPush?.()
         return
