@@ -2,7 +2,8 @@
  * Players across two front nodes in real processes (`hotaru start`, a master and two fronts that
  * share no link but the master): a push to a player reaches it on the other front; a player on no
  * front is `PlayerOffline`, typed; a second login on the other front closes the first; a kick
- * reaches the player wherever it is.
+ * reaches the player wherever it is; a player whose network drops resumes its session on its front
+ * and gets, once and in order, what the other front pushed to it meanwhile.
  */
 import * as Path from "node:path"
 import { Effect, Fiber, Stream } from "effect"
@@ -12,21 +13,63 @@ import { KickEverywhere, Login, Tell, Told } from "./fixtures/playersApp.js"
 import { exited, repo, startHotaru } from "./support/cli.js"
 import { writeConfig } from "./support/demo.js"
 import { freePorts } from "./support/ports.js"
+import { proxy } from "./support/proxy.js"
 import { waitFor } from "./support/wait.js"
 
 const app = Path.join(repo, "test/fixtures/playersApp.ts")
 
 const connect = (port: number) => Client.connect({ host: "127.0.0.1", port, timeout: "5 seconds" })
 
+/**
+ * carol plays on front1 (resume on) through a proxy that cuts her network; dave on front2 tells
+ * her three things while she is away: she comes back without logging in again (`Resumed`) and
+ * gets all three, in order, once, then the next one live.
+ */
+const resumeAcrossFronts = (front1: number, front2: number) =>
+  Effect.gen(function* () {
+    const net = yield* proxy(front1)
+    const carol = yield* Client.reconnecting(connect(net.port), {
+      onConnect: (c) => Effect.asVoid(c.call(Login, "carol")),
+      pause: "100 millis"
+    })
+    const events = yield* carol.events.pipe(
+      Stream.map((e) => e._tag),
+      Stream.takeUntil((tag) => tag === "Resumed"),
+      Stream.runCollect,
+      Effect.fork
+    )
+    const told = yield* carol.pushesOf(Told).pipe(Stream.take(4), Stream.runCollect, Effect.fork)
+    yield* carol.current
+    const dave = yield* connect(front2)
+    expect(yield* dave.call(Login, "dave")).toBe("welcome dave")
+    expect(net.drop()).toBeGreaterThan(0)
+    for (const text of ["one", "two", "three"]) {
+      // parked on front1: delivered into the session's buffer
+      expect(yield* dave.call(Tell, { to: "carol", text })).toEqual({ node: "front1" })
+    }
+    expect([...(yield* Fiber.join(events).pipe(Effect.timeout("15 seconds")))]).toEqual([
+      "Connected",
+      "Disconnected",
+      "Resumed"
+    ])
+    expect(yield* dave.call(Tell, { to: "carol", text: "four" })).toEqual({ node: "front1" })
+    expect([...(yield* Fiber.join(told).pipe(Effect.timeout("10 seconds")))]).toEqual([
+      "one",
+      "two",
+      "three",
+      "four"
+    ])
+  })
+
 describe("Players across two fronts (real processes)", () => {
-  it("push and kick by uid reach the other front; one login per uid; offline is typed", {
+  it("push and kick by uid reach the other front; one login per uid; offline is typed; resume", {
     timeout: 120_000
   }, async () => {
     const [rootport, front1, front2] = (await freePorts(3)) as [number, number, number]
     const { file } = writeConfig("players", {
       master: { rootport },
       servers: {
-        front1: { name: "front1", netport: front1, app },
+        front1: { name: "front1", netport: front1, resume: { window: 30 }, app },
         front2: { name: "front2", netport: front2, app }
       },
       supervisor: { graceSeconds: 2 }
@@ -80,6 +123,7 @@ describe("Players across two fronts (real processes)", () => {
           })
         )
       )
+      await Effect.runPromise(Effect.scoped(resumeAcrossFronts(front1, front2)))
       master.kill("SIGTERM")
       expect(await exited(master)).toBe(0)
     } finally {

@@ -4,7 +4,6 @@
  * one drops (a TCP proxy between it and the wsport cuts every socket) and it comes back by itself
  * and plays on. A screenshot lands in docs/.
  */
-import * as Net from "node:net"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect } from "effect"
@@ -14,45 +13,10 @@ import * as TestCluster from "../../src/TestCluster.js"
 import * as Web from "../../src/Web.js"
 import { launch } from "../../test/support/browser.js"
 import { freePorts } from "../../test/support/ports.js"
+import { proxy } from "../../test/support/proxy.js"
 
 const dir = import.meta.dirname
 const repo = Path.resolve(dir, "../..")
-
-/** A TCP proxy to `port` whose `drop` cuts every connection through it, as a lost network would. */
-const proxy = (port: number) =>
-  Effect.acquireRelease(
-    Effect.async<{ readonly port: number; readonly drop: () => number; readonly server: Net.Server }>(
-      (resume) => {
-        const sockets = new Set<Net.Socket>()
-        const server = Net.createServer((inbound) => {
-          const outbound = Net.connect(port, "127.0.0.1")
-          for (const s of [inbound, outbound]) {
-            sockets.add(s)
-            s.on("error", () => {})
-            s.on("close", () => {
-              sockets.delete(s)
-              inbound.destroy()
-              outbound.destroy()
-            })
-          }
-          inbound.pipe(outbound).pipe(inbound)
-        })
-        const drop = () => {
-          const n = sockets.size
-          for (const s of sockets) s.destroy()
-          return n
-        }
-        server.listen(0, "127.0.0.1", () =>
-          resume(Effect.succeed({ port: (server.address() as Net.AddressInfo).port, drop, server }))
-        )
-      }
-    ),
-    ({ drop, server }) =>
-      Effect.sync(() => {
-        drop()
-        server.close()
-      })
-  )
 
 const join = async (page: Page, url: string, name: string) => {
   await page.goto(url)
