@@ -199,6 +199,33 @@ describe("hostile: resume tokens", () => {
     })
   )
 
+  it.scopedLive("parked sessions count against maxConnections: logins that drop cannot pile up past it", () =>
+    Effect.gen(function* () {
+      const closed = yield* Ref.make<ReadonlyArray<string>>([])
+      yield* Effect.gen(function* () {
+        for (const uid of ["p1", "p2", "p3"]) {
+          const { raw } = yield* loggedIn(uid)
+          yield* raw.destroy
+        }
+        yield* parked(3)
+        // three parked, none open: the cap is reached, a fourth connection is closed at once
+        const fourth = yield* Raw.connect(yield* port)
+        yield* fourth.closed.pipe(Effect.timeout("5 seconds"))
+        const stats = yield* Effect.flatMap(server, (s) => s.stats)
+        expect(stats.refusedMaxConnections).toBeGreaterThan(0)
+      }).pipe(
+        Effect.provide(
+          NetServer.serve(app(closed), {
+            host: "127.0.0.1",
+            port: 0,
+            resume: { window: "30 seconds" },
+            limits: { maxConnections: 3, perIpExempt: [] }
+          })
+        )
+      )
+    })
+  )
+
   it("the config's resume block: window in seconds, buffer bounds checked", () => {
     const server = (resume: unknown) =>
       HotaruConfig.fromObject({ servers: { net: { netport: 10001, resume } } }, { dir: "." })

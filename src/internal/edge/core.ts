@@ -208,24 +208,28 @@ const sweeper = (edge: Edge.Edge, flow: Flow.Flow, resumes: Resume.Resumes): Eff
     edge.flushLogs()
   })
 
-/** Admit a connection under the node-wide and per-IP caps (or turn it away). */
+/**
+ * Admit a connection under the node-wide and per-IP caps (or turn it away). The node-wide cap
+ * counts the parked sessions too (`parked`): each keeps its replay buffer until its window ends.
+ */
 const makeAccept =
   (
     edge: Edge.Edge,
-    open: (wire: Wire, remoteAddress: string, remotePort: number, counted: boolean) => ConnectionState
+    open: (wire: Wire, remoteAddress: string, remotePort: number, counted: boolean) => ConnectionState,
+    parked: () => number
   ): Core["accept"] =>
   (wire, address, port) => {
     const { states, perIp, report } = edge
     const { maxConnections, maxPerIp, exempt } = edge.settings
     try {
       const remoteAddress = normalizeAddress(address)
-      if (states.size >= maxConnections) {
+      if (states.size + parked() >= maxConnections) {
         return refuse(
           edge,
           wire,
           "refusedMaxConnections",
           () =>
-            `refusing a connection from ${remoteAddress}: ${maxConnections} connections open (maxConnections)`
+            `refusing a connection from ${remoteAddress}: ${maxConnections} connections open or parked (maxConnections)`
         )
       }
       const counted = !exempt.has(remoteAddress)
@@ -375,7 +379,7 @@ export const make = (
       return state
     }
 
-    const accept = makeAccept(edge, open)
+    const accept = makeAccept(edge, open, () => resumes.parked.size)
 
     // closing the edge gives up the calls started without a fiber and interrupts the fibers
     const stopHandlers = Effect.zipRight(Effect.sync(dispatch.cancelAll), FiberSet.clear(handlers))
