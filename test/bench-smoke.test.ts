@@ -140,7 +140,7 @@ describe("bench", () => {
           ).toBeDefined()
           expect(
             find(
-              /^WS4 ws reconnect storm n=\d+ rejoin=bind: hotaru [\d,]+ ms p50 .* raw [\d,]+ ms, ratio \d/
+              /^WS4 ws reconnect storm n=\d+ \[hotaru: resume; raw: a new login\]: hotaru [\d,]+ ms p50 .* raw [\d,]+ ms, ratio \d/
             ),
             why
           ).toBeDefined()
