@@ -47,21 +47,17 @@ export const HOLD_CLOSED = 8
 export const HOLD_RESUME = 16
 
 /** A connection's mutable state; replies of one tick leave in one write. */
+/** A connection's frames before the core takes them: none is read. */
+const noFrames = () => false
+
 export class ConnectionState {
   readonly queue: Array<Slot> = []
   head = 0
   inFlight = 0
   /** `HOLD_*` bits: while non-zero, the socket is paused and no frame is parsed. */
   hold = 0
-  socketPaused = false
-  parsing = false
-  /** Queued in the edge's flush list for this tick, with the frames to write. */
-  dirty = false
   first: Buffer | undefined = undefined
   rest: Array<Buffer> | undefined = undefined
-  closed = false
-  /** Counted in the per-IP table. */
-  perIp = false
   lastActivity: number
   /** When the unfinished frame in the decoder started (0: none). */
   partialSince = 0
@@ -69,7 +65,8 @@ export class ConnectionState {
   stalledSince = 0
   /** Bytes of this tick's batch (`first` + `rest`). */
   batchBytes = 0
-  onFrame: Frame.OnFrame = () => false
+  /** What a frame of it goes to (one function shared by the edge's connections). */
+  onFrame: Frame.OnFrame<ConnectionState> = noFrames
   onDrain: (() => void) | undefined = undefined
   /** The player id the connection is bound to (`Session.bind`); kept after it closes. */
   uid: string | undefined = undefined
@@ -85,18 +82,66 @@ export class ConnectionState {
   requests = 0
   /** Its session can be resumed (bound, resume on): its token and the frames it was sent. */
   resume: Resumable | undefined = undefined
-  /** Ended on purpose (a kick, a newer login, the edge closing): its session is not parked. */
-  noPark = false
   /** While its session is parked: when the window ends. */
   parkedUntil = 0
-  /** It sent a `Resume` frame already (one attempt per connection). */
-  resumeTried = false
   /** This connection resumed that session: its bytes and close go there. */
   movedTo: ConnectionState | undefined = undefined
   /** The wire now carrying it: `wire` at first, a resuming connection's after a resume. */
   socket: Wire
   /** Its current info (a resumed session takes the new connection's address, keeps its id). */
   info: Connection
+  /** The connection's yes/no states, one bit each (one field, not seven: idle memory). */
+  private flags = 0
+  private flag(bit: number, on: boolean) {
+    this.flags = on ? this.flags | bit : this.flags & ~bit
+  }
+  /** The socket is paused (reading stopped). */
+  get socketPaused() {
+    return (this.flags & 1) !== 0
+  }
+  set socketPaused(on: boolean) {
+    this.flag(1, on)
+  }
+  get parsing() {
+    return (this.flags & 2) !== 0
+  }
+  set parsing(on: boolean) {
+    this.flag(2, on)
+  }
+  /** Queued in the edge's flush list for this tick, with the frames to write. */
+  get dirty() {
+    return (this.flags & 4) !== 0
+  }
+  set dirty(on: boolean) {
+    this.flag(4, on)
+  }
+  get closed() {
+    return (this.flags & 8) !== 0
+  }
+  set closed(on: boolean) {
+    this.flag(8, on)
+  }
+  /** Counted in the per-IP table. */
+  get perIp() {
+    return (this.flags & 16) !== 0
+  }
+  set perIp(on: boolean) {
+    this.flag(16, on)
+  }
+  /** Ended on purpose (a kick, a newer login, the edge closing): its session is not parked. */
+  get noPark() {
+    return (this.flags & 32) !== 0
+  }
+  set noPark(on: boolean) {
+    this.flag(32, on)
+  }
+  /** It sent a `Resume` frame already (one attempt per connection). */
+  get resumeTried() {
+    return (this.flags & 64) !== 0
+  }
+  set resumeTried(on: boolean) {
+    this.flag(64, on)
+  }
   constructor(
     info: Connection,
     /** The wire this connection was accepted on (the transport's events come from it). */

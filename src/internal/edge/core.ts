@@ -350,6 +350,12 @@ export const make = (
       )
     }
 
+    // every connection's frames: one function, the connection its context
+    const onFrame = (command: number, body: Uint8Array, state: ConnectionState) => {
+      if (command === Frame.RESUME_COMMAND) return resumes.frame(state, body)
+      state.requests++
+      return dispatch.dispatch(state, command, body)
+    }
     const open = (wire: Wire, remoteAddress: string, remotePort: number, counted: boolean) => {
       edge.count("accepted")
       const info: Connection = { id: edge.nextId++, remoteAddress, remotePort }
@@ -360,11 +366,7 @@ export const make = (
         clock.unsafeCurrentTimeMillis()
       )
       state.perIp = counted
-      state.onFrame = (command, body) => {
-        if (command === Frame.RESUME_COMMAND) return resumes.frame(state, body)
-        state.requests++
-        return dispatch.dispatch(state, command, body)
-      }
+      state.onFrame = onFrame
       states.set(info.id, state)
       const login = Effect.log(`Client ${info.id} login in.[${info.remoteAddress},${info.remotePort}]`)
       if (router.onConnect.length === 0) {

@@ -148,7 +148,7 @@ export const make = (edge: Edge): Flow => {
     if (state.decoder.buffered !== 0) {
       state.parsing = true
       try {
-        parsed(state, state.decoder.resume(state.onFrame), clock.unsafeCurrentTimeMillis())
+        parsed(state, state.decoder.resume(state.onFrame, state), clock.unsafeCurrentTimeMillis())
       } catch (defect) {
         edgeDefect(state, defect)
       } finally {
@@ -185,7 +185,7 @@ export const make = (edge: Edge): Flow => {
     }
     state.parsing = true
     try {
-      parsed(state, state.decoder.push(chunk, state.onFrame), now)
+      parsed(state, state.decoder.push(chunk, state.onFrame, state), now)
     } catch (defect) {
       edgeDefect(state, defect)
     } finally {

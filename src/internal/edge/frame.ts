@@ -169,9 +169,10 @@ const readU32 = (b: Uint8Array, off: number): number =>
 
 /**
  * Called for each complete frame; return `false` to stop (the rest stays buffered until
- * `resume`). The body is a view that stays valid after the call.
+ * `resume`). The body is a view that stays valid after the call. `context` is what `push` was
+ * given (one function for every connection, each its own context: no closure per connection).
  */
-export type OnFrame = (command: number, body: Uint8Array) => boolean | void
+export type OnFrame<C = void> = (command: number, body: Uint8Array, context: C) => boolean | void
 
 /**
  * A streaming decoder: feed it chunks in any split, get whole frames back. A header that does
@@ -218,12 +219,12 @@ export class Decoder {
    * `false`. Returns a violation (and stops for good) if the stream is bad; never throws on any
    * input (exceptions of `onFrame` propagate).
    */
-  push(chunk: Uint8Array, onFrame: OnFrame): FrameViolation | undefined {
+  push<C = void>(chunk: Uint8Array, onFrame: OnFrame<C>, context?: C): FrameViolation | undefined {
     if (this.failed !== undefined) return this.failed
     const buf = chunk
     if (this.total !== 0) {
       this.append(buf)
-      return this.resume(onFrame)
+      return this.resume(onFrame, context)
     }
     // fast path: nothing pending, frames are read in place from the chunk
     this.stopped = false
@@ -238,7 +239,7 @@ export class Decoder {
       const command = readU32(buf, off + 13)
       const body = buf.subarray(off + HEADER_SIZE, end)
       off = end
-      if (onFrame(command, body) === false) {
+      if (onFrame(command, body, context as C) === false) {
         this.stopped = true
         break
       }
@@ -253,7 +254,7 @@ export class Decoder {
   }
 
   /** Parse what is buffered (after `onFrame` stopped); same contract as `push`. */
-  resume(onFrame: OnFrame): FrameViolation | undefined {
+  resume<C = void>(onFrame: OnFrame<C>, context?: C): FrameViolation | undefined {
     if (this.failed !== undefined) return this.failed
     this.stopped = false
     const o = this.options
@@ -273,7 +274,7 @@ export class Decoder {
       const frame = this.gather(this.frameSize)
       this.consume(this.frameSize)
       this.frameSize = 0
-      if (onFrame(readU32(frame, 13), frame.subarray(HEADER_SIZE)) === false) {
+      if (onFrame(readU32(frame, 13), frame.subarray(HEADER_SIZE), context as C) === false) {
         this.stopped = true
         return undefined
       }
