@@ -14,6 +14,7 @@ import {
   Metric,
   Runtime
 } from "effect"
+import { current as currentTracing, type Tracing } from "../observe/tracing.js"
 import * as LogLimit from "../wire/logLimit.js"
 import type { ConnectionState } from "./connection.js"
 import type { Settings } from "./limits.js"
@@ -43,6 +44,8 @@ export interface Edge {
   readonly runPlain: (effect: Effect.Effect<unknown, unknown>) => Fiber.RuntimeFiber<unknown, unknown>
   /** Whether debug logs are on (then each call is logged). */
   readonly debugEnabled: boolean
+  /** The node's tracing (undefined: no command spans). */
+  readonly tracing: Tracing | undefined
   /** The open connections by id. */
   readonly states: Map<number, ConnectionState>
   /** Connections open per counted IP address. */
@@ -73,6 +76,7 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Edge> =>
     const node = settings.node
     const clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
+    const tracing = yield* currentTracing
     const runPlain = Runtime.runFork(runtime)
     const logLimit = LogLimit.make({ clock })
     const annotate = (info: Connection) => Effect.annotateLogs({ node, conn: info.id })
@@ -130,6 +134,7 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Edge> =>
         LogLevel.Debug,
         FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMinimumLogLevel)
       ),
+      tracing,
       states: new Map(),
       perIp: new Map(),
       counters,

@@ -1,0 +1,225 @@
+/**
+ * Traces across nodes: the demo's three nodes (client → net → gate → game1) with traces on make
+ * one trace whose spans nest hop by hop, recorded by an in-memory `Telemetry`; with traces off
+ * they make none; a forged span context in a call frame is ignored.
+ */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { Rpc, RpcGroup } from "@effect/rpc"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import type * as Tracer from "effect/Tracer"
+import { NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
+import { NodeTracing } from "../src/internal/observe/tracing.js"
+import { channelKey } from "../src/internal/rpc/rpcWire.js"
+import * as Root from "../src/Root.js"
+import * as Telemetry from "../src/Telemetry.js"
+import * as Transport from "../src/Transport.js"
+import { TestCluster } from "../src/testing.js"
+import { rawJoin } from "./hostile/linkPeer.js"
+
+const configFile = new URL("../examples/demo/config.json", import.meta.url).pathname
+type DemoConfig = Record<string, unknown> & {
+  telemetry?: { traces?: boolean }
+  servers: Record<string, { traces?: boolean }>
+}
+const demo = (edit: (config: DemoConfig) => void): DemoConfig => {
+  const config = JSON.parse(Fs.readFileSync(configFile, "utf8"))
+  edit(config)
+  return config
+}
+
+type Span = Telemetry.MemorySpan
+
+const parentId = (span: Span): string | undefined =>
+  Option.match(span.parent, { onNone: () => undefined, onSome: (p: Tracer.AnySpan) => p.spanId })
+
+const only = (spans: ReadonlyArray<Span>, name: string): Span => {
+  const found = spans.filter((s) => s.name === name)
+  expect(found.map((s) => s.name)).toEqual([name])
+  return found[0]!
+}
+
+const ended = (span: Span) => span.status._tag === "Ended"
+
+describe.each(["memory", "tcp"] as const)("traces on the %s transport", (transport) => {
+  const run = transport === "memory" ? it.scoped : it.scopedLive
+
+  run("one client command is one trace: command → call → serve → call → serve", () =>
+    Effect.gen(function* () {
+      const traces = yield* Telemetry.MemoryTraces
+      const config = demo((c) => {
+        c.telemetry = { traces: true }
+      })
+      const cluster = yield* TestCluster.make({ config, dir: Path.dirname(configFile), transport })
+      yield* cluster.awaitLinks
+      const client = yield* cluster.client("net")
+      yield* traces.clear
+      expect(yield* client.call(NetHandle300, "msgdata")).toBe("game1Handle completed")
+      const spans = yield* traces.spans
+
+      const command = only(spans, "hotaru.command netHandle_300")
+      const netCall = only(spans, "hotaru.call gateHandle2")
+      const gateServe = only(spans, "hotaru.serve gateHandle2")
+      const gateCall = only(spans, "hotaru.call game1Handle")
+      const game1Serve = only(spans, "hotaru.serve game1Handle")
+      expect(spans).toHaveLength(5)
+
+      // the command is the root; each hop is the child of the one before
+      expect(command.parent).toEqual(Option.none())
+      expect(parentId(netCall)).toBe(command.spanId)
+      expect(parentId(gateServe)).toBe(netCall.spanId)
+      expect(parentId(gateCall)).toBe(gateServe.spanId)
+      expect(parentId(game1Serve)).toBe(gateCall.spanId)
+      for (const span of spans) {
+        expect(span.traceId).toBe(command.traceId)
+        expect(ended(span)).toBe(true)
+        expect(span.attributes.get("hotaru.outcome")).toBe("success")
+      }
+      expect(command.traceId).toMatch(/^[0-9a-f]{32}$/)
+
+      expect(command.kind).toBe("server")
+      expect(Object.fromEntries(command.attributes)).toMatchObject({
+        "hotaru.node": "net",
+        "hotaru.command.id": 300,
+        "hotaru.command.name": "netHandle_300"
+      })
+      expect(netCall.kind).toBe("client")
+      expect(Object.fromEntries(netCall.attributes)).toMatchObject({
+        "hotaru.node": "net",
+        "hotaru.peer": "gate",
+        "hotaru.rpc": "gateHandle2"
+      })
+      expect(gateServe.kind).toBe("server")
+      expect(Object.fromEntries(gateServe.attributes)).toMatchObject({
+        "hotaru.node": "gate",
+        "hotaru.peer": "net",
+        "hotaru.rpc": "gateHandle2"
+      })
+      expect(Object.fromEntries(gateCall.attributes)).toMatchObject({
+        "hotaru.node": "gate",
+        "hotaru.peer": "game1"
+      })
+      expect(Object.fromEntries(game1Serve.attributes)).toMatchObject({
+        "hotaru.node": "game1",
+        "hotaru.peer": "gate",
+        "hotaru.rpc": "game1Handle"
+      })
+
+      // a second command is a trace of its own
+      yield* traces.clear
+      expect(yield* client.call(NetHandle100, "msgdata")).toBe("netHandle_100 completed")
+      const again = yield* traces.spans
+      expect(again.map((s) => s.name)).toEqual(["hotaru.command netHandle_100"])
+      expect(again[0]!.traceId).not.toBe(command.traceId)
+    }).pipe(Effect.provide(Telemetry.layerMemory))
+  )
+})
+
+describe("traces off", () => {
+  it.scoped("no telemetry block: the same calls make no span", () =>
+    Effect.gen(function* () {
+      const traces = yield* Telemetry.MemoryTraces
+      const cluster = yield* TestCluster.make({ config: demo(() => {}), dir: Path.dirname(configFile) })
+      yield* cluster.awaitLinks
+      const client = yield* cluster.client("net")
+      expect(yield* client.call(NetHandle300, "msgdata")).toBe("game1Handle completed")
+      expect(yield* client.call(NetHandle100, "msgdata")).toBe("netHandle_100 completed")
+      expect(yield* traces.spans).toEqual([])
+    }).pipe(Effect.provide(Telemetry.layerMemory))
+  )
+
+  it.scoped("a server's own `traces: false` wins: gate makes none, game1's serve span starts a trace", () =>
+    Effect.gen(function* () {
+      const traces = yield* Telemetry.MemoryTraces
+      const config = demo((c) => {
+        c.telemetry = { traces: true }
+        c.servers.gate.traces = false
+      })
+      const cluster = yield* TestCluster.make({ config, dir: Path.dirname(configFile) })
+      yield* cluster.awaitLinks
+      const client = yield* cluster.client("net")
+      yield* traces.clear
+      expect(yield* client.call(NetHandle300, "msgdata")).toBe("game1Handle completed")
+      const spans = yield* traces.spans
+      expect(spans.map((s) => s.name).sort()).toEqual([
+        "hotaru.call gateHandle2",
+        "hotaru.command netHandle_300",
+        "hotaru.serve game1Handle"
+      ])
+      const serve = only(spans, "hotaru.serve game1Handle")
+      expect(serve.parent).toEqual(Option.none())
+      expect(serve.traceId).not.toBe(only(spans, "hotaru.command netHandle_300").traceId)
+    }).pipe(Effect.provide(Telemetry.layerMemory))
+  )
+})
+
+class Echo extends RpcGroup.make(
+  Rpc.make("echo", { payload: { n: Schema.Number }, success: Schema.Number })
+) {}
+
+describe("a span context from a link is hostile input", () => {
+  it.scopedLive("garbage in a call frame's trace slot is ignored: the serve span is a root", () =>
+    Effect.gen(function* () {
+      const { telemetry, traces } = yield* Telemetry.makeMemory()
+      const clock = yield* Effect.clock
+      const context = yield* Layer.build(
+        Root.serve(Echo, Echo.toLayer({ echo: ({ n }) => Effect.succeed(n) })).pipe(
+          Layer.provideMerge(Root.layer({ name: "gate", host: "127.0.0.1", port: 0, secret: SECRET })),
+          Layer.provide(Layer.succeed(NodeTracing, { node: "gate", tracer: telemetry.tracer, clock }))
+        )
+      )
+      const root = Context.get(context, Root.Root)
+      const { answer, peer } = yield* Effect.promise(() =>
+        rawJoin(root.address.port, "game1", "gate", SECRET)
+      )
+      expect(answer).toEqual([5, "gate"])
+      const { key } = channelKey(Echo)
+      /** The next frame that is not a heartbeat (pings answered). */
+      const reply = async (): Promise<unknown> => {
+        for (;;) {
+          const frame = await peer.next()
+          if (!Array.isArray(frame) || frame[0] !== 2) return frame
+          peer.send([3])
+        }
+      }
+      const valid = ["0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", true]
+      const forged: ReadonlyArray<unknown> = [
+        ["0AF7651916CD43DD8448EB211C80319C", "B7AD6B7169203331", true], // upper case
+        ["0af7651916cd43dd8448eb211c80319", "b7ad6b7169203331", true], // 31 digits
+        ["0af7651916cd43dd8448eb211c80319c", "b7ad6b716920333", true], // 15 digits
+        ["0af7651916cd43dd8448eb211c80319z", "b7ad6b7169203331", true], // not hex
+        ["00000000000000000000000000000000", "b7ad6b7169203331", true], // invalid (zero) trace
+        ["0af7651916cd43dd8448eb211c80319c", "0000000000000000", true], // invalid (zero) span
+        ["0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "yes"], // not a boolean
+        ["0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"], // too short
+        [...valid, "more"], // too long
+        "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+        { traceId: valid[0], spanId: valid[1], sampled: true },
+        ["x".repeat(100_000), "b7ad6b7169203331", true],
+        42
+      ]
+      for (let i = 0; i < forged.length; i++) {
+        peer.send([7, key, i + 1, "echo", { n: i + 1 }, null, forged[i]])
+        expect(yield* Effect.promise(reply)).toEqual([8, i + 1, i + 1])
+      }
+      peer.send([7, key, 100, "echo", { n: 100 }, null, valid])
+      expect(yield* Effect.promise(reply)).toEqual([8, 100, 100])
+
+      const spans = yield* traces.spans
+      expect(spans).toHaveLength(forged.length + 1)
+      for (const span of spans.slice(0, forged.length)) {
+        expect(span.name).toBe("hotaru.serve echo")
+        expect(span.parent).toEqual(Option.none())
+        expect(span.traceId).not.toBe(valid[0])
+      }
+      // a valid one is taken: the serve span continues the caller's trace
+      const last = spans[forged.length]!
+      expect(last.traceId).toBe(valid[0])
+      expect(parentId(last)).toBe(valid[1])
+      peer.destroy()
+    }).pipe(Effect.provide(Transport.layerTcp()), Effect.timeout("20 seconds"))
+  )
+})
+
+const SECRET = "correct horse battery staple"
