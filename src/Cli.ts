@@ -191,6 +191,8 @@ const node = Command.make(
         supervised: env.supervised,
         secret: Option.getOrUndefined(env.secret),
         adminToken: Option.getOrUndefined(env.adminToken),
+        otlp: Option.getOrUndefined(env.otlp),
+        serviceName: Option.getOrUndefined(env.serviceName),
         ...(Option.isSome(address) ? { bind: address.value } : {})
       })
     })

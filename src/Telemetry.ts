@@ -28,44 +28,33 @@ import { Context, Effect, Layer, type Scope } from "effect"
 import type * as Tracer from "effect/Tracer"
 import type { MissingPackageError } from "./internal/config/optionalPackage.js"
 import * as Internal from "./internal/observe/telemetry.js"
-import { Telemetry as TelemetryTag } from "./internal/observe/tracing.js"
 
 /**
- * Where the spans of traced nodes go: a `Tracer`.
+ * Where the spans of traced nodes go: a `Tracer`. (The nodes read it by its key,
+ * `hotaru/Telemetry`.)
  *
  * @since 0.1.0
  * @category tags
  */
-export const Telemetry: Context.Tag<Telemetry, Telemetry.Service> = TelemetryTag
+export class Telemetry extends Context.Tag("hotaru/Telemetry")<
+  Telemetry,
+  { readonly tracer: Tracer.Tracer }
+>() {}
 
 /**
- * @since 0.1.0
- * @category tags
- */
-export type Telemetry = TelemetryTag
-
-/**
+ * How spans are exported over OTLP/HTTP (JSON).
+ *
  * @since 0.1.0
  * @category models
  */
-export declare namespace Telemetry {
-  /**
-   * @since 0.1.0
-   * @category models
-   */
-  export interface Service {
-    readonly tracer: Tracer.Tracer
-  }
+export interface OtlpOptions {
+  /** The collector's traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. */
+  readonly url: string
+  /** The `service.name` of the resource (default `hotaru`). */
+  readonly serviceName?: string | undefined
+  /** More resource attributes. */
+  readonly attributes?: Record<string, unknown> | undefined
 }
-
-/**
- * How spans are exported over OTLP/HTTP (JSON): `url` is the collector's traces URL, e.g.
- * `http://127.0.0.1:4318/v1/traces`.
- *
- * @since 0.1.0
- * @category models
- */
-export type OtlpOptions = Internal.OtlpOptions
 
 /**
  * A `Telemetry` exporting over OTLP/HTTP with `@effect/opentelemetry`'s `OtlpTracer` (imported
@@ -77,7 +66,7 @@ export type OtlpOptions = Internal.OtlpOptions
  */
 export const make = (
   options: OtlpOptions
-): Effect.Effect<Telemetry.Service, MissingPackageError, Scope.Scope> =>
+): Effect.Effect<Context.Tag.Service<Telemetry>, MissingPackageError, Scope.Scope> =>
   Effect.map(Internal.otlpTracer(options), (tracer) => ({ tracer }))
 
 /**
@@ -90,12 +79,14 @@ export const layer = (options: OtlpOptions): Layer.Layer<Telemetry, MissingPacka
   Layer.scoped(Telemetry, make(options))
 
 /**
- * A span the memory tracer recorded (an Effect `Tracer.Span` with its attributes and events).
+ * A span the memory tracer recorded: an Effect `Tracer.Span` with its events.
  *
  * @since 0.1.0
  * @category models
  */
-export type MemorySpan = Internal.MemorySpan
+export interface MemorySpan extends Tracer.Span {
+  readonly events: ReadonlyArray<readonly [name: string, time: bigint, attributes: Record<string, unknown>]>
+}
 
 /**
  * The spans a memory `Telemetry` recorded, for tests.
@@ -105,7 +96,12 @@ export type MemorySpan = Internal.MemorySpan
  */
 export class MemoryTraces extends Context.Tag("hotaru/Telemetry/MemoryTraces")<
   MemoryTraces,
-  Internal.MemoryTraces
+  {
+    /** Every span made so far, in the order they started (the first `limit` only). */
+    readonly spans: Effect.Effect<ReadonlyArray<MemorySpan>>
+    /** Forget the spans made so far. */
+    readonly clear: Effect.Effect<void>
+  }
 >() {}
 
 /**
@@ -117,7 +113,10 @@ export class MemoryTraces extends Context.Tag("hotaru/Telemetry/MemoryTraces")<
  */
 export const makeMemory = (
   limit?: number
-): Effect.Effect<{ readonly telemetry: Telemetry.Service; readonly traces: Internal.MemoryTraces }> =>
+): Effect.Effect<{
+  readonly telemetry: Context.Tag.Service<Telemetry>
+  readonly traces: Context.Tag.Service<MemoryTraces>
+}> =>
   Effect.sync(() => {
     const { tracer, traces } = Internal.memoryTracer(limit)
     return { telemetry: { tracer }, traces }

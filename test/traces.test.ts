@@ -4,14 +4,18 @@
  * they make none; a forged span context in a call frame is ignored.
  */
 import * as Fs from "node:fs"
+import * as Http from "node:http"
 import * as Path from "node:path"
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import type * as Tracer from "effect/Tracer"
-import { NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
+import { GateService, NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
+import * as Env from "../src/internal/config/env.js"
 import { NodeTracing } from "../src/internal/observe/tracing.js"
 import { channelKey } from "../src/internal/rpc/rpcWire.js"
+import * as NetServer from "../src/NetServer.js"
+import * as Remote from "../src/Remote.js"
 import * as Root from "../src/Root.js"
 import * as Telemetry from "../src/Telemetry.js"
 import * as Transport from "../src/Transport.js"
@@ -20,7 +24,7 @@ import { rawJoin } from "./hostile/linkPeer.js"
 
 const configFile = new URL("../examples/demo/config.json", import.meta.url).pathname
 type DemoConfig = Record<string, unknown> & {
-  telemetry?: { traces?: boolean }
+  telemetry?: { traces?: boolean; otlp?: string; serviceName?: string }
   servers: Record<string, { traces?: boolean }>
 }
 const demo = (edit: (config: DemoConfig) => void): DemoConfig => {
@@ -113,6 +117,67 @@ describe.each(["memory", "tcp"] as const)("traces on the %s transport", (transpo
       expect(again.map((s) => s.name)).toEqual(["hotaru.command netHandle_100"])
       expect(again[0]!.traceId).not.toBe(command.traceId)
     }).pipe(Effect.provide(Telemetry.layerMemory))
+  )
+})
+
+/** The gate client of the forwarding net app. */
+class Gate extends Remote.ParentClient<Gate>()("test/traces/Gate", "gate", GateService) {}
+
+/** A net whose 300 only forwards (started without a fiber: `DirectCall`). */
+const forwardingNet = Layer.unwrapEffect(
+  Effect.map(Gate, (gate) => NetServer.handle(NetHandle300, (data) => gate.gateHandle2({ data })))
+).pipe(Layer.provide(Gate.layer))
+
+describe("traces of a handler that only forwards", () => {
+  it.scoped(
+    "the call started without a fiber is the command's child; a failed call's outcome is failure",
+    () =>
+      Effect.gen(function* () {
+        const traces = yield* Telemetry.MemoryTraces
+        const config = demo((c) => {
+          c.telemetry = { traces: true }
+        })
+        const cluster = yield* TestCluster.make({
+          config,
+          dir: Path.dirname(configFile),
+          apps: { net: forwardingNet }
+        })
+        yield* cluster.awaitLinks
+        const client = yield* cluster.client("net")
+        yield* traces.clear
+        expect(yield* client.call(NetHandle300, "msgdata")).toBe("game1Handle completed")
+        const spans = yield* traces.spans
+        expect(spans).toHaveLength(5)
+        const command = only(spans, "hotaru.command netHandle_300")
+        const netCall = only(spans, "hotaru.call gateHandle2")
+        expect(parentId(netCall)).toBe(command.spanId)
+        expect(parentId(only(spans, "hotaru.serve gateHandle2"))).toBe(netCall.spanId)
+        expect(spans.every((s) => s.traceId === command.traceId && ended(s))).toBe(true)
+
+        // gate unreachable: the call fails with NodeUnavailable, and both spans say so
+        yield* cluster.block("gate")
+        yield* cluster.node("net").use(
+          Effect.flatMap(Remote.Remote, (r) =>
+            r.changes("gate").pipe(
+              Stream.filter((s) => s._tag === "Connecting"),
+              Stream.runHead
+            )
+          )
+        )
+        yield* traces.clear
+        expect(yield* Effect.either(client.call(NetHandle300, "msgdata"))).toMatchObject({
+          _tag: "Left",
+          left: { tag: "NodeUnavailable" }
+        })
+        const failed = yield* traces.spans
+        expect(failed.map((s) => s.name)).toEqual(["hotaru.command netHandle_300", "hotaru.call gateHandle2"])
+        for (const span of failed) {
+          expect(ended(span)).toBe(true)
+          expect(span.attributes.get("hotaru.outcome")).toBe("failure")
+          expect(span.attributes.get("hotaru.error")).toBe("NodeUnavailable")
+        }
+        expect(parentId(failed[1]!)).toBe(failed[0]!.spanId)
+      }).pipe(Effect.provide(Telemetry.layerMemory))
   )
 })
 
@@ -223,3 +288,105 @@ describe("a span context from a link is hostile input", () => {
 })
 
 const SECRET = "correct horse battery staple"
+
+/** A collector on a free loopback port keeping the JSON bodies POSTed to `/v1/traces`. */
+const collector = Effect.acquireRelease(
+  Effect.async<{ readonly url: string; readonly bodies: Array<unknown>; readonly server: Http.Server }>(
+    (resume) => {
+      const bodies: Array<unknown> = []
+      const server = Http.createServer((request, response) => {
+        const chunks: Array<Buffer> = []
+        request.on("data", (chunk: Buffer) => chunks.push(chunk))
+        request.on("end", () => {
+          if (request.url === "/v1/traces") bodies.push(JSON.parse(Buffer.concat(chunks).toString("utf8")))
+          response.writeHead(200, { "content-type": "application/json" }).end("{}")
+        })
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address() as { readonly port: number }
+        resume(Effect.succeed({ url: `http://127.0.0.1:${address.port}`, bodies, server }))
+      })
+    }
+  ),
+  ({ server }) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+)
+
+interface OtlpBody {
+  readonly resourceSpans: ReadonlyArray<{
+    readonly resource: {
+      readonly attributes: ReadonlyArray<{ readonly key: string; readonly value: unknown }>
+    }
+    readonly scopeSpans: ReadonlyArray<{
+      readonly spans: ReadonlyArray<{
+        readonly name: string
+        readonly traceId: string
+        readonly spanId: string
+        readonly parentSpanId?: string
+      }>
+    }>
+  }>
+}
+
+describe("OTLP export", () => {
+  it.scopedLive(
+    "telemetry.otlp: each traced node posts its spans to the collector (flushed when it stops)",
+    () =>
+      Effect.gen(function* () {
+        const otlp = yield* collector
+        const config = demo((c) => {
+          c.telemetry = { traces: true, otlp: `${otlp.url}/v1/traces`, serviceName: "demo" }
+        })
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const cluster = yield* TestCluster.make({
+              config,
+              dir: Path.dirname(configFile),
+              transport: "tcp"
+            })
+            yield* cluster.awaitLinks
+            const client = yield* cluster.client("net")
+            expect(yield* client.call(NetHandle300, "msgdata")).toBe("game1Handle completed")
+          })
+        )
+        const spans = (otlp.bodies as ReadonlyArray<OtlpBody>).flatMap((body) =>
+          body.resourceSpans.flatMap((r) => {
+            const attributes = Object.fromEntries(r.resource.attributes.map((a) => [a.key, a.value]))
+            return r.scopeSpans.flatMap((s) => s.spans.map((span) => ({ ...span, resource: attributes })))
+          })
+        )
+        expect(spans.map((s) => s.name).sort()).toEqual([
+          "hotaru.call game1Handle",
+          "hotaru.call gateHandle2",
+          "hotaru.command netHandle_300",
+          "hotaru.serve game1Handle",
+          "hotaru.serve gateHandle2"
+        ])
+        expect(new Set(spans.map((s) => s.traceId)).size).toBe(1)
+        const serve = spans.find((s) => s.name === "hotaru.serve game1Handle")!
+        expect(serve.resource).toMatchObject({
+          "service.name": { stringValue: "demo" },
+          "service.instance.id": { stringValue: "game1" }
+        })
+        expect(serve.parentSpanId).toBe(spans.find((s) => s.name === "hotaru.call game1Handle")!.spanId)
+      }).pipe(Effect.timeout("30 seconds"))
+  )
+
+  it.effect(
+    "the standard env: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces",
+    () =>
+      Effect.gen(function* () {
+        const read = (env: Record<string, string>) =>
+          Effect.withConfigProvider(Env.otlpTraces, ConfigProvider.fromMap(new Map(Object.entries(env))))
+        expect(yield* read({})).toEqual(Option.none())
+        expect(yield* read({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318/" })).toEqual(
+          Option.some("http://c:4318/v1/traces")
+        )
+        expect(
+          yield* read({
+            OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318",
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://t:4318/traces"
+          })
+        ).toEqual(Option.some("http://t:4318/traces"))
+      })
+  )
+})
