@@ -182,16 +182,19 @@ describe("traces of a handler that only forwards", () => {
 })
 
 describe("traces off", () => {
-  it.scoped("no telemetry block: the same calls make no span", () =>
+  it.scoped("no telemetry block: the same calls make no span, not even with Effect's own tracer", () =>
     Effect.gen(function* () {
-      const traces = yield* Telemetry.MemoryTraces
-      const cluster = yield* TestCluster.make({ config: demo(() => {}), dir: Path.dirname(configFile) })
-      yield* cluster.awaitLinks
-      const client = yield* cluster.client("net")
-      expect(yield* client.call(NetHandle300, "msgdata")).toBe("game1Handle completed")
-      expect(yield* client.call(NetHandle100, "msgdata")).toBe("netHandle_100 completed")
+      const { telemetry, traces } = yield* Telemetry.makeMemory()
+      // the recorder is the Telemetry AND the fibers' Effect tracer: any span made anywhere lands here
+      yield* Effect.gen(function* () {
+        const cluster = yield* TestCluster.make({ config: demo(() => {}), dir: Path.dirname(configFile) })
+        yield* cluster.awaitLinks
+        const client = yield* cluster.client("net")
+        expect(yield* client.call(NetHandle300, "msgdata")).toBe("game1Handle completed")
+        expect(yield* client.call(NetHandle100, "msgdata")).toBe("netHandle_100 completed")
+      }).pipe(Effect.provideService(Telemetry.Telemetry, telemetry), Effect.withTracer(telemetry.tracer))
       expect(yield* traces.spans).toEqual([])
-    }).pipe(Effect.provide(Telemetry.layerMemory))
+    })
   )
 
   it.scoped("a server's own `traces: false` wins: gate makes none, game1's serve span starts a trace", () =>
