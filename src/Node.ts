@@ -457,7 +457,12 @@ export const layer = (
         Layer.provideMerge(base),
         Layer.catchAllCause((cause) => Layer.fail(explainMissing(name, capabilityTags)(cause))),
         Layer.annotateLogs({ node: name }),
-        Layer.provide(tracing === undefined ? Layer.empty : Layer.succeed(NodeTracing, tracing))
+        // a traced node's fibers have its tracer: the app's own spans and @effect/cluster's go there too
+        Layer.provide(
+          tracing === undefined
+            ? Layer.empty
+            : Layer.merge(Layer.succeed(NodeTracing, tracing), Layer.setTracer(tracing.tracer))
+        )
       ) as Layer.Layer<Services, NodeError, Transport | FileSystem.FileSystem | Path.Path>
     })
   )

@@ -7,15 +7,20 @@ import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Path from "node:path"
 import { Rpc, RpcGroup } from "@effect/rpc"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import type * as Tracer from "effect/Tracer"
 import { GateService, NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
+import * as Db from "../src/Db.js"
 import * as Env from "../src/internal/config/env.js"
+import * as Tracing from "../src/internal/observe/tracing.js"
 import { NodeTracing } from "../src/internal/observe/tracing.js"
 import { channelKey } from "../src/internal/rpc/rpcWire.js"
+import * as Mem from "../src/Mem.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Remote from "../src/Remote.js"
+import * as Repository from "../src/Repository.js"
 import * as Root from "../src/Root.js"
 import * as Telemetry from "../src/Telemetry.js"
 import * as Transport from "../src/Transport.js"
@@ -391,5 +396,52 @@ describe("OTLP export", () => {
           })
         ).toEqual(Option.some("http://t:4318/traces"))
       })
+  )
+})
+
+const Item = Schema.Struct({ id: Schema.Int, owner: Schema.Int, name: Schema.String })
+
+describe("repository flush spans", () => {
+  it.live("a traced node records each flush that wrote (with its table and count), not the idle ones", () =>
+    Effect.gen(function* () {
+      const { telemetry, traces } = yield* Telemetry.makeMemory()
+      const clock = yield* Effect.clock
+      const tracing = { node: "game1", tracer: telemetry.tracer, clock }
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE items (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL, name VARCHAR(255) NOT NULL)`
+      const repo = yield* Repository.make({
+        table: "items",
+        schema: Item,
+        primaryKey: "id",
+        autoIncrement: true,
+        foreignKey: "owner",
+        flushInterval: "1 hour"
+      }).pipe(Effect.provideService(NodeTracing, tracing))
+      yield* repo.insert({ owner: 1, name: "ann" })
+      yield* repo.insert({ owner: 1, name: "bob" })
+      // a flush inside a span is its child
+      const outer = Tracing.start(tracing, "outer", "internal", undefined)
+      expect((yield* Effect.withParentSpan(repo.flush, outer)).written).toBe(2)
+      expect((yield* repo.flush).written).toBe(0)
+      const spans = yield* traces.spans
+      expect(spans.map((s) => s.name)).toEqual(["outer", "hotaru.flush items"])
+      const flush = spans[1]!
+      expect(Object.fromEntries(flush.attributes)).toEqual({
+        "hotaru.node": "game1",
+        "hotaru.table": "items",
+        "hotaru.flush.written": 2,
+        "hotaru.outcome": "success"
+      })
+      expect(parentId(flush)).toBe(outer.spanId)
+      expect(ended(flush)).toBe(true)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        Layer.mergeAll(
+          Db.layer({ driver: "sqlite", filename: ":memory:" }),
+          Mem.layerMemory({ prefix: "traces:", durability: "accept-loss" })
+        )
+      )
+    )
   )
 })

@@ -57,6 +57,8 @@ export const ATTR_COMMAND_NAME = "hotaru.command.name"
 export const ATTR_RPC = "hotaru.rpc"
 export const ATTR_OUTCOME = "hotaru.outcome"
 export const ATTR_ERROR = "hotaru.error"
+export const ATTR_TABLE = "hotaru.table"
+export const ATTR_WRITTEN = "hotaru.flush.written"
 
 /** Start a span of `tracing`'s node now, under `parent` (undefined: a trace's root). */
 export const start = (
@@ -119,6 +121,39 @@ export const within = <A, E, R>(
   span: Tracer.AnySpan,
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> => Effect.withTracer(Effect.withParentSpan(effect, span), tracing.tracer)
+
+/**
+ * Run `effect` and, when `keep(exit)` says so, record its span afterwards (from when it started,
+ * under the fiber's span): for work that is mostly idle, such as a background flush that found
+ * nothing to write, which would otherwise be a span every interval.
+ */
+export const recordIf = <A, E, R>(
+  tracing: Tracing,
+  name: string,
+  effect: Effect.Effect<A, E, R>,
+  keep: (exit: Exit.Exit<A, E>) => Record<string, unknown> | undefined
+): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime<A, E, R>((fiber) => {
+    const parent = fiber.currentSpan
+    const startTime = tracing.clock.unsafeCurrentTimeNanos()
+    return Effect.onExit(effect, (exit) =>
+      Effect.sync(() => {
+        const attributes = keep(exit)
+        if (attributes === undefined) return
+        const span = tracing.tracer.span(
+          name,
+          parent === undefined ? Option.none() : Option.some(parent),
+          Context.empty(),
+          [],
+          startTime,
+          "internal"
+        )
+        span.attribute(ATTR_NODE, tracing.node)
+        for (const key of Object.keys(attributes)) span.attribute(key, attributes[key])
+        end(tracing, span, exit)
+      })
+    )
+  })
 
 // ---------------------------------------------------------------------------
 // The span context on the wire
