@@ -1,31 +1,28 @@
 /**
  * Traces across nodes: the demo's three nodes (client → net → gate → game1) with traces on make
  * one trace whose spans nest hop by hop, recorded by an in-memory `Telemetry`; with traces off
- * they make none; a forged span context in a call frame is ignored.
+ * they make none; a forwarding handler's fiber-less call; repository flush spans; the export to a
+ * real OTLP/HTTP endpoint. (Forged span contexts: `hostile/traceContext.test.ts`; entity messages:
+ * `tracesEntity.test.ts`.)
  */
 import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Path from "node:path"
-import { Rpc, RpcGroup } from "@effect/rpc"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { ConfigProvider, Effect, Layer, Option, Schema, Stream } from "effect"
 import type * as Tracer from "effect/Tracer"
 import { GateService, NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
 import * as Db from "../src/Db.js"
 import * as Env from "../src/internal/config/env.js"
 import * as Tracing from "../src/internal/observe/tracing.js"
 import { NodeTracing } from "../src/internal/observe/tracing.js"
-import { channelKey } from "../src/internal/rpc/rpcWire.js"
 import * as Mem from "../src/Mem.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Remote from "../src/Remote.js"
 import * as Repository from "../src/Repository.js"
-import * as Root from "../src/Root.js"
 import * as Telemetry from "../src/Telemetry.js"
-import * as Transport from "../src/Transport.js"
 import { TestCluster } from "../src/testing.js"
-import { rawJoin } from "./hostile/linkPeer.js"
 
 const configFile = new URL("../examples/demo/config.json", import.meta.url).pathname
 type DemoConfig = Record<string, unknown> & {
@@ -226,76 +223,6 @@ describe("traces off", () => {
     }).pipe(Effect.provide(Telemetry.layerMemory))
   )
 })
-
-class Echo extends RpcGroup.make(
-  Rpc.make("echo", { payload: { n: Schema.Number }, success: Schema.Number })
-) {}
-
-describe("a span context from a link is hostile input", () => {
-  it.scopedLive("garbage in a call frame's trace slot is ignored: the serve span is a root", () =>
-    Effect.gen(function* () {
-      const { telemetry, traces } = yield* Telemetry.makeMemory()
-      const clock = yield* Effect.clock
-      const context = yield* Layer.build(
-        Root.serve(Echo, Echo.toLayer({ echo: ({ n }) => Effect.succeed(n) })).pipe(
-          Layer.provideMerge(Root.layer({ name: "gate", host: "127.0.0.1", port: 0, secret: SECRET })),
-          Layer.provide(Layer.succeed(NodeTracing, { node: "gate", tracer: telemetry.tracer, clock }))
-        )
-      )
-      const root = Context.get(context, Root.Root)
-      const { answer, peer } = yield* Effect.promise(() =>
-        rawJoin(root.address.port, "game1", "gate", SECRET)
-      )
-      expect(answer).toEqual([5, "gate"])
-      const { key } = channelKey(Echo)
-      /** The next frame that is not a heartbeat (pings answered). */
-      const reply = async (): Promise<unknown> => {
-        for (;;) {
-          const frame = await peer.next()
-          if (!Array.isArray(frame) || frame[0] !== 2) return frame
-          peer.send([3])
-        }
-      }
-      const valid = ["0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", true]
-      const forged: ReadonlyArray<unknown> = [
-        ["0AF7651916CD43DD8448EB211C80319C", "B7AD6B7169203331", true], // upper case
-        ["0af7651916cd43dd8448eb211c80319", "b7ad6b7169203331", true], // 31 digits
-        ["0af7651916cd43dd8448eb211c80319c", "b7ad6b716920333", true], // 15 digits
-        ["0af7651916cd43dd8448eb211c80319z", "b7ad6b7169203331", true], // not hex
-        ["00000000000000000000000000000000", "b7ad6b7169203331", true], // invalid (zero) trace
-        ["0af7651916cd43dd8448eb211c80319c", "0000000000000000", true], // invalid (zero) span
-        ["0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "yes"], // not a boolean
-        ["0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"], // too short
-        [...valid, "more"], // too long
-        "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
-        { traceId: valid[0], spanId: valid[1], sampled: true },
-        ["x".repeat(100_000), "b7ad6b7169203331", true],
-        42
-      ]
-      for (let i = 0; i < forged.length; i++) {
-        peer.send([7, key, i + 1, "echo", { n: i + 1 }, null, forged[i]])
-        expect(yield* Effect.promise(reply)).toEqual([8, i + 1, i + 1])
-      }
-      peer.send([7, key, 100, "echo", { n: 100 }, null, valid])
-      expect(yield* Effect.promise(reply)).toEqual([8, 100, 100])
-
-      const spans = yield* traces.spans
-      expect(spans).toHaveLength(forged.length + 1)
-      for (const span of spans.slice(0, forged.length)) {
-        expect(span.name).toBe("hotaru.serve echo")
-        expect(span.parent).toEqual(Option.none())
-        expect(span.traceId).not.toBe(valid[0])
-      }
-      // a valid one is taken: the serve span continues the caller's trace
-      const last = spans[forged.length]!
-      expect(last.traceId).toBe(valid[0])
-      expect(parentId(last)).toBe(valid[1])
-      peer.destroy()
-    }).pipe(Effect.provide(Transport.layerTcp()), Effect.timeout("20 seconds"))
-  )
-})
-
-const SECRET = "correct horse battery staple"
 
 /** A collector on a free loopback port keeping the JSON bodies POSTed to `/v1/traces`. */
 const collector = Effect.acquireRelease(

@@ -272,7 +272,13 @@ const stockClient = <Rpcs extends Rpc.Any>(
   // links: the requirement is discharged here, so a group whose middleware
   // needs one fails with a missing-service defect on first call.
   const make: Effect.Effect<FlatClient, never, RpcClient.Protocol | Scope.Scope> = Effect.map(
-    RpcClient.make(group, { disableTracing: true, flatten: true }),
+    // a traced node: @effect/rpc's own client span ("hotaru.call.<tag>"), its context in the request
+    RpcClient.make(group, {
+      disableTracing: session.endpoint.tracing === undefined,
+      spanPrefix: "hotaru.call",
+      spanAttributes: { [Tracing.ATTR_NODE]: session.endpoint.name, [Tracing.ATTR_PEER]: session.peerName },
+      flatten: true
+    }),
     // one function per rpc of the group calls this with its own tag, known
     // only at run time, so its payload and options types are too: erased here
     (client): FlatClient =>

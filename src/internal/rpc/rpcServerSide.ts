@@ -128,10 +128,18 @@ const serveStock = <Rpcs extends Rpc.Any>(
         initialMessage: Effect.succeedNone,
         supportsAck: false,
         supportsTransferables: false,
-        supportsSpanPropagation: false
+        // the span context of a request is checked by `Session.dispatch` first
+        supportsSpanPropagation: true
       })
     })
-    yield* RpcServer.make(group, { disableTracing: true, concurrency: "unbounded" }).pipe(
+    // a traced node: @effect/rpc's own server span ("hotaru.serve.<tag>"), under the request's
+    // span context (checked by `Session.dispatch`)
+    yield* RpcServer.make(group, {
+      disableTracing: endpoint.tracing === undefined,
+      spanPrefix: "hotaru.serve",
+      spanAttributes: { [Tracing.ATTR_NODE]: endpoint.name },
+      concurrency: "unbounded"
+    }).pipe(
       Effect.provideService(RpcServer.Protocol, protocol),
       Effect.interruptible,
       Effect.forkScoped

@@ -59,7 +59,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type { Link, TransportError } from "../link/link.js"
 import * as Metrics from "../observe/metrics.js"
-import type { Tracing } from "../observe/tracing.js"
+import { fromWire, type Tracing } from "../observe/tracing.js"
 import { Caller } from "./caller.js"
 import * as Wire from "./rpcWire.js"
 import { NodeUnavailable } from "./wireErrors.js"
@@ -268,7 +268,13 @@ export class Session {
         if (message._tag === "Request") {
           // the caller is who authenticated on this link, whatever the peer claims
           const headers = Object.entries(Wire.trustedHeaders(Wire.listPairs(message.headers), this.peerName))
-          return server.deliver(this.link.id, { ...message, headers })
+          // a span context that is not a valid one is dropped (the served span starts a trace)
+          const parent = fromWire([message.traceId, message.spanId, message.sampled])
+          const trace =
+            parent === undefined
+              ? { traceId: undefined, spanId: undefined, sampled: undefined }
+              : { traceId: parent.traceId, spanId: parent.spanId, sampled: parent.sampled }
+          return server.deliver(this.link.id, { ...message, headers, ...trace })
         }
         return server.deliver(this.link.id, message)
       }
