@@ -139,11 +139,7 @@ const serveStock = <Rpcs extends Rpc.Any>(
       spanPrefix: "hotaru.serve",
       spanAttributes: { [Tracing.ATTR_NODE]: endpoint.name },
       concurrency: "unbounded"
-    }).pipe(
-      Effect.provideService(RpcServer.Protocol, protocol),
-      Effect.interruptible,
-      Effect.forkScoped
-    )
+    }).pipe(Effect.provideService(RpcServer.Protocol, protocol), Effect.interruptible, Effect.forkScoped)
     return {
       deliver: (clientId, message) => deliver(clientId, message),
       disconnect: (clientId) => void disconnects.unsafeOffer(clientId)
