@@ -52,8 +52,7 @@ import { Jobs, make as makeJobs } from "./internal/jobs/registry.js"
 import { NodeName } from "./internal/observe/metrics.js"
 import * as NodeMetrics from "./internal/observe/nodeMetrics.js"
 import * as Prometheus from "./internal/observe/prometheus.js"
-import { nodeTracing } from "./internal/observe/telemetry.js"
-import { NodeTracing } from "./internal/observe/tracing.js"
+import { nodeTracing, tracingLayer } from "./internal/observe/telemetry.js"
 import * as Topology from "./internal/rpc/topology.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
@@ -457,12 +456,7 @@ export const layer = (
         Layer.provideMerge(base),
         Layer.catchAllCause((cause) => Layer.fail(explainMissing(name, capabilityTags)(cause))),
         Layer.annotateLogs({ node: name }),
-        // a traced node's fibers have its tracer: the app's own spans and @effect/cluster's go there too
-        Layer.provide(
-          tracing === undefined
-            ? Layer.empty
-            : Layer.merge(Layer.succeed(NodeTracing, tracing), Layer.setTracer(tracing.tracer))
-        )
+        Layer.provide(tracing === undefined ? Layer.empty : tracingLayer(tracing))
       ) as Layer.Layer<Services, NodeError, Transport | FileSystem.FileSystem | Path.Path>
     })
   )

@@ -133,3 +133,22 @@ export const layerMemory: Layer.Layer<Telemetry | MemoryTraces> = Layer.effectCo
     Context.make(Telemetry, telemetry).pipe(Context.add(MemoryTraces, traces))
   )
 )
+
+/**
+ * Trace the node roles built by hand (`Root.layer`, `Remote.layer`, `NetServer.layer`, without
+ * `Node.layer`) as node `node`: provide this to them, and a `Telemetry` to it. `Node.layer` does
+ * the same by itself when the config's `telemetry.traces` is on.
+ *
+ * ```ts
+ * Root.layer({ name: "backend", host, port }).pipe(
+ *   Layer.provide(Telemetry.layerNode("backend")),
+ *   Layer.provide(Telemetry.layer({ url: "http://127.0.0.1:4318/v1/traces" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerNode = (node: string): Layer.Layer<never, never, Telemetry> =>
+  // its output (the node's tracing) is read by the layers it is provided to, not by their types
+  Internal.tracingLayerOf(node) as unknown as Layer.Layer<never, never, Telemetry>

@@ -8,7 +8,6 @@ import { Rpc, RpcGroup } from "@effect/rpc"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import type * as Tracer from "effect/Tracer"
-import { NodeTracing } from "../../src/internal/observe/tracing.js"
 import { channelKey } from "../../src/internal/rpc/rpcWire.js"
 import * as Remote from "../../src/Remote.js"
 import * as Root from "../../src/Root.js"
@@ -21,13 +20,9 @@ const SECRET = "correct horse battery staple"
 const parentId = (span: Telemetry.MemorySpan): string | undefined =>
   Option.match(span.parent, { onNone: () => undefined, onSome: (p: Tracer.AnySpan) => p.spanId })
 
-/** What Node.layer gives a traced node: its tracing, and its tracer on every fiber. */
+/** What Node.layer gives a traced node (`Telemetry.layerNode`), its spans to `tracer`. */
 const traced = (node: string, tracer: Tracer.Tracer) =>
-  Layer.unwrapEffect(
-    Effect.map(Effect.clock, (clock) =>
-      Layer.merge(Layer.succeed(NodeTracing, { node, tracer, clock }), Layer.setTracer(tracer))
-    )
-  )
+  Telemetry.layerNode(node).pipe(Layer.provide(Layer.succeed(Telemetry.Telemetry, { tracer })))
 
 class Echo extends RpcGroup.make(
   Rpc.make("echo", { payload: { n: Schema.Number }, success: Schema.Number }),

@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import { importOptional, type MissingPackageError } from "../config/optionalPackage.js"
-import { Telemetry, type Tracing } from "./tracing.js"
+import { NodeTracing, Telemetry, type Tracing } from "./tracing.js"
 
 /** How spans are exported over OTLP/HTTP. */
 export interface OtlpOptions {
@@ -173,3 +173,20 @@ export const nodeTracing = (
           })
     return { node: options.node, tracer, clock }
   })
+
+/**
+ * What a traced node's layers are built with: its `NodeTracing` (read by the edge and the RPC
+ * endpoints when they are built) and its tracer on every fiber (the app's own spans and
+ * @effect/cluster's go there too).
+ */
+export const tracingLayer = (tracing: Tracing): Layer.Layer<NodeTracing> =>
+  Layer.merge(Layer.succeed(NodeTracing, tracing), Layer.setTracer(tracing.tracer))
+
+/** `tracingLayer` for node `node`, its spans to the `Telemetry` in context. */
+export const tracingLayerOf = (node: string): Layer.Layer<NodeTracing, never, Telemetry> =>
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const { tracer } = yield* Telemetry
+      return tracingLayer({ node, tracer, clock: yield* Effect.clock })
+    })
+  )

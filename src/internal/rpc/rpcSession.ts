@@ -268,6 +268,9 @@ export class Session {
         if (message._tag === "Request") {
           // the caller is who authenticated on this link, whatever the peer claims
           const headers = Object.entries(Wire.trustedHeaders(Wire.listPairs(message.headers), this.peerName))
+          // (a node that does not trace ignores the span context: its RpcServer makes no span)
+          if (this.endpoint.tracing === undefined)
+            return server.deliver(this.link.id, { ...message, headers })
           // a span context that is not a valid one is dropped (the served span starts a trace)
           const parent = fromWire([message.traceId, message.spanId, message.sampled])
           const trace =
