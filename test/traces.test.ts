@@ -10,13 +10,14 @@ import * as Http from "node:http"
 import * as Path from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Option, Schema, Stream } from "effect"
+import { ConfigProvider, Effect, Layer, Logger, Option, Schema, Stream } from "effect"
 import type * as Tracer from "effect/Tracer"
 import { GateService, NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
 import * as Db from "../src/Db.js"
 import * as Env from "../src/internal/config/env.js"
 import * as Tracing from "../src/internal/observe/tracing.js"
 import { NodeTracing } from "../src/internal/observe/tracing.js"
+import * as Log from "../src/Log.js"
 import * as Mem from "../src/Mem.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Remote from "../src/Remote.js"
@@ -50,6 +51,7 @@ const ended = (span: Span) => span.status._tag === "Ended"
 
 describe.each(["memory", "tcp"] as const)("traces on the %s transport", (transport) => {
   const run = transport === "memory" ? it.scoped : it.scopedLive
+  const logged: Array<string> = []
 
   run("one client command is one trace: command → call → serve → call → serve", () =>
     Effect.gen(function* () {
@@ -112,13 +114,35 @@ describe.each(["memory", "tcp"] as const)("traces on the %s transport", (transpo
         "hotaru.rpc": "game1Handle"
       })
 
+      // the handlers' JSON log lines carry the trace: each hop's line, its hop's span
+      const lines = logged.map(
+        (line) => JSON.parse(line) as { message: string; traceId?: string; spanId?: string }
+      )
+      const line = (text: string) => lines.find((l) => l.message.startsWith(text))
+      expect(line("netHandle_300: msgdata")).toMatchObject({
+        traceId: command.traceId,
+        spanId: command.spanId
+      })
+      expect(line("gateHandle2: msgdata")).toMatchObject({
+        traceId: command.traceId,
+        spanId: gateServe.spanId
+      })
+      expect(line("game1Handle: msgdata")).toMatchObject({
+        traceId: command.traceId,
+        spanId: game1Serve.spanId
+      })
+
       // a second command is a trace of its own
       yield* traces.clear
       expect(yield* client.call(NetHandle100, "msgdata")).toBe("netHandle_100 completed")
       const again = yield* traces.spans
       expect(again.map((s) => s.name)).toEqual(["hotaru.command netHandle_100"])
       expect(again[0]!.traceId).not.toBe(command.traceId)
-    }).pipe(Effect.provide(Telemetry.layerMemory))
+    }).pipe(
+      Effect.provide(Telemetry.layerMemory),
+      // every log line as JSON (`HOTARU_LOG_FORMAT=json`'s format), kept
+      Effect.provide(Logger.add(Logger.make((options) => void logged.push(Log.formatJson(options)))))
+    )
   )
 })
 
