@@ -10,10 +10,11 @@ import * as Http from "node:http"
 import * as Path from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Logger, Option, Schema, Stream } from "effect"
+import { ConfigProvider, Effect, Either, Layer, Logger, Option, Schema, Stream } from "effect"
 import type * as Tracer from "effect/Tracer"
 import { GateService, NetHandle100, NetHandle300 } from "../examples/demo/app/protocol.js"
 import * as Db from "../src/Db.js"
+import * as HotaruConfig from "../src/HotaruConfig.js"
 import * as Env from "../src/internal/config/env.js"
 import * as Tracing from "../src/internal/observe/tracing.js"
 import { NodeTracing } from "../src/internal/observe/tracing.js"
@@ -395,4 +396,28 @@ describe("repository flush spans", () => {
       )
     )
   )
+})
+
+describe("the telemetry config", () => {
+  it("decodes the block and a server's traces; a bad URL is one clear issue; an unused exporter a warning", () => {
+    const ok = HotaruConfig.decode("c.json", {
+      servers: { a: { netport: 1, traces: false } },
+      telemetry: { traces: true, otlp: "http://127.0.0.1:4318/v1/traces", serviceName: "demo" }
+    })
+    expect(Either.isRight(ok)).toBe(true)
+    const bad = HotaruConfig.decode("c.json", { servers: {}, telemetry: { traces: "yes", otlp: "ftp://x" } })
+    expect(Either.getLeft(bad).pipe(Option.map((e) => e.issues))).toEqual(
+      Option.some([
+        'telemetry.traces: expected true or false, got "yes"',
+        'telemetry.otlp: expected an http(s) URL, got "ftp://x"'
+      ])
+    )
+    const unused = HotaruConfig.decode("c.json", {
+      servers: { a: { netport: 1 } },
+      telemetry: { otlp: "http://127.0.0.1:4318/v1/traces" }
+    })
+    expect(Either.map(unused, (l) => HotaruConfig.warningsOf(l))).toEqual(
+      Either.right(["telemetry: no node traces (telemetry.traces is not true), so nothing is exported"])
+    )
+  })
 })
