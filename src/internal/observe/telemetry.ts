@@ -30,19 +30,24 @@ export const otlpTracer = (
   options: OtlpOptions
 ): Effect.Effect<Tracer.Tracer, MissingPackageError, Scope.Scope> =>
   Effect.gen(function* () {
-    const otlp = yield* importOptional(
+    // the OTLP modules alone: they need @effect/platform only, not the OpenTelemetry SDK
+    const [OtlpTracer, OtlpSerialization] = yield* importOptional(
       "@effect/opentelemetry",
       "OTLP trace export (telemetry.otlp)",
-      () => import("@effect/opentelemetry")
+      () =>
+        Promise.all([
+          import("@effect/opentelemetry/OtlpTracer"),
+          import("@effect/opentelemetry/OtlpSerialization")
+        ])
     )
     const fetch = yield* Effect.promise(() => import("@effect/platform/FetchHttpClient"))
-    return yield* otlp.OtlpTracer.make({
+    return yield* OtlpTracer.make({
       url: options.url,
       resource: {
         serviceName: options.serviceName ?? "hotaru",
         ...(options.attributes === undefined ? {} : { attributes: options.attributes })
       }
-    }).pipe(Effect.provide(Layer.merge(fetch.layer, otlp.OtlpSerialization.layerJson)))
+    }).pipe(Effect.provide(Layer.merge(fetch.layer, OtlpSerialization.layerJson)))
   })
 
 // ---------------------------------------------------------------------------
