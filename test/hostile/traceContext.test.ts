@@ -177,3 +177,37 @@ describe("stock frames between traced nodes", () => {
     }).pipe(Effect.provide(Transport.layerTcp()), Effect.timeout("20 seconds"))
   )
 })
+
+describe("the master's link is not traced", () => {
+  it.scopedLive("a traced node serving its master (admin: status, metrics every second) makes no span", () =>
+    Effect.gen(function* () {
+      const { telemetry, traces } = yield* Telemetry.makeMemory()
+      const master = Context.get(
+        yield* Layer.build(Root.layer({ name: "master", host: "127.0.0.1", port: 0, secret: SECRET })),
+        Root.Root
+      )
+      const node = yield* Layer.build(
+        Remote.serve(
+          "master",
+          Echo,
+          Echo.toLayer({ echo: ({ n }) => Effect.succeed(n), count: ({ n }) => Stream.make(n) })
+        ).pipe(
+          Layer.provideMerge(
+            Remote.layer({
+              name: "game1",
+              parents: [{ name: "master", host: "127.0.0.1", port: master.address.port }],
+              secret: SECRET
+            })
+          ),
+          Layer.provide(traced("game1", telemetry.tracer))
+        )
+      )
+      yield* Context.get(node, Remote.Remote).awaitConnected("master")
+      yield* master.awaitChild("game1")
+      const game1 = yield* master.child("game1", Echo)
+      expect(yield* game1.echo({ n: 1 })).toBe(1)
+      expect([...(yield* Stream.runCollect(game1.count({ n: 2 })))]).toEqual([2])
+      expect(yield* traces.spans).toEqual([])
+    }).pipe(Effect.provide(Transport.layerTcp()), Effect.timeout("20 seconds"))
+  )
+})

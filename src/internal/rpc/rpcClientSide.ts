@@ -274,7 +274,7 @@ const stockClient = <Rpcs extends Rpc.Any>(
   const make: Effect.Effect<FlatClient, never, RpcClient.Protocol | Scope.Scope> = Effect.map(
     // a traced node: @effect/rpc's own client span ("hotaru.call.<tag>"), its context in the request
     RpcClient.make(group, {
-      disableTracing: session.endpoint.tracing === undefined,
+      disableTracing: session.endpoint.tracing === undefined || session.peerName === Wire.masterName,
       spanPrefix: "hotaru.call",
       spanAttributes: { [Tracing.ATTR_NODE]: session.endpoint.name, [Tracing.ATTR_PEER]: session.peerName },
       flatten: true
@@ -326,7 +326,9 @@ export const makeNodeClient = <Rpcs extends Rpc.Any>(
     return Effect.failCause(cause)
   }
 
-  const fastClient: FastClient = { key, node, tracing: endpoint.tracing, resolve, current }
+  // calls to the master (the control plane) are not traced
+  const tracing = node === Wire.masterName ? undefined : endpoint.tracing
+  const fastClient: FastClient = { key, node, tracing, resolve, current }
   const fast = (codec: Wire.Codec) => (payload: unknown, options?: CallOptions) =>
     new FastCallEffect(fastClient, codec, payload, options)
 

@@ -75,8 +75,10 @@ export const serve = <Rpcs extends Rpc.Any>(
         return yield* Effect.dieMessage(`hotaru: groups [${label}] and [${existing.label}] have the same key`)
       }
     }
-    const stock = yield* serveStock(endpoint, group, key)
-    const fast = fastServer(endpoint, group, yield* Effect.runtime<never>())
+    // the master's calls (its admin: status and metrics every second) are not traced
+    const tracing = peer === Wire.masterName ? undefined : endpoint.tracing
+    const stock = yield* serveStock(endpoint, group, key, tracing)
+    const fast = fastServer(endpoint, group, yield* Effect.runtime<never>(), tracing)
     const channel: ServerChannel = { key, label, peer, ...stock, call: fast.call }
     endpoint.servers.add(channel)
     yield* Effect.addFinalizer(() =>
@@ -94,7 +96,8 @@ export const serve = <Rpcs extends Rpc.Any>(
 const serveStock = <Rpcs extends Rpc.Any>(
   endpoint: Endpoint,
   group: RpcGroup.RpcGroup<Rpcs>,
-  key: number
+  key: number,
+  tracing: Tracing.Tracing | undefined
 ): Effect.Effect<
   Pick<ServerChannel, "deliver" | "disconnect">,
   never,
@@ -135,7 +138,7 @@ const serveStock = <Rpcs extends Rpc.Any>(
     // a traced node: @effect/rpc's own server span ("hotaru.serve.<tag>"), under the request's
     // span context (checked by `Session.dispatch`)
     yield* RpcServer.make(group, {
-      disableTracing: endpoint.tracing === undefined,
+      disableTracing: tracing === undefined,
       spanPrefix: "hotaru.serve",
       spanAttributes: { [Tracing.ATTR_NODE]: endpoint.name },
       concurrency: "unbounded"
@@ -186,7 +189,8 @@ const refuse = (session: Session, id: number, message: string, traced: Traced | 
 const fastServer = <Rpcs extends Rpc.Any>(
   endpoint: Endpoint,
   group: RpcGroup.RpcGroup<Rpcs>,
-  base: Runtime.Runtime<never>
+  base: Runtime.Runtime<never>,
+  tracing: Tracing.Tracing | undefined
 ): FastServer => {
   const fast = new Map<string, FastHandler>()
   for (const rpc of Wire.rpcsOf(group)) {
@@ -214,7 +218,6 @@ const fastServer = <Rpcs extends Rpc.Any>(
   const running = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
   let closing = false
 
-  const tracing = endpoint.tracing
   const call = (
     session: Session,
     id: number,

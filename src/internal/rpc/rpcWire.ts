@@ -124,6 +124,12 @@ export const notServed = (node: string, tag: string, peer: string): string =>
  */
 export const callerHeader = "hotaru-caller"
 
+/**
+ * The name of the master on its links. Its calls and the calls to it (admin: status and metrics
+ * every second) are the control plane: never traced.
+ */
+export const masterName = "master"
+
 /** Whether a peer-sent header name must be dropped (the caller's, or one that would touch a prototype). */
 const reservedHeader = (name: string): boolean => name === "__proto__" || name.toLowerCase() === callerHeader
 
