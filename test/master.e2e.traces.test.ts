@@ -1,8 +1,8 @@
 /**
  * Traces end to end: `hotaru start` of the demo with `telemetry.traces` on and the standard
- * `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_SERVICE_NAME` in its environment; its three node processes
- * export their spans over OTLP/HTTP to a collector in this process, one trace per command across
- * them, flushed when the cluster stops.
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_SERVICE_NAME` in its environment; its three nodes (node
+ * processes, or `--in-process`) export their spans over OTLP/HTTP to a collector in this process,
+ * one trace per command across them, flushed when the cluster stops.
  */
 import * as Http from "node:http"
 import { describe, expect, it } from "@effect/vitest"
@@ -48,7 +48,7 @@ const collector = (): Promise<{
     })
   })
 
-describe("traces across node processes", () => {
+describe.each(["process", "in-process"] as const)("traces across the nodes of hotaru start (%s)", (mode) => {
   it("the demo's command 300 is one trace over net, gate and game1, exported by each", {
     timeout: 150_000
   }, async () => {
@@ -57,7 +57,8 @@ describe("traces across node processes", () => {
       prefix: "traces",
       extra: { telemetry: { traces: true } }
     })
-    const master = startHotaru("hotaru start", ["start", file], {
+    const args = mode === "in-process" ? ["start", file, "--in-process"] : ["start", file]
+    const master = startHotaru("hotaru start", args, {
       OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
       OTEL_SERVICE_NAME: "demo-e2e"
     })

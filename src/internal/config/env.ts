@@ -7,6 +7,7 @@
 import * as Config from "effect/Config"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import type { Loaded } from "./loaded.js"
 
 const optionalText = (name: string) =>
   Config.option(Config.string(name)).pipe(Config.map(Option.filter((s) => s !== "")))
@@ -59,3 +60,21 @@ export const env = Config.all({
   /** `OTEL_SERVICE_NAME`: over the config's `telemetry.serviceName`. */
   serviceName: optionalText("OTEL_SERVICE_NAME")
 })
+
+/**
+ * `loaded` with the OTLP URL and service name of the environment over its `telemetry` block
+ * (for the nodes a master runs in its own process: node processes read their environment
+ * themselves).
+ */
+export const withTelemetryEnv = (
+  loaded: Loaded,
+  env: { readonly otlp: Option.Option<string>; readonly serviceName: Option.Option<string> }
+): Loaded => {
+  if (Option.isNone(env.otlp) && Option.isNone(env.serviceName)) return loaded
+  const telemetry = {
+    ...loaded.config.telemetry,
+    ...(Option.isSome(env.otlp) ? { otlp: env.otlp.value } : {}),
+    ...(Option.isSome(env.serviceName) ? { serviceName: env.serviceName.value } : {})
+  }
+  return { ...loaded, config: { ...loaded.config, telemetry } }
+}
