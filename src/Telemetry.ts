@@ -5,9 +5,11 @@
  * `traces`); off (the default) it makes none at all. A traced node makes one span per client
  * command at its edge (the root of the request's trace), one per node-RPC call it makes
  * (`client`) and one per call it serves (`server`, the child of the caller's span, whose context
- * travels in the call frame). Their attributes: `hotaru.node`, `hotaru.peer`,
+ * travels in the call frame), and one per repository flush that wrote; its fibers have the node's
+ * tracer, so @effect/rpc's spans (stream rpcs), @effect/cluster's (entity messages) and the app's
+ * own `Effect.withSpan` join the same traces. Their attributes: `hotaru.node`, `hotaru.peer`,
  * `hotaru.command.id`, `hotaru.command.name`, `hotaru.rpc`, `hotaru.outcome`, `hotaru.error`
- * (see docs/observability.md).
+ * (see docs/observability.md). The master's link is never traced.
  *
  * The spans go to the `Telemetry` service when one is provided (`layer`, `layerMemory`), else
  * to the OTLP collector the config names (`telemetry.otlp`), else to the program's Effect
