@@ -115,9 +115,11 @@ const start = Command.make(
   },
   ({ bind, config, entry, inProcess, only }) =>
     Effect.gen(function* () {
-      const { adminToken, secret } = yield* Env.env
+      const { adminToken, otlp, secret, serviceName } = yield* Env.env
       const loaded = yield* HotaruConfig.load(config).pipe(
-        Effect.flatMap((loaded) => HotaruConfig.withSecret(loaded, Option.getOrUndefined(secret)))
+        Effect.flatMap((loaded) => HotaruConfig.withSecret(loaded, Option.getOrUndefined(secret))),
+        // OTEL_* for the nodes of `--in-process` (node processes read them themselves)
+        Effect.map((loaded) => Env.withTelemetryEnv(loaded, { otlp, serviceName }))
       )
       yield* Main.logWarnings(loaded)
       const path = yield* Path.Path
@@ -191,6 +193,8 @@ const node = Command.make(
         supervised: env.supervised,
         secret: Option.getOrUndefined(env.secret),
         adminToken: Option.getOrUndefined(env.adminToken),
+        otlp: Option.getOrUndefined(env.otlp),
+        serviceName: Option.getOrUndefined(env.serviceName),
         ...(Option.isSome(address) ? { bind: address.value } : {})
       })
     })

@@ -48,6 +48,7 @@ export { HotaruConfig } from "./internal/config/schema.js"
 export { RemotePort, ServerConfig } from "./internal/config/serverSchema.js"
 export { ShardingBlock } from "./internal/config/shardingSchema.js"
 export { CacheConfig, DbConfig, MemcachedConfig } from "./internal/config/storeSchema.js"
+export { TelemetryConfig } from "./internal/config/telemetrySchema.js"
 export { warningsOf } from "./internal/config/warnings.js"
 
 /**

@@ -58,6 +58,10 @@ export interface NodeMainOptions {
   readonly secret?: string | Redacted.Redacted<string> | undefined
   /** The token of the webport's `/metrics`, over the config's `adminToken` (env HOTARU_ADMIN_TOKEN). */
   readonly adminToken?: string | undefined
+  /** The OTLP traces URL, over the config's `telemetry.otlp` (env OTEL_EXPORTER_OTLP_ENDPOINT). */
+  readonly otlp?: string | undefined
+  /** The exported `service.name`, over the config's `telemetry.serviceName` (env OTEL_SERVICE_NAME). */
+  readonly serviceName?: string | undefined
 }
 
 /** Exit when the master link, once up, stays down for `timeout`. */
@@ -114,7 +118,9 @@ export const node = (
           ...(options.bind === undefined ? {} : { bind: options.bind }),
           ...(app === undefined ? {} : { app }),
           ...(masterLink === undefined ? {} : { master: masterLink }),
-          ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken })
+          ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken }),
+          ...(options.otlp === undefined ? {} : { otlp: options.otlp }),
+          ...(options.serviceName === undefined ? {} : { serviceName: options.serviceName })
         }).pipe(Layer.provide(Transport.layerConfig(loaded)))
       )
       const lifecycle = Context.get(context, Node.Lifecycle)
@@ -171,7 +177,9 @@ export const runNode = (options: NodeMainOptions): void =>
         supervised: options.supervised ?? env.supervised,
         ...(options.bind === undefined && Option.isSome(env.bind) ? { bind: env.bind.value } : {}),
         secret: options.secret ?? Option.getOrUndefined(env.secret),
-        adminToken: options.adminToken ?? Option.getOrUndefined(env.adminToken)
+        adminToken: options.adminToken ?? Option.getOrUndefined(env.adminToken),
+        otlp: options.otlp ?? Option.getOrUndefined(env.otlp),
+        serviceName: options.serviceName ?? Option.getOrUndefined(env.serviceName)
       })
     ).pipe(
       Effect.tapErrorCause((cause) => Effect.logError("node failed to start", cause)),

@@ -52,6 +52,7 @@ import { Jobs, make as makeJobs } from "./internal/jobs/registry.js"
 import { NodeName } from "./internal/observe/metrics.js"
 import * as NodeMetrics from "./internal/observe/nodeMetrics.js"
 import * as Prometheus from "./internal/observe/prometheus.js"
+import { nodeTracing, tracingLayer } from "./internal/observe/telemetry.js"
 import * as Topology from "./internal/rpc/topology.js"
 import * as Mem from "./Mem.js"
 import * as NetServer from "./NetServer.js"
@@ -155,6 +156,10 @@ export interface Options {
   readonly master?: MasterLink
   /** The admin token guarding the webport's `/metrics` (default: the config's `adminToken`). */
   readonly adminToken?: string
+  /** The OTLP traces URL over the config's `telemetry.otlp` (env OTEL_EXPORTER_OTLP_ENDPOINT). */
+  readonly otlp?: string
+  /** The exported `service.name` over the config's `telemetry.serviceName` (env OTEL_SERVICE_NAME). */
+  readonly serviceName?: string
 }
 
 export { importApp } from "./internal/config/appImport.js"
@@ -320,7 +325,7 @@ export const layer = (
   name: string,
   options: Options = {}
 ): Layer.Layer<Services, NodeError, Transport | FileSystem.FileSystem | Path.Path> =>
-  Layer.unwrapEffect(
+  Layer.unwrapScoped(
     Effect.gen(function* () {
       const server = loaded.config.servers[name]
       if (server === undefined) {
@@ -344,6 +349,14 @@ export const layer = (
       })
       const failStart = (what: string) => (e: { readonly message: string }) =>
         new NodeError({ reason: "Start", node: name, detail: `${what}: ${e.message}` })
+      // spans only when the config turns them on (per server over the top level): else none at all
+      const telemetry = loaded.config.telemetry
+      const tracing = yield* nodeTracing({
+        node: name,
+        traces: server.traces ?? telemetry?.traces ?? false,
+        otlp: options.otlp ?? telemetry?.otlp,
+        serviceName: options.serviceName ?? telemetry?.serviceName
+      }).pipe(Effect.mapError(failStart("telemetry")))
       const root =
         plan.root === undefined
           ? Layer.empty
@@ -451,7 +464,8 @@ export const layer = (
         Layer.provideMerge(host),
         Layer.provideMerge(base),
         Layer.catchAllCause((cause) => Layer.fail(explainMissing(name, capabilityTags)(cause))),
-        Layer.annotateLogs({ node: name })
+        Layer.annotateLogs({ node: name }),
+        Layer.provide(tracing === undefined ? Layer.empty : tracingLayer(tracing))
       ) as Layer.Layer<Services, NodeError, Transport | FileSystem.FileSystem | Path.Path>
     })
   )

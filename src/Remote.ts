@@ -25,6 +25,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import { Caller } from "./Caller.js"
 import { secretOf } from "./internal/config/secret.js"
 import * as Handshake from "./internal/link/handshake.js"
+import * as Tracing from "./internal/observe/tracing.js"
 import { makeNodeClient } from "./internal/rpc/rpcClientSide.js"
 import { callerWhileBuilding, serve as serveGroup } from "./internal/rpc/rpcServerSide.js"
 import { Endpoint, endpointOf, runSession, type Session, withEndpoint } from "./internal/rpc/rpcSession.js"
@@ -215,7 +216,7 @@ const make = (options: RemoteOptions) =>
     const transport = yield* Transport
     const heartbeat = resolveHeartbeat(options.heartbeat)
     const helloTimeout = options.helloTimeout ?? Handshake.defaultHelloTimeout
-    const endpoint = new Endpoint(options.name)
+    const endpoint = new Endpoint(options.name, yield* Tracing.current)
     const checkName = yield* Topology.checker
     const base = Duration.decode(options.reconnect?.base ?? "100 millis")
     const max = Duration.decode(options.reconnect?.max ?? "5 seconds")

@@ -26,6 +26,7 @@ import { isLoopback } from "./HotaruConfig.js"
 import { secretOf } from "./internal/config/secret.js"
 import * as Handshake from "./internal/link/handshake.js"
 import type { Link } from "./internal/link/link.js"
+import * as Tracing from "./internal/observe/tracing.js"
 import * as Admission from "./internal/rpc/rootAdmission.js"
 import { makeNodeClient } from "./internal/rpc/rpcClientSide.js"
 import { callerWhileBuilding, serve as serveGroup } from "./internal/rpc/rpcServerSide.js"
@@ -248,7 +249,7 @@ const make = (options: RootOptions) =>
       })
     }
     const heartbeat = resolveHeartbeat(options.heartbeat)
-    const endpoint = new Endpoint(options.name)
+    const endpoint = new Endpoint(options.name, yield* Tracing.current)
     const checkName = yield* Topology.checker
     const admission = Admission.make({
       name: options.name,

@@ -3,13 +3,15 @@
  *   node --import tsx bench/servers/hotaruNet.ts [--port 0] [--nodelay on|off] [--backend PORT]
  *     [--log-level info|warning]
  * With `--backend`, it is also a child (`Remote`) of the `backend` node on 127.0.0.1:PORT and
- * answers command 4 (forward). Prints `READY port=N pid=P` once it accepts clients.
+ * answers command 4 (forward). Prints `READY port=N pid=P` once it accepts clients. Traces as
+ * env `HOTARU_BENCH_TRACES` says (`bench/app/traces.ts`; default off).
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { NetServer, Remote, Transport } from "hotaru-rt"
 import { App, ForwardApp } from "../app/netApp.js"
 import { BACKEND } from "../app/protocol.js"
+import { tracesLayer } from "../app/traces.js"
 import { boolArg, numberArg, parseArgs } from "../args.js"
 
 const args = parseArgs(process.argv.slice(2))
@@ -33,7 +35,7 @@ const ready = (port: number) =>
 const main =
   backendPort === undefined
     ? Effect.flatMap(NetServer.NetServer, (net) => ready(net.address.port)).pipe(
-        Effect.provide(NetServer.serve(App, options))
+        Effect.provide(NetServer.serve(App, options).pipe(Layer.provide(tracesLayer("net"))))
       )
     : Effect.gen(function* () {
         const net = yield* NetServer.NetServer
@@ -49,6 +51,7 @@ const main =
                 parents: [{ name: BACKEND, host, port: Number(backendPort) }]
               })
             ),
+            Layer.provide(tracesLayer("net")),
             Layer.provide(Transport.layerTcp())
           )
         )

@@ -7,6 +7,7 @@
 import * as Config from "effect/Config"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import type { Loaded } from "./loaded.js"
 
 const optionalText = (name: string) =>
   Config.option(Config.string(name)).pipe(Config.map(Option.filter((s) => s !== "")))
@@ -28,6 +29,20 @@ export const logFormat: Config.Config<"text" | "json"> = optionalText("HOTARU_LO
   Config.map((value) => (Option.exists(value, (v) => v.toLowerCase() === "json") ? "json" : "text"))
 )
 
+/**
+ * The OTLP traces URL of the standard OpenTelemetry variables:
+ * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (the URL itself), else `OTEL_EXPORTER_OTLP_ENDPOINT` (the
+ * collector's base URL) + `/v1/traces`.
+ */
+export const otlpTraces: Config.Config<Option.Option<string>> = Config.all([
+  optionalText("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+  optionalText("OTEL_EXPORTER_OTLP_ENDPOINT")
+]).pipe(
+  Config.map(([traces, base]) =>
+    Option.orElse(traces, () => Option.map(base, (url) => `${url.replace(/\/+$/, "")}/v1/traces`))
+  )
+)
+
 /** What the entry points take from the environment. */
 export const env = Config.all({
   /** `HOTARU_SECRET`: the cluster secret (overrides the config's `secret`). */
@@ -39,5 +54,27 @@ export const env = Config.all({
   /** `HOTARU_SUPERVISED=1`: this node was started by a master (exit when its link drops). */
   supervised: optionalText("HOTARU_SUPERVISED").pipe(Config.map((v) => Option.contains(v, "1"))),
   logLevel,
-  logFormat
+  logFormat,
+  /** The OTLP traces URL (`otlpTraces`): over the config's `telemetry.otlp`. */
+  otlp: otlpTraces,
+  /** `OTEL_SERVICE_NAME`: over the config's `telemetry.serviceName`. */
+  serviceName: optionalText("OTEL_SERVICE_NAME")
 })
+
+/**
+ * `loaded` with the OTLP URL and service name of the environment over its `telemetry` block
+ * (for the nodes a master runs in its own process: node processes read their environment
+ * themselves).
+ */
+export const withTelemetryEnv = (
+  loaded: Loaded,
+  env: { readonly otlp: Option.Option<string>; readonly serviceName: Option.Option<string> }
+): Loaded => {
+  if (Option.isNone(env.otlp) && Option.isNone(env.serviceName)) return loaded
+  const telemetry = {
+    ...loaded.config.telemetry,
+    ...(Option.isSome(env.otlp) ? { otlp: env.otlp.value } : {}),
+    ...(Option.isSome(env.serviceName) ? { serviceName: env.serviceName.value } : {})
+  }
+  return { ...loaded, config: { ...loaded.config, telemetry } }
+}

@@ -10,6 +10,7 @@ import { described, opt, Str } from "./primitives.js"
 import { ServerConfig } from "./serverSchema.js"
 import { ShardingBlock } from "./shardingSchema.js"
 import { CacheConfig, DbConfig, MemcachedConfig } from "./storeSchema.js"
+import { TelemetryConfig } from "./telemetrySchema.js"
 /**
  * The whole file.
  *
@@ -38,7 +39,9 @@ export const HotaruConfig = described(
     /** hotaru: node link limits (see `LinksConfig`). */
     links: opt(LinksConfig),
     /** hotaru: entity sharding over `runnerport` nodes (see `ShardingBlock`). */
-    sharding: opt(ShardingBlock)
+    sharding: opt(ShardingBlock),
+    /** hotaru: traces and their OTLP export (see `TelemetryConfig`). */
+    telemetry: opt(TelemetryConfig)
   }),
   'a JSON object with "servers"',
   false

@@ -78,7 +78,9 @@ export const ServerConfig = described(
     /** hotaru: the host other runners dial for this runner (default: its bind address, or 127.0.0.1). */
     runnerhost: opt(Str),
     /** hotaru: give this node entity clients of the cluster without hosting entities (e.g. a net front). */
-    entities: opt(Bool)
+    entities: opt(Bool),
+    /** hotaru: this node makes spans (over the top-level `telemetry.traces`; default false). */
+    traces: opt(Bool)
   }),
   "an object",
   false

@@ -18,7 +18,8 @@ const unknownKeys = (json: unknown, known: object, where: string): ReadonlyArray
  * The notes a config that firefly accepts gets from hotaru, which accepts it too: a server's
  * `name` differing from its key (firefly and hotaru name a node by its key, as `appmain.py NAME`
  * does), firefly keys hotaru does not apply (`log`: hotaru logs to stdout; `cpu`: no CPU pinning),
- * and keys neither knows (with `json`, the file as parsed). One line each, as `path: note`.
+ * keys neither knows (with `json`, the file as parsed), and a `telemetry` exporter no node uses.
+ * One line each, as `path: note`.
  *
  * @since 0.1.0
  * @category utils
@@ -30,6 +31,11 @@ export const warningsOf = (config: HotaruConfig, json?: unknown): ReadonlyArray<
     readonly servers?: Readonly<Record<string, unknown>>
   }
   warnings.push(...unknownKeys(raw.master, MasterConfig.fields, "master."))
+  const telemetry = config.telemetry
+  const tracing = Object.values(config.servers).some((s) => s.traces ?? telemetry?.traces === true)
+  if ((telemetry?.otlp !== undefined || telemetry?.serviceName !== undefined) && !tracing) {
+    warnings.push("telemetry: no node traces (telemetry.traces is not true), so nothing is exported")
+  }
   for (const [key, server] of Object.entries(config.servers)) {
     const where = `servers.${key}`
     if (server.name !== undefined && server.name !== key) {

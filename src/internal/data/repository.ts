@@ -13,6 +13,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Metrics from "../observe/metrics.js"
 import { NodeName } from "../observe/metrics.js"
+import * as Tracing from "../observe/tracing.js"
 import { DeadLetters } from "./deadLetters.js"
 import { makeFence } from "./fence.js"
 import { makeFlusher } from "./flusher.js"
@@ -105,7 +106,20 @@ export const make = <A, I, K extends keyof A & string>(
     }
     const flusher = yield* makeFlusher(ctx, parts, state, writeThrough)
     const { pending } = flusher
-    const flush = writeThrough ? flusher.flush : observeFlush(flusher.flush, pending, labels)
+    const observed = writeThrough ? flusher.flush : observeFlush(flusher.flush, pending, labels)
+    const tracing = yield* Tracing.current
+    // a traced node records the flushes that wrote or failed (not the idle ones)
+    const flush =
+      tracing === undefined || writeThrough
+        ? observed
+        : Tracing.recordIf(tracing, `hotaru.flush ${table}`, observed, (exit) =>
+            exit._tag === "Success" && exit.value.written === 0
+              ? undefined
+              : {
+                  [Tracing.ATTR_TABLE]: table,
+                  ...(exit._tag === "Success" ? { [Tracing.ATTR_WRITTEN]: exit.value.written } : {})
+                }
+          )
     const { ensureTables, readFence } = parts.fence
 
     yield* q(ensureTables.pipe(Effect.retry({ times: 3, schedule: Schedule.spaced("100 millis") })))

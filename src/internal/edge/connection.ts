@@ -2,7 +2,7 @@
  * One client connection of the edge, in plain code: no fiber, scope or timer per connection (an
  * idle connection costs little more than its socket), whatever the transport.
  */
-import type { Effect, Fiber } from "effect"
+import type { Effect, Fiber, Tracer } from "effect"
 import type * as Frame from "./frame.js"
 import type { Route } from "./router.js"
 import type { Connection } from "./service.js"
@@ -33,6 +33,8 @@ export interface Slot {
   out: Buffer | undefined
   /** Gives up the handler's call started without a fiber (`DirectCall`), while it runs. */
   cancel: (() => void) | undefined
+  /** The command's span, when the node traces (ended when the slot settles). */
+  span: Tracer.Span | undefined
 }
 
 /** How a connection forks the handler fibers of one route. */

@@ -18,9 +18,11 @@ import {
   FiberRefs,
   FiberSet,
   HashMap,
-  Runtime
+  Runtime,
+  type Tracer
 } from "effect"
 import type * as NetCommand from "../../NetCommand.js"
+import * as Tracing from "../observe/tracing.js"
 import * as DirectCall from "../rpc/directCall.js"
 import { type ConnectionState, type Fork, HOLD_IN_FLIGHT, type Slot } from "./connection.js"
 import type { Edge } from "./edge.js"
@@ -37,6 +39,18 @@ export interface Dispatch {
   readonly cancelAll: () => void
 }
 
+/** The span of command `command` (its route's, if any). */
+const commandSpan = (tracing: Tracing.Tracing, command: number, route: Route | undefined) => {
+  const name = route === undefined ? String(command) : route.command.name
+  const span = Tracing.start(tracing, `hotaru.command ${name}`, "server", undefined)
+  span.attribute(Tracing.ATTR_COMMAND_ID, command)
+  if (route !== undefined) span.attribute(Tracing.ATTR_COMMAND_NAME, name)
+  return span
+}
+/** End the span of a command refused before its handler ran (`outcome`: the error frame's kind). */
+const refused = (tracing: Tracing.Tracing, span: Tracer.Span, outcome: string) =>
+  Tracing.endRefused(tracing, span, outcome, Exit.fail(outcome))
+
 /** The dispatch of an edge whose handler fibers live in `handlers`. */
 export const make = (
   edge: Edge,
@@ -44,7 +58,7 @@ export const make = (
   service: Context.Tag.Service<NetServer>,
   handlers: FiberSet.FiberSet<unknown, unknown>
 ): Dispatch => {
-  const { router, runtime, report, debugEnabled, count } = edge
+  const { router, runtime, report, debugEnabled, count, tracing } = edge
   const { maxInFlight, debugErrors, decodeOptions, node } = edge.settings
   const { hold } = flow
 
@@ -94,12 +108,15 @@ export const make = (
 
   /** One frame of a connection; returns whether parsing may go on (no hold). */
   const dispatch = (state: ConnectionState, command: number, body: Uint8Array): boolean => {
-    const slot: Slot = { done: false, out: undefined, cancel: undefined }
+    const slot: Slot = { done: false, out: undefined, cancel: undefined, span: undefined }
     state.queue.push(slot)
     state.inFlight++
     count("requests")
     const route = router.routes.get(command)
+    // a client never names a parent span: each command is a trace's root
+    if (tracing !== undefined) slot.span = commandSpan(tracing, command, route)
     if (route === undefined) {
+      if (slot.span !== undefined) refused(tracing!, slot.span, "UnknownCommand")
       report("unknownCommands", state.info, "warning", () => `unknown command ${command}`)
       complete(
         state,
@@ -111,6 +128,7 @@ export const make = (
     const request = route.command.decodeRequest(body, decodeOptions)
     if (Either.isLeft(request)) {
       const e = request.left
+      if (slot.span !== undefined) refused(tracing!, slot.span, "BadRequest")
       report("badRequests", state.info, "warning", () => e.message)
       complete(state, slot, errorFrame({ command, error: "BadRequest", message: badRequest(route, e) }))
       return state.hold === 0
@@ -143,10 +161,14 @@ export const make = (
     if (DirectCall.isDirectCall(effect)) {
       let cancel: (() => void) | undefined
       try {
-        cancel = effect.start(runtime.fiberRefs, (exit) => {
-          slot.cancel = undefined
-          settleGuarded(state, slot, route, command, exit)
-        })
+        cancel = effect.start(
+          runtime.fiberRefs,
+          (exit) => {
+            slot.cancel = undefined
+            settleGuarded(state, slot, route, command, exit)
+          },
+          slot.span
+        )
       } catch (defect) {
         // a schema transformation threw while encoding the call (a fiber would die of it)
         if (!slot.done) settle(state, slot, route, command, Exit.die(defect))
@@ -158,7 +180,8 @@ export const make = (
         return state.hold === 0
       }
     }
-    const fiber = forkOf(state, route)(effect as Effect.Effect<unknown, unknown>)
+    const run = slot.span === undefined ? effect : Tracing.within(tracing!, slot.span, effect)
+    const fiber = forkOf(state, route)(run as Effect.Effect<unknown, unknown>)
     FiberSet.unsafeAdd(handlers, fiber)
     fiber.addObserver((exit) => settleGuarded(state, slot, route, command, exit))
     if (state.inFlight >= maxInFlight) hold(state, HOLD_IN_FLIGHT)
@@ -172,6 +195,9 @@ export const make = (
         const cancel = slot.cancel
         slot.cancel = undefined
         cancel?.()
+        if (cancel !== undefined && slot.span !== undefined) {
+          Tracing.end(tracing!, slot.span, Exit.interrupt(FiberId.none))
+        }
       }
     }
   }

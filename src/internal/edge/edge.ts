@@ -16,6 +16,7 @@ import {
   MetricLabel,
   Runtime
 } from "effect"
+import { current as currentTracing, type Tracing } from "../observe/tracing.js"
 import * as LogLimit from "../wire/logLimit.js"
 import type { ConnectionState } from "./connection.js"
 import type { Settings } from "./limits.js"
@@ -59,6 +60,8 @@ export interface Edge {
   readonly runPlain: (effect: Effect.Effect<unknown, unknown>) => Fiber.RuntimeFiber<unknown, unknown>
   /** Whether debug logs are on (then each call is logged). */
   readonly debugEnabled: boolean
+  /** The node's tracing (undefined: no command spans). */
+  readonly tracing: Tracing | undefined
   /** The open connections by id. */
   readonly states: Map<number, ConnectionState>
   /** Connections open per counted IP address. */
@@ -89,6 +92,7 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Edge> =>
     const node = settings.node
     const clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
+    const tracing = yield* currentTracing
     const runPlain = Runtime.runFork(runtime)
     const logLimit = LogLimit.make({ clock })
     const annotate = (info: Connection) => Effect.annotateLogs({ node, conn: info.id })
@@ -148,6 +152,7 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Edge> =>
         LogLevel.Debug,
         FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMinimumLogLevel)
       ),
+      tracing,
       states: new Map(),
       perIp: new Map(),
       counters,

@@ -5,6 +5,7 @@
  */
 import { Cause, Either, Exit, Option } from "effect"
 import type * as NetCommand from "../../NetCommand.js"
+import * as Tracing from "../observe/tracing.js"
 import { type ConnectionState, HOLD_IN_FLIGHT, type Slot } from "./connection.js"
 import type { Edge } from "./edge.js"
 import type { Flow } from "./flow.js"
@@ -90,6 +91,7 @@ export const make = (edge: Edge, flow: Flow): Reply => {
     command: number,
     exit: Exit.Exit<unknown, unknown>
   ) => {
+    if (slot.span !== undefined) Tracing.end(edge.tracing!, slot.span, exit)
     if (Exit.isSuccess(exit)) {
       const value = exit.value
       if (value === undefined) return complete(state, slot, undefined)

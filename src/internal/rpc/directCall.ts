@@ -17,6 +17,7 @@
  */
 import type * as Exit from "effect/Exit"
 import type * as FiberRefs from "effect/FiberRefs"
+import type * as Tracer from "effect/Tracer"
 
 /** Marks an Effect that can be started with `start`. */
 export const TypeId: unique symbol = Symbol.for("hotaru/internal/DirectCall")
@@ -29,11 +30,13 @@ export interface DirectCall {
    * returns), unless the returned function is called first (it gives the work
    * up). `fiberRefs` stand in for the fiber's (e.g. `RpcClient.currentHeaders`).
    * Returns undefined, having started nothing, when the work needs a fiber
-   * after all (run the Effect instead).
+   * after all (run the Effect instead). `parent` is the span the work runs
+   * under when the node traces (a fiber's would be its `ParentSpan`).
    */
   readonly start: (
     fiberRefs: FiberRefs.FiberRefs,
-    onExit: (exit: Exit.Exit<unknown, unknown>) => void
+    onExit: (exit: Exit.Exit<unknown, unknown>) => void,
+    parent?: Tracer.AnySpan
   ) => (() => void) | undefined
 }
 

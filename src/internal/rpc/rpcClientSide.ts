@@ -27,6 +27,8 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
+import * as Tracing from "../observe/tracing.js"
 import * as DirectCall from "./directCall.js"
 import type { ClientChannel, Endpoint, FlatClient, Session } from "./rpcSession.js"
 import * as Wire from "./rpcWire.js"
@@ -50,7 +52,8 @@ const startFast = (
   payload: unknown,
   extra: Array<string> | undefined,
   discard: boolean,
-  onExit: (exit: Exit.Exit<unknown, unknown>) => void
+  onExit: (exit: Exit.Exit<unknown, unknown>) => void,
+  trace?: Tracing.WireContext
 ): (() => void) => {
   const encoded = codec.encodePayload(payload)
   if (encoded._tag === "Left") {
@@ -64,9 +67,11 @@ const startFast = (
   const link = session.link
   const id = discard ? 0 : session.nextCallId()
   const frame =
-    extra === undefined
-      ? [Wire.F_CALL, key, id, codec.tag, encoded.right]
-      : [Wire.F_CALL, key, id, codec.tag, encoded.right, extra]
+    trace !== undefined
+      ? [Wire.F_CALL, key, id, codec.tag, encoded.right, extra ?? null, trace]
+      : extra === undefined
+        ? [Wire.F_CALL, key, id, codec.tag, encoded.right]
+        : [Wire.F_CALL, key, id, codec.tag, encoded.right, extra]
   if (discard) {
     try {
       link.unsafeSend(frame)
@@ -99,12 +104,51 @@ const fastCall = (
   codec: Wire.Codec,
   payload: unknown,
   extra: Array<string> | undefined,
-  discard: boolean
+  discard: boolean,
+  trace?: Tracing.WireContext
 ): Effect.Effect<unknown, unknown> =>
   Effect.async<unknown, unknown>((resume) => {
-    const cancel = startFast(session, key, codec, payload, extra, discard, resume)
+    const cancel = startFast(session, key, codec, payload, extra, discard, resume, trace)
     return cancel === noCancel ? undefined : Effect.sync(cancel)
   })
+
+/** The client span of a call of `tag` to `peer` by a tracing node, under `parent`. */
+const callSpan = (
+  tracing: Tracing.Tracing,
+  tag: string,
+  peer: string,
+  parent: Tracer.AnySpan | undefined
+): Tracer.Span => {
+  const span = Tracing.start(tracing, `hotaru.call ${tag}`, "client", parent)
+  span.attribute(Tracing.ATTR_RPC, tag)
+  span.attribute(Tracing.ATTR_PEER, peer)
+  return span
+}
+
+/**
+ * A traced fast call from a fiber: its client span is the child of the fiber's span, ends with
+ * the call, and its context goes in the frame.
+ */
+const tracedCall = (
+  tracing: Tracing.Tracing,
+  client: FastClient,
+  codec: Wire.Codec,
+  payload: unknown,
+  extra: Array<string> | undefined,
+  discard: boolean,
+  parent: Tracer.AnySpan | undefined
+): Effect.Effect<unknown, unknown> => {
+  const span = callSpan(tracing, codec.tag, client.node, parent)
+  const trace = Tracing.toWire(span)
+  const session = client.current()
+  const call =
+    session !== undefined
+      ? fastCall(session, client.key, codec, payload, extra, discard, trace)
+      : Effect.flatMap(client.resolve, (session) =>
+          fastCall(session, client.key, codec, payload, extra, discard, trace)
+        )
+  return Effect.onExit(call, (exit) => Effect.sync(() => Tracing.end(tracing, span, exit)))
+}
 
 /**
  * The Effect of one fast call. Run by a fiber it is `fastCall` on the session
@@ -131,6 +175,10 @@ class FastCallEffect extends Effectable.Class<unknown, unknown> implements Direc
         options?.headers as Headers.Input | undefined
       )
       const discard = options?.discard === true
+      const tracing = client.tracing
+      if (tracing !== undefined) {
+        return tracedCall(tracing, client, codec, payload, extra, discard, fiber.currentSpan)
+      }
       const session = client.current()
       if (session !== undefined) return fastCall(session, client.key, codec, payload, extra, discard)
       return Effect.flatMap(client.resolve, (session) =>
@@ -141,7 +189,8 @@ class FastCallEffect extends Effectable.Class<unknown, unknown> implements Direc
 
   start(
     fiberRefs: FiberRefs.FiberRefs,
-    onExit: (exit: Exit.Exit<unknown, unknown>) => void
+    onExit: (exit: Exit.Exit<unknown, unknown>) => void,
+    parent?: Tracer.AnySpan
   ): (() => void) | undefined {
     const { client, codec, options, payload } = this
     const session = client.current()
@@ -151,7 +200,27 @@ class FastCallEffect extends Effectable.Class<unknown, unknown> implements Direc
       FiberRefs.getOrDefault(fiberRefs, RpcClient.currentHeaders),
       options?.headers as Headers.Input | undefined
     )
-    return startFast(session, client.key, codec, payload, extra, options?.discard === true, onExit)
+    const discard = options?.discard === true
+    const tracing = client.tracing
+    if (tracing === undefined) return startFast(session, client.key, codec, payload, extra, discard, onExit)
+    const span = callSpan(tracing, codec.tag, client.node, parent)
+    const cancel = startFast(
+      session,
+      client.key,
+      codec,
+      payload,
+      extra,
+      discard,
+      (exit) => {
+        Tracing.end(tracing, span, exit)
+        onExit(exit)
+      },
+      Tracing.toWire(span)
+    )
+    return () => {
+      cancel()
+      Tracing.end(tracing, span, Exit.interrupt(FiberId.none))
+    }
   }
 }
 
@@ -160,6 +229,10 @@ Object.defineProperty(FastCallEffect.prototype, DirectCall.TypeId, { value: Dire
 /** What the fast calls of one client share. */
 interface FastClient {
   readonly key: number
+  /** The peer node's name (the `hotaru.peer` of the call spans). */
+  readonly node: string
+  /** The calling node's tracing (undefined: no spans). */
+  readonly tracing: Tracing.Tracing | undefined
   readonly resolve: Effect.Effect<Session, NodeUnavailable>
   readonly current: () => Session | undefined
 }
@@ -199,7 +272,13 @@ const stockClient = <Rpcs extends Rpc.Any>(
   // links: the requirement is discharged here, so a group whose middleware
   // needs one fails with a missing-service defect on first call.
   const make: Effect.Effect<FlatClient, never, RpcClient.Protocol | Scope.Scope> = Effect.map(
-    RpcClient.make(group, { disableTracing: true, flatten: true }),
+    // a traced node: @effect/rpc's own client span ("hotaru.call.<tag>"), its context in the request
+    RpcClient.make(group, {
+      disableTracing: session.endpoint.tracing === undefined || session.peerName === Wire.masterName,
+      spanPrefix: "hotaru.call",
+      spanAttributes: { [Tracing.ATTR_NODE]: session.endpoint.name, [Tracing.ATTR_PEER]: session.peerName },
+      flatten: true
+    }),
     // one function per rpc of the group calls this with its own tag, known
     // only at run time, so its payload and options types are too: erased here
     (client): FlatClient =>
@@ -247,7 +326,9 @@ export const makeNodeClient = <Rpcs extends Rpc.Any>(
     return Effect.failCause(cause)
   }
 
-  const fastClient: FastClient = { key, resolve, current }
+  // calls to the master (the control plane) are not traced
+  const tracing = node === Wire.masterName ? undefined : endpoint.tracing
+  const fastClient: FastClient = { key, node, tracing, resolve, current }
   const fast = (codec: Wire.Codec) => (payload: unknown, options?: CallOptions) =>
     new FastCallEffect(fastClient, codec, payload, options)
 

@@ -23,6 +23,8 @@ import * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
+import * as Tracing from "../observe/tracing.js"
 import { Caller } from "./caller.js"
 import type { Endpoint, ServerChannel, Session } from "./rpcSession.js"
 import * as Wire from "./rpcWire.js"
@@ -36,6 +38,12 @@ export const callerWhileBuilding = Layer.succeed(Caller, {
     throw new Error("hotaru: Caller is known inside a handler's call, not while building the handlers")
   }
 })
+
+/** A call served under a span (its node traces). */
+interface Traced {
+  readonly tracing: Tracing.Tracing
+  readonly span: Tracer.Span
+}
 
 /** The served side of one fast rpc. */
 interface FastHandler {
@@ -67,8 +75,10 @@ export const serve = <Rpcs extends Rpc.Any>(
         return yield* Effect.dieMessage(`hotaru: groups [${label}] and [${existing.label}] have the same key`)
       }
     }
-    const stock = yield* serveStock(endpoint, group, key)
-    const fast = fastServer(endpoint, group, yield* Effect.runtime<never>())
+    // the master's calls (its admin: status and metrics every second) are not traced
+    const tracing = peer === Wire.masterName ? undefined : endpoint.tracing
+    const stock = yield* serveStock(endpoint, group, key, tracing)
+    const fast = fastServer(endpoint, group, yield* Effect.runtime<never>(), tracing)
     const channel: ServerChannel = { key, label, peer, ...stock, call: fast.call }
     endpoint.servers.add(channel)
     yield* Effect.addFinalizer(() =>
@@ -86,7 +96,8 @@ export const serve = <Rpcs extends Rpc.Any>(
 const serveStock = <Rpcs extends Rpc.Any>(
   endpoint: Endpoint,
   group: RpcGroup.RpcGroup<Rpcs>,
-  key: number
+  key: number,
+  tracing: Tracing.Tracing | undefined
 ): Effect.Effect<
   Pick<ServerChannel, "deliver" | "disconnect">,
   never,
@@ -120,14 +131,18 @@ const serveStock = <Rpcs extends Rpc.Any>(
         initialMessage: Effect.succeedNone,
         supportsAck: false,
         supportsTransferables: false,
-        supportsSpanPropagation: false
+        // the span context of a request is checked by `Session.dispatch` first
+        supportsSpanPropagation: true
       })
     })
-    yield* RpcServer.make(group, { disableTracing: true, concurrency: "unbounded" }).pipe(
-      Effect.provideService(RpcServer.Protocol, protocol),
-      Effect.interruptible,
-      Effect.forkScoped
-    )
+    // a traced node: @effect/rpc's own server span ("hotaru.serve.<tag>"), under the request's
+    // span context (checked by `Session.dispatch`)
+    yield* RpcServer.make(group, {
+      disableTracing: tracing === undefined,
+      spanPrefix: "hotaru.serve",
+      spanAttributes: { [Tracing.ATTR_NODE]: endpoint.name },
+      concurrency: "unbounded"
+    }).pipe(Effect.provideService(RpcServer.Protocol, protocol), Effect.interruptible, Effect.forkScoped)
     return {
       deliver: (clientId, message) => deliver(clientId, message),
       disconnect: (clientId) => void disconnects.unsafeOffer(clientId)
@@ -141,11 +156,41 @@ interface FastServer {
   readonly stop: () => Effect.Effect<void>
 }
 
+/** Answer fast call `id` with `exit` (nothing when no reply is wanted or the link is gone). */
+const reply = (session: Session, id: number, codec: Wire.Codec, exit: Exit.Exit<unknown, unknown>): void => {
+  if (id === 0 || session.link.isClosed()) return
+  try {
+    session.link.unsafeSend(Wire.replyFrame(id, codec, exit))
+  } catch (defect) {
+    // a schema transformation or the serializer threw
+    session.die({ _tag: "Fast", id }, `hotaru: cannot send the reply of "${codec.tag}": ${defect}`)
+  }
+}
+
+/** The reply of call `id`, its span (if any) ended first. */
+const done = (
+  session: Session,
+  id: number,
+  codec: Wire.Codec,
+  exit: Exit.Exit<unknown, unknown>,
+  traced: Traced | undefined
+): void => {
+  if (traced !== undefined) Tracing.end(traced.tracing, traced.span, exit)
+  reply(session, id, codec, exit)
+}
+
+/** Refuse call `id` with the defect `message` (its span, if any, ends with it). */
+const refuse = (session: Session, id: number, message: string, traced: Traced | undefined): void => {
+  if (traced !== undefined) Tracing.end(traced.tracing, traced.span, Exit.die(message))
+  session.die({ _tag: "Fast", id }, message)
+}
+
 /** The fast path: handlers run straight on a runtime built once per rpc and session. */
 const fastServer = <Rpcs extends Rpc.Any>(
   endpoint: Endpoint,
   group: RpcGroup.RpcGroup<Rpcs>,
-  base: Runtime.Runtime<never>
+  base: Runtime.Runtime<never>,
+  tracing: Tracing.Tracing | undefined
 ): FastServer => {
   const fast = new Map<string, FastHandler>()
   for (const rpc of Wire.rpcsOf(group)) {
@@ -173,40 +218,57 @@ const fastServer = <Rpcs extends Rpc.Any>(
   const running = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
   let closing = false
 
-  const reply = (
+  const call = (
     session: Session,
     id: number,
-    codec: Wire.Codec,
-    exit: Exit.Exit<unknown, unknown>
+    tag: unknown,
+    payload: unknown,
+    extra: unknown,
+    trace: unknown
   ): void => {
-    if (id === 0 || session.link.isClosed()) return
     try {
-      session.link.unsafeSend(Wire.replyFrame(id, codec, exit))
-    } catch (defect) {
-      // a schema transformation or the serializer threw
-      session.die({ _tag: "Fast", id }, `hotaru: cannot send the reply of "${codec.tag}": ${defect}`)
-    }
-  }
-
-  const call = (session: Session, id: number, tag: unknown, payload: unknown, extra: unknown): void => {
-    try {
-      start(session, id, tag, payload, extra)
+      if (tracing === undefined) start(session, id, tag, payload, extra, undefined)
+      else startTraced(tracing, session, id, tag, payload, extra, trace)
     } catch (defect) {
       session.die({ _tag: "Fast", id }, `hotaru: the call of "${String(tag)}" failed: ${defect}`)
     }
   }
 
-  const start = (session: Session, id: number, tag: unknown, payload: unknown, extra: unknown): void => {
+  /** `start` under a server span: the child of the caller's span when the frame names a valid one. */
+  const startTraced = (
+    tracing: Tracing.Tracing,
+    session: Session,
+    id: number,
+    tag: unknown,
+    payload: unknown,
+    extra: unknown,
+    trace: unknown
+  ): void => {
+    const name = typeof tag === "string" ? tag : String(tag)
+    const span = Tracing.start(tracing, `hotaru.serve ${name}`, "server", Tracing.fromWire(trace))
+    span.attribute(Tracing.ATTR_RPC, name)
+    span.attribute(Tracing.ATTR_PEER, session.peerName)
+    start(session, id, tag, payload, extra, { tracing, span })
+  }
+
+  const start = (
+    session: Session,
+    id: number,
+    tag: unknown,
+    payload: unknown,
+    extra: unknown,
+    traced: Traced | undefined
+  ): void => {
     const served = typeof tag === "string" ? fast.get(tag) : undefined
     if (served === undefined || closing) {
-      session.die({ _tag: "Fast", id }, Wire.notServed(endpoint.name, String(tag), session.peerName))
+      refuse(session, id, Wire.notServed(endpoint.name, String(tag), session.peerName), traced)
       return
     }
     const { codec } = served
     const decoded = codec.decodePayload(payload)
     if (decoded._tag === "Left") {
       const issue = ParseResult.TreeFormatter.formatIssueSync(decoded.left)
-      session.die({ _tag: "Fast", id }, `hotaru: bad payload for "${codec.tag}": ${issue}`)
+      refuse(session, id, `hotaru: bad payload for "${codec.tag}": ${issue}`, traced)
       return
     }
     const headers = Array.isArray(extra)
@@ -216,7 +278,7 @@ const fastServer = <Rpcs extends Rpc.Any>(
     try {
       result = served.handler(decoded.right, { clientId: session.link.id, headers })
     } catch (defect) {
-      reply(session, id, codec, Exit.die(defect))
+      done(session, id, codec, Exit.die(defect), traced)
       return
     }
     const effect: Effect.Effect<unknown, unknown> | Stream.Stream<unknown, unknown> = Rpc.isWrapper(result)
@@ -225,18 +287,19 @@ const fastServer = <Rpcs extends Rpc.Any>(
         : result.value
       : result
     if (!Effect.isEffect(effect)) {
-      reply(session, id, codec, Exit.die(`hotaru: the handler of "${codec.tag}" returned no Effect`))
+      done(session, id, codec, Exit.die(`hotaru: the handler of "${codec.tag}" returned no Effect`), traced)
       return
     }
     // `Effect.succeed` / `Effect.fail` and friends: no fiber needed
     if (Exit.isExit(effect)) {
-      reply(session, id, codec, effect)
+      done(session, id, codec, effect, traced)
       return
     }
-    const fiber = Runtime.runFork(runtimeOf(served, session), effect)
-    const done = fiber.unsafePoll()
-    if (done !== null) {
-      reply(session, id, codec, done)
+    const run = traced === undefined ? effect : Tracing.within(traced.tracing, traced.span, effect)
+    const fiber = Runtime.runFork(runtimeOf(served, session), run)
+    const exit = fiber.unsafePoll()
+    if (exit !== null) {
+      done(session, id, codec, exit, traced)
       return
     }
     running.add(fiber)
@@ -244,7 +307,7 @@ const fastServer = <Rpcs extends Rpc.Any>(
     fiber.addObserver((exit) => {
       running.delete(fiber)
       if (id !== 0 && session.running.get(id) === fiber) session.running.delete(id)
-      reply(session, id, codec, exit)
+      done(session, id, codec, exit, traced)
     })
   }
 

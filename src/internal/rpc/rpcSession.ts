@@ -59,6 +59,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type { Link, TransportError } from "../link/link.js"
 import * as Metrics from "../observe/metrics.js"
+import { fromWire, type Tracing } from "../observe/tracing.js"
 import { Caller } from "./caller.js"
 import * as Wire from "./rpcWire.js"
 import { NodeUnavailable } from "./wireErrors.js"
@@ -72,8 +73,15 @@ export interface ServerChannel {
   /** Hand a stock frame (0) to the group's `RpcServer`. */
   readonly deliver: (clientId: number, message: FromClientEncoded) => Effect.Effect<void>
   readonly disconnect: (clientId: number) => void
-  /** Handle one fast call (frame 7) from `session`. */
-  readonly call: (session: Session, id: number, tag: unknown, payload: unknown, headers: unknown) => void
+  /** Handle one fast call (frame 7) from `session`; `trace` is the frame's span context slot. */
+  readonly call: (
+    session: Session,
+    id: number,
+    tag: unknown,
+    payload: unknown,
+    headers: unknown,
+    trace: unknown
+  ) => void
 }
 
 /** The RPC side of one node role (a Root, or a Remote): served groups, live sessions, compiled codecs. */
@@ -82,7 +90,11 @@ export class Endpoint {
   readonly sessions = new Map<number, Session>()
   readonly codecs = new Wire.Codecs()
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    /** The node's tracing (undefined: its calls and handlers make no span). */
+    readonly tracing: Tracing | undefined = undefined
+  ) {}
 
   findServer(key: number, peer: string): ServerChannel | undefined {
     let fallback: ServerChannel | undefined
@@ -199,7 +211,7 @@ export class Session {
       case Wire.F_CALL: {
         const id = typeof frame[2] === "number" ? frame[2] : 0
         const server = typeof frame[1] === "number" ? this.server(frame[1]) : undefined
-        if (server !== undefined) server.call(this, id, frame[3], frame[4], frame[5])
+        if (server !== undefined) server.call(this, id, frame[3], frame[4], frame[5], frame[6])
         else
           this.die({ _tag: "Fast", id }, Wire.notServed(this.endpoint.name, String(frame[3]), this.peerName))
         break
@@ -256,7 +268,16 @@ export class Session {
         if (message._tag === "Request") {
           // the caller is who authenticated on this link, whatever the peer claims
           const headers = Object.entries(Wire.trustedHeaders(Wire.listPairs(message.headers), this.peerName))
-          return server.deliver(this.link.id, { ...message, headers })
+          // (a node that does not trace ignores the span context: its RpcServer makes no span)
+          if (this.endpoint.tracing === undefined)
+            return server.deliver(this.link.id, { ...message, headers })
+          // a span context that is not a valid one is dropped (the served span starts a trace)
+          const parent = fromWire([message.traceId, message.spanId, message.sampled])
+          const trace =
+            parent === undefined
+              ? { traceId: undefined, spanId: undefined, sampled: undefined }
+              : { traceId: parent.traceId, spanId: parent.spanId, sampled: parent.sampled }
+          return server.deliver(this.link.id, { ...message, headers, ...trace })
         }
         return server.deliver(this.link.id, message)
       }

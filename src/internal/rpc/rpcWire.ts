@@ -13,8 +13,10 @@
  * | `[2]` / `[3]`                   | ping / pong                                    |
  * | `[4, …]` `[5, …]` `[6, …]`      | hello, welcome, refused: see `handshake.ts`    |
  * | `[11, …]` `[12, …]`             | challenge, proof: see `handshake.ts`           |
- * | `[7, key, id, tag, payload, h?]`| fast call (`id` 0: no reply wanted; `h` = flat  |
- * |                                 | `[name, value, …]` extra headers)               |
+ * | `[7, key, id, tag, payload, h?, t?]`| fast call (`id` 0: no reply wanted; `h` = flat |
+ * |                                 | `[name, value, …]` extra headers or null; `t` = |
+ * |                                 | the caller's span `[traceId, spanId, sampled]`, |
+ * |                                 | sent only by a tracing node: `observe/tracing`) |
  * | `[8, id, success]`              | fast reply: the encoded success value           |
  * | `[9, id, exit]`                 | fast reply: the encoded failed `Exit`           |
  * | `[10, id]`                      | the caller of fast call `id` gave up (interrupt)|
@@ -121,6 +123,12 @@ export const notServed = (node: string, tag: string, peer: string): string =>
  * peer is dropped.
  */
 export const callerHeader = "hotaru-caller"
+
+/**
+ * The name of the master on its links. Its calls and the calls to it (admin: status and metrics
+ * every second) are the control plane: never traced.
+ */
+export const masterName = "master"
 
 /** Whether a peer-sent header name must be dropped (the caller's, or one that would touch a prototype). */
 const reservedHeader = (name: string): boolean => name === "__proto__" || name.toLowerCase() === callerHeader
