@@ -124,10 +124,11 @@ export const start = async (options: StartOptions): Promise<Arena> => {
   )
   const master = ChildProcess.spawn(process.execPath, [bin, "start", file], {
     cwd: repo,
-    stdio: ["ignore", "ignore", "pipe"],
+    // HOTARU_BENCH_LOG (e.g. debug) sets the nodes' log level; their logs (stdout) go to the log too
+    stdio: ["ignore", process.env.HOTARU_BENCH_LOG === undefined ? "ignore" : "pipe", "pipe"],
     env: {
       ...process.env,
-      HOTARU_LOG: "warning",
+      HOTARU_LOG: process.env.HOTARU_BENCH_LOG ?? "warning",
       ...(options.profileDir === undefined
         ? {}
         : {
@@ -140,7 +141,8 @@ export const start = async (options: StartOptions): Promise<Arena> => {
     }
   })
   options.onSpawn(master)
-  master.stderr.pipe(options.log)
+  master.stderr?.pipe(options.log)
+  master.stdout?.pipe(options.log)
   const exited = () => master.exitCode !== null || master.signalCode !== null
   const stop = async (graceMs: number) => {
     if (!exited()) {

@@ -124,7 +124,11 @@ export const settingsOf = (
     entityMessagePollInterval: s(b.entityMessagePollInterval),
     entityReplyPollInterval: s(b.entityReplyPollInterval),
     sendRetryInterval: s(b.sendRetryInterval),
-    entityTerminationTimeout: s(b.entityTerminationTimeout)
+    entityTerminationTimeout: s(b.entityTerminationTimeout),
+    // a stopping runner unregisters when its Sharding closes, just before it releases its shard
+    // locks: unregistered early (the cluster's default, as soon as its entities start closing), its
+    // peers see it gone while it still holds the locks, fail to take them and retry a second later
+    preemptiveShutdown: false
   }
 }
 

@@ -497,6 +497,8 @@ const failover = (name: "w7" | "w8", signal: NodeJS.Signals) => async () => {
   const answersBefore = answers
   killedAt = performance.now()
   process.kill(killPid, signal)
+  // the wall-clock time, to line the nodes' logs up with (HOTARU_BENCH_LOG=debug)
+  console.error(`${name} ${signal} to ${killName} at ${new Date().toISOString()}`)
   const deadline = killedAt + timeoutMs
   while (answered.size < victimRooms.size && performance.now() < deadline) await sleep(50)
   const secs = (performance.now() - killedAt) / 1000

@@ -38,6 +38,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { Secret } from "../config/secret.js"
 import { NONCE_BYTES, nonce, proof, verify } from "../link/handshake.js"
+import * as PersistedFallback from "./persistedFallback.js"
 
 const DIALER = "@runner-dialer"
 const ACCEPTOR = "@runner"
@@ -227,7 +228,10 @@ const connect = (
     )
   )
 
-/** How a node reaches a runner: the cluster's RPC protocol over an authenticated socket. */
+/**
+ * How a node reaches a runner: the cluster's RPC protocol over an authenticated socket, with the
+ * persisted requests a stopping runner interrupts answered from storage (`persistedFallback.ts`).
+ */
 export const layerClientProtocol = (
   options: Options
 ): Layer.Layer<Runners.RpcClientProtocol, never, RpcSerialization.RpcSerialization> =>
@@ -238,10 +242,12 @@ export const layerClientProtocol = (
       return (address: RunnerAddress.RunnerAddress) =>
         Effect.gen(function* () {
           const socket = yield* NodeSocket.fromDuplex(connect(address, options))
-          return yield* RpcClient.makeProtocolSocket().pipe(
+          const protocol = yield* RpcClient.makeProtocolSocket().pipe(
             Effect.provideService(Socket.Socket, socket),
             Effect.provideService(RpcSerialization.RpcSerialization, serialization)
           )
+          // a runner that stops answers its persisted requests in flight from storage (see there)
+          return PersistedFallback.wrap(protocol, `${address.host}:${address.port}`)
         })
     })
   )

@@ -14,6 +14,7 @@ import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Layer, Option } from "effect"
+import * as ResetShards from "./resetShards.js"
 import * as RunnerSocket from "./runnerSocket.js"
 
 export const address = (host: string, port: number): RunnerAddress.RunnerAddress =>
@@ -38,7 +39,8 @@ export const layer = (
       )
     : SocketRunner.layerClientOnly.pipe(Layer.provide(clientProtocol))
   return transport.pipe(
-    Layer.provide(SqlMessageStorage.layerWith({ prefix })),
+    // a shard's new owner sees what its last owner read but did not process (resetShards.ts)
+    Layer.provide(ResetShards.retrying(SqlMessageStorage.layerWith({ prefix }))),
     Layer.provide(SqlRunnerStorage.layerWith({ prefix })),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerMsgPackWith({ maxBufferSize }))
