@@ -308,7 +308,8 @@ const adminHandlers = AdminService.toLayer(
           Effect.mapError((e) => new ReloadFailed({ node: info.name, detail: e.detail }))
         ),
       PushPlayer: ({ body, command, uid }) => LocalPlayers.push(net, uid, command, body),
-      KickPlayer: ({ uid }) => LocalPlayers.kick(net, uid)
+      KickPlayer: ({ uid }) => LocalPlayers.kick(net, uid),
+      PushChannel: ({ body, channel, command }) => LocalPlayers.pushChannel(net, channel, command, body)
     }
   })
 )

@@ -14,8 +14,11 @@
  * NetServer.handle(Tell, ({ to, text }) => Players.push(to, Told, text)) // Delivered | PlayerOffline
  * ```
  *
+ * `Players.pushChannel(name, command, value)` reaches a channel's members on every node.
+ *
  * Without a master (a node run on its own, `TestCluster`), players on other nodes are unreachable:
- * a push to a player that is not here fails `PlayersUnavailable` (`NoMaster`).
+ * a push to a player that is not here fails `PlayersUnavailable` (`NoMaster`); a channel push
+ * reaches this node's members.
  *
  * @since 0.1.0
  */
@@ -54,6 +57,12 @@ export class Players extends Context.Tag("hotaru/Players")<
     }) => Effect.Effect<Delivered, PlayerOffline | PlayersUnavailable>
     /** Close `uid`'s connection on every other node; the nodes that had one. */
     readonly kickElsewhere: (uid: string) => Effect.Effect<ReadonlyArray<string>, PlayersUnavailable>
+    /** Push an encoded body to a channel's members on every other node; how many got it. */
+    readonly pushChannelElsewhere: (push: {
+      readonly channel: string
+      readonly command: number
+      readonly body: Uint8Array
+    }) => Effect.Effect<number, PlayersUnavailable>
   }
 >() {}
 
@@ -71,7 +80,8 @@ export const make = (node: string): Effect.Effect<Players["Type"], never, Remote
     node,
     route: (push) =>
       master.Push(push).pipe(Effect.catchTag("NodeUnavailable", (e) => Effect.fail(unreachable(e)))),
-    kickElsewhere: (uid) => master.KickElsewhere({ uid }).pipe(Effect.mapError(unreachable))
+    kickElsewhere: (uid) => master.KickElsewhere({ uid }).pipe(Effect.mapError(unreachable)),
+    pushChannelElsewhere: (push) => master.PushChannelElsewhere(push).pipe(Effect.mapError(unreachable))
   }))
 
 /**
@@ -99,7 +109,8 @@ export const layerAlone = (node: string): Layer.Layer<Players> =>
           detail: `node ${node} has no master link (run it under hotaru start)`
         })
       ),
-    kickElsewhere: () => Effect.succeed([])
+    kickElsewhere: () => Effect.succeed([]),
+    pushChannelElsewhere: () => Effect.succeed(0)
   })
 
 /**
@@ -123,6 +134,39 @@ export const push = <Name extends string, Req, Res>(
     const edge = yield* Effect.serviceOption(NetServer)
     if (yield* LocalPlayers.push(edge, uid, command.id, body.right)) return { node: players.node }
     return yield* players.route({ uid, command: command.id, body: body.right })
+  })
+
+/**
+ * Push `value` as `command` to the members of channel `name` on every node of the cluster (a
+ * channel's members are the connections that joined it on their own node: `Channel.join`);
+ * how many connections got it. `Channel.push` reaches this node's members only.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const pushChannel = <Name extends string, Req, Res>(
+  name: string,
+  command: NetCommand.Command<Name, Req, Res>,
+  value: Res
+): Effect.Effect<number, PlayersUnavailable | NetCommand.BodyError, Players> =>
+  Effect.gen(function* () {
+    const players = yield* Players
+    const body = command.encodeResponse(value)
+    if (Either.isLeft(body)) return yield* body.left
+    const here = yield* LocalPlayers.pushChannel(
+      yield* Effect.serviceOption(NetServer),
+      name,
+      command.id,
+      body.right
+    )
+    // a name the link would refuse to carry (1–256 characters): this node's members only
+    if (name.length === 0 || name.length > 256) return here
+    const elsewhere = yield* players.pushChannelElsewhere({
+      channel: name,
+      command: command.id,
+      body: body.right
+    })
+    return here + elsewhere
   })
 
 /**

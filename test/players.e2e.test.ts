@@ -3,13 +3,14 @@
  * share no link but the master): a push to a player reaches it on the other front; a player on no
  * front is `PlayerOffline`, typed; a second login on the other front closes the first; a kick
  * reaches the player wherever it is; a player whose network drops resumes its session on its front
- * and gets, once and in order, what the other front pushed to it meanwhile.
+ * and gets, once and in order, what the other front pushed to it meanwhile; a channel with
+ * members on both fronts gets a push from either, once each.
  */
 import * as Path from "node:path"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber, Option, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
-import { KickEverywhere, Login, Tell, Told } from "./fixtures/playersApp.js"
+import { Heard, JoinLobby, KickEverywhere, Login, Shout, Tell, Told } from "./fixtures/playersApp.js"
 import { exited, repo, startHotaru } from "./support/cli.js"
 import { writeConfig } from "./support/demo.js"
 import { freePorts } from "./support/ports.js"
@@ -59,6 +60,31 @@ const resumeAcrossFronts = (front1: number, front2: number) =>
       "three",
       "four"
     ])
+  })
+
+/** A channel with members on both fronts: a shout from either reaches all of them, once. */
+const channelAcrossFronts = (front1: number, front2: number) =>
+  Effect.gen(function* () {
+    const [a, b, c] = yield* Effect.all([connect(front1), connect(front1), connect(front2)])
+    const outsider = yield* connect(front2)
+    for (const member of [a!, b!, c!]) expect(yield* member.call(JoinLobby, "")).toBe("joined")
+    const heard = yield* Effect.forEach([a!, b!, c!], (m) =>
+      m.pushesOf(Heard).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+    )
+    const outsiderHeard = yield* outsider
+      .pushesOf(Heard)
+      .pipe(Stream.take(1), Stream.runCollect, Effect.timeout("1 second"), Effect.option, Effect.fork)
+    // from front2 (one member here, two on front1), then from front1
+    expect(yield* c!.call(Shout, "from front2")).toBe(3)
+    expect(yield* a!.call(Shout, "from front1")).toBe(3)
+    for (const f of heard) {
+      expect([...(yield* Fiber.join(f).pipe(Effect.timeout("10 seconds")))]).toEqual([
+        "from front2",
+        "from front1"
+      ])
+    }
+    // a connection not in the channel hears nothing
+    expect(Option.isNone(yield* Fiber.join(outsiderHeard))).toBe(true)
   })
 
 describe("Players across two fronts (real processes)", () => {
@@ -124,6 +150,7 @@ describe("Players across two fronts (real processes)", () => {
         )
       )
       await Effect.runPromise(Effect.scoped(resumeAcrossFronts(front1, front2)))
+      await Effect.runPromise(Effect.scoped(channelAcrossFronts(front1, front2)))
       master.kill("SIGTERM")
       expect(await exited(master)).toBe(0)
     } finally {

@@ -8,7 +8,7 @@ import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
 import { JobReport } from "../jobs/jobReport.js"
 import { Snapshot } from "../observe/snapshot.js"
-import { PlayerPush, Uid } from "./playersRpc.js"
+import { ChannelPush, PlayerPush, Uid } from "./playersRpc.js"
 
 /**
  * A parent link of a node, as seen by the node.
@@ -68,5 +68,7 @@ export class AdminService extends RpcGroup.make(
   /** Push to player `uid` if this node's client edge holds it (see `Players`). */
   Rpc.make("PushPlayer", { payload: PlayerPush, success: Schema.Boolean }),
   /** Close player `uid`'s connection if this node's client edge holds it. */
-  Rpc.make("KickPlayer", { payload: { uid: Uid }, success: Schema.Boolean })
+  Rpc.make("KickPlayer", { payload: { uid: Uid }, success: Schema.Boolean }),
+  /** Push to the members of a channel on this node's client edge; how many got it. */
+  Rpc.make("PushChannel", { payload: ChannelPush, success: Schema.Int })
 ) {}

@@ -45,6 +45,20 @@ export const handlers = (root: Context.Tag.Service<Root>) =>
         const node = delivered[0]
         return node === undefined ? yield* new PlayerOffline({ uid: push.uid }) : { node }
       }),
+    PushChannelElsewhere: (push) =>
+      Effect.gen(function* () {
+        const caller = yield* Caller
+        const others = (yield* nodesOf(root)).filter((n) => n !== caller.name)
+        const counts = yield* Effect.forEach(
+          others,
+          (name) =>
+            Effect.flatMap(root.child(name, AdminService), (node) => node.PushChannel(push)).pipe(
+              Effect.orElseSucceed(() => 0)
+            ),
+          { concurrency: "unbounded" }
+        )
+        return counts.reduce((a, b) => a + b, 0)
+      }),
     KickElsewhere: ({ uid }) =>
       Effect.gen(function* () {
         const caller = yield* Caller

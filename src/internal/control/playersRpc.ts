@@ -19,6 +19,13 @@ export const PlayerPush = Schema.Struct({
   body: Schema.Uint8ArrayFromSelf
 })
 
+/** A push to every member of a channel: its name, the command id and the encoded body. */
+export const ChannelPush = Schema.Struct({
+  channel: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256)),
+  command: Schema.Int.pipe(Schema.between(0, 0xffff_ffff)),
+  body: Schema.Uint8ArrayFromSelf
+})
+
 /**
  * The push reached the player: the node holding its connection.
  *
@@ -59,13 +66,16 @@ export class PlayersUnavailable extends Schema.TaggedError<PlayersUnavailable>()
 }
 
 /**
- * What the master offers its nodes: push to a player wherever it is connected, and kick a player
- * on every node but the caller (one login per player across the fronts).
+ * What the master offers its nodes: push to a player wherever it is connected, kick a player on
+ * every node but the caller (one login per player across the fronts), and push to a channel's
+ * members on every node but the caller.
  *
  * @since 0.1.0
  * @category models
  */
 export class PlayersService extends RpcGroup.make(
   Rpc.make("Push", { payload: PlayerPush, success: Delivered, error: PlayerOffline }),
-  Rpc.make("KickElsewhere", { payload: { uid: Uid }, success: Schema.Array(Schema.String) })
+  Rpc.make("KickElsewhere", { payload: { uid: Uid }, success: Schema.Array(Schema.String) }),
+  /** Push to the channel's members on every node but the caller; how many got it. */
+  Rpc.make("PushChannelElsewhere", { payload: ChannelPush, success: Schema.Int })
 ) {}

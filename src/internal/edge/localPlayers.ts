@@ -34,3 +34,18 @@ export const kick = (edge: Edge, uid: string): Effect.Effect<boolean> =>
         Option.match({ onNone: () => Effect.succeed(false), onSome: server.kick })
       )
   })
+
+/** Push `body` as `command` to the members of `channel` on `edge`; how many got it. */
+export const pushChannel = (
+  edge: Edge,
+  channel: string,
+  command: number,
+  body: Uint8Array
+): Effect.Effect<number> =>
+  Option.match(edge, {
+    onNone: () => Effect.succeed(0),
+    onSome: (server) =>
+      Effect.flatMap(server.members(channel), (ids) =>
+        ids.length === 0 ? Effect.succeed(0) : server.pushRaw(command, body, ids)
+      )
+  })
