@@ -30,33 +30,10 @@ import { Context, Effect, Layer, type Scope } from "effect"
 import type * as Tracer from "effect/Tracer"
 import type { MissingPackageError } from "./internal/config/optionalPackage.js"
 import * as Internal from "./internal/observe/telemetry.js"
+import { Telemetry } from "./internal/observe/tracing.js"
 
-/**
- * Where the spans of traced nodes go: a `Tracer`. (The nodes read it by its key,
- * `hotaru/Telemetry`.)
- *
- * @since 0.1.0
- * @category tags
- */
-export class Telemetry extends Context.Tag("hotaru/Telemetry")<
-  Telemetry,
-  { readonly tracer: Tracer.Tracer }
->() {}
-
-/**
- * How spans are exported over OTLP/HTTP (JSON).
- *
- * @since 0.1.0
- * @category models
- */
-export interface OtlpOptions {
-  /** The collector's traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. */
-  readonly url: string
-  /** The `service.name` of the resource (default `hotaru`). */
-  readonly serviceName?: string | undefined
-  /** More resource attributes. */
-  readonly attributes?: Record<string, unknown> | undefined
-}
+export type { OtlpOptions } from "./internal/observe/telemetry.js"
+export { Telemetry } from "./internal/observe/tracing.js"
 
 /**
  * A `Telemetry` exporting over OTLP/HTTP with `@effect/opentelemetry`'s `OtlpTracer` (imported
@@ -67,7 +44,7 @@ export interface OtlpOptions {
  * @category constructors
  */
 export const make = (
-  options: OtlpOptions
+  options: Internal.OtlpOptions
 ): Effect.Effect<Context.Tag.Service<Telemetry>, MissingPackageError, Scope.Scope> =>
   Effect.map(Internal.otlpTracer(options), (tracer) => ({ tracer }))
 
@@ -77,7 +54,7 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: OtlpOptions): Layer.Layer<Telemetry, MissingPackageError> =>
+export const layer = (options: Internal.OtlpOptions): Layer.Layer<Telemetry, MissingPackageError> =>
   Layer.scoped(Telemetry, make(options))
 
 /**
@@ -153,4 +130,4 @@ export const layerMemory: Layer.Layer<Telemetry | MemoryTraces> = Layer.effectCo
  */
 export const layerNode = (node: string): Layer.Layer<never, never, Telemetry> =>
   // its output (the node's tracing) is read by the layers it is provided to, not by their types
-  Internal.tracingLayerOf(node) as unknown as Layer.Layer<never, never, Telemetry>
+  Internal.tracingLayerOf(node)

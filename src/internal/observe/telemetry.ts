@@ -15,7 +15,12 @@ import * as Tracer from "effect/Tracer"
 import { importOptional, type MissingPackageError } from "../config/optionalPackage.js"
 import { NodeTracing, Telemetry, type Tracing } from "./tracing.js"
 
-/** How spans are exported over OTLP/HTTP. */
+/**
+ * How spans are exported over OTLP/HTTP (JSON).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface OtlpOptions {
   /** The collector's traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. */
   readonly url: string

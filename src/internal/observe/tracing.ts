@@ -25,8 +25,11 @@ import * as Tracer from "effect/Tracer"
 
 /**
  * Where the spans of traced nodes go: a `Tracer` (OTLP, in memory, or any other). Provided by
- * `Telemetry.layer` / `Telemetry.layerMemory` under the public `Telemetry` tag, which has the same
- * key (a tag is found by its key); `Node.layer` reads it when the node traces.
+ * `Telemetry.layer` / `Telemetry.layerMemory` (the public `Telemetry` module re-exports it);
+ * `Node.layer` reads it when the node traces.
+ *
+ * @since 0.1.0
+ * @category tags
  */
 export class Telemetry extends Context.Tag("hotaru/Telemetry")<
   Telemetry,
