@@ -8,7 +8,7 @@ import * as Client from "../src/Client.js"
 import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Session from "../src/Session.js"
-import { Kick, Login, Tell, Told, WhoAmI } from "./support/sessionCommands.js"
+import { Kick, Login, sessionHandlers, Tell, Told, WhoAmI } from "./support/sessionCommands.js"
 
 const Remember = NetCommand.text(6)
 const Recall = NetCommand.text(7)
@@ -17,15 +17,7 @@ const Note = Session.key<string>("note")
 
 const app = (gone: Deferred.Deferred<string>) =>
   Layer.mergeAll(
-    NetServer.handle(Login, (uid) => Effect.as(Session.bind(uid), `welcome ${uid}`)),
-    NetServer.handle(WhoAmI, () =>
-      Effect.map(
-        Session.uid,
-        Option.getOrElse(() => "nobody")
-      )
-    ),
-    NetServer.handle(Tell, ({ to, text }) => Session.push(to, Told, text)),
-    NetServer.handle(Kick, (uid) => Session.kick(uid)),
+    sessionHandlers,
     NetServer.handle(Remember, (text) => Effect.as(Session.set(Note, text), "ok")),
     NetServer.handle(Recall, () =>
       Effect.map(

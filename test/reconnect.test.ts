@@ -7,21 +7,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Effect, Exit, Fiber, Layer, Option, Schedule, Scope, Stream } from "effect"
 import * as Client from "../src/Client.js"
 import * as NetServer from "../src/NetServer.js"
-import * as Session from "../src/Session.js"
 import { freePort } from "./support/ports.js"
-import { Kick, Login, Tell, Told, WhoAmI } from "./support/sessionCommands.js"
+import { Kick, Login, sessionHandlers, Tell, Told, WhoAmI } from "./support/sessionCommands.js"
 
-const app = Layer.mergeAll(
-  NetServer.handle(Login, (uid) => Effect.as(Session.bind(uid), `welcome ${uid}`)),
-  NetServer.handle(WhoAmI, () =>
-    Effect.map(
-      Session.uid,
-      Option.getOrElse(() => "nobody")
-    )
-  ),
-  NetServer.handle(Tell, ({ to, text }) => Session.push(to, Told, text)),
-  NetServer.handle(Kick, (uid) => Session.kick(uid))
-)
+const app = sessionHandlers
 
 /** A server on `port` until `scope` closes. */
 const serveOn = (port: number, scope: Scope.Scope) =>

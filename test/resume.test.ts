@@ -26,7 +26,7 @@ import * as NetCommand from "../src/NetCommand.js"
 import * as NetServer from "../src/NetServer.js"
 import * as Session from "../src/Session.js"
 import { freePort } from "./support/ports.js"
-import { Kick, Login, Tell, Told, WhoAmI } from "./support/sessionCommands.js"
+import { Kick, Login, sessionHandlers, Tell, Told, WhoAmI } from "./support/sessionCommands.js"
 
 const Slow = NetCommand.json(20, { request: Schema.Number, response: Schema.String })
 const Counter = NetCommand.json(21, { request: Schema.String, response: Schema.Number })
@@ -51,15 +51,7 @@ const ran = (seen: Seen, name: string) =>
 
 const app = (seen: Seen) =>
   Layer.mergeAll(
-    NetServer.handle(Login, (uid) => Effect.as(Session.bind(uid), `welcome ${uid}`)),
-    NetServer.handle(WhoAmI, () =>
-      Effect.map(
-        Session.uid,
-        Option.getOrElse(() => "nobody")
-      )
-    ),
-    NetServer.handle(Tell, ({ to, text }) => Session.push(to, Told, text)),
-    NetServer.handle(Kick, (uid) => Session.kick(uid)),
+    sessionHandlers,
     NetServer.handle(Slow, (ms) =>
       Effect.as(Effect.zipRight(ran(seen, "slow"), Effect.sleep(ms)), "slow done")
     ),

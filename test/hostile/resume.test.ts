@@ -6,25 +6,18 @@
  * costs nothing else: the connection stays usable and the real session is untouched.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Layer, Option, Ref, TestClock } from "effect"
+import { Duration, Effect, Either, Layer, Ref, TestClock } from "effect"
 import * as HotaruConfig from "../../src/HotaruConfig.js"
 import * as NetCommand from "../../src/NetCommand.js"
 import * as NetServer from "../../src/NetServer.js"
-import * as Session from "../../src/Session.js"
 import * as Raw from "../support/rawFrames.js"
-import { Login, WhoAmI } from "../support/sessionCommands.js"
+import { Login, sessionHandlers, WhoAmI } from "../support/sessionCommands.js"
 
 const { RESUME_COMMAND, SESSION_COMMAND } = NetCommand
 
 const app = (closed: Ref.Ref<ReadonlyArray<string>>) =>
   Layer.mergeAll(
-    NetServer.handle(Login, (uid) => Effect.as(Session.bind(uid), `welcome ${uid}`)),
-    NetServer.handle(WhoAmI, () =>
-      Effect.map(
-        Session.uid,
-        Option.getOrElse(() => "nobody")
-      )
-    ),
+    sessionHandlers,
     NetServer.onClose((uid) => Ref.update(closed, (c) => [...c, uid]))
   )
 

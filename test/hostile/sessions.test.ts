@@ -5,21 +5,13 @@
  * and the uid ends bound to one live connection.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Option } from "effect"
+import { Effect, Either } from "effect"
 import * as Client from "../../src/Client.js"
 import * as NetServer from "../../src/NetServer.js"
 import * as Session from "../../src/Session.js"
-import { Login, WhoAmI } from "../support/sessionCommands.js"
+import { Login, sessionHandlers, WhoAmI } from "../support/sessionCommands.js"
 
-const app = Layer.mergeAll(
-  NetServer.handle(Login, (uid) => Effect.as(Session.bind(uid), `welcome ${uid}`)),
-  NetServer.handle(WhoAmI, () =>
-    Effect.map(
-      Session.uid,
-      Option.getOrElse(() => "nobody")
-    )
-  )
-)
+const app = sessionHandlers
 
 const serve = (duplicateLogin: Session.DuplicatePolicy) =>
   NetServer.serve(app, {
