@@ -3,7 +3,6 @@
  * a browser-style client (WebSocket) dropped while another player pushes to it comes back
  * without logging in again and gets every push once, in order.
  */
-import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -11,10 +10,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Ref, Schedule, Stream } from "effect"
 import * as Client from "../src/Client.js"
 import { Login, Tell, Told, WhoAmI } from "./fixtures/sessionApp.js"
+import { repo, startHotaruScoped } from "./support/cli.js"
 import { freePort } from "./support/ports.js"
-
-const repo = Path.resolve(__dirname, "..")
-const bin = Path.join(repo, "bin/hotaru.js")
 
 /** `hotaru node front CONFIG` with resume on, killed with the scope. */
 const startFront = Effect.gen(function* () {
@@ -36,22 +33,8 @@ const startFront = Effect.gen(function* () {
       }
     })
   )
-  yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const child = spawn(process.execPath, [bin, "node", "front", file], {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, HOTARU_LOG: "warning" }
-      })
-      child.stdout?.resume()
-      child.stderr?.resume()
-      return child
-    }),
-    (child) =>
-      Effect.sync(() => {
-        child.kill("SIGKILL")
-        Fs.rmSync(dir, { recursive: true, force: true })
-      })
-  )
+  yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+  yield* startHotaruScoped("hotaru node front", ["node", "front", file])
   return { netport, wsport }
 })
 

@@ -2,7 +2,7 @@
  * The client edge with the node in a real process (`hotaru node`, as the master starts it):
  * hostile frames cost one connection at most, never the process.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -11,10 +11,8 @@ import { Effect, Either, Schedule } from "effect"
 import * as Client from "../../src/Client.js"
 import * as Frame from "../../src/internal/edge/frame.js"
 import { Echo, Pack, Register } from "../fixtures/hostileApp.js"
+import { repo, startHotaruScoped } from "../support/cli.js"
 import { freePort } from "../support/ports.js"
-
-const repo = Path.resolve(__dirname, "../..")
-const bin = Path.join(repo, "bin/hotaru.js")
 
 /** `hotaru node edge CONFIG` in its own process, killed with the scope. */
 const startNode = Effect.gen(function* () {
@@ -33,22 +31,8 @@ const startNode = Effect.gen(function* () {
       }
     })
   )
-  const child = yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const child = spawn(process.execPath, [bin, "node", "edge", file], {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, HOTARU_LOG: "warning" }
-      })
-      child.stdout?.resume()
-      child.stderr?.resume()
-      return child
-    }),
-    (child) =>
-      Effect.sync(() => {
-        child.kill("SIGKILL")
-        Fs.rmSync(dir, { recursive: true, force: true })
-      })
-  )
+  yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+  const child = yield* startHotaruScoped("hotaru node edge", ["node", "edge", file])
   return { child, netport }
 })
 

@@ -5,6 +5,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as Path from "node:path"
 import { promisify } from "node:util"
+import { Effect, type Scope } from "effect"
 import { exitReport, tailOf } from "./child.js"
 
 export const repo = Path.resolve(__dirname, "../..")
@@ -33,6 +34,17 @@ export const startHotaru = (
   })
   return child
 }
+
+/** `startHotaru` for the current scope: SIGKILLed when the scope closes. */
+export const startHotaruScoped = (
+  what: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string> = {}
+): Effect.Effect<ChildProcess, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => startHotaru(what, args, env)),
+    (child) => Effect.sync(() => child.kill("SIGKILL"))
+  )
 
 /** `hotaru ...args` in the background, everything it prints (stdout and stderr) collected. */
 export const background = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
