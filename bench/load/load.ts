@@ -32,6 +32,7 @@ import { performance } from "node:perf_hooks"
 import { boolArg, numberArg, parseArgs } from "../args.js"
 import type { Conn, ConnHooks, Protocol } from "./conn.js"
 import { FireflyConn, firefly } from "./fireflyConn.js"
+import { openAll } from "./openAll.js"
 import { pinus } from "./pinusConn.js"
 import { resultLine, Samples } from "./stats.js"
 
@@ -59,32 +60,12 @@ const emit = (fields: Record<string, string | number>) => {
 }
 
 /** Open `n` connections, at most `parallel` connecting at once; fails if any does not connect. */
-const openConns = async <C extends Conn = Conn>(
+const openConns = <C extends Conn = Conn>(
   n: number,
   hooksOf: (i: number) => ConnHooks,
   parallel = 200,
   connect: (hooks: ConnHooks) => C = (hooks) => proto.connect(host, port, hooks) as C
-): Promise<Array<C>> => {
-  const conns: Array<C> = []
-  let next = 0
-  let failed = 0
-  let firstError: Error | undefined
-  const worker = async () => {
-    while (next < n) {
-      const i = next++
-      const conn = connect(hooksOf(i))
-      conns[i] = conn
-      const error = await new Promise<Error | undefined>((resolve) => conn.ready(resolve))
-      if (error !== undefined) {
-        failed++
-        firstError ??= error
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(parallel, n) }, worker))
-  if (failed > 0) throw new Error(`${failed}/${n} connections failed (${firstError?.message})`)
-  return conns
-}
+): Promise<Array<C>> => openAll(n, (i) => connect(hooksOf(i)), parallel)
 
 const rssOf = (pid: number): number => {
   const m = /VmRSS:\s+(\d+) kB/.exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))

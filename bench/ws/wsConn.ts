@@ -5,6 +5,7 @@
  * that is not a push answers it (an error frame, command 0xffffffff, as an error).
  */
 import WebSocket from "ws"
+import { openAll } from "../load/openAll.js"
 import { eachFrame, encode, PUSH, RESUME, SESSION } from "./wire.js"
 
 const ERROR_COMMAND = 0xffffffff
@@ -120,32 +121,15 @@ export class WsConn {
 }
 
 /** Open `n` connections to `url`, at most `parallel` handshakes at once; fails if any does not open. */
-export const openMany = async (
+export const openMany = (
   url: string,
   n: number,
   hooksOf: (i: number) => WsHooks = () => ({}),
   parallel = 200
-): Promise<Array<WsConn>> => {
-  const conns: Array<WsConn> = []
-  let next = 0
-  let failed = 0
-  let firstError: Error | undefined
-  const worker = async () => {
-    while (next < n) {
-      const i = next++
-      const conn = new WsConn(url, hooksOf(i))
-      conns[i] = conn
-      const error = await new Promise<Error | undefined>((resolve) => conn.ready(resolve))
-      if (error !== undefined) {
-        failed++
-        firstError ??= error
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(parallel, n) }, worker))
-  if (failed > 0) {
-    for (const conn of conns) conn.close()
-    throw new Error(`${failed}/${n} WebSocket connections failed (${firstError?.message})`)
-  }
-  return conns
-}
+): Promise<Array<WsConn>> =>
+  openAll(
+    n,
+    (i) => new WsConn(url, hooksOf(i)),
+    parallel,
+    (conn) => conn.close()
+  )
