@@ -4,49 +4,12 @@
  * processes, or `--in-process`) export their spans over OTLP/HTTP to a collector in this process,
  * one trace per command across them, flushed when the cluster stops.
  */
-import * as Http from "node:http"
 import { describe, expect, it } from "@effect/vitest"
 import { alive } from "./support/child.js"
 import { bin, exited, run, startHotaru } from "./support/cli.js"
 import { call300, demoConfig, status } from "./support/demo.js"
+import { collector } from "./support/otlp.js"
 import { waitFor } from "./support/wait.js"
-
-interface OtlpSpan {
-  readonly name: string
-  readonly traceId: string
-  readonly spanId: string
-  readonly parentSpanId?: string
-}
-interface OtlpBody {
-  readonly resourceSpans: ReadonlyArray<{
-    readonly resource: {
-      readonly attributes: ReadonlyArray<{ readonly key: string; readonly value: unknown }>
-    }
-    readonly scopeSpans: ReadonlyArray<{ readonly spans: ReadonlyArray<OtlpSpan> }>
-  }>
-}
-
-/** A collector on a free loopback port keeping the bodies POSTed to `/v1/traces`. */
-const collector = (): Promise<{
-  readonly url: string
-  readonly bodies: Array<OtlpBody>
-  readonly close: () => void
-}> =>
-  new Promise((resolve) => {
-    const bodies: Array<OtlpBody> = []
-    const server = Http.createServer((request, response) => {
-      const chunks: Array<Buffer> = []
-      request.on("data", (chunk: Buffer) => chunks.push(chunk))
-      request.on("end", () => {
-        if (request.url === "/v1/traces") bodies.push(JSON.parse(Buffer.concat(chunks).toString("utf8")))
-        response.writeHead(200, { "content-type": "application/json" }).end("{}")
-      })
-    })
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { readonly port: number }
-      resolve({ url: `http://127.0.0.1:${port}`, bodies, close: () => server.close() })
-    })
-  })
 
 describe.each(["process", "in-process"] as const)("traces across the nodes of hotaru start (%s)", (mode) => {
   it("the demo's command 300 is one trace over net, gate and game1, exported by each", {

@@ -6,7 +6,6 @@
  * `tracesEntity.test.ts`.)
  */
 import * as Fs from "node:fs"
-import * as Http from "node:http"
 import * as Path from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
@@ -25,6 +24,7 @@ import * as Remote from "../src/Remote.js"
 import * as Repository from "../src/Repository.js"
 import * as Telemetry from "../src/Telemetry.js"
 import { TestCluster } from "../src/testing.js"
+import { collector } from "./support/otlp.js"
 
 const configFile = new URL("../examples/demo/config.json", import.meta.url).pathname
 type DemoConfig = Record<string, unknown> & {
@@ -249,50 +249,15 @@ describe("traces off", () => {
   )
 })
 
-/** A collector on a free loopback port keeping the JSON bodies POSTed to `/v1/traces`. */
-const collector = Effect.acquireRelease(
-  Effect.async<{ readonly url: string; readonly bodies: Array<unknown>; readonly server: Http.Server }>(
-    (resume) => {
-      const bodies: Array<unknown> = []
-      const server = Http.createServer((request, response) => {
-        const chunks: Array<Buffer> = []
-        request.on("data", (chunk: Buffer) => chunks.push(chunk))
-        request.on("end", () => {
-          if (request.url === "/v1/traces") bodies.push(JSON.parse(Buffer.concat(chunks).toString("utf8")))
-          response.writeHead(200, { "content-type": "application/json" }).end("{}")
-        })
-      })
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address() as { readonly port: number }
-        resume(Effect.succeed({ url: `http://127.0.0.1:${address.port}`, bodies, server }))
-      })
-    }
-  ),
-  ({ server }) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
-)
-
-interface OtlpBody {
-  readonly resourceSpans: ReadonlyArray<{
-    readonly resource: {
-      readonly attributes: ReadonlyArray<{ readonly key: string; readonly value: unknown }>
-    }
-    readonly scopeSpans: ReadonlyArray<{
-      readonly spans: ReadonlyArray<{
-        readonly name: string
-        readonly traceId: string
-        readonly spanId: string
-        readonly parentSpanId?: string
-      }>
-    }>
-  }>
-}
+/** A collector for the test's scope. */
+const scopedCollector = Effect.acquireRelease(Effect.promise(collector), (c) => Effect.promise(c.close))
 
 describe("OTLP export", () => {
   it.scopedLive(
     "telemetry.otlp: each traced node posts its spans to the collector (flushed when it stops)",
     () =>
       Effect.gen(function* () {
-        const otlp = yield* collector
+        const otlp = yield* scopedCollector
         const config = demo((c) => {
           c.telemetry = { traces: true, otlp: `${otlp.url}/v1/traces`, serviceName: "demo" }
         })
@@ -308,7 +273,7 @@ describe("OTLP export", () => {
             expect(yield* client.call(NetHandle300, "msgdata")).toBe("game1Handle completed")
           })
         )
-        const spans = (otlp.bodies as ReadonlyArray<OtlpBody>).flatMap((body) =>
+        const spans = otlp.bodies.flatMap((body) =>
           body.resourceSpans.flatMap((r) => {
             const attributes = Object.fromEntries(r.resource.attributes.map((a) => [a.key, a.value]))
             return r.scopeSpans.flatMap((s) => s.spans.map((span) => ({ ...span, resource: attributes })))
