@@ -29,7 +29,7 @@
  * @since 0.1.0
  */
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import {
   FileSystem,
   HttpIncomingMessage,
@@ -366,17 +366,21 @@ const makeNodeServer = (options: WebOptions) => {
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4)))
   })
   server.maxConnections = options.maxConnections ?? 256
-  server.on("request", answerWhileStarting(server))
+  // until the app is attached, a request gets a 503; that listener goes when the app's comes
+  server.on("request", answerWhileStarting)
+  server.on("newListener", function attached(event: string | symbol) {
+    if (event !== "request") return
+    server.off("request", answerWhileStarting)
+    server.off("newListener", attached)
+  })
   return server
 }
 
 /**
- * The server listens as soon as its layer is built, and its app is attached once the layers the
- * app needs are built too: a request that arrives in between would have no listener and never
- * be answered. Until the app is attached it gets a 503 `Unavailable` with `retry-after: 1`.
+ * The server listens when its layer is built, its app is attached once the app's layers are: a
+ * request in between, with no listener, would never be answered. It gets a 503 instead.
  */
-const answerWhileStarting = (server: Server) => (_request: IncomingMessage, response: ServerResponse) => {
-  if (server.listenerCount("request") > 1) return // the app is attached: it answers
+const answerWhileStarting = (_request: IncomingMessage, response: ServerResponse) => {
   const body = JSON.stringify({ error: "Unavailable", message: "starting: try again in a moment" })
   response.writeHead(503, {
     "content-type": "application/json",

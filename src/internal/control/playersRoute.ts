@@ -5,66 +5,61 @@
  *
  * @internal
  */
-import { type Context, Effect, Option } from "effect"
+import type { RpcClient, RpcGroup } from "@effect/rpc"
+import { type Context, Effect } from "effect"
 import type { Root } from "../../Root.js"
 import { isAgentName } from "../cluster/agentRpc.js"
 import { Caller } from "../rpc/caller.js"
+import type { NodeUnavailable } from "../rpc/wireErrors.js"
 import { AdminService } from "./adminRpc.js"
 import { PlayerOffline, PlayersService } from "./playersRpc.js"
 
-/** The nodes linked to the master now (host agents are links too, but hold no players). */
-const nodesOf = (root: Context.Tag.Service<Root>) =>
-  Effect.map(root.children, (all) => all.filter((n) => !isAgentName(n)))
+type Node = RpcClient.RpcClient<RpcGroup.Rpcs<typeof AdminService>, NodeUnavailable>
 
 /**
- * Ask every node in `names` with `ask`; the names of those that answered true. A node that is
- * down or fails answers false: it holds no player now.
+ * Ask each node linked to the master now (but `except`) with `ask`, all at once. A node that is
+ * down or fails answers `otherwise`: it holds no player or member now. Host agents are links
+ * too, but hold none.
  */
-const askAll = (names: ReadonlyArray<string>, ask: (name: string) => Effect.Effect<boolean, unknown>) =>
-  Effect.map(
+const askNodes = <A>(
+  root: Context.Tag.Service<Root>,
+  except: string | undefined,
+  ask: (node: Node) => Effect.Effect<A, unknown>,
+  otherwise: A
+): Effect.Effect<ReadonlyArray<readonly [string, A]>> =>
+  Effect.flatMap(root.children, (all) =>
     Effect.forEach(
-      names,
+      all.filter((n) => !isAgentName(n) && n !== except),
       (name) =>
-        ask(name).pipe(
-          Effect.map((yes) => (yes ? Option.some(name) : Option.none())),
-          Effect.orElseSucceed(() => Option.none<string>())
+        Effect.flatMap(root.child(name, AdminService), ask).pipe(
+          Effect.orElseSucceed(() => otherwise),
+          Effect.map((answer) => [name, answer] as const)
         ),
       { concurrency: "unbounded" }
-    ),
-    (answers) => answers.flatMap(Option.toArray)
+    )
   )
+
+/** The names of the nodes that answered true. */
+const yes = (answers: ReadonlyArray<readonly [string, boolean]>) =>
+  answers.filter(([, a]) => a).map(([n]) => n)
 
 /** The handlers of `PlayersService` over the master's `root`. */
 export const handlers = (root: Context.Tag.Service<Root>) =>
   PlayersService.toLayer({
     Push: (push) =>
       Effect.gen(function* () {
-        const delivered = yield* askAll(yield* nodesOf(root), (name) =>
-          Effect.flatMap(root.child(name, AdminService), (node) => node.PushPlayer(push))
-        )
-        const node = delivered[0]
+        const [node] = yes(yield* askNodes(root, undefined, (n) => n.PushPlayer(push), false))
         return node === undefined ? yield* new PlayerOffline({ uid: push.uid }) : { node }
       }),
     PushChannelElsewhere: (push) =>
       Effect.gen(function* () {
         const caller = yield* Caller
-        const others = (yield* nodesOf(root)).filter((n) => n !== caller.name)
-        const counts = yield* Effect.forEach(
-          others,
-          (name) =>
-            Effect.flatMap(root.child(name, AdminService), (node) => node.PushChannel(push)).pipe(
-              Effect.orElseSucceed(() => 0)
-            ),
-          { concurrency: "unbounded" }
-        )
-        return counts.reduce((a, b) => a + b, 0)
+        const counts = yield* askNodes(root, caller.name, (n) => n.PushChannel(push), 0)
+        return counts.reduce((sum, [, n]) => sum + n, 0)
       }),
     KickElsewhere: ({ uid }) =>
       Effect.gen(function* () {
         const caller = yield* Caller
-        const others = (yield* nodesOf(root)).filter((n) => n !== caller.name)
-        return yield* askAll(others, (name) =>
-          Effect.flatMap(root.child(name, AdminService), (node) => node.KickPlayer({ uid }))
-        )
+        return yes(yield* askNodes(root, caller.name, (n) => n.KickPlayer({ uid }), false))
       })
   })
