@@ -35,7 +35,7 @@ export const startHotaru = (
   return child
 }
 
-/** `startHotaru` for the current scope: SIGKILLed when the scope closes. */
+/** `startHotaru` for the current scope: SIGKILLed when the scope closes (that exit prints nothing). */
 export const startHotaruScoped = (
   what: string,
   args: ReadonlyArray<string>,
@@ -43,7 +43,11 @@ export const startHotaruScoped = (
 ): Effect.Effect<ChildProcess, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => startHotaru(what, args, env)),
-    (child) => Effect.sync(() => child.kill("SIGKILL"))
+    (child) =>
+      Effect.sync(() => {
+        child.removeAllListeners("exit")
+        child.kill("SIGKILL")
+      })
   )
 
 /** `hotaru ...args` in the background, everything it prints (stdout and stderr) collected. */
