@@ -1,8 +1,9 @@
 /**
  * The cluster W6 and W7 measure (`bench/run.ts`): the arena example (`examples/arena/`, rooms as
  * `@effect/cluster` entities) started through the CLI, `hotaru start CONFIG`, with a net front and
- * 1–3 runner nodes on MariaDB (127.0.0.1:3306, root, no password; a database of the caller's
- * naming, created for each start and dropped at the stop). The `sharding` block is the example's own
+ * 1–3 runner nodes on MariaDB (127.0.0.1:3306, root, no password) or PostgreSQL (127.0.0.1:5432,
+ * trust, user postgres): a database of the caller's naming, created for each start and dropped at
+ * the stop. The `sharding` block is the example's own
  * (`examples/arena/config.json`), so the bench measures the settings its README documents.
  */
 import * as ChildProcess from "node:child_process"
@@ -11,6 +12,8 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import mysql from "mysql2/promise"
+import { PgClient } from "@effect/sql-pg"
+import { Effect } from "effect"
 import * as EntitySharding from "../src/EntitySharding.js"
 import type * as Master from "../src/Master.js"
 
@@ -37,7 +40,27 @@ export interface Arena {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-const query = async (statements: ReadonlyArray<string>): Promise<Array<unknown>> => {
+/** The database the arena's cluster and rooms live in. */
+export type Db = "mariadb" | "pg"
+
+const query = (db: Db, statements: ReadonlyArray<string>): Promise<Array<unknown>> =>
+  db === "pg" ? queryPg(statements) : queryMaria(statements)
+
+const queryPg = (statements: ReadonlyArray<string>): Promise<Array<unknown>> =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const sql = yield* PgClient.PgClient
+      const results: Array<unknown> = []
+      for (const statement of statements) results.push(yield* sql.unsafe(statement))
+      return results
+    }).pipe(
+      Effect.provide(
+        PgClient.layer({ host: "127.0.0.1", port: 5432, username: "postgres", database: "postgres" })
+      )
+    )
+  )
+
+const queryMaria = async (statements: ReadonlyArray<string>): Promise<Array<unknown>> => {
   const connection = await mysql.createConnection({
     host: "127.0.0.1",
     port: 3306,
@@ -58,8 +81,17 @@ const query = async (statements: ReadonlyArray<string>): Promise<Array<unknown>>
  * server-wide named lock, `GET_LOCK('<prefix>.default:<n>')`, prefix `EntitySharding.defaultPrefix`), or
  * `undefined` while some shard has no holder.
  */
-const shardHolders = async (database: string): Promise<Set<number> | undefined> => {
+const shardHolders = async (db: Db, database: string): Promise<Set<number> | undefined> => {
   const shards = shardingSettings.shardsPerGroup ?? 300
+  if (db === "pg") {
+    // PostgreSQL: one session-level advisory lock per shard (`pg_try_advisory_lock`)
+    const [rows] = (await query(db, [
+      `SELECT pid, count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted ` +
+        `AND database = (SELECT oid FROM pg_database WHERE datname = '${database}') GROUP BY pid`
+    ])) as [Array<{ pid: number; n: number }>]
+    const held = rows.reduce((sum, r) => sum + r.n, 0)
+    return held === shards ? new Set(rows.map((r) => r.pid)) : undefined
+  }
   const prefix = EntitySharding.defaultPrefix({
     driver: "mysql",
     host: "127.0.0.1",
@@ -70,7 +102,7 @@ const shardHolders = async (database: string): Promise<Set<number> | undefined> 
     { length: shards },
     (_, i) => `IS_USED_LOCK('${prefix}.default:${i + 1}') AS s${i + 1}`
   )
-  const [rows] = (await query([`SELECT ${columns.join(", ")}`])) as [Array<Record<string, number | null>>]
+  const [rows] = (await query(db, [`SELECT ${columns.join(", ")}`])) as [Array<Record<string, number | null>>]
   const holders = Object.values(rows[0] ?? {})
   if (holders.length !== shards || holders.some((h) => h === null)) return undefined
   return new Set(holders as Array<number>)
@@ -80,6 +112,8 @@ export interface StartOptions {
   readonly runners: number
   /** A database name of `[a-z0-9_]`, dropped and created here, dropped again by `stop`. */
   readonly database: string
+  /** MariaDB (the default) or PostgreSQL. */
+  readonly db?: Db | undefined
   readonly freePort: () => Promise<number>
   /** The master's stderr (and its nodes', which it forwards) go here. */
   readonly log: NodeJS.WritableStream
@@ -99,8 +133,9 @@ export interface StartOptions {
  */
 export const start = async (options: StartOptions): Promise<Arena> => {
   const { database } = options
-  if (!/^[a-z0-9_]{1,64}$/.test(database)) throw new Error(`bad database name ${database}`)
-  await query([`DROP DATABASE IF EXISTS ${database}`, `CREATE DATABASE ${database}`])
+  const db = options.db ?? "mariadb"
+  if (!/^[a-z0-9_]{1,63}$/.test(database)) throw new Error(`bad database name ${database}`)
+  await query(db, [`DROP DATABASE IF EXISTS ${database}`, `CREATE DATABASE ${database}`])
   const rootport = await options.freePort()
   const webport = await options.freePort()
   const netport = await options.freePort()
@@ -117,7 +152,10 @@ export const start = async (options: StartOptions): Promise<Arena> => {
     JSON.stringify({
       master: { rootport, webport },
       servers,
-      db: { host: "127.0.0.1", port: 3306, user: "root", passwd: "", db: database },
+      db:
+        db === "pg"
+          ? { driver: "pg", host: "127.0.0.1", port: 5432, user: "postgres", passwd: "", db: database }
+          : { host: "127.0.0.1", port: 3306, user: "root", passwd: "", db: database },
       sharding: shardingSettings,
       supervisor: { graceSeconds: 3 }
     })
@@ -152,7 +190,7 @@ export const start = async (options: StartOptions): Promise<Arena> => {
       if (!exited()) master.kill("SIGKILL")
     }
     Fs.rmSync(dir, { recursive: true, force: true })
-    await query([`DROP DATABASE IF EXISTS ${database}`]).catch(() => undefined)
+    await query(db, [`DROP DATABASE IF EXISTS ${database}`]).catch(() => undefined)
   }
   const status = async (): Promise<Master.StatusReport> => {
     const token = Fs.readFileSync(Path.join(dir, ".hotaru-admin-token"), "utf8").trim()
@@ -183,7 +221,7 @@ export const start = async (options: StartOptions): Promise<Arena> => {
       ) {
         // settled: every shard locked, by as many holders as there are runners, twice in a row
         // (a runner that joins late takes its shards from the others over a few refreshes)
-        const holders = await shardHolders(database).catch(() => undefined)
+        const holders = await shardHolders(db, database).catch(() => undefined)
         lastSeen =
           holders === undefined ? "a shard without a lock" : `shards locked by ${holders.size} runners`
         settled = holders?.size === options.runners ? settled + 1 : 0

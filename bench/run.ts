@@ -9,6 +9,7 @@
  *   npm run bench -- --only entities   # W6, W7 and W8 (= --only w6,w7,w8; `npm run bench:entities`)
  *   npm run bench -- --only ws         # WS1–WS4 over WebSocket (= --only ws1,ws2,ws3,ws4; bench/ws/cells.ts)
  *   npm run bench -- --runners 1,3     # the runner counts of W6 (W7 kills one of the largest)
+ *   npm run bench -- --db pg           # the arena (W6–W8) on PostgreSQL 127.0.0.1:5432, not MariaDB
  *   npm run bench -- --peers pinus     # also measure Pinus (installed on first use into the cache)
  *   npm run bench -- --pinus-cache DIR # where Pinus is installed (default ~/.cache/hotaru-bench)
  *   npm run bench -- --profile DIR     # hotaru processes run with --cpu-prof into DIR (the
@@ -19,7 +20,7 @@
  * port), the W1–W4 load in another (`bench/load/load.ts`, the same client for hotaru, raw and
  * Pinus), W5 in `bench/load/rpcLoad.ts`. W6/W7 start the arena example through the CLI
  * (`bench/arena.ts`: a net front and 1–3 runner nodes of @effect/cluster on MariaDB
- * 127.0.0.1:3306) and load it with `bench/load/load.ts` too. Pinus (`--peers pinus`) is the app in `bench/pinus/`,
+ * 127.0.0.1:3306, or with `--db pg` on PostgreSQL 127.0.0.1:5432) and load it with `bench/load/load.ts` too. Pinus (`--peers pinus`) is the app in `bench/pinus/`,
  * run from a Pinus install in the cache directory (`npm install` of the pinned version on first
  * use; its master, connector and game processes on free ports). Results are also appended as JSON
  * lines to `--out` (default: a file in the OS temp dir, printed at the start).
@@ -54,6 +55,10 @@ const runnerCounts = (args.get("runners") ?? "1,2,3").split(",").map((s) => {
   if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`--runners: 1..9 each, got "${s}"`)
   return n
 })
+const arenaDb = ((db) => {
+  if (db !== "mariadb" && db !== "pg") throw new Error(`--db: mariadb or pg, got "${db}"`)
+  return db
+})(args.get("db") ?? "mariadb")
 const peers = new Set(
   (args.get("peers") ?? "")
     .split(",")
@@ -475,6 +480,7 @@ const launch = async (k: Kind): Promise<Started> => {
       const arena = await Arena.start({
         runners: k.runners,
         database: `hotaru_arena_bench_${name.replace(/-/g, "_")}`,
+        db: arenaDb,
         freePort,
         log,
         onSpawn: (child) => {
@@ -684,7 +690,7 @@ const w6 = (runners: number, op: "state" | "say", conns: number) => {
           "--server-pid",
           s.pids.join(","),
           "--sql-status",
-          "true",
+          String(arenaDb === "mariadb"),
           ...(profileDir === undefined ? [] : ["--profile-signal", "true"])
         ]),
         `load-w6-${op}-r${runners}`
@@ -855,7 +861,7 @@ if (only.has("w6")) {
     for (const op of ["state", "say"] as const) {
       cells.push({
         workload: "w6",
-        title: `W6 entity ${op} c=${sizes.w6} rooms=${sizes.w6} runners=${runners}`,
+        title: `W6 entity ${op} c=${sizes.w6} rooms=${sizes.w6} runners=${runners} db=${arenaDb}`,
         unit: "msg/s",
         sides: [
           { label: "hotaru", run: w6(runners, op, sizes.w6) },
@@ -881,7 +887,7 @@ for (const [workload, signal, what] of [
     cells.push({
       workload,
       title:
-        `${workload.toUpperCase()} ${what} c=${sizes.w7} runners=${runners} ${signal} runner2 ` +
+        `${workload.toUpperCase()} ${what} c=${sizes.w7} runners=${runners} db=${arenaDb} ${signal} runner2 ` +
         `[shardLockExpiration=${s.shardLockExpiration} runnerHealthCheckInterval=${s.runnerHealthCheckInterval} ` +
         `refreshAssignmentsInterval=${s.refreshAssignmentsInterval} entityMessagePollInterval=${s.entityMessagePollInterval}]`,
       unit: "ms",

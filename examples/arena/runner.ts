@@ -16,7 +16,7 @@ import { Effect, Layer } from "effect"
 import { Node } from "hotaru-rt"
 import { NotInRoom, Room } from "./protocol.js"
 
-/** The arena's tables (MariaDB/MySQL; idempotent, every runner runs it at start). */
+/** The arena's tables (MariaDB/MySQL or PostgreSQL; idempotent, every runner runs it at start). */
 export const migrate = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`CREATE TABLE IF NOT EXISTS arena_rooms (
@@ -35,7 +35,7 @@ export const migrate = Effect.gen(function* () {
     player VARCHAR(64) NOT NULL,
     text VARCHAR(2000) NOT NULL,
     PRIMARY KEY (room, seq),
-    UNIQUE KEY arena_says_request (request_id)
+    CONSTRAINT arena_says_request UNIQUE (request_id)
   )`
 })
 
@@ -59,7 +59,11 @@ const RoomHandlers = Room.toLayer(
     return {
       Join: ({ payload }) =>
         Effect.gen(function* () {
-          yield* sql`INSERT IGNORE INTO arena_players (room, player) VALUES (${room}, ${payload.player})`
+          yield* sql.onDialectOrElse({
+            pg: () => sql`INSERT INTO arena_players (room, player) VALUES (${room}, ${payload.player})
+              ON CONFLICT DO NOTHING`,
+            orElse: () => sql`INSERT IGNORE INTO arena_players (room, player) VALUES (${room}, ${payload.player})`
+          })
           players.add(payload.player)
           return { players: list(), runner }
         }).pipe(Effect.orDie),
@@ -74,8 +78,12 @@ const RoomHandlers = Room.toLayer(
               const done = yield* sql<{ seq: number | string }>`
                 SELECT seq FROM arena_says WHERE request_id = ${id}`
               if (done.length > 0) return Number(done[0]!.seq)
-              yield* sql`INSERT INTO arena_rooms (room, seq) VALUES (${room}, 1)
-                ON DUPLICATE KEY UPDATE seq = seq + 1`
+              yield* sql.onDialectOrElse({
+                pg: () => sql`INSERT INTO arena_rooms (room, seq) VALUES (${room}, 1)
+                  ON CONFLICT (room) DO UPDATE SET seq = arena_rooms.seq + 1`,
+                orElse: () => sql`INSERT INTO arena_rooms (room, seq) VALUES (${room}, 1)
+                  ON DUPLICATE KEY UPDATE seq = seq + 1`
+              })
               const next = yield* seqOf
               yield* sql`INSERT INTO arena_says (room, seq, request_id, player, text)
                 VALUES (${room}, ${next}, ${id}, ${payload.player}, ${payload.text})`
