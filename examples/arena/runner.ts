@@ -62,7 +62,8 @@ const RoomHandlers = Room.toLayer(
           yield* sql.onDialectOrElse({
             pg: () => sql`INSERT INTO arena_players (room, player) VALUES (${room}, ${payload.player})
               ON CONFLICT DO NOTHING`,
-            orElse: () => sql`INSERT IGNORE INTO arena_players (room, player) VALUES (${room}, ${payload.player})`
+            orElse: () =>
+              sql`INSERT IGNORE INTO arena_players (room, player) VALUES (${room}, ${payload.player})`
           })
           players.add(payload.player)
           return { players: list(), runner }
