@@ -1,11 +1,12 @@
 /**
- * The arena end to end: the real CLI, a net front and three runner processes, real MariaDB
- * (database `hotaru_arena`, recreated here). Rooms spread over the runners; one runner is
+ * The arena end to end: the real CLI, a net front and three runner processes, on real MariaDB
+ * and on real PostgreSQL (database `hotaru_arena`, recreated here). Rooms spread over the runners; one runner is
  * SIGKILLed while every room is being talked to; every room answers again with its `seq`
  * continuous; the master restarts the runner and it hosts rooms again.
  */
 import type { ChildProcess } from "node:child_process"
 import * as Path from "node:path"
+import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Scope } from "effect"
 import * as Exit from "effect/Exit"
@@ -21,39 +22,78 @@ import { Join, Say, State } from "./protocol.js"
 const here = __dirname
 const database = "hotaru_arena"
 
-const freshDatabase = async () => {
-  const connection = await mysql.createConnection({ ...services.mariadb, user: "root", password: "" })
-  try {
-    await connection.query(`DROP DATABASE IF EXISTS ${database}`)
-    await connection.query(`CREATE DATABASE ${database}`)
-  } finally {
-    await connection.end()
+/** The database the arena lives in: its setup, its `db` block, and what the rooms stored. */
+interface Backend {
+  readonly name: string
+  readonly service: "mariadb" | "postgres"
+  readonly fresh: () => Promise<void>
+  readonly db: Record<string, unknown>
+  /** Per room: how many says are stored, and the highest seq. */
+  readonly says: () => Promise<Map<string, { count: number; max: number }>>
+}
+
+const saysQuery = "SELECT room, COUNT(*) AS n, MAX(seq) AS m FROM arena_says GROUP BY room"
+const byRoom = (rows: ReadonlyArray<{ room: string; n: unknown; m: unknown }>) =>
+  new Map(rows.map((r) => [r.room, { count: Number(r.n), max: Number(r.m) }]))
+
+const mariadb: Backend = {
+  name: "MariaDB",
+  service: "mariadb",
+  db: { host: services.mariadb.host, port: services.mariadb.port, user: "root", passwd: "", db: database },
+  fresh: async () => {
+    const connection = await mysql.createConnection({ ...services.mariadb, user: "root", password: "" })
+    try {
+      await connection.query(`DROP DATABASE IF EXISTS ${database}`)
+      await connection.query(`CREATE DATABASE ${database}`)
+    } finally {
+      await connection.end()
+    }
+  },
+  says: async () => {
+    const connection = await mysql.createConnection({
+      ...services.mariadb,
+      user: "root",
+      password: "",
+      database
+    })
+    try {
+      const [rows] = await connection.query(saysQuery)
+      return byRoom(rows as Array<{ room: string; n: number; m: number }>)
+    } finally {
+      await connection.end()
+    }
   }
 }
 
-const saysPerRoom = async (): Promise<Map<string, { count: number; max: number }>> => {
-  const connection = await mysql.createConnection({
-    ...services.mariadb,
-    user: "root",
-    password: "",
-    database
-  })
-  try {
-    const [rows] = await connection.query(
-      "SELECT room, COUNT(*) AS n, MAX(seq) AS m FROM arena_says GROUP BY room"
-    )
-    return new Map(
-      (rows as Array<{ room: string; n: number; m: number }>).map((r) => [
-        r.room,
-        { count: Number(r.n), max: Number(r.m) }
-      ])
-    )
-  } finally {
-    await connection.end()
-  }
+const pgQuery = <A extends object>(db: string, statements: ReadonlyArray<string>) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const sql = yield* PgClient.PgClient
+      let last: ReadonlyArray<A> = []
+      for (const statement of statements) last = yield* sql.unsafe<A>(statement)
+      return last
+    }).pipe(Effect.provide(PgClient.layer({ ...services.postgres, username: "postgres", database: db })))
+  )
+
+const postgres: Backend = {
+  name: "PostgreSQL",
+  service: "postgres",
+  db: {
+    driver: "pg",
+    host: services.postgres.host,
+    port: services.postgres.port,
+    user: "postgres",
+    db: database
+  },
+  fresh: () =>
+    pgQuery("postgres", [
+      `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`,
+      `CREATE DATABASE ${database}`
+    ]).then(() => undefined),
+  says: () => pgQuery<{ room: string; n: string; m: string }>(database, [saysQuery]).then(byRoom)
 }
 
-const arenaConfig = async () => {
+const arenaConfig = async (backend: Backend) => {
   const [rootport, webport, netport, r1, r2, r3] = await freePorts(6)
   const config = {
     master: { rootport, webport },
@@ -63,7 +103,7 @@ const arenaConfig = async () => {
       runner2: { runnerport: r2, app: Path.join(here, "runner.ts") },
       runner3: { runnerport: r3, app: Path.join(here, "runner.ts") }
     },
-    db: { host: services.mariadb.host, port: services.mariadb.port, user: "root", passwd: "", db: database },
+    db: backend.db,
     sharding: {
       shardsPerGroup: 60,
       shardLockRefreshInterval: 1,
@@ -83,14 +123,14 @@ const startMaster = (file: string): ChildProcess => startHotaru("hotaru start", 
 
 const rooms = Array.from({ length: 24 }, (_, i) => `room${i}`)
 
-describe("arena example (front + 3 runners, MariaDB, through the CLI)", () => {
-  needs("mariadb")
+describe.each([mariadb, postgres])("arena example (front + 3 runners, $name, through the CLI)", (backend) => {
+  needs(backend.service)
   it("rooms spread over the runners, survive a SIGKILLed runner with seq continuous, and the runner rejoins", {
     // above the sum of its bounded waits, so a slow step fails with its own message, not this one
     timeout: 240_000
   }, async () => {
-    await freshDatabase()
-    const { dir, file, netport, webport } = await arenaConfig()
+    await backend.fresh()
+    const { dir, file, netport, webport } = await arenaConfig(backend)
     const master = startMaster(file)
     const scope = Effect.runSync(Scope.make())
     const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
@@ -199,7 +239,7 @@ describe("arena example (front + 3 runners, MariaDB, through the CLI)", () => {
       await talk
 
       // seq: 1, 2, 3, … per room, acknowledged once each, none lost, none repeated
-      const stored = await saysPerRoom()
+      const stored = await backend.says()
       for (const room of rooms) {
         const seqs = acked.get(room)!
         expect(seqs, room).toEqual(seqs.map((_, i) => i + 1))
