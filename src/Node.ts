@@ -160,6 +160,8 @@ export interface Options {
   readonly otlp?: string
   /** The exported `service.name` over the config's `telemetry.serviceName` (env OTEL_SERVICE_NAME). */
   readonly serviceName?: string
+  /** The traces' sample ratio (0..1) over the config's `telemetry.sampleRatio` (env OTEL_TRACES_SAMPLER). */
+  readonly sampleRatio?: number
 }
 
 export { importApp } from "./internal/config/appImport.js"
@@ -356,7 +358,8 @@ export const layer = (
         node: name,
         traces: server.traces ?? telemetry?.traces ?? false,
         otlp: options.otlp ?? telemetry?.otlp,
-        serviceName: options.serviceName ?? telemetry?.serviceName
+        serviceName: options.serviceName ?? telemetry?.serviceName,
+        sampleRatio: options.sampleRatio ?? telemetry?.sampleRatio
       }).pipe(Effect.mapError(failStart("telemetry")))
       const root =
         plan.root === undefined
