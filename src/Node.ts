@@ -277,7 +277,6 @@ const adminHandlers = AdminService.toLayer(
     const root = get(Root.Root)
     const remote = get(Remote.Remote)
     const net = get(NetServer.NetServer)
-    const deadLetters = get(Repository.DeadLetters)
     return {
       Status: () =>
         Effect.gen(function* () {
@@ -287,6 +286,8 @@ const adminHandlers = AdminService.toLayer(
               : Effect.map(remote.value.status(name), (s) => ({ name, connected: s._tag === "Connected" }))
           )
           const stats = Option.isSome(net) ? Option.some(yield* net.value.stats) : Option.none()
+          // the counters from the node's metric samples: the numbers its `/metrics` shows
+          const counters = yield* NodeMetrics.nodeCounters(info.name, info.capabilities)
           const now = yield* Clock.currentTimeMillis
           return {
             name: info.name,
@@ -296,9 +297,9 @@ const adminHandlers = AdminService.toLayer(
             parents,
             children: Option.isSome(root) ? yield* root.value.children : [],
             connections: Option.match(stats, { onNone: () => 0, onSome: (x) => x.connections }),
-            messages: Option.match(stats, { onNone: () => 0, onSome: (x) => x.requests }),
+            messages: counters.messages,
             reloads: yield* host.reloads,
-            deadLettered: Option.isSome(deadLetters) ? yield* deadLetters.value.count : 0,
+            deadLettered: counters.deadLettered,
             jobs: yield* jobs.reports
           }
         }),
