@@ -115,11 +115,11 @@ const start = Command.make(
   },
   ({ bind, config, entry, inProcess, only }) =>
     Effect.gen(function* () {
-      const { adminToken, otlp, secret, serviceName } = yield* Env.env
+      const { adminToken, otlp, sampleRatio, secret, serviceName } = yield* Env.env
       const loaded = yield* HotaruConfig.load(config).pipe(
         Effect.flatMap((loaded) => HotaruConfig.withSecret(loaded, Option.getOrUndefined(secret))),
         // OTEL_* for the nodes of `--in-process` (node processes read them themselves)
-        Effect.map((loaded) => Env.withTelemetryEnv(loaded, { otlp, serviceName }))
+        Effect.map((loaded) => Env.withTelemetryEnv(loaded, { otlp, serviceName, sampleRatio }))
       )
       yield* Main.logWarnings(loaded)
       const path = yield* Path.Path
@@ -195,6 +195,7 @@ const node = Command.make(
         adminToken: Option.getOrUndefined(env.adminToken),
         otlp: Option.getOrUndefined(env.otlp),
         serviceName: Option.getOrUndefined(env.serviceName),
+        sampleRatio: Option.getOrUndefined(env.sampleRatio),
         ...(Option.isSome(address) ? { bind: address.value } : {})
       })
     })

@@ -73,7 +73,7 @@ export const logger: Logger.Logger<unknown, void> = writer(formatLine)
 
 /**
  * Format one log record as one JSON object (no newline): `timestamp` (ISO 8601), `level`,
- * `node`, `fiber`, `traceId` and `spanId` when logged inside a span, `message`, `annotations`
+ * `node`, `fiber`, `traceId` and `spanId` when logged inside a sampled span, `message`, `annotations`
  * (the other log annotations: `conn`, `caller`, ...), `spans` (log spans, ms), `cause`.
  *
  * @since 0.1.0

@@ -62,6 +62,8 @@ export interface NodeMainOptions {
   readonly otlp?: string | undefined
   /** The exported `service.name`, over the config's `telemetry.serviceName` (env OTEL_SERVICE_NAME). */
   readonly serviceName?: string | undefined
+  /** The traces' sample ratio, over the config's `telemetry.sampleRatio` (env OTEL_TRACES_SAMPLER). */
+  readonly sampleRatio?: number | undefined
 }
 
 /** Exit when the master link, once up, stays down for `timeout`. */
@@ -120,7 +122,8 @@ export const node = (
           ...(masterLink === undefined ? {} : { master: masterLink }),
           ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken }),
           ...(options.otlp === undefined ? {} : { otlp: options.otlp }),
-          ...(options.serviceName === undefined ? {} : { serviceName: options.serviceName })
+          ...(options.serviceName === undefined ? {} : { serviceName: options.serviceName }),
+          ...(options.sampleRatio === undefined ? {} : { sampleRatio: options.sampleRatio })
         }).pipe(Layer.provide(Transport.layerConfig(loaded)))
       )
       const lifecycle = Context.get(context, Node.Lifecycle)
@@ -179,7 +182,8 @@ export const runNode = (options: NodeMainOptions): void =>
         secret: options.secret ?? Option.getOrUndefined(env.secret),
         adminToken: options.adminToken ?? Option.getOrUndefined(env.adminToken),
         otlp: options.otlp ?? Option.getOrUndefined(env.otlp),
-        serviceName: options.serviceName ?? Option.getOrUndefined(env.serviceName)
+        serviceName: options.serviceName ?? Option.getOrUndefined(env.serviceName),
+        sampleRatio: options.sampleRatio ?? Option.getOrUndefined(env.sampleRatio)
       })
     ).pipe(
       Effect.tapErrorCause((cause) => Effect.logError("node failed to start", cause)),

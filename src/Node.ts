@@ -160,6 +160,8 @@ export interface Options {
   readonly otlp?: string
   /** The exported `service.name` over the config's `telemetry.serviceName` (env OTEL_SERVICE_NAME). */
   readonly serviceName?: string
+  /** The traces' sample ratio (0..1) over the config's `telemetry.sampleRatio` (env OTEL_TRACES_SAMPLER). */
+  readonly sampleRatio?: number
 }
 
 export { importApp } from "./internal/config/appImport.js"
@@ -275,7 +277,6 @@ const adminHandlers = AdminService.toLayer(
     const root = get(Root.Root)
     const remote = get(Remote.Remote)
     const net = get(NetServer.NetServer)
-    const deadLetters = get(Repository.DeadLetters)
     return {
       Status: () =>
         Effect.gen(function* () {
@@ -285,6 +286,8 @@ const adminHandlers = AdminService.toLayer(
               : Effect.map(remote.value.status(name), (s) => ({ name, connected: s._tag === "Connected" }))
           )
           const stats = Option.isSome(net) ? Option.some(yield* net.value.stats) : Option.none()
+          // the counters from the node's metric samples: the numbers its `/metrics` shows
+          const counters = yield* NodeMetrics.nodeCounters(info.name, info.capabilities)
           const now = yield* Clock.currentTimeMillis
           return {
             name: info.name,
@@ -294,9 +297,9 @@ const adminHandlers = AdminService.toLayer(
             parents,
             children: Option.isSome(root) ? yield* root.value.children : [],
             connections: Option.match(stats, { onNone: () => 0, onSome: (x) => x.connections }),
-            messages: Option.match(stats, { onNone: () => 0, onSome: (x) => x.requests }),
+            messages: counters.messages,
             reloads: yield* host.reloads,
-            deadLettered: Option.isSome(deadLetters) ? yield* deadLetters.value.count : 0,
+            deadLettered: counters.deadLettered,
             jobs: yield* jobs.reports
           }
         }),
@@ -356,7 +359,8 @@ export const layer = (
         node: name,
         traces: server.traces ?? telemetry?.traces ?? false,
         otlp: options.otlp ?? telemetry?.otlp,
-        serviceName: options.serviceName ?? telemetry?.serviceName
+        serviceName: options.serviceName ?? telemetry?.serviceName,
+        sampleRatio: options.sampleRatio ?? telemetry?.sampleRatio
       }).pipe(Effect.mapError(failStart("telemetry")))
       const root =
         plan.root === undefined

@@ -116,7 +116,9 @@ export const layerMemory: Layer.Layer<Telemetry | MemoryTraces> = Layer.effectCo
 /**
  * Trace the node roles built by hand (`Root.layer`, `Remote.layer`, `NetServer.layer`, without
  * `Node.layer`) as node `node`: provide this to them, and a `Telemetry` to it. `Node.layer` does
- * the same by itself when the config's `telemetry.traces` is on.
+ * the same by itself when the config's `telemetry.traces` is on. `sampleRatio` (0..1, default 1)
+ * is the share of the traces starting on this node that are recorded (the config's
+ * `telemetry.sampleRatio`); a span under a parent follows its parent's decision.
  *
  * ```ts
  * Root.layer({ name: "backend", host, port }).pipe(
@@ -128,6 +130,9 @@ export const layerMemory: Layer.Layer<Telemetry | MemoryTraces> = Layer.effectCo
  * @since 0.1.0
  * @category layers
  */
-export const layerNode = (node: string): Layer.Layer<never, never, Telemetry> =>
+export const layerNode = (
+  node: string,
+  options?: { readonly sampleRatio?: number | undefined }
+): Layer.Layer<never, never, Telemetry> =>
   // its output (the node's tracing) is read by the layers it is provided to, not by their types
-  Internal.tracingLayerOf(node)
+  Internal.tracingLayerOf(node, options?.sampleRatio ?? 1)

@@ -75,6 +75,12 @@ describe("metrics of a real cluster (process mode, through the CLI)", () => {
       expect(sampleValue(first, "hotaru_link_up", { node: "gate", peer: "game1", side: "child" })).toBe(1)
       expect(sampleValue(first, "hotaru_supervisor_restarts_total", { node: "game1" })).toBe(0)
       expect(sampleValue(first, "hotaru_supervisor_node_state", { node: "game1", state: "running" })).toBe(1)
+      // /status's counters are read from the same metrics (no traffic since the scrape)
+      const net = (await status(webport, dir)).nodes.find((x) => x.name === "net")!
+      expect(net.messages).toBe(
+        sampleValue(first, "hotaru_edge_events_total", { node: "net", event: "requests" })
+      )
+      expect(net.messages).toBeGreaterThanOrEqual(2 * n)
 
       // a SIGKILLed node: its restart is counted, gate saw its link drop
       const game1 = (await status(webport, dir)).nodes.find((x) => x.name === "game1")!

@@ -2,7 +2,8 @@
  * Traces end to end: `hotaru start` of the demo with `telemetry.traces` on and the standard
  * `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_SERVICE_NAME` in its environment; its three nodes (node
  * processes, or `--in-process`) export their spans over OTLP/HTTP to a collector in this process,
- * one trace per command across them, flushed when the cluster stops.
+ * one trace per command across them, flushed when the cluster stops; with the standard
+ * `OTEL_TRACES_SAMPLER=always_off`, none.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { alive } from "./support/child.js"
@@ -64,6 +65,34 @@ describe.each(["process", "in-process"] as const)("traces across the nodes of ho
       expect(span("hotaru.serve game1Handle").resource["service.name"]).toEqual({ stringValue: "demo-e2e" })
       // the master's admin calls (status every second) are no spans
       expect(spans.some((s) => s.name.includes("Status") || s.name.includes("Metrics"))).toBe(false)
+    } finally {
+      master.kill("SIGKILL")
+      otlp.close()
+    }
+  })
+
+  it("OTEL_TRACES_SAMPLER=always_off in the master's environment: no node exports a span", {
+    timeout: 150_000
+  }, async () => {
+    const otlp = await collector()
+    const { file, netport } = await demoConfig({
+      prefix: "unsampled",
+      extra: { telemetry: { traces: true } }
+    })
+    const args = mode === "in-process" ? ["start", file, "--in-process"] : ["start", file]
+    const master = startHotaru("hotaru start", args, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_TRACES_SAMPLER: "always_off"
+    })
+    try {
+      await waitFor("the demo to answer", () => call300(netport), 90_000)
+      for (let i = 0; i < 3; i++) await call300(netport)
+      await run(process.execPath, [bin, "stop", file], { timeout: 60_000 })
+      expect(await exited(master)).toBe(0)
+      const names = otlp.bodies.flatMap((b) =>
+        b.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans.map((span) => span.name)))
+      )
+      expect(names.filter((n) => n.startsWith("hotaru."))).toEqual([])
     } finally {
       master.kill("SIGKILL")
       otlp.close()

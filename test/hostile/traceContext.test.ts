@@ -1,7 +1,7 @@
 /**
  * Hostile suite, span contexts: a span context in a link frame comes from another process. A
  * rogue peer's forged contexts (fast call frames and stock requests) are ignored: the served
- * call's span starts a trace of its own; a valid one is continued. And a traced child's stream
+ * call's span starts a trace of its own; a valid one is continued (an unsampled one: no span). And a traced child's stream
  * call (the stock frames) is one trace with its parent's serving span.
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
@@ -91,6 +91,12 @@ describe("a span context from a link is hostile input", () => {
       expect(last.traceId).toBe(valid[0])
       expect(parentId(last)).toBe(valid[1])
 
+      // a valid context the caller did not sample: followed, so the served call makes no span
+      yield* traces.clear
+      peer.send([7, key, 101, "echo", { n: 101 }, null, [valid[0], valid[1], false]])
+      expect(yield* Effect.promise(reply)).toEqual([8, 101, 101])
+      expect(yield* traces.spans).toEqual([])
+
       // the stock frames (a stream rpc): the request's traceId / spanId / sampled, checked the same
       yield* traces.clear
       const stock = (id: string, context: unknown) => {
@@ -127,6 +133,11 @@ describe("a span context from a link is hostile input", () => {
       }
       expect(served[forgedStock.length]!.traceId).toBe(valid[0])
       expect(parentId(served[forgedStock.length]!)).toBe(valid[1])
+      // unsampled: followed there too
+      yield* traces.clear
+      stock("101", [valid[0], valid[1], false])
+      expect(yield* Effect.promise(() => exitOf("101"))).toMatchObject({ _tag: "Success" })
+      expect(yield* traces.spans).toEqual([])
       peer.destroy()
     }).pipe(Effect.provide(Transport.layerTcp()), Effect.timeout("20 seconds"))
   )

@@ -9,6 +9,9 @@ import { Bool, described, opt, Str } from "./primitives.js"
 /** An `http://` or `https://` URL. */
 const HttpUrl = described(Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s]+$/)), "an http(s) URL")
 
+/** A number 0..1. */
+const Ratio = described(Schema.Number.pipe(Schema.between(0, 1)), "a number from 0 to 1")
+
 /**
  * The `telemetry` block: whether nodes make spans, and where they are exported.
  *
@@ -22,7 +25,12 @@ export const TelemetryConfig = described(
     /** Export them over OTLP/HTTP to this traces URL (env OTEL_EXPORTER_OTLP_ENDPOINT wins). */
     otlp: opt(HttpUrl),
     /** The exported `service.name` (default `hotaru`; env OTEL_SERVICE_NAME wins). */
-    serviceName: opt(Str)
+    serviceName: opt(Str),
+    /**
+     * The share of the traces starting on a node that are recorded, 0..1 (default 1: all); a
+     * request's hops follow its root's decision (env OTEL_TRACES_SAMPLER / _ARG win).
+     */
+    sampleRatio: opt(Ratio)
   }),
   "an object",
   false

@@ -32,10 +32,13 @@ export const NodeStatus = Schema.Struct({
   parents: Schema.Array(ParentLink),
   children: Schema.Array(Schema.String),
   connections: Schema.Number,
-  /** Request frames its client edge received since it started (0 without a client edge). */
+  /**
+   * Request frames its client edge received (0 without a client edge): its
+   * `hotaru_edge_events{event="requests"}` counter, as its `/metrics` shows it.
+   */
   messages: Schema.Number,
   reloads: Schema.Number,
-  /** Rows its repositories dead-lettered since the node started (`Repository.DeadLetters`). */
+  /** Rows its repositories dead-lettered: its `hotaru_repository_dead_lettered_rows` over every table. */
   deadLettered: Schema.Number,
   /** Its scheduled jobs (`Jobs`). */
   jobs: Schema.Array(JobReport)

@@ -16,7 +16,9 @@ export const DEAD_LETTER_TABLE = "hotaru_dead_letter"
 
 /**
  * The node-wide count of dead-lettered rows: every repository made where this service is present
- * adds its dead letters to it (a node provides it; the master's `/status` shows it per node).
+ * adds its dead letters to it (a node provides it, fresh each time it starts). The master's
+ * `/status` reads the `hotaru_repository_dead_lettered_rows` metric instead (what `/metrics`
+ * shows: the same number, except after a restart in the same process, where the metric goes on).
  *
  * @since 0.1.0
  * @category services
@@ -42,8 +44,8 @@ export const makeDeadLetters: Effect.Effect<DeadLetters["Type"]> = Effect.map(Re
 }))
 
 /**
- * Rows the database refused, as an Effect metric tagged with the repository's `table` (the status
- * numbers stay the per-node and per-repository counts above; this is what an exporter reads).
+ * Rows the database refused, as an Effect metric tagged with the repository's `table` (and `node`
+ * inside a node): what an exporter reads, and what `/status`'s `deadLettered` sums per node.
  */
 export const deadLetteredRows = Metric.counter("hotaru_repository_dead_lettered_rows", {
   description: "rows the database refused for their content, moved to hotaru_dead_letter",

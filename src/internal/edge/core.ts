@@ -164,7 +164,7 @@ const makeService = (
       connections: states.size,
       parked: parked.size,
       peakBuffered: edge.peakBuffered,
-      ...edge.counters
+      ...edge.counters()
     }))
   }
   return service

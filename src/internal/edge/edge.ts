@@ -28,8 +28,9 @@ export type Counter = Exclude<keyof Stats, "connections" | "peakBuffered" | "par
 
 /**
  * The events of the client edge, by `node` and `event` (a `NetServer.Stats` counter: accepted,
- * refusedPerIp, frameViolations, slowConsumers, ...): the same counts as `stats`, as an Effect
- * Metric.
+ * refusedPerIp, frameViolations, slowConsumers, ...): the one place they are counted. `stats`
+ * (`NetServer.Stats`) reads them back, and the master's `/status` reads `requests` (its
+ * `messages`), so those numbers are the ones `/metrics` shows.
  */
 const edgeEventsKey = MetricKey.counter("hotaru_edge_events", {
   description: "client edge events, by node and event (see NetServer.Stats)",
@@ -50,7 +51,31 @@ const edgeEvent = (node: string, event: string) =>
     ])
   )
 
-/** The shared state of one edge (mutable fields are the edge's own counters). */
+/** The count of `event` on `node` in the process's registry now (what `/metrics` shows). */
+export const eventTotal = (node: string, event: Counter): number =>
+  edgeEvent(node, event).unsafeValue([]).count
+
+/** The counted events, in `NetServer.Stats` order. */
+const counterNames: ReadonlyArray<Counter> = [
+  "accepted",
+  "refusedMaxConnections",
+  "refusedPerIp",
+  "frameViolations",
+  "frameTimeouts",
+  "idleTimeouts",
+  "slowConsumers",
+  "requests",
+  "badRequests",
+  "unknownCommands",
+  "handlerFailures",
+  "handlerDefects",
+  "edgeDefects",
+  "sessionsParked",
+  "resumes",
+  "resumesRefused"
+]
+
+/** The shared state of one edge (mutable fields: its ids and its largest queue). */
 export interface Edge {
   readonly settings: Settings
   readonly router: Router
@@ -66,14 +91,15 @@ export interface Edge {
   readonly states: Map<number, ConnectionState>
   /** Connections open per counted IP address. */
   readonly perIp: Map<string, number>
-  readonly counters: Record<Counter, number>
+  /** The counts of this edge since it was built (the `hotaru_edge_events` metric less its value then). */
+  readonly counters: () => Record<Counter, number>
   /** The next connection id; the largest queue seen (`Stats.peakBuffered`). */
   nextId: number
   peakBuffered: number
   /** The `{node, conn}` log annotations of a connection. */
   readonly annotate: (info: Connection) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** Count an event (in `stats` and the `hotaru_edge_events` metric). */
-  readonly count: (counter: Counter) => number
+  /** Count an event (in the `hotaru_edge_events` metric, which `stats` reads). */
+  readonly count: (counter: Counter) => void
   /** Count an event and log it (rate-limited per kind). */
   readonly report: (
     counter: Counter,
@@ -96,33 +122,26 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Edge> =>
     const runPlain = Runtime.runFork(runtime)
     const logLimit = LogLimit.make({ clock })
     const annotate = (info: Connection) => Effect.annotateLogs({ node, conn: info.id })
-    const counters: Record<Counter, number> = {
-      accepted: 0,
-      refusedMaxConnections: 0,
-      refusedPerIp: 0,
-      frameViolations: 0,
-      frameTimeouts: 0,
-      idleTimeouts: 0,
-      slowConsumers: 0,
-      requests: 0,
-      badRequests: 0,
-      unknownCommands: 0,
-      handlerFailures: 0,
-      handlerDefects: 0,
-      edgeDefects: 0,
-      sessionsParked: 0,
-      resumes: 0,
-      resumesRefused: 0
-    }
-    const metrics = Object.fromEntries(
-      Object.keys(counters).map((counter) => [counter, edgeEvent(node, counter)])
-    ) as Record<Counter, Metric.Metric.Counter<number>>
-    const countEvent = (counter: Counter) => {
+    // each counter built once from its full key (a per-message update is one hook update), and
+    // its value when this edge started: `stats` counts from there (a node restarted in the same
+    // process, or a test's second server of one name, starts at 0 as before)
+    const metrics = Object.fromEntries(counterNames.map((c) => [c, edgeEvent(node, c)])) as Record<
+      Counter,
+      Metric.Metric.Counter<number>
+    >
+    const base = Object.fromEntries(counterNames.map((c) => [c, metrics[c].unsafeValue([]).count])) as Record<
+      Counter,
+      number
+    >
+    const countEvent = (counter: Counter): void => {
       metrics[counter].unsafeUpdate(1, [])
-      return ++counters[counter]
     }
+    const sinceStart = (counter: Counter): number => metrics[counter].unsafeValue([]).count - base[counter]
+    const counters = () =>
+      Object.fromEntries(counterNames.map((c) => [c, sinceStart(c)])) as Record<Counter, number>
     const report: Edge["report"] = (counter, info, level, message, cause) => {
-      const count = countEvent(counter)
+      countEvent(counter)
+      const count = sinceStart(counter)
       logLimit.report(counter, (suppressed) => {
         const text = `${message()} [${counter} #${count}${suppressed > 0 ? `, ${suppressed} similar not logged` : ""}]`
         const log =

@@ -54,7 +54,9 @@ export interface Addresses {
 }
 
 /**
- * What the edge counted since it started.
+ * What the edge counted since it started. The event counts are read from the
+ * `hotaru_edge_events` Effect metric (the one place they are counted), less its values when this
+ * server started; `connections`, `peakBuffered` and `parked` are the edge's state now.
  *
  * @since 0.1.0
  * @category models

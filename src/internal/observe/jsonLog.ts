@@ -1,6 +1,6 @@
 /**
  * hotaru's structured log records (`HOTARU_LOG_FORMAT=json`): one JSON object per line with
- * `timestamp` (ISO 8601), `level`, `node`, `fiber`, `traceId` and `spanId` (inside a span),
+ * `timestamp` (ISO 8601), `level`, `node`, `fiber`, `traceId` and `spanId` (inside a sampled span),
  * `message`, `annotations` (every other log annotation), `spans` (log spans, ms) and `cause`
  * (pretty, when there is one). Re-exported by the public `Log` module.
  *
@@ -47,7 +47,8 @@ export const formatJson = (options: Logger.Logger.Options<unknown>): string => {
     else rest[key] = plain(value)
   }
   const span = Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan)
-  if (Option.isSome(span)) {
+  // (an unsampled span's ids name a trace that is recorded nowhere)
+  if (Option.isSome(span) && span.value.sampled) {
     record.traceId = span.value.traceId
     record.spanId = span.value.spanId
   }

@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import { importOptional, type MissingPackageError } from "../config/optionalPackage.js"
+import * as Sampler from "./sampler.js"
 import { NodeTracing, Telemetry, type Tracing } from "./tracing.js"
 
 /**
@@ -158,12 +159,15 @@ export interface NodeTelemetry {
   /** Export them over OTLP/HTTP to this URL (when no `Telemetry` is provided). */
   readonly otlp?: string | undefined
   readonly serviceName?: string | undefined
+  /** The share of the traces starting on this node that are recorded, 0..1 (default 1). */
+  readonly sampleRatio?: number | undefined
 }
 
 /**
  * The tracing of a node, or undefined when it does not trace (then nothing is imported or
  * built). Its spans go to the `Telemetry` in context if any, else to the OTLP exporter its
- * config names, else to the running program's Effect `Tracer`.
+ * config names, else to the running program's Effect `Tracer`; always behind the node's head
+ * sampler (`sampler.ts`).
  */
 export const nodeTracing = (
   options: NodeTelemetry
@@ -172,16 +176,16 @@ export const nodeTracing = (
     if (!options.traces) return undefined
     const clock = yield* Effect.clock
     const given = yield* Effect.serviceOption(Telemetry)
-    if (Option.isSome(given)) return { node: options.node, tracer: given.value.tracer, clock }
-    const tracer =
-      options.otlp === undefined
+    const tracer = Option.isSome(given)
+      ? given.value.tracer
+      : options.otlp === undefined
         ? yield* Effect.tracer
         : yield* otlpTracer({
             url: options.otlp,
             serviceName: options.serviceName,
             attributes: { "service.instance.id": options.node }
           })
-    return { node: options.node, tracer, clock }
+    return { node: options.node, tracer: yield* Sampler.make(tracer, options.sampleRatio ?? 1), clock }
   })
 
 /**
@@ -192,11 +196,18 @@ export const nodeTracing = (
 export const tracingLayer = (tracing: Tracing): Layer.Layer<NodeTracing> =>
   Layer.merge(Layer.succeed(NodeTracing, tracing), Layer.setTracer(tracing.tracer))
 
-/** `tracingLayer` for node `node`, its spans to the `Telemetry` in context. */
-export const tracingLayerOf = (node: string): Layer.Layer<NodeTracing, never, Telemetry> =>
+/**
+ * `tracingLayer` for node `node`, its spans to the `Telemetry` in context, behind a head sampler
+ * of `sampleRatio` (default 1).
+ */
+export const tracingLayerOf = (node: string, sampleRatio = 1): Layer.Layer<NodeTracing, never, Telemetry> =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const { tracer } = yield* Telemetry
-      return tracingLayer({ node, tracer, clock: yield* Effect.clock })
+      return tracingLayer({
+        node,
+        tracer: yield* Sampler.make(tracer, sampleRatio),
+        clock: yield* Effect.clock
+      })
     })
   )
