@@ -13,6 +13,7 @@ const processFiles = [
   "test/dashboard.browser.test.ts",
   "test/hosts.e2e.test.ts",
   "test/players.e2e.test.ts",
+  "test/resumeFronts.e2e.test.ts",
   "test/init.test.ts",
   "test/consumer.test.ts",
   "test/runtimes.test.ts",

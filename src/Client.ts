@@ -189,20 +189,31 @@ const droppedConnecting = { reason: "Closed", detail: "connection closed while c
 /**
  * Keep a client connected: `connect` (`Client.connect(...)` or `Client.connectWebSocket(...)`)
  * is opened again whenever its connection closes, on `options`' schedule, until the scope closes.
+ * Given several (one per front node), each attempt takes the next one in turn: a session resumes
+ * on another front too when the servers run under one master (see `Players`).
  *
  * @since 0.1.0
  * @category utils
  */
 export const reconnecting = <E = never>(
-  connect: Effect.Effect<Client, ClientError, Scope.Scope>,
+  connect:
+    | Effect.Effect<Client, ClientError, Scope.Scope>
+    | ReadonlyArray<Effect.Effect<Client, ClientError, Scope.Scope>>,
   options: ReconnectOptions<E> = {}
 ): Effect.Effect<Reconnecting, never, Scope.Scope> =>
   Effect.gen(function* () {
+    const connects = Effect.isEffect(connect) ? [connect] : connect
+    let attempt = 0
+    const next = Effect.suspend(() => {
+      const open = connects[attempt % connects.length]
+      attempt++
+      return open ?? Effect.fail(new ClientError({ reason: "Closed", detail: "no address to connect to" }))
+    })
     // every connection shares one link: the calls waiting, the pushes, the resume token
     const link = yield* makeLink(true)
     const login = options.onConnect ?? (() => Effect.void)
     const reconnector = yield* Reconnect.make({
-      open: Effect.provideService(connect, CurrentLink, link),
+      open: Effect.provideService(next, CurrentLink, link),
       onConnect: (client: Client) =>
         Effect.suspend(() => {
           const resume = link.resume

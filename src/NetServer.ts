@@ -44,11 +44,12 @@
  * @since 0.1.0
  */
 
-import { Context, Data, Duration, Effect, Layer, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Layer, Option, type Scope } from "effect"
 import { identity } from "effect/Function"
 import type * as Types from "effect/Types"
 import type * as HotaruConfig from "./HotaruConfig.js"
 import * as Core from "./internal/edge/core.js"
+import { Handover } from "./internal/edge/handoverWire.js"
 import { type EdgeOptions, type Limits, settings } from "./internal/edge/limits.js"
 import { type HookKind, layerRouter, NetRouter, type Route } from "./internal/edge/router.js"
 import { type Connection, CurrentConnection, NetServer } from "./internal/edge/service.js"
@@ -338,7 +339,9 @@ export const make = (
         cause: undefined
       })
     }
-    const core = yield* Core.make(resolved, router, options.duplicateLogin)
+    // a node linked to a master reaches the other fronts for their resume tokens
+    const handover = yield* Effect.serviceOption(Handover)
+    const core = yield* Core.make(resolved, router, options.duplicateLogin, Option.getOrUndefined(handover))
     if (options.port !== undefined) {
       const host = options.host ?? "0.0.0.0"
       const bound = yield* TcpTransport.listen(

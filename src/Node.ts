@@ -47,6 +47,7 @@ import * as HotaruConfig from "./HotaruConfig.js"
 import { importApp } from "./internal/config/appImport.js"
 import { planOf } from "./internal/config/nodePlan.js"
 import { readWsTls } from "./internal/config/wsTls.js"
+import * as HandoverLink from "./internal/control/handoverLink.js"
 import { type CapabilityTag, capability, explainMissing } from "./internal/control/startError.js"
 import { Jobs, make as makeJobs } from "./internal/jobs/registry.js"
 import { NodeName } from "./internal/observe/metrics.js"
@@ -312,7 +313,8 @@ const adminHandlers = AdminService.toLayer(
         ),
       PushPlayer: ({ body, command, uid }) => LocalPlayers.push(net, uid, command, body),
       KickPlayer: ({ uid }) => LocalPlayers.kick(net, uid),
-      PushChannel: ({ body, channel, command }) => LocalPlayers.pushChannel(net, channel, command, body)
+      PushChannel: ({ body, channel, command }) => LocalPlayers.pushChannel(net, channel, command, body),
+      TakeSession: (request) => LocalPlayers.takeSession(net, request)
     }
   })
 )
@@ -426,7 +428,7 @@ export const layer = (
         // players on other nodes, through the master (none without a master link)
         options.master === undefined
           ? Players.layerAlone(name)
-          : Players.layer(name).pipe(Layer.provide(remote)),
+          : Layer.merge(Players.layer(name), HandoverLink.layer(Remote.client)).pipe(Layer.provide(remote)),
         Layer.effect(Repository.DeadLetters, Repository.makeDeadLetters),
         Layer.effect(Jobs, makeJobs),
         topology,

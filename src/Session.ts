@@ -29,6 +29,8 @@
  * more than the buffer, `Unknown`, `Expired`, `Used`, `Invalid`) and the client logs in again.
  * `NetServer.onBind` / `onClose` run when a session starts and when it ends (for a parked
  * session: when its window passes, it is kicked, or a new login replaces it), not on a drop.
+ * Under a master, a token presented on another front moves the session there (uid, channels,
+ * missed frames; not session data): `onClose` runs on the old front, `onBind` on the new one.
  *
  * @since 0.1.0
  */

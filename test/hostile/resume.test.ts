@@ -80,6 +80,9 @@ describe("hostile: resume tokens", () => {
         expect((yield* resumeWith({ token: flipped, uid: "alice", received: 0 })).answer).toEqual(
           refused("Unknown")
         )
+        // a well-formed token of another node, on a node with no master to ask: Unknown
+        const foreign = yield* resumeWith({ token: `front9.${"A".repeat(22)}`, uid: "alice", received: 0 })
+        expect(foreign.answer).toEqual(refused("Unknown"))
         yield* stillServes(conn)
         // alice's real session was not touched
         yield* a.raw.send(WhoAmI.id, "")

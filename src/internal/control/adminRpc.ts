@@ -6,6 +6,8 @@
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
+import { SessionHandover, SessionTake } from "../edge/handoverWire.js"
+import { ResumeRefused } from "../edge/resumeWire.js"
 import { JobReport } from "../jobs/jobReport.js"
 import { Snapshot } from "../observe/snapshot.js"
 import { ChannelPush, PlayerPush, Uid } from "./playersRpc.js"
@@ -73,5 +75,7 @@ export class AdminService extends RpcGroup.make(
   /** Close player `uid`'s connection if this node's client edge holds it. */
   Rpc.make("KickPlayer", { payload: { uid: Uid }, success: Schema.Boolean }),
   /** Push to the members of a channel on this node's client edge; how many got it. */
-  Rpc.make("PushChannel", { payload: ChannelPush, success: Schema.Int })
+  Rpc.make("PushChannel", { payload: ChannelPush, success: Schema.Int }),
+  /** Hand over the session a resume token of this node names (its client is on another front now). */
+  Rpc.make("TakeSession", { payload: SessionTake, success: SessionHandover, error: ResumeRefused })
 ) {}

@@ -9,6 +9,7 @@ import type { RpcClient, RpcGroup } from "@effect/rpc"
 import { type Context, Effect } from "effect"
 import type { Root } from "../../Root.js"
 import { isAgentName } from "../cluster/agentRpc.js"
+import { ResumeRefused } from "../edge/resumeWire.js"
 import { Caller } from "../rpc/caller.js"
 import type { NodeUnavailable } from "../rpc/wireErrors.js"
 import { AdminService } from "./adminRpc.js"
@@ -43,6 +44,9 @@ const askNodes = <A>(
 const yes = (answers: ReadonlyArray<readonly [string, boolean]>) =>
   answers.filter(([, a]) => a).map(([n]) => n)
 
+/** How long the master waits for a front to hand a session over (it waits for its handlers, 2 s at most). */
+const TAKE_TIMEOUT = "4 seconds"
+
 /** The handlers of `PlayersService` over the master's `root`. */
 export const handlers = (root: Context.Tag.Service<Root>) =>
   PlayersService.toLayer({
@@ -56,6 +60,25 @@ export const handlers = (root: Context.Tag.Service<Root>) =>
         const caller = yield* Caller
         const counts = yield* askNodes(root, caller.name, (n) => n.PushChannel(push), 0)
         return counts.reduce((sum, [, n]) => sum + n, 0)
+      }),
+    TakeSession: ({ node, ...request }) =>
+      Effect.gen(function* () {
+        const caller = yield* Caller
+        const unknown = new ResumeRefused({ reason: "Unknown" })
+        // only a linked node other than the caller: a token naming the master, an agent, the caller
+        // itself or no node costs no call
+        if (node === caller.name || isAgentName(node) || !(yield* root.children).includes(node)) {
+          return yield* unknown
+        }
+        const handover = yield* Effect.flatMap(root.child(node, AdminService), (n) =>
+          n.TakeSession(request)
+        ).pipe(
+          Effect.timeoutFail({ duration: TAKE_TIMEOUT, onTimeout: () => unknown }),
+          Effect.catchAll((e) => Effect.fail(e._tag === "ResumeRefused" ? e : unknown))
+        )
+        // one login per player: the uid is the caller's now
+        yield* askNodes(root, caller.name, (n) => n.KickPlayer({ uid: request.uid }), false)
+        return handover
       }),
     KickElsewhere: ({ uid }) =>
       Effect.gen(function* () {

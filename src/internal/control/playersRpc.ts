@@ -8,6 +8,8 @@
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
+import { SessionHandover, SessionTake } from "../edge/handoverWire.js"
+import { ResumeRefused } from "../edge/resumeWire.js"
 
 /** A player id on the wire: bounded like everything a link carries. */
 export const Uid = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
@@ -67,8 +69,9 @@ export class PlayersUnavailable extends Schema.TaggedError<PlayersUnavailable>()
 
 /**
  * What the master offers its nodes: push to a player wherever it is connected, kick a player on
- * every node but the caller (one login per player across the fronts), and push to a channel's
- * members on every node but the caller.
+ * every node but the caller (one login per player across the fronts), push to a channel's
+ * members on every node but the caller, and move a session to the caller (resume on another
+ * front).
  *
  * @since 0.1.0
  * @category models
@@ -77,5 +80,14 @@ export class PlayersService extends RpcGroup.make(
   Rpc.make("Push", { payload: PlayerPush, success: Delivered, error: PlayerOffline }),
   Rpc.make("KickElsewhere", { payload: { uid: Uid }, success: Schema.Array(Schema.String) }),
   /** Push to the channel's members on every node but the caller; how many got it. */
-  Rpc.make("PushChannelElsewhere", { payload: ChannelPush, success: Schema.Int })
+  Rpc.make("PushChannelElsewhere", { payload: ChannelPush, success: Schema.Int }),
+  /**
+   * Take the session a resume token of front `node` names, for the caller (the front its client
+   * reconnected to): refused typed, `Unknown` when `node` is no linked front.
+   */
+  Rpc.make("TakeSession", {
+    payload: { node: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256)), ...SessionTake.fields },
+    success: SessionHandover,
+    error: ResumeRefused
+  })
 ) {}

@@ -12,6 +12,7 @@ import * as Dispatch from "./dispatch.js"
 import * as Edge from "./edge.js"
 import * as Flow from "./flow.js"
 import * as Frame from "./frame.js"
+import type { Handover, SessionHandover } from "./handoverWire.js"
 import type { Settings } from "./limits.js"
 import * as Resume from "./resume.js"
 import type { Hook, Router } from "./router.js"
@@ -146,6 +147,7 @@ const makeService = (
             )
           )
       }),
+    handOver: resumes.give,
     kick: (id) =>
       Effect.suspend(() => {
         const state = states.get(id)
@@ -269,11 +271,41 @@ const startSweeper = (edge: Edge.Edge, flow: Flow.Flow, resumes: Resume.Resumes)
     }
   })
 
+/**
+ * Bind a connection to a session handed over by another front (a parked session of the uid here
+ * ends first, as for a login), join its channels and run the bind hooks; false if refused.
+ */
+const adoptSession = (
+  edge: {
+    readonly sessions: Sessions.Sessions
+    readonly channels: Channels.Channels
+    readonly resumes: Resume.Resumes
+    readonly runPlain: (effect: Effect.Effect<void>) => unknown
+    readonly disconnected: (state: ConnectionState) => Effect.Effect<void>
+    readonly onBind: (state: ConnectionState) => Effect.Effect<void>
+  },
+  state: ConnectionState,
+  { uid, channels: names }: SessionHandover
+): boolean => {
+  const { sessions, resumes, runPlain } = edge
+  const other = sessions.connectionOf(uid)
+  if (other !== undefined && other !== state && resumes.parked.has(other.info.id)) {
+    resumes.forget(other, false)
+    runPlain(edge.disconnected(other))
+  }
+  if (sessions.bind(state, uid) !== undefined) return false
+  for (const name of names) edge.channels.join(state, name)
+  runPlain(edge.onBind(state))
+  return true
+}
+
 /** The core of an edge, its handler fibers and timer sweep in the scope. */
 export const make = (
   settings: Settings,
   router: Router,
-  duplicate: Sessions.DuplicatePolicy = "kick"
+  duplicate: Sessions.DuplicatePolicy = "kick",
+  /** The reach to the other fronts, for a resume token another front issued. */
+  handover?: Handover["Type"]
 ): Effect.Effect<Core, never, Scope.Scope> =>
   Effect.gen(function* () {
     const edge = yield* Edge.make(settings, router)
@@ -285,14 +317,9 @@ export const make = (
     const resumes = Resume.make(edge, flow, {
       states: edge.states,
       end: (state) => runPlain(disconnected(state)),
-      absorbed: (state, into) => {
-        runPlain(
-          Effect.log(`Client ${state.info.id} resumed the session of client ${into.info.id}.`).pipe(
-            annotate(into.info)
-          )
-        )
-        runPlain(disconnected(state))
-      }
+      take: handover?.take,
+      adopt: (state, given) =>
+        adoptSession({ sessions, channels, resumes, runPlain, disconnected, onBind }, state, given)
     })
     const service = makeService(
       edge,
@@ -302,12 +329,11 @@ export const make = (
       channels,
       resumes,
       (id) => states.get(id) ?? resumes.parked.get(id) ?? leaving.get(id),
-      (state) => {
-        resumes.issue(state)
-        return router.onBind.length === 0
-          ? Effect.void
-          : runHooks(router.onBind, state.info).pipe(annotate(state.info))
-      },
+      (state) =>
+        Effect.zipRight(
+          Effect.sync(() => resumes.issue(state)),
+          onBind(state)
+        ),
       (state) => {
         resumes.forget(state, false)
         return disconnected(state)
@@ -317,6 +343,10 @@ export const make = (
     const dispatch = Dispatch.make(edge, flow, service, handlers)
     const { states, perIp, annotate, clock, runPlain } = edge
 
+    const onBind = (state: ConnectionState) =>
+      router.onBind.length === 0
+        ? Effect.void
+        : runHooks(router.onBind, state.info).pipe(annotate(state.info))
     const runHooks = (hooks: ReadonlyArray<Hook>, info: Connection) =>
       Effect.forEach(hooks, (h) => h(info), { discard: true }).pipe(
         Effect.provideService(NetServer, service),

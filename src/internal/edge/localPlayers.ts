@@ -6,6 +6,8 @@
  * @internal
  */
 import { Effect, Option } from "effect"
+import type { SessionHandover, SessionTake } from "./handoverWire.js"
+import { ResumeRefused } from "./resumeWire.js"
 import type { NetServer } from "./service.js"
 
 type Edge = Option.Option<NetServer["Type"]>
@@ -48,4 +50,14 @@ export const pushChannel = (
       Effect.flatMap(server.members(channel), (ids) =>
         ids.length === 0 ? Effect.succeed(0) : server.pushRaw(command, body, ids)
       )
+  })
+
+/** Hand over the session a resume token of this node names, if `edge` holds it (see `Players`). */
+export const takeSession = (
+  edge: Edge,
+  request: SessionTake
+): Effect.Effect<SessionHandover, ResumeRefused> =>
+  Option.match(edge, {
+    onNone: () => Effect.fail(new ResumeRefused({ reason: "Unknown" })),
+    onSome: (server) => server.handOver(request)
   })

@@ -15,7 +15,9 @@ import { type ConnectionState, HOLD_CLOSED, HOLD_IN_FLIGHT, HOLD_RESUME, Resumab
 import type { Edge } from "./edge.js"
 import type { Flow } from "./flow.js"
 import * as Frame from "./frame.js"
-import { type ResumeRefused, ResumeRequest } from "./resumeWire.js"
+import * as Give from "./handover.js"
+import { type SessionHandover, type SessionTake, tokenNode } from "./handoverWire.js"
+import { ResumeRefused, ResumeRequest } from "./resumeWire.js"
 
 /** The largest `Resume` body read. */
 const MAX_BODY = 1024
@@ -48,8 +50,12 @@ export interface Host {
   readonly states: Map<number, ConnectionState>
   /** End a bound session (its disconnect and close hooks run). */
   readonly end: (state: ConnectionState) => void
-  /** A connection that resumed another's session is gone as itself (its disconnect hooks run). */
-  readonly absorbed: (state: ConnectionState, into: ConnectionState) => void
+  /** Take a session from the front that issued its token (none: a foreign token is `Unknown`). */
+  readonly take:
+    | ((node: string, request: SessionTake) => Effect.Effect<SessionHandover, ResumeRefused>)
+    | undefined
+  /** Bind a connection to a session handed over (uid, channels, bind hooks); false if refused. */
+  readonly adopt: (state: ConnectionState, handover: SessionHandover) => boolean
 }
 
 /** The resume side of one edge. */
@@ -66,6 +72,8 @@ export interface Resumes {
   readonly forget: (state: ConnectionState, expired: boolean) => void
   /** End the parked sessions whose window is over. */
   readonly sweep: (now: number) => void
+  /** Hand the session a token of this node names over to another front (its copy here ends). */
+  readonly give: (request: SessionTake) => Effect.Effect<SessionHandover, ResumeRefused>
 }
 
 /** Move a session onto the wire (and decoder, address, per-IP count) of the connection resuming it. */
@@ -100,6 +108,56 @@ const transplant = (session: ConnectionState, from: ConnectionState, now: number
   from.hold |= HOLD_CLOSED
 }
 
+/** A connection that resumed another's session is gone as itself (its disconnect hooks run). */
+const absorbed = (edge: Edge, host: Host, state: ConnectionState, into: ConnectionState) => {
+  edge.runPlain(
+    Effect.log(`Client ${state.info.id} resumed the session of client ${into.info.id}.`).pipe(
+      edge.annotate(into.info)
+    )
+  )
+  host.end(state)
+}
+
+/** End the parked sessions whose window is over; forget the ended tokens whose window is. */
+const sweepParked = (
+  parked: Map<number, ConnectionState>,
+  ended: Map<string, { readonly until: number }>,
+  forget: (state: ConnectionState, expired: boolean) => void,
+  host: Host,
+  now: number
+) => {
+  for (const state of parked.values()) {
+    if (now >= state.parkedUntil) {
+      forget(state, true)
+      host.end(state)
+    }
+  }
+  for (const [token, { until }] of ended) if (now >= until) ended.delete(token)
+}
+
+/** Park a session whose wire closed, for the edge's window; false when it cannot be parked. */
+const parkSession = (
+  edge: Edge,
+  host: Host,
+  parked: Map<number, ConnectionState>,
+  state: ConnectionState
+) => {
+  const { resumeMillis } = edge.settings
+  if (state.resume === undefined || state.noPark || resumeMillis === 0) return false
+  const id = state.info.id
+  state.parkedUntil = edge.clock.unsafeCurrentTimeMillis() + resumeMillis
+  host.states.delete(id)
+  parked.set(id, state)
+  uncountIp(edge.perIp, state)
+  edge.count("sessionsParked")
+  edge.runPlain(
+    Effect.log(`Client ${id} dropped: session of ${state.uid} kept ${resumeMillis} ms for resume`).pipe(
+      edge.annotate(state.info)
+    )
+  )
+  return true
+}
+
 /** The resume side of an edge. */
 export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
   const { resumeMillis, resumeFrames, resumeBytes, node } = edge.settings
@@ -108,8 +166,8 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
   const tokens = new Map<string, ConnectionState>()
   /** Each session's last replaced token, to tell a reused one. */
   const retired = new Map<string, ConnectionState>()
-  /** Tokens of sessions whose window ran out, until another window passes. */
-  const expired = new Map<string, number>()
+  /** Tokens of sessions whose window ran out (`Expired`) or that moved to another front (`Used`), for a window. */
+  const ended = new Map<string, { readonly until: number; readonly reason: "Expired" | "Used" }>()
   const parked = new Map<number, ConnectionState>()
 
   const system = (state: ConnectionState, command: number, value: unknown) =>
@@ -135,8 +193,10 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
     parked.delete(state.info.id)
     if (tokens.get(resume.token) === state) tokens.delete(resume.token)
     if (resume.retired !== undefined && retired.get(resume.retired) === state) retired.delete(resume.retired)
-    if (wasExpired) expired.set(resume.token, clock.unsafeCurrentTimeMillis() + resumeMillis)
+    if (wasExpired) endToken(resume.token, "Expired")
   }
+  const endToken = (token: string, reason: "Expired" | "Used") =>
+    ended.set(token, { until: clock.unsafeCurrentTimeMillis() + resumeMillis, reason })
 
   const refuse = (state: ConnectionState, reason: ResumeRefused["reason"]) => {
     edge.count("resumesRefused")
@@ -152,7 +212,7 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
     const session = tokens.get(request.token)
     if (session === undefined) {
       if (retired.has(request.token)) return "Used"
-      return expired.has(request.token) ? "Expired" : "Unknown"
+      return ended.get(request.token)?.reason ?? "Unknown"
     }
     // another uid's token, or a session ending (kicked, replaced by a newer login)
     if (session.uid !== request.uid || session.noPark || session.closed) return "Unknown"
@@ -199,7 +259,7 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
     })
     for (const buf of missed) flow.send(session, buf)
     edge.count("resumes")
-    host.absorbed(from, session)
+    absorbed(edge, host, from, session)
     // the rest of the resuming connection's bytes are parsed as the session's, after this parse
     process.nextTick(() => flow.release(session, HOLD_RESUME))
   }
@@ -213,6 +273,8 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
     }
     const request = parse(body)
     if (request === undefined) return refuse(state, "Invalid")
+    const owner = tokenNode(request.token)
+    if (owner !== undefined && owner !== node) return foreign(state, request, owner)
     const now = clock.unsafeCurrentTimeMillis()
     const found = find(request, now)
     if (typeof found === "string") return refuse(state, found)
@@ -220,31 +282,27 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
     return false
   }
 
-  const park = (state: ConnectionState): boolean => {
-    if (state.resume === undefined || state.noPark || resumeMillis === 0) return false
-    const id = state.info.id
-    state.parkedUntil = clock.unsafeCurrentTimeMillis() + resumeMillis
-    host.states.delete(id)
-    parked.set(id, state)
-    uncountIp(edge.perIp, state)
-    edge.count("sessionsParked")
-    edge.runPlain(
-      Effect.log(`Client ${id} dropped: session of ${state.uid} kept ${resumeMillis} ms for resume`).pipe(
-        edge.annotate(state.info)
-      )
-    )
-    return true
-  }
+  const { foreign, give } = Give.make({
+    edge,
+    flow,
+    host,
+    refuse,
+    find,
+    forget,
+    endToken,
+    tokens,
+    retired,
+    newToken,
+    system
+  })
 
-  const sweep = (now: number) => {
-    for (const state of parked.values()) {
-      if (now >= state.parkedUntil) {
-        forget(state, true)
-        host.end(state)
-      }
-    }
-    for (const [token, until] of expired) if (now >= until) expired.delete(token)
+  return {
+    parked,
+    issue,
+    frame,
+    park: (state) => parkSession(edge, host, parked, state),
+    forget,
+    sweep: (now) => sweepParked(parked, ended, forget, host, now),
+    give
   }
-
-  return { parked, issue, frame, park, forget, sweep }
 }

@@ -6,6 +6,8 @@
 import { Context, Effect, type Option } from "effect"
 import type * as NetCommand from "../../NetCommand.js"
 import type { ChannelRefused } from "./channels.js"
+import type { SessionHandover, SessionTake } from "./handoverWire.js"
+import type { ResumeRefused } from "./resumeWire.js"
 import type { SessionRefused } from "./sessions.js"
 
 /**
@@ -151,6 +153,11 @@ export class NetServer extends Context.Tag("hotaru/NetServer")<
     readonly connections: Effect.Effect<ReadonlyArray<Connection>>
     /** Counters of the edge's limits and guards (for monitoring and tests). */
     readonly stats: Effect.Effect<Stats>
+    /**
+     * Hand the session a resume token of this node names over to the front its client reconnected
+     * to (what the master asks for, see `Players`); the session ends here as moved.
+     */
+    readonly handOver: (request: SessionTake) => Effect.Effect<SessionHandover, ResumeRefused>
   }
 >() {}
 
