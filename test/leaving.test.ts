@@ -26,7 +26,8 @@ describe("Leaving.releaseFirst", () => {
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
           const sql = yield* SqlClient.SqlClient
-          for (const t of ["runners", "locks"]) yield* Effect.ignore(sql.unsafe(`DROP TABLE IF EXISTS ${prefix}_${t}`))
+          for (const t of ["runners", "locks"])
+            yield* Effect.ignore(sql.unsafe(`DROP TABLE IF EXISTS ${prefix}_${t}`))
         }).pipe(Effect.provide(db), Effect.orDie)
       )
       const config = ShardingConfig.layer({ shardsPerGroup: 4 })

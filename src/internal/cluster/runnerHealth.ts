@@ -52,7 +52,10 @@ const probe = (address: RunnerAddress.RunnerAddress): Effect.Effect<Probe> =>
 const refusesConnections = (address: RunnerAddress.RunnerAddress): Effect.Effect<boolean> =>
   Effect.flatMap(probe(address), (first) =>
     first === "refused"
-      ? Effect.map(Effect.zipRight(Effect.sleep("100 millis"), probe(address)), (second) => second === "refused")
+      ? Effect.map(
+          Effect.zipRight(Effect.sleep("100 millis"), probe(address)),
+          (second) => second === "refused"
+        )
       : Effect.succeed(false)
   )
 

@@ -34,9 +34,7 @@ export const layer = (
   const transport = isRunner
     ? SocketRunner.layer.pipe(
         Layer.provide([RunnerSocket.layerSocketServer(socket), clientProtocol]),
-        Layer.provide(
-          RunnerHealth.layer.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))
-        )
+        Layer.provide(RunnerHealth.layer.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol)))
       )
     : SocketRunner.layerClientOnly.pipe(Layer.provide(clientProtocol))
   return transport.pipe(
