@@ -107,9 +107,9 @@ const arenaConfig = async (backend: Backend) => {
     sharding: {
       shardsPerGroup: 60,
       shardLockRefreshInterval: 1,
-      shardLockExpiration: 5,
-      refreshAssignmentsInterval: 1,
-      runnerHealthCheckInterval: 1,
+      shardLockExpiration: 3,
+      refreshAssignmentsInterval: 0.25,
+      runnerHealthCheckInterval: 0.5,
       entityMessagePollInterval: 1,
       entityReplyPollInterval: 0.05,
       entityTerminationTimeout: 3

@@ -1,10 +1,9 @@
 /**
  * The @effect/cluster layers of a runner or an entity client: socket transport (the cluster's own
  * protocol behind hotaru's handshake, `runnerSocket.ts`),
- * SQL runner and message storage, ping health checks.
+ * SQL runner and message storage, ping health checks (a refused connection: dead at once).
  */
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
-import * as RunnerHealth from "@effect/cluster/RunnerHealth"
 import * as Runners from "@effect/cluster/Runners"
 import type * as Sharding from "@effect/cluster/Sharding"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
@@ -14,7 +13,9 @@ import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Layer, Option } from "effect"
+import * as Leaving from "./leaving.js"
 import * as ResetShards from "./resetShards.js"
+import * as RunnerHealth from "./runnerHealth.js"
 import * as RunnerSocket from "./runnerSocket.js"
 
 export const address = (host: string, port: number): RunnerAddress.RunnerAddress =>
@@ -33,15 +34,14 @@ export const layer = (
   const transport = isRunner
     ? SocketRunner.layer.pipe(
         Layer.provide([RunnerSocket.layerSocketServer(socket), clientProtocol]),
-        Layer.provide(
-          RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))
-        )
+        Layer.provide(RunnerHealth.layer.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol)))
       )
     : SocketRunner.layerClientOnly.pipe(Layer.provide(clientProtocol))
   return transport.pipe(
     // a shard's new owner sees what its last owner read but did not process (resetShards.ts)
     Layer.provide(ResetShards.retrying(SqlMessageStorage.layerWith({ prefix }))),
-    Layer.provide(SqlRunnerStorage.layerWith({ prefix })),
+    // a stopping runner lets go of its shard locks before it leaves the runner table (leaving.ts)
+    Layer.provide(Leaving.releaseFirst(SqlRunnerStorage.layerWith({ prefix }))),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerMsgPackWith({ maxBufferSize }))
   ) as Layer.Layer<Sharding.Sharding, { readonly message: string }, SqlClient.SqlClient>
