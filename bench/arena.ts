@@ -33,6 +33,8 @@ export interface Arena {
   readonly nodes: ReadonlyMap<string, number>
   /** SIGTERM the master, SIGKILL after `graceMs`. */
   readonly stop: (graceMs: number) => Promise<void>
+  /** The master's `/status` (node states, pids, restarts). */
+  readonly status: () => Promise<Master.StatusReport>
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -54,11 +56,11 @@ const query = async (statements: ReadonlyArray<string>): Promise<Array<unknown>>
 }
 
 /**
- * The MariaDB connections holding the shard locks (a runner holds each of its shards by a
- * server-wide named lock, `GET_LOCK('<prefix>.default:<n>')`, prefix `EntitySharding.defaultPrefix`), or
- * `undefined` while some shard has no holder.
+ * The MariaDB connection holding each shard's lock, shard 1 first (`null`: no holder). A runner
+ * holds each of its shards by a server-wide named lock, `GET_LOCK('<prefix>.default:<n>')`, prefix
+ * `EntitySharding.defaultPrefix`.
  */
-const shardHolders = async (database: string): Promise<Set<number> | undefined> => {
+export const shardLocks = async (database: string): Promise<Array<number | null>> => {
   const shards = shardingSettings.shardsPerGroup ?? 300
   const prefix = EntitySharding.defaultPrefix({
     driver: "mysql",
@@ -71,8 +73,16 @@ const shardHolders = async (database: string): Promise<Set<number> | undefined> 
     (_, i) => `IS_USED_LOCK('${prefix}.default:${i + 1}') AS s${i + 1}`
   )
   const [rows] = (await query([`SELECT ${columns.join(", ")}`])) as [Array<Record<string, number | null>>]
-  const holders = Object.values(rows[0] ?? {})
-  if (holders.length !== shards || holders.some((h) => h === null)) return undefined
+  return Array.from({ length: shards }, (_, i) => {
+    const holder = rows[0]?.[`s${i + 1}`]
+    return holder === undefined || holder === null ? null : Number(holder)
+  })
+}
+
+/** The connections holding the shard locks, or `undefined` while some shard has no holder. */
+const shardHolders = async (database: string): Promise<Set<number> | undefined> => {
+  const holders = await shardLocks(database)
+  if (holders.some((h) => h === null)) return undefined
   return new Set(holders as Array<number>)
 }
 
@@ -188,7 +198,13 @@ export const start = async (options: StartOptions): Promise<Arena> => {
           holders === undefined ? "a shard without a lock" : `shards locked by ${holders.size} runners`
         settled = holders?.size === options.runners ? settled + 1 : 0
         if (settled >= 2) {
-          return { master, netport, nodes: new Map(report.nodes.map((n) => [n.name, n.pid!])), stop }
+          return {
+            master,
+            netport,
+            nodes: new Map(report.nodes.map((n) => [n.name, n.pid!])),
+            stop,
+            status
+          }
         }
       }
       await sleep(500)
