@@ -20,6 +20,7 @@ const processFiles = [
   "test/hostile/linksProcess.test.ts",
   "test/bench-smoke.test.ts",
   "test/chaos-smoke.test.ts",
+  "test/chaos-entities.test.ts",
   "examples/arena/arena.test.ts",
   "examples/accounts/accounts.test.ts",
   "examples/browser/browser.test.ts"

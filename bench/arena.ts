@@ -36,6 +36,8 @@ export interface Arena {
   readonly nodes: ReadonlyMap<string, number>
   /** SIGTERM the master, SIGKILL after `graceMs`. */
   readonly stop: (graceMs: number) => Promise<void>
+  /** The master's `/status` (node states, pids, restarts). */
+  readonly status: () => Promise<Master.StatusReport>
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -77,21 +79,12 @@ const queryMaria = async (statements: ReadonlyArray<string>): Promise<Array<unkn
 }
 
 /**
- * The MariaDB connections holding the shard locks (a runner holds each of its shards by a
- * server-wide named lock, `GET_LOCK('<prefix>.default:<n>')`, prefix `EntitySharding.defaultPrefix`), or
- * `undefined` while some shard has no holder.
+ * The MariaDB connection holding each shard's lock, shard 1 first (`null`: no holder). A runner
+ * holds each of its shards by a server-wide named lock, `GET_LOCK('<prefix>.default:<n>')`, prefix
+ * `EntitySharding.defaultPrefix`.
  */
-const shardHolders = async (db: Db, database: string): Promise<Set<number> | undefined> => {
+export const shardLocks = async (database: string): Promise<Array<number | null>> => {
   const shards = shardingSettings.shardsPerGroup ?? 300
-  if (db === "pg") {
-    // PostgreSQL: one session-level advisory lock per shard (`pg_try_advisory_lock`)
-    const [rows] = (await query(db, [
-      `SELECT pid, count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted ` +
-        `AND database = (SELECT oid FROM pg_database WHERE datname = '${database}') GROUP BY pid`
-    ])) as [Array<{ pid: number; n: number }>]
-    const held = rows.reduce((sum, r) => sum + r.n, 0)
-    return held === shards ? new Set(rows.map((r) => r.pid)) : undefined
-  }
   const prefix = EntitySharding.defaultPrefix({
     driver: "mysql",
     host: "127.0.0.1",
@@ -102,9 +95,29 @@ const shardHolders = async (db: Db, database: string): Promise<Set<number> | und
     { length: shards },
     (_, i) => `IS_USED_LOCK('${prefix}.default:${i + 1}') AS s${i + 1}`
   )
-  const [rows] = (await query(db, [`SELECT ${columns.join(", ")}`])) as [Array<Record<string, number | null>>]
-  const holders = Object.values(rows[0] ?? {})
-  if (holders.length !== shards || holders.some((h) => h === null)) return undefined
+  const [rows] = (await query("mariadb", [`SELECT ${columns.join(", ")}`])) as [
+    Array<Record<string, number | null>>
+  ]
+  return Array.from({ length: shards }, (_, i) => {
+    const holder = rows[0]?.[`s${i + 1}`]
+    return holder === undefined || holder === null ? null : Number(holder)
+  })
+}
+
+/** The connections (PostgreSQL: backends) holding the shard locks, or `undefined` while a shard has no holder. */
+const shardHolders = async (db: Db, database: string): Promise<Set<number> | undefined> => {
+  if (db === "pg") {
+    // PostgreSQL: one session-level advisory lock per shard (`pg_try_advisory_lock`)
+    const shards = shardingSettings.shardsPerGroup ?? 300
+    const [rows] = (await query(db, [
+      `SELECT pid, count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted ` +
+        `AND database = (SELECT oid FROM pg_database WHERE datname = '${database}') GROUP BY pid`
+    ])) as [Array<{ pid: number; n: number }>]
+    const held = rows.reduce((sum, r) => sum + r.n, 0)
+    return held === shards ? new Set(rows.map((r) => r.pid)) : undefined
+  }
+  const holders = await shardLocks(database)
+  if (holders.some((h) => h === null)) return undefined
   return new Set(holders as Array<number>)
 }
 
@@ -226,7 +239,13 @@ export const start = async (options: StartOptions): Promise<Arena> => {
           holders === undefined ? "a shard without a lock" : `shards locked by ${holders.size} runners`
         settled = holders?.size === options.runners ? settled + 1 : 0
         if (settled >= 2) {
-          return { master, netport, nodes: new Map(report.nodes.map((n) => [n.name, n.pid!])), stop }
+          return {
+            master,
+            netport,
+            nodes: new Map(report.nodes.map((n) => [n.name, n.pid!])),
+            stop,
+            status
+          }
         }
       }
       await sleep(500)
