@@ -14,6 +14,7 @@ const processFiles = [
   "test/hosts.e2e.test.ts",
   "test/players.e2e.test.ts",
   "test/resumeFronts.e2e.test.ts",
+  "test/resumeDrain.e2e.test.ts",
   "test/init.test.ts",
   "test/consumer.test.ts",
   "test/runtimes.test.ts",

@@ -310,7 +310,8 @@ export const configOptions = (server: HotaruConfig.ServerConfig): Omit<Options, 
           resume: {
             window: Duration.seconds(server.resume.window),
             ...(server.resume.buffer === undefined ? {} : { buffer: server.resume.buffer }),
-            ...(server.resume.bufferBytes === undefined ? {} : { bufferBytes: server.resume.bufferBytes })
+            ...(server.resume.bufferBytes === undefined ? {} : { bufferBytes: server.resume.bufferBytes }),
+            ...(server.resume.drain === undefined ? {} : { drain: Duration.seconds(server.resume.drain) })
           }
         }),
     ...(limits === undefined ? {} : { limits })

@@ -47,6 +47,7 @@ import * as HotaruConfig from "./HotaruConfig.js"
 import { importApp } from "./internal/config/appImport.js"
 import { planOf } from "./internal/config/nodePlan.js"
 import { readWsTls } from "./internal/config/wsTls.js"
+import * as FrontDrain from "./internal/control/frontDrain.js"
 import * as HandoverLink from "./internal/control/handoverLink.js"
 import { type CapabilityTag, capability, explainMissing } from "./internal/control/startError.js"
 import { Jobs, make as makeJobs } from "./internal/jobs/registry.js"
@@ -462,8 +463,9 @@ export const layer = (
                   })
               )
             )
-      const admin =
-        options.master === undefined ? Layer.empty : Remote.serve("master", AdminService, adminHandlers)
+      // a front's graceful stop drains its sessions first, its master link still up (FrontDrain)
+      const served = Remote.serve("master", AdminService, adminHandlers)
+      const admin = options.master === undefined ? Layer.empty : FrontDrain.after(loaded.config, served)
 
       // the app's handlers are in place before the client listener opens; admin comes last
       return admin.pipe(

@@ -100,6 +100,10 @@ export type WsConfig = typeof WsConfig.Type
  *   (logs in again).
  * - `bufferBytes` (1048576): bytes kept per session for the replay (keep it below
  *   `limits.maxBuffered`).
+ * - `drain` (3, at most `window`; 0: none): on a graceful stop of a node linked to a master, how
+ *   many seconds its edge keeps its sessions, parked, for the other fronts to take (their clients
+ *   reconnect there) before it ends them; ends early once none is left. Keep it below
+ *   `supervisor.graceSeconds` (the stop waits at most one second less than that grace).
  *
  * @since 0.1.0
  * @category utils
@@ -107,6 +111,7 @@ export type WsConfig = typeof WsConfig.Type
 export const ResumeConfig = Schema.Struct({
   window: described(Schema.Number.pipe(Schema.between(1, 86_400)), "a number of seconds 1-86400"),
   buffer: opt(Count),
-  bufferBytes: opt(Bytes)
+  bufferBytes: opt(Bytes),
+  drain: opt(described(Schema.Number.pipe(Schema.between(0, 86_400)), "a number of seconds 0-86400"))
 })
 export type ResumeConfig = typeof ResumeConfig.Type

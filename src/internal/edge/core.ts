@@ -9,6 +9,7 @@ import * as Channels from "./channels.js"
 import { ChannelRefused } from "./channels.js"
 import { ConnectionState, HOLD_HOOKS, normalizeAddress, type Wire } from "./connection.js"
 import * as Dispatch from "./dispatch.js"
+import * as Drain from "./drain.js"
 import * as Edge from "./edge.js"
 import * as Flow from "./flow.js"
 import * as Frame from "./frame.js"
@@ -23,8 +24,11 @@ import { SessionRefused } from "./sessions.js"
 /** What a transport calls. */
 export interface Core {
   readonly service: Context.Tag.Service<NetServer>
-  /** The address a transport is bound to, once it is (the service's `addresses`). */
-  readonly bound: (transport: "tcp" | "webSocket", address: Address) => void
+  /**
+   * The address a transport is bound to, once it is (the service's `addresses`), and how to stop
+   * its listener accepting (the drain of a graceful stop).
+   */
+  readonly bound: (transport: "tcp" | "webSocket", address: Address, stopAccepting: () => void) => void
   /**
    * A new connection: its state, or undefined when a cap refuses it (it is destroyed then, and
    * the refusal counted and logged).
@@ -53,7 +57,8 @@ const makeService = (
   find: (id: number) => ConnectionState | undefined,
   /** Bind hooks of a connection just bound; the end of a parked session (its hooks run). */
   bound: (state: ConnectionState) => Effect.Effect<void>,
-  end: (state: ConnectionState) => Effect.Effect<void>
+  end: (state: ConnectionState) => Effect.Effect<void>,
+  drain: Effect.Effect<void>
 ): Context.Tag.Service<NetServer> => {
   const { states } = edge
   const { parked } = resumes
@@ -148,6 +153,7 @@ const makeService = (
           )
       }),
     handOver: resumes.give,
+    drain,
     kick: (id) =>
       Effect.suspend(() => {
         const state = states.get(id)
@@ -299,6 +305,25 @@ const adoptSession = (
   return true
 }
 
+/** The listeners' stops, and whether a drain stopped them (a connection then is refused). */
+interface Listeners {
+  readonly stops: Array<() => void>
+  draining: boolean
+}
+
+const stopListeners = (listeners: Listeners) => {
+  listeners.draining = true
+  for (const stop of listeners.stops) stop()
+}
+
+const unlessDraining =
+  (listeners: Listeners, admit: Core["accept"]): Core["accept"] =>
+  (wire, address, port) => {
+    if (!listeners.draining) return admit(wire, address, port)
+    wire.destroy()
+    return undefined
+  }
+
 /** The core of an edge, its handler fibers and timer sweep in the scope. */
 export const make = (
   settings: Settings,
@@ -311,6 +336,7 @@ export const make = (
     const edge = yield* Edge.make(settings, router)
     const flow = Flow.make(edge)
     let addresses: Addresses = {}
+    const listeners: Listeners = { stops: [], draining: false }
     const sessions = Sessions.make(edge, flow, duplicate)
     const channels = Channels.make()
     const leaving = new Map<number, ConnectionState>()
@@ -337,7 +363,8 @@ export const make = (
       (state) => {
         resumes.forget(state, false)
         return disconnected(state)
-      }
+      },
+      Drain.make(edge, resumes.parked, () => stopListeners(listeners))
     )
     const handlers = yield* FiberSet.make<unknown, unknown>()
     const dispatch = Dispatch.make(edge, flow, service, handlers)
@@ -411,7 +438,8 @@ export const make = (
       return state
     }
 
-    const accept = makeAccept(edge, open, () => resumes.parked.size)
+    const admit = makeAccept(edge, open, () => resumes.parked.size)
+    const accept = unlessDraining(listeners, admit)
 
     // closing the edge gives up the calls started without a fiber and interrupts the fibers
     const stopHandlers = Effect.zipRight(Effect.sync(dispatch.cancelAll), FiberSet.clear(handlers))
@@ -420,8 +448,9 @@ export const make = (
 
     return {
       service,
-      bound: (transport, address) => {
+      bound: (transport, address, stopAccepting) => {
         addresses = { ...addresses, [transport]: address }
+        listeners.stops.push(stopAccepting)
       },
       accept,
       // a connection that resumed a session speaks for it; a wire a resume replaced is stale

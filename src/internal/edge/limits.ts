@@ -58,7 +58,8 @@ export const defaults = {
   idleTimeout: Duration.seconds(60),
   maxInFlight: 32,
   resumeBuffer: 256,
-  resumeBufferBytes: 1024 * 1024
+  resumeBufferBytes: 1024 * 1024,
+  resumeDrain: Duration.seconds(3)
 } as const
 
 /**
@@ -76,6 +77,13 @@ export interface ResumeOptions {
   readonly buffer?: number
   /** Bytes kept per session for the replay (default 1 MiB; keep it below `maxBuffered`). */
   readonly bufferBytes?: number
+  /**
+   * On a graceful stop (the node's scope closing), how long the edge keeps serving handovers of
+   * its sessions before it ends them (default 3 s, at most `window`; 0: no drain): it stops
+   * accepting, parks every bound session (closing its connection, so its client reconnects
+   * elsewhere) and waits until another front took them all or this time passed.
+   */
+  readonly drain?: Duration.DurationInput
 }
 
 /**
@@ -122,6 +130,8 @@ export interface Settings {
   readonly resumeMillis: number
   readonly resumeFrames: number
   readonly resumeBytes: number
+  /** The graceful stop's drain of parked sessions (0: none; at most the window). */
+  readonly drainMillis: number
 }
 
 const millisOf = (d: Duration.DurationInput): number => {
@@ -148,6 +158,10 @@ export const settings = (options: EdgeOptions): Settings => {
     debugErrors: options.debugErrors ?? false,
     resumeMillis: options.resume === undefined ? 0 : millisOf(options.resume.window),
     resumeFrames: Math.max(1, options.resume?.buffer ?? defaults.resumeBuffer),
-    resumeBytes: Math.max(1, options.resume?.bufferBytes ?? defaults.resumeBufferBytes)
+    resumeBytes: Math.max(1, options.resume?.bufferBytes ?? defaults.resumeBufferBytes),
+    drainMillis:
+      options.resume === undefined
+        ? 0
+        : Math.min(millisOf(options.resume.window), millisOf(options.resume.drain ?? defaults.resumeDrain))
   }
 }

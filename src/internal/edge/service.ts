@@ -158,6 +158,14 @@ export class NetServer extends Context.Tag("hotaru/NetServer")<
      * to (what the master asks for, see `Players`); the session ends here as moved.
      */
     readonly handOver: (request: SessionTake) => Effect.Effect<SessionHandover, ResumeRefused>
+    /**
+     * The start of a graceful stop with resume on (a node runs it before its master link goes):
+     * stop accepting, park every bound session (closing its connection: its client reconnects,
+     * to another front), then wait until no session is parked (each taken by another front) or
+     * the resume `drain` time passed. At once when no session is bound or parked, or resume is
+     * off. What is left ends when the edge's scope closes.
+     */
+    readonly drain: Effect.Effect<void>
   }
 >() {}
 

@@ -69,7 +69,7 @@ export const listen = <E>(
     Effect.tap((bound) =>
       Effect.flatMap(Effect.runtime<never>(), (runtime) =>
         Effect.sync(() => {
-          core.bound("tcp", bound)
+          core.bound("tcp", bound, () => server.close())
           server.on("error", (cause) =>
             Runtime.runFork(runtime)(Effect.logError("netport listener error", cause))
           )

@@ -185,6 +185,6 @@ export const listen = <E>(
         return core.closeAll
       })
     )
-    core.bound("webSocket", bound)
+    core.bound("webSocket", bound, () => server.close())
     return bound
   })
