@@ -28,6 +28,7 @@ import { Join, Say, State } from "../../examples/arena/protocol.js"
 import * as Client from "../../src/Client.js"
 import * as EntitySharding from "../../src/EntitySharding.js"
 import * as Arena from "../arena.js"
+import { prng } from "./prng.js"
 
 const run = promisify(execFile)
 
@@ -156,17 +157,6 @@ const query = async <A>(database: string, statement: string): Promise<Array<A>> 
     return (await connection.query(statement))[0] as Array<A>
   } finally {
     await connection.end()
-  }
-}
-
-const prng = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
 
@@ -442,7 +432,7 @@ export const entityRound = async (options: EntityRoundOptions): Promise<EntityRo
       progress(`entities: unacknowledged by cause: ${JSON.stringify(Object.fromEntries(whys))}`)
     return {
       seed: options.seed,
-      faults: { kill: 1, stop: 2 },
+      faults: { kill: 1, stop: faults.length },
       stops,
       sent,
       acked,

@@ -33,6 +33,7 @@ import type * as Mem from "../../src/Mem.js"
 import { type RedisServer, startRedisServer } from "../../test/support/redisServer.js"
 import { entityRound, violations } from "./entities.js"
 import { Cas, Insert, type NodeOptions, type Refused, SetValue } from "./node.js"
+import { prng } from "./prng.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const CHAOS_DB = "hotaru_chaos"
@@ -66,20 +67,6 @@ const faultCount = Number(arg("faults") ?? (smoke ? 1 : quick ? 6 : 14))
 const roundDeadlineMs = 180_000
 const leaseTtlMs = 1_000
 const stopMs = 2_500 // SIGSTOP longer than the lease
-
-// ---------------------------------------------------------------------------------------------
-// seeded randomness (mulberry32)
-
-const prng = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
