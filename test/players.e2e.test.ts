@@ -6,20 +6,15 @@
  * and gets, once and in order, what the other front pushed to it meanwhile; a channel with
  * members on both fronts gets a push from either, once each.
  */
-import * as Path from "node:path"
 import { Effect, Fiber, Option, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
 import { Heard, JoinLobby, KickEverywhere, Login, Shout, Tell, Told } from "./fixtures/playersApp.js"
-import { exited, repo, startHotaru } from "./support/cli.js"
+import { exited, startHotaru } from "./support/cli.js"
 import { writeConfig } from "./support/demo.js"
+import { playersApp as app, connect, frontsLogIn } from "./support/playersFronts.js"
 import { freePorts } from "./support/ports.js"
 import { proxy } from "./support/proxy.js"
-import { waitFor } from "./support/wait.js"
-
-const app = Path.join(repo, "test/fixtures/playersApp.ts")
-
-const connect = (port: number) => Client.connect({ host: "127.0.0.1", port, timeout: "5 seconds" })
 
 /**
  * carol plays on front1 (resume on) through a proxy that cuts her network; dave on front2 tells
@@ -103,16 +98,7 @@ describe("Players across two fronts (real processes)", () => {
     const master = startHotaru("hotaru start", ["start", file])
     try {
       // both fronts up, and each reaches the master: a login routes a kick through it
-      for (const port of [front1, front2]) {
-        await waitFor(
-          `front on ${port} to log a player in`,
-          () =>
-            Effect.runPromise(
-              Effect.scoped(Effect.flatMap(connect(port), (c) => c.call(Login, `probe${port}`)))
-            ),
-          60_000
-        )
-      }
+      await frontsLogIn([front1, front2].map((port) => [port, `probe${port}`] as const))
       await Effect.runPromise(
         Effect.scoped(
           Effect.gen(function* () {

@@ -6,23 +6,19 @@
  * replayed once, in order; a reconnecting client given both fronts resumes on front2 with no
  * login; pushes by uid reach front2; front1 exits once both are taken (before its drain time).
  */
-import * as Path from "node:path"
 import { Effect, Fiber, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
 import * as NetCommand from "../src/NetCommand.js"
 import { Login, Tell, Told } from "./fixtures/playersApp.js"
-import { exited, repo, startHotaru } from "./support/cli.js"
+import { exited, startHotaru } from "./support/cli.js"
 import { status, writeConfig } from "./support/demo.js"
+import { playersApp as app, connect, frontsLogIn } from "./support/playersFronts.js"
 import { freePorts } from "./support/ports.js"
 import * as Raw from "./support/rawFrames.js"
-import { waitFor } from "./support/wait.js"
 
-const app = Path.join(repo, "test/fixtures/playersApp.ts")
 const { RESUME_COMMAND, SESSION_COMMAND } = NetCommand
 const DRAIN_SECONDS = 10
-
-const connect = (port: number) => Client.connect({ host: "127.0.0.1", port, timeout: "5 seconds" })
 
 const alive = (pid: number) => {
   try {
@@ -65,16 +61,10 @@ describe("a front's graceful stop (real processes)", () => {
     const pidOf = async (name: string) => (await status(webport, dir)).nodes.find((n) => n.name === name)?.pid
     try {
       // each probe's session parks as it closes; erin's and frank's logins end them
-      for (const [port, uid] of [
+      await frontsLogIn([
         [front1, "erin"],
         [front2, "frank"]
-      ] as const) {
-        await waitFor(
-          `front on ${port} to log a player in`,
-          () => Effect.runPromise(Effect.scoped(Effect.flatMap(connect(port), (c) => c.call(Login, uid)))),
-          60_000
-        )
-      }
+      ])
       const pid = (await pidOf("front1"))!
       await Effect.runPromise(
         Effect.scoped(

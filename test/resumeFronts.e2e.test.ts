@@ -8,23 +8,19 @@
  * and the connection still serves; a token of a front that was SIGKILLed is refused typed and the
  * player logs in again.
  */
-import * as Path from "node:path"
 import { Effect, Fiber, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
 import * as NetCommand from "../src/NetCommand.js"
 import { Login, Tell, Told } from "./fixtures/playersApp.js"
-import { exited, repo, startHotaru } from "./support/cli.js"
+import { exited, startHotaru } from "./support/cli.js"
 import { status, writeConfig } from "./support/demo.js"
+import { playersApp as app, connect, frontsLogIn } from "./support/playersFronts.js"
 import { freePorts } from "./support/ports.js"
 import { proxy } from "./support/proxy.js"
 import * as Raw from "./support/rawFrames.js"
-import { waitFor } from "./support/wait.js"
 
-const app = Path.join(repo, "test/fixtures/playersApp.ts")
 const { RESUME_COMMAND, SESSION_COMMAND } = NetCommand
-
-const connect = (port: number) => Client.connect({ host: "127.0.0.1", port, timeout: "5 seconds" })
 
 /** A raw connection to `port` logged in as `uid`: it and its resume token. */
 const loggedIn = (port: number, uid: string) =>
@@ -168,16 +164,7 @@ describe("resume across front nodes (real processes)", () => {
     })
     const master = startHotaru("hotaru start", ["start", file])
     try {
-      for (const port of [front1, front2]) {
-        await waitFor(
-          `front on ${port} to log a player in`,
-          () =>
-            Effect.runPromise(
-              Effect.scoped(Effect.flatMap(connect(port), (c) => c.call(Login, `probe${port}`)))
-            ),
-          60_000
-        )
-      }
+      await frontsLogIn([front1, front2].map((port) => [port, `probe${port}`] as const))
       await Effect.runPromise(Effect.scoped(moveToOtherFront(front1, front2)))
       await Effect.runPromise(Effect.scoped(hostileTokens(front1, front2)))
       await Effect.runPromise(Effect.scoped(reconnectingAcrossFronts(front1, front2)))
