@@ -38,6 +38,10 @@ export default defineConfig({
     ]
   },
   test: {
+    // the processes tests start run the built dist/ (half tsx's start-up CPU over the sources),
+    // rebuilt first when a source is newer
+    env: { HOTARU_RUN_DIST: "1" },
+    globalSetup: ["test/support/globalSetup.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // vitest 3.2 shares one pool of each kind between the projects, sized here (a project's own

@@ -159,9 +159,11 @@ describe("master with the user's own node entry file", () => {
 })
 
 describe("master (in-process mode)", () => {
-  it("runs the same topology with the same behaviour", { timeout: 150_000 }, async () => {
+  // this one runs the checkout's sources through tsx, as `npm start` does (the suite's other
+  // processes run the built dist/: HOTARU_RUN_DIST)
+  it("runs the same topology with the same behaviour, from the sources", { timeout: 150_000 }, async () => {
     const { dir, file, netport, webport } = await masterDemo({ adminToken: "s3cret" })
-    const master = startMaster(file, ["--in-process"])
+    const master = startHotaru("hotaru start", ["start", file, "--in-process"], { HOTARU_RUN_DIST: "" })
     try {
       const replies = await waitFor("the demo to answer", () => call300(netport), 90_000)
       expect(replies).toEqual(["netHandle_100 completed", "game1Handle completed"])

@@ -317,7 +317,10 @@ describe("session resume", () => {
         )
         expect(yield* alice.call(WhoAmI, "")).toBe("alice")
         const slow = yield* Effect.fork(alice.call(Slow, 5000))
-        yield* Effect.sleep("50 millis")
+        yield* Effect.repeat(Ref.get(seen.runs), {
+          until: (r) => r.slow === 1,
+          schedule: Schedule.spaced("5 millis")
+        })
         yield* Scope.close(first, Exit.void)
         yield* Layer.buildWithScope(NetServer.serve(app(seen), options), yield* Effect.scope)
         expect(yield* Effect.flip(Fiber.join(slow))).toMatchObject({ _tag: "ClientError", reason: "Closed" })
