@@ -153,7 +153,9 @@ export const start = async (options: StartOptions): Promise<Arena> => {
   const webport = await options.freePort()
   const netport = await options.freePort()
   const servers: Record<string, unknown> = {
-    front: { netport, entities: true, app: Path.join(arena, "front.ts") }
+    // a room call that never returns (a lost persisted message) is answered Timeout after 10 s,
+    // below the load clients' 20 s: the replies queued behind it on its connection still go
+    front: { netport, entities: true, app: Path.join(arena, "front.ts"), limits: { requestTimeout: 10 } }
   }
   for (let i = 1; i <= options.runners; i++) {
     servers[`runner${i}`] = { runnerport: await options.freePort(), app: Path.join(arena, "runner.ts") }

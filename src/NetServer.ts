@@ -28,8 +28,14 @@
  *   one connection closes that connection (counted, logged rate-limited);
  * - limits (see `Limits`): connections node-wide and per IP, outbound bytes per connection (reading
  *   pauses above `highWater`; a client past `maxBuffered` or blocked longer than `sendTimeout` is
- *   kicked), a deadline for a started frame, and `idleTimeout` (default 60 s);
- * - a handler runs to completion even if its client leaves (no half-done writes);
+ *   kicked), a deadline for a started frame, a deadline for a request's answer (`requestTimeout`,
+ *   default 30 s: past it the request is answered a `Timeout` error frame in its place and its
+ *   handler interrupted, so one call that never returns cannot hold up the replies queued behind
+ *   it), and `idleTimeout` (default 60 s);
+ * - a handler runs to completion even if its client leaves (no half-done writes), unless it runs
+ *   past `requestTimeout` (then it is interrupted: keep a write that must not stop half-way in
+ *   `Effect.uninterruptible`, and treat a timed-out call's outcome as unknown, e.g. a persisted
+ *   entity message may still be processed);
  * - with `resume` (see `ResumeOptions`), a bound session outlives a dropped connection for the
  *   window and a reconnecting client takes it back with the frames it missed (see `Session`);
  *   command ids from `NetCommand.SYSTEM_COMMANDS` up are the edge's own frames.
@@ -296,6 +302,7 @@ export const configOptions = (server: HotaruConfig.ServerConfig): Omit<Options, 
           ...(l.maxBuffered === undefined ? {} : { maxBuffered: l.maxBuffered }),
           ...(l.sendTimeout === undefined ? {} : { sendTimeout: Duration.seconds(l.sendTimeout) }),
           ...(l.frameTimeout === undefined ? {} : { frameTimeout: Duration.seconds(l.frameTimeout) }),
+          ...(l.requestTimeout === undefined ? {} : { requestTimeout: Duration.seconds(l.requestTimeout) }),
           ...(l.maxDepth === undefined ? {} : { maxDepth: l.maxDepth })
         }
   return {

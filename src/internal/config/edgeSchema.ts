@@ -56,6 +56,8 @@ export type HttpConfig = typeof HttpConfig.Type
  *   consumer.
  * - `sendTimeout` (10): seconds a client may stay above `highWater` before it is kicked.
  * - `frameTimeout` (30): seconds a started frame has to complete (slowloris).
+ * - `requestTimeout` (30): seconds a request may wait for its handler before it is answered a
+ *   `Timeout` error frame in its place (and its handler interrupted), so the replies behind it go.
  * - `maxDepth` (64): deepest nesting of arrays/objects accepted in a JSON or msgpack body.
  *
  * @since 0.1.0
@@ -69,6 +71,7 @@ export const LimitsConfig = Schema.Struct({
   maxBuffered: opt(Bytes),
   sendTimeout: opt(Seconds),
   frameTimeout: opt(Seconds),
+  requestTimeout: opt(Seconds),
   maxDepth: opt(described(Schema.Int.pipe(Schema.between(1, 10_000)), "an integer 1-10000"))
 })
 export type LimitsConfig = typeof LimitsConfig.Type

@@ -31,6 +31,11 @@ export interface Wire {
 export interface Slot {
   done: boolean
   out: Buffer | undefined
+  /** Its command id, and when it came (the clock's millis): `requestTimeout` counts from it. */
+  readonly command: number
+  readonly startedAt: number
+  /** Its handler's fiber, while it runs (interrupted if the request times out). */
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
   /** Gives up the handler's call started without a fiber (`DirectCall`), while it runs. */
   cancel: (() => void) | undefined
   /** The command's span, when the node traces (ended when the slot settles). */

@@ -185,13 +185,22 @@ const refuse = (edge: Edge.Edge, wire: Wire, counter: Edge.Counter, why: () => s
   return undefined
 }
 
-/** One sweep over every connection's timers: send, frame and idle timeouts, resume windows. */
-const sweeper = (edge: Edge.Edge, flow: Flow.Flow, resumes: Resume.Resumes): Effect.Effect<void> =>
+/**
+ * One sweep over every connection's timers: request, send, frame and idle timeouts, resume
+ * windows.
+ */
+const sweeper = (
+  edge: Edge.Edge,
+  flow: Flow.Flow,
+  dispatch: Dispatch.Dispatch,
+  resumes: Resume.Resumes
+): Effect.Effect<void> =>
   Effect.sync(() => {
-    const { idleMillis, frameMillis, sendMillis } = edge.settings
+    const { idleMillis, frameMillis, sendMillis, requestMillis } = edge.settings
     const now = edge.clock.unsafeCurrentTimeMillis()
     for (const state of edge.states.values()) {
       if (state.socket.destroyed) continue
+      if (requestMillis > 0 && state.inFlight > 0) dispatch.expire(state, now)
       if (sendMillis > 0 && state.stalledSince !== 0 && now - state.stalledSince >= sendMillis) {
         const since = state.stalledSince
         flow.slowConsumer(state, () => `its replies were not read for ${now - since} ms (sendTimeout)`)
@@ -262,12 +271,17 @@ const makeAccept =
   }
 
 /** Sweep the edge's timers in one fiber of the scope (none when every timer is off). */
-const startSweeper = (edge: Edge.Edge, flow: Flow.Flow, resumes: Resume.Resumes) =>
+const startSweeper = (
+  edge: Edge.Edge,
+  flow: Flow.Flow,
+  dispatch: Dispatch.Dispatch,
+  resumes: Resume.Resumes
+) =>
   Effect.gen(function* () {
-    const { idleMillis, frameMillis, sendMillis, resumeMillis } = edge.settings
-    const timers = [idleMillis, frameMillis, sendMillis, resumeMillis].filter((ms) => ms > 0)
+    const { idleMillis, frameMillis, sendMillis, resumeMillis, requestMillis } = edge.settings
+    const timers = [idleMillis, frameMillis, sendMillis, resumeMillis, requestMillis].filter((ms) => ms > 0)
     if (timers.length > 0) {
-      yield* sweeper(edge, flow, resumes).pipe(
+      yield* sweeper(edge, flow, dispatch, resumes).pipe(
         Effect.catchAllDefect((defect) => Effect.logError("netport sweep failed", defect)),
         Effect.repeat(
           Schedule.spaced(Duration.millis(Math.max(10, Math.min(1000, Math.min(...timers) / 4))))
@@ -444,7 +458,7 @@ export const make = (
     // closing the edge gives up the calls started without a fiber and interrupts the fibers
     const stopHandlers = Effect.zipRight(Effect.sync(dispatch.cancelAll), FiberSet.clear(handlers))
     yield* Effect.addFinalizer(() => stopHandlers)
-    yield* startSweeper(edge, flow, resumes)
+    yield* startSweeper(edge, flow, dispatch, resumes)
 
     return {
       service,

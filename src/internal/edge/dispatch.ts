@@ -37,6 +37,8 @@ export interface Dispatch {
   readonly dispatch: (state: ConnectionState, command: number, body: Uint8Array) => boolean
   /** Give up the calls started without a fiber (closing the edge, as it interrupts the fibers). */
   readonly cancelAll: () => void
+  /** Answer `Timeout` for the requests of a connection past `requestTimeout` (see `Reply`). */
+  readonly expire: (state: ConnectionState, now: number) => void
 }
 
 /** The span of command `command` (its route's, if any). */
@@ -51,23 +53,15 @@ const commandSpan = (tracing: Tracing.Tracing, command: number, route: Route | u
 const refused = (tracing: Tracing.Tracing, span: Tracer.Span, outcome: string) =>
   Tracing.endRefused(tracing, span, outcome, Exit.fail(outcome))
 
-/** The dispatch of an edge whose handler fibers live in `handlers`. */
-export const make = (
-  edge: Edge,
-  flow: Flow,
-  service: Context.Tag.Service<NetServer>,
-  handlers: FiberSet.FiberSet<unknown, unknown>
-): Dispatch => {
-  const { router, runtime, report, debugEnabled, count, tracing } = edge
-  const { maxInFlight, debugErrors, decodeOptions, node } = edge.settings
-  const { hold } = flow
-
+/**
+ * The forks of an edge's connections, per connection and route: a runtime holding the route's
+ * context + `NetServer` + `CurrentConnection` and the `{node, conn}` log annotations, built once.
+ */
+const makeForkOf = (edge: Edge, service: Context.Tag.Service<NetServer>) => {
+  const { runtime } = edge
+  const { node } = edge.settings
   /** Per route (routes may be swapped at run time): its captured context plus `NetServer`. */
   const routeContexts = new WeakMap<Route, Context.Context<never>>()
-  /**
-   * The fork of one connection's fibers for one route: a runtime holding the route's context
-   * + `NetServer` + `CurrentConnection` and the `{node, conn}` log annotations, built once.
-   */
   const forkOf = (state: ConnectionState, route: Route): Fork => {
     state.forkers ??= new WeakMap()
     let fork = state.forkers.get(route)
@@ -92,8 +86,24 @@ export const make = (
     }
     return fork
   }
+  return forkOf
+}
 
-  const { errorFrame, complete, settle, settleGuarded } = Reply.make(edge, flow)
+/** The dispatch of an edge whose handler fibers live in `handlers`. */
+export const make = (
+  edge: Edge,
+  flow: Flow,
+  service: Context.Tag.Service<NetServer>,
+  handlers: FiberSet.FiberSet<unknown, unknown>
+): Dispatch => {
+  const { router, runtime, report, debugEnabled, count, tracing } = edge
+  const { maxInFlight, debugErrors, decodeOptions, requestMillis } = edge.settings
+  const { clock } = edge
+  const { hold } = flow
+
+  const forkOf = makeForkOf(edge, service)
+
+  const { errorFrame, complete, settle, settleGuarded, expire } = Reply.make(edge, flow)
 
   const badRequest = (route: Route, e: NetCommand.BodyError): string => {
     if (debugErrors) return e.message
@@ -108,7 +118,15 @@ export const make = (
 
   /** One frame of a connection; returns whether parsing may go on (no hold). */
   const dispatch = (state: ConnectionState, command: number, body: Uint8Array): boolean => {
-    const slot: Slot = { done: false, out: undefined, cancel: undefined, span: undefined }
+    const slot: Slot = {
+      done: false,
+      out: undefined,
+      command,
+      startedAt: requestMillis > 0 ? clock.unsafeCurrentTimeMillis() : 0,
+      fiber: undefined,
+      cancel: undefined,
+      span: undefined
+    }
     state.queue.push(slot)
     state.inFlight++
     count("requests")
@@ -183,7 +201,11 @@ export const make = (
     const run = slot.span === undefined ? effect : Tracing.within(tracing!, slot.span, effect)
     const fiber = forkOf(state, route)(run as Effect.Effect<unknown, unknown>)
     FiberSet.unsafeAdd(handlers, fiber)
-    fiber.addObserver((exit) => settleGuarded(state, slot, route, command, exit))
+    if (!slot.done) slot.fiber = fiber
+    fiber.addObserver((exit) => {
+      slot.fiber = undefined
+      settleGuarded(state, slot, route, command, exit)
+    })
     if (state.inFlight >= maxInFlight) hold(state, HOLD_IN_FLIGHT)
     return state.hold === 0
   }
@@ -202,5 +224,5 @@ export const make = (
     }
   }
 
-  return { dispatch, cancelAll }
+  return { dispatch, cancelAll, expire }
 }

@@ -69,6 +69,7 @@ const counterNames: ReadonlyArray<Counter> = [
   "unknownCommands",
   "handlerFailures",
   "handlerDefects",
+  "requestTimeouts",
   "edgeDefects",
   "sessionsParked",
   "resumes",

@@ -6,7 +6,8 @@ import { Schema } from "effect"
 /**
  * The body of an error frame: `{"command":100,"error":"UnknownCommand","message":"…"}`. `error`
  * is `UnknownCommand`, `BadRequest` (the body did not decode), `HandlerFailed` (with `tag` set
- * to the handler's typed error `_tag` when it has one), or `Defect`. `message` carries no
+ * to the handler's typed error `_tag` when it has one), `Defect`, or `Timeout` (the handler did
+ * not answer within the server's `requestTimeout`; what it did is unknown). `message` carries no
  * internal text (SQL, stacks, defects) unless the server runs with `debugErrors`.
  *
  * When the command declares an `error` Schema and the handler failed with one of its errors,
@@ -19,7 +20,7 @@ import { Schema } from "effect"
  */
 export const ErrorBody = Schema.Struct({
   command: Schema.Number,
-  error: Schema.Literal("UnknownCommand", "BadRequest", "HandlerFailed", "Defect", "Overloaded"),
+  error: Schema.Literal("UnknownCommand", "BadRequest", "HandlerFailed", "Defect", "Overloaded", "Timeout"),
   message: Schema.String,
   tag: Schema.optionalWith(Schema.String, { exact: true }),
   value: Schema.optionalWith(Schema.Unknown, { exact: true })

@@ -36,6 +36,13 @@ export interface Limits {
   readonly sendTimeout?: Duration.DurationInput
   /** A frame whose first byte arrived must be complete within this (default 30 s). */
   readonly frameTimeout?: Duration.DurationInput
+  /**
+   * A request whose handler has not answered within this is answered a `Timeout` error frame in
+   * its place and its handler interrupted (default 30 s; 0: never). Replies leave in request
+   * order, so without it one call that never returns would hold every later reply of its
+   * connection (and, at `maxInFlight`, its reading). The outcome of a timed-out call is unknown.
+   */
+  readonly requestTimeout?: Duration.DurationInput
   /** Deepest nesting of arrays/objects accepted in a JSON or msgpack body (default 64). */
   readonly maxDepth?: number
 }
@@ -54,6 +61,7 @@ export const defaults = {
   maxBuffered: 4 * 1024 * 1024,
   sendTimeout: Duration.seconds(10),
   frameTimeout: Duration.seconds(30),
+  requestTimeout: Duration.seconds(30),
   maxDepth: DEFAULT_MAX_DEPTH,
   idleTimeout: Duration.seconds(60),
   maxInFlight: 32,
@@ -119,6 +127,7 @@ export interface Settings {
   readonly idleMillis: number
   readonly frameMillis: number
   readonly sendMillis: number
+  readonly requestMillis: number
   readonly maxConnections: number
   readonly maxPerIp: number
   readonly exempt: ReadonlySet<string>
@@ -149,6 +158,7 @@ export const settings = (options: EdgeOptions): Settings => {
     idleMillis: millisOf(options.idleTimeout ?? defaults.idleTimeout),
     frameMillis: millisOf(limits.frameTimeout ?? defaults.frameTimeout),
     sendMillis: millisOf(limits.sendTimeout ?? defaults.sendTimeout),
+    requestMillis: millisOf(limits.requestTimeout ?? defaults.requestTimeout),
     maxConnections: limits.maxConnections ?? defaults.maxConnections,
     maxPerIp: limits.maxConnectionsPerIp ?? defaults.maxConnectionsPerIp,
     exempt: new Set(limits.perIpExempt ?? defaults.perIpExempt),

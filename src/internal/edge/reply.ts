@@ -3,7 +3,7 @@
  * response, nothing, or an error frame whose text is internal only with `debugErrors`), and the
  * finished replies at the head of a connection's queue are written, in request order.
  */
-import { Cause, Either, Exit, Option } from "effect"
+import { Cause, Either, Exit, FiberId, Option } from "effect"
 import type * as NetCommand from "../../NetCommand.js"
 import * as Tracing from "../observe/tracing.js"
 import { type ConnectionState, HOLD_IN_FLIGHT, type Slot } from "./connection.js"
@@ -51,6 +51,11 @@ export interface Reply {
   ) => void
   /** `settle` from a callback: an unexpected throw closes the connection. */
   readonly settleGuarded: Reply["settle"]
+  /**
+   * Answer the requests of a connection that waited `requestTimeout` for their handler with a
+   * `Timeout` error frame, interrupting their handlers (the sweep, with its clock's `now`).
+   */
+  readonly expire: (state: ConnectionState, now: number) => void
 }
 
 /** The replies of an edge. */
@@ -91,6 +96,8 @@ export const make = (edge: Edge, flow: Flow): Reply => {
     command: number,
     exit: Exit.Exit<unknown, unknown>
   ) => {
+    // answered already (it timed out): what the handler did in the end goes nowhere
+    if (slot.done) return
     if (slot.span !== undefined) Tracing.end(edge.tracing!, slot.span, exit)
     if (Exit.isSuccess(exit)) {
       const value = exit.value
@@ -145,5 +152,46 @@ export const make = (edge: Edge, flow: Flow): Reply => {
     }
   }
 
-  return { errorFrame, complete, settle, settleGuarded }
+  const { requestMillis } = edge.settings
+  const timedOut = (state: ConnectionState, slot: Slot) => {
+    const fiber = slot.fiber
+    const cancel = slot.cancel
+    slot.fiber = undefined
+    slot.cancel = undefined
+    const name = edge.router.routes.get(slot.command)?.command.name ?? String(slot.command)
+    if (slot.span !== undefined) {
+      Tracing.endRefused(edge.tracing!, slot.span, "Timeout", Exit.fail("Timeout"))
+    }
+    report(
+      "requestTimeouts",
+      state.info,
+      "warning",
+      () => `${name} did not answer within ${requestMillis} ms`
+    )
+    complete(
+      state,
+      slot,
+      errorFrame({
+        command: slot.command,
+        error: "Timeout",
+        message: `${name} did not answer within ${requestMillis} ms (requestTimeout)`
+      })
+    )
+    cancel?.()
+    fiber?.unsafeInterruptAsFork(FiberId.none)
+  }
+  const expire = (state: ConnectionState, now: number) => {
+    const q = state.queue
+    // slots are in arrival order: the first one still in time ends the search
+    for (let i = state.head; i < q.length; i++) {
+      const slot = q[i]!
+      if (slot.done) continue
+      if (now - slot.startedAt < requestMillis) return
+      timedOut(state, slot)
+      // the queue was emptied by the flush (its indices start again): nothing is left
+      if (q.length === 0) return
+    }
+  }
+
+  return { errorFrame, complete, settle, settleGuarded, expire }
 }

@@ -88,6 +88,8 @@ export interface Stats {
   /** Requests whose handler failed / died. */
   readonly handlerFailures: number
   readonly handlerDefects: number
+  /** Requests answered `Timeout`: their handler missed `requestTimeout` (and was interrupted). */
+  readonly requestTimeouts: number
   /** Connections closed by an unexpected error in the edge itself. */
   readonly edgeDefects: number
   /** Largest number of bytes seen queued for one live connection. */
