@@ -16,11 +16,13 @@ const isDeno = "Deno" in globalThis
 // start-up CPU of tsx over the sources
 const fromDist = checkout && !isBun && !isDeno && process.env.HOTARU_RUN_DIST === "1"
 
+const fromSources = checkout && !fromDist
+
 let cli
 if (fromDist) process.env.TSX_TSCONFIG_PATH ??= here("../tsconfig.build.json").pathname
-if (checkout && !fromDist && (isBun || isDeno)) {
+if (fromSources && (isBun || isDeno)) {
   cli = await import("../src/Cli.ts")
-} else if (checkout && !fromDist) {
+} else if (fromSources) {
   const { register } = await import("tsx/esm/api")
   register({ tsconfig: here("../tsconfig.json").pathname })
   // tell hotaru tsx is in (see src/internal/config/typescript.ts)

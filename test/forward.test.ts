@@ -4,7 +4,7 @@
  * client from the link's callback. Over real TCP (a `Root` backend, a `Remote` net node, real
  * clients): the answers, their order beside fiber handlers, typed errors and defects, a link
  * lost mid-call, a parent not connected (the fiber fallback), and closing the net server with
- * calls in flight (the backend's handlers are interrupted, as with fibers).
+ * calls in flight or past `requestTimeout` (the backend's handlers are interrupted, as with fibers).
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { describe, expect, it } from "@effect/vitest"
@@ -98,35 +98,39 @@ const host = "127.0.0.1"
 const heartbeat = { interval: "1 second", timeout: "3 seconds" } as const
 
 /** A backend Root (in its own scope, so a test can stop it) and a net node forwarding to it. */
-const cluster = Effect.gen(function* () {
-  const started = yield* Deferred.make<void>()
-  const interrupted = yield* Deferred.make<void>()
-  const backendScope = yield* Scope.make()
-  yield* Effect.addFinalizer(() => Scope.close(backendScope, Exit.void))
-  const backendCtx = yield* Layer.buildWithScope(
-    Root.serve(Back, BackHandlers).pipe(
-      Layer.provide(Layer.succeed(Probe, { started, interrupted })),
-      Layer.provideMerge(Root.layer({ name: "backend", host, port: 0, heartbeat }))
-    ),
-    backendScope
-  )
-  const backend = Context.get(backendCtx, Root.Root)
-  const remoteCtx = yield* Layer.build(
-    Remote.layer({ name: "net", parents: [{ name: "backend", ...backend.address }], heartbeat })
-  )
-  const remote = Context.get(remoteCtx, Remote.Remote)
-  yield* remote.awaitConnected("backend")
-  // the net server in its own scope, so a test can close it with calls in flight
-  const netScope = yield* Scope.make()
-  yield* Effect.addFinalizer(() => Scope.close(netScope, Exit.void))
-  const netCtx = yield* Layer.buildWithScope(
-    NetServer.serve(NetApp, { host, port: 0 }).pipe(Layer.provide(Layer.succeedContext(remoteCtx))),
-    netScope
-  )
-  const net = Context.get(netCtx, NetServer.NetServer)
-  const client = yield* Client.connect({ host, port: net.address.port, timeout: "5 seconds" })
-  return { backendScope, netScope, client, remote, started, interrupted }
-})
+const clusterWith = (netOptions: Partial<NetServer.Options>) =>
+  Effect.gen(function* () {
+    const started = yield* Deferred.make<void>()
+    const interrupted = yield* Deferred.make<void>()
+    const backendScope = yield* Scope.make()
+    yield* Effect.addFinalizer(() => Scope.close(backendScope, Exit.void))
+    const backendCtx = yield* Layer.buildWithScope(
+      Root.serve(Back, BackHandlers).pipe(
+        Layer.provide(Layer.succeed(Probe, { started, interrupted })),
+        Layer.provideMerge(Root.layer({ name: "backend", host, port: 0, heartbeat }))
+      ),
+      backendScope
+    )
+    const backend = Context.get(backendCtx, Root.Root)
+    const remoteCtx = yield* Layer.build(
+      Remote.layer({ name: "net", parents: [{ name: "backend", ...backend.address }], heartbeat })
+    )
+    const remote = Context.get(remoteCtx, Remote.Remote)
+    yield* remote.awaitConnected("backend")
+    // the net server in its own scope, so a test can close it with calls in flight
+    const netScope = yield* Scope.make()
+    yield* Effect.addFinalizer(() => Scope.close(netScope, Exit.void))
+    const netCtx = yield* Layer.buildWithScope(
+      NetServer.serve(NetApp, { host, port: 0, ...netOptions }).pipe(
+        Layer.provide(Layer.succeedContext(remoteCtx))
+      ),
+      netScope
+    )
+    const net = Context.get(netCtx, NetServer.NetServer)
+    const client = yield* Client.connect({ host, port: net.address.port, timeout: "5 seconds" })
+    return { backendScope, netScope, client, remote, started, interrupted }
+  })
+const cluster = clusterWith({})
 
 const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | Transport.Transport>) =>
   effect.pipe(
@@ -217,6 +221,28 @@ describe("a handler that forwards to another node", () => {
           yield* Effect.fork(Effect.either(client.call(Hold, "x")))
           yield* Deferred.await(started)
           yield* Scope.close(netScope, Exit.void)
+          yield* Deferred.await(interrupted)
+        })
+      )
+  )
+
+  it.scopedLive(
+    "a forwarded call past requestTimeout is answered Timeout and given up (the backend's handler is interrupted)",
+    () =>
+      run(
+        Effect.gen(function* () {
+          const { client, interrupted, started } = yield* clusterWith({
+            limits: { requestTimeout: "300 millis" }
+          })
+          const held = yield* Effect.fork(Effect.flip(client.call(Hold, "x")))
+          const after = yield* Effect.fork(client.call(Echo, "after"))
+          yield* Deferred.await(started)
+          expect(yield* Fiber.join(held)).toMatchObject({
+            _tag: "CommandFailed",
+            error: "Timeout",
+            command: Hold.id
+          })
+          expect(yield* Fiber.join(after)).toBe("after")
           yield* Deferred.await(interrupted)
         })
       )

@@ -6,37 +6,43 @@
  */
 import * as Net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, Layer, Ref, Schedule } from "effect"
+import { Duration, Effect, Either, Fiber, Layer } from "effect"
 import * as Client from "../../src/Client.js"
 import * as Frame from "../../src/internal/edge/frame.js"
 import * as NetCommand from "../../src/NetCommand.js"
 import * as NetServer from "../../src/NetServer.js"
+import { until } from "../support/wait.js"
 
 const Echo = NetCommand.text(1, { name: "echo" })
 const Hang = NetCommand.text(2, { name: "hang" })
 const Late = NetCommand.text(3, { name: "late" })
 
 /** What the handlers saw: hangs interrupted, late handlers that ran to their end. */
-const app = (seen: { readonly interrupted: Ref.Ref<number>; readonly lateDone: Ref.Ref<number> }) =>
+interface Seen {
+  interrupted: number
+  lateDone: number
+}
+
+const app = (seen: Seen) =>
   Layer.mergeAll(
     NetServer.handle(Echo, (body) => Effect.succeed(body)),
     NetServer.handle(Hang, () =>
-      Effect.never.pipe(Effect.onInterrupt(() => Ref.update(seen.interrupted, (n) => n + 1)))
+      Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => seen.interrupted++)))
     ),
     // an uninterruptible handler finishes after the timeout answered: its result goes nowhere
     NetServer.handle(Late, () =>
       Effect.uninterruptible(
         Effect.sleep("600 millis").pipe(
-          Effect.zipRight(Ref.update(seen.lateDone, (n) => n + 1)),
+          Effect.zipRight(Effect.sync(() => seen.lateDone++)),
           Effect.as("late")
         )
       )
     )
   )
 
-const makeSeen = Effect.all({ interrupted: Ref.make(0), lateDone: Ref.make(0) })
+const makeSeen = Effect.sync((): Seen => ({ interrupted: 0, lateDone: 0 }))
 
-const serve = (seen: Effect.Effect.Success<typeof makeSeen>, options: Partial<NetServer.Options>) =>
+const serve = (seen: Seen, options: Partial<NetServer.Options>) =>
   NetServer.serve(app(seen), { host: "127.0.0.1", port: 0, ...options })
 
 const connect = Effect.flatMap(NetServer.NetServer, (server) =>
@@ -71,10 +77,7 @@ describe("client edge: requestTimeout", () => {
           expect(took).toBeGreaterThanOrEqual(300)
           expect(took).toBeLessThan(3000)
           // both handlers were interrupted, and counted
-          yield* Ref.get(seen.interrupted).pipe(
-            Effect.repeat({ until: (n) => n === 2, schedule: Schedule.spaced("10 millis") }),
-            Effect.timeout("2 seconds")
-          )
+          yield* until("both hangs to be interrupted", () => seen.interrupted === 2, 2000)
           expect((yield* stats).requestTimeouts).toBe(2)
           // the connection is as good as new
           expect(yield* client.call(Echo, "again")).toBe("again")
@@ -106,10 +109,7 @@ describe("client edge: requestTimeout", () => {
           Frame.encodeBuffer(Frame.defaultFrameOptions, command, Buffer.from(body))
         socket.write(Buffer.concat([frame(Late.id, "x"), frame(Echo.id, "next")]))
         // the late handler finishes (uninterruptible) well after its Timeout answered
-        yield* Ref.get(seen.lateDone).pipe(
-          Effect.repeat({ until: (n) => n === 1, schedule: Schedule.spaced("10 millis") }),
-          Effect.timeout("3 seconds")
-        )
+        yield* until("the late handler to finish", () => seen.lateDone === 1, 3000)
         yield* Effect.sleep("100 millis")
         expect(frames.map((f) => f.command)).toEqual([NetCommand.ERROR_COMMAND, Echo.id])
         expect(JSON.parse(frames[0]!.body)).toEqual({
@@ -133,7 +133,7 @@ describe("client edge: requestTimeout", () => {
     })
   )
 
-  it.scopedLive("the default is 30 s, and the config's limits.requestTimeout sets it in seconds", () =>
+  it.effect("the default is 30 s, and the config's limits.requestTimeout sets it in seconds", () =>
     Effect.sync(() => {
       const options = NetServer.configOptions({ limits: { requestTimeout: 1.5 } })
       expect(Duration.toMillis(options.limits!.requestTimeout!)).toBe(1500)

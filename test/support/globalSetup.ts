@@ -19,9 +19,5 @@ export default function setup(): void {
     !Fs.existsSync(Path.join(dist, "Cli.js")) || newest(Path.join(repo, "src"), ".ts") > newest(dist, ".js")
   if (!stale) return
   console.log("dist/ is older than src/: building it (npm run build) for the process tests")
-  execFileSync(
-    process.execPath,
-    [Path.join(repo, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
-    { cwd: repo, stdio: "inherit" }
-  )
+  execFileSync("npm", ["run", "build"], { cwd: repo, stdio: "inherit" })
 }

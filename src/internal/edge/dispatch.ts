@@ -201,7 +201,7 @@ export const make = (
     const run = slot.span === undefined ? effect : Tracing.within(tracing!, slot.span, effect)
     const fiber = forkOf(state, route)(run as Effect.Effect<unknown, unknown>)
     FiberSet.unsafeAdd(handlers, fiber)
-    if (!slot.done) slot.fiber = fiber
+    slot.fiber = fiber
     fiber.addObserver((exit) => {
       slot.fiber = undefined
       settleGuarded(state, slot, route, command, exit)
