@@ -15,6 +15,7 @@ const processFiles = [
   "test/players.e2e.test.ts",
   "test/resumeFronts.e2e.test.ts",
   "test/resumeDrain.e2e.test.ts",
+  "test/resumeHeld.e2e.test.ts",
   "test/init.test.ts",
   "test/consumer.test.ts",
   "test/runtimes.test.ts",

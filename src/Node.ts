@@ -429,7 +429,9 @@ export const layer = (
         // players on other nodes, through the master (none without a master link)
         options.master === undefined
           ? Players.layerAlone(name)
-          : Layer.merge(Players.layer(name), HandoverLink.layer(Remote.client)).pipe(Layer.provide(remote)),
+          : Layer.merge(Players.layer(name), HandoverLink.layer(Remote.client, plan.onlyFront)).pipe(
+              Layer.provide(remote)
+            ),
         Layer.effect(Repository.DeadLetters, Repository.makeDeadLetters),
         Layer.effect(Jobs, makeJobs),
         topology,

@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
 import * as NetCommand from "../src/NetCommand.js"
 import { Login, Tell, Told } from "./fixtures/playersApp.js"
+import { alive } from "./support/child.js"
 import { exited, startHotaru } from "./support/cli.js"
 import { status, writeConfig } from "./support/demo.js"
 import { playersApp as app, connect, frontsLogIn } from "./support/playersFronts.js"
@@ -19,15 +20,6 @@ import * as Raw from "./support/rawFrames.js"
 
 const { RESUME_COMMAND, SESSION_COMMAND } = NetCommand
 const DRAIN_SECONDS = 10
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** Milliseconds until `pid` is gone (at most `within`). */
 const goneWithin = (pid: number, within: number) =>

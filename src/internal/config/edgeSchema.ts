@@ -105,7 +105,9 @@ export type WsConfig = typeof WsConfig.Type
  *   `limits.maxBuffered`).
  * - `drain` (3, at most `window`; 0: none): on a graceful stop of a node linked to a master, how
  *   many seconds its edge keeps its sessions, parked, for the other fronts to take (their clients
- *   reconnect there) before it ends them; ends early once none is left. Keep it below
+ *   reconnect there); ends early once none is left. The sessions left then go to the master,
+ *   which holds them for the rest of their window (a front with no other front in the file hands
+ *   them over at once). Keep it below
  *   `supervisor.graceSeconds` (the stop waits at most one second less than that grace).
  *
  * @since 0.1.0

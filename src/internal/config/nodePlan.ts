@@ -84,6 +84,8 @@ export interface NodePlan {
   readonly mem: MemOptions | undefined
   /** The capabilities, e.g. `["rootport", "netport"]`, in `NodeInfo` order. */
   readonly capabilities: ReadonlyArray<string>
+  /** No other server of the file has a client edge (netport or wsport): the only front. */
+  readonly onlyFront: boolean
 }
 
 /** The file's `heartbeat` block as Durations (`undefined`: the links' defaults). */
@@ -170,6 +172,9 @@ export const planOf = (loaded: Loaded, name: string, server: ServerConfig, optio
     role,
     db,
     mem: server.mem === true ? memOptions(loaded) : undefined,
-    capabilities
+    capabilities,
+    onlyFront: Object.entries(loaded.config.servers).every(
+      ([other, s]) => other === name || (s.netport === undefined && s.wsport === undefined)
+    )
   }
 }

@@ -8,7 +8,7 @@
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
-import { SessionHandover, SessionTake } from "../edge/handoverWire.js"
+import { HeldSession, SessionHandover, SessionTake } from "../edge/handoverWire.js"
 import { ResumeRefused } from "../edge/resumeWire.js"
 
 /** A player id on the wire: bounded like everything a link carries. */
@@ -29,7 +29,8 @@ export const ChannelPush = Schema.Struct({
 })
 
 /**
- * The push reached the player: the node holding its connection.
+ * The push reached the player: the node holding its connection, or `master` when the player's
+ * front stopped and the master holds its session for resume (the push waits in its replay buffer).
  *
  * @since 0.1.0
  * @category models
@@ -70,8 +71,8 @@ export class PlayersUnavailable extends Schema.TaggedError<PlayersUnavailable>()
 /**
  * What the master offers its nodes: push to a player wherever it is connected, kick a player on
  * every node but the caller (one login per player across the fronts), push to a channel's
- * members on every node but the caller, and move a session to the caller (resume on another
- * front).
+ * members on every node but the caller, move a session to the caller (resume on another
+ * front), and hold the sessions of a stopping front for their window (resume after its restart).
  *
  * @since 0.1.0
  * @category models
@@ -89,5 +90,10 @@ export class PlayersService extends RpcGroup.make(
     payload: { node: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256)), ...SessionTake.fields },
     success: SessionHandover,
     error: ResumeRefused
+  }),
+  /** Hold the caller's sessions for the rest of their window (it is stopping); how many were kept. */
+  Rpc.make("HoldSessions", {
+    payload: { sessions: Schema.Array(HeldSession).pipe(Schema.maxItems(100_000)) },
+    success: Schema.Int
   })
 ) {}

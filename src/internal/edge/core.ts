@@ -378,7 +378,7 @@ export const make = (
         resumes.forget(state, false)
         return disconnected(state)
       },
-      Drain.make(edge, resumes.parked, () => stopListeners(listeners))
+      Drain.make(edge, resumes, () => stopListeners(listeners), handover)
     )
     const handlers = yield* FiberSet.make<unknown, unknown>()
     const dispatch = Dispatch.make(edge, flow, service, handlers)
@@ -402,7 +402,7 @@ export const make = (
       if (state.closed) return Effect.void
       state.closed = true
       const id = state.info.id
-      states.delete(id)
+      if (states.delete(id)) edge.changed?.()
       resumes.forget(state, false)
       sessions.forget(state)
       channels.forget(state)

@@ -97,6 +97,8 @@ export interface Edge {
   /** The next connection id; the largest queue seen (`Stats.peakBuffered`). */
   nextId: number
   peakBuffered: number
+  /** Called when a connection closes or a session parks or ends (the drain's wait), if set. */
+  changed: (() => void) | undefined
   /** The `{node, conn}` log annotations of a connection. */
   readonly annotate: (info: Connection) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Count an event (in the `hotaru_edge_events` metric, which `stats` reads). */
@@ -178,6 +180,7 @@ export const make = (settings: Settings, router: Router): Effect.Effect<Edge> =>
       counters,
       nextId: 0,
       peakBuffered: 0,
+      changed: undefined,
       annotate,
       count: countEvent,
       report,

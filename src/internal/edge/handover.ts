@@ -10,7 +10,7 @@ import { type ConnectionState, HOLD_RESUME, Resumable } from "./connection.js"
 import type { Edge } from "./edge.js"
 import type { Flow } from "./flow.js"
 import * as Frame from "./frame.js"
-import { type SessionHandover, type SessionTake, tokenNode } from "./handoverWire.js"
+import { type HeldSession, type SessionHandover, type SessionTake, tokenNode } from "./handoverWire.js"
 import { ResumeRefused, type ResumeRequest } from "./resumeWire.js"
 
 /** How long the old front waits for a session's handlers to settle before it gives up (Resync). */
@@ -73,6 +73,8 @@ export interface Context {
   readonly forget: (state: ConnectionState, expired: boolean) => void
   /** Remember a token of a session that ended, for a window. */
   readonly endToken: (token: string, reason: "Expired" | "Used") => void
+  /** The parked sessions, by connection id. */
+  readonly parked: Map<number, ConnectionState>
   /** The sessions by current token, and by their last replaced one. */
   readonly tokens: Map<string, ConnectionState>
   readonly retired: Map<string, ConnectionState>
@@ -82,22 +84,57 @@ export interface Context {
   readonly system: (state: ConnectionState, command: number, value: unknown) => void
 }
 
+/** Spend the session's token (a resume or take of it is `Used` now); the token. */
+const spendToken = (ctx: Context, session: ConnectionState): string => {
+  const resume = session.resume!
+  const token = resume.token
+  ctx.tokens.delete(token)
+  if (resume.retired !== undefined) ctx.retired.delete(resume.retired)
+  resume.retired = token
+  ctx.retired.set(token, session)
+  return token
+}
+
+/**
+ * End the parked sessions as handed to the master (a stopping front's drain): their snapshots
+ * with whole rings. A session with a handler still running, or whose ring is past `MAX_BYTES`,
+ * is not handed over (it ends with the edge: its client logs in again).
+ */
+const release = (ctx: Context): Array<HeldSession> => {
+  const { clock, settings } = ctx.edge
+  const now = clock.unsafeCurrentTimeMillis()
+  const held: Array<HeldSession> = []
+  for (const session of [...ctx.parked.values()]) {
+    const resume = session.resume
+    if (session.closed || resume === undefined || session.inFlight > 0) continue
+    const first = resume.first
+    const snap = snapshot(session, session.uid!, resume.since(first) ?? [])
+    const ttl = Math.min(86_400_000, Math.max(0, Math.floor(session.parkedUntil - now)))
+    if (snap === undefined || ttl === 0) continue
+    const token = spendToken(ctx, session)
+    session.noPark = true
+    ctx.forget(session, false)
+    ctx.host.end(session)
+    ctx.endToken(token, "Used")
+    held.push({
+      ...snap,
+      token,
+      first,
+      ttl,
+      maxFrames: Math.min(1_000_000, settings.resumeFrames),
+      maxBytes: Math.min(1024 * 1024 * 1024, settings.resumeBytes)
+    })
+  }
+  return held
+}
+
 /** Both sides of a session moving between fronts. */
 export const make = (ctx: Context) => {
   const { edge, flow, host, refuse } = ctx
   const { clock, settings } = edge
   let takes = 0
 
-  /** Spend the session's token (a resume or take of it is `Used` now); the token. */
-  const spend = (session: ConnectionState): string => {
-    const resume = session.resume!
-    const token = resume.token
-    ctx.tokens.delete(token)
-    if (resume.retired !== undefined) ctx.retired.delete(resume.retired)
-    resume.retired = token
-    ctx.retired.set(token, session)
-    return token
-  }
+  const spend = (session: ConnectionState) => spendToken(ctx, session)
 
   /** Bind the connection to a session handed over by `from`: its counters go on, its missed frames replay. */
   const adopt = (state: ConnectionState, handover: SessionHandover, received: number, from: string) => {
@@ -203,5 +240,5 @@ export const make = (ctx: Context) => {
       })
     })
 
-  return { foreign, give }
+  return { foreign, give, release: () => release(ctx) }
 }

@@ -39,13 +39,38 @@ export const SessionHandover = Schema.Struct({
 export type SessionHandover = typeof SessionHandover.Type
 
 /**
- * The edge's reach to the other fronts: take the session a foreign token names from node `node`.
- * Present on a node linked to a master; without it a foreign token is `Unknown`.
+ * A session a stopping front hands to the master for the rest of its window (its drain's end,
+ * or at once when no other front is configured): its whole replay ring (`frames`, the first of
+ * them the client's frame number `first`) and the ring's bounds, so the master can replay from
+ * any point the client is at, keep the pushes sent meanwhile, and refuse a client it cannot
+ * catch up (`Resync`).
+ */
+export const HeldSession = Schema.Struct({
+  token: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(300)),
+  ...SessionHandover.fields,
+  first: Schema.Int.pipe(Schema.nonNegative()),
+  /** Milliseconds left of its resume window. */
+  ttl: Schema.Int.pipe(Schema.between(0, 86_400_000)),
+  /** Its ring's bounds (the front's `resume.buffer` and `resume.bufferBytes`). */
+  maxFrames: Schema.Int.pipe(Schema.between(1, 1_000_000)),
+  maxBytes: Schema.Int.pipe(Schema.between(1, 1024 * 1024 * 1024))
+})
+export type HeldSession = typeof HeldSession.Type
+
+/**
+ * The edge's reach to the other fronts: take the session a foreign token names from node `node`
+ * (or from the master, which holds the sessions of stopped fronts). Present on a node linked to a
+ * master; without it a foreign token is `Unknown`.
+ *
+ * `hold` hands sessions to the master as the front stops (how many it kept); `alone`: no other
+ * front is configured, so the drain hands them over at once instead of waiting for takes.
  */
 export class Handover extends Context.Tag("hotaru/internal/Handover")<
   Handover,
   {
     readonly take: (node: string, request: SessionTake) => Effect.Effect<SessionHandover, ResumeRefused>
+    readonly hold?: (sessions: ReadonlyArray<HeldSession>) => Effect.Effect<number>
+    readonly alone?: boolean
   }
 >() {}
 

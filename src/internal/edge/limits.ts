@@ -89,7 +89,8 @@ export interface ResumeOptions {
    * On a graceful stop (the node's scope closing), how long the edge keeps serving handovers of
    * its sessions before it ends them (default 3 s, at most `window`; 0: no drain): it stops
    * accepting, parks every bound session (closing its connection, so its client reconnects
-   * elsewhere) and waits until another front took them all or this time passed.
+   * elsewhere) and waits until another front took them all or this time passed. Under a master,
+   * the sessions left then go to it, held for the rest of their window.
    */
   readonly drain?: Duration.DurationInput
 }

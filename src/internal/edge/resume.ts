@@ -16,7 +16,7 @@ import type { Edge } from "./edge.js"
 import type { Flow } from "./flow.js"
 import * as Frame from "./frame.js"
 import * as Give from "./handover.js"
-import { type SessionHandover, type SessionTake, tokenNode } from "./handoverWire.js"
+import { type HeldSession, type SessionHandover, type SessionTake, tokenNode } from "./handoverWire.js"
 import { ResumeRefused, ResumeRequest } from "./resumeWire.js"
 
 /** The largest `Resume` body read. */
@@ -74,6 +74,8 @@ export interface Resumes {
   readonly sweep: (now: number) => void
   /** Hand the session a token of this node names over to another front (its copy here ends). */
   readonly give: (request: SessionTake) => Effect.Effect<SessionHandover, ResumeRefused>
+  /** End the settled parked sessions as handed to the master (a stopping front); their snapshots. */
+  readonly release: () => Array<HeldSession>
 }
 
 /** Move a session onto the wire (and decoder, address, per-IP count) of the connection resuming it. */
@@ -149,6 +151,7 @@ const parkSession = (
   host.states.delete(id)
   parked.set(id, state)
   uncountIp(edge.perIp, state)
+  edge.changed?.()
   edge.count("sessionsParked")
   edge.runPlain(
     Effect.log(`Client ${id} dropped: session of ${state.uid} kept ${resumeMillis} ms for resume`).pipe(
@@ -160,8 +163,7 @@ const parkSession = (
 
 /** The resume side of an edge. */
 export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
-  const { resumeMillis, resumeFrames, resumeBytes, node } = edge.settings
-  const frameOptions = edge.settings.frame
+  const { resumeMillis, resumeFrames, resumeBytes, node, frame: frameOptions } = edge.settings
   const { clock } = edge
   const tokens = new Map<string, ConnectionState>()
   /** Each session's last replaced token, to tell a reused one. */
@@ -190,7 +192,7 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
     const resume = state.resume
     if (resume === undefined) return
     state.resume = undefined
-    parked.delete(state.info.id)
+    if (parked.delete(state.info.id)) edge.changed?.()
     if (tokens.get(resume.token) === state) tokens.delete(resume.token)
     if (resume.retired !== undefined && retired.get(resume.retired) === state) retired.delete(resume.retired)
     if (wasExpired) endToken(resume.token, "Expired")
@@ -277,15 +279,18 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
     if (owner !== undefined && owner !== node) return foreign(state, request, owner)
     const now = clock.unsafeCurrentTimeMillis()
     const found = find(request, now)
+    // a token of this node it does not know: the master may hold it (this node restarted)
+    if (found === "Unknown" && owner === node && host.take !== undefined) return foreign(state, request, node)
     if (typeof found === "string") return refuse(state, found)
     attach(found, state, request.received, now)
     return false
   }
 
-  const { foreign, give } = Give.make({
+  const { foreign, give, release } = Give.make({
     edge,
     flow,
     host,
+    parked,
     refuse,
     find,
     forget,
@@ -303,6 +308,7 @@ export const make = (edge: Edge, flow: Flow, host: Host): Resumes => {
     park: (state) => parkSession(edge, host, parked, state),
     forget,
     sweep: (now) => sweepParked(parked, ended, forget, host, now),
-    give
+    give,
+    release
   }
 }
