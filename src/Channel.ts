@@ -40,7 +40,8 @@ export const leave = (name: string): Effect.Effect<boolean, never, NetServer | C
   withConnection((server, connection) => server.leave(connection, name))
 
 /**
- * The connection ids in channel `name` now.
+ * The connection ids in channel `name` on this node now (`Players.channelMembers` lists every
+ * node's members).
  *
  * @since 0.1.0
  * @category utils

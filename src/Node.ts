@@ -312,10 +312,7 @@ const adminHandlers = AdminService.toLayer(
           Effect.map((module) => ({ module })),
           Effect.mapError((e) => new ReloadFailed({ node: info.name, detail: e.detail }))
         ),
-      PushPlayer: ({ body, command, uid }) => LocalPlayers.push(net, uid, command, body),
-      KickPlayer: ({ uid }) => LocalPlayers.kick(net, uid),
-      PushChannel: ({ body, channel, command }) => LocalPlayers.pushChannel(net, channel, command, body),
-      TakeSession: (request) => LocalPlayers.takeSession(net, request)
+      ...LocalPlayers.handlers(net)
     }
   })
 )

@@ -14,7 +14,8 @@
  * NetServer.handle(Tell, ({ to, text }) => Players.push(to, Told, text)) // Delivered | PlayerOffline
  * ```
  *
- * `Players.pushChannel(name, command, value)` reaches a channel's members on every node.
+ * `Players.pushChannel(name, command, value)` reaches a channel's members on every node, and
+ * `Players.channelMembers(name)` lists them (per node: how many, and the uids bound among them).
  *
  * Without a master (a node run on its own, `TestCluster`), players on other nodes are unreachable:
  * a push to a player that is not here fails `PlayersUnavailable` (`NoMaster`); a channel push
@@ -24,6 +25,7 @@
  */
 import { Context, Effect, Either, Layer } from "effect"
 import {
+  ChannelMembers,
   Delivered,
   PlayerOffline,
   PlayersService,
@@ -36,7 +38,7 @@ import type * as NetCommand from "./NetCommand.js"
 import * as Remote from "./Remote.js"
 import * as Session from "./Session.js"
 
-export { Delivered, PlayerOffline, PlayersService, PlayersUnavailable }
+export { ChannelMembers, Delivered, PlayerOffline, PlayersService, PlayersUnavailable }
 
 /**
  * A node's reach to the players of the cluster (every node has it; see {@link layer}).
@@ -63,6 +65,10 @@ export class Players extends Context.Tag("hotaru/Players")<
       readonly command: number
       readonly body: Uint8Array
     }) => Effect.Effect<number, PlayersUnavailable>
+    /** The members of a channel on every other node (the nodes where it has some). */
+    readonly channelMembersElsewhere: (
+      channel: string
+    ) => Effect.Effect<ReadonlyArray<ChannelMembers>, PlayersUnavailable>
   }
 >() {}
 
@@ -81,7 +87,9 @@ export const make = (node: string): Effect.Effect<Players["Type"], never, Remote
     route: (push) =>
       master.Push(push).pipe(Effect.catchTag("NodeUnavailable", (e) => Effect.fail(unreachable(e)))),
     kickElsewhere: (uid) => master.KickElsewhere({ uid }).pipe(Effect.mapError(unreachable)),
-    pushChannelElsewhere: (push) => master.PushChannelElsewhere(push).pipe(Effect.mapError(unreachable))
+    pushChannelElsewhere: (push) => master.PushChannelElsewhere(push).pipe(Effect.mapError(unreachable)),
+    channelMembersElsewhere: (channel) =>
+      master.ChannelMembersElsewhere({ channel }).pipe(Effect.mapError(unreachable))
   }))
 
 /**
@@ -110,7 +118,8 @@ export const layerAlone = (node: string): Layer.Layer<Players> =>
         })
       ),
     kickElsewhere: () => Effect.succeed([]),
-    pushChannelElsewhere: () => Effect.succeed(0)
+    pushChannelElsewhere: () => Effect.succeed(0),
+    channelMembersElsewhere: () => Effect.succeed([])
   })
 
 /**
@@ -167,6 +176,26 @@ export const pushChannel = <Name extends string, Req, Res>(
       body: body.right
     })
     return here + elsewhere
+  })
+
+/**
+ * The members of channel `name` on every node of the cluster: per node where it has some, how
+ * many connections joined it there and the player ids bound among them (at most 4,096 listed per
+ * node). `Channel.members` lists this node's connection ids only. A node that does not answer
+ * counts as having none; a name the link would refuse (1–256 characters) lists this node only.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const channelMembers = (
+  name: string
+): Effect.Effect<ReadonlyArray<ChannelMembers>, PlayersUnavailable, Players> =>
+  Effect.gen(function* () {
+    const players = yield* Players
+    const here = yield* LocalPlayers.channelMembers(yield* Effect.serviceOption(NetServer), name)
+    const local = here.count === 0 ? [] : [{ node: players.node, ...here }]
+    if (name.length === 0 || name.length > 256) return local
+    return [...local, ...(yield* players.channelMembersElsewhere(name))]
   })
 
 /**

@@ -9,7 +9,7 @@
 import { Effect, Fiber, Option, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
-import { Heard, JoinLobby, KickEverywhere, Login, Shout, Tell, Told } from "./fixtures/playersApp.js"
+import { Heard, JoinLobby, KickEverywhere, Lobby, Login, Shout, Tell, Told } from "./fixtures/playersApp.js"
 import { exited, startHotaru } from "./support/cli.js"
 import { writeConfig } from "./support/demo.js"
 import { playersApp as app, connect, frontsLogIn } from "./support/playersFronts.js"
@@ -57,12 +57,19 @@ const resumeAcrossFronts = (front1: number, front2: number) =>
     ])
   })
 
-/** A channel with members on both fronts: a shout from either reaches all of them, once. */
+/** A channel with members on both fronts: listed from either, a shout from either reaches all of them, once. */
 const channelAcrossFronts = (front1: number, front2: number) =>
   Effect.gen(function* () {
     const [a, b, c] = yield* Effect.all([connect(front1), connect(front1), connect(front2)])
     const outsider = yield* connect(front2)
     for (const member of [a!, b!, c!]) expect(yield* member.call(JoinLobby, "")).toBe("joined")
+    // its members, listed from either front: per node, how many, and the players bound among them
+    expect(yield* a!.call(Login, "ann")).toBe("welcome ann")
+    expect(yield* c!.call(Login, "cleo")).toBe("welcome cleo")
+    const front1Members = { node: "front1", count: 2, uids: ["ann"] }
+    const front2Members = { node: "front2", count: 1, uids: ["cleo"] }
+    expect(yield* c!.call(Lobby, null)).toEqual([front2Members, front1Members])
+    expect(yield* b!.call(Lobby, null)).toEqual([front1Members, front2Members])
     const heard = yield* Effect.forEach([a!, b!, c!], (m) =>
       m.pushesOf(Heard).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
     )

@@ -10,7 +10,7 @@ import { SessionHandover, SessionTake } from "../edge/handoverWire.js"
 import { ResumeRefused } from "../edge/resumeWire.js"
 import { JobReport } from "../jobs/jobReport.js"
 import { Snapshot } from "../observe/snapshot.js"
-import { ChannelPush, PlayerPush, Uid } from "./playersRpc.js"
+import { ChannelName, ChannelPush, NodeMembers, PlayerPush, Uid } from "./playersRpc.js"
 
 /**
  * A parent link of a node, as seen by the node.
@@ -76,6 +76,8 @@ export class AdminService extends RpcGroup.make(
   Rpc.make("KickPlayer", { payload: { uid: Uid }, success: Schema.Boolean }),
   /** Push to the members of a channel on this node's client edge; how many got it. */
   Rpc.make("PushChannel", { payload: ChannelPush, success: Schema.Int }),
+  /** The members of a channel on this node's client edge. */
+  Rpc.make("ChannelMembers", { payload: { channel: ChannelName }, success: NodeMembers }),
   /** Hand over the session a resume token of this node names (its client is on another front now). */
   Rpc.make("TakeSession", { payload: SessionTake, success: SessionHandover, error: ResumeRefused })
 ) {}

@@ -95,6 +95,13 @@ const handlersWith = (root: Context.Tag.Service<Root>, held: HeldSessions.HeldSe
         const counts = yield* askNodes(root, caller.name, (n) => n.PushChannel(push), 0)
         return counts.reduce((sum, [, n]) => sum + n, 0)
       }),
+    ChannelMembersElsewhere: ({ channel }) =>
+      Effect.gen(function* () {
+        const caller = yield* Caller
+        const none = { count: 0, uids: [] }
+        const answers = yield* askNodes(root, caller.name, (n) => n.ChannelMembers({ channel }), none)
+        return answers.filter(([, m]) => m.count > 0).map(([node, m]) => ({ node, ...m }))
+      }),
     TakeSession: ({ node, ...request }) =>
       Effect.gen(function* () {
         const caller = yield* Caller

@@ -28,6 +28,28 @@ export const ChannelPush = Schema.Struct({
   body: Schema.Uint8ArrayFromSelf
 })
 
+/** A channel name on the wire. */
+export const ChannelName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
+
+/** The most uids one node lists of a channel's members (`count` says how many there are). */
+export const MAX_MEMBERS_LISTED = 4096
+
+/** A channel's members on one node: how many connections, and the players bound among them. */
+export const NodeMembers = Schema.Struct({
+  count: Schema.Int.pipe(Schema.nonNegative()),
+  uids: Schema.Array(Uid).pipe(Schema.maxItems(MAX_MEMBERS_LISTED))
+})
+
+/**
+ * A channel's members on node `node`: how many connections joined it there (`count`), and the
+ * player ids bound among them (`uids`, at most 4,096 listed; an unbound connection has none).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ChannelMembers = Schema.Struct({ node: Schema.String, ...NodeMembers.fields })
+export type ChannelMembers = typeof ChannelMembers.Type
+
 /**
  * The push reached the player: the node holding its connection, or `master` when the player's
  * front stopped and the master holds its session for resume (the push waits in its replay buffer).
@@ -82,6 +104,11 @@ export class PlayersService extends RpcGroup.make(
   Rpc.make("KickElsewhere", { payload: { uid: Uid }, success: Schema.Array(Schema.String) }),
   /** Push to the channel's members on every node but the caller; how many got it. */
   Rpc.make("PushChannelElsewhere", { payload: ChannelPush, success: Schema.Int }),
+  /** A channel's members on every node but the caller (the nodes where it has some). */
+  Rpc.make("ChannelMembersElsewhere", {
+    payload: { channel: ChannelName },
+    success: Schema.Array(ChannelMembers)
+  }),
   /**
    * Take the session a resume token of front `node` names, for the caller (the front its client
    * reconnected to): refused typed, `Unknown` when `node` is no linked front.
