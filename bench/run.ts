@@ -10,6 +10,7 @@
  *   npm run bench -- --only ws         # WS1–WS4 over WebSocket (= --only ws1,ws2,ws3,ws4; bench/ws/cells.ts)
  *   npm run bench -- --runners 1,3     # the runner counts of W6 (W7 kills one of the largest)
  *   npm run bench -- --db pg           # the arena (W6–W8) on PostgreSQL 127.0.0.1:5432, not MariaDB
+ *   npm run bench -- --victim runner1  # the runner W7 kills and W8 stops (default runner2)
  *   npm run bench -- --peers pinus     # also measure Pinus (installed on first use into the cache)
  *   npm run bench -- --pinus-cache DIR # where Pinus is installed (default ~/.cache/hotaru-bench)
  *   npm run bench -- --profile DIR     # hotaru processes run with --cpu-prof into DIR (the
@@ -55,6 +56,9 @@ const runnerCounts = (args.get("runners") ?? "1,2,3").split(",").map((s) => {
   if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`--runners: 1..9 each, got "${s}"`)
   return n
 })
+/** The runner W7 kills and W8 stops. */
+const victim = args.get("victim") ?? "runner2"
+if (!/^runner[1-9]$/.test(victim)) throw new Error(`--victim must be runner1..runner9, got ${victim}`)
 const arenaDb = ((db) => {
   if (db !== "mariadb" && db !== "pg") throw new Error(`--db: mariadb or pg, got "${db}"`)
   return db
@@ -699,7 +703,7 @@ const w6 = (runners: number, op: "state" | "say", conns: number) => {
 }
 
 /**
- * W7: `say` load on a fresh cluster, SIGKILL of `runner2` after the warm-up (see load.ts). `--smoke`
+ * W7: `say` load on a fresh cluster, SIGKILL of `--victim` (runner2) after the warm-up (see load.ts). `--smoke`
  * kills a runner of W6's cluster instead (W7 is the round's last cell; the pool is drained after it).
  */
 const failover = (workload: "w7" | "w8", runners: number, conns: number) => {
@@ -724,9 +728,9 @@ const failover = (workload: "w7" | "w8", runners: number, conns: number) => {
             "--warmup",
             String(w7Warmup),
             "--kill-pid",
-            String(s.nodes?.get("runner2") ?? 0),
+            String(s.nodes?.get(victim) ?? 0),
             "--kill-name",
-            "runner2",
+            victim,
             "--timeout",
             "60"
           ],
@@ -887,7 +891,7 @@ for (const [workload, signal, what] of [
     cells.push({
       workload,
       title:
-        `${workload.toUpperCase()} ${what} c=${sizes.w7} runners=${runners} db=${arenaDb} ${signal} runner2 ` +
+        `${workload.toUpperCase()} ${what} c=${sizes.w7} runners=${runners} db=${arenaDb} ${signal} ${victim} ` +
         `[shardLockExpiration=${s.shardLockExpiration} runnerHealthCheckInterval=${s.runnerHealthCheckInterval} ` +
         `refreshAssignmentsInterval=${s.refreshAssignmentsInterval} entityMessagePollInterval=${s.entityMessagePollInterval}]`,
       unit: "ms",

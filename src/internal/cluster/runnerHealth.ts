@@ -49,7 +49,7 @@ const probe = (address: RunnerAddress.RunnerAddress): Effect.Effect<Probe> =>
   }).pipe(Effect.timeoutTo({ duration: "1 second", onTimeout: (): Probe => "other", onSuccess: (p) => p }))
 
 /** Refused twice, 100 ms apart: nothing listens at the runner's address. */
-const refusesConnections = (address: RunnerAddress.RunnerAddress): Effect.Effect<boolean> =>
+export const refusesConnections = (address: RunnerAddress.RunnerAddress): Effect.Effect<boolean> =>
   Effect.flatMap(probe(address), (first) =>
     first === "refused"
       ? Effect.map(

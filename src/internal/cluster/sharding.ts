@@ -1,7 +1,8 @@
 /**
  * The @effect/cluster layers of a runner or an entity client: socket transport (the cluster's own
  * protocol behind hotaru's handshake, `runnerSocket.ts`),
- * SQL runner and message storage, ping health checks (a refused connection: dead at once).
+ * SQL runner and message storage, ping health checks (a refused connection: dead at once), and on
+ * a runner the watch of its peers (`peerWatch.ts`).
  */
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as Runners from "@effect/cluster/Runners"
@@ -14,6 +15,7 @@ import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Layer, Option } from "effect"
 import * as Leaving from "./leaving.js"
+import * as PeerWatch from "./peerWatch.js"
 import * as ResetShards from "./resetShards.js"
 import * as RunnerHealth from "./runnerHealth.js"
 import * as RunnerSocket from "./runnerSocket.js"
@@ -32,9 +34,16 @@ export const layer = (
   const isRunner = Option.isSome(config.runnerAddress)
   const clientProtocol = RunnerSocket.layerClientProtocol(socket)
   const transport = isRunner
-    ? SocketRunner.layer.pipe(
-        Layer.provide([RunnerSocket.layerSocketServer(socket), clientProtocol]),
-        Layer.provide(RunnerHealth.layer.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol)))
+    ? PeerWatch.layer.pipe(
+        // every runner also marks a peer whose port refuses unhealthy (peerWatch.ts)
+        Layer.provideMerge(
+          SocketRunner.layer.pipe(
+            Layer.provide([RunnerSocket.layerSocketServer(socket), clientProtocol]),
+            Layer.provide(
+              RunnerHealth.layer.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))
+            )
+          )
+        )
       )
     : SocketRunner.layerClientOnly.pipe(Layer.provide(clientProtocol))
   return transport.pipe(
