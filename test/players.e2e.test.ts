@@ -10,10 +10,7 @@ import { Effect, Fiber, Option, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
 import { Heard, JoinLobby, KickEverywhere, Lobby, Login, Shout, Tell, Told } from "./fixtures/playersApp.js"
-import { exited, startHotaru } from "./support/cli.js"
-import { writeConfig } from "./support/demo.js"
-import { playersApp as app, connect, frontsLogIn } from "./support/playersFronts.js"
-import { freePorts } from "./support/ports.js"
+import { connect, frontsLogIn, withFronts } from "./support/playersFronts.js"
 import { proxy } from "./support/proxy.js"
 
 /**
@@ -90,64 +87,59 @@ const channelAcrossFronts = (front1: number, front2: number) =>
   })
 
 describe("Players across two fronts (real processes)", () => {
-  it("push and kick by uid reach the other front; one login per uid; offline is typed; resume", {
-    timeout: 120_000
-  }, async () => {
-    const [rootport, front1, front2] = (await freePorts(3)) as [number, number, number]
-    const { file } = writeConfig("players", {
-      master: { rootport },
-      servers: {
-        front1: { name: "front1", netport: front1, resume: { window: 30 }, app },
-        front2: { name: "front2", netport: front2, app }
-      },
-      supervisor: { graceSeconds: 2 }
-    })
-    const master = startHotaru("hotaru start", ["start", file])
-    try {
-      // both fronts up, and each reaches the master: a login routes a kick through it
-      await frontsLogIn([front1, front2].map((port) => [port, `probe${port}`] as const))
-      await Effect.runPromise(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const alice = yield* connect(front1)
-            const bob = yield* connect(front2)
-            expect(yield* alice.call(Login, "alice")).toBe("welcome alice")
-            expect(yield* bob.call(Login, "bob")).toBe("welcome bob")
+  it(
+    "push and kick by uid reach the other front; one login per uid; offline is typed; resume",
+    {
+      timeout: 120_000
+    },
+    () =>
+      withFronts(
+        "players",
+        { front1: { resume: { window: 30 } }, supervisor: { graceSeconds: 2 } },
+        async ({ front1, front2 }) => {
+          // both fronts up, and each reaches the master: a login routes a kick through it
+          await frontsLogIn([front1, front2].map((port) => [port, `probe${port}`] as const))
+          await Effect.runPromise(
+            Effect.scoped(
+              Effect.gen(function* () {
+                const alice = yield* connect(front1)
+                const bob = yield* connect(front2)
+                expect(yield* alice.call(Login, "alice")).toBe("welcome alice")
+                expect(yield* bob.call(Login, "bob")).toBe("welcome bob")
 
-            const toAlice = yield* alice.pushesOf(Told).pipe(Stream.take(1), Stream.runCollect, Effect.fork)
-            expect(yield* bob.call(Tell, { to: "alice", text: "hi alice" })).toEqual({ node: "front1" })
-            expect([...(yield* Fiber.join(toAlice))]).toEqual(["hi alice"])
-            expect(yield* alice.call(Tell, { to: "bob", text: "hi bob" })).toEqual({ node: "front2" })
-            // a player on this very front: delivered without the master
-            expect(yield* alice.call(Tell, { to: "alice", text: "me" })).toEqual({ node: "front1" })
+                const toAlice = yield* alice
+                  .pushesOf(Told)
+                  .pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+                expect(yield* bob.call(Tell, { to: "alice", text: "hi alice" })).toEqual({ node: "front1" })
+                expect([...(yield* Fiber.join(toAlice))]).toEqual(["hi alice"])
+                expect(yield* alice.call(Tell, { to: "bob", text: "hi bob" })).toEqual({ node: "front2" })
+                // a player on this very front: delivered without the master
+                expect(yield* alice.call(Tell, { to: "alice", text: "me" })).toEqual({ node: "front1" })
 
-            const offline = yield* Effect.flip(bob.call(Tell, { to: "carol", text: "anyone?" }))
-            expect(offline).toMatchObject({ _tag: "PlayerOffline", uid: "carol" })
-            // an id no session can have (the link bounds ids): offline, not a broken call
-            const huge = yield* Effect.flip(bob.call(Tell, { to: "x".repeat(10_000), text: "?" }))
-            expect(huge).toMatchObject({ _tag: "PlayerOffline" })
+                const offline = yield* Effect.flip(bob.call(Tell, { to: "carol", text: "anyone?" }))
+                expect(offline).toMatchObject({ _tag: "PlayerOffline", uid: "carol" })
+                // an id no session can have (the link bounds ids): offline, not a broken call
+                const huge = yield* Effect.flip(bob.call(Tell, { to: "x".repeat(10_000), text: "?" }))
+                expect(huge).toMatchObject({ _tag: "PlayerOffline" })
 
-            // alice logs in on the other front: her first connection is closed
-            const again = yield* connect(front2)
-            expect(yield* again.call(Login, "alice")).toBe("welcome alice")
-            yield* alice.closed.pipe(Effect.timeout("10 seconds"))
-            expect(yield* bob.call(Tell, { to: "alice", text: "moved?" })).toEqual({ node: "front2" })
+                // alice logs in on the other front: her first connection is closed
+                const again = yield* connect(front2)
+                expect(yield* again.call(Login, "alice")).toBe("welcome alice")
+                yield* alice.closed.pipe(Effect.timeout("10 seconds"))
+                expect(yield* bob.call(Tell, { to: "alice", text: "moved?" })).toEqual({ node: "front2" })
 
-            // a kick from front1 reaches bob on front2
-            const watcher = yield* connect(front1)
-            expect(yield* watcher.call(KickEverywhere, "bob")).toEqual(["front2"])
-            yield* bob.closed.pipe(Effect.timeout("10 seconds"))
-            const gone = yield* Effect.flip(watcher.call(Tell, { to: "bob", text: "bye" }))
-            expect(gone).toMatchObject({ _tag: "PlayerOffline", uid: "bob" })
-          })
-        )
+                // a kick from front1 reaches bob on front2
+                const watcher = yield* connect(front1)
+                expect(yield* watcher.call(KickEverywhere, "bob")).toEqual(["front2"])
+                yield* bob.closed.pipe(Effect.timeout("10 seconds"))
+                const gone = yield* Effect.flip(watcher.call(Tell, { to: "bob", text: "bye" }))
+                expect(gone).toMatchObject({ _tag: "PlayerOffline", uid: "bob" })
+              })
+            )
+          )
+          await Effect.runPromise(Effect.scoped(resumeAcrossFronts(front1, front2)))
+          await Effect.runPromise(Effect.scoped(channelAcrossFronts(front1, front2)))
+        }
       )
-      await Effect.runPromise(Effect.scoped(resumeAcrossFronts(front1, front2)))
-      await Effect.runPromise(Effect.scoped(channelAcrossFronts(front1, front2)))
-      master.kill("SIGTERM")
-      expect(await exited(master)).toBe(0)
-    } finally {
-      master.kill("SIGKILL")
-    }
-  })
+  )
 })

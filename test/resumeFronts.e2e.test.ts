@@ -13,10 +13,7 @@ import { describe, expect, it } from "vitest"
 import * as Client from "../src/Client.js"
 import * as NetCommand from "../src/NetCommand.js"
 import { Login, Tell, Told } from "./fixtures/playersApp.js"
-import { exited, startHotaru } from "./support/cli.js"
-import { status, writeConfig } from "./support/demo.js"
-import { playersApp as app, connect, frontsLogIn } from "./support/playersFronts.js"
-import { freePorts } from "./support/ports.js"
+import { connect, frontsLogIn, withFronts } from "./support/playersFronts.js"
 import { proxy } from "./support/proxy.js"
 import * as Raw from "./support/rawFrames.js"
 
@@ -150,45 +147,46 @@ const reconnectingAcrossFronts = (front1: number, front2: number) =>
   })
 
 describe("resume across front nodes (real processes)", () => {
-  it("a session moves to the other front with what it missed; hostile tokens are refused typed; a dead front's token is refused", {
-    timeout: 150_000
-  }, async () => {
-    const [rootport, webport, front1, front2] = (await freePorts(4)) as [number, number, number, number]
-    const { dir, file } = writeConfig("resume-fronts", {
-      master: { rootport, webport },
-      servers: {
-        front1: { name: "front1", netport: front1, resume: { window: 30 }, app },
-        front2: { name: "front2", netport: front2, resume: { window: 30 }, app }
-      },
-      supervisor: { graceSeconds: 2 }
-    })
-    const master = startHotaru("hotaru start", ["start", file])
-    try {
-      await frontsLogIn([front1, front2].map((port) => [port, `probe${port}`] as const))
-      await Effect.runPromise(Effect.scoped(moveToOtherFront(front1, front2)))
-      await Effect.runPromise(Effect.scoped(hostileTokens(front1, front2)))
-      await Effect.runPromise(Effect.scoped(reconnectingAcrossFronts(front1, front2)))
+  it(
+    "a session moves to the other front with what it missed; hostile tokens are refused typed; a dead front's token is refused",
+    {
+      timeout: 150_000
+    },
+    () =>
+      withFronts(
+        "resume-fronts",
+        {
+          front1: { resume: { window: 30 } },
+          front2: { resume: { window: 30 } },
+          supervisor: { graceSeconds: 2 }
+        },
+        async ({ front1, front2, pidOf }) => {
+          await frontsLogIn([front1, front2].map((port) => [port, `probe${port}`] as const))
+          await Effect.runPromise(Effect.scoped(moveToOtherFront(front1, front2)))
+          await Effect.runPromise(Effect.scoped(hostileTokens(front1, front2)))
+          await Effect.runPromise(Effect.scoped(reconnectingAcrossFronts(front1, front2)))
 
-      // front1 dies with ivy's session: her token is refused typed on front2, she logs in again
-      const front1Pid = (await status(webport, dir)).nodes.find((n) => n.name === "front1")!.pid!
-      await Effect.runPromise(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const ivy = yield* loggedIn(front1, "ivy")
-            process.kill(front1Pid, "SIGKILL")
-            yield* ivy.raw.closed.pipe(Effect.timeout("10 seconds"))
-            const started = Date.now()
-            const { conn, answer } = yield* resumeWith(front2, { token: ivy.token, uid: "ivy", received: 1 })
-            expect(answer).toEqual(refused("Unknown"))
-            expect(Date.now() - started).toBeLessThan(10_000)
-            yield* stillServes(conn, "ivy")
-          })
-        )
+          // front1 dies with ivy's session: her token is refused typed on front2, she logs in again
+          const front1Pid = (await pidOf("front1"))!
+          await Effect.runPromise(
+            Effect.scoped(
+              Effect.gen(function* () {
+                const ivy = yield* loggedIn(front1, "ivy")
+                process.kill(front1Pid, "SIGKILL")
+                yield* ivy.raw.closed.pipe(Effect.timeout("10 seconds"))
+                const started = Date.now()
+                const { conn, answer } = yield* resumeWith(front2, {
+                  token: ivy.token,
+                  uid: "ivy",
+                  received: 1
+                })
+                expect(answer).toEqual(refused("Unknown"))
+                expect(Date.now() - started).toBeLessThan(10_000)
+                yield* stillServes(conn, "ivy")
+              })
+            )
+          )
+        }
       )
-      master.kill("SIGTERM")
-      expect(await exited(master)).toBe(0)
-    } finally {
-      master.kill("SIGKILL")
-    }
-  })
+  )
 })

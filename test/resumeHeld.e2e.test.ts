@@ -11,38 +11,31 @@ import { describe, expect, it } from "vitest"
 import * as NetCommand from "../src/NetCommand.js"
 import { Login, Tell, Told } from "./fixtures/playersApp.js"
 import { alive } from "./support/child.js"
-import { exited, startHotaru } from "./support/cli.js"
-import { status, writeConfig } from "./support/demo.js"
-import { playersApp as app, connect, frontsLogIn } from "./support/playersFronts.js"
-import { freePorts } from "./support/ports.js"
+import { connect, frontsLogIn, withFrontsScoped } from "./support/playersFronts.js"
 import * as Raw from "./support/rawFrames.js"
 import { until } from "./support/wait.js"
 
 const { RESUME_COMMAND, SESSION_COMMAND } = NetCommand
 
 describe("sessions held by the master (real processes)", () => {
-  it("a session left after a front's drain resumes on the restarted front, with the pushes sent meanwhile", {
-    timeout: 150_000
-  }, async () => {
-    const [rootport, webport, front1, front2] = (await freePorts(4)) as [number, number, number, number]
-    const { dir, file } = writeConfig("resume-held", {
-      master: { rootport, webport },
-      servers: {
-        front1: { name: "front1", netport: front1, resume: { window: 60, drain: 1 }, app },
-        front2: { name: "front2", netport: front2, resume: { window: 60 }, app }
-      }
-    })
-    const master = startHotaru("hotaru start", ["start", file])
-    const pidOf = async (name: string) => (await status(webport, dir)).nodes.find((n) => n.name === name)?.pid
-    try {
-      await frontsLogIn([
-        [front1, "erin"],
-        [front2, "frank"]
-      ])
-      const pid = (await pidOf("front1"))!
-      await Effect.runPromise(
-        Effect.scoped(
+  it(
+    "a session left after a front's drain resumes on the restarted front, with the pushes sent meanwhile",
+    {
+      timeout: 150_000
+    },
+    () =>
+      withFrontsScoped(
+        "resume-held",
+        { front1: { resume: { window: 60, drain: 1 } }, front2: { resume: { window: 60 } } },
+        ({ front1, front2, pidOf }) =>
           Effect.gen(function* () {
+            yield* Effect.promise(() =>
+              frontsLogIn([
+                [front1, "erin"],
+                [front2, "frank"]
+              ])
+            )
+            const pid = (yield* Effect.promise(() => pidOf("front1")))!
             const erin = yield* Raw.connect(front1)
             yield* erin.send(Login.id, "erin")
             const { token } = (yield* erin.json(SESSION_COMMAND)) as { token: string }
@@ -83,12 +76,6 @@ describe("sessions held by the master (real processes)", () => {
               expect(yield* again.json(RESUME_COMMAND)).toMatchObject({ _tag: "ResumeRefused" })
             }
           })
-        )
       )
-      master.kill("SIGTERM")
-      expect(await exited(master)).toBe(0)
-    } finally {
-      master.kill("SIGKILL")
-    }
-  })
+  )
 })

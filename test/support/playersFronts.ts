@@ -1,13 +1,16 @@
 /**
  * The fronts of the players e2e tests (`test/fixtures/playersApp.ts` under `hotaru start`): the
- * app's path, a typed client, and the wait until each front logs a player in (it runs, its app
- * is loaded, and its login reaches the master).
+ * app's path, a typed client, the wait until each front logs a player in (it runs, its app is
+ * loaded, and its login reaches the master), and the master with two fronts (`withFronts`).
  */
 import * as Path from "node:path"
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
+import { expect } from "vitest"
 import * as Client from "../../src/Client.js"
 import { Login } from "../fixtures/playersApp.js"
-import { repo } from "./cli.js"
+import { exited, repo, startHotaru } from "./cli.js"
+import { status, writeConfig } from "./demo.js"
+import { freePorts } from "./ports.js"
 import { waitFor } from "./wait.js"
 
 export const playersApp = Path.join(repo, "test/fixtures/playersApp.ts")
@@ -26,3 +29,58 @@ export const frontsLogIn = async (
     )
   }
 }
+
+/** Two fronts under `hotaru start`, as `withFronts` gives them to its body. */
+export interface Fronts {
+  readonly front1: number
+  readonly front2: number
+  /** The master's admin web port. */
+  readonly webport: number
+  /** The pid of node `name`, as the master's `/status` reports it. */
+  readonly pidOf: (name: string) => Promise<number | undefined>
+}
+
+/** What `withFronts` adds to each front's `{ name, netport, app }`, and to the config's top level. */
+export interface FrontsOptions {
+  readonly front1?: Record<string, unknown>
+  readonly front2?: Record<string, unknown>
+  readonly supervisor?: Record<string, unknown>
+}
+
+/**
+ * A master and two fronts (`front1`, `front2`, the players app) under `hotaru start`, from a config
+ * written on free ports: `body` runs against them, then the master is stopped and must exit 0. The
+ * master is SIGKILLed whatever happens (its nodes follow it: the orphan guard).
+ */
+export const withFronts = async (
+  prefix: string,
+  options: FrontsOptions,
+  body: (fronts: Fronts) => Promise<void>
+): Promise<void> => {
+  const [rootport, webport, front1, front2] = (await freePorts(4)) as [number, number, number, number]
+  const { dir, file } = writeConfig(prefix, {
+    master: { rootport, webport },
+    servers: {
+      front1: { name: "front1", netport: front1, app: playersApp, ...options.front1 },
+      front2: { name: "front2", netport: front2, app: playersApp, ...options.front2 }
+    },
+    ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor })
+  })
+  const master = startHotaru("hotaru start", ["start", file])
+  const pidOf = async (name: string) =>
+    (await status(webport, dir)).nodes.find((n) => n.name === name)?.pid ?? undefined
+  try {
+    await body({ front1, front2, webport, pidOf })
+    master.kill("SIGTERM")
+    expect(await exited(master)).toBe(0)
+  } finally {
+    master.kill("SIGKILL")
+  }
+}
+
+/** `withFronts`, its body an Effect in a scope of its own. */
+export const withFrontsScoped = (
+  prefix: string,
+  options: FrontsOptions,
+  body: (fronts: Fronts) => Effect.Effect<void, unknown, Scope.Scope>
+): Promise<void> => withFronts(prefix, options, (fronts) => Effect.runPromise(Effect.scoped(body(fronts))))
