@@ -148,7 +148,9 @@ export const push = <Name extends string, Req, Res>(
 /**
  * Push `value` as `command` to the members of channel `name` on every node of the cluster (a
  * channel's members are the connections that joined it on their own node: `Channel.join`);
- * how many connections got it. `Channel.push` reaches this node's members only.
+ * how many connections got it (a member whose front stopped and whose session the master holds
+ * for resume counts: the push waits in its replay buffer). `Channel.push` reaches this node's
+ * members only.
  *
  * @since 0.1.0
  * @category utils
@@ -181,7 +183,8 @@ export const pushChannel = <Name extends string, Req, Res>(
 /**
  * The members of channel `name` on every node of the cluster: per node where it has some, how
  * many connections joined it there and the player ids bound among them (at most 4,096 listed per
- * node). `Channel.members` lists this node's connection ids only. A node that does not answer
+ * node; sessions the master holds for resume are listed under `master`). `Channel.members`
+ * lists this node's connection ids only. A node that does not answer
  * counts as having none; a name the link would refuse (1–256 characters) lists this node only.
  *
  * @since 0.1.0

@@ -2,14 +2,15 @@
  * Sessions the master holds for a stopped front, in real processes (`hotaru start`: a master
  * and two fronts with resume on). front1 is SIGTERMed with erin bound and her client does not
  * come back within front1's drain (one second): the drain hands her session to the master. A
- * push to her meanwhile is kept there (`Delivered` says `master`); when the supervisor has
+ * push to her meanwhile is kept there (`Delivered` says `master`), and so is a push to the lobby
+ * channel she joined (she is listed as the master's member); when the supervisor has
  * restarted front1, she resumes on it, with its own old token, and gets what she missed once, in
  * order, with no second login; pushes reach her on front1 again, and the token is spent.
  */
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import * as NetCommand from "../src/NetCommand.js"
-import { Login, Tell, Told } from "./fixtures/playersApp.js"
+import { Heard, JoinLobby, Lobby, Login, Shout, Tell, Told } from "./fixtures/playersApp.js"
 import { alive } from "./support/child.js"
 import { connect, frontsLogIn, withFrontsScoped } from "./support/playersFronts.js"
 import * as Raw from "./support/rawFrames.js"
@@ -40,6 +41,8 @@ describe("sessions held by the master (real processes)", () => {
             yield* erin.send(Login.id, "erin")
             const { token } = (yield* erin.json(SESSION_COMMAND)) as { token: string }
             expect((yield* erin.next(Login.id)).text).toBe("welcome erin")
+            yield* erin.send(JoinLobby.id, "")
+            expect((yield* erin.next(JoinLobby.id)).text).toBe("joined")
             const frank = yield* connect(front2)
             expect(yield* frank.call(Login, "frank")).toBe("welcome frank")
             expect(yield* frank.call(Tell, { to: "erin", text: "zero" })).toEqual({ node: "front1" })
@@ -49,23 +52,29 @@ describe("sessions held by the master (real processes)", () => {
             process.kill(pid, "SIGTERM")
             yield* erin.closed.pipe(Effect.timeout("5 seconds"))
             yield* until("front1 to exit", () => !alive(pid), 20_000)
+            // held, she is still in the lobby: a channel push is kept for her, she is listed as the master's
+            expect(yield* frank.call(Shout, "all")).toBe(1)
+            expect(yield* frank.call(Lobby, null)).toEqual([{ node: "master", count: 1, uids: ["erin"] }])
             expect(yield* frank.call(Tell, { to: "erin", text: "held" })).toEqual({ node: "master" })
 
-            // front1 restarted: erin comes back there with its old token (she claims 1 frame)
+            // front1 restarted: erin comes back there with its old token (she claims 2 frames: welcome, joined)
             yield* Effect.promise(() => frontsLogIn([[front1, "probe"]]))
             expect(yield* Effect.promise(() => pidOf("front1"))).not.toBe(pid)
             const back = yield* Raw.connect(front1)
-            yield* back.send(RESUME_COMMAND, { token, uid: "erin", received: 1 })
+            yield* back.send(RESUME_COMMAND, { token, uid: "erin", received: 2 })
             const answer = (yield* back.json(RESUME_COMMAND).pipe(Effect.timeout("10 seconds"))) as Record<
               string,
               unknown
             >
-            expect(answer).toMatchObject({ _tag: "ResumeOk", requests: 1 })
+            expect(answer).toMatchObject({ _tag: "ResumeOk", requests: 2 })
             expect(answer.token).toMatch(/^front1\./)
-            const replayed = []
-            for (let i = 0; i < 2; i++)
-              replayed.push((yield* back.next(Told.id).pipe(Effect.timeout("10 seconds"))).text)
-            expect(replayed).toEqual(["zero", "held"])
+            // in order, once: what she missed before the stop, then the channel push, then the tell
+            const wait = Effect.timeout("10 seconds")
+            expect((yield* back.next(Told.id).pipe(wait)).text).toBe("zero")
+            expect((yield* back.next(Heard.id).pipe(wait)).text).toBe("all")
+            expect((yield* back.next(Told.id).pipe(wait)).text).toBe("held")
+            // back on a front: she is in the lobby there again
+            expect(yield* frank.call(Lobby, null)).toEqual([{ node: "front1", count: 1, uids: ["erin"] }])
             expect(yield* frank.call(Tell, { to: "erin", text: "after" })).toEqual({ node: "front1" })
             expect((yield* back.next(Told.id)).text).toBe("after")
 

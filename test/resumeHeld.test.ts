@@ -215,6 +215,36 @@ describe("HeldSessions", () => {
     })
   )
 
+  it.effect("held members stay in their channels: a channel push is kept for each, members list them", () =>
+    Effect.gen(function* () {
+      const store = HeldSessions.make(yield* Effect.clock)
+      const yuki = held({ token: `front.${"Y".repeat(22)}`, uid: "yuki", channels: ["room", "guild"] })
+      expect(store.hold("front", [held(), yuki])).toBe(2)
+      expect(store.members("room", 10)).toEqual({ count: 2, uids: ["zoe", "yuki"] })
+      expect(store.members("room", 1)).toEqual({ count: 2, uids: ["zoe"] })
+      expect(store.members("guild", 10)).toEqual({ count: 1, uids: ["yuki"] })
+      expect(store.members("nowhere", 10)).toEqual({ count: 0, uids: [] })
+      expect(store.pushChannel("room", 4, push("c"))).toBe(2)
+      expect(store.pushChannel("guild", 4, push("g"))).toBe(1)
+      expect(store.pushChannel("nowhere", 4, push("x"))).toBe(0)
+      // zoe resumes: both frames she missed, and she is no member held here any more
+      const text = Option.map(
+        takeOf(store, 10),
+        Either.map((h) => h.frames.map((f) => new TextDecoder().decode(f.body)).join(""))
+      )
+      expect(text).toEqual(Option.some(Either.right("abc")))
+      expect(store.members("room", 10)).toEqual({ count: 1, uids: ["yuki"] })
+      // expired or dropped: neither kept nor listed
+      store.drop("yuki")
+      expect(store.pushChannel("guild", 4, push("late"))).toBe(0)
+      expect(store.members("guild", 10).count).toBe(0)
+      expect(store.hold("front", [yuki])).toBe(1)
+      yield* TestClock.adjust("5 seconds")
+      expect(store.pushChannel("room", 4, push("late"))).toBe(0)
+      expect(store.size()).toEqual({ sessions: 0, bytes: 0 })
+    })
+  )
+
   it.effect("bounded in bytes over every session; a front's batches stay under the link's frame cap", () =>
     Effect.gen(function* () {
       const store = HeldSessions.make(yield* Effect.clock)

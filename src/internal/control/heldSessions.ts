@@ -3,7 +3,9 @@
  * rest of their resume window: a player whose front restarts (with no other front to move to,
  * or whose client came back after the drain) resumes on any front, the restarted one too, with
  * what it missed. A push to a held player is kept in its ring (the oldest frames go past the
- * ring's bounds, as on a front: a client that missed those resyncs).
+ * ring's bounds, as on a front: a client that missed those resyncs). A held session stays in its
+ * channels: a push to a channel is kept in the ring of each held member, and a held member is
+ * listed among the channel's members (as the master's).
  *
  * Bounded: `MAX_SESSIONS` sessions and `MAX_BYTES` of frames in all; past either a session is
  * not kept (its client logs in again) and a push to it is not kept (`PlayerOffline`). A front
@@ -46,6 +48,13 @@ export interface HeldSessions {
   readonly take: (request: SessionTake) => Option.Option<Either.Either<SessionHandover, ResumeRefused>>
   /** Keep a push to held player `uid`; whether it was kept. */
   readonly push: (uid: string, command: number, body: Uint8Array) => boolean
+  /** Keep a push to channel `channel` for each held member; how many kept it. */
+  readonly pushChannel: (channel: string, command: number, body: Uint8Array) => number
+  /** The held members of `channel`: how many, and their uids (the first `limit`). */
+  readonly members: (
+    channel: string,
+    limit: number
+  ) => { readonly count: number; readonly uids: Array<string> }
   /** End the held session of `uid` (it logged in elsewhere); whether there was one. */
   readonly drop: (uid: string) => boolean
   /** Sessions and frame bytes held now. */
@@ -56,6 +65,7 @@ export interface HeldSessions {
 export const make = (clock: Clock.Clock): HeldSessions & { readonly sweep: () => void } => {
   const byToken = new Map<string, Entry>()
   const byUid = new Map<string, Entry>()
+  const byChannel = new Map<string, Set<Entry>>()
   let total = 0
   const now = () => clock.unsafeCurrentTimeMillis()
 
@@ -63,6 +73,11 @@ export const make = (clock: Clock.Clock): HeldSessions & { readonly sweep: () =>
     if (byToken.get(entry.token) !== entry) return
     byToken.delete(entry.token)
     if (byUid.get(entry.uid) === entry) byUid.delete(entry.uid)
+    for (const name of entry.channels) {
+      const set = byChannel.get(name)
+      set?.delete(entry)
+      if (set?.size === 0) byChannel.delete(name)
+    }
     total -= entry.bytes
   }
   /** The entry, if still in its window (an expired one goes). */
@@ -95,6 +110,11 @@ export const make = (clock: Clock.Clock): HeldSessions & { readonly sweep: () =>
     }
     byToken.set(s.token, entry)
     byUid.set(s.uid, entry)
+    for (const name of entry.channels) {
+      const set = byChannel.get(name) ?? new Set<Entry>()
+      set.add(entry)
+      byChannel.set(name, set)
+    }
     total += bytes
     return true
   }
@@ -120,8 +140,8 @@ export const make = (clock: Clock.Clock): HeldSessions & { readonly sweep: () =>
     )
   }
 
-  const push: HeldSessions["push"] = (uid, command, body) => {
-    const entry = live(byUid.get(uid))
+  /** Keep a frame in a live entry's ring; whether it was kept. */
+  const keepFrame = (entry: Entry | undefined, command: number, body: Uint8Array): boolean => {
     if (entry === undefined || total + body.length > MAX_BYTES) return false
     entry.frames.push({ command, body })
     entry.bytes += body.length
@@ -136,6 +156,15 @@ export const make = (clock: Clock.Clock): HeldSessions & { readonly sweep: () =>
     return true
   }
 
+  /** The live held members of a channel (expired ones go). */
+  const liveMembers = (channel: string): Array<Entry> => {
+    const set = byChannel.get(channel)
+    if (set === undefined) return []
+    const out: Array<Entry> = []
+    for (const entry of [...set]) if (live(entry) !== undefined) out.push(entry)
+    return out
+  }
+
   return {
     hold: (node, sessions) => {
       const at = now()
@@ -144,7 +173,16 @@ export const make = (clock: Clock.Clock): HeldSessions & { readonly sweep: () =>
       return kept
     },
     take,
-    push,
+    push: (uid, command, body) => keepFrame(live(byUid.get(uid)), command, body),
+    pushChannel: (channel, command, body) => {
+      let kept = 0
+      for (const entry of liveMembers(channel)) if (keepFrame(entry, command, body)) kept++
+      return kept
+    },
+    members: (channel, limit) => {
+      const all = liveMembers(channel)
+      return { count: all.length, uids: all.slice(0, limit).map((e) => e.uid) }
+    },
     drop: (uid) => {
       const entry = byUid.get(uid)
       if (entry === undefined) return false

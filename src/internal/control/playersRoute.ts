@@ -2,8 +2,9 @@
  * The master's side of `Players`: a push to a player goes to every linked node at once, and the
  * one whose client edge holds the player delivers it (a player is bound on one node at most: a
  * login kicks it elsewhere); a kick goes to every node but the caller. The sessions of stopped
- * fronts are held here (`HeldSessions`): a take finds them first, a push to a held player is
- * kept for its resume (`Delivered` says `master`), a kick ends it.
+ * fronts are held here (`HeldSessions`): a take finds them first, a push to a held player (or to
+ * a channel it is in) is kept for its resume (`Delivered` says `master`; the channel's members
+ * list `master` as their node), a kick ends it.
  *
  * @internal
  */
@@ -17,7 +18,7 @@ import { Caller } from "../rpc/caller.js"
 import type { NodeUnavailable } from "../rpc/wireErrors.js"
 import { AdminService } from "./adminRpc.js"
 import * as HeldSessions from "./heldSessions.js"
-import { PlayerOffline, PlayersService } from "./playersRpc.js"
+import { MAX_MEMBERS_LISTED, PlayerOffline, PlayersService } from "./playersRpc.js"
 
 type Node = RpcClient.RpcClient<RpcGroup.Rpcs<typeof AdminService>, NodeUnavailable>
 
@@ -93,14 +94,18 @@ const handlersWith = (root: Context.Tag.Service<Root>, held: HeldSessions.HeldSe
       Effect.gen(function* () {
         const caller = yield* Caller
         const counts = yield* askNodes(root, caller.name, (n) => n.PushChannel(push), 0)
-        return counts.reduce((sum, [, n]) => sum + n, 0)
+        // held members keep it for their resume
+        const kept = held.pushChannel(push.channel, push.command, push.body)
+        return counts.reduce((sum, [, n]) => sum + n, kept)
       }),
     ChannelMembersElsewhere: ({ channel }) =>
       Effect.gen(function* () {
         const caller = yield* Caller
         const none = { count: 0, uids: [] }
         const answers = yield* askNodes(root, caller.name, (n) => n.ChannelMembers({ channel }), none)
-        return answers.filter(([, m]) => m.count > 0).map(([node, m]) => ({ node, ...m }))
+        const nodes = answers.filter(([, m]) => m.count > 0).map(([node, m]) => ({ node, ...m }))
+        const holding = held.members(channel, MAX_MEMBERS_LISTED)
+        return holding.count === 0 ? nodes : [...nodes, { node: "master", ...holding }]
       }),
     TakeSession: ({ node, ...request }) =>
       Effect.gen(function* () {
