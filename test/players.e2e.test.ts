@@ -8,9 +8,8 @@
  */
 import { Effect, Fiber, Option, Stream } from "effect"
 import { describe, expect, it } from "vitest"
-import * as Client from "../src/Client.js"
 import { Heard, JoinLobby, KickEverywhere, Lobby, Login, Shout, Tell, Told } from "./fixtures/playersApp.js"
-import { connect, frontsLogIn, withFronts } from "./support/playersFronts.js"
+import { connect, frontsLogIn, reconnectingPlayer, withFronts } from "./support/playersFronts.js"
 import { proxy } from "./support/proxy.js"
 
 /**
@@ -21,18 +20,7 @@ import { proxy } from "./support/proxy.js"
 const resumeAcrossFronts = (front1: number, front2: number) =>
   Effect.gen(function* () {
     const net = yield* proxy(front1)
-    const carol = yield* Client.reconnecting(connect(net.port), {
-      onConnect: (c) => Effect.asVoid(c.call(Login, "carol")),
-      pause: "100 millis"
-    })
-    const events = yield* carol.events.pipe(
-      Stream.map((e) => e._tag),
-      Stream.takeUntil((tag) => tag === "Resumed"),
-      Stream.runCollect,
-      Effect.fork
-    )
-    const told = yield* carol.pushesOf(Told).pipe(Stream.take(4), Stream.runCollect, Effect.fork)
-    yield* carol.current
+    const { events, told } = yield* reconnectingPlayer([connect(net.port)], "carol", 4)
     const dave = yield* connect(front2)
     expect(yield* dave.call(Login, "dave")).toBe("welcome dave")
     expect(net.drop()).toBeGreaterThan(0)

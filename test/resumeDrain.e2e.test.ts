@@ -6,13 +6,12 @@
  * replayed once, in order; a reconnecting client given both fronts resumes on front2 with no
  * login; pushes by uid reach front2; front1 exits once both are taken (before its drain time).
  */
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber } from "effect"
 import { describe, expect, it } from "vitest"
-import * as Client from "../src/Client.js"
 import * as NetCommand from "../src/NetCommand.js"
 import { Login, Tell, Told } from "./fixtures/playersApp.js"
 import { alive } from "./support/child.js"
-import { connect, frontsLogIn, withFronts } from "./support/playersFronts.js"
+import { connect, frontsLogIn, reconnectingPlayer, withFronts } from "./support/playersFronts.js"
 import * as Raw from "./support/rawFrames.js"
 
 const { RESUME_COMMAND, SESSION_COMMAND } = NetCommand
@@ -56,18 +55,11 @@ describe("a front's graceful stop (real processes)", () => {
                 const { token } = (yield* erin.json(SESSION_COMMAND)) as { token: string }
                 expect((yield* erin.next(Login.id)).text).toBe("welcome erin")
                 // hana, reconnecting with both fronts, on front1
-                const hana = yield* Client.reconnecting([connect(front1), connect(front2)], {
-                  onConnect: (c) => Effect.asVoid(c.call(Login, "hana")),
-                  pause: "100 millis"
-                })
-                const events = yield* hana.events.pipe(
-                  Stream.map((e) => e._tag),
-                  Stream.takeUntil((tag) => tag === "Resumed"),
-                  Stream.runCollect,
-                  Effect.fork
+                const { events, told } = yield* reconnectingPlayer(
+                  [connect(front1), connect(front2)],
+                  "hana",
+                  2
                 )
-                const told = yield* hana.pushesOf(Told).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
-                yield* hana.current
                 const frank = yield* connect(front2)
                 expect(yield* frank.call(Login, "frank")).toBe("welcome frank")
                 expect(yield* frank.call(Tell, { to: "erin", text: "zero" })).toEqual({ node: "front1" })

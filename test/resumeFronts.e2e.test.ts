@@ -8,12 +8,11 @@
  * and the connection still serves; a token of a front that was SIGKILLed is refused typed and the
  * player logs in again.
  */
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber } from "effect"
 import { describe, expect, it } from "vitest"
-import * as Client from "../src/Client.js"
 import * as NetCommand from "../src/NetCommand.js"
 import { Login, Tell, Told } from "./fixtures/playersApp.js"
-import { connect, frontsLogIn, withFronts } from "./support/playersFronts.js"
+import { connect, frontsLogIn, reconnectingPlayer, withFronts } from "./support/playersFronts.js"
 import { proxy } from "./support/proxy.js"
 import * as Raw from "./support/rawFrames.js"
 
@@ -122,18 +121,7 @@ const hostileTokens = (front1: number, front2: number) =>
 const reconnectingAcrossFronts = (front1: number, front2: number) =>
   Effect.gen(function* () {
     const net = yield* proxy(front1)
-    const hana = yield* Client.reconnecting([connect(net.port), connect(front2)], {
-      onConnect: (c) => Effect.asVoid(c.call(Login, "hana")),
-      pause: "100 millis"
-    })
-    const events = yield* hana.events.pipe(
-      Stream.map((e) => e._tag),
-      Stream.takeUntil((tag) => tag === "Resumed"),
-      Stream.runCollect,
-      Effect.fork
-    )
-    const told = yield* hana.pushesOf(Told).pipe(Stream.take(1), Stream.runCollect, Effect.fork)
-    yield* hana.current
+    const { events, told } = yield* reconnectingPlayer([connect(net.port), connect(front2)], "hana", 1)
     expect(net.drop()).toBeGreaterThan(0)
     expect([...(yield* Fiber.join(events).pipe(Effect.timeout("15 seconds")))]).toEqual([
       "Connected",

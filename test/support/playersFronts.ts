@@ -4,10 +4,10 @@
  * loaded, and its login reaches the master), and the master with two fronts (`withFronts`).
  */
 import * as Path from "node:path"
-import { Effect, type Scope } from "effect"
+import { Effect, type Fiber, type Scope, Stream } from "effect"
 import { expect } from "vitest"
 import * as Client from "../../src/Client.js"
-import { Login } from "../fixtures/playersApp.js"
+import { Login, Told } from "../fixtures/playersApp.js"
 import { exited, repo, startHotaru } from "./cli.js"
 import { status, writeConfig } from "./demo.js"
 import { freePorts } from "./ports.js"
@@ -29,6 +29,46 @@ export const frontsLogIn = async (
     )
   }
 }
+
+/** A player on a reconnecting client, with what it sees collected in the background. */
+export interface ReconnectingPlayer {
+  readonly client: Client.Reconnecting
+  /** Its connection events' tags, up to and including the first `Resumed`. */
+  readonly events: Fiber.RuntimeFiber<ReadonlyArray<string>>
+  /** The text of its first `told` `Told` pushes. */
+  readonly told: Fiber.RuntimeFiber<ReadonlyArray<string>>
+}
+
+/**
+ * `uid` on `Client.reconnecting` over `connects` (logging in on each fresh connection, 100 ms
+ * between attempts), connected, with its event tags and its first `told` `Told` texts forked.
+ */
+export const reconnectingPlayer = (
+  connects: ReadonlyArray<Effect.Effect<Client.Client, Client.ClientError, Scope.Scope>>,
+  uid: string,
+  told: number
+): Effect.Effect<ReconnectingPlayer, Client.ClientError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const client = yield* Client.reconnecting(connects, {
+      onConnect: (c) => Effect.asVoid(c.call(Login, uid)),
+      pause: "100 millis"
+    })
+    const events = yield* client.events.pipe(
+      Stream.map((e) => e._tag),
+      Stream.takeUntil((tag) => tag === "Resumed"),
+      Stream.runCollect,
+      Effect.map((tags): ReadonlyArray<string> => [...tags]),
+      Effect.fork
+    )
+    const texts = yield* client.pushesOf(Told).pipe(
+      Stream.take(told),
+      Stream.runCollect,
+      Effect.map((pushes): ReadonlyArray<string> => [...pushes]),
+      Effect.fork
+    )
+    yield* client.current
+    return { client, events, told: texts }
+  })
 
 /** Two fronts under `hotaru start`, as `withFronts` gives them to its body. */
 export interface Fronts {
