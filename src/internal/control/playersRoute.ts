@@ -12,13 +12,14 @@ import type { RpcClient, RpcGroup } from "@effect/rpc"
 import { type Context, Effect, Either, Layer, Option } from "effect"
 import type { Root } from "../../Root.js"
 import { isAgentName } from "../cluster/agentRpc.js"
+import { MAX_MEMBERS_LISTED } from "../edge/channels.js"
 import type { SessionTake } from "../edge/handoverWire.js"
 import { ResumeRefused } from "../edge/resumeWire.js"
 import { Caller } from "../rpc/caller.js"
 import type { NodeUnavailable } from "../rpc/wireErrors.js"
 import { AdminService } from "./adminRpc.js"
 import * as HeldSessions from "./heldSessions.js"
-import { MAX_MEMBERS_LISTED, PlayerOffline, PlayersService } from "./playersRpc.js"
+import { PlayerOffline, PlayersService } from "./playersRpc.js"
 
 type Node = RpcClient.RpcClient<RpcGroup.Rpcs<typeof AdminService>, NodeUnavailable>
 

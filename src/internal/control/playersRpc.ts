@@ -8,6 +8,7 @@
  */
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
+import { MAX_MEMBERS_LISTED } from "../edge/channels.js"
 import { HeldSession, SessionHandover, SessionTake } from "../edge/handoverWire.js"
 import { ResumeRefused } from "../edge/resumeWire.js"
 
@@ -30,9 +31,6 @@ export const ChannelPush = Schema.Struct({
 
 /** A channel name on the wire. */
 export const ChannelName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
-
-/** The most uids one node lists of a channel's members (`count` says how many there are). */
-export const MAX_MEMBERS_LISTED = 4096
 
 /** A channel's members on one node: how many connections, and the players bound among them. */
 export const NodeMembers = Schema.Struct({

@@ -15,6 +15,9 @@ import type { ConnectionState } from "./connection.js"
  */
 export const MAX_CHANNELS_PER_CONNECTION = 256
 
+/** The most uids one node lists of a channel's members (`count` says how many there are). */
+export const MAX_MEMBERS_LISTED = 4096
+
 /**
  * `Channel.join` was refused: the connection is in `MAX_CHANNELS_PER_CONNECTION` channels
  * already (`TooMany`), or it is closed (`Closed`). A `Schema.TaggedError`: a command may declare

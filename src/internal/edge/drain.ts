@@ -8,8 +8,9 @@
  * connections are closed the sessions go to the master at once.
  *
  * A node runs it before its master link goes (the master routes the other fronts' `TakeSession`
- * to it meanwhile); what is left ends when the edge's scope closes. It waits on the edge's
- * `changed` signal, not a timer.
+ * to it meanwhile); what is left ends when the edge's scope closes. It waits for takes and
+ * closes on the edge's `changed` signal; only the short settle of the sessions' running
+ * handlers before the hand to the master polls (every `SETTLE_POLL`, at most `SETTLE_MILLIS`).
  */
 import { Deferred, Duration, Effect, Exit, FiberId } from "effect"
 import type { Edge } from "./edge.js"

@@ -6,7 +6,7 @@
  * @internal
  */
 import { Effect, Option } from "effect"
-import { MAX_MEMBERS_LISTED } from "../control/playersRpc.js"
+import { MAX_MEMBERS_LISTED } from "./channels.js"
 import type { SessionHandover, SessionTake } from "./handoverWire.js"
 import { ResumeRefused } from "./resumeWire.js"
 import type { NetServer } from "./service.js"
