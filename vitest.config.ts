@@ -16,6 +16,7 @@ const processFiles = [
   "test/resumeFronts.e2e.test.ts",
   "test/resumeDrain.e2e.test.ts",
   "test/resumeHeld.e2e.test.ts",
+  "test/resumeHoldFailed.e2e.test.ts",
   "test/init.test.ts",
   "test/consumer.test.ts",
   "test/runtimes.test.ts",

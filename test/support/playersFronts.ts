@@ -78,6 +78,8 @@ export interface Fronts {
   readonly webport: number
   /** The pid of node `name`, as the master's `/status` reports it. */
   readonly pidOf: (name: string) => Promise<number | undefined>
+  /** The master's own pid. */
+  readonly masterPid: number
 }
 
 /** What `withFronts` adds to each front's `{ name, netport, app }`, and to the config's top level. */
@@ -85,6 +87,7 @@ export interface FrontsOptions {
   readonly front1?: Record<string, unknown>
   readonly front2?: Record<string, unknown>
   readonly supervisor?: Record<string, unknown>
+  readonly heartbeat?: Record<string, unknown>
 }
 
 /**
@@ -104,13 +107,14 @@ export const withFronts = async (
       front1: { name: "front1", netport: front1, app: playersApp, ...options.front1 },
       front2: { name: "front2", netport: front2, app: playersApp, ...options.front2 }
     },
-    ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor })
+    ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }),
+    ...(options.heartbeat === undefined ? {} : { heartbeat: options.heartbeat })
   })
   const master = startHotaru("hotaru start", ["start", file])
   const pidOf = async (name: string) =>
     (await status(webport, dir)).nodes.find((n) => n.name === name)?.pid ?? undefined
   try {
-    await body({ front1, front2, webport, pidOf })
+    await body({ front1, front2, webport, pidOf, masterPid: master.pid! })
     master.kill("SIGTERM")
     expect(await exited(master)).toBe(0)
   } finally {

@@ -61,7 +61,13 @@ export const layer = <R>(
           master.HoldSessions({ sessions: batch }).pipe(
             Effect.map((n) => kept + n),
             Effect.catchAll((e) =>
-              Effect.as(Effect.logWarning(`the master did not hold ${batch.length} sessions`, e), kept)
+              Effect.as(
+                Effect.logWarning(
+                  `the master did not confirm holding ${batch.length} sessions (a hold it read late may still land)`,
+                  e
+                ),
+                kept
+              )
             )
           )
         ),
