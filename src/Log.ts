@@ -9,12 +9,13 @@
  *
  * `[node#conn]` comes from the `node` and `conn` log annotations (set by NetServer), and
  * `[node<caller]` from `node` and `caller` (set for inter-node calls); other annotations follow
- * the message as `key=value`. With `format: "json"` (the CLI's `HOTARU_LOG_FORMAT=json`) each
+ * the message as `key=value`, and a line logged inside a sampled trace span ends with
+ * `trace=<traceId>` (the id the trace backend shows). With `format: "json"` (the CLI's `HOTARU_LOG_FORMAT=json`) each
  * record is one JSON object per line instead ({@link formatJson}).
  *
  * @since 0.1.0
  */
-import { Cause, Layer, Logger, LogLevel } from "effect"
+import { Cause, Layer, Logger, LogLevel, Option } from "effect"
 import * as JsonLog from "./internal/observe/jsonLog.js"
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0")
@@ -31,6 +32,7 @@ const render = (value: unknown): string =>
 export const formatLine = ({
   annotations,
   cause,
+  context,
   date,
   logLevel,
   message
@@ -51,6 +53,8 @@ export const formatLine = ({
       ? ""
       : `[${render(node)}${conn === undefined ? "" : `#${render(conn)}`}${caller === undefined ? "" : `<${render(caller)}`}] `
   const text = (Array.isArray(message) ? message : [message]).map(render).join(" ")
+  const span = JsonLog.sampledSpan(context)
+  if (Option.isSome(span)) rest.push(`trace=${span.value.traceId}`)
   const tail = rest.length === 0 ? "" : ` ${rest.join(" ")}`
   const causeText = Cause.isEmpty(cause) ? "" : `\n${Cause.pretty(cause)}`
   return `${time} ${logLevel.label.padEnd(5)} ${where}${text}${tail}${causeText}`

@@ -4,7 +4,7 @@
  */
 
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Logger } from "effect"
+import { Effect, Logger, Tracer } from "effect"
 import * as Log from "../src/Log.js"
 
 const capture = (lines: Array<string>) =>
@@ -37,4 +37,39 @@ describe("Log.formatJson", () => {
       expect(failed).toMatchObject({ level: "ERROR", message: "failed boom" })
     }).pipe(Effect.provide(capture(lines)))
   })
+})
+
+describe("Log.formatLine", () => {
+  it.live(
+    "a line logged inside a sampled span ends with trace=<its trace id>; outside or unsampled, none",
+    () => {
+      const lines: Array<string> = []
+      const json: Array<string> = []
+      const both = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make((o) => {
+          lines.push(Log.formatLine(o))
+          json.push(Log.formatJson(o))
+        })
+      )
+      return Effect.gen(function* () {
+        yield* Effect.logInfo("outside").pipe(Effect.annotateLogs({ node: "gate", conn: 3 }))
+        yield* Effect.logInfo("inside").pipe(Effect.annotateLogs("node", "net"), Effect.withSpan("handle"))
+        yield* Effect.logInfo("unsampled").pipe(
+          Effect.withParentSpan(
+            Tracer.externalSpan({
+              traceId: `${"0".repeat(31)}1`,
+              spanId: `${"0".repeat(15)}1`,
+              sampled: false
+            })
+          )
+        )
+        const [outside, inside, unsampled] = lines
+        const traceId = (JSON.parse(json[1]!) as { traceId: string }).traceId
+        expect(outside).toMatch(/ INFO {2}\[gate#3\] outside$/)
+        expect(inside).toMatch(new RegExp(` INFO  \\[net\\] inside trace=${traceId}$`))
+        expect(unsampled).not.toContain("trace=")
+      }).pipe(Effect.provide(both))
+    }
+  )
 })

@@ -33,6 +33,15 @@ const plain = (value: unknown): unknown => {
 const text = (value: unknown): string =>
   typeof value === "string" ? value : value instanceof Error ? value.message : JSON.stringify(plain(value))
 
+/** The sampled span a record was logged in (an unsampled one names a trace recorded nowhere). */
+export const sampledSpan = (
+  context: Logger.Logger.Options<unknown>["context"]
+): Option.Option<Tracer.AnySpan> =>
+  Option.filter(
+    Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan),
+    (span) => span.sampled
+  )
+
 /** One record as a JSON document (no newline). */
 export const formatJson = (options: Logger.Logger.Options<unknown>): string => {
   const { annotations, cause, context, date, fiberId, logLevel, message, spans } = options
@@ -46,9 +55,8 @@ export const formatJson = (options: Logger.Logger.Options<unknown>): string => {
     if (key === "node") record.node = plain(value)
     else rest[key] = plain(value)
   }
-  const span = Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan)
-  // (an unsampled span's ids name a trace that is recorded nowhere)
-  if (Option.isSome(span) && span.value.sampled) {
+  const span = sampledSpan(context)
+  if (Option.isSome(span)) {
     record.traceId = span.value.traceId
     record.spanId = span.value.spanId
   }
