@@ -42,6 +42,7 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { Cause, Context, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
+import { reveal, secretOf } from "./internal/config/secret.js"
 import { ReloadRefused, RestartFailed } from "./internal/control/adminErrors.js"
 import * as DashboardAssets from "./internal/control/dashboardAssets.js"
 import type * as DashboardData from "./internal/control/dashboardData.js"
@@ -166,7 +167,7 @@ export interface Handlers {
 export const layerAuthorization = (
   secret: string | Redacted.Redacted<string>
 ): Layer.Layer<Authorization> => {
-  const token = Redacted.isRedacted(secret) ? Redacted.value(secret) : secret
+  const token = secretOf(secret)
   return Layer.succeed(
     Authorization,
     Authorization.of({
@@ -175,7 +176,7 @@ export const layerAuthorization = (
           // the platform takes what follows the first 7 characters: the scheme is checked here
           const isBearer = /^bearer /i.test(request.headers.authorization ?? "")
           const value = Redacted.value(given)
-          return isBearer && token !== "" && sameText(value, token)
+          return isBearer && reveal(token) !== "" && sameText(value, reveal(token))
             ? Effect.void
             : Effect.fail(
                 new Unauthorized({
@@ -262,7 +263,7 @@ export const layer = (
     Layer.provide(layerHandlers(handlers)),
     Layer.provide(layerAuthorization(options.token))
   )
-  const token = Redacted.isRedacted(options.token) ? Redacted.value(options.token) : options.token
+  const token = secretOf(options.token)
   const source = options.dashboard
   // the limits, the 401 challenge and the safe headers wrap the API's app itself (a `serve`
   // middleware would see the response only after it was sent); /dashboard is its own app
@@ -301,7 +302,10 @@ export const layer = (
  * @since 0.1.0
  * @category constructors
  */
-export const client = (options: { readonly baseUrl: string; readonly token?: string | undefined }) =>
+export const client = (options: {
+  readonly baseUrl: string
+  readonly token?: string | Redacted.Redacted<string> | undefined
+}) =>
   HttpApiClient.make(AdminApi, {
     baseUrl: options.baseUrl,
     transformClient: (c) =>

@@ -26,6 +26,7 @@ import * as HotaruConfig from "./HotaruConfig.js"
 import { AgentNoSuchNode, AgentService, type AgentStatus, agentName } from "./internal/cluster/agentRpc.js"
 import { linkAuthOf } from "./internal/config/linkAuth.js"
 import * as PrivateFile from "./internal/config/privateFile.js"
+import { toJsonText } from "./internal/config/schema.js"
 import { policyOf } from "./internal/control/nodePolicy.js"
 import { runNode } from "./internal/control/process.js"
 import * as Master from "./Master.js"
@@ -145,7 +146,7 @@ export const make = (
     const path = yield* Path.Path
 
     const snapshotPath = Master.snapshotFile(loaded, path)
-    yield* PrivateFile.writePrivate(snapshotPath, JSON.stringify(config, null, 2)).pipe(
+    yield* PrivateFile.writePrivate(snapshotPath, toJsonText(config)).pipe(
       Effect.mapError((e) => new AgentError({ reason: "Snapshot", detail: e.message }))
     )
     yield* Effect.addFinalizer(() =>

@@ -37,6 +37,7 @@ import { scaffold } from "./internal/cli/scaffold.js"
 import * as Env from "./internal/config/env.js"
 import { MissingPackageError } from "./internal/config/optionalPackage.js"
 import * as PrivateFile from "./internal/config/privateFile.js"
+import { type Secret, secretOf } from "./internal/config/secret.js"
 import { needsTsx } from "./internal/config/typescript.js"
 import * as Main from "./Main.js"
 import * as Master from "./Master.js"
@@ -59,7 +60,7 @@ const configArg = Args.file({ name: "config" }).pipe(
   Args.withDescription("the config.json of the cluster"),
   Args.withDefault("config.json")
 )
-const tokenOption = Options.text("token").pipe(
+const tokenOption = Options.redacted("token").pipe(
   Options.withDescription(
     "admin token (default: env HOTARU_ADMIN_TOKEN, config adminToken, or the master's token file)"
   ),
@@ -202,7 +203,7 @@ const node = Command.make(
 ).pipe(Command.withDescription("run one node of CONFIG alone (the master starts nodes this way)"))
 
 /** Find the master's admin URL and token for a config. */
-const adminOf = (configFile: string, token: Option.Option<string>, bind: Option.Option<string>) =>
+const adminOf = (configFile: string, token: Option.Option<Secret>, bind: Option.Option<string>) =>
   Effect.gen(function* () {
     const loaded = yield* HotaruConfig.load(configFile)
     const path = yield* Path.Path
@@ -220,10 +221,10 @@ const adminOf = (configFile: string, token: Option.Option<string>, bind: Option.
     const resolved = Option.isSome(given)
       ? given
       : yield* PrivateFile.read(Master.tokenFile(loaded, path)).pipe(
-          Effect.map(Option.some),
+          Effect.map((text) => Option.some(secretOf(text))),
           Effect.catchTag("TokenFileError", (e) =>
             e.reason === "Missing"
-              ? Effect.succeed(Option.none<string>())
+              ? Effect.succeed(Option.none<Secret>())
               : Effect.fail(new AdminRequestError({ url: loaded.file, detail: e.message }))
           )
         )
@@ -237,7 +238,7 @@ const adminOf = (configFile: string, token: Option.Option<string>, bind: Option.
  * Schema) becomes one `AdminRequestError` line.
  */
 const callAdmin = <A, E>(
-  admin: { readonly base: string; readonly token: Option.Option<string> },
+  admin: { readonly base: string; readonly token: Option.Option<Secret> },
   what: string,
   call: (client: AdminApi.Client) => Effect.Effect<A, E>
 ): Effect.Effect<A, AdminRequestError> =>

@@ -39,12 +39,12 @@ export { crossCheck } from "./internal/config/crossCheck.js"
 export { decode } from "./internal/config/decode.js"
 export { FrameConfig, HttpConfig, LimitsConfig } from "./internal/config/edgeSchema.js"
 export { MIN_SECRET_LENGTH } from "./internal/config/limits.js"
-export { HeartbeatConfig, LinksConfig, Secret, TlsConfig } from "./internal/config/linkSchema.js"
+export { AdminToken, HeartbeatConfig, LinksConfig, Secret, TlsConfig } from "./internal/config/linkSchema.js"
 export { type LoadOptions, load } from "./internal/config/load.js"
 export type { Loaded } from "./internal/config/loaded.js"
 export { MasterConfig, SupervisorConfig } from "./internal/config/masterSchema.js"
 export { Port } from "./internal/config/primitives.js"
-export { HotaruConfig } from "./internal/config/schema.js"
+export { HotaruConfig, toJsonText } from "./internal/config/schema.js"
 export { RemotePort, ServerConfig } from "./internal/config/serverSchema.js"
 export { ShardingBlock } from "./internal/config/shardingSchema.js"
 export { CacheConfig, DbConfig, MemcachedConfig } from "./internal/config/storeSchema.js"
@@ -89,5 +89,5 @@ export const withSecret = (
       })
     )
   }
-  return Either.right({ ...loaded, config: { ...loaded.config, secret } })
+  return Either.right({ ...loaded, config: { ...loaded.config, secret: Redacted.make(secret) } })
 }

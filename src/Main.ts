@@ -57,7 +57,7 @@ export interface NodeMainOptions {
   /** The cluster secret, overriding the config's `secret` (what env HOTARU_SECRET gives). */
   readonly secret?: string | Redacted.Redacted<string> | undefined
   /** The token of the webport's `/metrics`, over the config's `adminToken` (env HOTARU_ADMIN_TOKEN). */
-  readonly adminToken?: string | undefined
+  readonly adminToken?: string | Redacted.Redacted<string> | undefined
   /** The OTLP traces URL, over the config's `telemetry.otlp` (env OTEL_EXPORTER_OTLP_ENDPOINT). */
   readonly otlp?: string | undefined
   /** The exported `service.name`, over the config's `telemetry.serviceName` (env OTEL_SERVICE_NAME). */

@@ -29,12 +29,13 @@
 
 import { fileURLToPath } from "node:url"
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, Context, Duration, Effect, Layer, Option, Ref, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, type Redacted, Ref, type Scope } from "effect"
 import * as AdminApi from "./AdminApi.js"
 import * as HotaruConfig from "./HotaruConfig.js"
 import { isAgentName } from "./internal/cluster/agentRpc.js"
 import * as Agents from "./internal/cluster/agents.js"
 import { linkAuthOf } from "./internal/config/linkAuth.js"
+import { reveal, type Secret, secretOf } from "./internal/config/secret.js"
 import * as AdminSurface from "./internal/control/adminSurface.js"
 import * as DashboardData from "./internal/control/dashboardData.js"
 import { MasterError, NodeRunError } from "./internal/control/masterErrors.js"
@@ -77,9 +78,10 @@ export interface Options {
   readonly entry?: ReadonlyArray<string>
   /**
    * Bearer token of every admin endpoint (default: config `adminToken`, else the one in the token
-   * file beside the config, else a generated one written there with mode 0600).
+   * file beside the config, else a generated one written there with mode 0600). Text is
+   * redacted on the way in.
    */
-  readonly token?: string
+  readonly token?: string | Redacted.Redacted<string>
   /**
    * The CLI's `--bind`: address of the internal listeners (the master's rootport and admin web,
    * and every node's rootport and webport; not the public `netport`), over the config's `bind`.
@@ -168,8 +170,8 @@ export class Master extends Context.Tag("hotaru/Master")<
      * when a node failed under `supervisor.onFailed: "exit"` (the CLI exits non-zero).
      */
     readonly awaitStop: Effect.Effect<void, MasterError>
-    /** The admin token. */
-    readonly token: string
+    /** The admin token, `Redacted` (`Redacted.value` reads it). */
+    readonly token: Redacted.Redacted<string>
     /** The bound admin web address, if the config has a `webport`. */
     readonly webAddress: Option.Option<{ readonly host: string; readonly port: number }>
   }
@@ -224,7 +226,7 @@ export const make = (
     const transport = yield* Transport
 
     // the token: given, configured, or the one in the token file beside the config (0600)
-    const token = yield* adminToken(options.token ?? config.adminToken, loaded, path)
+    const token = yield* adminToken(secretOf(options.token) ?? config.adminToken, loaded, path)
 
     // the snapshot of the validated config that every (re)started node runs with
     const snapshot = yield* Ref.make<HotaruConfig.Loaded>(loaded)
@@ -368,9 +370,9 @@ const servePlayers = (root: Context.Tag.Service<Root.Root>) =>
   )
 
 /** The environment of a node process: supervised, the token guarding its /metrics, its bind. */
-const nodeEnv = (token: string, bind: string | undefined): Record<string, string> => ({
+const nodeEnv = (token: Secret, bind: string | undefined): Record<string, string> => ({
   HOTARU_SUPERVISED: "1",
-  HOTARU_ADMIN_TOKEN: token,
+  HOTARU_ADMIN_TOKEN: reveal(token),
   ...(bind === undefined ? {} : { HOTARU_BIND: bind })
 })
 

@@ -37,6 +37,7 @@ import {
   Layer,
   Option,
   Random,
+  type Redacted,
   Ref,
   Scope
 } from "effect"
@@ -157,7 +158,7 @@ export interface Options {
   /** Link to the master (as parent `master`) and offer it `Admin.AdminService`. */
   readonly master?: MasterLink
   /** The admin token guarding the webport's `/metrics` (default: the config's `adminToken`). */
-  readonly adminToken?: string
+  readonly adminToken?: string | Redacted.Redacted<string>
   /** The OTLP traces URL over the config's `telemetry.otlp` (env OTEL_EXPORTER_OTLP_ENDPOINT). */
   readonly otlp?: string
   /** The exported `service.name` over the config's `telemetry.serviceName` (env OTEL_SERVICE_NAME). */

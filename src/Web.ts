@@ -29,7 +29,6 @@
  * @since 0.1.0
  */
 
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import {
   FileSystem,
   HttpIncomingMessage,
@@ -41,8 +40,9 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Data, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Context, Data, Duration, Effect, Layer, Option, type Redacted, Schema } from "effect"
 import type * as HotaruConfig from "./HotaruConfig.js"
+import { reveal, secretOf } from "./internal/config/secret.js"
 import {
   declaredTooLarge,
   decode,
@@ -55,6 +55,7 @@ import {
   toResponse,
   WebError
 } from "./internal/web/http.js"
+import { makeNodeServer } from "./internal/web/nodeServer.js"
 import { sameText } from "./internal/wire/sameText.js"
 
 export { WebError }
@@ -288,12 +289,13 @@ export const del: RouteConstructor = forMethod("DELETE")
  * @category utils
  */
 export const requireToken =
-  (token: string) =>
+  (secret: string | Redacted.Redacted<string>) =>
   <A, E, R>(self: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> => {
+    const token = secretOf(secret)
     const guard: Guard = (request) => {
       const header = request.headers.authorization ?? ""
       const match = /^Bearer\s+(.+)$/i.exec(header)
-      return token !== "" && match !== null && sameText(match[1]!.trim(), token)
+      return reveal(token) !== "" && match !== null && sameText(match[1]!.trim(), reveal(token))
         ? Effect.void
         : Effect.fail(
             new WebError({
@@ -351,44 +353,6 @@ export const limitsOf = (
   ...(http?.headersTimeout === undefined ? {} : { headersTimeout: Duration.seconds(http.headersTimeout) }),
   ...(http?.requestTimeout === undefined ? {} : { requestTimeout: Duration.seconds(http.requestTimeout) })
 })
-
-/** A Node HTTP server with the header/request deadlines and the connection cap of `options`. */
-const makeNodeServer = (options: WebOptions) => {
-  const requestTimeout = Math.max(1, Duration.toMillis(options.requestTimeout ?? Duration.seconds(30)))
-  const headersTimeout = Math.min(
-    requestTimeout,
-    Math.max(1, Duration.toMillis(options.headersTimeout ?? Duration.seconds(10)))
-  )
-  const server = createServer({
-    headersTimeout,
-    requestTimeout,
-    // how often Node checks the two deadlines (its default is 30 s)
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4)))
-  })
-  server.maxConnections = options.maxConnections ?? 256
-  // until the app is attached, a request gets a 503; that listener goes when the app's comes
-  server.on("request", answerWhileStarting)
-  server.on("newListener", function attached(event: string | symbol) {
-    if (event !== "request") return
-    server.off("request", answerWhileStarting)
-    server.off("newListener", attached)
-  })
-  return server
-}
-
-/**
- * The server listens when its layer is built, its app is attached once the app's layers are: a
- * request in between, with no listener, would never be answered. It gets a 503 instead.
- */
-const answerWhileStarting = (_request: IncomingMessage, response: ServerResponse) => {
-  const body = JSON.stringify({ error: "Unavailable", message: "starting: try again in a moment" })
-  response.writeHead(503, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
-    "retry-after": "1"
-  })
-  response.end(body)
-}
 
 const notFound = (request: HttpServerRequest.HttpServerRequest) =>
   HttpServerResponse.unsafeJson(

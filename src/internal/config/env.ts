@@ -9,10 +9,15 @@ import * as ConfigError from "effect/ConfigError"
 import * as Either from "effect/Either"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type { Loaded } from "./loaded.js"
 
 const optionalText = (name: string) =>
   Config.option(Config.string(name)).pipe(Config.map(Option.filter((s) => s !== "")))
+
+/** A secret variable, read `Redacted` (no log or error prints it); empty counts as unset. */
+const optionalSecret = (name: string) =>
+  Config.option(Config.redacted(name)).pipe(Config.map(Option.filter((s) => Redacted.value(s) !== "")))
 
 /** `HOTARU_LOG=debug|info|warning|error` (any case); anything else or unset: info. */
 export const logLevel: Config.Config<LogLevel.LogLevel> = optionalText("HOTARU_LOG").pipe(
@@ -94,9 +99,9 @@ export const sampleRatio: Config.Config<Option.Option<number>> = Config.all([
 /** What the entry points take from the environment. */
 export const env = Config.all({
   /** `HOTARU_SECRET`: the cluster secret (overrides the config's `secret`). */
-  secret: optionalText("HOTARU_SECRET"),
+  secret: optionalSecret("HOTARU_SECRET"),
   /** `HOTARU_ADMIN_TOKEN`: the master's admin token. */
-  adminToken: optionalText("HOTARU_ADMIN_TOKEN"),
+  adminToken: optionalSecret("HOTARU_ADMIN_TOKEN"),
   /** `HOTARU_BIND`: the address a node binds when `--bind` is not given. */
   bind: optionalText("HOTARU_BIND"),
   /** `HOTARU_SUPERVISED=1`: this node was started by a master (exit when its link drops). */

@@ -5,7 +5,7 @@
  */
 import { Schema } from "effect"
 import { MIN_SECRET_LENGTH } from "./limits.js"
-import { Bytes, described, opt, PositiveNumber, Str } from "./primitives.js"
+import { Bytes, describedSecret, opt, PositiveNumber, Str } from "./primitives.js"
 /**
  * hotaru's `heartbeat` block: how node links detect a frozen peer (seconds; default 2 and 6).
  *
@@ -19,15 +19,26 @@ export const HeartbeatConfig = Schema.Struct({
 export type HeartbeatConfig = typeof HeartbeatConfig.Type
 
 /**
- * hotaru's `secret`: the cluster secret every node link proves it holds (see SECURITY.md).
+ * hotaru's `secret`: the cluster secret every node link proves it holds (see SECURITY.md). It
+ * decodes to `Redacted`, so printing a config never shows it; a bad one's error names its length.
  *
  * @since 0.1.0
  * @category utils
  */
-export const Secret = described(
-  Schema.String.pipe(Schema.minLength(MIN_SECRET_LENGTH)),
-  `a string of at least ${MIN_SECRET_LENGTH} characters`
+export const Secret = Schema.Redacted(
+  describedSecret(
+    Schema.String.pipe(Schema.minLength(MIN_SECRET_LENGTH)),
+    `a string of at least ${MIN_SECRET_LENGTH} characters`
+  )
 )
+
+/**
+ * hotaru's `adminToken`: the bearer token of the admin endpoints, decoded to `Redacted`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const AdminToken = Schema.Redacted(describedSecret(Schema.String, "a string"))
 
 /**
  * hotaru's `tls` block: mutual TLS on every node link. PEM files, relative to the config's

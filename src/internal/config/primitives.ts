@@ -17,6 +17,26 @@ export const described = <S extends Schema.Schema.Any>(schema: S, expected: stri
     message: (issue) => ({ message: `expected ${expected}, got ${got(issue)}`, override })
   }) as unknown as S
 
+/**
+ * Annotate a secret's `schema` with `expected <expected>, got <n> characters`: the message names
+ * the length, never the text (a short secret is still someone's secret).
+ */
+export const describedSecret = <S extends Schema.Schema.Any>(schema: S, expected: string) =>
+  schema.annotations({
+    message: (issue) => ({
+      message: `expected ${expected}, got ${
+        typeof issue.actual === "string"
+          ? `${issue.actual.length} characters`
+          : issue.actual === null
+            ? "null"
+            : Array.isArray(issue.actual)
+              ? "an array"
+              : `${typeof issue.actual === "object" ? "an" : "a"} ${typeof issue.actual}`
+      }`,
+      override: true
+    })
+  }) as unknown as S
+
 /** An optional key: absent is fine, `null` or a wrong type is not. */
 export const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
 

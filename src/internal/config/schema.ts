@@ -4,9 +4,9 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { HeartbeatConfig, LinksConfig, Secret, TlsConfig } from "./linkSchema.js"
+import { AdminToken, HeartbeatConfig, LinksConfig, Secret, TlsConfig } from "./linkSchema.js"
 import { MasterConfig, SupervisorConfig } from "./masterSchema.js"
-import { described, opt, Str } from "./primitives.js"
+import { described, opt } from "./primitives.js"
 import { ServerConfig } from "./serverSchema.js"
 import { ShardingBlock } from "./shardingSchema.js"
 import { CacheConfig, DbConfig, MemcachedConfig } from "./storeSchema.js"
@@ -31,7 +31,7 @@ export const HotaruConfig = described(
     supervisor: opt(SupervisorConfig),
     heartbeat: opt(HeartbeatConfig),
     /** hotaru: token required by the admin endpoints that change state (or env HOTARU_ADMIN_TOKEN). */
-    adminToken: opt(Str),
+    adminToken: opt(AdminToken),
     /** hotaru: the cluster secret of node links (env HOTARU_SECRET wins); required beyond loopback. */
     secret: opt(Secret),
     /** hotaru: mutual TLS on node links (see `TlsConfig`). */
@@ -47,3 +47,10 @@ export const HotaruConfig = described(
   false
 )
 export type HotaruConfig = typeof HotaruConfig.Type
+
+/**
+ * `config` as the JSON text of a config file (its secrets revealed: for the 0600 snapshot a node
+ * process starts from, never for a log).
+ */
+export const toJsonText = (config: HotaruConfig): string =>
+  JSON.stringify(Schema.encodeSync(HotaruConfig)(config), null, 2)

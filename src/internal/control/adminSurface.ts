@@ -11,6 +11,7 @@ import type { Supervisor } from "../../NodeSupervisor.js"
 import type { Root } from "../../Root.js"
 import type { Agents } from "../cluster/agents.js"
 import * as PrivateFile from "../config/privateFile.js"
+import { toJsonText } from "../config/schema.js"
 import * as MasterMetrics from "../observe/masterMetrics.js"
 import { ReloadRefused } from "./adminErrors.js"
 import { AdminService, type NodeStatus } from "./adminRpc.js"
@@ -128,7 +129,7 @@ export const make = (input: SurfaceInput): Effect.Effect<Surface> =>
         ])
       }
       if (Option.isSome(input.snapshotPath)) {
-        yield* PrivateFile.writePrivate(input.snapshotPath.value, JSON.stringify(fresh.config, null, 2)).pipe(
+        yield* PrivateFile.writePrivate(input.snapshotPath.value, toJsonText(fresh.config)).pipe(
           Effect.mapError((e) => ReloadRefused.refuse("InvalidConfig", loaded.file, [e.message]))
         )
       }

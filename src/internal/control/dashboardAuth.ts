@@ -13,6 +13,7 @@
 import { createHmac } from "node:crypto"
 import type { HttpServerRequest } from "@effect/platform"
 import { Clock, Effect } from "effect"
+import { reveal, type Secret } from "../config/secret.js"
 import { sameText } from "../wire/sameText.js"
 
 /** The session cookie's name. */
@@ -21,11 +22,11 @@ export const cookieName = "hotaru_dashboard"
 /** How long a session lasts. */
 export const sessionSeconds = 12 * 60 * 60
 
-const mac = (token: string, expiry: number): string =>
-  createHmac("sha256", token).update(`hotaru-dashboard-session:${expiry}`).digest("base64url")
+const mac = (token: Secret, expiry: number): string =>
+  createHmac("sha256", reveal(token)).update(`hotaru-dashboard-session:${expiry}`).digest("base64url")
 
 /** A fresh session cookie's value for `token`. */
-export const issue = (token: string): Effect.Effect<string> =>
+export const issue = (token: Secret): Effect.Effect<string> =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const expiry = Math.floor(now / 1000) + sessionSeconds
     return `${expiry}.${mac(token, expiry)}`
@@ -48,11 +49,11 @@ const cookieOf = (header: string | undefined): string | undefined => {
 /** Whether the request carries a valid, unexpired session of `token`. */
 export const isSignedIn = (
   request: HttpServerRequest.HttpServerRequest,
-  token: string
+  token: Secret
 ): Effect.Effect<boolean> =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const value = cookieOf(request.headers.cookie)
-    if (token === "" || value === undefined) return false
+    if (reveal(token) === "" || value === undefined) return false
     const match = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(value)
     if (match === null) return false
     const expiry = Number(match[1])
@@ -61,7 +62,8 @@ export const isSignedIn = (
   })
 
 /** Whether `given` is the admin token (constant time; an empty token refuses everything). */
-export const isToken = (given: string, token: string): boolean => token !== "" && sameText(given, token)
+export const isToken = (given: string, token: Secret): boolean =>
+  reveal(token) !== "" && sameText(given, reveal(token))
 
 /**
  * The `token` field of a login form body (`application/x-www-form-urlencoded`), if the body is

@@ -17,6 +17,7 @@
  */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Ref, Schedule, Stream } from "effect"
+import type { Secret } from "../config/secret.js"
 import { readLimited } from "../web/http.js"
 import type { Assets } from "./dashboardAssets.js"
 import * as Auth from "./dashboardAuth.js"
@@ -59,7 +60,7 @@ const seeOther = (location: string, cookie: string) =>
 /** The dashboard's HTTP app over `source`, behind the admin `token`. */
 export const make = (
   source: Source,
-  token: string,
+  token: Secret,
   assets: Assets
 ): Effect.Effect<
   Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>

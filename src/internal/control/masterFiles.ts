@@ -8,9 +8,11 @@
 import { randomBytes } from "node:crypto"
 import { unlink } from "node:fs/promises"
 import type { Path } from "@effect/platform"
-import { Effect, type Scope } from "effect"
+import { Effect, Redacted, type Scope } from "effect"
 import type * as HotaruConfig from "../../HotaruConfig.js"
 import * as PrivateFile from "../config/privateFile.js"
+import { toJsonText } from "../config/schema.js"
+import type { Secret } from "../config/secret.js"
 import { MasterError } from "./masterErrors.js"
 
 /**
@@ -36,10 +38,10 @@ export const snapshotFile = (loaded: HotaruConfig.Loaded, path: Path.Path): stri
  * one written there (0600) and removed when the scope closes.
  */
 export const adminToken = (
-  given: string | undefined,
+  given: Secret | undefined,
   loaded: HotaruConfig.Loaded,
   path: Path.Path
-): Effect.Effect<string, MasterError, Scope.Scope> =>
+): Effect.Effect<Secret, MasterError, Scope.Scope> =>
   Effect.gen(function* () {
     if (given !== undefined) return given
     const file = tokenFile(loaded, path)
@@ -49,7 +51,7 @@ export const adminToken = (
     if (ensured.created) {
       yield* Effect.addFinalizer(() => Effect.promise(() => unlink(file).catch(() => undefined)))
     }
-    return ensured.token
+    return Redacted.make(ensured.token)
   })
 
 /** Write the snapshot of `config` at `snapshotPath` (0600), removed when the scope closes. */
@@ -58,7 +60,7 @@ export const writeSnapshot = (
   config: HotaruConfig.HotaruConfig
 ): Effect.Effect<void, MasterError, Scope.Scope> =>
   Effect.gen(function* () {
-    yield* PrivateFile.writePrivate(snapshotPath, JSON.stringify(config, null, 2)).pipe(
+    yield* PrivateFile.writePrivate(snapshotPath, toJsonText(config)).pipe(
       Effect.mapError((e) => new MasterError({ reason: "Snapshot", detail: e.message }))
     )
     yield* Effect.addFinalizer(() =>
