@@ -95,6 +95,11 @@ describe("dashboard in Chromium", () => {
               const restarts = await page.textContent('tr[data-node="game1"] td:nth-child(5)')
               expect(restarts).toBe("1")
               expect(await page.textContent("#events")).toContain("game1")
+
+              // Sign out (a same-origin form post): back to the login page, the session gone
+              await page.click("text=Sign out")
+              await page.waitForSelector("#token")
+              expect((await page.context().cookies()).length).toBe(0)
             })
           })
         )

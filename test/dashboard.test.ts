@@ -101,4 +101,51 @@ describe("dashboard", () => {
       expect(api.headers.get("x-frame-options")).toBe("DENY")
     })
   )
+
+  it.scopedLive(
+    "logout from another site is refused; at most 16 event streams, a closed one frees its slot",
+    () =>
+      Effect.gen(function* () {
+        const base = yield* startMaster
+        const ok = yield* form(base, `token=${token}`)
+        const session = (ok.headers.get("set-cookie") ?? "").split(";")[0]!
+        const logout = (headers: Record<string, string>) =>
+          Effect.promise(() =>
+            fetch(`${base}/dashboard/logout`, {
+              method: "POST",
+              redirect: "manual",
+              headers: { cookie: session, ...headers }
+            })
+          )
+        const forcedOut = yield* logout({ origin: "https://evil.example" })
+        expect(forcedOut.status).toBe(403)
+        expect(forcedOut.headers.get("set-cookie")).toBeNull()
+
+        // 16 streams that are never read: a 17th is turned away
+        const open = () =>
+          Effect.promise(() => fetch(`${base}/dashboard/events`, { headers: { cookie: session } }))
+        const held: Array<Response> = []
+        for (let i = 0; i < 16; i++) {
+          const r = yield* open()
+          expect(r.status).toBe(200)
+          held.push(r)
+        }
+        expect((yield* open()).status).toBe(503)
+        // a client that goes frees its slot (one that stays and never reads is closed by the
+        // server after 5 minutes: not run here, that wait is real time)
+        for (const r of held) yield* Effect.promise(() => r.body!.cancel())
+        // (the server sees the close a moment later)
+        let reopened = yield* open()
+        for (let i = 0; reopened.status === 503 && i < 100; i++) {
+          yield* Effect.sleep("20 millis")
+          reopened = yield* open()
+        }
+        expect(reopened.status).toBe(200)
+        yield* Effect.promise(() => reopened.body!.cancel())
+
+        const sameSite = yield* logout({ origin: base })
+        expect(sameSite.status).toBe(303)
+        expect(sameSite.headers.get("set-cookie")).toMatch(/Max-Age=0/)
+      })
+  )
 })

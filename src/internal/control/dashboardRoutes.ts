@@ -5,8 +5,8 @@
  * |---|---|
  * | `GET /dashboard` | the dashboard page when signed in, else the login page |
  * | `POST /dashboard/login` | form `token=...` (at most 4 KiB, same origin): 303 to the page with the session cookie, or 401 |
- * | `POST /dashboard/logout` | 303 to the login page, the cookie cleared |
- * | `GET /dashboard/events` | server-sent events, one snapshot a second (401 without a session; at most 16 streams) |
+ * | `POST /dashboard/logout` | same origin: 303 to the login page, the cookie cleared (403 from another site) |
+ * | `GET /dashboard/events` | server-sent events, one snapshot a second (401 without a session; at most 16 streams, each closed after 5 minutes: the page's `EventSource` reconnects) |
  * | `GET /dashboard/dashboard.js`, `dashboard.css` | the static script and style sheet |
  *
  * {@link secure} gives every response of the admin web (these and the API's) its safe headers:
@@ -16,6 +16,7 @@
  * @internal
  */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect, Ref, Schedule, Stream } from "effect"
 import type { Secret } from "../config/secret.js"
 import { readLimited } from "../web/http.js"
@@ -46,6 +47,12 @@ export const isDashboard = (url: string): boolean => url === "/dashboard" || url
 
 const maxLogin = 4 * 1024
 const maxStreams = 16
+/**
+ * How long one event stream lives: then its socket is closed, whether the client reads or not (a
+ * client that never reads would hold its slot forever; its unread snapshots stay bounded by the
+ * socket's backpressure until then). The page's `EventSource` reconnects after 2 s.
+ */
+const maxStreamLife = "5 minutes"
 const encoder = new TextEncoder()
 
 const html = (body: string, status = 200) =>
@@ -87,22 +94,29 @@ export const make = (
         return seeOther("/dashboard", Auth.setCookie(yield* Auth.issue(token)))
       })
 
-    const events = Effect.gen(function* () {
-      const admitted = yield* Ref.modify(streams, (n) => (n < maxStreams ? [true, n + 1] : [false, n]))
-      if (!admitted) return json(503, "Unavailable", "too many dashboard streams")
-      const snapshots = Stream.repeatEffectWithSchedule(source.snapshot, Schedule.spaced("1 second")).pipe(
-        Stream.mapEffect(encode),
-        Stream.map((doc) => encoder.encode(`data: ${doc}\n\n`))
-      )
-      const stream = Stream.make(encoder.encode("retry: 2000\n\n")).pipe(
-        Stream.concat(snapshots),
-        Stream.ensuring(Ref.update(streams, (n) => n - 1))
-      )
-      return HttpServerResponse.stream(stream, {
-        contentType: "text/event-stream",
-        headers: { "x-accel-buffering": "no" }
+    const events = (request: HttpServerRequest.HttpServerRequest) =>
+      Effect.gen(function* () {
+        const admitted = yield* Ref.modify(streams, (n) => (n < maxStreams ? [true, n + 1] : [false, n]))
+        if (!admitted) return json(503, "Unavailable", "too many dashboard streams")
+        const snapshots = Stream.repeatEffectWithSchedule(source.snapshot, Schedule.spaced("1 second")).pipe(
+          Stream.mapEffect(encode),
+          Stream.map((doc) => encoder.encode(`data: ${doc}\n\n`))
+        )
+        const closeLater = Effect.sleep(maxStreamLife).pipe(
+          Effect.andThen(() => NodeHttpServerRequest.toServerResponse(request).destroy())
+        )
+        // the closer lives in the stream's scope: it goes when the stream does
+        const stream = Stream.unwrapScoped(
+          Effect.as(
+            Effect.forkScoped(closeLater),
+            Stream.concat(Stream.make(encoder.encode("retry: 2000\n\n")), snapshots)
+          )
+        ).pipe(Stream.ensuring(Ref.update(streams, (n) => n - 1)))
+        return HttpServerResponse.stream(stream, {
+          contentType: "text/event-stream",
+          headers: { "x-accel-buffering": "no" }
+        })
       })
-    })
 
     return Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
@@ -116,13 +130,16 @@ export const make = (
         return HttpServerResponse.text(assets.style, { contentType: "text/css; charset=utf-8" })
       }
       if (post && path === "/dashboard/login") return yield* login(request)
-      if (post && path === "/dashboard/logout") return seeOther("/dashboard", Auth.setCookie(""))
+      if (post && path === "/dashboard/logout") {
+        if (!Auth.sameOrigin(request)) return loginPage("Refused: not this dashboard's page.", 403)
+        return seeOther("/dashboard", Auth.setCookie(""))
+      }
       const signedIn = yield* Auth.isSignedIn(request, token)
       if (get && (path === "/dashboard" || path === "/dashboard/")) {
         return signedIn ? html(assets.index) : loginPage("", 200)
       }
       if (get && path === "/dashboard/events") {
-        return signedIn ? yield* events : json(401, "Unauthorized", "sign in at /dashboard first")
+        return signedIn ? yield* events(request) : json(401, "Unauthorized", "sign in at /dashboard first")
       }
       return json(404, "NotFound", "no such dashboard route")
     }).pipe(Effect.orDie)
