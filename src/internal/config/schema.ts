@@ -51,6 +51,9 @@ export type HotaruConfig = typeof HotaruConfig.Type
 /**
  * `config` as the JSON text of a config file (its secrets revealed: for the 0600 snapshot a node
  * process starts from, never for a log).
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const toJsonText = (config: HotaruConfig): string =>
   JSON.stringify(Schema.encodeSync(HotaruConfig)(config), null, 2)
