@@ -132,7 +132,7 @@ describe("dashboard", () => {
         }
         expect((yield* open()).status).toBe(503)
         // a client that goes frees its slot (one that stays and never reads is closed by the
-        // server after 5 minutes: not run here, that wait is real time)
+        // server after 5 minutes: test/dashboardStream.test.ts, on the TestClock)
         for (const r of held) yield* Effect.promise(() => r.body!.cancel())
         // (the server sees the close a moment later)
         let reopened = yield* open()
