@@ -7,7 +7,7 @@
  * cluster itself just built that value from already-typed parts, and `Message.serializeRequest`
  * has already encoded the entity's payload.
  *
- *   node --import tsx bench/clusterCost.ts [--n 50000]
+ *   node --import tsx bench/upstream/clusterCost.ts [--n 50000]
  *
  * Prints µs per call of: that `make` (what RpcClient does per request), the same value passed
  * through as is (what a client with `make` skipped would do), and for scale the msgpack encode of
@@ -19,7 +19,7 @@ import * as ShardId from "@effect/cluster/ShardId"
 import * as Snowflake from "@effect/cluster/Snowflake"
 import * as Headers from "@effect/platform/Headers"
 import { Packr } from "msgpackr"
-import { numberArg, parseArgs } from "./args.js"
+import { numberArg, parseArgs } from "../args.js"
 
 const args = parseArgs(process.argv.slice(2))
 const n = numberArg(args, "n", 50_000)
