@@ -4,9 +4,12 @@ import { defineConfig } from "vitest/config"
 const src = (file: string) => fileURLToPath(new URL(`./src/${file}`, import.meta.url))
 
 /**
- * The process tests: each starts the CLI and its node processes, packs and installs the tarball,
- * or runs the demo on Bun and Deno. They run one file at a time (two of them at once on a small
- * machine starve each other into timeouts), beside the unit files.
+ * The process tests: each starts the CLI and its node processes, or runs the demo on Bun and
+ * Deno. They run one file at a time (two of them at once on a small machine starve each other into
+ * timeouts), beside the unit files. Three that also start processes but wait on nothing tight
+ * (their bounds are minutes: npm install, tsc, a bench run) are unit files: test/init,
+ * test/consumer and test/bench-smoke. So both pools carry about half the suite (with them here the
+ * process pool alone was the suite's length, and the unit pool idle for its last third).
  */
 const processFiles = [
   "test/master.e2e*.test.ts",
@@ -17,11 +20,8 @@ const processFiles = [
   "test/resumeDrain.e2e.test.ts",
   "test/resumeHeld.e2e.test.ts",
   "test/resumeHoldFailed.e2e.test.ts",
-  "test/init.test.ts",
-  "test/consumer.test.ts",
   "test/runtimes.test.ts",
   "test/hostile/linksProcess.test.ts",
-  "test/bench-smoke.test.ts",
   "test/chaos-smoke.test.ts",
   "test/chaos-entities.test.ts",
   "examples/arena/arena.test.ts",

@@ -97,7 +97,7 @@ describe("bench", () => {
         )
         return Effect.sync(() => child.kill("SIGKILL"))
       }).pipe(
-        Effect.timeout("110 seconds"),
+        Effect.timeout("200 seconds"),
         Effect.andThen(({ stderr, stdout }) => {
           // a failed side prints its reason on stderr: show it with any failed expectation
           const why = `stderr:\n${stderr}\nstdout:\n${stdout}`
@@ -148,6 +148,6 @@ describe("bench", () => {
           return lines.length
         })
       ),
-    120_000
+    240_000
   )
 })
