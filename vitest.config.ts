@@ -51,7 +51,10 @@ export default defineConfig({
     // one at a time, and the process files the threads pool, one at a time, both pools at once
     // (two unit forks beside a process file oversubscribe a 2-core machine: CI timed out on it)
     poolOptions: {
-      forks: { maxForks: 1, minForks: 1 },
+      // one fork runs every unit file, its modules loaded once (isolated, each file paid ~2 s of
+      // start-up and import: 170 s of a CI run); the files keep no state outside their scopes.
+      // (The pool reads this here: a project's own `isolate` does not reach the shared pool.)
+      forks: { maxForks: 1, minForks: 1, isolate: false },
       threads: { maxThreads: 1, minThreads: 1 }
     },
     projects: [
@@ -61,10 +64,7 @@ export default defineConfig({
           name: "unit",
           include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
           exclude: processFiles,
-          pool: "forks",
-          // one fork runs every unit file, modules loaded once (isolated, each file paid ~2 s of
-          // start-up and import: 170 s of a CI run); the files keep no state outside their scopes
-          isolate: false
+          pool: "forks"
         }
       },
       {
