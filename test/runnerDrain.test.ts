@@ -4,51 +4,25 @@
  * would end the caller's fiber without a reply (issue 19, W8). Real sockets, hotaru's runner
  * transport, the cluster's own `Runners` RPC client and server.
  */
-import * as EntityAddress from "@effect/cluster/EntityAddress"
-import * as EntityId from "@effect/cluster/EntityId"
-import * as EntityType from "@effect/cluster/EntityType"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as Runners from "@effect/cluster/Runners"
-import * as ShardId from "@effect/cluster/ShardId"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
-import * as Snowflake from "@effect/cluster/Snowflake"
-import * as Headers from "@effect/platform/Headers"
 import * as RpcClient from "@effect/rpc/RpcClient"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, Stream } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
+import { request, waitingHandlers } from "../bench/upstream/waitingRunner.js"
 import * as RunnerSocket from "../src/internal/cluster/runnerSocket.js"
 import { freePort } from "./support/ports.js"
 
 /** A runner's `Runners` RPC server whose `Effect` requests wait for ever (until it stops). */
 const runnerServer = (received: Deferred.Deferred<void>) =>
   RpcServer.layer(Runners.Rpcs, { disableTracing: true, disableFatalDefects: true }).pipe(
-    Layer.provide(
-      Runners.Rpcs.toLayer({
-        Ping: () => Effect.void,
-        Notify: () => Effect.void,
-        Effect: () => Effect.zipRight(Deferred.succeed(received, undefined), Effect.never),
-        Stream: () => Stream.never,
-        Envelope: () => Effect.void
-      })
-    ),
+    Layer.provide(waitingHandlers(received)),
     Layer.provide(RpcServer.layerProtocolSocketServer),
     Layer.provide(RunnerSocket.layerSocketServer({ secret: undefined }))
   )
-
-const request = (n: number) => ({
-  _tag: "Request" as const,
-  requestId: Snowflake.Snowflake(BigInt(1000 + n)),
-  address: EntityAddress.make({
-    shardId: ShardId.make("default", 1),
-    entityType: EntityType.EntityType.make("Room"),
-    entityId: EntityId.make(`room${n}`)
-  }),
-  tag: "Say",
-  payload: { text: "x" },
-  headers: Headers.empty
-})
 
 /** The exit of a `Runners.Effect` call in flight while its runner stops. */
 const callWhileRunnerStops = (persisted: boolean) =>

@@ -29,15 +29,9 @@
  * `EntityNotAssignedToRunner` when the server's shutdown interrupts them.
  */
 import * as net from "node:net"
-import * as EntityAddress from "@effect/cluster/EntityAddress"
-import * as EntityId from "@effect/cluster/EntityId"
-import * as EntityType from "@effect/cluster/EntityType"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as Runners from "@effect/cluster/Runners"
-import * as ShardId from "@effect/cluster/ShardId"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
-import * as Snowflake from "@effect/cluster/Snowflake"
-import * as Headers from "@effect/platform/Headers"
 import * as SocketServer from "@effect/platform/SocketServer"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
@@ -53,8 +47,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { numberArg, parseArgs } from "../args.js"
+import { request, waitingHandlers } from "./waitingRunner.js"
 
 const args = parseArgs(process.argv.slice(2))
 const tries = numberArg(args, "n", 3)
@@ -62,32 +56,11 @@ const tries = numberArg(args, "n", 3)
 /** A runner's `Runners.Rpcs` server on 127.0.0.1:0 whose `Effect` handler waits for ever. */
 const runnerServer = (received: Deferred.Deferred<void>) =>
   RpcServer.layer(Runners.Rpcs, { disableTracing: true, disableFatalDefects: true }).pipe(
-    Layer.provide(
-      Runners.Rpcs.toLayer({
-        Ping: () => Effect.void,
-        Notify: () => Effect.void,
-        Effect: () => Effect.zipRight(Deferred.succeed(received, undefined), Effect.never),
-        Stream: () => Stream.never,
-        Envelope: () => Effect.void
-      })
-    ),
+    Layer.provide(waitingHandlers(received)),
     Layer.provide(RpcServer.layerProtocolSocketServer),
     Layer.provideMerge(NodeSocketServer.layer({ host: "127.0.0.1", port: 0 })),
     Layer.provide(RpcSerialization.layerMsgPack)
   )
-
-const request = (n: number) => ({
-  _tag: "Request" as const,
-  requestId: Snowflake.Snowflake(BigInt(1000 + n)),
-  address: EntityAddress.make({
-    shardId: ShardId.make("default", 1),
-    entityType: EntityType.EntityType.make("Room"),
-    entityId: EntityId.make(`room${n}`)
-  }),
-  tag: "Say",
-  payload: { text: "x" },
-  headers: Headers.empty
-})
 
 /** A TCP relay on 127.0.0.1:0 to `port`; `cut` destroys every connection through it. */
 const relay = (port: number) =>
