@@ -98,10 +98,7 @@ const rawConnect = (port: number) =>
   })
 
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.suspend(() => {
-    const t0 = now()
-    return Effect.map(effect, (value) => ({ value, ms: now() - t0 }))
-  })
+  Effect.map(Effect.timed(effect), ([elapsed, value]) => ({ value, ms: Duration.toMillis(elapsed) }))
 
 // --- part 1: RunnerHealth.layerPing against a refused port -----------------------------------------
 
