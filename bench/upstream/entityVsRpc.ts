@@ -43,10 +43,12 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { numberArg, parseArgs } from "../args.js"
 
@@ -92,7 +94,8 @@ const load = (call: (room: string) => Effect.Effect<unknown, unknown>) =>
     const seconds = (performance.now() - t0) / 1000
     const cpu = process.cpuUsage(cpu0)
     running = false
-    yield* fibers.await.pipe(Effect.timeout("10 seconds"), Effect.ignore)
+    // a caller that failed fails the cell (a silent one would only show as a low rate)
+    yield* Fiber.join(fibers).pipe(Effect.timeout("10 seconds"))
     return { msgs, seconds, cpuUs: cpu.user + cpu.system } satisfies Cell
   })
 
@@ -177,7 +180,8 @@ const entityRemoteCell = Effect.gen(function* () {
     )
   )
   const call = yield* Effect.provide(callThrough, client)
-  yield* call("warm").pipe(Effect.retry({ times: 60 }), Effect.timeout("60 seconds"))
+  // until the client-only Sharding has read the runner and its shards from the table
+  yield* call("warm").pipe(Effect.retry(Schedule.spaced("100 millis")), Effect.timeout("60 seconds"))
   return yield* load(call)
 }).pipe(Effect.scoped)
 
