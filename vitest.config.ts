@@ -55,7 +55,8 @@ export default defineConfig({
     // (two unit forks beside a process file oversubscribe a 2-core machine: CI timed out on it)
     poolOptions: {
       // one fork runs every unit file, its modules loaded once (isolated, each file paid ~2 s of
-      // start-up and import: 170 s of a CI run); the files keep no state outside their scopes.
+      // start-up and import: 170 s of a CI run). A unit file must not leave state behind (env,
+      // process handlers, module-level values): the next file runs in the same process.
       // (The pool reads this here: a project's own `isolate` does not reach the shared pool.)
       forks: { maxForks: 1, minForks: 1, isolate: false },
       threads: { maxThreads: 1, minThreads: 1 }
