@@ -35,6 +35,7 @@ import * as HotaruConfig from "./HotaruConfig.js"
 import { isAgentName } from "./internal/cluster/agentRpc.js"
 import * as Agents from "./internal/cluster/agents.js"
 import { linkAuthOf } from "./internal/config/linkAuth.js"
+import { heartbeatOf } from "./internal/config/nodePlan.js"
 import { reveal, type Secret, secretOf } from "./internal/config/secret.js"
 import * as AdminSurface from "./internal/control/adminSurface.js"
 import * as DashboardData from "./internal/control/dashboardData.js"
@@ -240,6 +241,8 @@ export const make = (
         port: master.rootport,
         // host agents link too when some nodes run elsewhere
         accept: remote.length === 0 ? names : (name) => names.includes(name) || isAgentName(name),
+        // the file's `heartbeat` block: the master sees a frozen node as its peers do
+        heartbeat: heartbeatOf(loaded),
         ...linkAuthOf(config)
       })
     ).pipe(

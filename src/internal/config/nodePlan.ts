@@ -88,8 +88,8 @@ export interface NodePlan {
   readonly onlyFront: boolean
 }
 
-/** The file's `heartbeat` block as Durations (`undefined`: the links' defaults). */
-const heartbeatOf = (loaded: Loaded): Options["heartbeat"] => {
+/** The file's `heartbeat` block as Durations (`undefined`: the links' defaults), for every node link and the master's. */
+export const heartbeatOf = (loaded: Loaded): Options["heartbeat"] => {
   const configured = loaded.config.heartbeat
   return configured === undefined
     ? undefined
