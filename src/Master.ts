@@ -241,8 +241,7 @@ export const make = (
         port: master.rootport,
         // host agents link too when some nodes run elsewhere
         accept: remote.length === 0 ? names : (name) => names.includes(name) || isAgentName(name),
-        // the file's `heartbeat` block: the master sees a frozen node as its peers do
-        heartbeat: heartbeatOf(loaded),
+        heartbeat: heartbeatOf(loaded), // the file's block: a frozen node is seen as its peers see it
         ...linkAuthOf(config)
       })
     ).pipe(
