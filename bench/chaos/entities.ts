@@ -43,9 +43,9 @@ export interface EntityRoundOptions {
   /** Progress lines (timings of the faults). */
   readonly progress?: (line: string) => void
   /**
-   * The third fault, a runner SIGSTOPped with its MariaDB connections cut (default true). Its
-   * rooms can stay silent past the recovery bound (CHAOS.md: the open liveness finding), so
-   * `npm test` leaves it out and `npm run chaos` keeps it.
+   * The third fault, a runner SIGSTOPped with its MariaDB connections cut (default true). It adds
+   * ~15 s and leaves messages hidden for 10 minutes (CHAOS.md), so `npm test` leaves it out and
+   * `npm run chaos` keeps it.
    */
   readonly zombie?: boolean
 }
