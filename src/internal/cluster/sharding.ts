@@ -19,6 +19,7 @@ import * as PeerWatch from "./peerWatch.js"
 import * as ResetShards from "./resetShards.js"
 import * as RunnerHealth from "./runnerHealth.js"
 import * as RunnerSocket from "./runnerSocket.js"
+import * as StallGuard from "./stallGuard.js"
 
 export const address = (host: string, port: number): RunnerAddress.RunnerAddress =>
   RunnerAddress.RunnerAddress.make({ host, port })
@@ -47,10 +48,16 @@ export const layer = (
       )
     : SocketRunner.layerClientOnly.pipe(Layer.provide(clientProtocol))
   return transport.pipe(
-    // a shard's new owner sees what its last owner read but did not process (resetShards.ts)
-    Layer.provide(ResetShards.retrying(SqlMessageStorage.layerWith({ prefix }))),
-    // a stopping runner lets go of its shard locks before it leaves the runner table (leaving.ts)
-    Layer.provide(Leaving.releaseFirst(SqlRunnerStorage.layerWith({ prefix }))),
+    Layer.provide(
+      // a runner that was frozen reads no message until its locks were checked (stallGuard.ts)
+      StallGuard.guard(
+        // a shard's new owner sees what its last owner read but did not process (resetShards.ts)
+        ResetShards.retrying(SqlMessageStorage.layerWith({ prefix })),
+        // a stopping runner lets go of its shard locks before it leaves the runner table (leaving.ts)
+        Leaving.releaseFirst(SqlRunnerStorage.layerWith({ prefix })),
+        StallGuard.stallOf(config.shardLockExpiration, config.shardLockRefreshInterval)
+      )
+    ),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerMsgPackWith({ maxBufferSize }))
   ) as Layer.Layer<Sharding.Sharding, { readonly message: string }, SqlClient.SqlClient>
