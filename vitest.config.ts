@@ -6,13 +6,15 @@ const src = (file: string) => fileURLToPath(new URL(`./src/${file}`, import.meta
 /**
  * The process tests: each starts the CLI and its node processes, or runs the demo on Bun and
  * Deno. They run one file at a time (two of them at once on a small machine starve each other into
- * timeouts), beside the unit files. Three that also start processes but wait on nothing tight
- * (their bounds are minutes: npm install, tsc, a bench run) are unit files: test/init,
- * test/consumer and test/bench-smoke. So both pools carry about half the suite (with them here the
- * process pool alone was the suite's length, and the unit pool idle for its last third).
+ * timeouts), beside the unit files. Five that also start processes but wait on nothing tight
+ * (their bounds are minutes: npm install, tsc, a bench run, a demo's boot) are unit files:
+ * test/init, test/consumer, test/bench-smoke, test/master.e2e.traces and test/runtimes. So both
+ * pools carry about half the suite (with them here the process pool alone was the suite's length,
+ * and the unit pool idle for its last fifth).
  */
 const processFiles = [
-  "test/master.e2e*.test.ts",
+  "test/master.e2e.test.ts",
+  "test/master.e2e.metrics.test.ts",
   "test/dashboard.browser.test.ts",
   "test/hosts.e2e.test.ts",
   "test/players.e2e.test.ts",
@@ -20,7 +22,6 @@ const processFiles = [
   "test/resumeDrain.e2e.test.ts",
   "test/resumeHeld.e2e.test.ts",
   "test/resumeHoldFailed.e2e.test.ts",
-  "test/runtimes.test.ts",
   // spawns node processes with the orphan guard; its SIGTERM test timed out once in the shared
   // unit fork (not seen isolated): it runs isolated here
   "test/process.test.ts",
