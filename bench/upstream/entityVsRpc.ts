@@ -21,7 +21,6 @@
  * `rpc`. Needs MariaDB/MySQL on 127.0.0.1:3306 (root, no password, db `test`) for `entity, remote`;
  * its tables are created with a unique prefix and dropped.
  */
-import * as net from "node:net"
 import * as Entity from "@effect/cluster/Entity"
 import * as MessageStorage from "@effect/cluster/MessageStorage"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
@@ -43,7 +42,6 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -51,6 +49,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { numberArg, parseArgs } from "../args.js"
+import { dropTablesAfter, freePort, measure, uniquePrefix, type Window } from "./stockKit.js"
 
 const args = parseArgs(process.argv.slice(2))
 const concurrency = numberArg(args, "c", 100)
@@ -63,41 +62,10 @@ const State = Rpc.make("State", {
 })
 const answer = (room: string) => Effect.succeed({ room, seq: 1 })
 
-// --- the load: `concurrency` callers in a loop -------------------------------------------------
-
-interface Cell {
-  readonly msgs: number
-  readonly seconds: number
-  readonly cpuUs: number
-}
+type Cell = Window
 
 const load = (call: (room: string) => Effect.Effect<unknown, unknown>) =>
-  Effect.gen(function* () {
-    let counting = false
-    let msgs = 0
-    let running = true
-    const caller = (i: number) =>
-      Effect.whileLoop({
-        while: () => running,
-        body: () => call(`room${i}`),
-        step: () => {
-          if (counting) msgs++
-        }
-      })
-    const fibers = yield* Effect.forkAll(Array.from({ length: concurrency }, (_, i) => caller(i)))
-    yield* Effect.sleep(`${warmup} seconds`)
-    const cpu0 = process.cpuUsage()
-    const t0 = performance.now()
-    counting = true
-    yield* Effect.sleep(`${duration} seconds`)
-    counting = false
-    const seconds = (performance.now() - t0) / 1000
-    const cpu = process.cpuUsage(cpu0)
-    running = false
-    // a caller that failed fails the cell (a silent one would only show as a low rate)
-    yield* Fiber.join(fibers).pipe(Effect.timeout("10 seconds"))
-    return { msgs, seconds, cpuUs: cpu.user + cpu.system } satisfies Cell
-  })
+  measure({ concurrency, warmup, duration, call })
 
 // --- rpc: stock RpcServer / RpcClient over a socket --------------------------------------------
 
@@ -134,25 +102,12 @@ const callThrough = Effect.gen(function* () {
   return (room: string) => makeClient(room).State({ room })
 })
 
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as net.AddressInfo
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
 const entityRemoteCell = Effect.gen(function* () {
-  const prefix = `evr${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`
+  const prefix = uniquePrefix("evr")
   const mysql = yield* Layer.build(
     MysqlClient.layer({ host: "127.0.0.1", port: 3306, username: "root", database: "test" })
   )
-  const sql = Context.get(mysql, SqlClient.SqlClient)
-  yield* Effect.addFinalizer(() =>
-    Effect.forEach(["runners", "locks"], (t) => sql.unsafe(`DROP TABLE IF EXISTS ${prefix}_${t}`), {
-      discard: true
-    }).pipe(Effect.ignore)
-  )
+  yield* dropTablesAfter(Context.get(mysql, SqlClient.SqlClient), prefix, ["runners", "locks"])
   const storage = Layer.provide(SqlRunnerStorage.layerWith({ prefix }), Layer.succeedContext(mysql))
   const port = yield* freePort
   const runnerAddress = RunnerAddress.make("127.0.0.1", port)

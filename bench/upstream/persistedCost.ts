@@ -21,7 +21,6 @@
  * Needs MariaDB on 127.0.0.1:3306 (root, no password, db `test`) and PostgreSQL on 127.0.0.1:5432
  * (user postgres, db `test`).
  */
-import * as net from "node:net"
 import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as Entity from "@effect/cluster/Entity"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
@@ -39,7 +38,6 @@ import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -47,6 +45,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { numberArg, parseArgs } from "../args.js"
+import { arenaSettings, dropTablesAfter, freePort, measure, uniquePrefix, type Window } from "./stockKit.js"
 
 const args = parseArgs(process.argv.slice(2))
 const concurrency = numberArg(args, "c", 100)
@@ -65,14 +64,6 @@ const Room = Entity.make("Room", [Say])
 const RoomLive = Room.toLayer(
   Effect.succeed({ Say: ({ payload }) => Effect.succeed({ room: payload.room, seq: 1 }) })
 )
-
-const settings = {
-  entityMessagePollInterval: "1 second",
-  entityReplyPollInterval: "50 millis",
-  shardLockRefreshInterval: "1 second",
-  shardLockExpiration: "3 seconds",
-  refreshAssignmentsInterval: "250 millis"
-} as const
 
 interface Database {
   readonly name: string
@@ -113,36 +104,19 @@ const pg: Database = {
     )
 }
 
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as net.AddressInfo
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
-interface Cell {
-  readonly msgs: number
-  readonly seconds: number
-  readonly cpuUs: number
+interface Cell extends Window {
   readonly perMessage: Record<string, number>
 }
 
 const cell = (db: Database) =>
   Effect.gen(function* () {
-    const prefix = `pc${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`
+    const prefix = uniquePrefix("pc")
     const context = yield* Layer.build(db.layer)
     const sql = Context.get(context, SqlClient.SqlClient)
-    yield* Effect.addFinalizer(() =>
-      Effect.forEach(
-        ["replies", "messages", "runners", "locks", "shards"],
-        (t) => sql.unsafe(`DROP TABLE IF EXISTS ${prefix}_${t}`),
-        { discard: true }
-      ).pipe(Effect.ignore)
-    )
+    yield* dropTablesAfter(sql, prefix)
     const storage = (runnerAddress: Option.Option<RunnerAddress.RunnerAddress>) =>
       Layer.mergeAll(SqlMessageStorage.layerWith({ prefix }), SqlRunnerStorage.layerWith({ prefix })).pipe(
-        Layer.provideMerge(ShardingConfig.layer({ ...(defaults ? {} : settings), runnerAddress })),
+        Layer.provideMerge(ShardingConfig.layer({ ...(defaults ? {} : arenaSettings), runnerAddress })),
         Layer.provide(Layer.succeedContext(context))
       )
     const runnerAddress = RunnerAddress.make("127.0.0.1", yield* freePort)
@@ -171,35 +145,12 @@ const cell = (db: Database) =>
     // until the client-only Sharding has read the runner and its shards from the table
     yield* call("warm").pipe(Effect.retry(Schedule.spaced("100 millis")), Effect.timeout("60 seconds"))
 
-    let counting = false
-    let msgs = 0
-    let running = true
-    const caller = (i: number) =>
-      Effect.whileLoop({
-        while: () => running,
-        body: () => call(`room${i}`),
-        step: () => {
-          if (counting) msgs++
-        }
-      })
-    const fibers = yield* Effect.forkAll(Array.from({ length: concurrency }, (_, i) => caller(i)))
-    yield* Effect.sleep(`${warmup} seconds`)
-    const before = yield* db.counters(sql)
-    const cpu0 = process.cpuUsage()
-    const t0 = performance.now()
-    counting = true
-    yield* Effect.sleep(`${duration} seconds`)
-    counting = false
-    const seconds = (performance.now() - t0) / 1000
-    const cpu = process.cpuUsage(cpu0)
-    const after = yield* db.counters(sql)
-    running = false
-    // a caller that failed fails the cell (a silent one would only show as a low rate)
-    yield* Fiber.join(fibers).pipe(Effect.timeout("30 seconds"))
+    const window = yield* measure({ concurrency, warmup, duration, call, around: db.counters(sql) })
+    const { before = {}, after = {} } = window
     const perMessage = Object.fromEntries(
-      Object.keys(after).map((k) => [k, (after[k]! - (before[k] ?? 0)) / Math.max(msgs, 1)])
+      Object.keys(after).map((k) => [k, (after[k]! - (before[k] ?? 0)) / Math.max(window.msgs, 1)])
     )
-    return { msgs, seconds, cpuUs: cpu.user + cpu.system, perMessage } satisfies Cell
+    return { ...window, perMessage } satisfies Cell
   }).pipe(Effect.scoped)
 
 const main = Effect.gen(function* () {

@@ -18,7 +18,6 @@
  * is over 5 s old (hidden from every storage read for 10 minutes); at the end the distinct errors.
  * Needs MariaDB on 127.0.0.1:3306 (root, no password, db `test`).
  */
-import * as net from "node:net"
 import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as Entity from "@effect/cluster/Entity"
 import * as MessageStorage from "@effect/cluster/MessageStorage"
@@ -45,6 +44,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { numberArg, parseArgs } from "../args.js"
+import { arenaSettings, dropTablesAfter, freePort, uniquePrefix } from "./stockKit.js"
 
 const args = parseArgs(process.argv.slice(2))
 const rounds = numberArg(args, "rounds", 10)
@@ -61,26 +61,9 @@ const RoomLive = Room.toLayer(
   Effect.succeed({ Say: ({ payload }) => Effect.as(Effect.sleep(work), { room: payload.room }) })
 )
 
-const settings = {
-  shardsPerGroup: 60,
-  entityMessagePollInterval: "1 second",
-  entityReplyPollInterval: "50 millis",
-  shardLockRefreshInterval: "1 second",
-  shardLockExpiration: "3 seconds",
-  refreshAssignmentsInterval: "250 millis"
-} as const
-
 const mysql = Layer.orDie(
   MysqlClient.layer({ host: "127.0.0.1", port: 3306, username: "root", database: "test" })
 )
-
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as net.AddressInfo
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 interface Resets {
   ok: number
@@ -120,7 +103,7 @@ const storages = (
     )
   ).pipe(Layer.provide(SqlMessageStorage.layerWith({ prefix })))
   return Layer.mergeAll(observed, SqlRunnerStorage.layerWith({ prefix })).pipe(
-    Layer.provideMerge(ShardingConfig.layer({ ...settings, runnerAddress })),
+    Layer.provideMerge(ShardingConfig.layer({ ...arenaSettings, runnerAddress })),
     Layer.provide(Layer.fresh(mysql))
   )
 }
@@ -138,15 +121,9 @@ const runner = (prefix: string, resets: Resets, address: RunnerAddress.RunnerAdd
   )
 
 const main = Effect.gen(function* () {
-  const prefix = `rsd${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`
+  const prefix = uniquePrefix("rsd")
   const sql = Context.get(yield* Layer.build(mysql), SqlClient.SqlClient)
-  yield* Effect.addFinalizer(() =>
-    Effect.forEach(
-      ["replies", "messages", "runners", "locks", "shards"],
-      (t) => sql.unsafe(`DROP TABLE IF EXISTS ${prefix}_${t}`),
-      { discard: true }
-    ).pipe(Effect.ignore)
-  )
+  yield* dropTablesAfter(sql, prefix)
   const resets: Resets = { ok: 0, failed: 0, errors: new Map() }
   const a = RunnerAddress.make("127.0.0.1", yield* freePort)
   const b = RunnerAddress.make("127.0.0.1", yield* freePort)
