@@ -27,10 +27,8 @@ import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as RunnerHealth from "@effect/cluster/RunnerHealth"
 import * as Sharding from "@effect/cluster/Sharding"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
-import * as SocketRunner from "@effect/cluster/SocketRunner"
 import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import * as SocketServer from "@effect/platform/SocketServer"
-import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Rpc from "@effect/rpc/Rpc"
@@ -48,13 +46,11 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import { numberArg, parseArgs } from "../args.js"
-import { dropTablesAfter, freePort, measure, uniquePrefix, type Window } from "./stockKit.js"
+import { parseArgs } from "../args.js"
+import * as Kit from "./stockKit.js"
 
 const args = parseArgs(process.argv.slice(2))
-const concurrency = numberArg(args, "c", 100)
-const duration = numberArg(args, "duration", 5)
-const warmup = numberArg(args, "warmup", 1)
+const { concurrency, duration, warmup } = Kit.loadArgs(args)
 
 const State = Rpc.make("State", {
   payload: { room: Schema.String },
@@ -62,10 +58,10 @@ const State = Rpc.make("State", {
 })
 const answer = (room: string) => Effect.succeed({ room, seq: 1 })
 
-type Cell = Window
+type Cell = Kit.Window
 
 const load = (call: (room: string) => Effect.Effect<unknown, unknown>) =>
-  measure({ concurrency, warmup, duration, call })
+  Kit.measure({ concurrency, warmup, duration, call })
 
 // --- rpc: stock RpcServer / RpcClient over a socket --------------------------------------------
 
@@ -103,23 +99,19 @@ const callThrough = Effect.gen(function* () {
 })
 
 const entityRemoteCell = Effect.gen(function* () {
-  const prefix = uniquePrefix("evr")
+  const prefix = Kit.uniquePrefix("evr")
   const mysql = yield* Layer.build(
     MysqlClient.layer({ host: "127.0.0.1", port: 3306, username: "root", database: "test" })
   )
-  yield* dropTablesAfter(Context.get(mysql, SqlClient.SqlClient), prefix, ["runners", "locks"])
+  yield* Kit.dropTablesAfter(Context.get(mysql, SqlClient.SqlClient), prefix, ["runners", "locks"])
   const storage = Layer.provide(SqlRunnerStorage.layerWith({ prefix }), Layer.succeedContext(mysql))
-  const port = yield* freePort
+  const port = yield* Kit.freePort
   const runnerAddress = RunnerAddress.make("127.0.0.1", port)
   // the runner: serves the entity on its socket
   yield* Layer.build(
     RoomLive.pipe(
       Layer.provide(Sharding.layer),
-      Layer.provide(
-        SocketRunner.layer.pipe(
-          Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol])
-        )
-      ),
+      Layer.provide(Kit.socketRunner),
       Layer.provide([MessageStorage.layerNoop, storage, RunnerHealth.layerNoop]),
       Layer.provide(ShardingConfig.layer({ runnerAddress: Option.some(runnerAddress) })),
       Layer.provide(RpcSerialization.layerMsgPack)
@@ -127,8 +119,7 @@ const entityRemoteCell = Effect.gen(function* () {
   )
   // the caller: a client-only Sharding that reaches it over the cluster's socket transport
   const client = yield* Layer.build(
-    SocketRunner.layerClientOnly.pipe(
-      Layer.provide(NodeClusterSocket.layerClientProtocol),
+    Kit.socketClient.pipe(
       Layer.provide([MessageStorage.layerNoop, storage]),
       Layer.provide(ShardingConfig.layer({ runnerAddress: Option.none() })),
       Layer.provide(RpcSerialization.layerMsgPack)

@@ -27,10 +27,8 @@ import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as RunnerHealth from "@effect/cluster/RunnerHealth"
 import * as Sharding from "@effect/cluster/Sharding"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
-import * as SocketRunner from "@effect/cluster/SocketRunner"
 import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
 import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
-import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as Rpc from "@effect/rpc/Rpc"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -44,13 +42,11 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import { numberArg, parseArgs } from "../args.js"
-import { arenaSettings, dropTablesAfter, freePort, measure, uniquePrefix, type Window } from "./stockKit.js"
+import { parseArgs } from "../args.js"
+import * as Kit from "./stockKit.js"
 
 const args = parseArgs(process.argv.slice(2))
-const concurrency = numberArg(args, "c", 100)
-const duration = numberArg(args, "duration", 5)
-const warmup = numberArg(args, "warmup", 1)
+const { concurrency, duration, warmup } = Kit.loadArgs(args)
 const databases = (args.get("db") ?? "mysql,pg").split(",")
 /** `--defaults`: the cluster's default sharding settings instead of the arena's. */
 const defaults = args.has("defaults")
@@ -104,37 +100,32 @@ const pg: Database = {
     )
 }
 
-interface Cell extends Window {
+interface Cell extends Kit.Window {
   readonly perMessage: Record<string, number>
 }
 
 const cell = (db: Database) =>
   Effect.gen(function* () {
-    const prefix = uniquePrefix("pc")
+    const prefix = Kit.uniquePrefix("pc")
     const context = yield* Layer.build(db.layer)
     const sql = Context.get(context, SqlClient.SqlClient)
-    yield* dropTablesAfter(sql, prefix)
+    yield* Kit.dropTablesAfter(sql, prefix)
     const storage = (runnerAddress: Option.Option<RunnerAddress.RunnerAddress>) =>
       Layer.mergeAll(SqlMessageStorage.layerWith({ prefix }), SqlRunnerStorage.layerWith({ prefix })).pipe(
-        Layer.provideMerge(ShardingConfig.layer({ ...(defaults ? {} : arenaSettings), runnerAddress })),
+        Layer.provideMerge(ShardingConfig.layer({ ...(defaults ? {} : Kit.arenaSettings), runnerAddress })),
         Layer.provide(Layer.succeedContext(context))
       )
-    const runnerAddress = RunnerAddress.make("127.0.0.1", yield* freePort)
+    const runnerAddress = RunnerAddress.make("127.0.0.1", yield* Kit.freePort)
     yield* Layer.build(
       RoomLive.pipe(
         Layer.provide(Sharding.layer),
-        Layer.provide(
-          SocketRunner.layer.pipe(
-            Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol])
-          )
-        ),
+        Layer.provide(Kit.socketRunner),
         Layer.provide([storage(Option.some(runnerAddress)), RunnerHealth.layerNoop]),
         Layer.provide(RpcSerialization.layerMsgPack)
       )
     )
     const client = yield* Layer.build(
-      SocketRunner.layerClientOnly.pipe(
-        Layer.provide(NodeClusterSocket.layerClientProtocol),
+      Kit.socketClient.pipe(
         Layer.provide(storage(Option.none())),
         Layer.provide(RpcSerialization.layerMsgPack)
       )
@@ -145,7 +136,7 @@ const cell = (db: Database) =>
     // until the client-only Sharding has read the runner and its shards from the table
     yield* call("warm").pipe(Effect.retry(Schedule.spaced("100 millis")), Effect.timeout("60 seconds"))
 
-    const window = yield* measure({ concurrency, warmup, duration, call, around: db.counters(sql) })
+    const window = yield* Kit.measure({ concurrency, warmup, duration, call, around: db.counters(sql) })
     const { before = {}, after = {} } = window
     const perMessage = Object.fromEntries(
       Object.keys(after).map((k) => [k, (after[k]! - (before[k] ?? 0)) / Math.max(window.msgs, 1)])

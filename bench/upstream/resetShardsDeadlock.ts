@@ -25,10 +25,8 @@ import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as RunnerHealth from "@effect/cluster/RunnerHealth"
 import * as Sharding from "@effect/cluster/Sharding"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
-import * as SocketRunner from "@effect/cluster/SocketRunner"
 import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
 import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
-import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as Rpc from "@effect/rpc/Rpc"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -44,7 +42,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { numberArg, parseArgs } from "../args.js"
-import { arenaSettings, dropTablesAfter, freePort, uniquePrefix } from "./stockKit.js"
+import * as Kit from "./stockKit.js"
 
 const args = parseArgs(process.argv.slice(2))
 const rounds = numberArg(args, "rounds", 10)
@@ -103,7 +101,7 @@ const storages = (
     )
   ).pipe(Layer.provide(SqlMessageStorage.layerWith({ prefix })))
   return Layer.mergeAll(observed, SqlRunnerStorage.layerWith({ prefix })).pipe(
-    Layer.provideMerge(ShardingConfig.layer({ ...arenaSettings, runnerAddress })),
+    Layer.provideMerge(ShardingConfig.layer({ ...Kit.arenaSettings, runnerAddress })),
     Layer.provide(Layer.fresh(mysql))
   )
 }
@@ -111,22 +109,18 @@ const storages = (
 const runner = (prefix: string, resets: Resets, address: RunnerAddress.RunnerAddress) =>
   RoomLive.pipe(
     Layer.provide(Sharding.layer),
-    Layer.provide(
-      SocketRunner.layer.pipe(
-        Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol])
-      )
-    ),
+    Layer.provide(Kit.socketRunner),
     Layer.provide([storages(prefix, resets, Option.some(address)), RunnerHealth.layerNoop]),
     Layer.provide(RpcSerialization.layerMsgPack)
   )
 
 const main = Effect.gen(function* () {
-  const prefix = uniquePrefix("rsd")
+  const prefix = Kit.uniquePrefix("rsd")
   const sql = Context.get(yield* Layer.build(mysql), SqlClient.SqlClient)
-  yield* dropTablesAfter(sql, prefix)
+  yield* Kit.dropTablesAfter(sql, prefix)
   const resets: Resets = { ok: 0, failed: 0, errors: new Map() }
-  const a = RunnerAddress.make("127.0.0.1", yield* freePort)
-  const b = RunnerAddress.make("127.0.0.1", yield* freePort)
+  const a = RunnerAddress.make("127.0.0.1", yield* Kit.freePort)
+  const b = RunnerAddress.make("127.0.0.1", yield* Kit.freePort)
   yield* Layer.build(runner(prefix, resets, b))
   const startA = Effect.gen(function* () {
     const scope = yield* Scope.make()
@@ -135,8 +129,7 @@ const main = Effect.gen(function* () {
   })
   let scopeA = yield* startA
   const client = yield* Layer.build(
-    SocketRunner.layerClientOnly.pipe(
-      Layer.provide(NodeClusterSocket.layerClientProtocol),
+    Kit.socketClient.pipe(
       Layer.provide(storages(prefix, { ok: 0, failed: 0, errors: new Map() }, Option.none())),
       Layer.provide(RpcSerialization.layerMsgPack)
     )

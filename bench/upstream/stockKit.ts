@@ -4,10 +4,31 @@
  * concurrent callers measured over a window.
  */
 import * as net from "node:net"
+import * as SocketRunner from "@effect/cluster/SocketRunner"
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import { numberArg } from "../args.js"
+
+/** `--c` callers, `--duration` s measured after `--warmup` s: the load every measuring script takes. */
+export const loadArgs = (args: Map<string, string>) => ({
+  concurrency: numberArg(args, "c", 100),
+  duration: numberArg(args, "duration", 5),
+  warmup: numberArg(args, "warmup", 1)
+})
+
+/** The stock runner transport: `SocketRunner.layer` over `NodeClusterSocket`'s server and client. */
+export const socketRunner = SocketRunner.layer.pipe(
+  Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol])
+)
+
+/** The stock client-only transport: `SocketRunner.layerClientOnly` over `NodeClusterSocket`. */
+export const socketClient = SocketRunner.layerClientOnly.pipe(
+  Layer.provide(NodeClusterSocket.layerClientProtocol)
+)
 
 /** A port on 127.0.0.1 that was free a moment ago. */
 export const freePort = Effect.async<number>((resume) => {
