@@ -1,7 +1,7 @@
 /**
  * The dashboard's event stream ends on the server's clock: a client that stays connected and
- * never reads is cut off after 5 minutes, and its slot is freed. The routes are served by a real
- * Node HTTP server on a free port; the 5 minutes pass on the `TestClock`.
+ * never reads still holds its slot at 4 minutes, is cut off after 5, and its slot is freed. The
+ * routes are served by a real Node HTTP server on a free port; the minutes pass on the `TestClock`.
  */
 import { createServer } from "node:http"
 import { HttpServer } from "@effect/platform"
@@ -74,6 +74,12 @@ describe("dashboard event stream", () => {
       // (a moment of real time for a close to arrive, if the server sent one early)
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
       expect(Option.isNone(yield* Fiber.poll(readEnd))).toBe(true)
+      // the unread one still holds its slot too: 14 more are admitted, the next is refused
+      const more: Array<Response> = []
+      for (let i = 0; i < 14; i++) more.push(yield* open())
+      expect(more.map((r) => r.status)).toEqual(Array.from({ length: 14 }, () => 200))
+      expect((yield* open()).status).toBe(503)
+      for (const r of more) yield* Effect.promise(() => r.body!.cancel())
 
       yield* TestClock.adjust("1 minute")
       expect(yield* within5s(Fiber.join(readEnd))).toBe("ended")
