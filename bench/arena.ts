@@ -149,16 +149,26 @@ export const start = async (options: StartOptions): Promise<Arena> => {
   const db = options.db ?? "mariadb"
   if (!/^[a-z0-9_]{1,63}$/.test(database)) throw new Error(`bad database name ${database}`)
   await query(db, [`DROP DATABASE IF EXISTS ${database}`, `CREATE DATABASE ${database}`])
-  const rootport = await options.freePort()
-  const webport = await options.freePort()
-  const netport = await options.freePort()
+  // `freePort` may hand back a port it gave before (each is released at once): draw until distinct
+  const taken = new Set<number>()
+  const port = async (): Promise<number> => {
+    for (;;) {
+      const p = await options.freePort()
+      if (taken.has(p)) continue
+      taken.add(p)
+      return p
+    }
+  }
+  const rootport = await port()
+  const webport = await port()
+  const netport = await port()
   const servers: Record<string, unknown> = {
     // a room call that never returns (a lost persisted message) is answered Timeout after 10 s,
     // below the load clients' 20 s: the replies queued behind it on its connection still go
     front: { netport, entities: true, app: Path.join(arena, "front.ts"), limits: { requestTimeout: 10 } }
   }
   for (let i = 1; i <= options.runners; i++) {
-    servers[`runner${i}`] = { runnerport: await options.freePort(), app: Path.join(arena, "runner.ts") }
+    servers[`runner${i}`] = { runnerport: await port(), app: Path.join(arena, "runner.ts") }
   }
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hotaru-bench-arena-"))
   const file = Path.join(dir, "config.json")
